@@ -1,0 +1,45 @@
+"""The `berth` command: one module per command group, assembled here."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from berth.cli import images, run
+from berth.errors import BerthError
+from berth.versions import BERTH_VERSION
+
+app = typer.Typer(
+    name="berth",
+    help="Multi-user Jupyter on Docker: images, spawners, and a one-command deployment.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(images.app, name="images")
+app.command("run")(run.run_command)
+
+_err = Console(stderr=True)
+
+
+@app.command()
+def version() -> None:
+    """Print Berth's version."""
+    print(BERTH_VERSION)
+
+
+def main() -> None:
+    """Entry point: a BerthError becomes one clear message and exit status 1, not a traceback."""
+    try:
+        app()
+    except BerthError as exc:
+        _err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        if exc.hint:
+            _err.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""`berth images …`: build the notebook image stack and list what is built."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from berth import engine
+from berth.images import osbase
+from berth.images.builder import BuildEvent, BuildOptions, build_stack
+from berth.images.stack import STACK
+
+app = typer.Typer(help="Build and list Berth's notebook images.", no_args_is_help=True)
+console = Console(stderr=True)
+
+CaBundleOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-bundle",
+        envvar="BERTH_CA_BUNDLE",
+        help="PEM file of extra CAs that every download in the build (and in user containers) "
+        "trusts; needed behind a TLS-inspecting proxy. Env: BERTH_CA_BUNDLE.",
+    ),
+]
+
+
+class BuildReporter:
+    """Prints one line per build step (readable in CI logs too); with verbose, the output."""
+
+    def __init__(self, verbose: bool) -> None:
+        self.verbose = verbose
+
+    def __call__(self, event: BuildEvent) -> None:
+        if event.kind == "start":
+            console.print(f"[bold]building {event.image}[/]")
+        elif event.kind == "step":
+            text = event.text if len(event.text) <= 90 else event.text[:87] + "…"
+            console.print(f"  [cyan]{event.image}[/] {event.step}/{event.steps} {text}",
+                          highlight=False, markup=True)
+        elif event.kind == "output" and self.verbose:
+            console.print(f"    {event.text}", highlight=False, markup=False)
+        elif event.kind == "done":
+            console.print(f"  [green]✓ {event.image}[/] built in {event.text}")
+
+
+def build_images(
+    names: list[str],
+    ca_bundle: Path | None = None,
+    base_image: str = osbase.DEFAULT_BASE_IMAGE,
+    base_source: osbase.BaseSource = osbase.BaseSource.AUTO,
+    no_cache: bool = False,
+    verbose: bool = False,
+) -> None:
+    """Build `names` and their parents (used by `berth images build` and `berth run`)."""
+    client = engine.connect()
+    base = osbase.resolve_base(
+        client, base_image, base_source, say=lambda text: console.print(f"[dim]{text}[/]")
+    )
+    options = BuildOptions(names=names, base_image=base, ca_bundle=ca_bundle, no_cache=no_cache)
+    built = build_stack(client, options, BuildReporter(verbose))
+    for image in built:
+        console.print(f"[green]{image.name}[/]: {', '.join(image.tags)}")
+
+
+@app.command("build")
+def build_command(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Images to build (with their parents). Default: the whole stack."),
+    ] = None,
+    ca_bundle: CaBundleOption = None,
+    base_image: Annotated[
+        str, typer.Option(help="Registry image the foundation starts from.")
+    ] = osbase.DEFAULT_BASE_IMAGE,
+    base_source: Annotated[
+        osbase.BaseSource,
+        typer.Option(
+            help="auto: the base image if present or pullable, else Debian bootstrapped with "
+            "mmdebstrap; registry: never bootstrap; bootstrap: always bootstrap."
+        ),
+    ] = osbase.BaseSource.AUTO,
+    no_cache: Annotated[bool, typer.Option(help="Rebuild every layer.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show build output.")] = False,
+) -> None:
+    """Build the notebook images (foundation → base → minimal → scipy)."""
+    build_images(names or [], ca_bundle, base_image, base_source, no_cache,
+                 verbose or bool(os.environ.get("BERTH_BUILD_VERBOSE")))
+
+
+@app.command("list")
+def list_command() -> None:
+    """Show the stack's images that are built, with their sizes."""
+    client = engine.connect()
+    table = Table("image", "tags", "size", "created")
+    for image in STACK:
+        found = client.images.list(name=image.repository)
+        if not found:
+            table.add_row(image.name, "[dim]not built[/]", "", "")
+            continue
+        for item in found:
+            size = item.attrs.get("Size", 0) / 1e6
+            table.add_row(image.name, ", ".join(item.tags), f"{size:.0f} MB",
+                          item.attrs.get("Created", "")[:19])
+    Console().print(table)

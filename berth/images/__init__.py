@@ -1,0 +1,1 @@
+"""The notebook image stack: definitions, the OS base, and the builder."""

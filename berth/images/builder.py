@@ -1,0 +1,157 @@
+"""Build the image stack through the Engine API, parents first, tagging only what succeeded.
+
+Each image is built untagged and tagged `berth/<name>:<version>` and `:latest` only once its
+build finished, so a failed step leaves the previous tags (and running users) untouched.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tarfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+
+from berth.errors import BerthError
+from berth.images.stack import ImageDef, build_order
+from berth.versions import BERTH_VERSION, JUPYTERHUB_VERSION
+
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+LABEL_PREFIX = "org.berth"
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    names: list[str] = field(default_factory=list)  # empty: the whole stack
+    base_image: str = "debian:bookworm-slim"  # resolved OS base (see osbase.resolve_base)
+    ca_bundle: Path | None = None
+    version: str = BERTH_VERSION
+    no_cache: bool = False
+
+
+@dataclass(frozen=True)
+class BuildEvent:
+    """What the builder reports: `kind` is start, step, output or done."""
+
+    image: str
+    kind: str
+    text: str = ""
+    step: int = 0
+    steps: int = 0
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    name: str
+    image_id: str
+    tags: tuple[str, ...]
+    seconds: float
+
+
+def read_ca_bundle(path: Path) -> bytes:
+    """The extra CA file's contents, refused early when it is not a PEM certificate bundle."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BerthError(f"cannot read the CA bundle {path}: {exc.strerror}") from exc
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise BerthError(f"{path} is not a PEM certificate bundle (no BEGIN CERTIFICATE block)")
+    return data
+
+
+def build_args(image: ImageDef, options: BuildOptions) -> dict[str, str]:
+    """The build arguments for one image (pure; unit-tested)."""
+    if image.parent is None:
+        args = {"BASE_IMAGE": options.base_image}
+    else:
+        args = {"BASE_CONTAINER": f"berth/{image.parent}:{options.version}"}
+    if image.name == "base-notebook":
+        args["JUPYTERHUB_VERSION"] = JUPYTERHUB_VERSION
+    return args
+
+
+def make_context(image: ImageDef, ca_bundle: bytes | None) -> io.BytesIO:
+    """A tar of the image's directory; the foundation also gets extra-ca.crt (empty if none)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path in sorted(image.context_dir.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                info = tar.gettarinfo(str(path), arcname=str(path.relative_to(image.context_dir)))
+                # Stable metadata: the cache key of COPY must not change with checkout times.
+                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+                with path.open("rb") as handle:
+                    tar.addfile(info, handle)
+        if image.parent is None:
+            data = ca_bundle or b""
+            info = tarfile.TarInfo("extra-ca.crt")
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    return buffer
+
+
+def parse_stream(image: str, chunks: Iterable[dict]) -> Iterator[BuildEvent | str]:
+    """Turn the engine's build stream into events; yields the image id (a str) last.
+
+    Raises BerthError naming the image and the step that failed.
+    """
+    step_text, image_id = "", None
+    for chunk in chunks:
+        if "error" in chunk:
+            detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+            where = f" at {step_text}" if step_text else ""
+            raise BerthError(f"building {image} failed{where}:\n{detail.strip()}")
+        if "aux" in chunk and "ID" in chunk["aux"]:
+            image_id = chunk["aux"]["ID"]
+        text = chunk.get("stream", "")
+        for line in text.splitlines():
+            match = _STEP.match(line.strip())
+            if match:
+                step_text = f"step {match[1]}/{match[2]} ({match[3]})"
+                yield BuildEvent(image, "step", match[3], int(match[1]), int(match[2]))
+            elif line.strip():
+                yield BuildEvent(image, "output", line.rstrip())
+    if image_id is None:
+        raise BerthError(f"building {image} ended without an image id (engine stream cut short?)")
+    yield image_id
+
+
+def build_stack(
+    client: docker.DockerClient,
+    options: BuildOptions,
+    report: Callable[[BuildEvent], None] = lambda event: None,
+) -> list[BuiltImage]:
+    """Build the requested images and their ancestors in order; return what was built."""
+    ca_bundle = read_ca_bundle(options.ca_bundle) if options.ca_bundle else None
+    built: list[BuiltImage] = []
+    for image in build_order(options.names):
+        started = time.monotonic()
+        report(BuildEvent(image.name, "start"))
+        stream = client.api.build(
+            fileobj=make_context(image, ca_bundle),
+            custom_context=True,
+            buildargs=build_args(image, options),
+            labels={f"{LABEL_PREFIX}.image": image.name, f"{LABEL_PREFIX}.version": options.version},
+            rm=True,
+            forcerm=True,
+            nocache=options.no_cache,
+            decode=True,
+        )
+        image_id = ""
+        for item in parse_stream(image.name, stream):
+            if isinstance(item, str):
+                image_id = item
+            else:
+                report(item)
+        tags = (image.tag(options.version), image.tag("latest"))
+        for ref in tags:
+            repository, _, tag = ref.rpartition(":")
+            client.api.tag(image_id, repository, tag)
+        seconds = time.monotonic() - started
+        built.append(BuiltImage(image.name, image_id, tags, seconds))
+        report(BuildEvent(image.name, "done", f"{seconds:.0f}s"))
+    return built

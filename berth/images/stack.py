@@ -1,0 +1,63 @@
+"""Which images Berth builds, what each one is built on, and where its Dockerfile lives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from berth.errors import BerthError
+from berth.versions import BERTH_VERSION
+
+STACK_DIR = Path(__file__).parent / "stack"
+REPOSITORY_PREFIX = "berth"
+
+
+@dataclass(frozen=True)
+class ImageDef:
+    name: str
+    parent: str | None  # the stack image this one is FROM; None means the OS base
+    summary: str
+
+    @property
+    def repository(self) -> str:
+        return f"{REPOSITORY_PREFIX}/{self.name}"
+
+    @property
+    def context_dir(self) -> Path:
+        return STACK_DIR / self.name
+
+    def tag(self, version: str = BERTH_VERSION) -> str:
+        return f"{self.repository}:{version}"
+
+
+STACK: tuple[ImageDef, ...] = (
+    ImageDef("foundation", None, "Debian, tini, jovyan, start.sh, hooks, fix-permissions"),
+    ImageDef("base-notebook", "foundation", "Jupyter Server, JupyterLab, Notebook 7, singleuser"),
+    ImageDef("minimal-notebook", "base-notebook", "git, editors, curl, unzip, tzdata, nbconvert"),
+    ImageDef("scipy-notebook", "minimal-notebook", "numpy, scipy, pandas, matplotlib, sklearn, …"),
+)
+_BY_NAME = {image.name: image for image in STACK}
+DEFAULT_NOTEBOOK_IMAGE = _BY_NAME["base-notebook"]
+
+
+def get(name: str) -> ImageDef:
+    """Look an image up by its short name (`base-notebook`) or repository (`berth/base-notebook`)."""
+    short = name.split(":", 1)[0].removeprefix(f"{REPOSITORY_PREFIX}/")
+    try:
+        return _BY_NAME[short]
+    except KeyError:
+        known = ", ".join(_BY_NAME)
+        raise BerthError(f"unknown image {name!r}; the stack has: {known}") from None
+
+
+def build_order(names: list[str] | None = None) -> list[ImageDef]:
+    """The requested images and all their ancestors, parents first (the whole stack if none)."""
+    if not names:
+        return list(STACK)
+    wanted: set[str] = set()
+    for name in names:
+        image: ImageDef | None = get(name)
+        while image is not None:
+            wanted.add(image.name)
+            image = _BY_NAME[image.parent] if image.parent else None
+    return [image for image in STACK if image.name in wanted]
