@@ -40,8 +40,11 @@ class BuildReporter:
             console.print(f"[bold]building {event.image}[/]")
         elif event.kind == "step":
             text = event.text if len(event.text) <= 90 else event.text[:87] + "…"
-            console.print(f"  [cyan]{event.image}[/] {event.step}/{event.steps} {text}",
-                          highlight=False, markup=True)
+            console.print(
+                f"  [cyan]{event.image}[/] {event.step}/{event.steps} {text}",
+                highlight=False,
+                markup=True,
+            )
         elif event.kind == "output" and self.verbose:
             console.print(f"    {event.text}", highlight=False, markup=False)
         elif event.kind == "done":
@@ -88,8 +91,14 @@ def build_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show build output.")] = False,
 ) -> None:
     """Build the notebook images (foundation → base → minimal → scipy)."""
-    build_images(names or [], ca_bundle, base_image, base_source, no_cache,
-                 verbose or bool(os.environ.get("BERTH_BUILD_VERBOSE")))
+    build_images(
+        names or [],
+        ca_bundle,
+        base_image,
+        base_source,
+        no_cache,
+        verbose or bool(os.environ.get("BERTH_BUILD_VERBOSE")),
+    )
 
 
 @app.command("list")
@@ -104,6 +113,10 @@ def list_command() -> None:
             continue
         for item in found:
             size = item.attrs.get("Size", 0) / 1e6
-            table.add_row(image.name, ", ".join(item.tags), f"{size:.0f} MB",
-                          item.attrs.get("Created", "")[:19])
+            table.add_row(
+                image.name,
+                ", ".join(item.tags),
+                f"{size:.0f} MB",
+                item.attrs.get("Created", "")[:19],
+            )
     Console().print(table)

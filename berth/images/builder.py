@@ -135,7 +135,10 @@ def build_stack(
             fileobj=make_context(image, ca_bundle),
             custom_context=True,
             buildargs=build_args(image, options),
-            labels={f"{LABEL_PREFIX}.image": image.name, f"{LABEL_PREFIX}.version": options.version},
+            labels={
+                f"{LABEL_PREFIX}.image": image.name,
+                f"{LABEL_PREFIX}.version": options.version,
+            },
             rm=True,
             forcerm=True,
             nocache=options.no_cache,

@@ -41,7 +41,7 @@ DEFAULT_NOTEBOOK_IMAGE = _BY_NAME["base-notebook"]
 
 
 def get(name: str) -> ImageDef:
-    """Look an image up by its short name (`base-notebook`) or repository (`berth/base-notebook`)."""
+    """Look an image up by short name (`base-notebook`) or repository (`berth/base-notebook`)."""
     short = name.split(":", 1)[0].removeprefix(f"{REPOSITORY_PREFIX}/")
     try:
         return _BY_NAME[short]
