@@ -1,8 +1,140 @@
-"""`berth run`: placeholder until the single-user runner lands (same session)."""
+"""`berth run`: one secure notebook container for one person (token or HTTPS, loopback only)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from docker.errors import APIError
+from rich.console import Console
+from rich.table import Table
+
+from berth import engine
+from berth.cli.images import CaBundleOption, build_images
+from berth.errors import BerthError
+from berth.images import stack
+from berth.run import runner
+from berth.run.spec import RunSpec, choose_identity, validate_name, validate_port
+
+console = Console(stderr=True)
+DEFAULT_IMAGE = stack.DEFAULT_NOTEBOOK_IMAGE.tag("latest")
 
 
-def run_command() -> None:
-    """Run one secure notebook container for one person."""
-    raise typer.Exit(2)
+def _ensure_image(image: str, ca_bundle: Path | None) -> None:
+    client = engine.connect()
+    if runner.image_present(client, image):
+        return
+    repository = image.split(":", 1)[0]
+    if repository in {item.repository for item in stack.STACK}:
+        console.print(f"{image} is not built yet; building it now")
+        build_images([repository], ca_bundle=ca_bundle)
+        return
+    try:
+        console.print(f"pulling {image} …")
+        client.images.pull(image)
+    except APIError as exc:
+        raise BerthError(
+            f"image {image} is not on this machine and cannot be pulled: {exc.explanation}",
+            hint="build one of Berth's images with `berth images build`, or pull it yourself",
+        ) from exc
+
+
+def _print_list() -> None:
+    rows = runner.list_running(engine.connect())
+    if not rows:
+        console.print("no notebooks started by `berth run` are running")
+        return
+    table = Table("name", "image", "status", "url", "mounted")
+    for row in rows:
+        table.add_row(row.name, row.image, row.status, row.url, row.mount)
+    Console().print(table)
+
+
+def run_command(
+    image: Annotated[str, typer.Argument(help="Notebook image.")] = DEFAULT_IMAGE,
+    port: Annotated[int, typer.Option(help="Host port to publish the server on.")] = 8888,
+    https: Annotated[bool, typer.Option(help="Serve HTTPS with a self-signed cert.")] = False,
+    public: Annotated[
+        bool, typer.Option(help="Listen on all interfaces instead of 127.0.0.1.")
+    ] = False,
+    mount: Annotated[
+        Path | None,
+        typer.Option(help="Directory mounted at /home/jovyan/work. Default: the current one."),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Container name.")] = None,
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Start and return.")] = False,
+    memory: Annotated[str | None, typer.Option(help="Memory limit, e.g. 2g.")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="Show running notebooks.")] = False,
+    stop: Annotated[str | None, typer.Option(help="Stop and remove the named notebook.")] = None,
+    ca_bundle: CaBundleOption = None,
+) -> None:
+    """Run one secure notebook server for one person (the current directory is mounted)."""
+    if list_:
+        _print_list()
+        return
+    if stop:
+        _stop(stop)
+        return
+    validate_port(port)
+    directory = (mount or Path.cwd()).resolve()
+    if not directory.is_dir():
+        raise BerthError(f"--mount {directory} is not a directory")
+    info = directory.stat()
+    identity = choose_identity(info.st_uid, info.st_gid, os.getuid())
+    if identity.note:
+        console.print(f"[yellow]note:[/] {identity.note}")
+    if public and not https:
+        console.print(
+            "[yellow]warning:[/] --public without --https sends the token in clear text to "
+            "anyone on the network path; add --https"
+        )
+    spec = RunSpec(
+        image=image,
+        name=validate_name(name or f"berth-run-{port}"),
+        port=port,
+        mount=directory,
+        identity=identity,
+        https=https,
+        public=public,
+        memory=memory,
+    )
+    _ensure_image(image, ca_bundle)
+    client = engine.connect()
+    container = runner.start(client, spec)
+    try:
+        with console.status("waiting for the notebook server …"):
+            runner.wait_healthy(container)
+        url = runner.url_of(container)
+    except BaseException:
+        runner.remove(container)
+        raise
+    console.print(f"[bold green]Jupyter is ready:[/] {url}", highlight=False, soft_wrap=True)
+    console.print(f"files in {directory} appear in work/ (as uid {identity.uid})")
+    if detach:
+        console.print(f"stop it with: berth run --stop {spec.name}")
+        print(url)
+        return
+    console.print("[dim]following the server log; Ctrl-C stops and removes the container[/]")
+    try:
+        runner.follow_logs(container, sys.stderr.buffer.write)
+        container.reload()
+        code = container.attrs["State"].get("ExitCode", 0)
+        console.print(f"the notebook server exited with status {code}")
+        runner.remove(container)
+    except KeyboardInterrupt:
+        console.print("\nstopping …")
+        runner.remove(container)
+        console.print(f"removed {spec.name}")
+
+
+def _stop(name: str) -> None:
+    client = engine.connect()
+    matches = client.containers.list(all=True, filters={"label": runner.RUN_LABEL, "name": name})
+    container = next((item for item in matches if item.name == name), None)
+    if container is None:
+        raise BerthError(f"no notebook started by `berth run` is named {name!r}")
+    runner.remove(container)
+    console.print(f"removed {name}")

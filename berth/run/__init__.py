@@ -1,0 +1,1 @@
+"""Single-user mode: `berth run`, one secure notebook container for one person."""

@@ -1,0 +1,105 @@
+"""Pure decisions of `berth run`: who the notebook runs as and the container's create arguments."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from berth.errors import BerthError
+
+RUN_LABEL = "org.berth.run"
+MOUNT_LABEL = "org.berth.run.mount"
+WORK_DIR = "/home/jovyan/work"
+CONTAINER_PORT = 8888
+DEFAULT_UID, USERS_GID = 1000, 100
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """The uid:gid the notebook runs as, chosen so files in the mount belong to its owner."""
+
+    uid: int
+    gid: int
+    note: str | None = None  # said to the person when the choice is not the obvious one
+
+
+def choose_identity(dir_uid: int, dir_gid: int, caller_uid: int) -> RunIdentity:
+    """Run as the mounted directory's owner; never as root.
+
+    A root-owned directory (typical when berth runs as root) would make the notebook root, so
+    it runs as jovyan instead and says that it cannot write there.
+    """
+    if dir_uid != 0:
+        return RunIdentity(dir_uid, dir_gid)
+    if caller_uid != 0:
+        return RunIdentity(caller_uid, dir_gid)
+    return RunIdentity(
+        DEFAULT_UID,
+        USERS_GID,
+        note="the mounted directory is owned by root; the notebook runs unprivileged as uid "
+        f"{DEFAULT_UID} and cannot write there unless the directory allows it "
+        f"(chown it, or mount a directory you own)",
+    )
+
+
+def validate_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise BerthError(
+            f"invalid container name {name!r}: use letters, digits, '_', '.' or '-' "
+            "(starting with a letter or digit, at most 63 characters)"
+        )
+    return name
+
+
+def validate_port(port: int) -> int:
+    if not 1 <= port <= 65535:
+        raise BerthError(f"--port must be between 1 and 65535, not {port}")
+    return port
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    image: str
+    name: str
+    port: int
+    mount: Path
+    identity: RunIdentity
+    https: bool = False
+    public: bool = False
+    memory: str | None = None
+
+
+def create_kwargs(spec: RunSpec) -> dict:
+    """Arguments for `containers.create`: unprivileged, no capabilities, loopback by default."""
+    environment = {"DOCKER_STACKS_JUPYTER_CMD": "lab"}
+    if spec.https:
+        environment["GEN_CERT"] = "yes"
+    kwargs: dict = {
+        "image": spec.image,
+        "name": spec.name,
+        "detach": True,
+        # An arbitrary uid works in the images (start.sh registers it); the users group gives it
+        # the group-writable home and Python environment.
+        "user": f"{spec.identity.uid}:{spec.identity.gid}",
+        "group_add": [str(USERS_GID)],
+        "environment": environment,
+        "ports": {f"{CONTAINER_PORT}/tcp": ("0.0.0.0" if spec.public else "127.0.0.1", spec.port)},
+        "volumes": {str(spec.mount): {"bind": WORK_DIR, "mode": "rw"}},
+        "security_opt": ["no-new-privileges"],
+        "cap_drop": ["ALL"],
+        "labels": {RUN_LABEL: "1", MOUNT_LABEL: str(spec.mount)},
+    }
+    if spec.memory:
+        kwargs["mem_limit"] = spec.memory
+    return kwargs
+
+
+def browser_url(server: dict, host: str, port: int) -> str:
+    """The URL to open on the host, from one entry of `jupyter server list --jsonlist`."""
+    scheme = "https" if server.get("secure") else "http"
+    base = server.get("base_url") or "/"
+    token = server.get("token") or ""
+    query = f"?token={token}" if token else ""
+    return f"{scheme}://{host}:{port}{base}lab{query}"

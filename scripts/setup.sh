@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Set up a Debian/Ubuntu host for Berth: Docker engine (started if none answers), mmdebstrap for
+# registry-less builds, a virtualenv with Berth, and `berth` on PATH. Idempotent: a second run
+# installs nothing. `--test` also installs what the test suite drives (Chromium, Node's CHP).
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+venv=${BERTH_VENV:-$repo/.venv}
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+command -v dockerd >/dev/null || missing+=(docker.io)
+command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+if [ "$want_test" = 1 ]; then
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v npm >/dev/null || missing+=(nodejs npm)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  as_root apt-get update -q >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+# The engine: use the one that answers, else start it (systemd where it runs, dockerd otherwise).
+if ! as_root docker info >/dev/null 2>&1; then
+  if [ -d /run/systemd/system ]; then
+    log "starting docker.service"
+    as_root systemctl start docker
+  else
+    log "starting dockerd (log: /var/log/berth-dockerd.log)"
+    as_root bash -c 'setsid nohup dockerd >/var/log/berth-dockerd.log 2>&1 &'
+  fi
+  for _ in $(seq 1 60); do
+    as_root docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  as_root docker info >/dev/null 2>&1 || { log "dockerd did not come up; see its log"; exit 1; }
+fi
+
+if [ ! -x "$venv/bin/python" ]; then
+  log "creating virtualenv $venv"
+  python3 -m venv "$venv"
+fi
+extras=""
+[ "$want_test" = 1 ] && extras="[test]"
+log "installing berth$extras into $venv"
+"$venv/bin/pip" install -q --disable-pip-version-check -e "$repo$extras"
+as_root ln -sf "$venv/bin/berth" /usr/local/bin/berth
+
+if [ "$want_test" = 1 ] && ! command -v configurable-http-proxy >/dev/null; then
+  log "installing configurable-http-proxy (npm)"
+  as_root npm install -g --silent configurable-http-proxy@5 >/dev/null
+fi
+log "ready: $(berth version) on Docker $(as_root docker version --format '{{.Server.Version}}')"

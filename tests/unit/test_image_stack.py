@@ -1,0 +1,110 @@
+"""The stack's order, build arguments, build contexts and the build stream parser."""
+
+import io
+import tarfile
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from berth.errors import BerthError
+from berth.images import stack
+from berth.images.builder import BuildEvent, BuildOptions, build_args, make_context, parse_stream
+from berth.images.osbase import mmdebstrap_command
+from berth.versions import BERTH_VERSION, JUPYTERHUB_VERSION
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_build_order_includes_parents_first():
+    order = [image.name for image in stack.build_order(["scipy-notebook"])]
+    assert order == ["foundation", "base-notebook", "minimal-notebook", "scipy-notebook"]
+    assert [i.name for i in stack.build_order(["berth/base-notebook:latest"])] == [
+        "foundation",
+        "base-notebook",
+    ]
+    assert stack.build_order([]) == list(stack.STACK)
+
+
+def test_unknown_image_is_refused_with_the_known_names():
+    with pytest.raises(BerthError, match="unknown image 'datascience'.*base-notebook"):
+        stack.build_order(["datascience"])
+
+
+def test_every_parent_is_an_earlier_image_and_has_a_dockerfile():
+    seen: set[str] = set()
+    for image in stack.STACK:
+        assert image.parent is None or image.parent in seen
+        assert (image.context_dir / "Dockerfile").is_file()
+        seen.add(image.name)
+
+
+def test_build_args_chain_the_stack_at_one_version():
+    options = BuildOptions(base_image="berth/os-base:bookworm", version="9.9")
+    assert build_args(stack.get("foundation"), options) == {"BASE_IMAGE": "berth/os-base:bookworm"}
+    assert build_args(stack.get("base-notebook"), options) == {
+        "BASE_CONTAINER": "berth/foundation:9.9",
+        "JUPYTERHUB_VERSION": JUPYTERHUB_VERSION,
+    }
+    assert build_args(stack.get("scipy-notebook"), options) == {
+        "BASE_CONTAINER": "berth/minimal-notebook:9.9"
+    }
+
+
+def _members(buffer: io.BytesIO) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(fileobj=buffer) as tar:
+        return {member.name: member for member in tar.getmembers()}
+
+
+def test_foundation_context_carries_the_ca_bundle_and_is_stable():
+    first = make_context(stack.get("foundation"), b"-----BEGIN CERTIFICATE-----\n")
+    second = make_context(stack.get("foundation"), b"-----BEGIN CERTIFICATE-----\n")
+    assert first.getvalue() == second.getvalue()  # same bytes: the layer cache keeps hitting
+    members = _members(first)
+    assert "Dockerfile" in members
+    assert members["extra-ca.crt"].size == len(b"-----BEGIN CERTIFICATE-----\n")
+    assert all(member.mtime == 0 for member in members.values())
+    empty = _members(make_context(stack.get("foundation"), None))
+    assert empty["extra-ca.crt"].size == 0
+    assert "extra-ca.crt" not in _members(make_context(stack.get("base-notebook"), b"x"))
+
+
+def test_parse_stream_reports_steps_and_returns_the_id():
+    chunks = [
+        {"stream": "Step 1/2 : FROM debian\n"},
+        {"stream": " ---> abc\n"},
+        {"stream": "Step 2/2 : RUN true\n"},
+        {"aux": {"ID": "sha256:feed"}},
+    ]
+    items = list(parse_stream("foundation", chunks))
+    assert items[0] == BuildEvent("foundation", "step", "FROM debian", 1, 2)
+    assert items[1] == BuildEvent("foundation", "output", " ---> abc")
+    assert items[-1] == "sha256:feed"
+
+
+def test_parse_stream_names_the_image_and_failed_step():
+    chunks = [
+        {"stream": "Step 3/9 : RUN pip install nope\n"},
+        {"error": "boom", "errorDetail": {"message": "The command returned a non-zero code: 1"}},
+    ]
+    with pytest.raises(BerthError) as caught:
+        list(parse_stream("base-notebook", chunks))
+    message = str(caught.value)
+    assert "base-notebook" in message
+    assert "step 3/9 (RUN pip install nope)" in message
+    assert "non-zero code: 1" in message
+
+
+def test_mmdebstrap_command_builds_a_slim_minbase():
+    command = mmdebstrap_command("bookworm", "http://mirror/debian", Path("/tmp/x.tar"))
+    assert command[0] == "mmdebstrap"
+    assert "--variant=minbase" in command
+    assert command[-3:] == ["bookworm", "/tmp/x.tar", "http://mirror/debian"]
+
+
+def test_versions_agree_with_pyproject():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert f"jupyterhub=={JUPYTERHUB_VERSION}" in project["dependencies"]
+    dockerfile = (stack.get("base-notebook").context_dir / "Dockerfile").read_text()
+    assert f"ARG JUPYTERHUB_VERSION={JUPYTERHUB_VERSION}" in dockerfile
+    assert BERTH_VERSION.count(".") == 2
