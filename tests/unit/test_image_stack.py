@@ -27,7 +27,7 @@ def test_build_order_includes_parents_first():
 
 
 def test_unknown_image_is_refused_with_the_known_names():
-    with pytest.raises(BerthError, match="unknown image 'datascience'.*base-notebook"):
+    with pytest.raises(BerthError, match=r"unknown image 'datascience'.*base-notebook"):
         stack.build_order(["datascience"])
 
 
