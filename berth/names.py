@@ -1,0 +1,133 @@
+"""Docker-safe, collision-free names for users' containers and volumes.
+
+JupyterHub user names and server names are arbitrary Unicode strings (``Alice``, ``a.b``,
+``zoë``, ``x-y``); Docker object names must match ``[a-zA-Z0-9][a-zA-Z0-9_.-]*``, and a
+container's name is also its DNS name on a user-defined network, where case does not count.
+
+The escaping
+------------
+:func:`escape` keeps the characters ``a``-``z`` and ``0``-``9`` and writes every other *byte*
+of the name's UTF-8 encoding as ``-`` followed by two lower-case hex digits::
+
+    alice -> alice        Alice -> -41lice      a.b -> a-2eb      a-b -> a-2db
+    a_b   -> a-5fb        zoë   -> zo-c3-ab     ""  -> ""
+
+Why this is injective: a ``-`` in the output always starts a three-character escape and is
+never a literal, so the output can be decoded left to right (:func:`unescape` does so); two
+different inputs therefore always give two different outputs. Upper case is escaped (not
+folded), so ``Alice`` and ``alice`` stay apart even where names are compared without case
+(DNS, case-insensitive file systems behind Docker Desktop).
+
+Joining user and server names
+-----------------------------
+The output of :func:`escape` never contains ``_`` or ``.``, so either can separate escaped parts
+without ambiguity. The spawners' template namespace (:func:`template_namespace`) offers
+
+* ``{prefix}``        -- the operator's prefix, used as is (it must be a valid name itself);
+* ``{username}``      -- ``escape(user name)``;
+* ``{servername}``    -- ``escape(server name)``, empty for a user's default server;
+* ``{server_suffix}`` -- empty for the default server, ``_`` + ``escape(server name)`` for a
+  named server.
+
+The default container name template ``{prefix}-{username}{server_suffix}`` gives
+``berth-alice`` for Alice's default server and ``berth-alice_gpu`` for her server ``gpu``.
+Because the suffix starts with ``_`` (which :func:`escape` never emits) and JupyterHub's named
+servers have non-empty names, a named server can never collide with another user's default
+server (``alice`` + ``gpu`` vs. a user called ``alice_gpu`` -> ``berth-alice-5fgpu``) nor with
+another user's named server. An operator's own template is only collision-free if it keeps
+these parts apart the same way; the spawner also labels every container with the raw user and
+server names and refuses to adopt a container whose labels name someone else.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping
+
+SAFE_CHARS = frozenset(string.ascii_lowercase + string.digits)
+ESCAPE_CHAR = "-"
+SERVER_SEPARATOR = "_"
+
+#: What the Docker Engine accepts for container and volume names.
+DOCKER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+#: Docker has no documented limit, but names end up in DNS (63 bytes per label is the
+#: hard limit there) and in file system paths; we refuse names longer than this.
+MAX_NAME_LENGTH = 255
+
+_ESCAPED_RE = re.compile(r"-([0-9a-f]{2})|([a-z0-9])")
+
+
+class InvalidNameError(ValueError):
+    """A rendered name is not acceptable to Docker."""
+
+
+def escape(text: str) -> str:
+    """Escape ``text`` into ``[a-z0-9-]*`` injectively (see the module docstring)."""
+    out: list[str] = []
+    for char in text:
+        if char in SAFE_CHARS:
+            out.append(char)
+        else:
+            out.extend(f"{ESCAPE_CHAR}{byte:02x}" for byte in char.encode("utf-8"))
+    return "".join(out)
+
+
+def unescape(escaped: str) -> str:
+    """Invert :func:`escape`; raises ``ValueError`` for strings it cannot have produced."""
+    raw = bytearray()
+    pos = 0
+    while pos < len(escaped):
+        match = _ESCAPED_RE.match(escaped, pos)
+        if match is None:
+            raise ValueError(f"not an escaped name: {escaped!r} (at offset {pos})")
+        hex_byte, plain = match.groups()
+        if hex_byte is not None:
+            raw.append(int(hex_byte, 16))
+        else:
+            raw.extend(plain.encode("ascii"))
+        pos = match.end()
+    text = raw.decode("utf-8")
+    if escape(text) != escaped:  # e.g. "-61" decodes to "a", which escapes as "a"
+        raise ValueError(f"not a canonical escaped name: {escaped!r}")
+    return text
+
+
+def template_namespace(prefix: str, username: str, servername: str = "") -> dict[str, str]:
+    """The fields available to name templates (container names, volume names, host paths)."""
+    escaped_server = escape(servername)
+    return {
+        "prefix": prefix,
+        "username": escape(username),
+        "servername": escaped_server,
+        "server_suffix": f"{SERVER_SEPARATOR}{escaped_server}" if servername else "",
+    }
+
+
+def render(template: str, namespace: Mapping[str, str]) -> str:
+    """Fill ``template`` from ``namespace``; unknown fields raise ``InvalidNameError``."""
+    try:
+        return template.format_map(dict(namespace))
+    except (KeyError, IndexError, ValueError) as exc:
+        known = ", ".join("{" + key + "}" for key in namespace)
+        raise InvalidNameError(
+            f"cannot fill the name template {template!r}: {exc!r} (known fields: {known})"
+        ) from exc
+
+
+def check_docker_name(name: str, what: str = "container") -> str:
+    """Return ``name`` if Docker accepts it as a container/volume name, else raise."""
+    if not DOCKER_NAME_RE.match(name):
+        raise InvalidNameError(
+            f"{what} name {name!r} is not valid for Docker: it must match "
+            f"{DOCKER_NAME_RE.pattern} (check the prefix and the name template)"
+        )
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidNameError(f"{what} name is longer than {MAX_NAME_LENGTH} characters")
+    return name
+
+
+def container_name(template: str, prefix: str, username: str, servername: str = "") -> str:
+    """Render and check a container name for ``(username, servername)``."""
+    namespace = template_namespace(prefix, username, servername)
+    return check_docker_name(render(template, namespace), "container")
