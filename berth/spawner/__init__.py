@@ -1,0 +1,9 @@
+"""JupyterHub spawners that run each user's server in a container.
+
+``c.JupyterHub.spawner_class = "berth"`` selects :class:`ContainerSpawner` (registered as the
+``berth`` entry point of ``jupyterhub.spawners``).
+"""
+
+from .container import ContainerSpawner
+
+__all__ = ["ContainerSpawner"]

@@ -1,0 +1,179 @@
+"""Asynchronous access to the Docker Engine for the spawners.
+
+Every engine call runs in a thread of one process-wide pool with many workers (not one thread
+per hub, as DockerSpawner does), and the shared ``docker.APIClient`` keeps an HTTP connection pool
+as large as that thread pool, so concurrent spawns really run concurrently: a long image pull
+holds one thread and one connection, never the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar
+
+import docker
+import docker.errors
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_executors: dict[int, ThreadPoolExecutor] = {}
+_clients: dict[tuple[str, int, float], docker.APIClient] = {}
+
+
+def shared_executor(workers: int) -> ThreadPoolExecutor:
+    """One pool per size, shared by all spawners of the hub process."""
+    with _lock:
+        if workers not in _executors:
+            _executors[workers] = ThreadPoolExecutor(workers, thread_name_prefix="berth-engine")
+        return _executors[workers]
+
+
+def shared_client(base_url: str, pool_size: int, timeout: float) -> docker.APIClient:
+    """One low-level client per engine URL; blocking (call it from a worker thread)."""
+    key = (base_url, pool_size, timeout)
+    with _lock:
+        client = _clients.get(key)
+    if client is not None:
+        return client
+    if base_url:
+        client = docker.APIClient(
+            base_url=base_url, version="auto", timeout=timeout, max_pool_size=pool_size
+        )
+    else:  # DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, as the docker CLI reads them
+        env = docker.utils.kwargs_from_env()
+        client = docker.APIClient(version="auto", timeout=timeout, max_pool_size=pool_size, **env)
+    with _lock:
+        return _clients.setdefault(key, client)
+
+
+class Engine:
+    """The few engine operations a spawner needs, as coroutines."""
+
+    def __init__(self, base_url: str = "", workers: int = 32, timeout: float = 60.0) -> None:
+        self.base_url = base_url
+        self.workers = workers
+        self.timeout = timeout
+        self._executor = shared_executor(workers)
+
+    async def run(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        ctx = contextvars.copy_context()
+        call = functools.partial(ctx.run, func, *args, **kwargs)
+        return await loop.run_in_executor(self._executor, call)
+
+    def _client(self) -> docker.APIClient:
+        return shared_client(self.base_url, self.workers, self.timeout)
+
+    async def client(self) -> docker.APIClient:
+        return await self.run(self._client)
+
+    # -- containers ---------------------------------------------------------------------------
+    async def inspect_container(self, name_or_id: str) -> dict[str, Any] | None:
+        api = await self.client()
+        try:
+            return await self.run(api.inspect_container, name_or_id)
+        except docker.errors.NotFound:
+            return None
+
+    async def create_container(self, kwargs: dict[str, Any]) -> str:
+        api = await self.client()
+        kwargs = dict(kwargs)
+        kwargs["host_config"] = api.create_host_config(**kwargs["host_config"])
+        created = await self.run(api.create_container, **kwargs)
+        return str(created["Id"])
+
+    async def start_container(self, container_id: str) -> None:
+        api = await self.client()
+        await self.run(api.start, container_id)
+
+    async def stop_container(self, container_id: str, timeout: int) -> None:
+        api = await self.client()
+        with contextlib.suppress(docker.errors.NotFound):
+            await self.run(api.stop, container_id, timeout=timeout)
+
+    async def remove_container(self, container_id: str) -> None:
+        api = await self.client()
+        try:
+            await self.run(api.remove_container, container_id, v=False, force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409 or "in progress" not in str(exc):  # already being removed
+                raise
+
+    async def wait_container(self, container_id: str, timeout: float) -> int:
+        api = await self.client()
+        result = await self.run(api.wait, container_id, timeout=timeout)
+        return int(result.get("StatusCode", 0))
+
+    async def logs_tail(self, container_id: str, lines: int = 20) -> str:
+        api = await self.client()
+        try:
+            raw = await self.run(api.logs, container_id, tail=lines)
+        except docker.errors.APIError:
+            return ""
+        return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+    async def exec_run(self, container_id: str, cmd: list[str]) -> tuple[int, str]:
+        api = await self.client()
+        exec_id = await self.run(api.exec_create, container_id, cmd)
+        output = await self.run(api.exec_start, exec_id)
+        info = await self.run(api.exec_inspect, exec_id)
+        text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)
+        return int(info.get("ExitCode") or 0), text
+
+    # -- images -------------------------------------------------------------------------------
+    async def inspect_image(self, image: str) -> dict[str, Any] | None:
+        api = await self.client()
+        try:
+            return await self.run(api.inspect_image, image)
+        except docker.errors.NotFound:
+            return None
+
+    async def pull(self, image: str, on_event: Callable[[dict[str, Any]], None]) -> None:
+        """Pull ``image``, calling ``on_event`` (in the event loop) for each progress record."""
+        api = await self.client()
+        loop = asyncio.get_running_loop()
+        repository, tag = docker.utils.parse_repository_tag(image)
+
+        def consume() -> None:
+            stream: Iterator[dict[str, Any]] = api.pull(
+                repository, tag=tag or "latest", stream=True, decode=True
+            )
+            for record in stream:
+                if "error" in record:
+                    raise docker.errors.APIError(record["error"])
+                loop.call_soon_threadsafe(on_event, record)
+
+        await self.run(consume)
+
+    # -- volumes ------------------------------------------------------------------------------
+    async def inspect_volume(self, name: str) -> dict[str, Any] | None:
+        api = await self.client()
+        try:
+            return await self.run(api.inspect_volume, name)
+        except docker.errors.NotFound:
+            return None
+
+    async def create_volume(self, kwargs: dict[str, Any]) -> None:
+        api = await self.client()
+        await self.run(api.create_volume, **kwargs)
+
+    async def run_to_completion(self, kwargs: dict[str, Any], timeout: float) -> tuple[int, str]:
+        """Create, start, wait for and remove a short-lived container; (exit status, logs)."""
+        container_id = await self.create_container(kwargs)
+        try:
+            await self.start_container(container_id)
+            status = await self.wait_container(container_id, timeout)
+            logs = await self.logs_tail(container_id, lines=20) if status else ""
+            return status, logs
+        finally:
+            await self.remove_container(container_id)

@@ -1,0 +1,140 @@
+"""Engine failures as messages a user can act on.
+
+JupyterHub (6.x) shows a :class:`~jupyterhub.spawner.SpawnException`'s ``message`` on the spawn
+page, in the progress event stream and in the REST API's JSON error body, with its
+``status_code``; everything else becomes a generic 500. So every failure we can name is raised
+as a ``SpawnException`` with a ``reason`` label (also used in JupyterHub's spawn metrics).
+"""
+
+from __future__ import annotations
+
+import docker.errors
+import requests.exceptions
+from jupyterhub.spawner import SpawnException
+
+REASON_IMAGE = "image"
+REASON_IMAGE_NOT_ALLOWED = "image-not-allowed"
+REASON_ENGINE = "engine"
+REASON_OOM = "oom"
+REASON_EXITED = "exited"
+REASON_CONFLICT = "name-conflict"
+REASON_CONFIG = "config"
+REASON_VOLUME = "volume"
+
+
+def image_not_allowed(requested: object, choices: list[str]) -> SpawnException:
+    shown = ", ".join(choices) or "(none)"
+    return SpawnException(
+        f"Image {requested!r} is not one of the images you may choose: {shown}.",
+        reason=REASON_IMAGE_NOT_ALLOWED,
+        status_code=403,
+    )
+
+
+def image_missing(image: str, policy: str) -> SpawnException:
+    return SpawnException(
+        f"The image {image} is not present on this host, and the pull policy ({policy!r}) does "
+        "not allow pulling it. Ask an administrator to build or pull it.",
+        reason=REASON_IMAGE,
+        status_code=400,
+    )
+
+
+def pull_failed(image: str, detail: str) -> SpawnException:
+    return SpawnException(
+        f"Could not pull the image {image}: {detail}",
+        reason=REASON_IMAGE,
+        status_code=502,
+    )
+
+
+def engine_unreachable(detail: str) -> SpawnException:
+    return SpawnException(
+        "The container engine is not reachable right now, so your server cannot be started. "
+        "Please try again later or tell an administrator.",
+        log_message=f"Docker engine unreachable: {detail}",
+        reason=REASON_ENGINE,
+        status_code=503,
+    )
+
+
+def engine_error(action: str, exc: docker.errors.APIError) -> SpawnException:
+    explanation = exc.explanation or str(exc)
+    if isinstance(explanation, bytes):
+        explanation = explanation.decode("utf-8", "replace")
+    return SpawnException(
+        f"The container engine refused to {action}: {explanation}",
+        reason=REASON_ENGINE,
+        status_code=502,
+    )
+
+
+def name_conflict(name: str) -> SpawnException:
+    return SpawnException(
+        f"A container named {name} already exists and does not belong to this server. "
+        "An administrator has to remove or rename it (or change the name template).",
+        reason=REASON_CONFLICT,
+        status_code=409,
+    )
+
+
+def out_of_memory(limit: int | None) -> SpawnException:
+    shown = f" ({limit // 1024**2} MiB)" if limit else ""
+    return SpawnException(
+        f"Your server ran out of memory{shown} while starting and was stopped. "
+        "Ask an administrator for a higher memory limit.",
+        reason=REASON_OOM,
+        status_code=500,
+    )
+
+
+def exited(status: int, logs: str) -> SpawnException:
+    return SpawnException(
+        f"Your server exited with status {status} while starting. "
+        "An administrator can find its log in the hub's log.",
+        log_message=f"container exited with status {status} during start; last lines:\n{logs}",
+        reason=REASON_EXITED,
+        status_code=500,
+    )
+
+
+def bad_config(detail: str) -> SpawnException:
+    return SpawnException(
+        f"The server cannot be started because of a configuration error: {detail}",
+        reason=REASON_CONFIG,
+        status_code=500,
+    )
+
+
+def volume_init_failed(volume: str, status: int, logs: str) -> SpawnException:
+    return SpawnException(
+        f"Could not prepare the volume {volume} for your server (status {status}).",
+        log_message=f"volume init for {volume} exited with {status}:\n{logs}",
+        reason=REASON_VOLUME,
+        status_code=500,
+    )
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """An engine that does not answer (socket missing, refused, timed out)."""
+    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+        return True
+    if isinstance(exc, docker.errors.DockerException) and not isinstance(
+        exc, docker.errors.APIError
+    ):
+        text = str(exc)
+        return "Error while fetching server API version" in text or "Connection" in text
+    return False
+
+
+def translate(action: str, exc: BaseException) -> SpawnException | None:
+    """The SpawnException for an engine exception, or None for ones we cannot name."""
+    if isinstance(exc, SpawnException):
+        return exc
+    if is_unreachable(exc):
+        return engine_unreachable(str(exc))
+    if isinstance(exc, docker.errors.APIError):
+        if exc.status_code == 409 and "is already in use" in str(exc):
+            return None  # the caller knows the name and raises name_conflict
+        return engine_error(action, exc)
+    return None

@@ -1,0 +1,127 @@
+"""Image choice (allowed images, the options form) and making sure the image is on the host."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import docker.errors
+
+from . import errors
+from .engine import Engine
+
+Report = Callable[[dict[str, Any]], None]
+
+
+def normalize_allowed(value: object) -> dict[str, str]:
+    """``allowed_images`` (list or dict, already resolved if callable) -> {display: image}."""
+    if not value:
+        return {}
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return {str(v): str(v) for v in value}
+    raise TypeError(f"allowed_images must be a list or a dict, not {type(value).__name__}")
+
+
+def choose_image(default_image: str, allowed: Mapping[str, str], requested: object) -> str:
+    """The image to run: the user's choice if allowed (by display name or image), else refuse.
+
+    With no allowed list, only ``default_image`` may be chosen. Without a choice, the default
+    image is used if allowed, else the first allowed one.
+    """
+    choices = dict(allowed) or {default_image: default_image}
+    if requested in (None, ""):
+        return default_image if default_image in choices.values() else next(iter(choices.values()))
+    if isinstance(requested, list) and len(requested) == 1:  # raw form data
+        requested = requested[0]
+    if isinstance(requested, str):
+        if requested in choices:
+            return choices[requested]
+        if requested in choices.values():
+            return requested
+    raise errors.image_not_allowed(requested, list(choices))
+
+
+def options_form_html(allowed: Mapping[str, str], default_image: str) -> str:
+    """A ``<select>`` of the allowed images; empty when there is nothing to choose."""
+    if len(allowed) < 2:
+        return ""
+    options = []
+    for display, image in allowed.items():
+        selected = " selected" if image == default_image else ""
+        options.append(
+            f'<option value="{html.escape(display, quote=True)}"{selected}>'
+            f"{html.escape(display)}</option>"
+        )
+    return (
+        '<label for="berth-image">Image</label>\n'
+        '<select class="form-control" name="image" id="berth-image" required autofocus>\n'
+        + "\n".join(options)
+        + "\n</select>"
+    )
+
+
+def options_from_form(formdata: Mapping[str, list[str]]) -> dict[str, Any]:
+    """Form data (lists of strings) -> ``user_options``; only ``image`` is understood."""
+    image = formdata.get("image") or []
+    return {"image": image[0]} if image else {}
+
+
+class PullProgress:
+    """Folds the engine's pull records into one percentage and a message."""
+
+    def __init__(self, image: str, start: int = 10, end: int = 60) -> None:
+        self.image = image
+        self.start, self.end = start, end
+        self.layers: dict[str, tuple[int, int]] = {}
+
+    def event(self, record: Mapping[str, Any]) -> dict[str, Any] | None:
+        layer = record.get("id")
+        detail = record.get("progressDetail") or {}
+        status = str(record.get("status", ""))
+        if layer and detail.get("total"):
+            if status.startswith("Download"):
+                self.layers[layer] = (int(detail.get("current", 0)), int(detail["total"]))
+        elif layer and status in {"Download complete", "Pull complete", "Already exists"}:
+            _, total = self.layers.get(layer, (0, 0))
+            self.layers[layer] = (total, total)
+        else:
+            return {"message": f"Pulling {self.image}: {status}"} if status else None
+        done = sum(c for c, _ in self.layers.values())
+        total = sum(t for _, t in self.layers.values()) or 1
+        fraction = min(1.0, done / total)
+        return {
+            "progress": int(self.start + fraction * (self.end - self.start)),
+            "message": f"Pulling {self.image}: {done / 1e6:.0f} of {total / 1e6:.0f} MB "
+            f"({len(self.layers)} layers)",
+        }
+
+
+async def ensure_image(engine: Engine, image: str, policy: str, report: Report) -> dict[str, Any]:
+    """Make ``image`` present according to ``policy``; returns its inspect record."""
+    found = await engine.inspect_image(image)
+    if policy == "never" or (policy == "ifnotpresent" and found is not None):
+        if found is None:
+            raise errors.image_missing(image, policy)
+        return found
+    report({"progress": 10, "message": f"Pulling image {image}"})
+    progress = PullProgress(image)
+
+    def on_record(record: dict[str, Any]) -> None:
+        event = progress.event(record)
+        if event:
+            report(event)
+
+    try:
+        await engine.pull(image, on_record)
+    except docker.errors.APIError as exc:
+        if errors.is_unreachable(exc):
+            raise errors.engine_unreachable(str(exc)) from exc
+        raise errors.pull_failed(image, str(exc.explanation or exc)) from exc
+    found = await engine.inspect_image(image)
+    if found is None:
+        raise errors.pull_failed(image, "the engine reported success but has no such image")
+    report({"progress": 60, "message": f"Pulled image {image}"})
+    return found

@@ -1,0 +1,47 @@
+"""A spawn's progress events, readable by any number of followers while the spawn runs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+
+class ProgressLog:
+    """Append-only list of events; ``follow()`` replays it and then waits for more."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.closed = False
+        self._changed = asyncio.Event()
+
+    def reset(self) -> None:
+        self.events = []
+        self.closed = False
+        self._changed = asyncio.Event()
+
+    def add(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+        self._wake()
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def follow(self) -> AsyncIterator[dict[str, Any]]:
+        seen = 0
+        while True:
+            changed = self._changed
+            events = self.events
+            while seen < len(events):
+                yield events[seen]
+                seen += 1
+            if self.closed:
+                return
+            await changed.wait()
+            if self.events is not events:  # a new spawn began: start over on its events
+                seen = 0

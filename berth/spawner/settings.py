@@ -1,0 +1,188 @@
+"""The configurable settings of :class:`~berth.spawner.ContainerSpawner` (all ``config=True``).
+
+Kept apart from the lifecycle code so each module has one job. ``ContainerSettings`` is a
+``LoggingConfigurable`` mixin; config sections ``c.ContainerSpawner.*`` apply to it.
+"""
+
+from __future__ import annotations
+
+from jupyterhub.traitlets import ByteSpecification
+from traitlets import (
+    Bool,
+    Callable,
+    CaselessStrEnum,
+    Dict,
+    Float,
+    Integer,
+    List,
+    Unicode,
+    Union,
+)
+from traitlets.config import LoggingConfigurable
+
+
+class ContainerSettings(LoggingConfigurable):
+    docker_url = Unicode(
+        "",
+        help="""Docker Engine API address, e.g. ``unix:///var/run/docker.sock``.
+
+        Empty: read ``DOCKER_HOST`` / ``DOCKER_TLS_VERIFY`` / ``DOCKER_CERT_PATH`` like the docker
+        CLI does, defaulting to the local socket.""",
+    ).tag(config=True)
+
+    engine_threads = Integer(
+        32,
+        min=2,
+        help="""Worker threads (and HTTP connections) shared by all spawners for engine calls.
+
+        Each in-flight engine call (an image pull holds one for its whole duration) uses one;
+        size it above the number of spawns you expect at once.""",
+    ).tag(config=True)
+
+    engine_timeout = Float(
+        120.0, help="Timeout in seconds for a single Docker Engine API request."
+    ).tag(config=True)
+
+    image = Unicode(
+        "berth/base-notebook:latest",
+        help="""The image for users' servers unless they pick one of ``allowed_images``.
+
+        Any docker-stacks compatible image works (its CMD must start jupyterhub-singleuser when
+        ``JUPYTERHUB_API_TOKEN`` is set, as ``start-notebook.py`` does).""",
+    ).tag(config=True)
+
+    allowed_images = Union(
+        [List(Unicode()), Dict(Unicode()), Callable()],
+        default_value=[],
+        help="""Images users may choose from.
+
+        A list of images, a dict of display name -> image, or a callable taking the spawner and
+        returning either (may be async). Empty: only ``image``. With more than one choice an
+        options form is offered; the choice (``user_options["image"]``, from the form or the REST
+        API) is checked on the server and anything else is refused with a 403 error.""",
+    ).tag(config=True)
+
+    pull_policy = CaselessStrEnum(
+        ["ifnotpresent", "always", "never"],
+        default_value="ifnotpresent",
+        help="""When to pull the image: ``ifnotpresent`` (only when missing on the host),
+        ``always`` (before every start; a failed pull fails the start) or ``never`` (a missing
+        image fails the start with a clear message).""",
+    ).tag(config=True)
+
+    prefix = Unicode(
+        "berth",
+        help="Value of ``{prefix}`` in ``name_template`` and volume templates.",
+    ).tag(config=True)
+
+    name_template = Unicode(
+        "{prefix}-{username}{server_suffix}",
+        help="""Container name template.
+
+        Fields: ``{prefix}``, ``{username}`` and ``{servername}`` (escaped by
+        :func:`berth.names.escape`, never containing ``_`` or ``.``), ``{server_suffix}`` (empty
+        for the default server, ``_`` + escaped server name otherwise). The default never lets two
+        users or servers collide; see :mod:`berth.names` before changing it.""",
+    ).tag(config=True)
+
+    volumes = Dict(
+        help="""Volumes to mount read-write: ``{source: target}``.
+
+        ``source`` is a named volume (e.g. ``"{prefix}-{username}"``, created on first use with
+        the container user as owner of its root) or an absolute host path (mounted as is; create
+        it beforehand with the right owner). Both sides take the ``name_template`` fields.
+        ``target`` may also be ``{"bind": path, "mode": "ro"}``.""",
+    ).tag(config=True)
+
+    read_only_volumes = Dict(
+        help="Like ``volumes`` but mounted read-only: ``{source: target}``."
+    ).tag(config=True)
+
+    network_name = Unicode(
+        "",
+        help="""Docker network to attach containers to (must exist). Empty: the default
+        bridge network.""",
+    ).tag(config=True)
+
+    use_internal_ip = Bool(
+        False,
+        help="""Reach servers by their address on ``network_name`` (the hub must be able to route
+        there, e.g. it runs on that network). False: publish the server port on ``host_ip``
+        with an engine-chosen port and connect there.""",
+    ).tag(config=True)
+
+    host_ip = Unicode(
+        "127.0.0.1",
+        help="Host address that server ports are published on when ``use_internal_ip`` is off.",
+    ).tag(config=True)
+
+    remove = Bool(
+        True,
+        help="""Remove containers when their server stops (volumes are always kept). False keeps
+        a stopped container (for ``docker logs``) until the server's next start replaces it.""",
+    ).tag(config=True)
+
+    run_as_root = Bool(
+        False,
+        help="""Start the container as root so the image's start script can apply ``NB_UID``,
+        ``NB_GID``, ``NB_USER``, ``CHOWN_HOME`` or ``GRANT_SUDO`` before switching to the user.
+        Implied when any of those is in ``environment``; see :mod:`berth.spawner.specs` for the
+        capabilities this adds.""",
+    ).tag(config=True)
+
+    extra_create_kwargs = Union(
+        [Dict(), Callable()],
+        default_value={},
+        help="""Extra keyword arguments for ``docker.APIClient.create_container`` (or a callable of
+        the spawner returning them), merged over Berth's own (dicts merge, other values
+        replace).""",
+    ).tag(config=True)
+
+    extra_host_config = Union(
+        [Dict(), Callable()],
+        default_value={},
+        help="""Extra keyword arguments for ``docker.APIClient.create_host_config`` (or a callable
+        of the spawner returning them), merged over Berth's own. This is how GPUs are requested:
+        ``{"device_requests": [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]}``.
+        """,
+    ).tag(config=True)
+
+    post_start_cmd = Union(
+        [Unicode(), List(Unicode())],
+        default_value="",
+        help="""Command run in the container (as its user) right after it starts, e.g. to fetch
+        course material. A string runs through ``/bin/sh -c``. A failure is logged and reported
+        as a progress event, not fatal.""",
+    ).tag(config=True)
+
+    stop_timeout = Integer(
+        10, help="Seconds between SIGTERM and SIGKILL when a server is stopped gracefully."
+    ).tag(config=True)
+
+    wait_for_ready = Bool(
+        True,
+        help="""Let ``start`` return only once the server answers HTTP (or its container exits).
+        This is what turns a server that crashes or runs out of memory during start-up into a
+        clear error message instead of a timeout.""",
+    ).tag(config=True)
+
+    volume_init_timeout = Float(
+        60.0, help="Seconds allowed for chown-ing the root of a freshly created volume."
+    ).tag(config=True)
+
+    # JupyterHub's own limits, extended to accept callables of the spawner (evaluated at start).
+    mem_limit = Union(
+        [Callable(), ByteSpecification(allow_none=True)],
+        default_value=None,
+        allow_none=True,
+        help="""Memory limit: bytes, a K/M/G/T string, or a callable of the spawner returning one.
+        Swap is limited to the same amount, so the limit is a hard one: past it the kernel's
+        OOM killer ends the largest process in the container.""",
+    ).tag(config=True)
+
+    cpu_limit = Union(
+        [Callable(), Float(allow_none=True)],
+        default_value=None,
+        allow_none=True,
+        help="CPU limit in cores (e.g. 0.5, 2), or a callable of the spawner returning one.",
+    ).tag(config=True)

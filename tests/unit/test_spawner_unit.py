@@ -1,0 +1,179 @@
+"""ContainerSpawner without an engine: settings, options form, image policy, state, progress."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from jupyterhub.spawner import SpawnException
+from traitlets.config import Config
+
+from berth.spawner import ContainerSpawner, images
+from berth.spawner.progress import ProgressLog
+from berth.spawner.settings import ContainerSettings
+
+
+def make_spawner(name: str = "", **config: Any) -> ContainerSpawner:
+    c = Config()
+    for key, value in config.items():
+        setattr(c.ContainerSpawner, key, value)
+    hub = SimpleNamespace(public_host="", api_url="http://127.0.0.1:8081/hub/api", base_url="/hub/")
+    user = SimpleNamespace(name="Alice", url="/user/Alice/", escaped_name="Alice")
+    orm_spawner = SimpleNamespace(name=name, display_name=name, server=None)
+    return ContainerSpawner(config=c, user=user, hub=hub, orm_spawner=orm_spawner)
+
+
+def test_every_setting_is_configurable_and_documented() -> None:
+    own = ContainerSettings.class_own_traits()
+    assert len(own) >= 20
+    for name, trait in own.items():
+        assert trait.metadata.get("config") is True, name
+        assert trait.help and len(trait.help) > 20, name
+
+
+def test_entry_point_resolves() -> None:
+    from importlib.metadata import entry_points
+
+    (ep,) = [e for e in entry_points(group="jupyterhub.spawners") if e.name == "berth"]
+    assert ep.load() is ContainerSpawner
+
+
+def test_defaults() -> None:
+    sp = make_spawner()
+    assert (sp.ip, sp.port, sp.cmd, sp.remove) == ("0.0.0.0", 8888, None, True)
+    assert sp.format_string("{prefix}-{username}{server_suffix}") == "berth--41lice"
+    assert make_spawner("gpu").format_string("{username}{server_suffix}") == "-41lice_gpu"
+
+
+async def test_options_form_only_with_a_choice() -> None:
+    assert await make_spawner().get_options_form() == ""
+    assert await make_spawner(allowed_images=["a:1"]).get_options_form() == ""
+    form = await make_spawner(
+        allowed_images={"Python <3>": "py:1", "R": "r:1"}, image="r:1"
+    ).get_options_form()
+    assert '<option value="Python &lt;3&gt;">Python &lt;3&gt;</option>' in form
+    assert '<option value="R" selected>R</option>' in form
+    form = await make_spawner(allowed_images=lambda sp: ["x:1", "y:1"]).get_options_form()
+    assert "x:1" in form and "y:1" in form
+    assert await make_spawner(options_form="<b>custom</b>").get_options_form() == "<b>custom</b>"
+
+
+def test_options_from_form() -> None:
+    sp = make_spawner()
+    assert sp.run_options_from_form({"image": ["R"]}) == {"image": "R"}
+    assert sp.run_options_from_form({}) == {}
+
+
+@pytest.mark.parametrize(
+    ("allowed", "requested", "chosen"),
+    [
+        ({}, None, "default:1"),
+        ({}, "default:1", "default:1"),
+        ({"A": "a:1", "B": "b:1"}, "B", "b:1"),
+        ({"A": "a:1", "B": "b:1"}, "b:1", "b:1"),
+        ({"A": "a:1", "B": "b:1"}, None, "a:1"),
+        ({"A": "a:1", "D": "default:1"}, None, "default:1"),
+        ({"A": "a:1"}, ["A"], "a:1"),
+    ],
+)
+def test_choose_image(allowed: dict[str, str], requested: object, chosen: str) -> None:
+    assert images.choose_image("default:1", allowed, requested) == chosen
+
+
+@pytest.mark.parametrize("forged", ["evil:latest", "A ", ["A", "B"], {"image": "a:1"}, 3])
+def test_choose_image_refuses_anything_else(forged: object) -> None:
+    with pytest.raises(SpawnException) as info:
+        images.choose_image("default:1", {"A": "a:1"}, forged)
+    assert info.value.status_code == 403
+    assert "not one of the images you may choose" in info.value.message
+
+
+async def test_forged_image_is_refused_before_any_engine_call() -> None:
+    sp = make_spawner(allowed_images=["a:1", "b:1"], docker_url="unix:///nonexistent.sock")
+    sp.user_options = {"image": "evil:latest"}
+    with pytest.raises(SpawnException) as info:
+        await sp.start()
+    assert info.value.status_code == 403
+
+
+async def test_unreachable_engine_is_a_clear_503() -> None:
+    sp = make_spawner(docker_url="unix:///tmp/berth-test-no-such-engine.sock")
+    with pytest.raises(SpawnException) as info:
+        await sp.start()
+    assert info.value.status_code == 503
+    assert "not reachable" in info.value.message
+    assert await sp.poll() == 0  # never started
+
+
+async def test_state_round_trip_and_poll_contract() -> None:
+    sp = make_spawner()
+    assert sp.get_state() == {}
+    assert await sp.poll() == 0  # not initialised: "not running"
+    sp.load_state({"container_id": "abc", "container_name": "berth--41lice"})
+    assert sp.get_state() == {"container_id": "abc", "container_name": "berth--41lice"}
+    fresh = make_spawner()
+    fresh.load_state(sp.get_state())
+    assert fresh.container_id == "abc"
+    fresh.clear_state()
+    assert fresh.get_state() == {}
+    await fresh.stop()  # nothing to stop: no error
+
+
+async def test_callable_limits_reach_spec_and_env() -> None:
+    sp = make_spawner(
+        mem_limit=lambda spawner: "1G" if spawner.user.name == "Alice" else "2G",
+        cpu_limit=lambda spawner: 1.5,
+        volumes={"{prefix}-{username}": "/home/jovyan/work"},
+        environment={"NB_UID": "1010"},
+    )
+    spec = await sp._build_spec("img:1")
+    assert spec.resources.mem_limit == 1024**3
+    assert spec.resources.cpu_limit == 1.5
+    assert spec.mounts[0].source == "berth--41lice"
+    assert spec.privileges.user == "root"
+    env = sp.get_env()
+    assert env["MEM_LIMIT"] == str(1024**3)
+    assert env["CPU_LIMIT"] == "1.5"
+
+
+async def test_bad_name_template_is_a_config_error() -> None:
+    sp = make_spawner(name_template="{username}")  # "-41lice" starts with "-"
+    with pytest.raises(SpawnException) as info:
+        await sp._build_spec("img:1")
+    assert info.value.reason == "config"
+
+
+async def test_progress_log_followers_see_every_event() -> None:
+    log = ProgressLog()
+    seen: list[list[int]] = [[], []]
+
+    async def follow(i: int) -> None:
+        async for event in log.follow():
+            seen[i].append(event["progress"])
+
+    tasks = [asyncio.create_task(follow(0))]
+    log.add({"progress": 1})
+    await asyncio.sleep(0)
+    tasks.append(asyncio.create_task(follow(1)))  # late follower replays
+    log.add({"progress": 2})
+    await asyncio.sleep(0)
+    log.add({"progress": 3})
+    log.close()
+    await asyncio.wait_for(asyncio.gather(*tasks), 2)
+    assert seen == [[1, 2, 3], [1, 2, 3]]
+
+
+def test_pull_progress_events() -> None:
+    p = images.PullProgress("img:1")
+    assert p.event({"status": "Pulling from library/img"}) == {
+        "message": "Pulling img:1: Pulling from library/img"
+    }
+    first = p.event(
+        {"id": "l1", "status": "Downloading", "progressDetail": {"current": 0, "total": 100}}
+    )
+    assert first is not None and first["progress"] == 10
+    p.event({"id": "l2", "status": "Downloading", "progressDetail": {"current": 50, "total": 100}})
+    done = p.event({"id": "l1", "status": "Pull complete"})
+    assert done is not None and done["progress"] == 10 + int(0.75 * 50)
