@@ -1,0 +1,1 @@
+"""berth.yaml: schema, loading, and translation into JupyterHub configuration."""
