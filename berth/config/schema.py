@@ -1,0 +1,231 @@
+"""The berth.yaml schema: what an operator may write, its defaults, and what is refused.
+
+Every model forbids unknown keys and every field carries a description; docs/configuration.md
+documents every key path (tests/unit/test_config_docs.py keeps the two in step). The models
+validate values only; reading the files they name is berth/config/resolve.py's job.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from berth.config.auth import AuthConfig
+from berth.config.base import Section
+from berth.config.dburl import check_db_url
+from berth.config.fields import (
+    ContainerPath,
+    DockerName,
+    FieldProblem,
+    Hostname,
+    ImageRef,
+    IPAddress,
+    MemorySize,
+    check_docker_name,
+    check_image,
+)
+from berth.config.services import IdleCullerConfig, ServiceConfig
+from berth.config.users import UsersConfig
+
+# Where the hub container mounts its data volume (database, secrets, certificate).
+HUB_DATA_DIR = "/srv/berth/data"
+DEFAULT_DB_URL = f"sqlite:///{HUB_DATA_DIR}/jupyterhub.sqlite"
+DEFAULT_IMAGE = "berth/base-notebook:latest"
+# The fields the spawner fills in name templates (berth/names.py: template_namespace).
+TEMPLATE_FIELDS = frozenset({"prefix", "username", "servername", "server_suffix"})
+
+
+class ListenConfig(Section):
+    address: IPAddress = Field(
+        "0.0.0.0",
+        description="Host IP address the HTTPS port is published on; `127.0.0.1` keeps the "
+        "service local to the machine, `::` listens on IPv6 too.",
+    )
+    port: int = Field(8443, ge=1, le=65535, description="Host TCP port of the HTTPS service.")
+
+
+class TLSConfig(Section):
+    cert: Path | None = Field(
+        None,
+        description="PEM certificate (chain) file of the operator, relative to berth.yaml. "
+        "Without `cert` and `key`, Berth generates a self-signed certificate on first run.",
+    )
+    key: Path | None = Field(None, description="PEM private key file matching `cert`.")
+    hostnames: list[Hostname] = Field(
+        [],
+        description="Extra DNS names or IP addresses for the self-signed certificate, besides "
+        "the host's name, `localhost` and the host's addresses.",
+    )
+
+    @model_validator(mode="after")
+    def _pair(self) -> TLSConfig:
+        if (self.cert is None) != (self.key is None):
+            missing = "key" if self.key is None else "cert"
+            raise FieldProblem(missing, "tls.cert and tls.key must be given together")
+        if self.cert is not None and self.hostnames:
+            raise FieldProblem(
+                "hostnames",
+                "only used for the self-signed certificate; "
+                "remove it when tls.cert and tls.key are given",
+            )
+        return self
+
+
+class ImagesConfig(Section):
+    default: ImageRef = Field(DEFAULT_IMAGE, description="Image started for every user.")
+    allowed: list[str] | dict[str, str] = Field(
+        [],
+        description="Images users may choose from when they start a server: a list of "
+        "images, or a mapping of display name to image. Empty: only `default`. The choice is "
+        "checked by the hub, not just offered by the form.",
+    )
+    pull_policy: Literal["ifnotpresent", "always", "never"] = Field(
+        "ifnotpresent",
+        description="When the spawner pulls the image: only if missing, before every start, "
+        "or never (images must be built or loaded beforehand).",
+    )
+
+    @field_validator("allowed", mode="before")
+    @classmethod
+    def _list_or_mapping(cls, value: Any) -> Any:
+        # Checked here rather than by the union type, which would report a bad entry once per
+        # union arm ("not a valid list", "not a valid dict") instead of once.
+        if isinstance(value, list):
+            return [_entry(str(i), check_image, v) for i, v in enumerate(value)]
+        if isinstance(value, dict):
+            return {
+                _entry("", _display_name, k): _entry(str(k), check_image, v)
+                for k, v in value.items()
+            }
+        raise ValueError("expected a list of images or a mapping of display name to image")
+
+    @model_validator(mode="after")
+    def _default_allowed(self) -> ImagesConfig:
+        choices = list(self.allowed.values()) if isinstance(self.allowed, dict) else self.allowed
+        if choices and self.default not in choices:
+            raise FieldProblem("default", f"{self.default!r} must be one of images.allowed")
+        if len(set(choices)) != len(choices):
+            raise FieldProblem("allowed", "lists the same image twice")
+        return self
+
+
+def _entry(key: str, check: Callable[[Any], str], value: Any) -> str:
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise FieldProblem(key, str(exc)) from None
+
+
+def _display_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"display name {name!r} must be a non-empty string")
+    return name
+
+
+class StorageConfig(Section):
+    volume_name_template: str = Field(
+        "berth-user-{username}",
+        description="Name of each user's Docker volume. Fields: `{username}` (escaped user "
+        "name, required), `{servername}`, `{server_suffix}`, `{prefix}`.",
+    )
+    mount_point: ContainerPath = Field(
+        "/home/jovyan/work",
+        description="Where the user's volume is mounted in their container; also the "
+        "directory Jupyter opens in. Files outside it are lost when the server stops.",
+    )
+
+    @field_validator("volume_name_template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a valid template: {exc}") from None
+        unknown = fields - TEMPLATE_FIELDS
+        if unknown:
+            known = ", ".join(sorted("{" + f + "}" for f in TEMPLATE_FIELDS))
+            raise ValueError(f"unknown field(s) {sorted(unknown)} (known: {known})")
+        if "username" not in fields:
+            raise ValueError("must contain {username}, or every user would share one volume")
+        check_docker_name(
+            value.format(prefix="berth", username="u", servername="s", server_suffix="_s")
+        )
+        return value
+
+
+class LimitsConfig(Section):
+    memory: MemorySize = Field(
+        None,
+        description="Memory limit of each user server: bytes, or a number with suffix K, M, "
+        "G or T (powers of 1024). Unset: no limit.",
+    )
+    cpu: float | None = Field(
+        None,
+        ge=0.01,
+        allow_inf_nan=False,
+        description="CPUs each user server may use (e.g. 0.5, 2). Unset: no limit.",
+    )
+
+
+class HubConfig(Section):
+    db_url: SecretStr = Field(
+        SecretStr(DEFAULT_DB_URL),
+        description="Hub database: SQLite in the hub data volume (default), or "
+        "`postgresql://user:password@host:5432/db`. Treated as a secret.",
+    )
+    data_volume: DockerName = Field(
+        "berth-hub-data",
+        description="Docker volume holding the hub's database, secrets and certificate.",
+    )
+
+    @field_validator("db_url")
+    @classmethod
+    def _db(cls, value: SecretStr) -> SecretStr:
+        check_db_url(value.get_secret_value(), HUB_DATA_DIR)
+        return value
+
+
+class BerthConfig(Section):
+    """The whole of berth.yaml."""
+
+    version: Literal[1] = Field(1, description="Format version of this file.")
+    listen: ListenConfig = Field(ListenConfig(), description="Where the service listens.")
+    tls: TLSConfig = Field(TLSConfig(), description="HTTPS certificate.")
+    images: ImagesConfig = Field(ImagesConfig(), description="Notebook images.")
+    storage: StorageConfig = Field(StorageConfig(), description="Users' persistent files.")
+    limits: LimitsConfig = Field(LimitsConfig(), description="Resources per user server.")
+    auth: AuthConfig = Field(AuthConfig(), description="How people log in.")
+    users: UsersConfig = Field(UsersConfig(), description="Who may log in, and who is admin.")
+    hub: HubConfig = Field(HubConfig(), description="The hub's own state.")
+    idle_culler: IdleCullerConfig = Field(
+        IdleCullerConfig(), description="Stopping servers nobody uses."
+    )
+    services: list[ServiceConfig] = Field(
+        [], description="Hub services with API tokens, for scripts and automation."
+    )
+    network: DockerName = Field(
+        "berth", description="Docker network joining the hub and the user containers."
+    )
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> BerthConfig:
+        names = [s.name for s in self.services]
+        for name in names:
+            if names.count(name) > 1:
+                raise FieldProblem("services", f"service name {name!r} is used twice")
+        if self.idle_culler.enabled and self.idle_culler.SERVICE_NAME in names:
+            raise FieldProblem(
+                "services", f"{self.idle_culler.SERVICE_NAME!r} is the idle culler's name"
+            )
+        oauth = self.auth.oauth
+        if oauth is not None and not (oauth.has_allow_rule() or self.users.names_anyone()):
+            raise FieldProblem(
+                f"auth.{self.auth.type}",
+                "nobody could log in: list users (users.allowed, users.admins, "
+                "users.userlist_file), provider groups, or set allow_all: true",
+            )
+        return self
