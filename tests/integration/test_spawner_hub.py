@@ -1,0 +1,248 @@
+"""ContainerSpawner in a real JupyterHub + CHP against the real engine and the project image."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import docker
+import pytest
+import requests
+from hub_harness import DEFAULT_IMAGE, KERNEL_DIED, Hub, chp_available, image_available
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not image_available(), reason=f"image {DEFAULT_IMAGE} not built"),
+    pytest.mark.skipif(not chp_available(), reason="configurable-http-proxy not on PATH"),
+]
+
+MISSING_IMAGE = "berth-test-never-built/missing:1"
+
+SPAWNER_CONFIG = """
+c.ContainerSpawner.image = "{image}"
+c.ContainerSpawner.prefix = "{prefix}"
+c.ContainerSpawner.pull_policy = "never"
+c.ContainerSpawner.allowed_images = {{"Default": "{image}", "Alt": "{prefix}-alt:latest"}}
+c.ContainerSpawner.volumes = {{"{{prefix}}-{{username}}": "/home/jovyan/work"}}
+c.ContainerSpawner.read_only_volumes = {{"{{prefix}}-shared": "/home/jovyan/shared"}}
+
+def mem_limit(spawner):
+    return "256M" if spawner.user.name.startswith("oom") else None
+
+def extra_create_kwargs(spawner):
+    if spawner.user.name == "oom-main":  # the server process itself allocates past the limit
+        return {{"command": ["python", "-c", "b = b'x' * (600 * 1024**2)"]}}
+    return {{}}
+
+def pre_spawn_hook(spawner):
+    if spawner.user.name == "nopull":
+        spawner.image = "berth-test-never-built/missing:1"
+        spawner.allowed_images = []
+
+c.ContainerSpawner.mem_limit = mem_limit
+c.ContainerSpawner.extra_create_kwargs = extra_create_kwargs
+c.ContainerSpawner.pre_spawn_hook = pre_spawn_hook
+"""
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    h = Hub(tmp_path_factory.mktemp("hub"), SPAWNER_CONFIG)
+    alt = f"{h.prefix}-alt:latest"
+    client = docker.from_env()
+    client.images.get(DEFAULT_IMAGE).tag(alt)
+    try:
+        yield h.start()
+    finally:
+        h.cleanup()
+        client.images.remove(alt, noprune=True)
+
+
+def test_spawn_reach_run_code_and_stop(hub: Hub) -> None:
+    hub.spawn("alice")
+    r = hub.http.get(hub.user_url("alice") + "api/status", timeout=10)
+    assert r.status_code == 200 and "kernels" in r.json()
+    out = hub.execute(
+        "alice", "import os; print(6 * 7, os.getuid(), os.environ['JUPYTERHUB_USER'])"
+    )
+    assert out.split() == ["42", "1000", "alice"]
+    container = hub.container("alice")
+    assert container.name == f"{hub.prefix}-alice"
+    host = container.attrs["HostConfig"]
+    assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
+    assert host["SecurityOpt"] == ["no-new-privileges"]
+    image_user = hub.docker.images.get(DEFAULT_IMAGE).attrs["Config"]["User"]
+    assert container.attrs["Config"]["User"] == image_user != "root"  # the image's own user
+    ports = container.attrs["NetworkSettings"]["Ports"]["8888/tcp"]
+    assert ports[0]["HostIp"] == "127.0.0.1"
+    hub.stop("alice")
+    with pytest.raises(docker.errors.NotFound):
+        container.reload()  # remove=True: gone, volume kept
+    assert hub.docker.volumes.get(f"{hub.prefix}-alice")
+
+
+def test_progress_events_stream(hub: Hub) -> None:
+    hub.create_user("paula")
+    assert hub.request_spawn("paula").status_code in {201, 202}
+    r = hub.api("GET", "/users/paula/server/progress", stream=True, timeout=120)
+    events = [line for line in r.iter_lines(decode_unicode=True) if line.startswith("data:")]
+    assert any("ready" in e for e in events), events
+    hub.wait_ready("paula")
+    hub.stop("paula")
+
+
+def test_volume_owner_persistence_and_read_only(hub: Hub) -> None:
+    hub.spawn("bob")
+    code = (
+        "import os\n"
+        "st = os.stat('/home/jovyan/work'); print(st.st_uid, st.st_gid)\n"
+        "open('/home/jovyan/work/note.txt', 'w').write('kept')\n"
+        "try:\n    open('/home/jovyan/shared/x', 'w')\nexcept OSError as e:\n    print(e.errno)\n"
+    )
+    assert hub.execute("bob", code).split() == ["1000", "100", "30"]  # EROFS
+    hub.stop("bob")
+    hub.spawn("bob")
+    assert hub.execute("bob", "print(open('/home/jovyan/work/note.txt').read())").strip() == "kept"
+    hub.stop("bob")
+
+
+def test_existing_volume_is_never_chowned(hub: Hub) -> None:
+    volume = f"{hub.prefix}-carol"
+    hub.docker.volumes.create(volume)
+    hub.docker.containers.run(
+        DEFAULT_IMAGE,
+        entrypoint=["sh", "-c", "touch /v/root-file && chown 0:0 /v /v/root-file"],
+        user="root",
+        volumes={volume: {"bind": "/v", "mode": "rw"}},
+        name=f"{hub.prefix}-prep",
+        network_disabled=True,
+        remove=True,
+    )
+    hub.spawn("carol")
+    code = "import os; print(*(os.stat(p).st_uid for p in ['/home/jovyan/work', "
+    code += "'/home/jovyan/work/root-file']))"
+    assert hub.execute("carol", code).split() == ["0", "0"]
+    hub.stop("carol")
+
+
+def test_named_servers_side_by_side(hub: Hub) -> None:
+    hub.spawn("dave")
+    hub.spawn("dave", "gpu")
+    default, named = hub.container("dave"), hub.container("dave", "gpu")
+    assert (default.name, named.name) == (f"{hub.prefix}-dave", f"{hub.prefix}-dave_gpu")
+    out = hub.execute("dave", "import os; print(os.environ['JUPYTERHUB_SERVER_NAME'])", "gpu")
+    assert out.strip() == "gpu"
+    assert hub.http.get(hub.user_url("dave") + "api/status", timeout=10).status_code == 200
+    hub.stop("dave", "gpu")
+    hub.stop("dave")
+
+
+def test_escaping_keeps_lookalike_users_apart(hub: Hub) -> None:
+    """Spawned concurrently: users a.b, a-b, a_b and user a's server x never share a name.
+
+    (Not user a's server "b": JupyterHub itself then gives it the OAuth client id of user
+    "a-b" and refuses the second one -- a JupyterHub limitation, not the spawner's.)
+    """
+    servers = [("a.b", ""), ("a-b", ""), ("a_b", ""), ("a", "x")]
+    with ThreadPoolExecutor(len(servers)) as pool:
+        list(pool.map(lambda us: hub.spawn(*us), servers))
+    names = {hub.container(u, s).name for u, s in servers}
+    assert len(names) == len(servers)
+    for user, server in servers:
+        out = hub.execute(user, "import os; print(os.environ['JUPYTERHUB_USER'])", server)
+        assert out.strip() == user
+    with ThreadPoolExecutor(len(servers)) as pool:
+        list(pool.map(lambda us: hub.stop(*us), servers))
+
+
+def test_allowed_images_rest_and_forged_form(hub: Hub) -> None:
+    hub.create_user("erin")
+    r = hub.request_spawn("erin", image="evil/miner:latest")
+    assert r.status_code == 403
+    assert "not one of the images you may choose" in r.json()["message"]
+    hub.spawn("erin", image="Alt")
+    assert hub.container("erin").attrs["Config"]["Image"] == f"{hub.prefix}-alt:latest"
+    hub.stop("erin")
+
+    browser = requests.Session()  # a logged-in user posting the spawn form by hand
+    login = browser.get(f"{hub.url}/hub/login", timeout=10)
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', login.text)
+    assert xsrf, login.text[:500]
+    r = browser.post(
+        f"{hub.url}/hub/login",
+        data={"username": "frida", "password": "x", "_xsrf": xsrf.group(1)},
+        timeout=30,
+    )
+    form = browser.get(f"{hub.url}/hub/spawn/frida", timeout=30)
+    assert 'name="image"' in form.text and "Alt" in form.text  # the options form is offered
+    token = re.search(r'xsrf_token: "([^"]+)"', form.text)
+    assert token
+    r = browser.post(
+        f"{hub.url}/hub/spawn/frida",
+        data={"image": "evil/miner:latest", "_xsrf": token.group(1)},
+        timeout=60,
+    )
+    assert "not one of the images you may choose" in r.text
+    assert not hub.docker.containers.list(all=True, filters={"name": f"{hub.prefix}-frida"})
+
+
+def test_missing_image_with_pull_never_is_explained(hub: Hub) -> None:
+    hub.create_user("nopull")
+    r = hub.request_spawn("nopull")
+    assert r.status_code == 400, r.text
+    assert MISSING_IMAGE in r.json()["message"] and "not present" in r.json()["message"]
+
+
+def test_mem_limit_kills_a_kernel_that_allocates_past_it(hub: Hub) -> None:
+    hub.spawn("oom-kernel")
+    container = hub.container("oom-kernel")
+    assert container.attrs["HostConfig"]["Memory"] == 256 * 1024**2
+    out = hub.execute("oom-kernel", "b = b'x' * (600 * 1024**2); print('survived')")
+    assert out.endswith(KERNEL_DIED) and "survived" not in out
+    hub.stop("oom-kernel")
+
+
+def test_mem_limit_on_the_server_process_stops_the_container(hub: Hub) -> None:
+    hub.create_user("oom-main")
+    r = hub.request_spawn("oom-main")
+    assert r.status_code == 500, r.text
+    assert "ran out of memory (256 MiB)" in r.json()["message"]
+    assert "" not in hub.user_model("oom-main")["servers"]  # reported stopped
+
+
+def test_container_killed_behind_the_hubs_back_is_noticed(hub: Hub) -> None:
+    hub.spawn("gina")
+    hub.container("gina").kill()
+    deadline = time.monotonic() + 30
+    while "" in hub.user_model("gina")["servers"]:
+        assert time.monotonic() < deadline, "poll did not notice the dead container"
+        time.sleep(0.5)
+    hub.spawn("gina")  # and it can start again (the dead container was cleaned up)
+    hub.stop("gina")
+
+
+def test_name_conflict_with_a_foreign_container(hub: Hub) -> None:
+    foreign = hub.docker.containers.create(DEFAULT_IMAGE, name=f"{hub.prefix}-hank")
+    hub.create_user("hank")
+    r = hub.request_spawn("hank")
+    assert r.status_code == 409, r.text
+    assert "already exists and does not belong" in r.json()["message"]
+    foreign.reload()  # untouched
+    foreign.remove(force=True)
+
+
+def test_hub_restart_keeps_servers_running(hub: Hub) -> None:
+    hub.spawn("ivan")
+    hub.spawn("ivan", "two")
+    before = hub.container("ivan").id
+    hub.restart_hub()
+    for server in ("", "two"):
+        assert hub.user_model("ivan")["servers"][server]["ready"]
+        r = hub.http.get(hub.user_url("ivan", server) + "api/status", timeout=10)
+        assert r.status_code == 200
+    assert hub.container("ivan").id == before
+    assert hub.execute("ivan", "print('still here')").strip() == "still here"
+    hub.stop("ivan", "two")
+    hub.stop("ivan")
