@@ -333,3 +333,13 @@ def test_scope_filters():
     ]
     cfg = config_from_data({"services": [{"name": "bot", "scopes": scopes, "token": TOKEN}]})
     assert cfg.services[0].scopes == scopes
+
+
+def test_an_empty_key_takes_its_default():
+    # `tls:` with every line below it commented out is null in YAML.
+    cfg = config_from_data(
+        {"tls": None, "users": {"allowed": None}, "services": None, "images": {"default": None}}
+    )
+    assert cfg.tls.cert is None and cfg.users.allowed == [] and cfg.services == []
+    assert cfg.images.default == "berth/base-notebook:latest"
+    assert refusal({"services": [{"name": None, "scopes": ["servers"], "token": TOKEN}]})
