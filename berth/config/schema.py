@@ -30,13 +30,14 @@ from berth.config.fields import (
 )
 from berth.config.services import IdleCullerConfig, ServiceConfig
 from berth.config.users import UsersConfig
+from berth.names import template_namespace
 
 # Where the hub container mounts its data volume (database, secrets, certificate).
 HUB_DATA_DIR = "/srv/berth/data"
 DEFAULT_DB_URL = f"sqlite:///{HUB_DATA_DIR}/jupyterhub.sqlite"
 DEFAULT_IMAGE = "berth/base-notebook:latest"
-# The fields the spawner fills in name templates (berth/names.py: template_namespace).
-TEMPLATE_FIELDS = frozenset({"prefix", "username", "servername", "server_suffix"})
+# The fields the spawner fills in name templates, from the spawner's own namespace.
+TEMPLATE_FIELDS = frozenset(template_namespace("berth", "user", "server"))
 
 
 class ListenConfig(Section):
@@ -151,9 +152,7 @@ class StorageConfig(Section):
             raise ValueError(f"unknown field(s) {sorted(unknown)} (known: {known})")
         if "username" not in fields:
             raise ValueError("must contain {username}, or every user would share one volume")
-        check_docker_name(
-            value.format(prefix="berth", username="u", servername="s", server_suffix="_s")
-        )
+        check_docker_name(value.format_map(template_namespace("berth", "user", "server")))
         return value
 
 
