@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 
 from berth.cli import images, run
+from berth.cli.output import console as _err
 from berth.errors import BerthError
 from berth.versions import BERTH_VERSION
 
@@ -20,8 +20,6 @@ app = typer.Typer(
 )
 app.add_typer(images.app, name="images")
 app.command("run")(run.run_command)
-
-_err = Console(stderr=True)
 
 
 @app.command()

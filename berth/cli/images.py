@@ -8,15 +8,16 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from berth import engine
+from berth.cli.output import console
 from berth.images import osbase
 from berth.images.builder import BuildEvent, BuildOptions, build_stack
 from berth.images.stack import STACK
 
 app = typer.Typer(help="Build and list Berth's notebook images.", no_args_is_help=True)
-console = Console(stderr=True)
 
 CaBundleOption = Annotated[
     Path | None,
@@ -39,11 +40,12 @@ class BuildReporter:
         if event.kind == "start":
             console.print(f"[bold]building {event.image}[/]")
         elif event.kind == "step":
-            text = event.text if len(event.text) <= 90 else event.text[:87] + "…"
+            text = " ".join(event.text.split())  # fold the Dockerfile's line continuations
+            text = text if len(text) <= 90 else text[:89] + "…"
             console.print(
-                f"  [cyan]{event.image}[/] {event.step}/{event.steps} {text}",
+                f"  [cyan]{event.image}[/] {event.step}/{event.steps} {escape(text)}",
                 highlight=False,
-                markup=True,
+                soft_wrap=True,
             )
         elif event.kind == "output" and self.verbose:
             console.print(f"    {event.text}", highlight=False, markup=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,12 +15,12 @@ from rich.table import Table
 
 from berth import engine
 from berth.cli.images import CaBundleOption, build_images
+from berth.cli.output import console
 from berth.errors import BerthError
 from berth.images import stack
 from berth.run import runner
 from berth.run.spec import RunSpec, choose_identity, validate_name, validate_port
 
-console = Console(stderr=True)
 DEFAULT_IMAGE = stack.DEFAULT_NOTEBOOK_IMAGE.tag("latest")
 
 
@@ -47,10 +48,16 @@ def _print_list() -> None:
     if not rows:
         console.print("no notebooks started by `berth run` are running")
         return
-    table = Table("name", "image", "status", "url", "mounted")
+    out = Console()
+    if not out.is_terminal:  # scripts get one tab-separated line per notebook, nothing cut
+        for row in rows:
+            print("\t".join((row.name, row.image, row.status, row.url, row.mount)))
+        return
+    table = Table("name", "image", "status", "mounted")
+    table.add_column("url", overflow="fold")
     for row in rows:
-        table.add_row(row.name, row.image, row.status, row.url, row.mount)
-    Console().print(table)
+        table.add_row(row.name, row.image, row.status, row.mount, row.url)
+    out.print(table)
 
 
 def run_command(
@@ -103,6 +110,8 @@ def run_command(
     )
     _ensure_image(image, ca_bundle)
     client = engine.connect()
+    if not detach:
+        _interrupt_on_signals()
     container = runner.start(client, spec)
     try:
         with console.status("waiting for the notebook server …"):
@@ -128,6 +137,16 @@ def run_command(
         console.print("\nstopping …")
         runner.remove(container)
         console.print(f"removed {spec.name}")
+
+
+def _interrupt_on_signals() -> None:
+    """Ctrl-C and SIGTERM both end in the clean-up, even where a parent ignored SIGINT."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _stop(name: str) -> None:
