@@ -1,0 +1,73 @@
+# Jupyter Server settings of Berth's notebook images (/etc/jupyter/jupyter_server_config.py).
+# Every server application reads it: jupyter lab, notebook, nbclassic, server and
+# jupyterhub-singleuser (which then overrides ip/port/certificates from the hub's environment).
+# Settings given on the command line (NOTEBOOK_ARGS, CMD arguments) win over the ones made here.
+import os
+import socket
+import stat
+import subprocess
+from pathlib import Path
+
+from jupyter_core.paths import jupyter_data_dir
+
+c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
+
+# Reachable through the container's published port. The port itself is left to jupyter_server,
+# which reads JUPYTER_PORT (default 8888): setting ServerApp.port here would also pin it for
+# servers that must take theirs from elsewhere.
+c.ServerApp.ip = "0.0.0.0"
+c.ServerApp.open_browser = False
+# A container has no desktop trash; deleting to ~/.local/share/Trash only fills the user's volume.
+c.FileContentsManager.delete_to_trash = False
+
+TRUE_VALUES = {"1", "yes", "true", "on"}
+
+
+def _cert_usable(cert: Path, key: Path) -> bool:
+    """A certificate made by an earlier start that is still valid for a day can be reused."""
+    if not (cert.is_file() and key.is_file()):
+        return False
+    check = ["openssl", "x509", "-checkend", "86400", "-noout", "-in", str(cert)]
+    return subprocess.run(check, capture_output=True, check=False).returncode == 0
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate and its key (mode 600) for HTTPS, made with openssl."""
+    cert, key = directory / "notebook.crt", directory / "notebook.key"
+    if _cert_usable(cert, key):
+        return cert, key
+    directory.mkdir(parents=True, exist_ok=True)
+    hostname = socket.gethostname()
+    command = [
+        "openssl", "req", "-x509", "-nodes", "-days", "365",
+        # P-256 keys are made instantly, where RSA would slow every start.
+        "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-subj", f"/O=Berth self-signed/CN={hostname}",
+        "-addext", f"subjectAltName=DNS:{hostname},DNS:localhost,IP:127.0.0.1",
+        "-keyout", str(key), "-out", str(cert),
+    ]  # fmt: skip
+    previous = os.umask(0o077)  # the key is never readable by others, not even for a moment
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+    finally:
+        os.umask(previous)
+    if result.returncode != 0:
+        # Raising SystemExit, not an Exception: traitlets would log an exception and carry on,
+        # and the server would then serve plain HTTP although HTTPS was asked for.
+        raise SystemExit(f"GEN_CERT: openssl could not make a certificate: {result.stderr.strip()}")
+    key.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    cert.chmod(0o644)
+    return cert, key
+
+
+if os.environ.get("GEN_CERT", "").strip().lower() in TRUE_VALUES:
+    _cert, _key = self_signed_certificate(Path(jupyter_data_dir()))
+    c.ServerApp.certfile = str(_cert)
+    c.ServerApp.keyfile = str(_key)
+
+# start.sh applies NB_UMASK already; this covers servers started without it (another entrypoint).
+if os.environ.get("NB_UMASK"):
+    try:
+        os.umask(int(os.environ["NB_UMASK"], 8))
+    except ValueError:
+        raise SystemExit(f"NB_UMASK={os.environ['NB_UMASK']!r} is not an octal umask") from None

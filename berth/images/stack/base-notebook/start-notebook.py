@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Start the Jupyter server: the default command of Berth's notebook images.
+
+start.sh (the entrypoint) has already fitted the user; this runs
+
+    jupyter ${DOCKER_STACKS_JUPYTER_CMD:-lab} ${NOTEBOOK_ARGS} "$@"
+
+as jupyter/docker-stacks' start-notebook.py does, so that the same `docker run` lines work:
+
+- JUPYTERHUB_API_TOKEN set: a JupyterHub spawned this container, so start-singleuser.py (the
+  jupyterhub-singleuser server) runs instead, with the same arguments;
+- RESTARTABLE=yes: the server is restarted whenever it exits (e.g. File > Shut Down), and the
+  container keeps running; docker-stacks uses run-one-constantly for this, we loop here;
+- NOTEBOOK_ARGS: shell-quoted extra arguments, before those given on the command line.
+
+Settings are checked first and a bad one stops the start with one line naming the variable.
+Standard library only: it runs before the server's environment is known to work, and must be fast.
+start-singleuser.py imports this file, and so do the unit tests.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+PROG = "start-notebook.py"
+TRUE_VALUES = frozenset({"1", "yes", "true", "on"})
+# A jupyter subcommand: `jupyter lab` runs the program jupyter-lab found on PATH.
+SUBCOMMAND_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class StartError(Exception):
+    """A setting that makes the start impossible; its message is shown as one line."""
+
+
+def log(message: str, level: str = "I", prog: str = PROG) -> None:
+    """Log like start.sh and Jupyter ("[I 2024-05-01 12:00:00 prog] message"), on stderr."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    print(f"[{level} {stamp} {prog}] {message}", file=sys.stderr, flush=True)
+
+
+def is_true(value: str | None) -> bool:
+    return (value or "").strip().lower() in TRUE_VALUES
+
+
+def jupyter_port(env: Mapping[str, str]) -> int | None:
+    """JUPYTER_PORT as an int (jupyter_server reads it itself), or None when unset."""
+    value = env.get("JUPYTER_PORT")
+    if value is None:
+        return None
+    if not re.fullmatch(r"[0-9]{1,5}", value) or not 1 <= int(value) <= 65535:
+        raise StartError(f"JUPYTER_PORT={value!r} is not a TCP port: use an integer 1-65535")
+    return int(value)
+
+
+def jupyter_subcommand(env: Mapping[str, str]) -> str:
+    """DOCKER_STACKS_JUPYTER_CMD: lab (default), notebook, nbclassic, server, or any other one."""
+    value = env.get("DOCKER_STACKS_JUPYTER_CMD", "lab")
+    if not SUBCOMMAND_RE.match(value):
+        raise StartError(
+            f"DOCKER_STACKS_JUPYTER_CMD={value!r} is not a jupyter subcommand such as lab, "
+            "notebook, nbclassic or server (put extra arguments in NOTEBOOK_ARGS)"
+        )
+    return value
+
+
+def notebook_args(env: Mapping[str, str]) -> list[str]:
+    """NOTEBOOK_ARGS split the way a shell would split them."""
+    try:
+        return shlex.split(env.get("NOTEBOOK_ARGS", ""))
+    except ValueError as error:
+        raise StartError(f"NOTEBOOK_ARGS cannot be split into arguments: {error}") from None
+
+
+def server_command(env: Mapping[str, str], argv: Sequence[str]) -> list[str]:
+    """The command of a standalone server: jupyter SUBCOMMAND NOTEBOOK_ARGS... ARGV..."""
+    return ["jupyter", jupyter_subcommand(env), *notebook_args(env), *argv]
+
+
+def singleuser_command(env: Mapping[str, str], argv: Sequence[str]) -> list[str]:
+    """The command of a JupyterHub single-user server (the hub configures it through env)."""
+    return ["jupyterhub-singleuser", *notebook_args(env), *argv]
+
+
+def require_program(name: str, setting: str, path: str | None) -> None:
+    """Fail early, naming the setting, when the program to run is not installed."""
+    if shutil.which(name, path=path) is None:
+        raise StartError(f"{setting}: {name} is not installed in this image (not found on PATH)")
+
+
+def run_restartable(
+    command: Sequence[str],
+    *,
+    delay: float = 1.0,
+    popen: Callable[..., subprocess.Popen] = subprocess.Popen,
+    sleep: Callable[[float], None] = time.sleep,
+    max_runs: int | None = None,
+) -> int:
+    """Run command again each time it exits, until this process is told to stop.
+
+    SIGTERM, SIGINT and SIGHUP end the loop; they are passed on to the server (under `tini -g`
+    it gets them directly too, which it tolerates). Returns the last exit status. `max_runs`
+    exists for tests.
+    """
+    stopping = False
+    child: subprocess.Popen | None = None
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, stop)
+    runs = 0
+    while True:
+        child = popen(list(command))
+        status = child.wait()
+        runs += 1
+        if stopping or (max_runs is not None and runs >= max_runs):
+            return status
+        log(f"{command[0]} exited with status {status}; RESTARTABLE=yes, so starting it again")
+        sleep(delay)
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    singleuser: bool = False,
+) -> int:
+    """Start the server; returns an exit status only when nothing was exec'd."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    env = os.environ if env is None else env
+    prog = "start-singleuser.py" if singleuser else PROG
+    try:
+        if not singleuser and "JUPYTERHUB_API_TOKEN" in env:
+            # Spawned by a JupyterHub that kept the image's default command: the hub needs the
+            # single-user server. Exec the script (not a function) so images can replace it.
+            log("JUPYTERHUB_API_TOKEN is set: starting start-singleuser.py instead", "W", prog)
+            script = str(Path(__file__).resolve().with_name("start-singleuser.py"))
+            os.execv(script, [script, *argv])
+        jupyter_port(env)
+        if singleuser:
+            command = singleuser_command(env, argv)
+            require_program(command[0], "jupyterhub-singleuser", env.get("PATH"))
+        else:
+            command = server_command(env, argv)
+            require_program(
+                f"jupyter-{command[1]}",
+                f"DOCKER_STACKS_JUPYTER_CMD={command[1]}",
+                env.get("PATH"),
+            )
+    except StartError as error:
+        log(str(error), "E", prog)
+        return 1
+    log(f"Executing: {shlex.join(command)}", prog=prog)
+    if not singleuser and is_true(env.get("RESTARTABLE")):
+        return run_restartable(command)
+    os.execvp(command[0], command)
+    return 1  # not reached: execvp replaced this process or raised
+
+
+if __name__ == "__main__":
+    sys.exit(main())
