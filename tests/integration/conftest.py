@@ -1,0 +1,110 @@
+"""Fixtures for tests that run real containers on the local Docker engine.
+
+- `docker_client`: a docker SDK client; the tests are skipped when no engine answers.
+- `berth_image`: the image under test, BERTH_TEST_IMAGE (default berth/base-notebook:latest);
+  skipped when it has not been built.
+- `run_container` / `run_container_module`: factories that create (and by default start)
+  containers named and labelled `berth-test-…`, and remove every one of them when the test (or
+  the module) ends, whatever happened.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+docker = pytest.importorskip("docker")
+
+DEFAULT_IMAGE = "berth/base-notebook:latest"
+TEST_LABEL = "berth-test"
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line(
+        "markers",
+        "containers(*names): the named container scenarios a test uses, so that a module can "
+        "start all the scenarios of the selected tests at once and let them boot in parallel",
+    )
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[Any]:
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except docker.errors.DockerException as error:
+        pytest.skip(f"no Docker engine: {error}")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def berth_image(docker_client: Any) -> str:
+    image = os.environ.get("BERTH_TEST_IMAGE", DEFAULT_IMAGE)
+    try:
+        docker_client.images.get(image)
+    except docker.errors.ImageNotFound:
+        pytest.skip(f"image {image} is not built (set BERTH_TEST_IMAGE or build it first)")
+    return image
+
+
+class ContainerRunner:
+    """Creates test containers and removes all of them on cleanup().
+
+    Calling it takes the keyword arguments of `client.containers.create` and returns the
+    container, started unless `start=False` (to copy files into it first with put_archive).
+    """
+
+    def __init__(self, client: Any, image: str, owner: str) -> None:
+        self.client = client
+        self.image = image
+        self.owner = owner
+        self.containers: list[Any] = []
+
+    def __call__(self, image: str | None = None, *, start: bool = True, **kwargs: Any) -> Any:
+        kwargs.setdefault("name", f"berth-test-{uuid.uuid4().hex[:12]}")
+        kwargs["labels"] = {TEST_LABEL: self.owner, **kwargs.get("labels", {})}
+        kwargs.setdefault("detach", True)
+        container = self.client.containers.create(image or self.image, **kwargs)
+        self.containers.append(container)
+        if start:
+            container.start()
+        return container
+
+    def cleanup(self) -> None:
+        errors = []
+        for container in reversed(self.containers):
+            try:
+                container.remove(force=True, v=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as error:
+                errors.append(f"{container.name}: {error}")
+        self.containers.clear()
+        if errors:
+            raise RuntimeError("could not remove test containers: " + "; ".join(errors))
+
+
+@pytest.fixture
+def run_container(docker_client: Any, berth_image: str, request: Any) -> Iterator[ContainerRunner]:
+    runner = ContainerRunner(docker_client, berth_image, request.node.nodeid)
+    try:
+        yield runner
+    finally:
+        runner.cleanup()
+
+
+@pytest.fixture(scope="module")
+def run_container_module(
+    docker_client: Any, berth_image: str, request: Any
+) -> Iterator[ContainerRunner]:
+    """Like run_container, for containers shared by the tests of a module."""
+    runner = ContainerRunner(docker_client, berth_image, request.module.__name__)
+    try:
+        yield runner
+    finally:
+        runner.cleanup()

@@ -1,0 +1,783 @@
+"""The notebook image's start machinery, observed from outside as a user would observe it.
+
+Each test names the container scenarios it uses (`@containers(...)`); the first test of the module
+starts every scenario the selected tests need, so that the containers boot in parallel while the
+tests look at them one after another. Servers are reached on 127.0.0.1 published ports only, and
+every container is removed at the end (see conftest.run_container_module).
+
+The image is BERTH_TEST_IMAGE (default berth/base-notebook:latest).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import re
+import ssl
+import tarfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kernel_client import JupyterAPI, KernelClient, insecure_ssl_context
+
+pytestmark = pytest.mark.integration
+containers = pytest.mark.containers
+
+BOOT_TIMEOUT = 120  # seconds for a server to answer when many boot at once on a small machine
+EXIT_TIMEOUT = 60
+TOKEN_RE = re.compile(r"https?://127\.0\.0\.1:\d+/\S*\?token=([0-9a-f]{32,})")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """How to run one container. server=True: wait for a Jupyter server; else: for its exit."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    user: str | None = None
+    command: list[str] | None = None
+    server: bool = True
+    port: int = 8888
+    token: str | None = None  # known token (set through NOTEBOOK_ARGS); else read from the log
+    healthcheck: bool = False  # keep the image's HEALTHCHECK (off elsewhere: it costs CPU)
+    files: dict[str, tuple[str, int]] = field(default_factory=dict)  # path: (text, mode)
+    bind_work: bool = False  # bind-mount a fresh host directory at /home/jovyan/work
+
+
+def sh(script: str) -> list[str]:
+    return ["bash", "-c", script]
+
+
+def hook_files(directory: str, hooks: dict[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
+    return {f"/usr/local/bin/{directory}/{name}": spec for name, spec in hooks.items()}
+
+
+HOOKS = {
+    **hook_files(
+        "start-notebook.d",
+        {
+            "10-first.sh": (
+                'echo "hook 10-first.sh as $(id -u)"\nexport HOOK_VALUE=exported\n',
+                0o644,
+            ),
+            "20-second": ('#!/bin/sh\necho "hook 20-second as $(id -u)"\n', 0o755),
+            "30-notes.txt": ("echo this must not run\n", 0o644),
+        },
+    ),
+    **hook_files(
+        "before-notebook.d",
+        {"10-before.sh": ('echo "hook 10-before.sh as $(id -u) sees $HOOK_VALUE"\n', 0o644)},
+    ),
+}
+FAILING_HOOKS = hook_files(
+    "start-notebook.d",
+    {
+        "10-ok.sh": ('echo "hook 10-ok.sh"\n', 0o644),
+        "20-broken.sh": ('echo "hook 20-broken.sh"\nfalse\n', 0o644),
+        "30-after.sh": ('echo "hook 30-after.sh"\n', 0o644),
+    },
+)
+FAILING_EXECUTABLE_HOOK = hook_files(
+    "before-notebook.d", {"50-exits-7": ("#!/bin/sh\nexit 7\n", 0o755)}
+)
+
+# (variable, value, run as root?) that must stop the start, naming the variable.
+BAD_VALUES = [
+    ("NB_UID", "abc", True),
+    ("NB_GID", "1x", True),
+    ("NB_USER", "Bad User", True),
+    ("NB_UMASK", "999", False),
+    ("JUPYTER_PORT", "70000", False),
+    ("JUPYTER_PORT", "http", False),
+    ("NB_UID", "12.5", False),
+]
+# Checked later, by start-notebook.py (the command), still before any server starts.
+BAD_SERVER_VALUES = [
+    ("DOCKER_STACKS_JUPYTER_CMD", "lab --debug"),
+    ("DOCKER_STACKS_JUPYTER_CMD", "nosuchapp"),
+    ("NOTEBOOK_ARGS", "--ServerApp.base_url='/unbalanced"),
+]
+
+ROOT_IDS = {"NB_UID": "1234", "NB_GID": "2345"}
+
+SCENARIOS: dict[str, Scenario] = {
+    # Servers.
+    "default": Scenario(healthcheck=True),
+    "https": Scenario(env={"GEN_CERT": "yes"}, healthcheck=True),
+    "root-ids-bind": Scenario(user="root", env=ROOT_IDS, bind_work=True),
+    "renamed": Scenario(user="root", env={"NB_USER": "berthuser"}, healthcheck=True),
+    "arbitrary-uid": Scenario(user="1234", healthcheck=True),
+    "port-base-url": Scenario(
+        env={
+            "JUPYTER_PORT": "9999",
+            "NOTEBOOK_ARGS": "--ServerApp.base_url=/berth/"
+            " --IdentityProvider.token=berth-test-token",
+        },
+        port=9999,
+        token="berth-test-token",
+        healthcheck=True,
+    ),
+    "cmd-server": Scenario(env={"DOCKER_STACKS_JUPYTER_CMD": "server"}),
+    "cmd-notebook": Scenario(env={"DOCKER_STACKS_JUPYTER_CMD": "notebook"}),
+    "restartable": Scenario(env={"RESTARTABLE": "yes"}),
+    # Commands that run to completion.
+    "singleuser": Scenario(
+        server=False,
+        env={
+            "JUPYTERHUB_API_TOKEN": "not-a-real-token",
+            "JUPYTERHUB_SERVICE_URL": "http://0.0.0.0:8888/user/tester/",
+            "JUPYTERHUB_API_URL": "http://127.0.0.1:1/hub/api",
+        },
+    ),
+    "root-drops-privileges": Scenario(
+        server=False, user="root", command=sh('id -u; whoami; echo "HOME=$HOME"; pwd')
+    ),
+    "explicit-root": Scenario(
+        server=False,
+        user="root",
+        env={"NB_USER": "root", "NB_UID": "0"},
+        command=sh('id -u; echo "HOME=$HOME"'),
+    ),
+    "renamed-cmd": Scenario(
+        server=False,
+        user="root",
+        env={"NB_USER": "berthuser"},
+        command=sh(
+            'whoami; echo "HOME=$HOME"; pwd; readlink /home/jovyan; touch ~/probe && echo ok'
+        ),
+    ),
+    "sudo-granted": Scenario(
+        server=False, user="root", env={"GRANT_SUDO": "yes"}, command=sh("sudo -n id -u")
+    ),
+    "sudo-refused": Scenario(server=False, user="root", command=sh("sudo -n true")),
+    "sudo-not-root": Scenario(server=False, env={"GRANT_SUDO": "yes"}, command=sh("sudo -n true")),
+    "chown-home": Scenario(
+        server=False,
+        user="root",
+        env={**ROOT_IDS, "CHOWN_HOME": "yes", "CHOWN_HOME_OPTS": "-R"},
+        command=sh("stat -c %u:%g /home/jovyan /home/jovyan/work"),
+    ),
+    "no-chown-home": Scenario(
+        server=False,
+        user="root",
+        env=ROOT_IDS,
+        command=sh("stat -c %u:%g /home/jovyan; id -u; id -g; touch ~/probe && echo writable"),
+    ),
+    "chown-extra": Scenario(
+        server=False,
+        user="root",
+        env={**ROOT_IDS, "CHOWN_EXTRA": "/srv,/mnt", "CHOWN_EXTRA_OPTS": "-R"},
+        command=sh("stat -c %u:%g /srv /mnt"),
+    ),
+    "ignored-switches": Scenario(
+        server=False,
+        env={
+            "NB_UID": "2000",
+            "NB_GID": "3000",
+            "NB_USER": "alice",
+            "NB_GROUP": "team",
+            "CHOWN_HOME": "yes",
+            "CHOWN_EXTRA": "/srv",
+            "GRANT_SUDO": "1",
+        },
+        command=sh("id -u"),
+    ),
+    "umask": Scenario(
+        server=False,
+        user="root",
+        env={"NB_UMASK": "002"},
+        command=sh("cd /tmp && touch f && mkdir d && stat -c %a f d"),
+    ),
+    "env-unset": Scenario(
+        server=False,
+        env={
+            "SECRET_A": "a",
+            "SECRET_B": "b",
+            "KEPT_C": "c",
+            "JUPYTER_ENV_VARS_TO_UNSET": "SECRET_A, SECRET_B",
+        },
+        command=sh("env"),
+    ),
+    "arbitrary-uid-cmd": Scenario(
+        server=False,
+        user="1234",
+        command=sh('whoami; echo "HOME=$HOME"; touch "$HOME/probe" && echo home-writable'),
+    ),
+    "hooks": Scenario(
+        server=False, user="root", files=HOOKS, command=sh('echo "command sees $HOOK_VALUE"')
+    ),
+    "hook-fails": Scenario(server=False, files=FAILING_HOOKS, command=sh("echo command ran")),
+    "executable-hook-fails": Scenario(
+        server=False, files=FAILING_EXECUTABLE_HOOK, command=sh("echo command ran")
+    ),
+    **{
+        f"bad-{name}-{i}": Scenario(server=False, user="root" if root else None, env={name: value})
+        for i, (name, value, root) in enumerate(BAD_VALUES)
+    },
+    **{
+        f"bad-server-{name}-{i}": Scenario(server=False, env={name: value})
+        for i, (name, value) in enumerate(BAD_SERVER_VALUES)
+    },
+}
+
+# Lists the processes of a container: run with the image's Debian python, isolated from the venv.
+PS_SCRIPT = """
+import json, os, pwd
+procs = []
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        argv = open(f"/proc/{pid}/cmdline", "rb").read().decode().split("\\0")[:-1]
+        ids = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status") if ":" in line)
+    except OSError:
+        continue
+    uid, gid = int(ids["Uid"].split()[0]), int(ids["Gid"].split()[0])
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = None
+    procs.append({"pid": int(pid), "argv": argv, "uid": uid, "gid": gid, "user": user})
+print(json.dumps(procs))
+"""
+
+
+class Running:
+    """A started scenario: its container plus helpers to look at it."""
+
+    def __init__(self, name: str, scenario: Scenario, container: Any, work_dir: Path | None):
+        self.name = name
+        self.scenario = scenario
+        self.container = container
+        self.work_dir = work_dir
+        self.token: str | None = scenario.token
+        self.base_url = ""
+
+    def logs(self) -> str:
+        return self.container.logs(stdout=True, stderr=True).decode(errors="replace")
+
+    def stdout(self) -> str:
+        return self.container.logs(stdout=True, stderr=False).decode(errors="replace")
+
+    def exec(self, command: list[str], user: str = "root") -> tuple[int, str]:
+        code, output = self.container.exec_run(command, user=user)
+        return code, output.decode(errors="replace")
+
+    def processes(self) -> list[dict[str, Any]]:
+        code, output = self.exec(["/usr/bin/python3", "-I", "-c", PS_SCRIPT])
+        assert code == 0, output
+        return json.loads(output)
+
+    def process(self, program: str) -> dict[str, Any]:
+        """The process whose program (argv[0] or a script run by python) is named program."""
+        matches = [
+            p
+            for p in self.processes()
+            if any(os.path.basename(arg) == program for arg in p["argv"][:2])
+        ]
+        assert matches, f"no {program} process in {self.name}: {self.processes()}"
+        return matches[0]
+
+    def host_port(self, port: int | None = None) -> int:
+        self.container.reload()
+        bindings = self.container.attrs["NetworkSettings"]["Ports"][
+            f"{port or self.scenario.port}/tcp"
+        ]
+        return int(bindings[0]["HostPort"])
+
+    def api(self, token: str | None = None) -> JupyterAPI:
+        return JupyterAPI(self.base_url, token, timeout=10)
+
+    def health(self) -> str:
+        self.container.reload()
+        return self.container.attrs["State"].get("Health", {}).get("Status", "none")
+
+
+def http_get(url: str, token: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    """GET without following redirects or proxies; HTTP errors are returned, not raised."""
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    req = urllib.request.Request(url)
+    if token:
+        req.add_header("Authorization", f"token {token}")
+    opener = urllib.request.build_opener(
+        NoRedirect,
+        urllib.request.ProxyHandler({}),
+        urllib.request.HTTPSHandler(context=insecure_ssl_context()),
+    )
+    try:
+        with opener.open(req, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, dict(error.headers), error.read()
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, step: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(step)
+
+
+def tar_of(files: dict[str, tuple[str | bytes, int]]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path, (content, mode) in files.items():
+            data = content.encode() if isinstance(content, str) else content
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+class Fleet:
+    """Starts scenarios all at once; hands them out once they are ready (or have exited)."""
+
+    def __init__(self, run_container: Any, tmp_path_factory: Any) -> None:
+        self.run_container = run_container
+        self.tmp_path_factory = tmp_path_factory
+        self.running: dict[str, Running] = {}
+        self.ready: set[str] = set()
+
+    def launch(self, names: list[str]) -> None:
+        for name in names:
+            if name not in self.running:
+                self.running[name] = self._start(name, SCENARIOS[name])
+
+    def _start(self, name: str, scenario: Scenario) -> Running:
+        kwargs: dict[str, Any] = {"environment": scenario.env, "name": f"berth-test-{name}-"}
+        kwargs["name"] += os.urandom(4).hex()
+        if scenario.user is not None:
+            kwargs["user"] = scenario.user
+        if scenario.command is not None:
+            kwargs["command"] = scenario.command
+        if scenario.server:
+            kwargs["ports"] = {f"{scenario.port}/tcp": ("127.0.0.1", None)}
+        if not scenario.healthcheck:
+            kwargs["healthcheck"] = {"test": ["NONE"]}
+        work_dir = None
+        if scenario.bind_work:
+            work_dir = self.tmp_path_factory.mktemp(f"{name}-work")
+            work_dir.chmod(0o777)  # whatever uid the container's user gets can write it
+            kwargs["volumes"] = {str(work_dir): {"bind": "/home/jovyan/work", "mode": "rw"}}
+        container = self.run_container(start=False, **kwargs)
+        if scenario.files:
+            assert container.put_archive("/", tar_of(scenario.files))
+        container.start()
+        return Running(name, scenario, container, work_dir)
+
+    def server(self, name: str) -> Running:
+        """The scenario's server, once /api answers and its token is known."""
+        self.launch([name])
+        running = self.running[name]
+        if name in self.ready:
+            return running
+        scheme = "https" if running.scenario.env.get("GEN_CERT") else "http"
+        base_url = f"{scheme}://127.0.0.1:{running.host_port()}/"
+        args = running.scenario.env.get("NOTEBOOK_ARGS", "")
+        match = re.search(r"--ServerApp.base_url=(\S+)", args)
+        if match:
+            base_url += match.group(1).strip("/") + "/"
+        running.base_url = base_url
+
+        def answers() -> bool:
+            running.container.reload()
+            if running.container.status == "exited":
+                raise AssertionError(f"{name} exited before serving:\n{running.logs()}")
+            try:
+                status, _, _ = http_get(base_url + "api")
+            except OSError:
+                return False
+            if status != 200:
+                return False
+            if running.token is None:
+                found = TOKEN_RE.search(running.logs())
+                running.token = found.group(1) if found else None
+            return running.token is not None
+
+        wait_until(answers, BOOT_TIMEOUT, f"the server of {name} at {base_url}")
+        self.ready.add(name)
+        return running
+
+    def finished(self, name: str) -> tuple[int, Running]:
+        """The scenario's exit status, once its command has ended."""
+        self.launch([name])
+        running = self.running[name]
+        result = running.container.wait(timeout=EXIT_TIMEOUT)
+        return result["StatusCode"], running
+
+
+@pytest.fixture(scope="module")
+def fleet(run_container_module: Any, tmp_path_factory: Any, request: Any) -> Iterator[Fleet]:
+    fleet = Fleet(run_container_module, tmp_path_factory)
+    needed: list[str] = []
+    for item in request.session.items:
+        if item.module is request.module:
+            for marker in item.iter_markers("containers"):
+                needed += [name for name in marker.args if name not in needed]
+    fleet.launch(needed)
+    yield fleet
+
+
+def server_process(running: Running) -> dict[str, Any]:
+    command = running.scenario.env.get("DOCKER_STACKS_JUPYTER_CMD", "lab")
+    return running.process(f"jupyter-{command}")
+
+
+# --- a plain `docker run` -------------------------------------------------------------------
+
+
+@containers("default")
+def test_token_is_required_and_printed_in_the_log(fleet: Fleet) -> None:
+    server = fleet.server("default")
+    assert re.search(r"http://127\.0\.0\.1:8888/lab\?token=[0-9a-f]{32,}", server.logs())
+    status, _, _ = http_get(server.base_url + "api/status")
+    assert status == 403
+    status, headers, _ = http_get(server.base_url + "lab")
+    assert status in (301, 302) and "/login" in headers["Location"]
+    status, _, body = http_get(server.base_url + "api/status", token=server.token)
+    assert status == 200 and "started" in json.loads(body)
+    status, _, _ = http_get(server.base_url + f"lab?token={server.token}")
+    assert status == 200
+
+
+@containers("default")
+def test_pid_1_is_tini_and_the_server_runs_as_jovyan(fleet: Fleet) -> None:
+    server = fleet.server("default")
+    pid1 = next(p for p in server.processes() if p["pid"] == 1)
+    assert os.path.basename(pid1["argv"][0]) == "tini", pid1
+    lab = server_process(server)
+    assert (lab["user"], lab["uid"], lab["gid"]) == ("jovyan", 1000, 100)
+
+
+@containers("default")
+def test_healthcheck_becomes_healthy(fleet: Fleet) -> None:
+    server = fleet.server("default")
+    wait_until(lambda: server.health() == "healthy", 30, "a healthy container")
+
+
+def tiny_wheel(name: str, version: str, source: str) -> tuple[str, bytes]:
+    """A pure-Python wheel of one module, built in memory (no network, no build backend)."""
+    dist_info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}.py": source.encode(),
+        f"{dist_info}/METADATA": (
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+        ),
+        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: berth-tests\n"
+        b"Root-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    record.append(f"{dist_info}/RECORD,,")
+    files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as wheel:
+        for path, data in files.items():
+            wheel.writestr(path, data)
+    return f"{name}-{version}-py3-none-any.whl", buffer.getvalue()
+
+
+@containers("default")
+def test_pip_install_in_a_notebook_lands_in_the_kernels_environment(fleet: Fleet) -> None:
+    server = fleet.server("default")
+    filename, wheel = tiny_wheel("berth_probe", "1.0", "ANSWER = 42\n")
+    assert server.container.put_archive("/", tar_of({f"/tmp/wh/{filename}": (wheel, 0o644)}))
+    with KernelClient(server.base_url, server.token, timeout=90) as kernel:
+        install = kernel.execute("!pip install --no-index --find-links /tmp/wh berth_probe")
+        assert install.ok, install.describe()
+        check = kernel.execute(
+            "import berth_probe, sys\nprint(berth_probe.ANSWER, berth_probe.__file__, sys.prefix)"
+        )
+        assert check.ok, check.describe() + "\n--- pip said:\n" + install.describe()
+    answer, module_file, prefix = check.stdout.split()
+    assert answer == "42"
+    assert module_file.startswith(prefix + "/"), check.stdout
+
+
+# --- HTTPS ------------------------------------------------------------------------------------
+
+
+@containers("https")
+def test_gen_cert_serves_https_with_a_self_signed_certificate(fleet: Fleet) -> None:
+    x509 = pytest.importorskip("cryptography.x509")
+    server = fleet.server("https")
+    assert server.base_url.startswith("https://")
+    status, _, _ = http_get(server.base_url + "api/status", token=server.token)
+    assert status == 200
+    pem = ssl.get_server_certificate(("127.0.0.1", server.host_port()))
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    assert cert.issuer == cert.subject
+    cert.verify_directly_issued_by(cert)  # signed by its own key
+    code, output = server.exec(["sh", "-c", "stat -c '%a %U' ~/.local/share/jupyter/notebook.key"])
+    assert code == 0 and output.split() == ["600", "jovyan"], output
+    wait_until(lambda: server.health() == "healthy", 30, "a healthy HTTPS container")
+
+
+# --- running as root: user switches -----------------------------------------------------------
+
+
+@containers("root-ids-bind")
+def test_files_in_a_bind_mount_belong_to_nb_uid_and_nb_gid(fleet: Fleet) -> None:
+    server = fleet.server("root-ids-bind")
+    lab = server_process(server)
+    assert (lab["user"], lab["uid"], lab["gid"]) == ("jovyan", 1234, 2345)
+    status, body = server.api(server.token).request(
+        "PUT", "api/contents/work/created.txt", {"type": "file", "format": "text", "content": "x"}
+    )
+    assert status == 201, body
+    created = server.work_dir / "created.txt"
+    assert (created.stat().st_uid, created.stat().st_gid) == (1234, 2345)
+
+
+@containers("renamed", "renamed-cmd")
+def test_nb_user_renames_the_user_and_moves_its_home(fleet: Fleet) -> None:
+    status, run = fleet.finished("renamed-cmd")
+    assert status == 0, run.logs()
+    assert run.stdout().split() == [
+        "berthuser",
+        "HOME=/home/berthuser",
+        "/home/berthuser",
+        "/home/berthuser",
+        "ok",
+    ]
+    server = fleet.server("renamed")
+    assert server_process(server)["user"] == "berthuser"
+    wait_until(lambda: server.health() == "healthy", 30, "a healthy container (renamed user)")
+
+
+@containers("root-drops-privileges", "explicit-root")
+def test_root_is_dropped_unless_explicitly_requested(fleet: Fleet) -> None:
+    status, run = fleet.finished("root-drops-privileges")
+    assert status == 0, run.logs()
+    assert run.stdout().split() == ["1000", "jovyan", "HOME=/home/jovyan", "/home/jovyan"]
+    status, run = fleet.finished("explicit-root")
+    assert status == 0, run.logs()
+    assert run.stdout().split() == ["0", "HOME=/home/root"]
+
+
+@containers("chown-home", "no-chown-home")
+def test_chown_home(fleet: Fleet) -> None:
+    status, run = fleet.finished("chown-home")
+    assert status == 0, run.logs()
+    assert run.stdout().split() == ["1234:2345", "1234:2345"]
+    # Without it, the home keeps its owner but stays writable through the users group.
+    status, run = fleet.finished("no-chown-home")
+    assert status == 0, run.logs()
+    assert run.stdout().split() == ["1000:100", "1234", "2345", "writable"]
+
+
+@containers("chown-extra")
+def test_chown_extra(fleet: Fleet) -> None:
+    status, run = fleet.finished("chown-extra")
+    assert status == 0, run.logs()
+    assert run.stdout().split() == ["1234:2345", "1234:2345"]
+
+
+@containers("sudo-granted", "sudo-refused", "sudo-not-root")
+def test_sudo_only_with_grant_sudo(fleet: Fleet) -> None:
+    status, run = fleet.finished("sudo-granted")
+    assert status == 0 and run.stdout().split() == ["0"], run.logs()
+    status, run = fleet.finished("sudo-refused")
+    assert status != 0, run.logs()
+    status, run = fleet.finished("sudo-not-root")
+    assert status != 0, run.logs()
+    assert re.search(r"\[W .*GRANT_SUDO=yes.*root", run.logs())
+
+
+@containers("umask")
+def test_nb_umask(fleet: Fleet) -> None:
+    status, run = fleet.finished("umask")
+    assert status == 0, run.logs()
+    assert run.stdout().split() == ["664", "775"]
+
+
+@containers("env-unset")
+def test_jupyter_env_vars_to_unset(fleet: Fleet) -> None:
+    status, run = fleet.finished("env-unset")
+    assert status == 0, run.logs()
+    names = {line.split("=", 1)[0] for line in run.stdout().splitlines()}
+    assert "KEPT_C" in names
+    assert not names & {"SECRET_A", "SECRET_B", "JUPYTER_ENV_VARS_TO_UNSET"}
+
+
+# --- not root ----------------------------------------------------------------------------------
+
+
+@containers("ignored-switches")
+def test_root_only_switches_are_warned_about_when_not_root(fleet: Fleet) -> None:
+    status, run = fleet.finished("ignored-switches")
+    assert status == 0 and run.stdout().split() == ["1000"], run.logs()
+    warnings = [line for line in run.logs().splitlines() if line.startswith("[W ")]
+    for name in ("NB_UID", "NB_GID", "NB_USER", "NB_GROUP", "CHOWN_HOME", "CHOWN_EXTRA"):
+        assert any(f"{name}=" in line for line in warnings), (name, warnings)
+    assert any("GRANT_SUDO=" in line for line in warnings), warnings
+
+
+@containers("arbitrary-uid", "arbitrary-uid-cmd")
+def test_an_arbitrary_uid_gets_a_user_and_a_writable_home(fleet: Fleet) -> None:
+    status, run = fleet.finished("arbitrary-uid-cmd")
+    assert status == 0, run.logs()
+    whoami, home, writable = run.stdout().split()
+    assert whoami == "jovyan" and writable == "home-writable"
+    assert home.startswith("HOME=/tmp/"), home  # /home/jovyan is not writable by uid 1234
+    server = fleet.server("arbitrary-uid")
+    assert server_process(server)["uid"] == 1234
+    status, _, _ = http_get(server.base_url + "api/status", token=server.token)
+    assert status == 200
+    wait_until(lambda: server.health() == "healthy", 30, "a healthy container (--user 1234)")
+
+
+# --- hooks -------------------------------------------------------------------------------------
+
+
+@containers("hooks")
+def test_hooks_run_in_order_and_sourced_ones_set_the_environment(fleet: Fleet) -> None:
+    status, run = fleet.finished("hooks")
+    assert status == 0, run.logs()
+    assert run.stdout().splitlines() == [
+        "hook 10-first.sh as 0",
+        "hook 20-second as 0",
+        "hook 10-before.sh as 0 sees exported",
+        "command sees exported",
+    ]
+    assert re.search(r"Ignoring \S*30-notes.txt", run.logs())
+
+
+@containers("hook-fails", "executable-hook-fails")
+def test_a_failing_hook_stops_the_start(fleet: Fleet) -> None:
+    status, run = fleet.finished("hook-fails")
+    assert status != 0
+    assert run.stdout().splitlines() == ["hook 10-ok.sh", "hook 20-broken.sh"]
+    assert re.search(r"\[E .*20-broken\.sh", run.logs()), run.logs()
+    status, run = fleet.finished("executable-hook-fails")
+    assert status == 7
+    assert "command ran" not in run.stdout()
+    assert re.search(r"\[E .*50-exits-7", run.logs()), run.logs()
+
+
+# --- bad values --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        pytest.param(f"bad-{name}-{i}", marks=containers(f"bad-{name}-{i}"), id=f"{name}={value}")
+        for i, (name, value, _) in enumerate(BAD_VALUES)
+    ],
+)
+def test_bad_values_stop_the_start_before_anything_runs(fleet: Fleet, scenario: str) -> None:
+    status, run = fleet.finished(scenario)
+    name = next(iter(run.scenario.env))
+    logs = run.logs()
+    assert status != 0, logs
+    assert "[E " in logs and f"{name}=" in logs.splitlines()[-1], logs
+    assert "Running hooks" not in logs and "Executing" not in logs, logs
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        pytest.param(
+            f"bad-server-{name}-{i}",
+            marks=containers(f"bad-server-{name}-{i}"),
+            id=f"{name}={value}",
+        )
+        for i, (name, value) in enumerate(BAD_SERVER_VALUES)
+    ],
+)
+def test_bad_server_settings_stop_the_start(fleet: Fleet, scenario: str) -> None:
+    status, run = fleet.finished(scenario)
+    name = next(iter(run.scenario.env))
+    logs = run.logs()
+    assert status != 0, logs
+    assert f"{name}=" in logs.splitlines()[-1] or f"{name} " in logs.splitlines()[-1], logs
+    assert "Executing" not in logs, logs
+
+
+# --- commands and ports ------------------------------------------------------------------------
+
+
+@containers("singleuser")
+def test_jupyterhub_api_token_switches_to_singleuser(fleet: Fleet) -> None:
+    running = fleet.running["singleuser"]
+    wait_until(
+        lambda: "Starting jupyterhub single-user server" in running.logs(),
+        BOOT_TIMEOUT,
+        "jupyterhub-singleuser to start",
+    )
+    logs = running.logs()
+    assert "Executing: jupyterhub-singleuser" in logs, logs
+    assert "Executing: jupyter lab" not in logs, logs
+
+
+@containers("cmd-server")
+def test_docker_stacks_jupyter_cmd_server(fleet: Fleet) -> None:
+    server = fleet.server("cmd-server")
+    assert "Executing: jupyter server" in server.logs()
+    assert server_process(server)["user"] == "jovyan"
+    status, _, _ = http_get(server.base_url + "api/status", token=server.token)
+    assert status == 200
+
+
+@containers("cmd-notebook")
+def test_docker_stacks_jupyter_cmd_notebook(fleet: Fleet) -> None:
+    server = fleet.server("cmd-notebook")
+    assert "Executing: jupyter notebook" in server.logs()
+    server_process(server)
+    status, _, body = http_get(server.base_url + "tree", token=server.token)
+    assert status == 200, body[:500]
+
+
+@containers("port-base-url")
+def test_jupyter_port_and_notebook_args(fleet: Fleet) -> None:
+    server = fleet.server("port-base-url")
+    assert server.base_url.endswith("/berth/")
+    status, _, _ = http_get(server.base_url + "api/status", token="berth-test-token")
+    assert status == 200
+    status, _, _ = http_get(server.base_url + "api/status", token="wrong-token")
+    assert status == 403
+    wait_until(lambda: server.health() == "healthy", 30, "a healthy container (port 9999, /berth/)")
+
+
+@containers("restartable")
+def test_restartable_restarts_the_server(fleet: Fleet) -> None:
+    server = fleet.server("restartable")
+    first = server_process(server)["pid"]
+    code, output = server.exec(["bash", "-c", f"kill -TERM {first}"])
+    assert code == 0, output
+
+    def restarted() -> bool:
+        pids = [
+            p["pid"]
+            for p in server.processes()
+            if any(os.path.basename(arg) == "jupyter-lab" for arg in p["argv"][:2])
+        ]
+        if not pids or first in pids:
+            return False
+        try:
+            return http_get(server.base_url + "api")[0] == 200
+        except OSError:
+            return False
+
+    wait_until(restarted, 60, "the server to come back")
+    server.container.reload()
+    assert server.container.status == "running"
+    assert "starting it again" in server.logs()
