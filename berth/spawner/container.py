@@ -154,7 +154,9 @@ class ContainerSpawner(ContainerSettings, Spawner):
         image_info = await images.ensure_image(engine, image, self.pull_policy, self.report)
         spec = await self._build_spec(image)
         await self._replace_leftover(engine, spec.name)
-        await prepare_volumes(engine, spec, image_info, self.volume_init_timeout, self.report)
+        await prepare_volumes(
+            engine, spec, image_info, self.volume_init_timeout, self.report, self.log
+        )
 
         self.report({"progress": 70, "message": f"Creating container {spec.name}"})
         kwargs = specs.container_create_kwargs(spec)

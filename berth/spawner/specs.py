@@ -207,12 +207,18 @@ def mounts_from_config(
     return mounts
 
 
+def bind_mode(mount: Mount) -> str:
+    """``rw``/``ro``; named volumes also ``nocopy``: Docker's copy of the image directory into an
+    empty volume happens once, when Berth creates the volume (see :mod:`.volumes`), not at every
+    mount of a still-empty volume (which would also reset the owner of its root each time)."""
+    mode = "ro" if mount.read_only else "rw"
+    return mode if mount.is_host_path else f"{mode},nocopy"
+
+
 def host_config_kwargs(spec: ContainerSpec) -> dict[str, Any]:
     """Keyword arguments for ``APIClient.create_host_config``."""
     hc: dict[str, Any] = {
-        "binds": {
-            m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in spec.mounts
-        },
+        "binds": {m.source: {"bind": m.target, "mode": bind_mode(m)} for m in spec.mounts},
         "cap_drop": ["ALL"],
         "cap_add": list(spec.privileges.cap_add),
         "security_opt": [NO_NEW_PRIVILEGES] if spec.privileges.no_new_privileges else [],

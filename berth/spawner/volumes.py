@@ -1,17 +1,23 @@
-"""Named volumes: created on first use, their root handed to the container user.
+"""Named volumes: created on first use, handed to the container user.
 
-Docker creates the mount point of a fresh named volume owned by root when the image has no
-directory there (when it has one, Docker copies that directory's content and ownership into the
-fresh volume). So when Berth creates a volume itself, it runs one short-lived container from the
-same image, as root with only ``CAP_CHOWN``, no network and ``no-new-privileges``, mounting the
-volume at the same target (so Docker's copy-up happens exactly as for the user's container), and
-chowns the volume root to the container user -- only if that root is still the empty,
-root-owned directory Docker made. An existing volume is never touched, and nothing is chowned
-recursively.
+At the first mount of an empty volume, Docker copies the image's directory at the mount point
+into it (content *and* the owner of the volume root), or, if the image has no such directory,
+leaves it empty with a root-owned root. It repeats that at every mount while the volume is still
+empty, resetting the root's owner each time. Neither fits a container user other than that
+owner (the second case fits nobody: the user cannot write to their own volume).
+
+So right after creating a volume, Berth runs one short-lived container from the same image,
+as root with only ``CAP_CHOWN`` and ``CAP_DAC_READ_SEARCH``, no network and
+``no-new-privileges``, mounting the volume at the same target (Docker's copy happens there, once),
+which hands the volume to the container user (``NB_UID:NB_GID`` for a root start, else the
+image's ``USER``) unless it already belongs to them. The users' containers then mount named
+volumes with ``nocopy`` (:func:`~berth.spawner.specs.bind_mode`), so nothing resets the owner.
+A volume that already existed is never touched: Berth only chowns what it has just created.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,11 +42,13 @@ def volume_owner(image_user: str, environment: Mapping[str, str], privileges: Pr
     return user
 
 
-# Runs as root with CAP_CHOWN only. Resolves the owner inside the image (it may be a name),
-# then chowns the volume's root directory -- only when that is still the empty, root-owned
-# directory Docker made for a fresh volume, so no existing file is ever touched.
+# Runs as root with CAP_CHOWN (and CAP_DAC_READ_SEARCH to walk what Docker copied in) only,
+# on a volume this very spawn has just created: resolves the owner inside the image (it may be
+# a name), then hands the volume to it -- its root, plus whatever Docker copied into it from the
+# image's directory at the mount point. Never run on a volume that existed before.
 VOLUME_INIT_SCRIPT = r"""set -eu
 target="$1"; owner="$2"
+[ -n "$owner" ] || exit 0
 user="${owner%%:*}"; group=""
 case "$owner" in *:*) group="${owner#*:}" ;; esac
 case "$user" in ''|*[!0-9]*) uid="$(id -u "$user")" ;; *) uid="$user" ;; esac
@@ -51,8 +59,8 @@ else
     *) gid="$group" ;;
   esac
 fi
-if [ "$(stat -c %u "$target")" = 0 ] && [ -z "$(ls -A "$target")" ]; then
-  chown "$uid:$gid" "$target"
+if [ "$(stat -c %u:%g "$target")" != "$uid:$gid" ]; then
+  chown -R "$uid:$gid" "$target"
 fi
 """
 
@@ -60,7 +68,7 @@ fi
 def volume_init_kwargs(
     image: str, volume: str, target: str, owner: str, identity: Identity
 ) -> dict[str, Any]:
-    """A short-lived root container (CAP_CHOWN only, no network) that chowns a fresh volume."""
+    """A short-lived root container (CAP_CHOWN, no network) that chowns a fresh volume."""
     return {
         "image": image,
         "name": None,
@@ -73,7 +81,7 @@ def volume_init_kwargs(
         "host_config": {
             "binds": {volume: {"bind": target, "mode": "rw"}},
             "cap_drop": ["ALL"],
-            "cap_add": ["CHOWN"],
+            "cap_add": ["CHOWN", "DAC_READ_SEARCH"],
             "security_opt": [NO_NEW_PRIVILEGES],
             "network_mode": "none",
             "mem_limit": 64 * 1024**2,
@@ -87,6 +95,7 @@ async def prepare_volumes(
     image_info: dict[str, Any],
     timeout: float,
     report: Report,
+    log: logging.Logger | logging.LoggerAdapter[Any],
 ) -> list[str]:
     """Create the missing named volumes of ``spec``; returns the names created."""
     image_user = str((image_info.get("Config") or {}).get("User") or "")
@@ -102,10 +111,10 @@ async def prepare_volumes(
         report({"progress": 65, "message": f"Creating volume {mount.source}"})
         await engine.create_volume(volume_create_kwargs(mount.source, spec.identity))
         created.append(mount.source)
-        if mount.read_only or not owner:
-            continue
-        kwargs = volume_init_kwargs(spec.image, mount.source, mount.target, owner, spec.identity)
+        chown_to = "" if mount.read_only else owner
+        kwargs = volume_init_kwargs(spec.image, mount.source, mount.target, chown_to, spec.identity)
         status, logs = await engine.run_to_completion(kwargs, timeout)
         if status != 0:
             raise errors.volume_init_failed(mount.source, status, logs)
+        log.info("Created volume %s for %s (owner %s)", mount.source, mount.target, chown_to or "-")
     return created

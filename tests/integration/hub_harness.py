@@ -32,7 +32,10 @@ from typing import Any
 import docker
 import requests
 
-DEFAULT_IMAGE = os.environ.get("BERTH_TEST_IMAGE", "berth/base-notebook:latest")
+
+def default_image() -> str:
+    """The image under test: BERTH_TEST_IMAGE, else berth/base-notebook:latest."""
+    return os.environ.get("BERTH_TEST_IMAGE", "berth/base-notebook:latest")
 
 
 def free_port() -> int:
@@ -41,9 +44,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def image_available(image: str = DEFAULT_IMAGE) -> bool:
+def image_available(image: str | None = None) -> bool:
     try:
-        docker.from_env().images.get(image)
+        docker.from_env().images.get(image or default_image())
     except Exception:
         return False
     return True
@@ -56,8 +59,16 @@ def chp_available() -> bool:
 class Hub:
     """One JupyterHub (+ CHP) process pair with a generated config in ``workdir``."""
 
-    def __init__(self, workdir: Path, spawner_config: str = "", *, spawner: str = "berth") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        spawner_config: str = "",
+        *,
+        spawner: str = "berth",
+        image: str | None = None,
+    ) -> None:
         self.workdir = workdir
+        self.image = image or default_image()
         self.run_id = uuid.uuid4().hex[:8]
         self.prefix = f"berth-test-{self.run_id}"
         self.network_name = f"{self.prefix}-net"
@@ -192,7 +203,7 @@ class Hub:
             c.Spawner.poll_interval = 2
             c.Spawner.poll_jitter = 0
         """) + textwrap.dedent(self.spawner_config).format(
-            prefix=self.prefix, network=self.network_name, image=DEFAULT_IMAGE
+            prefix=self.prefix, network=self.network_name, image=self.image
         )
 
     # -- REST API -----------------------------------------------------------------------------

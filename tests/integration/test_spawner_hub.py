@@ -10,11 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 import docker
 import pytest
 import requests
-from hub_harness import DEFAULT_IMAGE, KERNEL_DIED, Hub, chp_available, image_available
+from hub_harness import KERNEL_DIED, Hub, chp_available, default_image, image_available
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not image_available(), reason=f"image {DEFAULT_IMAGE} not built"),
+    pytest.mark.skipif(not image_available(), reason=f"image {default_image()} not built"),
     pytest.mark.skipif(not chp_available(), reason="configurable-http-proxy not on PATH"),
 ]
 
@@ -25,7 +25,10 @@ c.ContainerSpawner.image = "{image}"
 c.ContainerSpawner.prefix = "{prefix}"
 c.ContainerSpawner.pull_policy = "never"
 c.ContainerSpawner.allowed_images = {{"Default": "{image}", "Alt": "{prefix}-alt:latest"}}
-c.ContainerSpawner.volumes = {{"{{prefix}}-{{username}}": "/home/jovyan/work"}}
+c.ContainerSpawner.volumes = {{
+    "{{prefix}}-{{username}}": "/home/jovyan/work",  # the image has this directory
+    "{{prefix}}-{{username}}{{server_suffix}}-data": "/home/jovyan/data",  # and not this one
+}}
 c.ContainerSpawner.read_only_volumes = {{"{{prefix}}-shared": "/home/jovyan/shared"}}
 
 def mem_limit(spawner):
@@ -52,7 +55,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     h = Hub(tmp_path_factory.mktemp("hub"), SPAWNER_CONFIG)
     alt = f"{h.prefix}-alt:latest"
     client = docker.from_env()
-    client.images.get(DEFAULT_IMAGE).tag(alt)
+    client.images.get(h.image).tag(alt)
     try:
         yield h.start()
     finally:
@@ -73,7 +76,7 @@ def test_spawn_reach_run_code_and_stop(hub: Hub) -> None:
     host = container.attrs["HostConfig"]
     assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
     assert host["SecurityOpt"] == ["no-new-privileges"]
-    image_user = hub.docker.images.get(DEFAULT_IMAGE).attrs["Config"]["User"]
+    image_user = hub.docker.images.get(hub.image).attrs["Config"]["User"]
     assert container.attrs["Config"]["User"] == image_user != "root"  # the image's own user
     ports = container.attrs["NetworkSettings"]["Ports"]["8888/tcp"]
     assert ports[0]["HostIp"] == "127.0.0.1"
@@ -97,14 +100,21 @@ def test_volume_owner_persistence_and_read_only(hub: Hub) -> None:
     hub.spawn("bob")
     code = (
         "import os\n"
-        "st = os.stat('/home/jovyan/work'); print(st.st_uid, st.st_gid)\n"
-        "open('/home/jovyan/work/note.txt', 'w').write('kept')\n"
+        "for d in ['/home/jovyan/work', '/home/jovyan/data']:\n"
+        "    st = os.stat(d); print(st.st_uid, st.st_gid)\n"
+        "    open(d + '/note.txt', 'w').write('kept')\n"
         "try:\n    open('/home/jovyan/shared/x', 'w')\nexcept OSError as e:\n    print(e.errno)\n"
     )
-    assert hub.execute("bob", code).split() == ["1000", "100", "30"]  # EROFS
+    assert hub.execute("bob", code).split() == ["1000", "100", "1000", "100", "30"]  # EROFS
+    assert {f"{hub.prefix}-bob", f"{hub.prefix}-bob-data"} <= {
+        v.name for v in hub.docker.volumes.list(filters={"label": "berth.user=bob"})
+    }
     hub.stop("bob")
     hub.spawn("bob")
-    assert hub.execute("bob", "print(open('/home/jovyan/work/note.txt').read())").strip() == "kept"
+    code = (
+        "print(*(open(d + '/note.txt').read() for d in ['/home/jovyan/work', '/home/jovyan/data']))"
+    )
+    assert hub.execute("bob", code).split() == ["kept", "kept"]
     hub.stop("bob")
 
 
@@ -112,7 +122,7 @@ def test_existing_volume_is_never_chowned(hub: Hub) -> None:
     volume = f"{hub.prefix}-carol"
     hub.docker.volumes.create(volume)
     hub.docker.containers.run(
-        DEFAULT_IMAGE,
+        hub.image,
         entrypoint=["sh", "-c", "touch /v/root-file && chown 0:0 /v /v/root-file"],
         user="root",
         volumes={volume: {"bind": "/v", "mode": "rw"}},
@@ -224,7 +234,7 @@ def test_container_killed_behind_the_hubs_back_is_noticed(hub: Hub) -> None:
 
 
 def test_name_conflict_with_a_foreign_container(hub: Hub) -> None:
-    foreign = hub.docker.containers.create(DEFAULT_IMAGE, name=f"{hub.prefix}-hank")
+    foreign = hub.docker.containers.create(hub.image, name=f"{hub.prefix}-hank")
     hub.create_user("hank")
     r = hub.request_spawn("hank")
     assert r.status_code == 409, r.text

@@ -58,7 +58,7 @@ def test_host_config_is_accepted_by_docker_py() -> None:
         networking=Networking(network_name="berth-net"),
     )
     hc = docker.types.HostConfig(version="1.41", **specs.host_config_kwargs(s))
-    assert hc["Binds"] == ["berth-alice:/home/jovyan/work:rw", "/srv/data:/data:ro"]
+    assert hc["Binds"] == ["berth-alice:/home/jovyan/work:rw,nocopy", "/srv/data:/data:ro"]
     assert hc["Memory"] == hc["MemorySwap"] == 512 * 1024**2
     assert hc["NanoCpus"] == 1_500_000_000
     assert hc["CpuShares"] == 512
@@ -224,11 +224,17 @@ def test_volume_init_container_is_minimal() -> None:
     assert kwargs["entrypoint"][:2] == ["/bin/sh", "-c"]
     assert kwargs["labels"]["berth.role"] == "volume-init"
     hc = kwargs["host_config"]
-    assert hc["cap_drop"] == ["ALL"] and hc["cap_add"] == ["CHOWN"]
+    assert hc["cap_drop"] == ["ALL"] and hc["cap_add"] == ["CHOWN", "DAC_READ_SEARCH"]
     assert hc["security_opt"] == ["no-new-privileges"]
     assert hc["network_mode"] == "none"
     assert hc["binds"] == {"berth-alice": {"bind": "/home/jovyan/work", "mode": "rw"}}
     docker.types.HostConfig(version="1.41", **hc)
+
+
+def test_volume_init_without_owner_only_lets_docker_copy() -> None:
+    kwargs = volumes.volume_init_kwargs("img", "v", "/t", "", ALICE)
+    assert kwargs["command"] == ["/t", ""]
+    assert '[ -n "$owner" ] || exit 0' in kwargs["entrypoint"][2]
 
 
 def test_volume_create_kwargs() -> None:

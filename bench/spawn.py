@@ -1,0 +1,207 @@
+"""Spawn latency: Berth's ContainerSpawner vs. DockerSpawner 14, same image, same hub settings.
+
+For each spawner, a fresh JupyterHub + configurable-http-proxy on loopback (the integration test
+harness), then through the REST API: the time from ``POST /hub/api/users/<u>/server`` to the
+first 200 from ``/user/<u>/api/status`` through the proxy, for N sequential spawns (each stopped
+before the next) and M concurrent ones (all requested at once). Prints p50/p95 and wall time per
+scenario and the ratios Berth / DockerSpawner.
+
+    python bench/spawn.py                       # 10 sequential + 20 concurrent, both spawners
+    python bench/spawn.py --sequential 3 --concurrent 4 --only berth
+
+Needs the image (default berth/base-notebook:latest, or BERTH_TEST_IMAGE / --image), Docker,
+``configurable-http-proxy`` on PATH and ``dockerspawner==14.0.0`` (the ``bench`` extra). Only
+talks to 127.0.0.1 and to containers on the network it creates; bounded in count and time; every
+container, volume and network it creates is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+
+import requests
+from hub_harness import Hub
+
+SPAWNERS: dict[str, tuple[str, str]] = {
+    "berth": (
+        "berth",
+        """
+c.ContainerSpawner.image = "{image}"
+c.ContainerSpawner.prefix = "{prefix}"
+c.ContainerSpawner.pull_policy = "ifnotpresent"
+c.ContainerSpawner.remove = True
+""",
+    ),
+    "dockerspawner": (
+        "dockerspawner.DockerSpawner",
+        """
+c.DockerSpawner.image = "{image}"
+c.DockerSpawner.prefix = "{prefix}"
+c.DockerSpawner.pull_policy = "ifnotpresent"
+c.DockerSpawner.remove = True
+""",
+    ),
+}
+
+
+def wait_status(hub: Hub, user: str, deadline: float) -> float:
+    """Poll the server's status through the proxy; return the time of the first 200."""
+    url = hub.user_url(user) + "api/status"
+    session = requests.Session()
+    session.headers["Authorization"] = f"token {hub.token}"
+    tries = 0
+    try:
+        while time.monotonic() < deadline:
+            try:
+                r = session.get(url, timeout=5, allow_redirects=False)
+                if r.status_code == 200:
+                    return time.monotonic()
+            except requests.RequestException:
+                pass
+            tries += 1
+            if tries % 40 == 0:  # now and then: did the spawn fail?
+                model = hub.user_model(user)
+                if "" not in (model.get("servers") or {}) and not model.get("pending"):
+                    raise RuntimeError(f"spawn of {user} failed:\n{hub.log_tail(20)}")
+            time.sleep(0.05)
+    finally:
+        session.close()
+    raise TimeoutError(f"{user} not ready in time")
+
+
+def one_spawn(hub: Hub, user: str, timeout: float) -> float:
+    start = time.monotonic()
+    r = hub.api("POST", f"/users/{user}/server", timeout=timeout)
+    if r.status_code not in {201, 202}:
+        raise RuntimeError(f"POST for {user}: {r.status_code} {r.text[:300]}")
+    return wait_status(hub, user, start + timeout) - start
+
+
+def stop_all(hub: Hub, users: list[str]) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(hub.stop, users))
+
+
+def run_scenarios(
+    kind: str, image: str, sequential: int, concurrent: int, timeout: float, workdir: Path
+) -> dict[str, Any]:
+    spawner_class, config = SPAWNERS[kind]
+    hub = Hub(workdir / kind, config, spawner=spawner_class, image=image)
+    results: dict[str, Any] = {"spawner": kind}
+    try:
+        hub.start()
+        users = [f"seq{i}" for i in range(sequential)] + [f"con{i}" for i in range(concurrent)]
+        for user in users:
+            hub.create_user(user)
+        # warm-up (not counted): first spawn pays for image metadata and page caches
+        hub.create_user("warmup")
+        one_spawn(hub, "warmup", timeout)
+        hub.stop("warmup")
+
+        seq: list[float] = []
+        seq_start = time.monotonic()
+        for user in users[:sequential]:
+            seq.append(one_spawn(hub, user, timeout))
+            hub.stop(user)
+        results["sequential"] = summary(seq, time.monotonic() - seq_start)
+
+        con_users = users[sequential:]
+        barrier = threading.Barrier(len(con_users)) if con_users else None
+
+        def spawn_at_once(user: str) -> float:
+            assert barrier is not None
+            barrier.wait()
+            return one_spawn(hub, user, timeout)
+
+        if con_users:
+            con_start = time.monotonic()
+            with ThreadPoolExecutor(len(con_users)) as pool:
+                con = list(pool.map(spawn_at_once, con_users))
+            results["concurrent"] = summary(con, time.monotonic() - con_start)
+            stop_all(hub, con_users)
+    finally:
+        hub.cleanup()
+    return results
+
+
+def summary(latencies: list[float], wall: float) -> dict[str, Any]:
+    ordered = sorted(latencies)
+    p95_index = max(0, min(len(ordered) - 1, round(0.95 * len(ordered)) - 1))
+    return {
+        "n": len(ordered),
+        "p50": statistics.median(ordered) if ordered else 0.0,
+        "p95": ordered[p95_index] if ordered else 0.0,
+        "wall": wall,
+    }
+
+
+def report(all_results: list[dict[str, Any]]) -> str:
+    lines = [f"{'spawner':<14} {'scenario':<11} {'n':>3} {'p50 s':>7} {'p95 s':>7} {'wall s':>7}"]
+    for res in all_results:
+        for scenario in ("sequential", "concurrent"):
+            if scenario in res:
+                s = res[scenario]
+                lines.append(
+                    f"{res['spawner']:<14} {scenario:<11} {s['n']:>3} {s['p50']:>7.2f} "
+                    f"{s['p95']:>7.2f} {s['wall']:>7.2f}"
+                )
+    by_kind = {r["spawner"]: r for r in all_results}
+    if {"berth", "dockerspawner"} <= set(by_kind):
+        lines.append("")
+        lines.append("ratios berth / dockerspawner (lower is better):")
+        for scenario in ("sequential", "concurrent"):
+            ours, theirs = by_kind["berth"].get(scenario), by_kind["dockerspawner"].get(scenario)
+            if ours and theirs:
+                parts = [f"{k} {ours[k] / theirs[k]:.2f}" for k in ("p50", "p95", "wall")]
+                lines.append(f"  {scenario:<11} " + "  ".join(parts))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sequential", type=int, default=10)
+    parser.add_argument("--concurrent", type=int, default=20)
+    parser.add_argument(
+        "--image", default=os.environ.get("BERTH_TEST_IMAGE", "berth/base-notebook:latest")
+    )
+    parser.add_argument("--only", choices=sorted(SPAWNERS), action="append")
+    parser.add_argument("--timeout", type=float, default=180.0, help="per spawn, seconds")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    if not (0 <= args.sequential <= 50 and 0 <= args.concurrent <= 50):
+        parser.error("keep --sequential and --concurrent within 0..50")
+    kinds = args.only or ["berth", "dockerspawner"]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="berth-bench-") as tmp:
+        for kind in kinds:
+            print(
+                f"# {kind}: {args.sequential} sequential, {args.concurrent} concurrent spawns of "
+                f"{args.image}",
+                flush=True,
+            )
+            results.append(
+                run_scenarios(
+                    kind, args.image, args.sequential, args.concurrent, args.timeout, Path(tmp)
+                )
+            )
+    text = report(results)
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
