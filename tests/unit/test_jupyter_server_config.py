@@ -1,0 +1,110 @@
+"""The image's jupyter_server_config.py, run as traitlets would run it (with get_config())."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import shutil
+import stat
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CONFIG = (
+    Path(__file__).resolve().parents[2]
+    / "berth"
+    / "images"
+    / "stack"
+    / "base-notebook"
+    / "jupyter_server_config.py"
+)
+
+
+class Section(dict):
+    """Enough of traitlets' Config for a config file: c.Section.trait = value."""
+
+    def __getattr__(self, name: str) -> Any:
+        return self.setdefault(name, Section())
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+
+@pytest.fixture
+def run_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Runs the file with a fake jupyter_core (data dir in tmp_path) and a clean environment."""
+    paths = types.ModuleType("jupyter_core.paths")
+    paths.jupyter_data_dir = lambda: str(tmp_path / "data")  # type: ignore[attr-defined]
+    package = types.ModuleType("jupyter_core")
+    package.paths = paths  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "jupyter_core", package)
+    monkeypatch.setitem(sys.modules, "jupyter_core.paths", paths)
+    for name in ("GEN_CERT", "NB_UMASK"):
+        monkeypatch.delenv(name, raising=False)
+
+    def run() -> Section:
+        config = Section()
+        runpy.run_path(str(CONFIG), init_globals={"get_config": lambda: config})
+        return config
+
+    return run
+
+
+def test_listens_on_all_interfaces_and_leaves_the_port_to_jupyter(run_config: Any) -> None:
+    config = run_config()
+    assert config.ServerApp.ip == "0.0.0.0"
+    assert config.ServerApp.open_browser is False
+    assert "port" not in config.ServerApp  # JUPYTER_PORT, or the hub's port for singleuser
+    assert "certfile" not in config.ServerApp
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+def test_gen_cert_makes_a_self_signed_certificate_and_a_private_key(
+    run_config: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GEN_CERT", "yes")
+    config = run_config()
+    cert, key = Path(config.ServerApp.certfile), Path(config.ServerApp.keyfile)
+    assert cert.parent == key.parent == tmp_path / "data"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    subject, issuer = (
+        subprocess.run(
+            ["openssl", "x509", "-noout", f"-{what}", "-in", str(cert)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split("=", 1)[1]
+        for what in ("subject", "issuer")
+    )
+    assert subject == issuer
+    # A second start reuses the certificate while it is valid.
+    before = cert.read_bytes()
+    run_config()
+    assert cert.read_bytes() == before
+
+
+def test_gen_cert_failure_stops_the_server(
+    run_config: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "openssl").write_text("#!/bin/sh\necho broken >&2\nexit 1\n")
+    (fake / "openssl").chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake))
+    monkeypatch.setenv("GEN_CERT", "1")
+    with pytest.raises(SystemExit, match="GEN_CERT"):
+        run_config()
+
+
+def test_nb_umask(run_config: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NB_UMASK", "027")
+    previous = os.umask(0o022)
+    try:
+        run_config()
+        assert os.umask(0o022) == 0o027
+    finally:
+        os.umask(previous)

@@ -1,0 +1,157 @@
+"""run-hooks.sh and fix-permissions, run on the host against temporary directories; shellcheck.
+
+start.sh itself changes users and /etc: it is tested in containers only
+(tests/integration/test_image_startup.py).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+STACK = Path(__file__).resolve().parents[2] / "berth" / "images" / "stack"
+RUN_HOOKS = STACK / "foundation" / "run-hooks.sh"
+FIX_PERMISSIONS = STACK / "foundation" / "fix-permissions"
+SHELL_SCRIPTS = [
+    STACK / "foundation" / "start.sh",
+    RUN_HOOKS,
+    FIX_PERMISSIONS,
+    STACK / "base-notebook" / "start-notebook.sh",
+    STACK / "base-notebook" / "start-singleuser.sh",
+]
+
+pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+
+
+def hooks(directory: Path, files: dict[str, tuple[str, int]]) -> Path:
+    directory.mkdir()
+    for name, (text, mode) in files.items():
+        (directory / name).write_text(text)
+        (directory / name).chmod(mode)
+    return directory
+
+
+def source_hooks(directory: Path, after: str = "") -> subprocess.CompletedProcess[str]:
+    """Like start.sh: errexit on, run-hooks.sh sourced, then more of the caller's script."""
+    script = f'set -e\nsource "{RUN_HOOKS}" "{directory}"\n{after}'
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=False)
+
+
+def test_hooks_run_sorted_sourced_or_executed(tmp_path: Path) -> None:
+    directory = hooks(
+        tmp_path / "d",
+        {
+            "b-exec": ("#!/bin/sh\necho b-exec sees $FROM_A\n", 0o755),
+            "a.sh": ("echo a.sh\nFROM_A=set\nexport FROM_A\n", 0o644),
+            "B.sh": ("echo B.sh\n", 0o644),
+            "c.txt": ("echo never\n", 0o644),
+            "d.sh": (
+                "echo d.sh sees $FROM_A\nfalse  # not the last command: not a failure\ntrue\n",
+                0o644,
+            ),
+        },
+    )
+    result = source_hooks(directory, 'echo "caller sees $FROM_A"; false; echo unreachable')
+    # Byte order (B before a), sourced hooks share the caller's variables, errexit restored.
+    assert result.stdout.splitlines() == [
+        "B.sh",
+        "a.sh",
+        "b-exec sees set",
+        "d.sh sees set",
+        "caller sees set",
+    ]
+    assert result.returncode == 1
+    assert "Ignoring" in result.stderr and "c.txt" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "body,status",
+    [
+        ("return 3\n", 3),
+        ("false\n", 1),
+        ("set -e\nfalse\necho after\n", 1),
+        ("exit 5\n", 5),
+        ("exit 0\n", 1),  # a sourced hook must not end the start, even "successfully"
+    ],
+)
+def test_a_failing_sourced_hook_stops_with_its_name(tmp_path: Path, body: str, status: int) -> None:
+    directory = hooks(
+        tmp_path / "d",
+        {
+            "10-ok.sh": ("echo ok\n", 0o644),
+            "20-bad.sh": (body, 0o644),
+            "30-next.sh": ("echo next\n", 0o644),
+        },
+    )
+    result = source_hooks(directory, "echo command")
+    assert result.returncode == status
+    assert result.stdout.splitlines() == ["ok"]
+    assert "20-bad.sh" in result.stderr.splitlines()[-1]
+
+
+def test_a_failing_executable_hook_stops_with_its_name(tmp_path: Path) -> None:
+    directory = hooks(tmp_path / "d", {"50-x": ("#!/bin/sh\nexit 9\n", 0o755)})
+    result = source_hooks(directory, "echo command")
+    assert result.returncode == 9 and "command" not in result.stdout
+    assert "50-x" in result.stderr
+
+
+def test_run_hooks_executed_directly_and_missing_dir(tmp_path: Path) -> None:
+    directory = hooks(tmp_path / "d", {"a.sh": ("echo a\n", 0o644)})
+    result = subprocess.run([str(RUN_HOOKS), str(directory)], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout == "a\n"
+    result = subprocess.run([str(RUN_HOOKS), str(tmp_path / "nope")], capture_output=True)
+    assert result.returncode == 0
+    result = subprocess.run([str(RUN_HOOKS)], capture_output=True)
+    assert result.returncode == 2
+
+
+def test_caller_exit_trap_is_kept(tmp_path: Path) -> None:
+    directory = hooks(tmp_path / "d", {"a.sh": ("true\n", 0o644)})
+    script = f'trap \'echo own-trap\' EXIT\nsource "{RUN_HOOKS}" "{directory}"\necho done'
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+    assert result.stdout.splitlines() == ["done", "own-trap"]
+
+
+def test_fix_permissions(tmp_path: Path) -> None:
+    gid = os.getgid()
+    root = tmp_path / "venv"
+    (root / "lib").mkdir(parents=True)
+    (root / "lib" / "mod.py").write_text("")
+    (root / "lib" / "mod.py").chmod(0o600)
+    (root / "bin").mkdir()
+    (root / "bin" / "tool").write_text("#!/bin/sh\n")
+    (root / "bin" / "tool").chmod(0o700)
+    outside = tmp_path / "outside"
+    outside.write_text("")
+    outside.chmod(0o600)
+    (root / "link").symlink_to(outside)
+    result = subprocess.run(
+        [str(FIX_PERMISSIONS), str(root)],
+        env={**os.environ, "NB_GID": str(gid)},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    for directory in (root, root / "lib", root / "bin"):
+        mode = directory.stat().st_mode
+        assert mode & stat.S_ISGID and stat.S_IMODE(mode) & 0o070 == 0o070, directory
+    assert stat.S_IMODE((root / "lib" / "mod.py").stat().st_mode) == 0o660
+    assert stat.S_IMODE((root / "bin" / "tool").stat().st_mode) == 0o770
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o600  # symlink target untouched
+    assert subprocess.run([str(FIX_PERMISSIONS)], capture_output=True).returncode == 2
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
+def test_shellcheck_is_clean() -> None:
+    result = subprocess.run(
+        ["shellcheck", "--external-sources", *map(str, SHELL_SCRIPTS)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout
