@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import shlex
 import time
 from collections.abc import AsyncIterator
@@ -15,20 +14,12 @@ from traitlets import default
 from berth import names
 
 from . import errors, images, specs
+from .build import build_spec, networking, resolve
 from .engine import Engine
 from .progress import ProgressLog
 from .readiness import container_address, wait_until_ready
 from .settings import ContainerSettings
 from .volumes import prepare_volumes
-
-
-async def _resolve(value: Any, spawner: Spawner) -> Any:
-    """The usual JupyterHub pattern: a setting may be a callable of the spawner (maybe async)."""
-    if callable(value):
-        value = value(spawner)
-        if inspect.isawaitable(value):
-            value = await value
-    return value
 
 
 class ContainerSpawner(ContainerSettings, Spawner):
@@ -113,7 +104,7 @@ class ContainerSpawner(ContainerSettings, Spawner):
 
     # -- options form -------------------------------------------------------------------------
     async def allowed_image_map(self) -> dict[str, str]:
-        return images.normalize_allowed(await _resolve(self.allowed_images, self))
+        return images.normalize_allowed(await resolve(self.allowed_images, self))
 
     async def get_options_form(self) -> str:
         if self.options_form:
@@ -197,41 +188,13 @@ class ContainerSpawner(ContainerSettings, Spawner):
             self.container_id = ""
 
     async def _build_spec(self, image: str) -> specs.ContainerSpec:
-        mem = await _resolve(self.mem_limit, self)
-        self._mem_limit_bytes = specs.parse_bytes(mem)
-        cpu = await _resolve(self.cpu_limit, self)
-        self._cpu_limit = float(cpu) if cpu else None
-        namespace = self.template_namespace()
+        mem, cpu = await resolve(self.mem_limit, self), await resolve(self.cpu_limit, self)
         try:
-            name = names.check_docker_name(names.render(self.name_template, namespace))
-            mounts = specs.mounts_from_config(self.volumes, self.read_only_volumes, namespace)
-        except names.InvalidNameError as exc:
-            raise errors.bad_config(str(exc)) from exc
-        env = {k: str(v) for k, v in self.get_env().items()}
-        command = [*self.cmd, *self.get_args()] if self.cmd else None
-        return specs.ContainerSpec(
-            name=name,
-            image=image,
-            identity=self.identity,
-            command=command,
-            environment=env,
-            mounts=mounts,
-            resources=specs.Resources(
-                mem_limit=self._mem_limit_bytes,
-                cpu_limit=self._cpu_limit,
-                mem_guarantee=specs.parse_bytes(self.mem_guarantee),
-                cpu_guarantee=self.cpu_guarantee,
-            ),
-            networking=specs.Networking(
-                port=self.port,
-                network_name=self.network_name,
-                use_internal_ip=self.use_internal_ip,
-                host_ip=self.host_ip,
-            ),
-            privileges=specs.start_privileges(env, self.run_as_root),
-            extra_create_kwargs=await _resolve(self.extra_create_kwargs, self) or {},
-            extra_host_config=await _resolve(self.extra_host_config, self) or {},
-        )
+            self._mem_limit_bytes = specs.parse_bytes(mem)
+            self._cpu_limit = float(cpu) if cpu else None
+        except (TypeError, ValueError) as exc:
+            raise errors.bad_config(f"mem_limit/cpu_limit: {exc}") from exc
+        return await build_spec(self, image, self._mem_limit_bytes, self._cpu_limit)
 
     async def _replace_leftover(self, engine: Engine, name: str) -> None:
         """Remove our own container of a previous run; refuse to touch anyone else's."""
@@ -263,13 +226,7 @@ class ContainerSpawner(ContainerSettings, Spawner):
         record = await self.engine.inspect_container(self.container_id)
         if not record or not (record.get("State") or {}).get("Running"):
             return str(await super().get_url())
-        networking = specs.Networking(
-            port=self.port,
-            network_name=self.network_name,
-            use_internal_ip=self.use_internal_ip,
-            host_ip=self.host_ip,
-        )
-        host, port = container_address(record, networking)
+        host, port = container_address(record, networking(self))
         return f"http://{host}:{port}"
 
     async def poll(self) -> int | None:
