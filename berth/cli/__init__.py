@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from berth.cli import images, run
+from berth.cli import deploy, images, run, users
 from berth.cli.output import console as _err
 from berth.errors import BerthError
 from berth.versions import BERTH_VERSION
@@ -18,8 +18,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.add_typer(images.app, name="images")
+app.command("up")(deploy.up_command)
+app.command("down")(deploy.down_command)
+app.command("status")(deploy.status_command)
+app.command("logs")(deploy.logs_command)
+app.add_typer(users.app, name="users")
+app.command("token")(users.token_command)
 app.command("run")(run.run_command)
+app.add_typer(images.app, name="images")
 
 
 @app.command()

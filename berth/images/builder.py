@@ -21,7 +21,7 @@ from berth.images.stack import ImageDef, build_order
 from berth.versions import BERTH_VERSION, JUPYTERHUB_VERSION
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
-LABEL_PREFIX = "org.berth"
+LABEL_PREFIX = "berth"
 
 
 @dataclass(frozen=True)
@@ -69,22 +69,39 @@ def build_args(image: ImageDef, options: BuildOptions) -> dict[str, str]:
         args = {"BASE_IMAGE": options.base_image}
     else:
         args = {"BASE_CONTAINER": f"berth/{image.parent}:{options.version}"}
-    if image.name == "base-notebook":
+    if image.name in ("base-notebook", "hub"):
         args["JUPYTERHUB_VERSION"] = JUPYTERHUB_VERSION
     return args
+
+
+def source_tree() -> Path:
+    """The checkout Berth runs from (pyproject.toml beside the package), for the hub image."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "pyproject.toml").is_file():
+        raise BerthError(
+            "the hub image is built from Berth's source, and no pyproject.toml is beside "
+            f"the installed package ({root})",
+            hint="install Berth from a checkout (pip install -e .) to build the hub image",
+        )
+    return root
+
+
+def _add_tree(tar: tarfile.TarFile, directory: Path, prefix: str = "") -> None:
+    for path in sorted(directory.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            _add_tree_file(tar, path, prefix + str(path.relative_to(directory)))
 
 
 def make_context(image: ImageDef, ca_bundle: bytes | None) -> io.BytesIO:
     """A tar of the image's directory; the foundation also gets extra-ca.crt (empty if none)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for path in sorted(image.context_dir.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                info = tar.gettarinfo(str(path), arcname=str(path.relative_to(image.context_dir)))
-                # Stable metadata: the cache key of COPY must not change with checkout times.
-                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-                with path.open("rb") as handle:
-                    tar.addfile(info, handle)
+        _add_tree(tar, image.context_dir)
+        if image.ships_source:
+            root = source_tree()
+            _add_tree(tar, root / "berth", "berth-src/berth/")
+            for name in ("pyproject.toml", "README.md"):
+                _add_tree_file(tar, root / name, f"berth-src/{name}")
         if image.parent is None:
             data = ca_bundle or b""
             info = tarfile.TarInfo("extra-ca.crt")
@@ -92,6 +109,14 @@ def make_context(image: ImageDef, ca_bundle: bytes | None) -> io.BytesIO:
             tar.addfile(info, io.BytesIO(data))
     buffer.seek(0)
     return buffer
+
+
+def _add_tree_file(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
+    info = tar.gettarinfo(str(path), arcname=arcname)
+    # Stable metadata: the cache key of COPY must not change with checkout times.
+    info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+    with path.open("rb") as handle:
+        tar.addfile(info, handle)
 
 
 def parse_stream(image: str, chunks: Iterable[dict]) -> Iterator[BuildEvent | str]:

@@ -17,6 +17,7 @@ class ImageDef:
     name: str
     parent: str | None  # the stack image this one is FROM; None means the OS base
     summary: str
+    ships_source: bool = False  # the build context carries Berth's own source (the hub)
 
     @property
     def repository(self) -> str:
@@ -33,11 +34,13 @@ class ImageDef:
 STACK: tuple[ImageDef, ...] = (
     ImageDef("foundation", None, "Debian, tini, jovyan, start.sh, hooks, fix-permissions"),
     ImageDef("base-notebook", "foundation", "Jupyter Server, JupyterLab, Notebook 7, singleuser"),
+    ImageDef("hub", "foundation", "JupyterHub, proxy, authenticators, Berth's spawner", True),
     ImageDef("minimal-notebook", "base-notebook", "git, editors, curl, unzip, tzdata, nbconvert"),
     ImageDef("scipy-notebook", "minimal-notebook", "numpy, scipy, pandas, matplotlib, sklearn, …"),
 )
 _BY_NAME = {image.name: image for image in STACK}
 DEFAULT_NOTEBOOK_IMAGE = _BY_NAME["base-notebook"]
+HUB_IMAGE = _BY_NAME["hub"]
 
 
 def get(name: str) -> ImageDef:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from berth.errors import BerthError
 
-RUN_LABEL = "org.berth.run"
-MOUNT_LABEL = "org.berth.run.mount"
+RUN_LABEL = "berth.run"
+MOUNT_LABEL = "berth.run.mount"
 WORK_DIR = "/home/jovyan/work"
 CONTAINER_PORT = 8888
 DEFAULT_UID, USERS_GID = 1000, 100

@@ -37,7 +37,7 @@ def berth(*args: str, cwd: Path | None = None, timeout: float = 180) -> subproce
 def engine():
     client = docker.from_env()
     yield client
-    for container in client.containers.list(all=True, filters={"label": "org.berth.run"}):
+    for container in client.containers.list(all=True, filters={"label": "berth.run"}):
         if container.name.startswith("berth-test-run"):
             container.remove(force=True)
     client.close()

@@ -1,0 +1,120 @@
+"""`berth up`, `berth down`, `berth status`, `berth logs`: the multi-user service."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from docker.errors import NotFound
+from rich.console import Console
+from rich.table import Table
+
+from berth import engine
+from berth.cli.images import CaBundleOption, build_images
+from berth.cli.options import ConfigOption, load
+from berth.cli.output import console
+from berth.deploy import status, up
+from berth.errors import BerthError
+from berth.images import stack
+
+
+def _ensure_images(client, images: list[str], ca_bundle) -> None:
+    """Build the hub image and Berth notebook images that are not on this engine yet."""
+    missing = []
+    for ref in images:
+        repository = ref.split(":", 1)[0]
+        if repository in {image.repository for image in stack.STACK}:
+            try:
+                client.images.get(ref)
+            except NotFound:
+                missing.append(repository)
+    if missing:
+        console.print(f"building {', '.join(missing)} (first run; later runs reuse it)")
+        build_images(missing, ca_bundle=ca_bundle)
+
+
+def up_command(config: ConfigOption = None, ca_bundle: CaBundleOption = None) -> None:
+    """Start the multi-user service, or apply a changed berth.yaml (idempotent)."""
+    cfg = load(config)
+    client = engine.connect()
+    hub_image = stack.HUB_IMAGE.tag("latest")
+    allowed = cfg.images.allowed
+    notebook_images = [
+        cfg.images.default,
+        *(allowed.values() if isinstance(allowed, dict) else allowed),
+    ]
+    _ensure_images(client, [hub_image, *notebook_images], ca_bundle)
+    result = up.apply(client, cfg, hub_image, say=lambda text: console.print(text))
+    if not result.changed:
+        console.print("[green]Berth is up; nothing changed.[/]")
+    else:
+        for change in result.changes:
+            console.print(f"  changed: {change}")
+        console.print("[bold green]Berth is up.[/]")
+    console.print(f"URL: {result.url}")
+    if result.admin_password:
+        console.print(
+            f"admin: [bold]{result.admin}[/]  one-time password: [bold]{result.admin_password}"
+            "[/]\n  (shown once; change it at /hub/change-password after logging in)"
+        )
+
+
+def down_command(
+    delete_data: Annotated[
+        bool, typer.Option(help="Also delete the hub data and every user's files.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Stop the hub and the user servers; volumes (all data) are kept."""
+    cfg = load(config)
+    client = engine.connect()
+    stopped = status.stop_all(client)
+    console.print(f"stopped the hub and {stopped} user server(s); data volumes kept")
+    if delete_data:
+        volumes = status.data_volumes(client, cfg.hub.data_volume)
+        if not volumes:
+            console.print("no data volumes to delete")
+            return
+        console.print("[bold red]This deletes:[/] " + ", ".join(v.name for v in volumes))
+        if not sys.stdin.isatty():
+            raise BerthError("--delete-data needs a typed confirmation on a terminal")
+        typed = typer.prompt(f"type {cfg.hub.data_volume!r} to delete all of them")
+        if typed != cfg.hub.data_volume:
+            raise BerthError("confirmation did not match; nothing deleted")
+        for volume in volumes:
+            volume.remove(force=True)
+        console.print(f"deleted {len(volumes)} volume(s)")
+
+
+def status_command(config: ConfigOption = None) -> None:
+    """Hub health, URL, users and running servers (age, memory, CPU)."""
+    cfg = load(config)
+    client = engine.connect()
+    report = status.gather(client, cfg)
+    console.print(f"hub: [bold]{report.hub_state}[/]   URL: {report.url}")
+    table = Table("user", "server", "state", "age", "memory", "cpu", title="user servers")
+    for row in report.servers:
+        table.add_row(row.user, row.server or "(default)", row.state, row.age, row.memory, row.cpu)
+    Console().print(table)
+    if report.users is not None:
+        console.print(f"{len(report.users)} user(s): {', '.join(report.users)}")
+
+
+def logs_command(
+    user: Annotated[str | None, typer.Option(help="A user's server instead of the hub.")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing.")] = False,
+    tail: Annotated[int, typer.Option(help="Lines of history to show.")] = 100,
+) -> None:
+    """Print the hub's log, or a user's server log."""
+    client = engine.connect()
+    container = status.container_for(client, user)
+    if not follow:
+        sys.stdout.write(container.logs(tail=tail).decode(errors="replace"))
+        return
+    try:
+        for chunk in container.logs(stream=True, follow=True, tail=tail):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,116 @@
+"""`berth users …` and `berth token`: accounts on the running hub."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from berth import engine
+from berth.cli.options import ConfigOption, load
+from berth.cli.output import console
+from berth.config.fields import check_username
+from berth.deploy.up import exec_accounts
+from berth.errors import BerthError
+
+app = typer.Typer(help="Manage the hub's users.", no_args_is_help=True)
+
+
+def _name(value: str) -> str:
+    try:
+        return check_username(value)
+    except ValueError as exc:
+        raise BerthError(f"invalid user name {value!r}: {exc}") from None
+
+
+def _password(ask: bool) -> dict[str, str]:
+    """A password typed twice on a terminal, or none (the hub makes one and shows it once)."""
+    if not ask:
+        return {}
+    if not sys.stdin.isatty():
+        secret = sys.stdin.readline().rstrip("\n")
+    else:
+        secret = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != secret:
+            raise BerthError("the two passwords differ")
+    return {"BERTH_PASSWORD": secret}
+
+
+def _native(config) -> bool:
+    return load(config).auth.type == "native"
+
+
+@app.command("add")
+def add(
+    name: str,
+    admin: Annotated[bool, typer.Option(help="Make the user an admin.")] = False,
+    password: Annotated[
+        bool, typer.Option(help="Type a password (or pipe it on stdin) instead of a generated one.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Add a user (with local accounts: a password, generated unless --password)."""
+    native = _native(config)
+    args = ["add", _name(name), *(["--admin"] if admin else []), *(["--native"] if native else [])]
+    answer = exec_accounts(engine.connect(), args, _password(password and native))
+    console.print(f"added {answer['name']}" + (" (admin)" if admin else ""))
+    if "password" in answer:
+        console.print(f"one-time password: [bold]{answer['password']}[/] (shown once)")
+
+
+@app.command("remove")
+def remove(name: str) -> None:
+    """Remove a user (their server stops; their files volume is kept)."""
+    exec_accounts(engine.connect(), ["remove", _name(name)])
+    console.print(f"removed {name}; the user's volume is kept")
+
+
+@app.command("list")
+def list_users() -> None:
+    """List users, whether they are admins, and their servers."""
+    users = exec_accounts(engine.connect(), ["list"])
+    out = Console()
+    if not out.is_terminal:
+        for user in users:
+            running = ",".join(name or "default" for name in (user.get("servers") or {}))
+            print(f"{user['name']}\t{'admin' if user.get('admin') else 'user'}\t{running}")
+        return
+    table = Table("user", "admin", "servers", "last activity")
+    for user in users:
+        servers = ", ".join(name or "(default)" for name in (user.get("servers") or {}))
+        table.add_row(
+            user["name"],
+            "yes" if user.get("admin") else "",
+            servers,
+            (user.get("last_activity") or "")[:19],
+        )
+    out.print(table)
+
+
+@app.command("set-password")
+def set_password(name: str) -> None:
+    """Set a local user's password (typed twice, or piped on stdin)."""
+    answer = exec_accounts(engine.connect(), ["set-password", _name(name)], _password(True))
+    console.print(f"password of {answer['name']} changed")
+
+
+@app.command("admin")
+def admin(name: str, state: Annotated[str, typer.Argument(help="on or off")]) -> None:
+    """Make a user an admin (on) or not (off)."""
+    if state not in ("on", "off"):
+        raise BerthError(f"admin takes 'on' or 'off', not {state!r}")
+    exec_accounts(engine.connect(), ["admin", _name(name), state])
+    console.print(f"{name} is {'now' if state == 'on' else 'no longer'} an admin")
+
+
+def token_command(
+    name: Annotated[str, typer.Argument(help="User (an admin, for automation).")],
+    note: Annotated[str, typer.Option(help="Note stored with the token.")] = "berth token",
+) -> None:
+    """Print a new API token for a user (for scripts using JupyterHub's REST API)."""
+    answer = exec_accounts(engine.connect(), ["token", _name(name), "--note", note])
+    print(answer["token"])

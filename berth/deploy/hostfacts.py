@@ -1,0 +1,55 @@
+"""Facts about this host that `berth up` needs: the names it answers to, the socket's group."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from pathlib import Path
+
+from berth.errors import BerthError
+
+DOCKER_SOCKET = Path("/var/run/docker.sock")
+
+
+def host_names(listen_address: str) -> list[str]:
+    """Host name, FQDN, localhost and this host's addresses, for a self-signed certificate."""
+    names = [socket.gethostname(), socket.getfqdn(), "localhost"]
+    addresses = ["127.0.0.1", "::1"]
+    if listen_address not in ("0.0.0.0", "::"):
+        addresses.append(listen_address)
+    try:
+        for *_, sockaddr in socket.getaddrinfo(socket.gethostname(), None):
+            addresses.append(str(sockaddr[0]))
+    except OSError:
+        pass  # a host name that does not resolve still gets localhost and loopback
+    return list(dict.fromkeys(n for n in [*names, *addresses] if n and "%" not in n))
+
+
+def socket_gid(path: Path = DOCKER_SOCKET) -> int:
+    """The group that may use the engine's socket (the hub runs with it, not as root)."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise BerthError(
+            f"no Docker socket at {path}: the hub container reaches the engine through it",
+            hint="berth up needs a local engine listening on /var/run/docker.sock",
+        ) from exc
+    if not stat.S_ISSOCK(info.st_mode):
+        raise BerthError(f"{path} is not a socket")
+    return info.st_gid
+
+
+def read_operator_tls(cert: Path, key: Path) -> tuple[bytes, bytes]:
+    """Read the operator's certificate and key, with a clear error for each unreadable file."""
+    out = []
+    for what, path in (("certificate", cert), ("key", key)):
+        try:
+            out.append(path.read_bytes())
+        except OSError as exc:
+            raise BerthError(f"cannot read the TLS {what} {path}: {exc.strerror}") from exc
+    if os.stat(key).st_mode & 0o004:
+        raise BerthError(
+            f"the TLS key {key} is readable by every user of this machine", hint=f"chmod 600 {key}"
+        )
+    return out[0], out[1]

@@ -1,0 +1,143 @@
+"""What is running: the hub, user servers with age/memory/CPU; stopping it all, finding logs."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import docker
+from docker.errors import APIError, NotFound
+from docker.models.containers import Container
+from docker.models.volumes import Volume
+
+from berth.config.schema import BerthConfig
+from berth.deploy import layout
+from berth.deploy.up import current_hub, exec_accounts
+from berth.errors import BerthError
+from berth.spawner.specs import LABEL_MANAGED, LABEL_ROLE, LABEL_SERVER, LABEL_USER, ROLE_SINGLEUSER
+
+USER_SERVERS = {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_ROLE}={ROLE_SINGLEUSER}"]}
+
+
+@dataclass(frozen=True)
+class ServerRow:
+    user: str
+    server: str
+    state: str
+    age: str
+    memory: str
+    cpu: str
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    hub_state: str
+    url: str
+    servers: list[ServerRow]
+    users: list[str] | None
+
+
+def human_age(started: str, now: dt.datetime | None = None) -> str:
+    """`2h05m` style age from the engine's RFC 3339 StartedAt."""
+    now = now or dt.datetime.now(dt.UTC)
+    start = dt.datetime.fromisoformat(started[:26].rstrip("Z") + "+00:00")
+    seconds = max(0, int((now - start).total_seconds()))
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def usage(stats: dict) -> tuple[str, str]:
+    """Memory (MiB) and CPU (% of one core) from one non-streamed stats sample."""
+    memory = stats.get("memory_stats", {})
+    used = memory.get("usage", 0) - memory.get("stats", {}).get("inactive_file", 0)
+    cpu, pre = stats.get("cpu_stats", {}), stats.get("precpu_stats", {})
+    cpu_delta = cpu.get("cpu_usage", {}).get("total_usage", 0) - pre.get("cpu_usage", {}).get(
+        "total_usage", 0
+    )
+    system_delta = cpu.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
+    cores = cpu.get("online_cpus") or 1
+    percent = (cpu_delta / system_delta * cores * 100) if system_delta > 0 else 0.0
+    return f"{used / 2**20:.0f} MiB", f"{percent:.1f}%"
+
+
+def _row(container: Container) -> ServerRow:
+    labels = container.labels
+    state = container.attrs["State"]
+    age = human_age(state["StartedAt"]) if container.status == "running" else "-"
+    memory, cpu = ("-", "-")
+    if container.status == "running":
+        with contextlib.suppress(APIError):
+            memory, cpu = usage(container.stats(stream=False))
+    return ServerRow(
+        labels.get(LABEL_USER, "?"),
+        labels.get(LABEL_SERVER, ""),
+        container.status,
+        age,
+        memory,
+        cpu,
+    )
+
+
+def gather(client: docker.DockerClient, cfg: BerthConfig) -> StatusReport:
+    hub = current_hub(client)
+    if hub is None:
+        hub_state = "not created (run berth up)"
+    else:
+        health = hub.attrs["State"].get("Health", {}).get("Status")
+        hub_state = f"{hub.status}" + (f", {health}" if health else "")
+    port = cfg.listen.port
+    url = f"https://localhost{'' if port == 443 else f':{port}'}/"
+    containers = client.containers.list(all=True, filters=USER_SERVERS)
+    # stats() takes about a second per container; ask for all of them at once.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        servers = list(pool.map(_row, containers))
+    users = None
+    if hub is not None and hub.status == "running":
+        try:
+            users = sorted(user["name"] for user in exec_accounts(client, ["list"]))
+        except BerthError:
+            users = None
+    return StatusReport(hub_state, url, servers, users)
+
+
+def stop_all(client: docker.DockerClient) -> int:
+    """Stop and remove the hub and every user server; return how many user servers stopped."""
+    try:
+        hub = client.containers.get(layout.HUB_CONTAINER)
+        hub.stop(timeout=15)
+        hub.remove()
+    except NotFound:
+        pass
+    servers = client.containers.list(all=True, filters=USER_SERVERS)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda c: c.remove(force=True), servers))
+    return len(servers)
+
+
+def data_volumes(client: docker.DockerClient, hub_volume: str) -> list[Volume]:
+    """The hub's data volume and every volume Berth made for users."""
+    found = client.volumes.list(filters={"label": f"{LABEL_MANAGED}=true"})
+    names = {volume.name for volume in found}
+    try:
+        if hub_volume not in names:
+            found.append(client.volumes.get(hub_volume))
+    except NotFound:
+        pass
+    return found
+
+
+def container_for(client: docker.DockerClient, user: str | None) -> Container:
+    if user is None:
+        try:
+            return client.containers.get(layout.HUB_CONTAINER)
+        except NotFound:
+            raise BerthError("the hub is not running", hint="start it with `berth up`") from None
+    matches = client.containers.list(
+        all=True, filters={"label": [*USER_SERVERS["label"], f"{LABEL_USER}={user}"]}
+    )
+    if not matches:
+        raise BerthError(f"no server container for user {user!r}")
+    return matches[0]

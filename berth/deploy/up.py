@@ -1,0 +1,194 @@
+"""`berth up` against the engine: images, network, data volume, the hub container, first admin."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker
+from docker.errors import APIError, NotFound
+from docker.models.containers import Container
+
+from berth import tls
+from berth.config.schema import BerthConfig
+from berth.deploy import hostfacts, layout
+from berth.deploy.plan import HostFacts, HubPlan, config_changes, files_tar, plan_hub
+from berth.errors import BerthError
+
+HUB_START_TIMEOUT = 120.0
+DEFAULT_ADMIN = "admin"
+
+
+@dataclass
+class UpResult:
+    url: str
+    changed: bool
+    changes: list[str] = field(default_factory=list)
+    admin: str | None = None
+    admin_password: str | None = None
+
+
+def with_default_admin(cfg: BerthConfig) -> BerthConfig:
+    """With local accounts and no admin named, the service gets one called `admin`."""
+    if cfg.auth.type != "native" or cfg.users.admins:
+        return cfg
+    users = cfg.users.model_copy(update={"admins": [DEFAULT_ADMIN]})
+    return cfg.model_copy(update={"users": users})
+
+
+def gather_facts(client: docker.DockerClient, cfg: BerthConfig, hub_image: str) -> HostFacts:
+    operator = None
+    if cfg.tls.cert and cfg.tls.key:
+        operator = hostfacts.read_operator_tls(cfg.tls.cert, cfg.tls.key)
+        tls.check_pair(*operator, source=f"{cfg.tls.cert} / {cfg.tls.key}")
+    return HostFacts(
+        hub_image_id=client.images.get(hub_image).id,
+        socket_gid=hostfacts.socket_gid(),
+        tls_names=hostfacts.host_names(cfg.listen.address),
+        operator_tls=operator,
+    )
+
+
+def ensure_network(client: docker.DockerClient, name: str) -> None:
+    # The engine's name filter matches substrings: compare names exactly.
+    if not any(network.name == name for network in client.networks.list(names=[name])):
+        client.networks.create(name, driver="bridge", labels={"berth.managed": "true"})
+
+
+def ensure_volume(client: docker.DockerClient, name: str) -> None:
+    try:
+        client.volumes.get(name)
+    except NotFound:
+        client.volumes.create(name, labels={"berth.managed": "true", "berth.role": "hub-data"})
+
+
+def current_hub(client: docker.DockerClient) -> Container | None:
+    try:
+        return client.containers.get(layout.HUB_CONTAINER)
+    except NotFound:
+        return None
+
+
+def read_file(container: Container, path: str) -> str:
+    """A text file from a container (running or stopped); empty when it is not there."""
+    try:
+        stream, _ = container.get_archive(path)
+    except NotFound:
+        return ""
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+        member = tar.next()
+        extracted = tar.extractfile(member) if member else None
+        return extracted.read().decode() if extracted else ""
+
+
+def start_hub(client: docker.DockerClient, plan: HubPlan) -> Container:
+    container = client.containers.create(**plan.create_kwargs)
+    try:
+        container.put_archive("/", files_tar(plan.files))
+        container.start()
+    except APIError as exc:
+        container.remove(force=True)
+        message = exc.explanation or str(exc)
+        if "address already in use" in message or "port is already allocated" in message:
+            port = plan.create_kwargs["ports"][f"{layout.HUB_PORT}/tcp"]
+            raise BerthError(
+                f"port {port[1]} on {port[0]} is already in use",
+                hint="stop what listens there or set listen.port in berth.yaml",
+            ) from exc
+        raise BerthError(f"the engine refused to start the hub: {message}") from exc
+    return container
+
+
+def wait_healthy(container: Container, timeout: float = HUB_START_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        container.reload()
+        state = container.attrs["State"]
+        if state["Status"] in ("exited", "dead") or state.get("Restarting"):
+            tail = container.logs(tail=25).decode(errors="replace").strip()
+            raise BerthError(f"the hub stopped while starting:\n{tail}")
+        if state.get("Health", {}).get("Status") == "healthy":
+            return
+        time.sleep(0.5)
+    tail = container.logs(tail=25).decode(errors="replace").strip()
+    raise BerthError(f"the hub did not become healthy within {timeout:.0f}s:\n{tail}")
+
+
+def apply(
+    client: docker.DockerClient,
+    cfg: BerthConfig,
+    hub_image: str,
+    say: Callable[[str], None],
+) -> UpResult:
+    """Make the running hub match `cfg`; restart it only when something it uses changed."""
+    cfg = with_default_admin(cfg)
+    facts = gather_facts(client, cfg, hub_image)
+    plan = plan_hub(cfg, facts)
+    ensure_network(client, cfg.network)
+    ensure_volume(client, cfg.hub.data_volume)
+    url = public_url(cfg, facts)
+    existing = current_hub(client)
+    changes: list[str] = []
+    if existing is not None:
+        same = existing.labels.get(layout.LABEL_FINGERPRINT) == plan.fingerprint
+        if same and existing.status == "running":
+            return UpResult(url, changed=False)
+        changes = config_changes(read_file(existing, layout.CONFIG_FILE), plan.config_py)
+        if not same and not changes:
+            changes = ["the hub image, TLS, published port or a secret file"]
+        if same:
+            changes = ["the hub was not running"]
+        say("restarting the hub (user servers keep running)")
+        existing.stop(timeout=15)
+        existing.remove()
+    else:
+        say("starting the hub")
+    wait_healthy(start_hub(client, plan))
+    result = UpResult(url, changed=True, changes=changes)
+    if cfg.auth.type == "native":
+        for name in cfg.users.admins:
+            created = ensure_account(client, name, admin=True)
+            if created:
+                result.admin, result.admin_password = name, created
+    return result
+
+
+def ensure_account(client: docker.DockerClient, name: str, admin: bool) -> str | None:
+    """Create a local account if missing; return its one-time password when one was made."""
+    answer = exec_accounts(client, ["ensure", name, "--native", *(["--admin"] if admin else [])])
+    return answer.get("password")
+
+
+def exec_accounts(
+    client: docker.DockerClient, args: list[str], environment: dict[str, str] | None = None
+) -> Any:
+    """Run berth.deploy.accounts in the hub container and return its JSON answer."""
+    hub = current_hub(client)
+    if hub is None or hub.status != "running":
+        raise BerthError("the hub is not running", hint="start it with `berth up`")
+    result = hub.exec_run(
+        ["python3", "-m", "berth.deploy.accounts", *args], environment=environment or {}
+    )
+    try:
+        answer = json.loads(result.output.decode().strip().splitlines()[-1])
+    except (ValueError, IndexError) as exc:
+        raise BerthError(f"account operation failed:\n{result.output.decode()[-800:]}") from exc
+    if isinstance(answer, dict) and "error" in answer:
+        raise BerthError(answer["error"])
+    if result.exit_code != 0:
+        raise BerthError("account operation failed")
+    return answer
+
+
+def public_url(cfg: BerthConfig, facts: HostFacts) -> str:
+    host = cfg.listen.address
+    if host in ("0.0.0.0", "::"):
+        names = [*cfg.tls.hostnames, *facts.tls_names]
+        host = names[0] if names else "localhost"
+    port = "" if cfg.listen.port == 443 else f":{cfg.listen.port}"
+    return f"https://{host}{port}/"
