@@ -1,0 +1,179 @@
+"""A real `berth up` deployment for integration and browser tests.
+
+Only one hub container (`berth-hub`) can exist per engine, so every test that deploys holds an
+exclusive lock on it (other test runs on the same machine wait). The deployment uses its own
+network, data volume, user-volume template and a free loopback port, and is torn down with
+`berth down` plus the removal of exactly those volumes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import requests
+import urllib3
+import yaml
+
+LOCK = Path("/tmp/berth-deployment-tests.lock")
+PREFIX = "berth-test-deploy"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def base_config(port: int) -> dict[str, Any]:
+    return {
+        "listen": {"address": "127.0.0.1", "port": port},
+        "hub": {"data_volume": f"{PREFIX}-data"},
+        "network": f"{PREFIX}-net",
+        "storage": {"volume_name_template": f"{PREFIX}-user-{{username}}"},
+        "idle_culler": {"enabled": False},
+    }
+
+
+@dataclass
+class Deployment:
+    workdir: Path
+    port: int
+    config: dict[str, Any]
+    admin_password: str = ""
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def write_config(self, config: dict[str, Any] | None = None) -> None:
+        if config is not None:
+            self.config = config
+        (self.workdir / "berth.yaml").write_text(yaml.safe_dump(self.config))
+
+    def berth(
+        self, *args: str, timeout: float = 900, stdin: str | None = None
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "berth", *args],
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=stdin,
+            check=False,
+        )
+
+    def up(self) -> subprocess.CompletedProcess:
+        result = self.berth("up")
+        assert result.returncode == 0, result.stderr
+        for line in result.stderr.splitlines():
+            if "one-time password:" in line:
+                self.admin_password = line.split("one-time password:", 1)[1].split()[0]
+        return result
+
+    def token(self, user: str = "admin") -> str:
+        if user not in self.tokens:
+            result = self.berth("token", user)
+            assert result.returncode == 0, result.stderr
+            self.tokens[user] = result.stdout.strip()
+        return self.tokens[user]
+
+    def api(self, method: str, path: str, user: str = "admin", **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"token {self.token(user)}"}
+        with _quiet_tls():
+            return requests.request(
+                method, f"{self.url}{path}", headers=headers, verify=False, timeout=60, **kwargs
+            )
+
+    def start_server(self, user: str, name: str = "", timeout: float = 180) -> None:
+        path = f"/hub/api/users/{user}/servers/{name}" if name else f"/hub/api/users/{user}/server"
+        answer = self.api("POST", path)
+        assert answer.status_code in (201, 202), answer.text
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            model = self.api("GET", f"/hub/api/users/{user}").json()
+            server = (model.get("servers") or {}).get(name)
+            if server and server.get("ready"):
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"{user}/{name} did not become ready: {model}")
+
+    def stop_server(self, user: str, name: str = "") -> None:
+        path = f"/hub/api/users/{user}/servers/{name}" if name else f"/hub/api/users/{user}/server"
+        answer = self.api("DELETE", path)
+        assert answer.status_code in (202, 204), answer.text
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            model = self.api("GET", f"/hub/api/users/{user}").json()
+            if name not in (model.get("servers") or {}):
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"{user}/{name} did not stop")
+
+
+@contextmanager
+def _quiet_tls() -> Iterator[None]:
+    """The test hub's certificate is self-signed; verification is off on purpose here."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+        yield
+
+
+@contextmanager
+def exclusive_hub() -> Iterator[None]:
+    with LOCK.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def teardown(workdir: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "berth", "down"],
+        cwd=workdir,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    client = docker.from_env()
+    for volume in client.volumes.list():
+        if volume.name.startswith(PREFIX):
+            volume.remove(force=True)
+    for network in client.networks.list():
+        if network.name.startswith(PREFIX):
+            network.remove()
+    client.close()
+
+
+@contextmanager
+def deployment(workdir: Path, extra: dict[str, Any] | None = None) -> Iterator[Deployment]:
+    """An exclusive, fresh deployment from `base_config` updated with `extra`."""
+    os.makedirs(workdir, exist_ok=True)
+    with exclusive_hub():
+        teardown(workdir)
+        port = free_port()
+        config = base_config(port)
+        config.update(extra or {})
+        dep = Deployment(workdir, port, config)
+        dep.write_config()
+        try:
+            dep.up()
+            yield dep
+        finally:
+            teardown(workdir)
