@@ -113,33 +113,27 @@ source "${RUN_HOOKS}" "${START_HOOKS}"
 # Those hooks could have changed the settings: check them again before acting on them.
 _berth_validate
 
-# True when a mount point is at or below the directory: such a home cannot be moved (the mounts
-# would stay behind, or be copied into the container's layer), so it gets a symlink instead.
-_berth_has_mounts() {
-    awk -v dir="$1" '$5 == dir || index($5, dir "/") == 1 { found = 1 } END { exit !found }' \
-        /proc/self/mountinfo
-}
-
-# Gives the user a home at /home/$1 (where passwd says it is) holding the image's home contents.
+# Gives the user a home at /home/$1, where passwd says it is. The image's home is linked there,
+# not moved or copied: on the image's overlay filesystem a move is a full copy into the
+# container's layer, mounts inside it (a volume at /home/jovyan/work) would not follow, and the
+# image's WORKDIR, where `docker exec` and so the HEALTHCHECK start, must stay valid.
 _berth_relocate_home() {
     local home="/home/$1"
-    if [ "${home}" = "${IMAGE_HOME}" ] || [ -e "${home}" ] || [ -L "${home}" ]; then
-        return 0 # already there: a mounted volume, or this container was started before
+    if [ "${home}" = "${IMAGE_HOME}" ]; then
+        return 0
     fi
-    if [ ! -d "${IMAGE_HOME}" ]; then
-        _berth_info "Creating ${home}"
-        mkdir -p "${home}"
-    elif ! _berth_has_mounts "${IMAGE_HOME}" && mv "${IMAGE_HOME}" "${home}" 2>/dev/null; then
-        # The image's WORKDIR must stay valid: `docker exec`, and so the HEALTHCHECK, start there.
-        ln -s "${home}" "${IMAGE_HOME}"
-        _berth_info "Moved ${IMAGE_HOME} to ${home} (${IMAGE_HOME} links to it)"
-    else
+    if [ -e "${home}" ] || [ -L "${home}" ]; then
+        : # a mounted volume, or made by an earlier start of this container
+    elif [ -d "${IMAGE_HOME}" ]; then
         ln -s "${IMAGE_HOME}" "${home}"
-        _berth_info "Linked ${home} to ${IMAGE_HOME} (it has mounts, or could not be moved)"
+        _berth_info "Linked ${home} to ${IMAGE_HOME}"
+    else
+        mkdir -p "${home}"
+        chown "${NB_UID}:${NB_GID}" "${home}"
     fi
-    # The working directory (WORKDIR or docker run -w) followed the home.
+    # The working directory (WORKDIR or docker run -w) follows the home.
     if [ "${PWD}" = "${IMAGE_HOME}" ] || [[ "${PWD}" == "${IMAGE_HOME}/"* ]]; then
-        cd "${home}${PWD#"${IMAGE_HOME}"}"
+        cd "${home}${PWD#"${IMAGE_HOME}"}" || _berth_warn "staying in ${PWD}"
     fi
 }
 
@@ -170,7 +164,6 @@ _berth_fit_user() {
     elif ! getent passwd "${NB_USER}" >/dev/null; then
         _berth_fatal "neither ${IMAGE_USER} nor NB_USER=${NB_USER} exists: was this container first started with another NB_USER?"
     fi
-    _berth_relocate_home "${NB_USER}"
 
     if [ "${NB_UID}" != "$(id -u "${NB_USER}")" ] || [ "${NB_GID}" != "$(id -g "${NB_USER}")" ]; then
         # Re-creating the account, rather than `usermod --uid`, avoids a recursive chown of the home
@@ -183,6 +176,7 @@ _berth_fit_user() {
         _berth_quiet useradd --no-log-init --no-create-home --non-unique --home-dir "/home/${NB_USER}" \
             --shell /bin/bash --uid "${NB_UID}" --gid "${NB_GID}" --groups users "${NB_USER}"
     fi
+    _berth_relocate_home "${NB_USER}"
 }
 
 # Options such as CHOWN_HOME_OPTS="-R" hold several words; split them without globbing.
@@ -278,7 +272,10 @@ if [ "$(id -u)" = 0 ]; then
     if [ "${NB_USER}" = root ] || [ "${NB_UID}" = 0 ]; then
         # Asked for explicitly: the command keeps root, with the image's home as /home/root.
         _berth_warn "NB_USER=${NB_USER} NB_UID=${NB_UID}: running the command as root"
+        NB_USER=root NB_UID=0 NB_GID=0
         _berth_relocate_home root
+        # As docker-stacks does, so that tools reading passwd agree with HOME.
+        sed -i 's|^\(root:[^:]*:0:[^:]*:[^:]*\):/root:|\1:/home/root:|' /etc/passwd
         export HOME=/home/root USER=root LOGNAME=root
         run_as=()
     else
