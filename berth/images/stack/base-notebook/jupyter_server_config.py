@@ -22,6 +22,11 @@ c.FileContentsManager.delete_to_trash = False
 
 TRUE_VALUES = {"1", "yes", "true", "on"}
 
+# Jupyter refuses to run as root. start.sh keeps root only when asked for with NB_USER=root or
+# NB_UID=0 (docker-stacks' "rootless" mode, where root in the container is the host's user).
+if os.geteuid() == 0 and (os.environ.get("NB_UID") == "0" or os.environ.get("NB_USER") == "root"):
+    c.ServerApp.allow_root = True
+
 
 def _cert_usable(cert: Path, key: Path) -> bool:
     """A certificate made by an earlier start that is still valid for a day can be reused."""
