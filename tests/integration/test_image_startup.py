@@ -126,6 +126,7 @@ SCENARIOS: dict[str, Scenario] = {
         token="berth-test-token",
         healthcheck=True,
     ),
+    "explicit-root-server": Scenario(user="root", env={"NB_USER": "root", "NB_UID": "0"}),
     "cmd-server": Scenario(env={"DOCKER_STACKS_JUPYTER_CMD": "server"}),
     "cmd-notebook": Scenario(env={"DOCKER_STACKS_JUPYTER_CMD": "notebook"}),
     "restartable": Scenario(env={"RESTARTABLE": "yes"}),
@@ -145,15 +146,13 @@ SCENARIOS: dict[str, Scenario] = {
         server=False,
         user="root",
         env={"NB_USER": "root", "NB_UID": "0"},
-        command=sh('id -u; echo "HOME=$HOME"'),
+        command=sh('id -u; echo "HOME=$HOME"; getent passwd root'),
     ),
     "renamed-cmd": Scenario(
         server=False,
         user="root",
         env={"NB_USER": "berthuser"},
-        command=sh(
-            'whoami; echo "HOME=$HOME"; pwd; readlink /home/jovyan; touch ~/probe && echo ok'
-        ),
+        command=sh('whoami; echo "HOME=$HOME"; pwd; readlink ~; touch ~/probe && echo ok'),
     ),
     "sudo-granted": Scenario(
         server=False, user="root", env={"GRANT_SUDO": "yes"}, command=sh("sudo -n id -u")
@@ -548,14 +547,14 @@ def test_files_in_a_bind_mount_belong_to_nb_uid_and_nb_gid(fleet: Fleet) -> None
 
 
 @containers("renamed", "renamed-cmd")
-def test_nb_user_renames_the_user_and_moves_its_home(fleet: Fleet) -> None:
+def test_nb_user_renames_the_user_and_links_its_home(fleet: Fleet) -> None:
     status, run = fleet.finished("renamed-cmd")
     assert status == 0, run.logs()
     assert run.stdout().split() == [
         "berthuser",
         "HOME=/home/berthuser",
         "/home/berthuser",
-        "/home/berthuser",
+        "/home/jovyan",  # linked, not copied: mounts under it keep working
         "ok",
     ]
     server = fleet.server("renamed")
@@ -563,14 +562,18 @@ def test_nb_user_renames_the_user_and_moves_its_home(fleet: Fleet) -> None:
     wait_until(lambda: server.health() == "healthy", 30, "a healthy container (renamed user)")
 
 
-@containers("root-drops-privileges", "explicit-root")
+@containers("root-drops-privileges", "explicit-root", "explicit-root-server")
 def test_root_is_dropped_unless_explicitly_requested(fleet: Fleet) -> None:
     status, run = fleet.finished("root-drops-privileges")
     assert status == 0, run.logs()
     assert run.stdout().split() == ["1000", "jovyan", "HOME=/home/jovyan", "/home/jovyan"]
     status, run = fleet.finished("explicit-root")
     assert status == 0, run.logs()
-    assert run.stdout().split() == ["0", "HOME=/home/root"]
+    assert run.stdout().split() == ["0", "HOME=/home/root", "root:x:0:0:root:/home/root:/bin/bash"]
+    server = fleet.server("explicit-root-server")
+    assert server_process(server)["uid"] == 0
+    status, _, _ = http_get(server.base_url + "api/status", token=server.token)
+    assert status == 200
 
 
 @containers("chown-home", "no-chown-home")
