@@ -127,7 +127,10 @@ SCENARIOS: dict[str, Scenario] = {
         healthcheck=True,
     ),
     "explicit-root-server": Scenario(user="root", env={"NB_USER": "root", "NB_UID": "0"}),
-    "cmd-server": Scenario(env={"DOCKER_STACKS_JUPYTER_CMD": "server"}),
+    # Through the compatibility wrapper start-notebook.sh.
+    "cmd-server": Scenario(
+        env={"DOCKER_STACKS_JUPYTER_CMD": "server"}, command=["start-notebook.sh"]
+    ),
     "cmd-notebook": Scenario(env={"DOCKER_STACKS_JUPYTER_CMD": "notebook"}),
     "restartable": Scenario(env={"RESTARTABLE": "yes"}),
     # Commands that run to completion.
@@ -137,6 +140,17 @@ SCENARIOS: dict[str, Scenario] = {
             "JUPYTERHUB_API_TOKEN": "not-a-real-token",
             "JUPYTERHUB_SERVICE_URL": "http://0.0.0.0:8888/user/tester/",
             "JUPYTERHUB_API_URL": "http://127.0.0.1:1/hub/api",
+        },
+    ),
+    # What DockerSpawner configs written for docker-stacks run.
+    "singleuser-sh": Scenario(
+        server=False,
+        command=["start-singleuser.sh", "--debug"],
+        env={
+            "JUPYTERHUB_API_TOKEN": "not-a-real-token",
+            "JUPYTERHUB_SERVICE_URL": "http://0.0.0.0:8888/user/tester/",
+            "JUPYTERHUB_API_URL": "http://127.0.0.1:1/hub/api",
+            "NOTEBOOK_ARGS": "--ServerApp.log_level=DEBUG",
         },
     ),
     "root-drops-privileges": Scenario(
@@ -174,8 +188,13 @@ SCENARIOS: dict[str, Scenario] = {
     "chown-extra": Scenario(
         server=False,
         user="root",
-        env={**ROOT_IDS, "CHOWN_EXTRA": "/srv,/mnt", "CHOWN_EXTRA_OPTS": "-R"},
-        command=sh("stat -c %u:%g /srv /mnt"),
+        env={
+            **ROOT_IDS,
+            "NB_GROUP": "berthgroup",
+            "CHOWN_EXTRA": "/srv,/mnt",
+            "CHOWN_EXTRA_OPTS": "-R",
+        },
+        command=sh("stat -c %u:%g /srv /mnt; id -gn"),
     ),
     "ignored-switches": Scenario(
         server=False,
@@ -588,10 +607,10 @@ def test_chown_home(fleet: Fleet) -> None:
 
 
 @containers("chown-extra")
-def test_chown_extra(fleet: Fleet) -> None:
+def test_chown_extra_and_nb_group(fleet: Fleet) -> None:
     status, run = fleet.finished("chown-extra")
     assert status == 0, run.logs()
-    assert run.stdout().split() == ["1234:2345", "1234:2345"]
+    assert run.stdout().split() == ["1234:2345", "1234:2345", "berthgroup"]
 
 
 @containers("sudo-granted", "sudo-refused", "sudo-not-root")
@@ -720,6 +739,7 @@ def test_bad_server_settings_stop_the_start(fleet: Fleet, scenario: str) -> None
 
 @containers("singleuser")
 def test_jupyterhub_api_token_switches_to_singleuser(fleet: Fleet) -> None:
+    # There is no hub to talk to: seeing jupyterhub-singleuser start is the point.
     running = fleet.running["singleuser"]
     wait_until(
         lambda: "Starting jupyterhub single-user server" in running.logs(),
@@ -729,6 +749,18 @@ def test_jupyterhub_api_token_switches_to_singleuser(fleet: Fleet) -> None:
     logs = running.logs()
     assert "Executing: jupyterhub-singleuser" in logs, logs
     assert "Executing: jupyter lab" not in logs, logs
+
+
+@containers("singleuser-sh")
+def test_start_singleuser_sh_passes_notebook_args_then_arguments(fleet: Fleet) -> None:
+    running = fleet.running["singleuser-sh"]
+    wait_until(
+        lambda: "Starting jupyterhub single-user server" in running.logs(),
+        BOOT_TIMEOUT,
+        "jupyterhub-singleuser to start",
+    )
+    logs = running.logs()
+    assert "Executing: jupyterhub-singleuser --ServerApp.log_level=DEBUG --debug" in logs, logs
 
 
 @containers("cmd-server")
@@ -783,4 +815,10 @@ def test_restartable_restarts_the_server(fleet: Fleet) -> None:
     wait_until(restarted, 60, "the server to come back")
     server.container.reload()
     assert server.container.status == "running"
-    assert "starting it again" in server.logs()
+    assert server.logs().count("starting it again") == 1
+    # `docker stop` still stops it: the loop ends on SIGTERM instead of restarting.
+    started = time.monotonic()
+    server.container.stop(timeout=20)
+    assert time.monotonic() - started < 15
+    assert server.container.wait(timeout=5)["StatusCode"] in (0, 143, 128 + 15)
+    assert server.logs().count("starting it again") == 1
