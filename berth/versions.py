@@ -4,4 +4,6 @@ BERTH_VERSION = "0.1.0"
 
 # The single-user images must carry the same JupyterHub as the hub (jupyterhub-singleuser speaks
 # the hub's API); pyproject.toml pins the same version and a unit test keeps the two in step.
-JUPYTERHUB_VERSION = "6.1.1"
+# 5.5.x, not 6: NativeAuthenticator 1.3.0 (the latest, used for local accounts) still calls the
+# hub's statsd client, which JupyterHub 6 removed, and every login fails with a 500 there.
+JUPYTERHUB_VERSION = "5.5.4"

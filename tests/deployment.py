@@ -22,7 +22,6 @@ from typing import Any
 
 import docker
 import requests
-import urllib3
 import yaml
 
 LOCK = Path("/tmp/berth-deployment-tests.lock")
@@ -83,6 +82,25 @@ class Deployment:
                 self.admin_password = line.split("one-time password:", 1)[1].split()[0]
         return result
 
+    @property
+    def ca_file(self) -> str:
+        """The hub's self-signed certificate, to verify HTTPS against (127.0.0.1 is a SAN)."""
+        path = self.workdir / "hub-cert.pem"
+        if not path.exists():
+            client = docker.from_env()
+            hub = client.containers.get("berth-hub")
+            result = hub.exec_run(["cat", "/srv/berth/data/tls/cert.pem"])
+            client.close()
+            assert result.exit_code == 0, result.output
+            path.write_bytes(result.output)
+        return str(path)
+
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        session.verify = self.ca_file
+        session.trust_env = False  # REQUESTS_CA_BUNDLE would override the hub's certificate
+        return session
+
     def token(self, user: str = "admin") -> str:
         if user not in self.tokens:
             result = self.berth("token", user)
@@ -92,10 +110,9 @@ class Deployment:
 
     def api(self, method: str, path: str, user: str = "admin", **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"token {self.token(user)}"}
-        with _quiet_tls():
-            return requests.request(
-                method, f"{self.url}{path}", headers=headers, verify=False, timeout=60, **kwargs
-            )
+        return self.session().request(
+            method, f"{self.url}{path}", headers=headers, timeout=60, **kwargs
+        )
 
     def start_server(self, user: str, name: str = "", timeout: float = 180) -> None:
         path = f"/hub/api/users/{user}/servers/{name}" if name else f"/hub/api/users/{user}/server"
@@ -121,16 +138,6 @@ class Deployment:
                 return
             time.sleep(0.5)
         raise AssertionError(f"{user}/{name} did not stop")
-
-
-@contextmanager
-def _quiet_tls() -> Iterator[None]:
-    """The test hub's certificate is self-signed; verification is off on purpose here."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-        yield
 
 
 @contextmanager

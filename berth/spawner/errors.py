@@ -10,7 +10,34 @@ from __future__ import annotations
 
 import docker.errors
 import requests.exceptions
-from jupyterhub.spawner import SpawnException
+
+try:  # JupyterHub 6
+    from jupyterhub.spawner import SpawnException
+except ImportError:  # JupyterHub 5 (pinned: see berth/versions.py)
+    from tornado import web
+
+    class SpawnException(web.HTTPError):  # type: ignore[no-redef]
+        """JupyterHub 6's SpawnException, for JupyterHub 5.
+
+        JupyterHub 5 shows ``jupyterhub_message`` (and ``jupyterhub_html_message``) of any
+        spawn failure to the user and in the REST API, with the HTTPError's status code.
+        """
+
+        def __init__(
+            self,
+            message: str,
+            *,
+            reason: str,
+            log_message: str | None = None,
+            message_html: str | None = None,
+            status_code: int = 400,
+        ) -> None:
+            super().__init__(status_code, log_message or message, reason=None)
+            self.message = message
+            self.reason = reason
+            self.jupyterhub_message = message
+            if message_html:
+                self.jupyterhub_html_message = message_html
 
 REASON_IMAGE = "image"
 REASON_IMAGE_NOT_ALLOWED = "image-not-allowed"

@@ -1,0 +1,215 @@
+"""`berth up` end to end on the real engine: idempotence, config changes, restarts, down, errors.
+
+One deployment for the module (tests run in order and build on each other's state, as an
+operator's day would): it is started by the `hub_deployment` fixture in tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import docker
+import pytest
+import requests
+from deployment import Deployment
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def engine():
+    client = docker.from_env()
+    yield client
+    client.close()
+
+
+def login(dep: Deployment, user: str, password: str) -> requests.Session:
+    """Log in through the login form, as a browser does; returns the session with its cookies."""
+    session = dep.session()
+    page = session.get(f"{dep.url}/hub/login", timeout=30)
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+    form = {"username": user, "password": password}
+    if xsrf:
+        form["_xsrf"] = xsrf.group(1)
+    answer = session.post(f"{dep.url}/hub/login", data=form, timeout=30, allow_redirects=False)
+    assert answer.status_code == 302, answer.text[:500]
+    return session
+
+
+def hub_home(session: requests.Session, dep: Deployment) -> int:
+    return session.get(f"{dep.url}/hub/home", timeout=30, allow_redirects=False).status_code
+
+
+def put_file(dep: Deployment, user: str, name: str, text: str) -> None:
+    answer = dep.api(
+        "PUT",
+        f"/user/{user}/api/contents/{name}",
+        json={"type": "file", "format": "text", "content": text},
+    )
+    assert answer.status_code in (200, 201), answer.text
+
+
+def get_file(dep: Deployment, user: str, name: str) -> str:
+    answer = dep.api("GET", f"/user/{user}/api/contents/{name}")
+    assert answer.status_code == 200, answer.text
+    return answer.json()["content"]
+
+
+class TestDeployment:
+    def test_first_up_prints_url_and_a_one_time_admin_password(self, hub_deployment, engine):
+        dep = hub_deployment
+        assert dep.admin_password, "berth up did not print the first admin's password"
+        hub = engine.containers.get("berth-hub")
+        assert hub.attrs["State"]["Health"]["Status"] == "healthy"
+        config = hub.attrs["HostConfig"]
+        assert config["CapDrop"] == ["ALL"]
+        assert "no-new-privileges" in config["SecurityOpt"]
+        assert hub.attrs["Config"]["User"] not in ("", "root", "0")
+        # Secrets are born in the volume with mode 600 and never appear in the environment.
+        listing = hub.exec_run(
+            [
+                "stat",
+                "-c",
+                "%a %n",
+                "/srv/berth/data/secrets/cookie_secret",
+                "/srv/berth/data/secrets/proxy_token",
+                "/srv/berth/data/tls/key.pem",
+            ]
+        ).output.decode()
+        assert listing.count("600 ") == 3, listing
+        env = " ".join(hub.attrs["Config"]["Env"])
+        secret = hub.exec_run(["cat", "/srv/berth/data/secrets/cookie_secret"]).output.decode()
+        assert secret.strip() and secret.strip() not in env
+        assert secret.strip() not in hub.logs().decode()
+
+    def test_wrong_password_is_refused_and_the_admin_logs_in(self, hub_deployment):
+        dep = hub_deployment
+        session = dep.session()
+        page = session.get(f"{dep.url}/hub/login", timeout=30)
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+        form = {"username": "admin", "password": "not-the-password"}
+        if xsrf:
+            form["_xsrf"] = xsrf.group(1)
+        refused = session.post(f"{dep.url}/hub/login", data=form, timeout=30, allow_redirects=False)
+        assert refused.status_code != 302
+        assert hub_home(session, dep) == 302  # still sent to the login page
+        assert hub_home(login(dep, "admin", dep.admin_password), dep) == 200
+
+    def test_second_up_changes_nothing(self, hub_deployment, engine):
+        dep = hub_deployment
+        before = engine.containers.get("berth-hub").id
+        result = dep.up()
+        assert "nothing changed" in result.stderr
+        assert "one-time password" not in result.stderr
+        assert engine.containers.get("berth-hub").id == before
+
+    def test_users_and_a_server_with_a_file(self, hub_deployment, engine):
+        dep = hub_deployment
+        added = dep.berth("users", "add", "alice")
+        assert added.returncode == 0, added.stderr
+        assert "one-time password" in added.stderr
+        duplicate = dep.berth("users", "add", "alice")
+        assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
+        bad = dep.berth("users", "add", "no/slash")
+        assert bad.returncode == 1 and "invalid user name" in bad.stderr
+        dep.start_server("alice")
+        put_file(dep, "alice", "work/notes.txt", "kept across restarts")
+        assert get_file(dep, "alice", "work/notes.txt") == "kept across restarts"
+        listed = dep.berth("users", "list")
+        assert "alice" in listed.stdout and "admin\tadmin" in listed.stdout
+        status = dep.berth("status")
+        assert status.returncode == 0, status.stderr
+        assert "healthy" in status.stderr and "alice" in status.stdout
+
+    def test_config_change_restarts_the_hub_and_servers_survive(self, hub_deployment, engine):
+        dep = hub_deployment
+        session = login(dep, "admin", dep.admin_password)
+        server = engine.containers.list(filters={"label": "berth.user=alice"})[0]
+        hub_before = engine.containers.get("berth-hub").id
+        dep.config["limits"] = {"memory": "1G"}
+        dep.write_config()
+        result = dep.up()
+        assert "changed: Spawner.mem_limit" in result.stderr or "mem_limit" in result.stderr
+        assert engine.containers.get("berth-hub").id != hub_before
+        server.reload()
+        assert server.status == "running"  # the user's server was not touched
+        assert get_file(dep, "alice", "work/notes.txt") == "kept across restarts"
+        assert hub_home(session, dep) == 200  # still logged in: same cookie secret
+
+    def test_a_killed_hub_comes_back_with_berth_up(self, hub_deployment, engine):
+        dep = hub_deployment
+        engine.containers.get("berth-hub").kill()
+        result = dep.up()
+        assert "the hub was not running" in result.stderr
+        assert get_file(dep, "alice", "work/notes.txt") == "kept across restarts"
+
+    def test_a_crashed_hub_is_restarted_by_the_engine(self, hub_deployment, engine):
+        dep = hub_deployment
+        hub = engine.containers.get("berth-hub")
+        started = hub.attrs["State"]["StartedAt"]
+        hub.exec_run(["kill", "-9", "1"])  # tini dies: as if the hub process crashed
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            hub.reload()
+            state = hub.attrs["State"]
+            if state["StartedAt"] != started and state.get("Health", {}).get("Status") == "healthy":
+                break
+            time.sleep(1)
+        else:
+            pytest.fail(f"the hub did not come back: {hub.attrs['State']}")
+        assert get_file(dep, "alice", "work/notes.txt") == "kept across restarts"
+
+    def test_bad_config_is_refused_before_anything_changes(self, hub_deployment, engine):
+        dep = hub_deployment
+        hub_before = engine.containers.get("berth-hub").id
+        good = dict(dep.config)
+        for broken, expected in (
+            ({**good, "limts": {}}, "limts"),
+            ({**good, "limits": {"memory": "2GB"}}, "limits.memory"),
+            ({**good, "listen": {"port": 70000}}, "listen.port"),
+        ):
+            dep.write_config(broken)
+            result = dep.berth("up")
+            assert result.returncode == 1, result.stderr
+            assert "berth.yaml" in result.stderr and expected in result.stderr, result.stderr
+            assert "Traceback" not in result.stderr
+        dep.write_config(good)
+        assert engine.containers.get("berth-hub").id == hub_before
+        missing = dep.berth("up", "--config", "does-not-exist.yaml")
+        assert missing.returncode == 1 and "does-not-exist.yaml" in missing.stderr
+
+    def test_down_keeps_data_and_up_brings_it_back(self, hub_deployment, engine):
+        dep = hub_deployment
+        down = dep.berth("down")
+        assert down.returncode == 0, down.stderr
+        assert not engine.containers.list(all=True, filters={"label": "berth.user=alice"})
+        names = {v.name for v in engine.volumes.list()}
+        assert {"berth-test-deploy-data", "berth-test-deploy-user-alice"} <= names
+        refused = dep.berth("down", "--delete-data")  # no terminal: no typed confirmation
+        assert refused.returncode == 1 and "confirmation" in refused.stderr
+        assert "berth-test-deploy-data" in {v.name for v in engine.volumes.list()}
+        result = dep.up()
+        assert "one-time password" not in result.stderr  # the admin exists already
+        assert hub_home(login(dep, "admin", dep.admin_password), dep) == 200
+        dep.start_server("alice")
+        assert get_file(dep, "alice", "work/notes.txt") == "kept across restarts"
+
+
+def test_up_without_an_engine_says_so(tmp_path):
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock"}
+    result = subprocess.run(
+        [sys.executable, "-m", "berth", "up"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "cannot reach the Docker engine" in result.stderr
+    assert "Traceback" not in result.stderr
