@@ -131,6 +131,13 @@ def run_scenarios(
                 con = list(pool.map(spawn_at_once, con_users))
             results["concurrent"] = summary(con, time.monotonic() - con_start)
             stop_all(hub, con_users)
+    except Exception:
+        kept = Path(tempfile.mkdtemp(prefix=f"berth-bench-{kind}-failed-"))
+        for log in ("hub.log", "chp.log", "jupyterhub_config.py"):
+            if (hub.workdir / log).exists():
+                (kept / log).write_bytes((hub.workdir / log).read_bytes())
+        print(f"# {kind} failed; its logs are kept in {kept}", flush=True)
+        raise
     finally:
         hub.cleanup()
     return results

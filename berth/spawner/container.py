@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import docker.errors
-from jupyterhub.spawner import Spawner, SpawnException
+from jupyterhub.spawner import Spawner
 from traitlets import default
 
 from berth import names
@@ -16,6 +16,7 @@ from berth import names
 from . import errors, images, specs
 from .build import build_spec, networking, resolve
 from .engine import Engine
+from .errors import SpawnException
 from .progress import ProgressLog
 from .readiness import container_address, wait_until_ready
 from .settings import ContainerSettings
@@ -61,7 +62,7 @@ class ContainerSpawner(ContainerSettings, Spawner):
 
     @property
     def identity(self) -> specs.Identity:
-        return specs.Identity(self.user.name, self.name or "", type(self).__name__)
+        return specs.Identity(self.user.name, self.name or "", type(self).__name__, self.prefix)
 
     # -- names and templates ------------------------------------------------------------------
     def template_namespace(self) -> dict[str, str]:
@@ -91,6 +92,9 @@ class ContainerSpawner(ContainerSettings, Spawner):
         super().clear_state()
         self.container_id = ""
         self.container_name = ""
+        # JupyterHub calls this before each start, possibly after the progress stream of the new
+        # spawn was opened: start that stream on a fresh log, not the last spawn's events.
+        self._progress.reset()
 
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
@@ -122,7 +126,8 @@ class ContainerSpawner(ContainerSettings, Spawner):
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> str:
         self._starting = True
-        self._progress.reset()
+        if self._progress.closed:  # not already fresh from clear_state()
+            self._progress.reset()
         try:
             return await self._start()
         except SpawnException:
@@ -178,9 +183,12 @@ class ContainerSpawner(ContainerSettings, Spawner):
 
     def _failure_exception(self, record: dict[str, Any]) -> SpawnException:
         state = record.get("State") or {}
+        if not record.get("Id") or state.get("Status") in {"removing", "dead"}:
+            return errors.removed_while_starting(self.container_name)
         if state.get("OOMKilled"):
             return errors.out_of_memory(self._mem_limit_bytes)
-        return errors.exited(int(state.get("ExitCode") or 0), record.get("_logs", ""))
+        detail = f"state {state.get('Status')!r}, error {state.get('Error')!r}\n"
+        return errors.exited(int(state.get("ExitCode") or 0), detail + record.get("_logs", ""))
 
     async def _remove_failed(self) -> None:
         if self.remove and self.container_id:

@@ -39,6 +39,7 @@ except ImportError:  # JupyterHub 5 (pinned: see berth/versions.py)
             if message_html:
                 self.jupyterhub_html_message = message_html
 
+
 REASON_IMAGE = "image"
 REASON_IMAGE_NOT_ALLOWED = "image-not-allowed"
 REASON_ENGINE = "engine"
@@ -120,6 +121,15 @@ def exited(status: int, logs: str) -> SpawnException:
         f"Your server exited with status {status} while starting. "
         "An administrator can find its log in the hub's log.",
         log_message=f"container exited with status {status} during start; last lines:\n{logs}",
+        reason=REASON_EXITED,
+        status_code=500,
+    )
+
+
+def removed_while_starting(name: str) -> SpawnException:
+    return SpawnException(
+        f"Your server's container ({name}) was removed while it was starting, by something "
+        "other than this hub. Please try again.",
         reason=REASON_EXITED,
         status_code=500,
     )

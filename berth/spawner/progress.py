@@ -16,9 +16,10 @@ class ProgressLog:
         self._changed = asyncio.Event()
 
     def reset(self) -> None:
+        """Start a new spawn's log; followers of the old one move over to it."""
         self.events = []
         self.closed = False
-        self._changed = asyncio.Event()
+        self._wake()
 
     def add(self, event: dict[str, Any]) -> None:
         self.events.append(event)

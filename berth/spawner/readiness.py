@@ -35,9 +35,9 @@ def container_address(record: dict[str, Any], networking: Networking) -> tuple[s
     raise AddressError(f"port {networking.port}/tcp of the container is not published")
 
 
-async def _answers(url: str) -> bool:
+async def _answers(client: AsyncHTTPClient, url: str) -> bool:
     try:
-        await AsyncHTTPClient().fetch(url, request_timeout=2, follow_redirects=False)
+        await client.fetch(url, request_timeout=2, follow_redirects=False)
     except HTTPClientError as exc:
         return exc.code < 599  # any HTTP answer means the server is up
     except Exception:
@@ -51,11 +51,22 @@ async def wait_until_ready(
     """Wait until ``url`` answers. Returns None then, or the inspect record (with ``_logs``)
     if the container stopped first. Gives up silently at ``timeout`` (JupyterHub's own
     ``start_timeout`` / ``http_timeout`` take over from there)."""
+    # An own client: JupyterHub's shared one has a small max_clients and the hub needs it.
+    client = AsyncHTTPClient(force_instance=True)
+    try:
+        return await _wait(engine, client, container_id, url, timeout)
+    finally:
+        client.close()
+
+
+async def _wait(
+    engine: Engine, client: AsyncHTTPClient, container_id: str, url: str, timeout: float
+) -> dict[str, Any] | None:
     deadline = time.monotonic() + timeout
     delay = 0.05
     next_check = 0.0
     while time.monotonic() < deadline:
-        if await _answers(url):
+        if await _answers(client, url):
             return None
         now = time.monotonic()
         if now >= next_check:

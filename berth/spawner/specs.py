@@ -35,6 +35,7 @@ LABEL_ROLE = "berth.role"
 LABEL_USER = "berth.user"
 LABEL_SERVER = "berth.server"
 LABEL_SPAWNER = "berth.spawner"
+LABEL_PREFIX = "berth.prefix"  # the spawner's prefix: tells deployments on one engine apart
 ROLE_SINGLEUSER = "single-user"
 ROLE_VOLUME_INIT = "volume-init"
 
@@ -122,6 +123,7 @@ class Identity:
     username: str
     servername: str = ""
     spawner: str = "ContainerSpawner"
+    prefix: str = ""
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,7 @@ def labels(identity: Identity, role: str = ROLE_SINGLEUSER) -> dict[str, str]:
         LABEL_USER: identity.username,
         LABEL_SERVER: identity.servername,
         LABEL_SPAWNER: identity.spawner,
+        LABEL_PREFIX: identity.prefix,
     }
 
 

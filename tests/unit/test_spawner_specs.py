@@ -9,7 +9,7 @@ from berth import names
 from berth.spawner import specs, volumes
 from berth.spawner.specs import ContainerSpec, Identity, Mount, Networking, Privileges, Resources
 
-ALICE = Identity("Alice", "", "ContainerSpawner")
+ALICE = Identity("Alice", "", "ContainerSpawner", "berth")
 
 
 def spec(**changes: object) -> ContainerSpec:
@@ -36,6 +36,7 @@ def test_default_create_kwargs_are_locked_down() -> None:
             "berth.user": "Alice",
             "berth.server": "",
             "berth.spawner": "ContainerSpawner",
+            "berth.prefix": "berth",
         },
         "ports": [8888],
         "detach": True,

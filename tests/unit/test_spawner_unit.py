@@ -7,10 +7,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from jupyterhub.spawner import SpawnException
 from traitlets.config import Config
 
 from berth.spawner import ContainerSpawner, images
+from berth.spawner.errors import SpawnException
 from berth.spawner.progress import ProgressLog
 from berth.spawner.settings import ContainerSettings
 
@@ -177,3 +177,23 @@ def test_pull_progress_events() -> None:
     p.event({"id": "l2", "status": "Downloading", "progressDetail": {"current": 50, "total": 100}})
     done = p.event({"id": "l1", "status": "Pull complete"})
     assert done is not None and done["progress"] == 10 + int(0.75 * 50)
+
+
+async def test_progress_follower_opened_before_start_sees_the_new_spawn() -> None:
+    log = ProgressLog()
+    log.add({"progress": 90, "message": "last spawn"})
+    log.close()
+    log.reset()  # clear_state() before the next start
+    seen: list[str] = []
+
+    async def follow() -> None:
+        async for event in log.follow():
+            seen.append(event["message"])
+
+    task = asyncio.create_task(follow())
+    await asyncio.sleep(0)
+    log.reset()  # a second reset (start() on a closed log) must not strand the follower
+    log.add({"progress": 5, "message": "new spawn"})
+    log.close()
+    await asyncio.wait_for(task, 2)
+    assert seen == ["new spawn"]
