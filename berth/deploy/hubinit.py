@@ -13,6 +13,8 @@ from pathlib import Path
 from berth import tls
 from berth.deploy import layout
 
+PROXY_PID_FILE = "jupyterhub-proxy.pid"  # ConfigurableHTTPProxy.pid_file, relative to the cwd
+
 
 def write_private(path: Path, data: bytes) -> None:
     """Write a file readable by its owner only (created with mode 600, never wider)."""
@@ -63,6 +65,9 @@ def main() -> None:
     elif ensure_self_signed(data, names):
         print(f"berth: made a self-signed certificate for {', '.join(names)}", file=sys.stderr)
     os.chdir(data)  # JupyterHub and the proxy keep their pid and state files here
+    # No proxy survives its container's restart, but its pid file (in the volume) does, and a
+    # stale one makes JupyterHub believe some unrelated process with that pid is the proxy.
+    (data / PROXY_PID_FILE).unlink(missing_ok=True)
     os.execvp("jupyterhub", ["jupyterhub", "-f", layout.CONFIG_FILE])
 
 

@@ -117,8 +117,8 @@ class TestDeployment:
         bad = dep.berth("users", "add", "no/slash")
         assert bad.returncode == 1 and "invalid user name" in bad.stderr
         dep.start_server("alice")
-        put_file(dep, "alice", "work/notes.txt", "kept across restarts")
-        assert get_file(dep, "alice", "work/notes.txt") == "kept across restarts"
+        put_file(dep, "alice", "notes.txt", "kept across restarts")
+        assert get_file(dep, "alice", "notes.txt") == "kept across restarts"
         listed = dep.berth("users", "list")
         assert "alice" in listed.stdout and "admin\tadmin" in listed.stdout
         status = dep.berth("status")
@@ -137,7 +137,7 @@ class TestDeployment:
         assert engine.containers.get("berth-hub").id != hub_before
         server.reload()
         assert server.status == "running"  # the user's server was not touched
-        assert get_file(dep, "alice", "work/notes.txt") == "kept across restarts"
+        assert get_file(dep, "alice", "notes.txt") == "kept across restarts"
         assert hub_home(session, dep) == 200  # still logged in: same cookie secret
 
     def test_a_killed_hub_comes_back_with_berth_up(self, hub_deployment, engine):
@@ -145,13 +145,15 @@ class TestDeployment:
         engine.containers.get("berth-hub").kill()
         result = dep.up()
         assert "the hub was not running" in result.stderr
-        assert get_file(dep, "alice", "work/notes.txt") == "kept across restarts"
+        assert get_file(dep, "alice", "notes.txt") == "kept across restarts"
 
     def test_a_crashed_hub_is_restarted_by_the_engine(self, hub_deployment, engine):
         dep = hub_deployment
         hub = engine.containers.get("berth-hub")
         started = hub.attrs["State"]["StartedAt"]
-        hub.exec_run(["kill", "-9", "1"])  # tini dies: as if the hub process crashed
+        # SIGKILL JupyterHub (tini's child; tini itself, as PID 1, cannot be killed from inside):
+        # tini exits with it and the container stops, as if the hub had crashed.
+        hub.exec_run(["sh", "-c", "kill -9 $(cat /proc/1/task/1/children)"])
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             hub.reload()
@@ -161,7 +163,7 @@ class TestDeployment:
             time.sleep(1)
         else:
             pytest.fail(f"the hub did not come back: {hub.attrs['State']}")
-        assert get_file(dep, "alice", "work/notes.txt") == "kept across restarts"
+        assert get_file(dep, "alice", "notes.txt") == "kept across restarts"
 
     def test_bad_config_is_refused_before_anything_changes(self, hub_deployment, engine):
         dep = hub_deployment
@@ -196,7 +198,7 @@ class TestDeployment:
         assert "one-time password" not in result.stderr  # the admin exists already
         assert hub_home(login(dep, "admin", dep.admin_password), dep) == 200
         dep.start_server("alice")
-        assert get_file(dep, "alice", "work/notes.txt") == "kept across restarts"
+        assert get_file(dep, "alice", "notes.txt") == "kept across restarts"
 
 
 def test_up_without_an_engine_says_so(tmp_path):
