@@ -20,6 +20,7 @@ from .errors import SpawnException
 from .progress import ProgressLog
 from .readiness import container_address, wait_until_ready
 from .settings import ContainerSettings
+from .slots import boot_slot
 from .volumes import prepare_volumes
 
 
@@ -165,20 +166,24 @@ class ContainerSpawner(ContainerSettings, Spawner):
         self.container_name = spec.name
         self.log.info("Created container %s (%s) from %s", spec.name, self.container_id[:12], image)
         self.report({"progress": 80, "message": "Starting container"})
-        await engine.start_container(self.container_id)
-        if self.post_start_cmd:
-            await self._post_start()
-        record = await engine.inspect_container(self.container_id)
-        host, port = container_address(record or {}, spec.networking)
-        url = f"http://{host}:{port}"
-        if self.wait_for_ready and not self.internal_ssl:
-            self.report({"progress": 90, "message": "Waiting for the server to answer"})
-            failure = await wait_until_ready(
-                engine, self.container_id, url + self.server.base_url + "api", self.start_timeout
-            )
-            if failure is not None:
-                await self._remove_failed()
-                raise self._failure_exception(failure)
+        async with boot_slot(self.max_concurrent_boots, self.boot_slot_hold):
+            await engine.start_container(self.container_id)
+            if self.post_start_cmd:
+                await self._post_start()
+            record = await engine.inspect_container(self.container_id)
+            host, port = container_address(record or {}, spec.networking)
+            url = f"http://{host}:{port}"
+            if self.wait_for_ready and not self.internal_ssl:
+                self.report({"progress": 90, "message": "Waiting for the server to answer"})
+                failure = await wait_until_ready(
+                    engine,
+                    self.container_id,
+                    url + self.server.base_url + "api",
+                    self.start_timeout,
+                )
+                if failure is not None:
+                    await self._remove_failed()
+                    raise self._failure_exception(failure)
         return url
 
     def _failure_exception(self, record: dict[str, Any]) -> SpawnException:

@@ -76,7 +76,7 @@ async def _wait(
                 record = record or {"State": {"ExitCode": 0}}
                 record["_logs"] = await engine.logs_tail(container_id)
                 return record
-            next_check = now + 0.5
+            next_check = now + 2.0
         await asyncio.sleep(delay)
         delay = min(delay * 1.5, 0.5)
     return None

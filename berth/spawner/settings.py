@@ -166,6 +166,21 @@ class ContainerSettings(LoggingConfigurable):
         clear error message instead of a timeout.""",
     ).tag(config=True)
 
+    max_concurrent_boots = Integer(
+        0,
+        help="""At most this many containers of this hub booting (from container start until
+        the server answers) at once; 0 = no limit. Server start-up is CPU-bound: on a small
+        host, a limit near the number of cores lets the first servers of a burst be ready early
+        instead of all of them late. Pulls, volume setup and container creation are never
+        limited.""",
+    ).tag(config=True)
+
+    boot_slot_hold = Float(
+        10.0,
+        help="""Longest time one boot holds its slot (``max_concurrent_boots``), so that a slow
+        or hanging server never holds up the others for long.""",
+    ).tag(config=True)
+
     volume_init_timeout = Float(
         60.0, help="Seconds allowed for chown-ing the root of a freshly created volume."
     ).tag(config=True)

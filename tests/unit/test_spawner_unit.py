@@ -197,3 +197,43 @@ async def test_progress_follower_opened_before_start_sees_the_new_spawn() -> Non
     log.close()
     await asyncio.wait_for(task, 2)
     assert seen == ["new spawn"]
+
+
+async def test_boot_slots_limit_concurrency() -> None:
+    from berth.spawner.slots import boot_slot
+
+    inside = 0
+    most = 0
+
+    async def boot() -> None:
+        nonlocal inside, most
+        async with boot_slot(2, hold=10):
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.01)
+            inside -= 1
+
+    await asyncio.wait_for(asyncio.gather(*(boot() for _ in range(6))), 2)
+    assert most == 2
+
+
+async def test_boot_slot_is_given_back_after_hold() -> None:
+    blocker = asyncio.create_task(_hold_slot(1, hold=0.05, duration=5))
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(_hold_slot(1, hold=0.05, duration=0), 1)  # the hanging boot's hold ends
+    blocker.cancel()
+
+
+async def _hold_slot(limit: int, hold: float, duration: float) -> None:
+    from berth.spawner.slots import boot_slot
+
+    async with boot_slot(limit, hold):
+        await asyncio.sleep(duration)
+
+
+async def test_boot_slots_unlimited_by_default() -> None:
+    from berth.spawner.slots import boot_slot
+
+    async with boot_slot(0, hold=0.01):
+        pass
+    assert make_spawner().max_concurrent_boots == 0
