@@ -237,3 +237,11 @@ async def test_boot_slots_unlimited_by_default() -> None:
     async with boot_slot(0, hold=0.01):
         pass
     assert make_spawner().max_concurrent_boots == 0
+
+
+def test_every_setting_is_in_the_docs() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "spawner.md").read_text()
+    missing = [name for name in ContainerSettings.class_own_traits() if f"`{name}`" not in doc]
+    assert not missing, f"docs/spawner.md does not mention: {missing}"
