@@ -26,16 +26,7 @@ import docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from deployment import Deployment, base_config, exclusive_hub, free_port, teardown
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+from e2e.conftest import CHROMIUM, CHROMIUM_ARGS, is_local
 
 
 def timed_up(workdir: Path) -> tuple[Deployment, float]:
@@ -58,17 +49,13 @@ def login_to_first_paint(dep: Deployment) -> float:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
         context = browser.new_context(ignore_https_errors=True)
         # Loopback only: abort anything addressed elsewhere.
         context.route(
             "**/*",
-            lambda route: (
-                route.continue_()
-                if "://127.0.0.1" in route.request.url or route.request.url.startswith("data:")
-                else route.abort()
-            ),
+            lambda route: route.continue_() if is_local(route.request.url) else route.abort(),
         )
         page = context.new_page()
         page.goto(f"{dep.url}/hub/login")

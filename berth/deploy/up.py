@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +13,7 @@ import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from berth import tls
+from berth import engine, tls
 from berth.config.schema import BerthConfig
 from berth.deploy import hostfacts, layout
 from berth.deploy.plan import HostFacts, HubPlan, config_changes, files_tar, plan_hub
@@ -104,21 +103,6 @@ def start_hub(client: docker.DockerClient, plan: HubPlan) -> Container:
     return container
 
 
-def wait_healthy(container: Container, timeout: float = HUB_START_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        container.reload()
-        state = container.attrs["State"]
-        if state["Status"] in ("exited", "dead") or state.get("Restarting"):
-            tail = container.logs(tail=25).decode(errors="replace").strip()
-            raise BerthError(f"the hub stopped while starting:\n{tail}")
-        if state.get("Health", {}).get("Status") == "healthy":
-            return
-        time.sleep(0.5)
-    tail = container.logs(tail=25).decode(errors="replace").strip()
-    raise BerthError(f"the hub did not become healthy within {timeout:.0f}s:\n{tail}")
-
-
 def apply(
     client: docker.DockerClient,
     cfg: BerthConfig,
@@ -148,7 +132,7 @@ def apply(
         existing.remove()
     else:
         say("starting the hub")
-    wait_healthy(start_hub(client, plan))
+    engine.wait_healthy(start_hub(client, plan), "the hub", HUB_START_TIMEOUT, interval=0.5)
     result = UpResult(url, changed=True, changes=changes)
     if cfg.auth.type == "native":
         for name in cfg.users.admins:

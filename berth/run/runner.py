@@ -12,6 +12,7 @@ import docker
 from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
 
+from berth import engine
 from berth.errors import BerthError
 from berth.run.spec import (
     CONTAINER_PORT,
@@ -62,21 +63,8 @@ def start(client: docker.DockerClient, spec: RunSpec) -> Container:
 
 
 def wait_healthy(container: Container, timeout: float = HEALTH_TIMEOUT) -> None:
-    """Wait for the image's healthcheck; fail with the log's tail if the server dies first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        container.reload()
-        state = container.attrs["State"]
-        if state["Status"] in ("exited", "dead"):
-            tail = container.logs(tail=20).decode(errors="replace").strip()
-            raise BerthError(
-                f"the notebook server exited with status {state.get('ExitCode')}:\n{tail}"
-            )
-        health = state.get("Health", {}).get("Status")
-        if health == "healthy" or (health is None and _answers(container)):
-            return
-        time.sleep(0.25)
-    raise BerthError(f"the notebook server did not become healthy within {timeout:.0f}s")
+    """Wait for the image's healthcheck (or a known server, for images without one)."""
+    engine.wait_healthy(container, "the notebook server", timeout, ready=_answers)
 
 
 def _answers(container: Container) -> bool:
