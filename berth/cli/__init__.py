@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from docker.errors import DockerException
 
 from berth.cli import deploy, images, run, users
 from berth.cli.output import console as _err
@@ -42,6 +43,9 @@ def main() -> None:
         _err.print(f"[bold red]error:[/] {exc}", highlight=False)
         if exc.hint:
             _err.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+        sys.exit(1)
+    except DockerException as exc:  # an engine answer no command expected (e.g. a race)
+        _err.print(f"[bold red]error:[/] the Docker engine said: {exc}", highlight=False)
         sys.exit(1)
 
 
