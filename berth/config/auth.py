@@ -106,8 +106,27 @@ class GitHubAuth(OAuthClient):
         "log in. Berth asks GitHub for the `read:org` scope so private membership counts.",
     )
 
+    github_url: HttpUrl | None = Field(
+        None,
+        description="Base URL of a GitHub Enterprise Server (default: github.com); the "
+        "authorize, token and API URLs follow from it.",
+    )
+    allow_http: bool = Field(
+        False,
+        description="Accept an `http://` `github_url`. Only for a test server on a private "
+        "network: tokens would cross the network in clear text.",
+    )
+
     def has_allow_rule(self) -> bool:
         return self.allow_all or bool(self.allowed_organizations)
+
+    @model_validator(mode="after")
+    def _https_server(self) -> GitHubAuth:
+        if self.github_url and not self.allow_http and urlsplit(self.github_url).scheme != "https":
+            raise FieldProblem(
+                "github_url", "must be an https:// URL (set allow_http: true for a test server)"
+            )
+        return self
 
 
 class OIDCAuth(OAuthClient):

@@ -157,6 +157,8 @@ def _auth(c: Config, cfg: BerthConfig, rt: HubRuntime) -> None:
     if rt.crypt_key_file is not None:
         _set(c, "Authenticator", "enable_auth_state", True)
     if cfg.auth.github is not None:
+        if cfg.auth.github.github_url:
+            _set(c, section, "github_url", cfg.auth.github.github_url.rstrip("/"))
         orgs = cfg.auth.github.allowed_organizations
         if orgs:
             _set(c, section, "allowed_organizations", set(orgs))
