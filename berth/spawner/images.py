@@ -76,6 +76,7 @@ class PullProgress:
         self.image = image
         self.start, self.end = start, end
         self.layers: dict[str, tuple[int, int]] = {}
+        self.percent = start  # never goes back when a new layer's size becomes known
 
     def event(self, record: Mapping[str, Any]) -> dict[str, Any] | None:
         layer = record.get("id")
@@ -92,8 +93,9 @@ class PullProgress:
         done = sum(c for c, _ in self.layers.values())
         total = sum(t for _, t in self.layers.values()) or 1
         fraction = min(1.0, done / total)
+        self.percent = max(self.percent, int(self.start + fraction * (self.end - self.start)))
         return {
-            "progress": int(self.start + fraction * (self.end - self.start)),
+            "progress": self.percent,
             "message": f"Pulling {self.image}: {done / 1e6:.0f} of {total / 1e6:.0f} MB "
             f"({len(self.layers)} layers)",
         }

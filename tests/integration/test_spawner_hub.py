@@ -230,7 +230,8 @@ def test_container_killed_behind_the_hubs_back_is_noticed(hub: Hub) -> None:
         assert time.monotonic() < deadline, "poll did not notice the dead container"
         time.sleep(0.5)
     hub.spawn("gina")  # and it can start again (the dead container was cleaned up)
-    hub.stop("gina")
+    hub.container("gina").remove(force=True)  # gone entirely, before poll notices:
+    hub.stop("gina")  # stopping still works
 
 
 def test_name_conflict_with_a_foreign_container(hub: Hub) -> None:
