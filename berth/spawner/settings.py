@@ -6,6 +6,8 @@ Kept apart from the lifecycle code so each module has one job. ``ContainerSettin
 
 from __future__ import annotations
 
+import os
+
 from jupyterhub.traitlets import ByteSpecification
 from traitlets import (
     Bool,
@@ -17,6 +19,7 @@ from traitlets import (
     List,
     Unicode,
     Union,
+    default,
 )
 from traitlets.config import LoggingConfigurable
 
@@ -167,13 +170,17 @@ class ContainerSettings(LoggingConfigurable):
     ).tag(config=True)
 
     max_concurrent_boots = Integer(
-        0,
         help="""At most this many containers of this hub booting (from container start until
-        the server answers) at once; 0 = no limit. Server start-up is CPU-bound: on a small
-        host, a limit near the number of cores lets the first servers of a burst be ready early
-        instead of all of them late. Pulls, volume setup and container creation are never
-        limited.""",
+        the server answers) at once; 0 = no limit. Default: the number of CPUs of the hub's
+        host. Server start-up is CPU-bound: in a burst of spawns, a limit near the number of
+        cores lets the first servers be ready early instead of all of them late (and the last
+        no later). Pulls, volume setup and container creation are never limited; see
+        ``boot_slot_hold`` for servers that are slow to boot for other reasons.""",
     ).tag(config=True)
+
+    @default("max_concurrent_boots")
+    def _default_max_concurrent_boots(self) -> int:
+        return os.cpu_count() or 2
 
     boot_slot_hold = Float(
         10.0,

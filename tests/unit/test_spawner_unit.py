@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from types import SimpleNamespace
 from typing import Any
 
@@ -236,7 +237,8 @@ async def test_boot_slots_unlimited_by_default() -> None:
 
     async with boot_slot(0, hold=0.01):
         pass
-    assert make_spawner().max_concurrent_boots == 0
+    assert make_spawner().max_concurrent_boots == (os.cpu_count() or 2)
+    assert make_spawner(max_concurrent_boots=0).max_concurrent_boots == 0
 
 
 def test_every_setting_is_in_the_docs() -> None:
