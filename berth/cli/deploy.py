@@ -69,7 +69,7 @@ def down_command(
     """Stop the hub and the user servers; volumes (all data) are kept."""
     cfg = load(config)
     client = engine.connect()
-    stopped = status.stop_all(client)
+    stopped = status.stop_all(client, cfg.network)
     console.print(f"stopped the hub and {stopped} user server(s); data volumes kept")
     if delete_data:
         volumes = status.data_volumes(client, cfg.hub.data_volume)
@@ -105,10 +105,11 @@ def logs_command(
     user: Annotated[str | None, typer.Option(help="A user's server instead of the hub.")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing.")] = False,
     tail: Annotated[int, typer.Option(help="Lines of history to show.")] = 100,
+    config: ConfigOption = None,
 ) -> None:
     """Print the hub's log, or a user's server log."""
     client = engine.connect()
-    container = status.container_for(client, user)
+    container = status.container_for(client, user, load(config).network)
     if not follow:
         sys.stdout.write(container.logs(tail=tail).decode(errors="replace"))
         return

@@ -21,6 +21,12 @@ from berth.spawner.specs import LABEL_MANAGED, LABEL_ROLE, LABEL_SERVER, LABEL_U
 USER_SERVERS = {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_ROLE}={ROLE_SINGLEUSER}"]}
 
 
+def user_servers(network: str) -> dict:
+    """Filters for this deployment's user servers: Berth's, and on the deployment's network
+    (another hub on the same engine has its own network, and its servers are left alone)."""
+    return {**USER_SERVERS, "network": network}
+
+
 @dataclass(frozen=True)
 class ServerRow:
     user: str
@@ -90,7 +96,7 @@ def gather(client: docker.DockerClient, cfg: BerthConfig) -> StatusReport:
         hub_state = f"{hub.status}" + (f", {health}" if health else "")
     port = cfg.listen.port
     url = f"https://localhost{'' if port == 443 else f':{port}'}/"
-    containers = client.containers.list(all=True, filters=USER_SERVERS)
+    containers = client.containers.list(all=True, filters=user_servers(cfg.network))
     # stats() takes about a second per container; ask for all of them at once.
     with ThreadPoolExecutor(max_workers=8) as pool:
         servers = list(pool.map(_row, containers))
@@ -103,15 +109,15 @@ def gather(client: docker.DockerClient, cfg: BerthConfig) -> StatusReport:
     return StatusReport(hub_state, url, servers, users)
 
 
-def stop_all(client: docker.DockerClient) -> int:
-    """Stop and remove the hub and every user server; return how many user servers stopped."""
+def stop_all(client: docker.DockerClient, network: str) -> int:
+    """Stop and remove the hub and its user servers; return how many user servers stopped."""
     try:
         hub = client.containers.get(layout.HUB_CONTAINER)
         hub.stop(timeout=15)
         hub.remove()
     except NotFound:
         pass
-    servers = client.containers.list(all=True, filters=USER_SERVERS)
+    servers = client.containers.list(all=True, filters=user_servers(network))
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda c: c.remove(force=True), servers))
     return len(servers)
@@ -129,14 +135,15 @@ def data_volumes(client: docker.DockerClient, hub_volume: str) -> list[Volume]:
     return found
 
 
-def container_for(client: docker.DockerClient, user: str | None) -> Container:
+def container_for(client: docker.DockerClient, user: str | None, network: str) -> Container:
     if user is None:
         try:
             return client.containers.get(layout.HUB_CONTAINER)
         except NotFound:
             raise BerthError("the hub is not running", hint="start it with `berth up`") from None
+    filters = user_servers(network)
     matches = client.containers.list(
-        all=True, filters={"label": [*USER_SERVERS["label"], f"{LABEL_USER}={user}"]}
+        all=True, filters={**filters, "label": [*filters["label"], f"{LABEL_USER}={user}"]}
     )
     if not matches:
         raise BerthError(f"no server container for user {user!r}")

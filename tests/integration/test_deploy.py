@@ -184,9 +184,32 @@ class TestDeployment:
         missing = dep.berth("up", "--config", "does-not-exist.yaml")
         assert missing.returncode == 1 and "does-not-exist.yaml" in missing.stderr
 
+    def test_logs_of_the_hub_and_of_a_user(self, hub_deployment):
+        dep = hub_deployment
+        hub_log = dep.berth("logs", "--tail", "50")
+        assert hub_log.returncode == 0 and "JupyterHub" in hub_log.stdout
+        user_log = dep.berth("logs", "--user", "alice")
+        assert user_log.returncode == 0 and "jupyterhub-singleuser" in user_log.stdout.lower()
+        nobody = dep.berth("logs", "--user", "nobody")
+        assert nobody.returncode == 1 and "no server container" in nobody.stderr
+
     def test_down_keeps_data_and_up_brings_it_back(self, hub_deployment, engine):
         dep = hub_deployment
-        down = dep.berth("down")
+        # A user server of another hub on this engine (its own network) must survive our down.
+        other = engine.containers.run(
+            "berth/foundation:latest",
+            ["sleep", "300"],
+            entrypoint=[],
+            detach=True,
+            name="berth-test-other-hub-server",
+            labels={"berth.managed": "true", "berth.role": "single-user", "berth.user": "x"},
+        )
+        try:
+            down = dep.berth("down")
+            other.reload()
+            assert other.status == "running"
+        finally:
+            other.remove(force=True)
         assert down.returncode == 0, down.stderr
         assert not engine.containers.list(all=True, filters={"label": "berth.user=alice"})
         names = {v.name for v in engine.volumes.list()}
