@@ -19,6 +19,8 @@ berth images build
 
 echo "== tests"
 set +e
+# Fast, pure tests first; then the real engine; then the browser.
+[ $# -gt 0 ] || set -- tests/unit tests/integration tests/e2e
 python -m pytest -p no:cacheprovider -ra "$@"
 status=$?
 set -e

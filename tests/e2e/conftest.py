@@ -1,6 +1,6 @@
 """A real browser for the end-to-end tests: Playwright driving Debian's Chromium.
 
-- `browser`: one headless Chromium (/usr/bin/chromium, never a Playwright download) per session.
+- `browser`: one headless Chromium (/usr/bin/chromium, never a Playwright download) per module.
 - `context`: a fresh browser context per test (no cookies carried over), trusting the deployment's
   self-signed certificate, and allowed to talk to the loopback deployment only: every request or
   WebSocket to another host is aborted and remembered (`context.blocked`), so nothing leaks out.
@@ -60,7 +60,9 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in this thread while it is
+# open, which would break asyncio-based tests collected after the browser tests.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
