@@ -48,13 +48,8 @@ def with_cli_service(config: dict[str, dict[str, Any]]) -> dict[str, dict[str, A
     services = [*hub.get("services", [])]
     services.append({"name": layout.CLI_SERVICE, "api_token": SecretFile(layout.CLI_TOKEN_FILE)})
     roles = [*hub.get("load_roles", [])]
-    roles.append(
-        {
-            "name": layout.CLI_SERVICE,
-            "scopes": ["admin:users", "admin:servers", "tokens", "list:users", "read:users"],
-            "services": [layout.CLI_SERVICE],
-        }
-    )
+    # JupyterHub's own admin role: granting or revoking admin needs it (admin:users does not).
+    roles.append({"name": "admin", "services": [layout.CLI_SERVICE]})
     hub["services"], hub["load_roles"] = services, roles
     return {**config, "JupyterHub": hub}
 

@@ -13,7 +13,7 @@ import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from berth import engine, tls
+from berth import engine, ports, tls
 from berth.config.schema import BerthConfig
 from berth.deploy import hostfacts, layout
 from berth.deploy.plan import HostFacts, HubPlan, config_changes, files_tar, plan_hub
@@ -117,6 +117,7 @@ def apply(
     ensure_volume(client, cfg.hub.data_volume)
     url = public_url(cfg, facts)
     existing = current_hub(client)
+    _check_port(cfg, existing)
     changes: list[str] = []
     if existing is not None:
         same = existing.labels.get(layout.LABEL_FINGERPRINT) == plan.fingerprint
@@ -167,6 +168,24 @@ def exec_accounts(
     if result.exit_code != 0:
         raise BerthError("account operation failed")
     return answer
+
+
+def _check_port(cfg: BerthConfig, existing: Container | None) -> None:
+    """Refuse a busy listen port before the running hub is touched (it would be left down)."""
+    ours = (
+        existing is not None
+        and existing.status == "running"
+        and any(
+            binding.get("HostPort") == str(cfg.listen.port)
+            for bindings in (existing.attrs["NetworkSettings"]["Ports"] or {}).values()
+            for binding in bindings or []
+        )
+    )
+    if not ours and not ports.port_free(cfg.listen.address, cfg.listen.port):
+        raise BerthError(
+            f"port {cfg.listen.port} on {cfg.listen.address} is already in use",
+            hint="stop what listens there, or set listen.port in berth.yaml",
+        )
 
 
 def public_url(cfg: BerthConfig, facts: HostFacts) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ import docker
 from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
 
-from berth import engine
+from berth import engine, ports
 from berth.errors import BerthError
 from berth.run.spec import (
     CONTAINER_PORT,
@@ -26,20 +25,9 @@ from berth.run.spec import (
 HEALTH_TIMEOUT = 180.0
 
 
-def port_free(address: str, port: int) -> bool:
-    """True when nothing listens on address:port (checked before asking the engine to bind)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((address, port))
-        except OSError:
-            return False
-    return True
-
-
 def start(client: docker.DockerClient, spec: RunSpec) -> Container:
     address = "0.0.0.0" if spec.public else "127.0.0.1"
-    if not port_free(address, spec.port):
+    if not ports.port_free(address, spec.port):
         raise BerthError(
             f"port {spec.port} is already in use on {address}",
             hint="pick another one with --port, or stop what is listening there",

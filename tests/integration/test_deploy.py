@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -173,6 +174,7 @@ class TestDeployment:
             ({**good, "limts": {}}, "limts"),
             ({**good, "limits": {"memory": "2GB"}}, "limits.memory"),
             ({**good, "listen": {"port": 70000}}, "listen.port"),
+            ({**good, "tls": {"cert": "absent.pem", "key": "absent.key"}}, "tls.cert"),
         ):
             dep.write_config(broken)
             result = dep.berth("up")
@@ -183,6 +185,63 @@ class TestDeployment:
         assert engine.containers.get("berth-hub").id == hub_before
         missing = dep.berth("up", "--config", "does-not-exist.yaml")
         assert missing.returncode == 1 and "does-not-exist.yaml" in missing.stderr
+
+    def test_account_operations(self, hub_deployment):
+        dep = hub_deployment
+        changed = dep.berth("users", "set-password", "alice", stdin="a-Better-passw0rd\n")
+        assert changed.returncode == 0, changed.stderr
+        assert hub_home(login(dep, "alice", "a-Better-passw0rd"), dep) == 200
+        weak = dep.berth("users", "set-password", "alice", stdin="short\n")
+        assert weak.returncode == 1 and "password refused" in weak.stderr
+        assert dep.berth("users", "admin", "alice", "on").returncode == 0
+        assert dep.api("GET", "/hub/api/users/alice").json()["admin"] is True
+        assert dep.berth("users", "admin", "alice", "off").returncode == 0
+        assert dep.api("GET", "/hub/api/users/alice").json()["admin"] is False
+        assert dep.berth("users", "add", "temp").returncode == 0
+        removed = dep.berth("users", "remove", "temp")
+        assert removed.returncode == 0, removed.stderr
+        assert dep.api("GET", "/hub/api/users/temp").status_code == 404
+        missing = dep.berth("users", "remove", "temp")
+        assert missing.returncode == 1 and "no user named 'temp'" in missing.stderr
+
+    def test_a_service_token_from_berth_yaml_drives_the_rest_api(self, hub_deployment):
+        dep = hub_deployment
+        token_file = dep.workdir / "ci.token"
+        token_file.write_text("a" * 40 + "\n")
+        token_file.chmod(0o644)
+        dep.config["services"] = [
+            {"name": "ci", "scopes": ["admin:users", "admin:servers"], "token_file": "ci.token"}
+        ]
+        dep.write_config()
+        loose = dep.berth("up")
+        assert loose.returncode == 1 and "chmod 600" in loose.stderr, loose.stderr
+        token_file.chmod(0o600)
+        dep.up()
+        headers = {"Authorization": "token " + "a" * 40}
+        session = dep.session()
+        made = session.post(f"{dep.url}/hub/api/users/svc-made", headers=headers, timeout=30)
+        assert made.status_code == 201, made.text
+        listed = session.get(f"{dep.url}/hub/api/users", headers=headers, timeout=30)
+        assert "svc-made" in listed.text
+        denied = session.get(
+            f"{dep.url}/hub/api/users", timeout=30, headers={"Authorization": "token " + "b" * 40}
+        )
+        assert denied.status_code == 403
+
+    def test_a_busy_port_is_refused_and_the_running_hub_kept(self, hub_deployment, engine):
+        dep = hub_deployment
+        hub_before = engine.containers.get("berth-hub").id
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            dep.write_config({**dep.config, "listen": {"address": "127.0.0.1", "port": port}})
+            result = dep.berth("up")
+        dep.write_config({**dep.config, "listen": {"address": "127.0.0.1", "port": dep.port}})
+        assert result.returncode == 1
+        assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+        hub = engine.containers.get("berth-hub")
+        assert hub.id == hub_before and hub.status == "running"
 
     def test_logs_of_the_hub_and_of_a_user(self, hub_deployment):
         dep = hub_deployment
