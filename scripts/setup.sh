@@ -15,6 +15,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+command -v pkill >/dev/null || missing+=(procps)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ "$want_test" = 1 ]; then
   command -v chromium >/dev/null || missing+=(chromium)
@@ -27,21 +28,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     "${missing[@]}" >/dev/null
 fi
 
-# The engine: use the one that answers, else start it (systemd where it runs, dockerd otherwise).
-if ! as_root docker info >/dev/null 2>&1; then
-  if [ -d /run/systemd/system ]; then
-    log "starting docker.service"
-    as_root systemctl start docker
-  else
-    log "starting dockerd (log: /var/log/berth-dockerd.log)"
-    as_root bash -c 'setsid nohup dockerd >/var/log/berth-dockerd.log 2>&1 &'
-  fi
-  for _ in $(seq 1 60); do
-    as_root docker info >/dev/null 2>&1 && break
-    sleep 1
-  done
-  as_root docker info >/dev/null 2>&1 || { log "dockerd did not come up; see its log"; exit 1; }
-fi
+# The engine: use the one that answers, else start it (with live-restore; see the script).
+bash "$repo/scripts/start-dockerd.sh"
 
 if [ ! -x "$venv/bin/python" ]; then
   log "creating virtualenv $venv"

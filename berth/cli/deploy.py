@@ -38,6 +38,12 @@ def up_command(config: ConfigOption = None, ca_bundle: CaBundleOption = None) ->
     """Start the multi-user service, or apply a changed berth.yaml (idempotent)."""
     cfg = load(config)
     client = engine.connect()
+    if not client.info().get("LiveRestoreEnabled"):
+        console.print(
+            "[yellow]note:[/] the engine's live-restore is off: user servers stop whenever "
+            'dockerd restarts. Set {"live-restore": true} in /etc/docker/daemon.json '
+            "(scripts/start-dockerd.sh does this on a machine without that file)."
+        )
     hub_image = stack.HUB_IMAGE.tag("latest")
     allowed = cfg.images.allowed
     notebook_images = [

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import docker
 import pytest
@@ -39,6 +40,13 @@ def login(dep: Deployment, user: str, password: str) -> requests.Session:
     answer = session.post(f"{dep.url}/hub/login", data=form, timeout=30, allow_redirects=False)
     assert answer.status_code == 302, answer.text[:500]
     return session
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def alice_servers(engine) -> list:
+    return engine.containers.list(filters={"label": "berth.user=alice"})
 
 
 def hub_home(session: requests.Session, dep: Deployment) -> int:
@@ -242,6 +250,30 @@ class TestDeployment:
         assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
         hub = engine.containers.get("berth-hub")
         assert hub.id == hub_before and hub.status == "running"
+
+    def test_servers_survive_a_dockerd_restart(self, hub_deployment, engine):
+        if not engine.info().get("LiveRestoreEnabled"):
+            pytest.skip("the engine runs without live-restore (scripts/start-dockerd.sh sets it)")
+        dep = hub_deployment
+        session = login(dep, "alice", "a-Better-passw0rd")
+        before = {
+            c.name: c.attrs["State"]["StartedAt"]
+            for c in (engine.containers.get("berth-hub"), *alice_servers(engine))
+        }
+        restart = subprocess.run(
+            ["bash", str(REPO / "scripts" / "start-dockerd.sh"), "--restart"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert restart.returncode == 0, restart.stderr
+        for name, started in before.items():
+            container = engine.containers.get(name)
+            assert container.status == "running", name
+            assert container.attrs["State"]["StartedAt"] == started, f"{name} was restarted"
+        assert get_file(dep, "alice", "notes.txt") == "kept across restarts"
+        assert hub_home(session, dep) == 200
 
     def test_logs_of_the_hub_and_of_a_user(self, hub_deployment):
         dep = hub_deployment

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Make sure a Docker engine answers, with live-restore on, so the hub and the user servers keep
+# running while dockerd itself restarts (an upgrade, a crash).
+#   start-dockerd.sh            start dockerd if no engine answers
+#   start-dockerd.sh --restart  stop and start it again (used by a test of exactly that)
+# live-restore goes into /etc/docker/daemon.json only when that file does not exist yet; an
+# existing file is the operator's and is left alone.
+set -euo pipefail
+
+log() { printf '\033[1m[dockerd]\033[0m %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+answers() { as_root docker info >/dev/null 2>&1; }
+systemd() { [ -d /run/systemd/system ]; }
+
+if [ ! -e /etc/docker/daemon.json ]; then
+  log "writing /etc/docker/daemon.json with live-restore"
+  as_root mkdir -p /etc/docker
+  echo '{ "live-restore": true }' | as_root tee /etc/docker/daemon.json >/dev/null
+  # live-restore is one of the settings a running engine reloads on SIGHUP.
+  if answers; then
+    if systemd; then as_root systemctl reload docker; else as_root pkill -HUP -x dockerd; fi
+  fi
+fi
+
+if [ "${1:-}" = "--restart" ] && answers; then
+  log "restarting dockerd"
+  if systemd; then
+    as_root systemctl restart docker
+  else
+    as_root pkill -TERM -x dockerd
+    for _ in $(seq 1 60); do pgrep -x dockerd >/dev/null || break; sleep 0.5; done
+  fi
+fi
+
+if ! answers; then
+  if systemd; then
+    log "starting docker.service"
+    as_root systemctl start docker
+  else
+    log "starting dockerd (log: /var/log/berth-dockerd.log)"
+    as_root bash -c 'setsid nohup dockerd >>/var/log/berth-dockerd.log 2>&1 &'
+  fi
+  for _ in $(seq 1 60); do answers && break; sleep 1; done
+  answers || { log "dockerd did not come up; see its log"; exit 1; }
+fi
