@@ -9,6 +9,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from berth import engine
@@ -31,25 +39,48 @@ CaBundleOption = Annotated[
 
 
 class BuildReporter:
-    """Prints one line per build step (readable in CI logs too); with verbose, the output."""
+    """Build progress: a bar per image on a terminal, one line per step elsewhere (CI logs).
+
+    With verbose, the build's own output is shown too.
+    """
 
     def __init__(self, verbose: bool) -> None:
         self.verbose = verbose
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
 
     def __call__(self, event: BuildEvent) -> None:
-        if event.kind == "start":
+        text = " ".join(event.text.split())  # fold the Dockerfile's line continuations
+        text = text if len(text) <= 70 else text[:69] + "…"
+        if event.kind == "start" and console.is_terminal:
+            self.bar = Progress(
+                TextColumn("[bold]{task.fields[image]}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+                console=console,
+                transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("", image=event.image, total=None)
+        elif event.kind == "start":
             console.print(f"[bold]building {event.image}[/]")
+        elif event.kind == "step" and self.bar is not None and self.task is not None:
+            self.bar.update(
+                self.task, completed=event.step - 1, total=event.steps, description=escape(text)
+            )
         elif event.kind == "step":
-            text = " ".join(event.text.split())  # fold the Dockerfile's line continuations
-            text = text if len(text) <= 90 else text[:89] + "…"
             console.print(
                 f"  [cyan]{event.image}[/] {event.step}/{event.steps} {escape(text)}",
                 highlight=False,
-                soft_wrap=True,
             )
         elif event.kind == "output" and self.verbose:
             console.print(f"    {event.text}", highlight=False, markup=False)
         elif event.kind == "done":
+            if self.bar is not None:
+                self.bar.stop()
+                self.bar = None
             console.print(f"  [green]✓ {event.image}[/] built in {event.text}")
 
 
