@@ -38,6 +38,7 @@ LABEL_SPAWNER = "berth.spawner"
 LABEL_PREFIX = "berth.prefix"  # the spawner's prefix: tells deployments on one engine apart
 ROLE_SINGLEUSER = "single-user"
 ROLE_VOLUME_INIT = "volume-init"
+HEALTHCHECK_INTERVAL_NS = 30 * 10**9
 
 ROOT_START_SWITCHES = (
     "NB_USER",
@@ -256,6 +257,14 @@ def container_create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
         "ports": [spec.networking.port],
         "detach": True,
         "host_config": host_config_kwargs(spec),
+        # The hub watches its servers itself (readiness, poll). The images' own 3-second check
+        # would cost every booting container a runc exec and a Python start each time, which
+        # under many concurrent spawns is CPU taken from the servers starting; the image's test
+        # is kept (0 means inherit), only run less often.
+        "healthcheck": {
+            "interval": HEALTHCHECK_INTERVAL_NS,
+            "start_period": HEALTHCHECK_INTERVAL_NS,
+        },
     }
     if spec.privileges.user is not None:
         kwargs["user"] = spec.privileges.user

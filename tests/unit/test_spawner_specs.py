@@ -48,6 +48,8 @@ def test_default_create_kwargs_are_locked_down() -> None:
             "init": False,
             "port_bindings": {8888: ("127.0.0.1",)},
         },
+        # the image's healthcheck test, run every 30 s instead of every 3 s
+        "healthcheck": {"interval": 30 * 10**9, "start_period": 30 * 10**9},
     }
     assert "user" not in kwargs  # the image's own (unprivileged) USER
 
