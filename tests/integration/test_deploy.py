@@ -140,9 +140,12 @@ class TestDeployment:
         server = engine.containers.list(filters={"label": "berth.user=alice"})[0]
         hub_before = engine.containers.get("berth-hub").id
         dep.config["limits"] = {"memory": "1G"}
+        dep.config["idle_culler"] = {"enabled": True, "timeout": 600, "every": 60}
         dep.write_config()
         result = dep.up()
-        assert "changed: Spawner.mem_limit" in result.stderr or "mem_limit" in result.stderr
+        assert "mem_limit" in result.stderr and "JupyterHub.services" in result.stderr
+        culler = dep.api("GET", "/hub/api/services/idle-culler").json()
+        assert culler.get("command") and culler.get("pid"), culler  # a managed, running service
         assert engine.containers.get("berth-hub").id != hub_before
         server.reload()
         assert server.status == "running"  # the user's server was not touched
