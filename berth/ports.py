@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 
 
@@ -12,6 +13,8 @@ def port_free(address: str, port: int) -> bool:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((address, port))
-        except OSError:
-            return False
+        except OSError as exc:
+            # Only "in use" counts: a privileged port refused to a non-root caller is still
+            # free for the engine, which publishes it as root.
+            return exc.errno != errno.EADDRINUSE
     return True

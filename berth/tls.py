@@ -59,16 +59,6 @@ def self_signed(names: list[str], now: dt.datetime | None = None) -> KeyPair:
     )
 
 
-def san_names(cert_pem: bytes) -> list[str]:
-    """The subject alternative names of a PEM certificate, as strings."""
-    cert = x509.load_pem_x509_certificate(cert_pem)
-    try:
-        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return []
-    return [str(name.value) for name in sans]
-
-
 def check_pair(cert_pem: bytes, key_pem: bytes, source: str) -> None:
     """Refuse an operator's cert/key that do not parse or do not belong together."""
     try:

@@ -6,7 +6,7 @@ import sys
 from typing import Annotated
 
 import typer
-from docker.errors import NotFound
+from docker.errors import APIError, NotFound
 from rich.console import Console
 from rich.table import Table
 
@@ -17,21 +17,30 @@ from berth.cli.output import console
 from berth.deploy import status, up
 from berth.errors import BerthError
 from berth.images import stack
+from berth.images.builder import SOURCE_LABEL, source_digest
 
 
 def _ensure_images(client, images: list[str], ca_bundle) -> None:
-    """Build the hub image and Berth notebook images that are not on this engine yet."""
-    missing = []
+    """Build the Berth images that are missing, and the hub image when Berth's source changed
+    since it was built (the hub runs Berth's own code: spawner, start-up, accounts)."""
+    stack_repositories = {image.repository for image in stack.STACK}
+    wanted = []
     for ref in images:
         repository = ref.split(":", 1)[0]
-        if repository in {image.repository for image in stack.STACK}:
-            try:
-                client.images.get(ref)
-            except NotFound:
-                missing.append(repository)
-    if missing:
-        console.print(f"building {', '.join(missing)} (first run; later runs reuse it)")
-        build_images(missing, ca_bundle=ca_bundle)
+        if repository not in stack_repositories:
+            continue
+        try:
+            found = client.images.get(ref)
+        except NotFound:
+            wanted.append(repository)
+            continue
+        if repository == stack.HUB_IMAGE.repository and (
+            found.labels.get(SOURCE_LABEL) != source_digest()
+        ):
+            wanted.append(repository)
+    if wanted:
+        console.print(f"building {', '.join(wanted)} (missing or older than this Berth)")
+        build_images(wanted, ca_bundle=ca_bundle)
 
 
 def up_command(config: ConfigOption = None, ca_bundle: CaBundleOption = None) -> None:
@@ -59,10 +68,10 @@ def up_command(config: ConfigOption = None, ca_bundle: CaBundleOption = None) ->
             console.print(f"  changed: {change}")
         console.print("[bold green]Berth is up.[/]")
     console.print(f"URL: {result.url}")
-    if result.admin_password:
+    for name, password in result.admins:
         console.print(
-            f"admin: [bold]{result.admin}[/]  one-time password: [bold]{result.admin_password}"
-            "[/]\n  (shown once; change it at /hub/change-password after logging in)"
+            f"admin: [bold]{name}[/]  one-time password: [bold]{password}[/]"
+            "\n  (shown once; change it at /hub/change-password after logging in)"
         )
 
 
@@ -78,7 +87,7 @@ def down_command(
     stopped = status.stop_all(client, cfg.network)
     console.print(f"stopped the hub and {stopped} user server(s); data volumes kept")
     if delete_data:
-        volumes = status.data_volumes(client, cfg.hub.data_volume)
+        volumes = status.data_volumes(client, cfg)
         if not volumes:
             console.print("no data volumes to delete")
             return
@@ -88,9 +97,15 @@ def down_command(
         typed = typer.prompt(f"type {cfg.hub.data_volume!r} to delete all of them")
         if typed != cfg.hub.data_volume:
             raise BerthError("confirmation did not match; nothing deleted")
+        failed = []
         for volume in volumes:
-            volume.remove(force=True)
-        console.print(f"deleted {len(volumes)} volume(s)")
+            try:
+                volume.remove(force=True)
+            except APIError as exc:
+                failed.append(f"{volume.name}: {exc.explanation}")
+        console.print(f"deleted {len(volumes) - len(failed)} volume(s)")
+        if failed:
+            raise BerthError("some volumes could not be deleted:\n" + "\n".join(failed))
 
 
 def status_command(config: ConfigOption = None) -> None:

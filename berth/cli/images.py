@@ -98,7 +98,12 @@ def build_images(
         client, base_image, base_source, say=lambda text: console.print(f"[dim]{text}[/]")
     )
     options = BuildOptions(names=names, base_image=base, ca_bundle=ca_bundle, no_cache=no_cache)
-    built = build_stack(client, options, BuildReporter(verbose))
+    reporter = BuildReporter(verbose)
+    try:
+        built = build_stack(client, options, reporter)
+    finally:
+        if reporter.bar is not None:  # a failed build must not leave the cursor hidden
+            reporter.bar.stop()
     for image in built:
         console.print(f"[green]{image.name}[/]: {', '.join(image.tags)}")
 

@@ -37,6 +37,8 @@ def _password(ask: bool) -> dict[str, str]:
         secret = getpass.getpass("password: ")
         if getpass.getpass("again: ") != secret:
             raise BerthError("the two passwords differ")
+    if not secret:
+        raise BerthError("no password given (nothing was changed)")
     return {"BERTH_PASSWORD": secret}
 
 
@@ -96,6 +98,8 @@ def set_password(name: str) -> None:
     """Set a local user's password (typed twice, or piped on stdin)."""
     answer = exec_accounts(engine.connect(), ["set-password", _name(name)], _password(True))
     console.print(f"password of {answer['name']} changed")
+    if "password" in answer:
+        console.print(f"new password: [bold]{answer['password']}[/] (shown once)")
 
 
 @app.command("admin")

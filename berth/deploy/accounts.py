@@ -18,6 +18,7 @@ import sys
 import urllib.error
 import urllib.request
 from typing import Any
+from urllib.parse import quote
 
 from berth.deploy import layout
 
@@ -26,6 +27,11 @@ API = f"http://127.0.0.1:{layout.HUB_API_PORT}/hub/api"
 
 class Refused(Exception):
     pass
+
+
+def user_path(name: str, rest: str = "") -> str:
+    """/users/<name><rest>, the name escaped: `?`, `#`, `/` or `%` must not change the URL."""
+    return f"/users/{quote(name, safe='')}{rest}"
 
 
 def api(method: str, path: str, body: dict | None = None) -> Any:
@@ -45,6 +51,8 @@ def api(method: str, path: str, body: dict | None = None) -> Any:
         with contextlib.suppress(ValueError):
             detail = json.loads(detail).get("message", detail)
         raise Refused(f"the hub refused {method} {path}: {detail}") from exc
+    except urllib.error.URLError as exc:
+        raise Refused(f"the hub's API does not answer ({exc.reason}); is it starting?") from exc
     return json.loads(payload) if payload else None
 
 
@@ -67,14 +75,23 @@ class LocalPasswords:
     def find(self, name: str):
         return self.model.find(self.session, name)
 
-    def set(self, name: str, password: str) -> None:
-        import bcrypt
-
+    def check_strength(self, password: str) -> None:
         if not self.rules.is_password_strong(password):
             raise Refused(
                 f"password refused: at least {self.rules.minimum_password_length} characters, "
                 "and not a common password"
             )
+
+    def authorize(self, name: str) -> None:
+        info = self.find(name)
+        if info is not None:
+            info.is_authorized = True
+            self.session.commit()
+
+    def set(self, name: str, password: str) -> None:
+        import bcrypt
+
+        self.check_strength(password)
         hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt())
         info = self.find(name)
         if info is None:
@@ -97,7 +114,7 @@ def _password() -> tuple[str, bool]:
 
 def _hub_user(name: str) -> dict | None:
     try:
-        return api("GET", f"/users/{name}")
+        return api("GET", user_path(name))
     except Refused:
         return None
 
@@ -107,19 +124,24 @@ def add(name: str, admin: bool, native: bool, exist_ok: bool = False) -> dict:
     user = _hub_user(name)
     if user is not None and not exist_ok:
         raise Refused(f"user {name!r} already exists")
+    local = LocalPasswords() if native else None
+    password, generated = _password()
+    if local is not None:
+        local.check_strength(password)  # before anything is created: no half-made user
     if user is None:
-        api("POST", f"/users/{name}", {"admin": admin})
+        api("POST", user_path(name), {"admin": admin})
         result["created"] = True
     elif admin and not user.get("admin"):
-        api("PATCH", f"/users/{name}", {"admin": True})
-    if native:
-        local = LocalPasswords()
-        if local.find(name) is None:
-            password, generated = _password()
+        api("PATCH", user_path(name), {"admin": True})
+    if local is not None:
+        info = local.find(name)
+        if info is None:
             local.set(name, password)
             if generated:
                 result["password"] = password
             result["created"] = True
+        elif not info.is_authorized:
+            local.authorize(name)  # signed up earlier and waiting: the operator vouches now
     return result
 
 
@@ -154,15 +176,17 @@ def run(args: argparse.Namespace) -> Any:
     if args.op in ("add", "ensure"):
         return add(args.name, args.admin, args.native, exist_ok=args.op == "ensure")
     if args.op == "remove":
-        if _hub_user(args.name) is None:
+        user = _hub_user(args.name)
+        if user is None:
             raise Refused(f"no user named {args.name!r}")
-        user = api("GET", f"/users/{args.name}")
         for server in user.get("servers") or {}:
             api(
                 "DELETE",
-                f"/users/{args.name}/servers/{server}" if server else f"/users/{args.name}/server",
+                user_path(args.name, f"/servers/{quote(server, safe='')}")
+                if server
+                else user_path(args.name, "/server"),
             )
-        api("DELETE", f"/users/{args.name}")
+        api("DELETE", user_path(args.name))
         with contextlib.suppress(Refused):  # not native auth: nothing stored locally
             LocalPasswords().remove(args.name)
         return {"name": args.name, "removed": True}
@@ -177,12 +201,12 @@ def run(args: argparse.Namespace) -> Any:
     if args.op == "admin":
         if _hub_user(args.name) is None:
             raise Refused(f"no user named {args.name!r}")
-        api("PATCH", f"/users/{args.name}", {"admin": args.state == "on"})
+        api("PATCH", user_path(args.name), {"admin": args.state == "on"})
         return {"name": args.name, "admin": args.state == "on"}
     if args.op == "token":
         if _hub_user(args.name) is None:
             raise Refused(f"no user named {args.name!r}")
-        made = api("POST", f"/users/{args.name}/tokens", {"note": args.note})
+        made = api("POST", user_path(args.name, "/tokens"), {"note": args.note})
         return {"name": args.name, "token": made["token"]}
     raise Refused(f"unknown operation {args.op}")
 

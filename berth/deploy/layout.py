@@ -12,12 +12,11 @@ CONFIG_DIR = "/srv/berth/config"
 CONFIG_FILE = f"{CONFIG_DIR}/jupyterhub_config.py"
 DATA_DIR = "/srv/berth/data"
 SECRETS_DIR = f"{DATA_DIR}/secrets"
-TLS_DIR = f"{DATA_DIR}/tls"
 CLI_SERVICE = "berth-cli"
 CLI_TOKEN_FILE = f"{SECRETS_DIR}/berth_cli_token"
 # Secrets the hub container makes on first start (32 random bytes, hex, mode 600).
 GENERATED_SECRETS = ("cookie_secret", "proxy_token", "crypt_key", "berth_cli_token")
-SELF_SIGNED_MARKER = "self-signed-for"  # in TLS_DIR: the names a self-signed cert was made for
+SELF_SIGNED_MARKER = "self-signed-for"  # in data/tls: the names a self-signed cert was made for
 
 LABEL_HUB = "berth.hub"
 LABEL_FINGERPRINT = "berth.hub.fingerprint"

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import tarfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -39,7 +40,6 @@ class HubPlan:
     files: dict[str, tuple[bytes, int]]  # container path -> (content, mode), copied in at create
     create_kwargs: dict[str, Any]
     fingerprint: str
-    self_signed_names: list[str] = field(default_factory=list)
 
 
 def with_cli_service(config: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -67,12 +67,6 @@ def plan_hub(cfg: BerthConfig, facts: HostFacts) -> HubPlan:
         files[runtime.ssl_key] = (key, 0o600)
     else:
         names = list(dict.fromkeys([*cfg.tls.hostnames, *facts.tls_names]))
-    digest = hashlib.sha256()
-    for path in sorted(files):
-        digest.update(path.encode() + b"\0" + files[path][0] + b"\0")
-    digest.update(f"{facts.hub_image_id}|{cfg.listen.address}|{cfg.listen.port}|".encode())
-    digest.update(",".join(names).encode())
-    fingerprint = digest.hexdigest()[:32]
     create_kwargs = {
         "image": facts.hub_image_id,
         "name": layout.HUB_CONTAINER,
@@ -90,9 +84,16 @@ def plan_hub(cfg: BerthConfig, facts: HostFacts) -> HubPlan:
         "restart_policy": {"Name": "unless-stopped"},
         "security_opt": ["no-new-privileges"],
         "cap_drop": ["ALL"],
-        "labels": {layout.LABEL_HUB: "true", layout.LABEL_FINGERPRINT: fingerprint},
     }
-    return HubPlan(config_py, files, create_kwargs, fingerprint, names)
+    # Everything the container is made from goes into the fingerprint (the files' contents and
+    # every create argument), so no change can slip past as "nothing changed".
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(path.encode() + b"\0" + files[path][0] + b"\0")
+    digest.update(json.dumps(create_kwargs, sort_keys=True, default=str).encode())
+    fingerprint = digest.hexdigest()[:32]
+    create_kwargs["labels"] = {layout.LABEL_HUB: "true", layout.LABEL_FINGERPRINT: fingerprint}
+    return HubPlan(config_py, files, create_kwargs, fingerprint)
 
 
 def files_tar(files: dict[str, tuple[bytes, int]]) -> bytes:

@@ -111,28 +111,34 @@ def gather(client: docker.DockerClient, cfg: BerthConfig) -> StatusReport:
 
 def stop_all(client: docker.DockerClient, network: str) -> int:
     """Stop and remove the hub and its user servers; return how many user servers stopped."""
-    try:
-        hub = client.containers.get(layout.HUB_CONTAINER)
-        hub.stop(timeout=15)
-        hub.remove()
-    except NotFound:
-        pass
+    for name in (layout.HUB_CONTAINER, f"{layout.HUB_CONTAINER}-previous"):
+        try:
+            hub = client.containers.get(name)
+            hub.stop(timeout=15)
+            hub.remove()
+        except NotFound:
+            pass
     servers = client.containers.list(all=True, filters=user_servers(network))
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda c: c.remove(force=True), servers))
     return len(servers)
 
 
-def data_volumes(client: docker.DockerClient, hub_volume: str) -> list[Volume]:
-    """The hub's data volume and every volume Berth made for users."""
-    found = client.volumes.list(filters={"label": f"{LABEL_MANAGED}=true"})
-    names = {volume.name for volume in found}
-    try:
-        if hub_volume not in names:
-            found.append(client.volumes.get(hub_volume))
-    except NotFound:
-        pass
-    return found
+def data_volumes(client: docker.DockerClient, cfg: BerthConfig) -> list[Volume]:
+    """This deployment's hub data volume and the user volumes its template names.
+
+    Another deployment's volumes on the same engine are not included, even though they carry
+    the same Berth labels.
+    """
+    prefix = cfg.storage.volume_name_template.split("{", 1)[0]
+    found = [
+        volume
+        for volume in client.volumes.list(filters={"label": f"{LABEL_MANAGED}=true"})
+        if prefix and volume.name.startswith(prefix)
+    ]
+    with contextlib.suppress(NotFound):
+        found.append(client.volumes.get(cfg.hub.data_volume))
+    return list({volume.name: volume for volume in found}.values())
 
 
 def container_for(client: docker.DockerClient, user: str | None, network: str) -> Container:

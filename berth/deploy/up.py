@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import tarfile
@@ -20,6 +21,7 @@ from berth.deploy.plan import HostFacts, HubPlan, config_changes, files_tar, pla
 from berth.errors import BerthError
 
 HUB_START_TIMEOUT = 120.0
+PREVIOUS_HUB = f"{layout.HUB_CONTAINER}-previous"  # kept stopped until the new hub is healthy
 DEFAULT_ADMIN = "admin"
 
 
@@ -28,8 +30,7 @@ class UpResult:
     url: str
     changed: bool
     changes: list[str] = field(default_factory=list)
-    admin: str | None = None
-    admin_password: str | None = None
+    admins: list[tuple[str, str]] = field(default_factory=list)  # (name, one-time password)
 
 
 def with_default_admin(cfg: BerthConfig) -> BerthConfig:
@@ -118,29 +119,51 @@ def apply(
     url = public_url(cfg, facts)
     existing = current_hub(client)
     _check_port(cfg, existing)
-    changes: list[str] = []
-    if existing is not None:
-        same = existing.labels.get(layout.LABEL_FINGERPRINT) == plan.fingerprint
-        if same and existing.status == "running":
-            return UpResult(url, changed=False)
-        changes = config_changes(read_file(existing, layout.CONFIG_FILE), plan.config_py)
-        if not same and not changes:
-            changes = ["the hub image, TLS, published port or a secret file"]
-        if same:
-            changes = ["the hub was not running"]
-        say("restarting the hub (user servers keep running)")
-        existing.stop(timeout=15)
-        existing.remove()
+    same = (
+        existing is not None and existing.labels.get(layout.LABEL_FINGERPRINT) == plan.fingerprint
+    )
+    if existing is not None and same and existing.status == "running":
+        result = UpResult(url, changed=False)
     else:
-        say("starting the hub")
-    engine.wait_healthy(start_hub(client, plan), "the hub", HUB_START_TIMEOUT, interval=0.5)
-    result = UpResult(url, changed=True, changes=changes)
+        changes = _describe_changes(existing, plan, same)
+        say("restarting the hub (user servers keep running)" if existing else "starting the hub")
+        _replace_hub(client, existing, plan)
+        result = UpResult(url, changed=True, changes=changes)
+    # Every run, not only after a restart: an admin whose account is missing (a first run cut
+    # short, a failed step) could otherwise be claimed by whoever signs up with that name.
     if cfg.auth.type == "native":
         for name in cfg.users.admins:
-            created = ensure_account(client, name, admin=True)
-            if created:
-                result.admin, result.admin_password = name, created
+            password = ensure_account(client, name, admin=True)
+            if password:
+                result.admins.append((name, password))
     return result
+
+
+def _describe_changes(existing: Container | None, plan: HubPlan, same: bool) -> list[str]:
+    if existing is None:
+        return []
+    if same:
+        return ["the hub was not running"]
+    changes = config_changes(read_file(existing, layout.CONFIG_FILE), plan.config_py)
+    return changes or ["the hub image, TLS, published port, data volume or a secret file"]
+
+
+def _replace_hub(client: docker.DockerClient, existing: Container | None, plan: HubPlan) -> None:
+    """Start the planned hub; if it does not come up healthy, put the previous one back."""
+    if existing is not None:
+        existing.stop(timeout=15)
+        existing.rename(PREVIOUS_HUB)
+    try:
+        engine.wait_healthy(start_hub(client, plan), "the hub", HUB_START_TIMEOUT, interval=0.5)
+    except BaseException:
+        with contextlib.suppress(NotFound):
+            client.containers.get(layout.HUB_CONTAINER).remove(force=True)
+        if existing is not None:
+            existing.rename(layout.HUB_CONTAINER)
+            existing.start()
+        raise
+    if existing is not None:
+        existing.remove()
 
 
 def ensure_account(client: docker.DockerClient, name: str, admin: bool) -> str | None:
@@ -193,5 +216,7 @@ def public_url(cfg: BerthConfig, facts: HostFacts) -> str:
     if host in ("0.0.0.0", "::"):
         names = [*cfg.tls.hostnames, *facts.tls_names]
         host = names[0] if names else "localhost"
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
     port = "" if cfg.listen.port == 443 else f":{cfg.listen.port}"
     return f"https://{host}{port}/"

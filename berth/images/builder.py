@@ -6,6 +6,7 @@ build finished, so a failed step leaves the previous tags (and running users) un
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import tarfile
@@ -22,6 +23,7 @@ from berth.versions import BERTH_VERSION, JUPYTERHUB_VERSION
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 LABEL_PREFIX = "berth"
+SOURCE_LABEL = f"{LABEL_PREFIX}.source"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,13 @@ def read_ca_bundle(path: Path) -> bytes:
     return data
 
 
+def image_labels(image: ImageDef, version: str) -> dict[str, str]:
+    labels = {f"{LABEL_PREFIX}.image": image.name, f"{LABEL_PREFIX}.version": version}
+    if image.ships_source:
+        labels[SOURCE_LABEL] = source_digest()
+    return labels
+
+
 def build_args(image: ImageDef, options: BuildOptions) -> dict[str, str]:
     """The build arguments for one image (pure; unit-tested)."""
     if image.parent is None:
@@ -86,6 +95,25 @@ def source_tree() -> Path:
     return root
 
 
+def source_files() -> list[tuple[Path, str]]:
+    """Berth's own source as (file, name in the build context), in a stable order."""
+    root = source_tree()
+    files = [
+        (path, "berth-src/berth/" + str(path.relative_to(root / "berth")))
+        for path in sorted((root / "berth").rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    ]
+    return files + [(root / name, f"berth-src/{name}") for name in ("pyproject.toml", "README.md")]
+
+
+def source_digest() -> str:
+    """A hash of Berth's source: the hub image carries it, so `berth up` can tell it is stale."""
+    digest = hashlib.sha256()
+    for path, name in source_files():
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def _add_tree(tar: tarfile.TarFile, directory: Path, prefix: str = "") -> None:
     for path in sorted(directory.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
@@ -98,10 +126,8 @@ def make_context(image: ImageDef, ca_bundle: bytes | None) -> io.BytesIO:
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         _add_tree(tar, image.context_dir)
         if image.ships_source:
-            root = source_tree()
-            _add_tree(tar, root / "berth", "berth-src/berth/")
-            for name in ("pyproject.toml", "README.md"):
-                _add_tree_file(tar, root / name, f"berth-src/{name}")
+            for path, name in source_files():
+                _add_tree_file(tar, path, name)
         if image.parent is None:
             data = ca_bundle or b""
             info = tarfile.TarInfo("extra-ca.crt")
@@ -160,10 +186,7 @@ def build_stack(
             fileobj=make_context(image, ca_bundle),
             custom_context=True,
             buildargs=build_args(image, options),
-            labels={
-                f"{LABEL_PREFIX}.image": image.name,
-                f"{LABEL_PREFIX}.version": options.version,
-            },
+            labels=image_labels(image, options.version),
             rm=True,
             forcerm=True,
             nocache=options.no_cache,
