@@ -7,8 +7,8 @@ the deployment's own network, with its port published on 127.0.0.1 only:
     berth-hub ── http://berth-test-oauth:8000/token, /userinfo (Docker network) ──▶ berth-test-oauth
 
 so the browser side and the hub's server-to-server exchange use different addresses, as with a
-real identity provider. Nothing here talks to any other address: the GitHub test reads the
-hub's redirect to github.com without following it.
+real identity provider. Nothing here talks to any other address: GitHub is the local provider
+too, through `auth.github.github_url` (GitHub Enterprise's setting).
 
 One deployment per auth type (class-scoped fixtures: the deployment lock is exclusive, so one
 must be torn down before the next starts). Tests in a class run in order and share the hub.
@@ -45,8 +45,6 @@ from oauth_setup import (
     quiet_session,
     write_env_file,
 )
-
-from berth.config.auth import GitHubAuth
 
 pytestmark = pytest.mark.integration
 
@@ -111,12 +109,10 @@ def github(tmp_path_factory, docker_client, hub_image) -> Iterator[Setup]:
     public = f"http://127.0.0.1:{published}"
     secret = "github-secret-" + secrets.token_hex(16)
     section: dict[str, Any] = {"client_id": CLIENT_ID, "client_secret": secret}
-    if "github_url" in GitHubAuth.model_fields:  # see test_github_login_against_the_provider
-        # One base URL for the hub and the browser: the hub's name for the provider (oauth_login
-        # maps it to the published port on the browser's side).
-        section["github_url"] = Provider(public).internal_url
-        if "allow_http" in GitHubAuth.model_fields:
-            section["allow_http"] = True
+    # One base URL for the hub and the browser: the hub's name for the provider (oauth_login
+    # maps it to the published port on the browser's side). GitHub Enterprise's setting.
+    section["github_url"] = Provider(public).internal_url
+    section["allow_http"] = True
 
     def extra(port: int) -> dict[str, Any]:
         return {"auth": {"type": "github", "github": section}, "users": {"allowed": ["alice"]}}
@@ -360,12 +356,10 @@ class TestGitHub:
             assert "Sign in with GitHub" in page.text
             start = session.get(
                 f"{dep.url}/hub/oauth_login", timeout=30, allow_redirects=False
-            )  # not followed: nothing here talks to github.com
+            )  # not followed here; the login test follows it to the local provider
         assert start.status_code == 302
         target = urlsplit(start.headers["Location"])
-        base = "https://github.com"
-        if "github_url" in GitHubAuth.model_fields:
-            base = github.provider.internal_url
+        base = github.provider.internal_url  # auth.github.github_url
         assert f"{target.scheme}://{target.netloc}{target.path}" == (
             f"{base}/login/oauth/authorize"
         )
@@ -380,12 +374,6 @@ class TestGitHub:
         assert_secret_hidden(github, docker_client, "GitHubOAuthenticator")
 
     def test_github_login_against_the_provider(self, github: Setup):
-        if "github_url" not in GitHubAuth.model_fields:
-            pytest.xfail(
-                "berth.yaml has no key for a GitHub Enterprise base URL "
-                "(GitHubOAuthenticator.github_url), so the hub cannot be pointed at the "
-                "local provider; a login is only tested up to the redirect to github.com"
-            )
         login = oauth_login(github, "alice")
         assert login.callback.status_code == 302, login.callback.text[:1000]
         assert github.provider.events("github_token", since=login.started)[0]["outcome"] == "ok"
