@@ -40,7 +40,7 @@ def _ensure_images(client, images: list[str], ca_bundle) -> None:
             wanted.append(repository)
     if wanted:
         console.print(f"building {', '.join(wanted)} (missing or older than this Berth)")
-        build_images(wanted, ca_bundle=ca_bundle)
+        build_images(wanted, ca_bundle=ca_bundle, client=client)
 
 
 def up_command(config: ConfigOption = None, ca_bundle: CaBundleOption = None) -> None:

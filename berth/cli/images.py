@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated
 
+import docker
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -91,9 +92,10 @@ def build_images(
     base_source: osbase.BaseSource = osbase.BaseSource.AUTO,
     no_cache: bool = False,
     verbose: bool = False,
+    client: docker.DockerClient | None = None,
 ) -> None:
-    """Build `names` and their parents (used by `berth images build` and `berth run`)."""
-    client = engine.connect()
+    """Build `names` and their parents (used by `berth images build`, `run` and `up`)."""
+    client = client or engine.connect()
     base = osbase.resolve_base(
         client, base_image, base_source, say=lambda text: console.print(f"[dim]{text}[/]")
     )

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import docker
 import typer
 from docker.errors import APIError
 from rich.console import Console
@@ -24,14 +25,13 @@ from berth.run.spec import RunSpec, choose_identity, validate_name, validate_por
 DEFAULT_IMAGE = stack.DEFAULT_NOTEBOOK_IMAGE.tag("latest")
 
 
-def _ensure_image(image: str, ca_bundle: Path | None) -> None:
-    client = engine.connect()
+def _ensure_image(client: docker.DockerClient, image: str, ca_bundle: Path | None) -> None:
     if runner.image_present(client, image):
         return
     repository = image.split(":", 1)[0]
     if repository in {item.repository for item in stack.STACK}:
         console.print(f"{image} is not built yet; building it now")
-        build_images([repository], ca_bundle=ca_bundle)
+        build_images([repository], ca_bundle=ca_bundle, client=client)
         return
     try:
         console.print(f"pulling {image} …")
@@ -108,8 +108,8 @@ def run_command(
         public=public,
         memory=memory,
     )
-    _ensure_image(image, ca_bundle)
     client = engine.connect()
+    _ensure_image(client, image, ca_bundle)
     if not detach:
         _interrupt_on_signals()
     container = runner.start(client, spec)
