@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine: sets the host up (scripts/setup.sh --test),
 # builds the image stack (cached layers are reused), then lint, unit, integration and browser tests.
+# `scripts/test.sh --full` adds the heavy suites (see tests/conftest.py); other arguments go to pytest.
 # Builds trust BERTH_CA_BUNDLE (default: the host's bundle, so TLS-inspecting proxies work).
 set -euo pipefail
+# --full: also the heavy suites (tests marked `full`: 200 servers, multi-node Swarm, soaks).
+if [ "${1:-}" = "--full" ]; then
+  shift
+  export BERTH_FULL=1
+fi
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
