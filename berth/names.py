@@ -54,7 +54,7 @@ ESCAPE_CHAR = "-"
 SERVER_SEPARATOR = "_"
 
 #: What the Docker Engine accepts for container and volume names.
-DOCKER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+DOCKER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")  # not "$": it allows a final "\n"
 #: Docker has no documented limit, but names end up in DNS (63 bytes per label is the
 #: hard limit there) and in file system paths; we refuse names longer than this.
 MAX_NAME_LENGTH = 255

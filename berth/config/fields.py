@@ -83,7 +83,7 @@ MemorySize = Annotated[int | None, BeforeValidator(parse_bytes)]
 
 # --- Docker names and image references -----------------------------------------------------
 
-DOCKER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+DOCKER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")  # not "$": it allows a final "\n"
 
 
 def check_docker_name(value: str) -> str:

@@ -13,7 +13,7 @@ MOUNT_LABEL = "berth.run.mount"
 WORK_DIR = "/home/jovyan/work"
 CONTAINER_PORT = 8888
 DEFAULT_UID, USERS_GID = 1000, 100
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}\Z")  # not "$": it allows a final "\n"
 
 
 @dataclass(frozen=True)
