@@ -65,7 +65,10 @@ def parse_bytes(value: int | float | str | None) -> int | None:
     if match is None:
         raise ValueError(f"not a byte size: {value!r} (use an integer or e.g. '512M', '2G')")
     number, unit = match.groups()
-    return int(float(number) * _UNITS[unit.upper()])
+    size = float(number) * _UNITS[unit.upper()]
+    if size == float("inf"):  # e.g. 400 digits: int() of it would raise OverflowError
+        raise ValueError(f"not a byte size: {value[:40]!r}... is too large")
+    return int(size)
 
 
 def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
