@@ -50,10 +50,20 @@ REASON_CONFIG = "config"
 REASON_VOLUME = "volume"
 
 
+# A refused value is shown only this long: it comes from whoever sent the request.
+MAX_SHOWN_VALUE = 80
+
+
+def shorten(value: object) -> str:
+    """``repr(value)``, cut to MAX_SHOWN_VALUE characters."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN_VALUE else f"{text[: MAX_SHOWN_VALUE - 3]}..."
+
+
 def image_not_allowed(requested: object, choices: list[str]) -> SpawnException:
     shown = ", ".join(choices) or "(none)"
     return SpawnException(
-        f"Image {requested!r} is not one of the images you may choose: {shown}.",
+        f"Image {shorten(requested)} is not one of the images you may choose: {shown}.",
         reason=REASON_IMAGE_NOT_ALLOWED,
         status_code=403,
     )
