@@ -6,6 +6,7 @@ next to the key path. They never echo secrets.
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import re
 from pathlib import PurePosixPath
@@ -21,6 +22,33 @@ _YAML_BOOL_HINT = (
 )
 
 
+# A wrong value is quoted at most this long in a message.
+MAX_SHOWN = 100
+
+
+def describe(value: Any) -> str:
+    """A wrong value as a message shows it: as YAML would write it, never Python's repr of a
+    date, of bytes, or of a list or mapping (which aliases can make huge)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        text = repr(value)
+        return text if len(text) <= MAX_SHOWN else f"{text[: MAX_SHOWN - 3]}..."
+    if isinstance(value, datetime.date):  # datetime is a date too
+        return f"the date {value.isoformat()}"
+    if isinstance(value, bytes):
+        return "binary data (!!binary)"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, set | frozenset):
+        return "a set (!!set)"
+    return f"a {type(value).__name__}"
+
+
 def check_username(value: Any) -> str:
     """A JupyterHub-safe user name, lowercased as JupyterHub's default normalization does.
 
@@ -29,9 +57,9 @@ def check_username(value: Any) -> str:
     (they resolve to URL path segments), control characters, and over-long names.
     """
     if isinstance(value, bool | int | float):
-        raise ValueError(f"expected a user name, got {value!r} ({_YAML_BOOL_HINT})")
+        raise ValueError(f"expected a user name, got {describe(value)} ({_YAML_BOOL_HINT})")
     if not isinstance(value, str):
-        raise ValueError(f"expected a user name (a string), got {type(value).__name__}")
+        raise ValueError(f"expected a user name (a string), got {describe(value)}")
     if not value.strip():
         raise ValueError("a user name cannot be empty or blank")
     if any(ch.isspace() for ch in value):
@@ -64,18 +92,18 @@ def parse_bytes(value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise ValueError(f"expected {MEMORY_EXPECTED}, got {value!r}")
+        raise ValueError(f"expected {MEMORY_EXPECTED}, got {describe(value)}")
     if isinstance(value, int):
         number = value
     elif isinstance(value, str) and (match := _BYTES_RE.match(value)):
         digits, unit = match.groups()
         number = int(float(digits) * _UNITS[unit.upper()])
     else:
-        raise ValueError(f"expected {MEMORY_EXPECTED}, got {value!r}")
+        raise ValueError(f"expected {MEMORY_EXPECTED}, got {describe(value)}")
     if number < 0:
-        raise ValueError(f"memory cannot be negative (got {value!r})")
+        raise ValueError(f"memory cannot be negative (got {describe(value)})")
     if number < MIN_MEMORY:
-        raise ValueError(f"memory must be at least 6M, Docker's minimum (got {value!r})")
+        raise ValueError(f"memory must be at least 6M, Docker's minimum (got {describe(value)})")
     return number
 
 
@@ -202,7 +230,7 @@ HttpUrl = Annotated[str, BeforeValidator(check_url)]
 
 def _need_str(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {value!r}")
+        raise ValueError(f"expected a string, got {describe(value)}")
     if not value.strip():
         raise ValueError("expected a non-empty string")
     return value.strip()

@@ -27,6 +27,7 @@ from berth.config.fields import (
     MemorySize,
     check_docker_name,
     check_image,
+    describe,
 )
 from berth.config.services import IdleCullerConfig, ServiceConfig
 from berth.config.users import UsersConfig
@@ -123,7 +124,7 @@ def _entry(key: str, check: Callable[[Any], str], value: Any) -> str:
 
 def _display_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"display name {name!r} must be a non-empty string")
+        raise ValueError(f"display name {describe(name)} must be a non-empty string")
     return name
 
 
