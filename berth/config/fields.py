@@ -84,6 +84,9 @@ _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 _BYTES_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTkmgt]?)\s*$")
 # Docker refuses memory limits below 6 MiB; catching it here saves a failed spawn later.
 MIN_MEMORY = 6 * 1024**2
+# The engine's API holds sizes in a signed 64-bit integer.
+MAX_MEMORY = 2**63 - 1
+_TOO_LARGE = "memory must be less than 8388608T, the most Docker can hold"
 MEMORY_EXPECTED = "an integer number of bytes or a number with suffix K, M, G or T (e.g. 512M, 2G)"
 
 
@@ -97,11 +100,16 @@ def parse_bytes(value: Any) -> int | None:
         number = value
     elif isinstance(value, str) and (match := _BYTES_RE.match(value)):
         digits, unit = match.groups()
-        number = int(float(digits) * _UNITS[unit.upper()])
+        size = float(digits) * _UNITS[unit.upper()]
+        if size > MAX_MEMORY:  # also keeps int() away from inf (400 digits overflow a float)
+            raise ValueError(f"{_TOO_LARGE} (got {describe(value)})")
+        number = int(size)
     else:
         raise ValueError(f"expected {MEMORY_EXPECTED}, got {describe(value)}")
     if number < 0:
         raise ValueError(f"memory cannot be negative (got {describe(value)})")
+    if number > MAX_MEMORY:
+        raise ValueError(f"{_TOO_LARGE} (got {describe(value)})")
     if number < MIN_MEMORY:
         raise ValueError(f"memory must be at least 6M, Docker's minimum (got {describe(value)})")
     return number

@@ -214,6 +214,9 @@ class LimitsConfig(Section):
     cpu: float | None = Field(
         None,
         ge=0.01,
+        # Docker refuses more than the host's CPUs anyway; the bound keeps the spawner's
+        # nano_cpus (cpu * 1e9) far inside the engine's int64.
+        le=1024,
         allow_inf_nan=False,
         description="CPUs each user server may use (e.g. 0.5, 2). Unset: no limit.",
     )
