@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import re
+import unicodedata
 from pathlib import PurePosixPath
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -54,7 +55,8 @@ def check_username(value: Any) -> str:
 
     Refused: non-strings, empty or blank names, whitespace anywhere (NativeAuthenticator
     refuses spaces), ``/`` and ``,`` (URL path / NativeAuthenticator), names made only of dots
-    (they resolve to URL path segments), control characters, and over-long names.
+    (they resolve to URL path segments), control and invisible formatting characters,
+    undecodable bytes, and over-long names.
     """
     if isinstance(value, bool | int | float):
         raise ValueError(f"expected a user name, got {describe(value)} ({_YAML_BOOL_HINT})")
@@ -71,6 +73,11 @@ def check_username(value: Any) -> str:
         raise ValueError(f"user name {value!r} is only dots")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise ValueError(f"user name {value!r} contains a control character")
+    if any("\ud800" <= ch <= "\udfff" for ch in value):  # undecodable bytes in argv
+        raise ValueError(f"user name {value!r} is not valid UTF-8 text")
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
+        # Zero-width and direction marks make a name that looks like another one.
+        raise ValueError(f"user name {value!r} contains an invisible or control character")
     if len(value) > MAX_USERNAME_LENGTH:
         raise ValueError(f"user name is longer than {MAX_USERNAME_LENGTH} characters")
     return value.lower()
