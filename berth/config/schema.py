@@ -8,6 +8,7 @@ validate values only; reading the files they name is berth/config/resolve.py's j
 from __future__ import annotations
 
 import string
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -125,6 +126,10 @@ def _entry(key: str, check: Callable[[Any], str], value: Any) -> str:
 def _display_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"display name {describe(name)} must be a non-empty string")
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        # The options form sends its choice back as text: a browser turns a line break into
+        # CR LF and cannot send NUL, so such a choice could never be picked.
+        raise ValueError(f"display name {name!r} contains a control character")
     return name
 
 
