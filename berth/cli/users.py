@@ -21,6 +21,8 @@ app = typer.Typer(help="Manage the hub's users.", no_args_is_help=True)
 
 
 def _name(value: str) -> str:
+    """The checked, lowercased name; call it before connecting to the engine, so that a typo
+    is refused as such even when the engine is down."""
     try:
         return check_username(value)
     except ValueError as exc:
@@ -56,8 +58,9 @@ def add(
     config: ConfigOption = None,
 ) -> None:
     """Add a user (with local accounts: a password, generated unless --password)."""
+    name = _name(name)
     native = _native(config)
-    args = ["add", _name(name), *(["--admin"] if admin else []), *(["--native"] if native else [])]
+    args = ["add", name, *(["--admin"] if admin else []), *(["--native"] if native else [])]
     answer = exec_accounts(engine.connect(), args, _password(password and native))
     console.print(f"added {answer['name']}" + (" (admin)" if admin else ""))
     if "password" in answer:
@@ -67,7 +70,8 @@ def add(
 @app.command("remove")
 def remove(name: str) -> None:
     """Remove a user (their server stops; their files volume is kept)."""
-    exec_accounts(engine.connect(), ["remove", _name(name)])
+    name = _name(name)
+    exec_accounts(engine.connect(), ["remove", name])
     console.print(f"removed {name}; the user's volume is kept")
 
 
@@ -96,7 +100,8 @@ def list_users() -> None:
 @app.command("set-password")
 def set_password(name: str) -> None:
     """Set a local user's password (typed twice, or piped on stdin)."""
-    answer = exec_accounts(engine.connect(), ["set-password", _name(name)], _password(True))
+    name = _name(name)
+    answer = exec_accounts(engine.connect(), ["set-password", name], _password(True))
     console.print(f"password of {answer['name']} changed")
     if "password" in answer:
         console.print(f"new password: [bold]{answer['password']}[/] (shown once)")
@@ -107,7 +112,8 @@ def admin(name: str, state: Annotated[str, typer.Argument(help="on or off")]) ->
     """Make a user an admin (on) or not (off)."""
     if state not in ("on", "off"):
         raise BerthError(f"admin takes 'on' or 'off', not {state!r}")
-    exec_accounts(engine.connect(), ["admin", _name(name), state])
+    name = _name(name)
+    exec_accounts(engine.connect(), ["admin", name, state])
     console.print(f"{name} is {'now' if state == 'on' else 'no longer'} an admin")
 
 
@@ -116,5 +122,6 @@ def token_command(
     note: Annotated[str, typer.Option(help="Note stored with the token.")] = "berth token",
 ) -> None:
     """Print a new API token for a user (for scripts using JupyterHub's REST API)."""
-    answer = exec_accounts(engine.connect(), ["token", _name(name), "--note", note])
+    name = _name(name)
+    answer = exec_accounts(engine.connect(), ["token", name, "--note", note])
     print(answer["token"])
