@@ -29,6 +29,14 @@ def _name(value: str) -> str:
         raise BerthError(f"invalid user name {value!r}: {exc}") from None
 
 
+def accounts_argv(
+    op: str, name: str, options: list[str] | None = None, after: list[str] | None = None
+) -> list[str]:
+    """Arguments for berth.deploy.accounts (argparse): options first, then ``--``, so that a
+    user name starting with ``-`` (which JupyterHub allows) is not taken for an option."""
+    return [op, *(options or []), "--", name, *(after or [])]
+
+
 def _password(ask: bool) -> dict[str, str]:
     """A password typed twice on a terminal, or none (the hub makes one and shows it once)."""
     if not ask:
@@ -60,7 +68,8 @@ def add(
     """Add a user (with local accounts: a password, generated unless --password)."""
     name = _name(name)
     native = _native(config)
-    args = ["add", name, *(["--admin"] if admin else []), *(["--native"] if native else [])]
+    flags = [*(["--admin"] if admin else []), *(["--native"] if native else [])]
+    args = accounts_argv("add", name, flags)
     answer = exec_accounts(engine.connect(), args, _password(password and native))
     console.print(f"added {answer['name']}" + (" (admin)" if admin else ""))
     if "password" in answer:
@@ -71,7 +80,7 @@ def add(
 def remove(name: str) -> None:
     """Remove a user (their server stops; their files volume is kept)."""
     name = _name(name)
-    exec_accounts(engine.connect(), ["remove", name])
+    exec_accounts(engine.connect(), accounts_argv("remove", name))
     console.print(f"removed {name}; the user's volume is kept")
 
 
@@ -101,7 +110,7 @@ def list_users() -> None:
 def set_password(name: str) -> None:
     """Set a local user's password (typed twice, or piped on stdin)."""
     name = _name(name)
-    answer = exec_accounts(engine.connect(), ["set-password", name], _password(True))
+    answer = exec_accounts(engine.connect(), accounts_argv("set-password", name), _password(True))
     console.print(f"password of {answer['name']} changed")
     if "password" in answer:
         console.print(f"new password: [bold]{answer['password']}[/] (shown once)")
@@ -113,7 +122,7 @@ def admin(name: str, state: Annotated[str, typer.Argument(help="on or off")]) ->
     if state not in ("on", "off"):
         raise BerthError(f"admin takes 'on' or 'off', not {state!r}")
     name = _name(name)
-    exec_accounts(engine.connect(), ["admin", name, state])
+    exec_accounts(engine.connect(), accounts_argv("admin", name, after=[state]))
     console.print(f"{name} is {'now' if state == 'on' else 'no longer'} an admin")
 
 
@@ -123,5 +132,5 @@ def token_command(
 ) -> None:
     """Print a new API token for a user (for scripts using JupyterHub's REST API)."""
     name = _name(name)
-    answer = exec_accounts(engine.connect(), ["token", name, "--note", note])
+    answer = exec_accounts(engine.connect(), accounts_argv("token", name, [f"--note={note}"]))
     print(answer["token"])

@@ -10,8 +10,12 @@ the (absent) engine. Never a traceback.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from bad_input import any_char, assert_clear_error, count, examples, outcome
@@ -22,7 +26,9 @@ from test_bad_input_config import files as berth_yaml_files
 from typer.testing import CliRunner
 
 from berth.cli import main
+from berth.cli.users import accounts_argv
 from berth.config.fields import check_image, check_username
+from berth.deploy import accounts
 from berth.errors import BerthError
 from berth.images import stack
 from berth.run.spec import validate_memory, validate_name
@@ -246,3 +252,36 @@ def test_config_files_on_the_command_line(home: Path, data: bytes, command) -> N
     outcome("cli berth.yaml refused")
     assert lines[0].startswith(f"error: {path}"), stderr
     assert_clear_error("\n".join(lines)[len("error: ") :], lines_start_with=str(path))
+
+
+# --- what `berth users ...` hands to berth.deploy.accounts in the hub container -------------
+
+
+def parsed_by_accounts(argv: list[str]) -> dict:
+    """berth.deploy.accounts.main's reading of ``argv`` (its operation is not run)."""
+    out = io.StringIO()
+    with (
+        mock.patch.object(accounts, "run", lambda args: vars(args)),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
+        try:
+            status = accounts.main(argv)
+        except SystemExit as exc:  # argparse refused the arguments
+            status = exc.code
+    assert status == 0, (argv, status)
+    return json.loads(out.getvalue())
+
+
+@examples(150)
+@given(argv_text.filter(lambda name: valid(check_username, name)), argv_text)
+@example("-alice", "--note")  # argparse in the hub took "-alice" for an option: exit 2
+@example("--", "-")
+def test_accounts_receive_the_name_that_was_checked(name: str, note: str) -> None:
+    count("cli user names")
+    name = check_username(name)
+    assert parsed_by_accounts(accounts_argv("add", name, ["--admin"]))["name"] == name
+    assert parsed_by_accounts(accounts_argv("remove", name))["name"] == name
+    assert parsed_by_accounts(accounts_argv("admin", name, after=["off"]))["state"] == "off"
+    token = parsed_by_accounts(accounts_argv("token", name, [f"--note={note}"]))
+    assert (token["name"], token["note"]) == (name, note)
