@@ -149,8 +149,17 @@ _IMAGE_RE = re.compile(
 )
 
 
+# The engine refuses repository names (host and path, without tag or digest) longer than this.
+MAX_REPOSITORY_LENGTH = 255
+
+
 def check_image(value: Any) -> str:
     value = _need_str(value)
+    if _IMAGE_RE.match(value) and len(_repository(value)) > MAX_REPOSITORY_LENGTH:
+        raise ValueError(
+            f"image name {describe(value)} is longer than {MAX_REPOSITORY_LENGTH} characters "
+            "(without its tag), which the engine refuses"
+        )
     if not _IMAGE_RE.match(value):
         lower_ok = value != value.lower() and _IMAGE_RE.match(value.lower())
         hint = " (repository names must be lowercase)" if lower_ok else ""
@@ -159,6 +168,13 @@ def check_image(value: Any) -> str:
             f"'registry.example.org:5000/team/image:1.0'{hint}"
         )
     return value
+
+
+def _repository(reference: str) -> str:
+    """``host:5000/a/b:tag@sha256:...`` -> ``host:5000/a/b`` (a tag never contains "/")."""
+    name = reference.split("@", 1)[0]
+    head, colon, tail = name.rpartition(":")
+    return head if colon and "/" not in tail else name
 
 
 ImageRef = Annotated[str, BeforeValidator(check_image)]
