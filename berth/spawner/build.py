@@ -58,6 +58,7 @@ async def build_spec(
             cpu_limit=cpu_limit,
             mem_guarantee=mem_guarantee,
             cpu_guarantee=spawner.cpu_guarantee,
+            pids_limit=spawner.pids_limit or None,
         ),
         networking=networking(spawner),
         privileges=specs.start_privileges(env, spawner.run_as_root),

@@ -203,7 +203,7 @@ class ContainerSpawner(ContainerSettings, Spawner):
     async def _build_spec(self, image: str) -> specs.ContainerSpec:
         mem, cpu = await resolve(self.mem_limit, self), await resolve(self.cpu_limit, self)
         try:
-            self._mem_limit_bytes = specs.parse_bytes(mem)
+            self._mem_limit_bytes = specs.parse_bytes(mem) or None  # 0: no limit
             self._cpu_limit = float(cpu) if cpu else None
         except (TypeError, ValueError) as exc:
             raise errors.bad_config(f"mem_limit/cpu_limit: {exc}") from exc

@@ -109,6 +109,7 @@ class Resources:
     cpu_limit: float | None = None
     mem_guarantee: int | None = None
     cpu_guarantee: float | None = None
+    pids_limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,8 @@ def host_config_kwargs(spec: ContainerSpec) -> dict[str, Any]:
         hc["nano_cpus"] = int(res.cpu_limit * 1e9)
     if res.cpu_guarantee:
         hc["cpu_shares"] = max(2, int(res.cpu_guarantee * 1024))
+    if res.pids_limit:
+        hc["pids_limit"] = res.pids_limit
     net = spec.networking
     if net.network_name:
         hc["network_mode"] = net.network_name

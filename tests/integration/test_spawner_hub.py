@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +34,8 @@ c.ContainerSpawner.volumes = {{
 c.ContainerSpawner.read_only_volumes = {{"{{prefix}}-shared": "/home/jovyan/shared"}}
 
 def mem_limit(spawner):
-    return "256M" if spawner.user.name.startswith("oom") else None
+    from berth.spawner import limits
+    return "256M" if spawner.user.name.startswith("oom") else limits.default_mem_limit()
 
 def extra_create_kwargs(spawner):
     if spawner.user.name == "oom-main":  # the server process itself allocates past the limit
@@ -257,3 +260,63 @@ def test_hub_restart_keeps_servers_running(hub: Hub) -> None:
     assert hub.execute("ivan", "print('still here')").strip() == "still here"
     hub.stop("ivan", "two")
     hub.stop("ivan")
+
+
+FORK_BOMB = """
+import errno, os, time
+children, failure = [], None
+for _ in range(3000):  # bounded: on a host without a limit it stops here
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        failure = exc.errno
+        break
+    if pid == 0:
+        time.sleep(60)
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.kill(pid, 9)
+for pid in children:
+    os.waitpid(pid, 0)
+print(len(children), failure)
+"""
+
+
+def test_fork_bomb_is_contained_by_the_default_pids_limit(hub: Hub) -> None:
+    """Fails on main before the change: no pids limit, so the bomb reaches its 3000 bound
+    (an unbounded one would exhaust the host's process table, the hub's included)."""
+    from berth.spawner import limits
+
+    hub.spawn("bomber")
+    container = hub.container("bomber")
+    assert container.attrs["HostConfig"]["PidsLimit"] == limits.DEFAULT_PIDS_LIMIT
+    out = hub.execute("bomber", FORK_BOMB, timeout=120).split()
+    forked, failure = int(out[0]), int(out[1])
+    assert failure == errno.EAGAIN, out  # the pids cgroup said no
+    assert forked < limits.DEFAULT_PIDS_LIMIT
+    # the container's other processes are fine: the server answers, a new kernel runs code
+    assert hub.http.get(hub.user_url("bomber") + "api/status", timeout=10).status_code == 200
+    assert hub.execute("bomber", "print(6 * 7)").strip() == "42"
+    # and so is the host (and the hub on it)
+    assert subprocess.run(["true"], check=False).returncode == 0
+    assert hub.api("GET", "/").status_code == 200
+    hub.stop("bomber")
+
+
+def test_memory_hog_is_oom_killed_in_its_own_container(hub: Hub) -> None:
+    """Fails on main before the change: no default memory limit, so the hog gets its 3 GiB
+    (an unbounded one would push the host, the hub and its database into the OOM killer)."""
+    from berth.spawner import limits
+
+    hub.spawn("hog")
+    container = hub.container("hog")
+    limit = limits.default_mem_limit()
+    assert container.attrs["HostConfig"]["Memory"] == limit
+    hog = f"b = bytearray({limit + 1024**3}); b[::4096] = b'x' * len(b[::4096]); print('survived')"
+    out = hub.execute("hog", hog, timeout=120)
+    assert out.endswith(KERNEL_DIED) and "survived" not in out
+    container.reload()
+    assert container.status == "running"  # only the kernel died, in its own container
+    assert hub.execute("hog", "print('still here')").strip() == "still here"
+    hub.stop("hog")
