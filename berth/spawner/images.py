@@ -13,6 +13,15 @@ from .engine import Engine
 
 Report = Callable[[dict[str, Any]], None]
 
+# Berth's images are built on the host (`berth images build`), never pulled: a `berth/...` image
+# on a registry is whoever registered that name, not Berth.
+OWN_REPOSITORY_PREFIX = "berth/"
+
+
+def is_own_image(image: str) -> bool:
+    """Whether ``image`` names one of Berth's own (locally built) images."""
+    return image.startswith(OWN_REPOSITORY_PREFIX)
+
 
 def normalize_allowed(value: object) -> dict[str, str]:
     """``allowed_images`` (list or dict, already resolved if callable) -> {display: image}."""
@@ -104,6 +113,10 @@ class PullProgress:
 async def ensure_image(engine: Engine, image: str, policy: str, report: Report) -> dict[str, Any]:
     """Make ``image`` present according to ``policy``; returns its inspect record."""
     found = await engine.inspect_image(image)
+    if is_own_image(image):  # whatever the policy: never pulled
+        if found is None:
+            raise errors.own_image_missing(image)
+        return found
     if policy == "never" or (policy == "ifnotpresent" and found is not None):
         if found is None:
             raise errors.image_missing(image, policy)

@@ -90,3 +90,34 @@ async def test_present_image_is_not_pulled_unless_always() -> None:
     assert events == []
     await images.ensure_image(fake, "img:1", "always", events.append)  # type: ignore[arg-type]
     assert events and events[-1]["progress"] == 60
+
+
+class RecordingPullEngine(FakePullEngine):
+    def __init__(self) -> None:
+        super().__init__([{"status": "Downloaded newer image"}])
+        self.pulled: list[str] = []
+
+    async def pull(self, image: str, on_event: Any) -> None:
+        self.pulled.append(image)
+        await super().pull(image, on_event)
+
+
+@pytest.mark.parametrize("policy", ["ifnotpresent", "always", "never"])
+async def test_berth_images_are_never_pulled(policy: str) -> None:
+    """Fails on main before the change: a pruned berth/base-notebook was pulled by name from a
+    registry, where anyone may have registered it."""
+    fake = RecordingPullEngine()
+    with pytest.raises(SpawnException) as info:
+        await images.ensure_image(fake, "berth/base-notebook:latest", policy, print)  # type: ignore[arg-type]
+    assert fake.pulled == []
+    assert info.value.status_code == 400
+    assert "berth images build base-notebook" in info.value.message
+    fake.present = True  # present: used as it is, even with "always"
+    await images.ensure_image(fake, "berth/base-notebook:latest", policy, print)  # type: ignore[arg-type]
+    assert fake.pulled == []
+
+
+def test_own_images_are_recognised() -> None:
+    assert images.is_own_image("berth/scipy-notebook:0.1.0")
+    assert not images.is_own_image("quay.io/berth/base-notebook:latest")
+    assert not images.is_own_image("jupyter/berth-notebook:latest")
