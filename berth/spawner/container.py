@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import docker.errors
@@ -22,6 +23,22 @@ from .readiness import container_address, wait_until_ready
 from .settings import ContainerSettings
 from .slots import boot_slot
 from .volumes import prepare_volumes
+
+
+def account_key(user: Any) -> tuple[str, str]:
+    """(JupyterHub's user id, the account's creation time as UTC ISO seconds), "" if unknown.
+
+    Together they tell a user deleted and created again under the same name (the database may
+    even reuse the id) from the old account."""
+    user_id = getattr(user, "id", None)
+    created = getattr(user, "created", None)
+    if isinstance(created, datetime):
+        if created.tzinfo is not None:
+            created = created.astimezone(UTC).replace(tzinfo=None)
+        created_text = created.replace(microsecond=0).isoformat()
+    else:
+        created_text = ""
+    return ("" if user_id is None else str(user_id)), created_text
 
 
 class ContainerSpawner(ContainerSettings, Spawner):
@@ -63,7 +80,10 @@ class ContainerSpawner(ContainerSettings, Spawner):
 
     @property
     def identity(self) -> specs.Identity:
-        return specs.Identity(self.user.name, self.name or "", type(self).__name__, self.prefix)
+        user_id, created = account_key(self.user)
+        return specs.Identity(
+            self.user.name, self.name or "", type(self).__name__, self.prefix, user_id, created
+        )
 
     # -- names and templates ------------------------------------------------------------------
     def template_namespace(self) -> dict[str, str]:
@@ -152,7 +172,13 @@ class ContainerSpawner(ContainerSettings, Spawner):
         spec = await self._build_spec(image)
         await self._replace_leftover(engine, spec.name)
         await prepare_volumes(
-            engine, spec, image_info, self.volume_init_timeout, self.report, self.log
+            engine,
+            spec,
+            image_info,
+            self.volume_init_timeout,
+            self.report,
+            self.log,
+            self.adopt_unlabelled_volumes,
         )
 
         self.report({"progress": 70, "message": f"Creating container {spec.name}"})
@@ -288,5 +314,22 @@ class ContainerSpawner(ContainerSettings, Spawner):
         )
 
     async def delete_forever(self) -> None:
-        """Named volumes are the users' data: Berth never deletes them on its own."""
-        self.log.info("Keeping the volumes of %s (delete them with the berth CLI)", self._log_name)
+        """Named volumes are the users' data: Berth never deletes them on its own.
+
+        They stay labelled with this account's id and creation time (:func:`account_key`), so a
+        new account of the same name is refused them with a message for the administrator,
+        never handed them."""
+        try:
+            mounts = specs.mounts_from_config(
+                self.volumes, self.read_only_volumes, self.template_namespace()
+            )
+        except (names.InvalidNameError, ValueError):
+            mounts = []
+        kept = [m.source for m in mounts if m.per_user and not m.is_host_path]
+        self.log.warning(
+            "Deleted %s (account %s); keeping its volumes %s. A new account of that name will "
+            "not get them: remove them, or copy their files, to decide what becomes of them.",
+            self._log_name,
+            "/".join(account_key(self.user)) or "?",
+            ", ".join(kept) or "(none)",
+        )

@@ -163,6 +163,10 @@ def volume_init_failed(volume: str, status: int, logs: str) -> SpawnException:
     )
 
 
+def volume_refused(message: str) -> SpawnException:
+    return SpawnException(message, reason=REASON_VOLUME, status_code=409)
+
+
 def is_unreachable(exc: BaseException) -> bool:
     """An engine that does not answer (socket missing, refused, timed out)."""
     if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):

@@ -103,6 +103,15 @@ class ContainerSettings(LoggingConfigurable):
         help="Like ``volumes`` but mounted read-only: ``{source: target}``."
     ).tag(config=True)
 
+    adopt_unlabelled_volumes = Bool(
+        False,
+        help="""Mount existing named volumes that carry no Berth owner labels (volumes from
+        DockerSpawner or made by hand) when a user's volume template names them. Off by default:
+        a name made from a user's name could otherwise be someone else's volume. Turn it on for a
+        migration, then off again. Volumes labelled for another user, another deployment or a
+        deleted account, and the hub's data volume, are refused whatever this says.""",
+    ).tag(config=True)
+
     network_name = Unicode(
         "",
         help="""Docker network to attach containers to (must exist). Empty: the default

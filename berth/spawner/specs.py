@@ -24,6 +24,7 @@ and then only these capabilities (see :func:`start_privileges`):
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,8 +37,15 @@ LABEL_USER = "berth.user"
 LABEL_SERVER = "berth.server"
 LABEL_SPAWNER = "berth.spawner"
 LABEL_PREFIX = "berth.prefix"  # the spawner's prefix: tells deployments on one engine apart
+# JupyterHub's user id and the account's creation time: tell a re-created user (same name, the
+# id possibly reused by the database) from the deleted one.
+LABEL_USER_ID = "berth.user-id"
+LABEL_USER_CREATED = "berth.user-created"
 ROLE_SINGLEUSER = "single-user"
 ROLE_VOLUME_INIT = "volume-init"
+ROLE_VOLUME = "volume"  # a user's own volume (its template names the user)
+ROLE_SHARED_VOLUME = "shared-volume"  # a volume whose template names no user
+ROLE_HUB_DATA = "hub-data"  # the hub's database and secrets (berth up creates it)
 HEALTHCHECK_INTERVAL_NS = 30 * 10**9
 
 ROOT_START_SWITCHES = (
@@ -90,6 +98,7 @@ class Mount:
     source: str
     target: str
     read_only: bool = False
+    per_user: bool = True  # the source template names the user: ownership is checked
 
     @property
     def is_host_path(self) -> bool:
@@ -126,6 +135,8 @@ class Identity:
     servername: str = ""
     spawner: str = "ContainerSpawner"
     prefix: str = ""
+    user_id: str = ""  # JupyterHub's id of the user; "" = unknown
+    user_created: str = ""  # when JupyterHub created the account (UTC, ISO 8601, seconds)
 
 
 @dataclass(frozen=True)
@@ -157,7 +168,7 @@ def start_privileges(environment: Mapping[str, str], run_as_root: bool = False) 
 
 def labels(identity: Identity, role: str = ROLE_SINGLEUSER) -> dict[str, str]:
     """Labels that mark a container or volume as Berth's and say whose it is."""
-    return {
+    found = {
         LABEL_MANAGED: "true",
         LABEL_ROLE: role,
         LABEL_USER: identity.username,
@@ -165,6 +176,11 @@ def labels(identity: Identity, role: str = ROLE_SINGLEUSER) -> dict[str, str]:
         LABEL_SPAWNER: identity.spawner,
         LABEL_PREFIX: identity.prefix,
     }
+    if identity.user_id:
+        found[LABEL_USER_ID] = identity.user_id
+    if identity.user_created:
+        found[LABEL_USER_CREATED] = identity.user_created
+    return found
 
 
 def owned_by(found_labels: Mapping[str, str] | None, identity: Identity) -> bool:
@@ -175,6 +191,15 @@ def owned_by(found_labels: Mapping[str, str] | None, identity: Identity) -> bool
         and found.get(LABEL_USER) == identity.username
         and found.get(LABEL_SERVER) == identity.servername
     )
+
+
+def template_fields(template: str) -> set[str]:
+    """The field names a template uses (``{username}`` -> ``username``)."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError:
+        return set()  # render() reports the broken template
+    return {re.split(r"[.\[!:]", f, maxsplit=1)[0] for _, f, _, _ in parsed if f}
 
 
 def _render_path(template: str, namespace: Mapping[str, str]) -> str:
@@ -208,7 +233,8 @@ def mounts_from_config(
             names.check_docker_name(source, "volume")
         if not target.startswith("/"):
             raise names.InvalidNameError(f"mount target {target!r} must be an absolute path")
-        mounts.append(Mount(source=source, target=target, read_only=read_only))
+        per_user = "username" in template_fields(source_t)
+        mounts.append(Mount(source, target, read_only, per_user))
     return mounts
 
 

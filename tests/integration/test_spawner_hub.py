@@ -123,7 +123,9 @@ def test_volume_owner_persistence_and_read_only(hub: Hub) -> None:
 
 def test_existing_volume_is_never_chowned(hub: Hub) -> None:
     volume = f"{hub.prefix}-carol"
-    hub.docker.volumes.create(volume)
+    # labelled as Berth labelled carol's volumes before it recorded account ids
+    labels = {"berth.managed": "true", "berth.role": "volume", "berth.user": "carol"}
+    hub.docker.volumes.create(volume, labels={**labels, "berth.prefix": hub.prefix})
     hub.docker.containers.run(
         hub.image,
         entrypoint=["sh", "-c", "touch /v/root-file && chown 0:0 /v /v/root-file"],
@@ -320,3 +322,45 @@ def test_memory_hog_is_oom_killed_in_its_own_container(hub: Hub) -> None:
     assert container.status == "running"  # only the kernel died, in its own container
     assert hub.execute("hog", "print('still here')").strip() == "still here"
     hub.stop("hog")
+
+
+def test_user_named_hub_cannot_mount_the_hubs_data_volume(hub: Hub) -> None:
+    """Fails on main before the change: the template '{prefix}-{username}{server_suffix}-data'
+    and a user named 'hub' mounted the hub's data volume (database, cookie secret, tokens)."""
+    hub_data = f"{hub.prefix}-hub-data"
+    hub.docker.volumes.create(hub_data, labels={"berth.managed": "true", "berth.role": "hub-data"})
+    hub.create_user("hub")
+    r = hub.request_spawn("hub")
+    assert r.status_code == 409, r.text
+    assert "hub's own data volume" in r.json()["message"]
+    assert not hub.docker.containers.list(all=True, filters={"label": "berth.user=hub"})
+
+
+def test_unlabelled_volume_is_not_adopted(hub: Hub) -> None:
+    """Fails on main before the change: any volume of the rendered name was mounted."""
+    hub.docker.volumes.create(f"{hub.prefix}-uma")  # e.g. someone else's, made by hand
+    hub.create_user("uma")
+    r = hub.request_spawn("uma")
+    assert r.status_code == 409, r.text
+    assert "no owner labels" in r.json()["message"]
+    assert "adopt_unlabelled_volumes" in r.json()["message"]
+
+
+def test_recreated_user_does_not_inherit_the_deleted_users_files(hub: Hub) -> None:
+    """Fails on main before the change: a user deleted and created again under the same name
+    silently got the old account's volume and files."""
+    hub.spawn("rita")
+    hub.execute("rita", "open('/home/jovyan/work/private.txt', 'w').write('old rita')")
+    hub.stop("rita")
+    volume = hub.docker.volumes.get(f"{hub.prefix}-rita")
+    labels = volume.attrs["Labels"]
+    assert labels["berth.user-id"].isdigit()
+    assert labels["berth.user-created"] == hub.user_model("rita")["created"][:19]
+    assert hub.api("DELETE", "/users/rita").status_code == 204
+    time.sleep(3)  # a new account is told apart by id, or by creation time when the id is reused
+    hub.create_user("rita")
+    r = hub.request_spawn("rita")
+    assert r.status_code == 409, r.text
+    message = r.json()["message"]
+    assert "earlier account named 'rita'" in message and "docker volume rm" in message
+    assert "" not in hub.user_model("rita")["servers"]

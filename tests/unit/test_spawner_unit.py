@@ -294,3 +294,14 @@ def specs_host_config(spec: Any) -> dict[str, Any]:
     from berth.spawner import specs
 
     return specs.host_config_kwargs(spec)
+
+
+def test_account_key_survives_a_database_round_trip() -> None:
+    from datetime import UTC, datetime
+
+    from berth.spawner.container import account_key
+
+    aware = SimpleNamespace(id=7, created=datetime(2026, 11, 26, 10, 0, 0, 123456, tzinfo=UTC))
+    naive = SimpleNamespace(id=7, created=datetime(2026, 11, 26, 10, 0, 0))
+    assert account_key(aware) == account_key(naive) == ("7", "2026-11-26T10:00:00")
+    assert account_key(SimpleNamespace(name="x")) == ("", "")
