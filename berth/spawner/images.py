@@ -9,7 +9,7 @@ from typing import Any
 import docker.errors
 
 from . import errors
-from .engine import Engine
+from .engine import ImageStore
 
 Report = Callable[[dict[str, Any]], None]
 
@@ -110,7 +110,9 @@ class PullProgress:
         }
 
 
-async def ensure_image(engine: Engine, image: str, policy: str, report: Report) -> dict[str, Any]:
+async def ensure_image(
+    engine: ImageStore, image: str, policy: str, report: Report
+) -> dict[str, Any]:
     """Make ``image`` present according to ``policy``; returns its inspect record."""
     found = await engine.inspect_image(image)
     if is_own_image(image):  # whatever the policy: never pulled

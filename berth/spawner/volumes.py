@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import errors, specs, volume_policy
-from .engine import Engine
+from .engine import VolumeStore
 from .images import Report
 from .specs import NO_NEW_PRIVILEGES, ROLE_VOLUME_INIT, Identity, Privileges, labels
 
@@ -98,7 +98,7 @@ def volume_init_kwargs(
 
 
 async def prepare_volumes(
-    engine: Engine,
+    engine: VolumeStore,
     spec: specs.ContainerSpec,
     image_info: dict[str, Any],
     timeout: float,
