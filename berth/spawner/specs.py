@@ -110,6 +110,7 @@ class Privileges:
     user: str | None  # None: the image's USER
     cap_add: tuple[str, ...] = ()
     no_new_privileges: bool = True
+    group_add: tuple[int, ...] = ()  # supplementary groups (system users)
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,7 @@ class ContainerSpec:
     privileges: Privileges = Privileges(user=None)
     extra_create_kwargs: Mapping[str, Any] = field(default_factory=dict)
     extra_host_config: Mapping[str, Any] = field(default_factory=dict)
+    working_dir: str | None = None  # None: the image's WORKDIR
 
 
 def start_privileges(environment: Mapping[str, str], run_as_root: bool = False) -> Privileges:
@@ -255,6 +257,8 @@ def host_config_kwargs(spec: ContainerSpec) -> dict[str, Any]:
         "security_opt": [NO_NEW_PRIVILEGES] if spec.privileges.no_new_privileges else [],
         "init": False,  # the images bring tini as PID 1
     }
+    if spec.privileges.group_add:
+        hc["group_add"] = [str(gid) for gid in spec.privileges.group_add]
     res = spec.resources
     if res.mem_limit:
         hc["mem_limit"] = res.mem_limit
@@ -297,4 +301,6 @@ def container_create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
     }
     if spec.privileges.user is not None:
         kwargs["user"] = spec.privileges.user
+    if spec.working_dir:
+        kwargs["working_dir"] = spec.working_dir
     return deep_merge(kwargs, spec.extra_create_kwargs)

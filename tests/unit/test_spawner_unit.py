@@ -307,3 +307,15 @@ def test_account_key_survives_a_database_round_trip() -> None:
     assert account_key(aware) == account_key(naive) == ("7", "2026-11-26T10:00:00")
     assert account_key(SimpleNamespace(name="x")) == ("", "")
 
+
+def test_system_user_spawner_is_registered_and_documented() -> None:
+    from importlib.metadata import entry_points
+    from pathlib import Path
+
+    from berth.spawner import SystemUserSpawner
+
+    (ep,) = [e for e in entry_points(group="jupyterhub.spawners") if e.name == "berth-system-users"]
+    assert ep.load() is SystemUserSpawner
+    doc = (Path(__file__).parents[2] / "docs" / "spawner.md").read_text()
+    for name, trait in SystemUserSpawner.class_own_traits().items():
+        assert trait.metadata.get("config") is True and f"`{name}`" in doc, name
