@@ -7,7 +7,7 @@ run), see :mod:`.system_users` for what is looked up and refused.
 
 from __future__ import annotations
 
-from traitlets import Unicode
+from traitlets import Integer, Unicode
 
 from berth import names
 
@@ -34,9 +34,16 @@ class SystemUserSpawner(ContainerSpawner):
         directory of the server. Same fields as ``host_homedir_format_string``.""",
     ).tag(config=True)
 
+    min_uid = Integer(
+        1000,
+        min=1,
+        help="""Accounts with a lower uid are system accounts (daemon, www-data, …) and are
+        refused, as uid 0 always is. Debian's first uid for people is 1000 (UID_MIN).""",
+    ).tag(config=True)
+
     def host_account(self) -> system_users.HostAccount:
         """The account that runs this user's server (blocking NSS lookup; it is local)."""
-        return system_users.lookup(self.user.name)
+        return system_users.lookup(self.user.name, self.min_uid)
 
     def home_problem(self, path: str, uid: int) -> str | None:
         """Why ``path`` is not ``uid``'s home. A hub that sees the host's homes under another

@@ -6,7 +6,8 @@ created in a notebook belong to that account on the host. What is looked up and 
 
 * :func:`lookup` -- the account (``pwd``/``os.getgrouplist``, i.e. NSS: ``/etc/passwd``, LDAP,
   …), refused with a clear spawn error when there is none, or when it is root (uid 0, gid 0,
-  or member of group 0): a server never runs as root nor as someone else;
+  or member of group 0), or a system account (uid below ``min_uid``): a server never runs as
+  root nor as someone else;
 * :func:`home_problem` -- the host home must exist, be a real directory (not a link) and belong to
   the account: Docker would otherwise create a missing one as root, or mount another's;
 * :func:`system_user_spec` -- a container spec adjusted to run as the account (pure).
@@ -67,6 +68,7 @@ def bad_home(name: str, problem: str) -> SpawnException:
 
 def lookup(
     name: str,
+    min_uid: int = 0,
     getpwnam: Callable[[str], pwd.struct_passwd] = pwd.getpwnam,
     getgrouplist: Callable[[str, int], list[int]] = os.getgrouplist,
 ) -> HostAccount:
@@ -87,6 +89,13 @@ def lookup(
         raise root_account(name, "primary group 0 (root)")
     if 0 in account.groups:
         raise root_account(name, "membership of group 0 (root)")
+    if account.uid < min_uid:
+        raise SpawnException(
+            f"The host account {name!r} is a system account (uid {account.uid}, below "
+            f"{min_uid}); servers run only as people's accounts. Ask an administrator.",
+            reason=REASON_ACCOUNT,
+            status_code=403,
+        )
     return account
 
 

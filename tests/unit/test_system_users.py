@@ -53,6 +53,14 @@ def test_lookup_refuses_missing_and_root(entry, groups: list[int], needle: str) 
     assert needle in info.value.message and info.value.status_code == 403
 
 
+def test_lookup_refuses_system_accounts_below_min_uid() -> None:
+    db = fake_db(passwd("daemon", 1, 1, "/usr/sbin"))
+    with pytest.raises(SpawnException) as info:
+        system_users.lookup("daemon", 1000, **db)
+    assert "system account (uid 1, below 1000)" in info.value.message
+    assert system_users.lookup("daemon", 1, **db).uid == 1
+
+
 def test_lookup_of_a_weird_name_is_a_missing_account() -> None:
     with pytest.raises(SpawnException):
         system_users.lookup("no\0such")
