@@ -117,7 +117,7 @@ def parse_bytes(value: Any) -> int | None:
         raise ValueError(f"memory cannot be negative (got {describe(value)})")
     if number > MAX_MEMORY:
         raise ValueError(f"{_TOO_LARGE} (got {describe(value)})")
-    if number < MIN_MEMORY:
+    if 0 < number < MIN_MEMORY:  # 0 means "no limit"
         raise ValueError(f"memory must be at least 6M, Docker's minimum (got {describe(value)})")
     return number
 
