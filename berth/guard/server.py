@@ -121,6 +121,8 @@ class Guard:
                 conn.start_next_cycle()
         except (ConnectionError, ClientGone, h11.ProtocolError, asyncio.IncompleteReadError) as exc:
             log.debug("client connection ended: %s", exc)
+        except asyncio.CancelledError:
+            log.debug("closing a client connection: the guard is stopping")
         finally:
             writer.close()
 
