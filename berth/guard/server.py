@@ -39,6 +39,7 @@ HOP_BY_HOP = frozenset(
         b"transfer-encoding",
         b"upgrade",
         b"content-length",
+        b"expect",  # the guard reads the whole body before it asks the engine anything
     }
 )
 
@@ -119,6 +120,13 @@ class Guard:
         try:
             while await self._one_request(conn, reader, writer):
                 conn.start_next_cycle()
+        except h11.RemoteProtocolError as exc:
+            # Malformed or ambiguous framing (e.g. Content-Length with Transfer-Encoding):
+            # nothing of it reaches the engine.
+            log.warning("refused a malformed request: %s", exc)
+            if conn.our_state in {h11.IDLE, h11.SEND_RESPONSE}:
+                with contextlib.suppress(ConnectionError, h11.LocalProtocolError):
+                    await self._answer(conn, writer, 400, f"berth engine guard: bad request: {exc}")
         except (ConnectionError, ClientGone, h11.ProtocolError, asyncio.IncompleteReadError) as exc:
             log.debug("client connection ended: %s", exc)
         except asyncio.CancelledError:
@@ -133,11 +141,15 @@ class Guard:
         event = await _next_event(conn, reader)
         if not isinstance(event, h11.Request):
             return False
+        if conn.they_are_waiting_for_100_continue:
+            writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
         body = bytearray()
         while isinstance(part := await _next_event(conn, reader), h11.Data):
             body += part.data
             if len(body) > MAX_BODY:
-                await self._answer(conn, writer, 413, f"request body larger than {MAX_BODY} bytes")
+                reason = f"request body larger than {MAX_BODY} bytes"
+                log.warning("refused %s: %s", event.method.decode(), reason)
+                await self._answer(conn, writer, 413, f"berth engine guard: {reason}")
                 return False
         headers = {name.decode().lower(): value.decode("latin-1") for name, value in event.headers}
         request = policy.Request(

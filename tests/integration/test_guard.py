@@ -11,9 +11,11 @@ On main the hub mounts /var/run/docker.sock itself: every attack here would succ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -240,6 +242,69 @@ def test_a_bind_volume_through_driver_options_is_refused(api: Any, docker_client
     assert not docker_client.volumes.list(filters={"name": name})
 
 
+def _raw_exchange(socket_path: Path, data: bytes, seconds: float = 10) -> bytes:
+    """Send raw bytes to the guard; everything it answers until it closes or goes quiet."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(seconds)
+        sock.connect(str(socket_path))
+        sock.sendall(data)
+        answer = b""
+        with contextlib.suppress(TimeoutError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+                if answer.count(b"HTTP/1.1 ") >= 2:
+                    sock.settimeout(1)  # all expected answers are in: stop soon
+        return answer
+
+
+def _privileged_create_body(image: str) -> bytes:
+    host_config = {"CapDrop": ["ALL"], "Privileged": True}
+    return json.dumps({"Image": image, "Labels": OURS, "HostConfig": host_config}).encode()
+
+
+def test_a_pipelined_request_is_judged_on_its_own(
+    guard_socket: Path, docker_client: Any, berth_image: str
+) -> None:
+    """An allowed request carrying a second one behind it in the same write."""
+    name = f"{PREFIX}-pipelined"
+    body = _privileged_create_body(berth_image)
+    data = (
+        b"GET /v1.41/_ping HTTP/1.1\r\nHost: docker\r\n\r\n"
+        + f"POST /v1.41/containers/create?name={name} HTTP/1.1\r\nHost: docker\r\n".encode()
+        + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    answer = _raw_exchange(guard_socket, data)
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert b"HTTP/1.1 403 " in answer and b"privileged containers are not allowed" in answer
+    assert _absent(docker_client, name)
+
+
+def test_ambiguous_framing_reaches_nothing(
+    guard_socket: Path, docker_client: Any, berth_image: str
+) -> None:
+    """Content-Length and Transfer-Encoding together, the classic request-smuggling shape: the
+    chunked body hides a second request. The guard frames by Transfer-Encoding (as RFC 9112 and
+    the engine do) and sends the engine a request it re-serialized, so the hidden request stays
+    a body and is never a request of its own."""
+    name = f"{PREFIX}-smuggled"
+    body = _privileged_create_body(berth_image)
+    smuggled = (
+        f"POST /v1.41/containers/create?name={name} HTTP/1.1\r\nHost: docker\r\n".encode()
+        + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    chunk = f"{len(smuggled):x}\r\n".encode() + smuggled + b"\r\n0\r\n\r\n"
+    data = (
+        b"POST /v1.41/containers/x/wait HTTP/1.1\r\nHost: docker\r\n"
+        + b"Content-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + chunk
+    )
+    answer = _raw_exchange(guard_socket, data, seconds=3)
+    assert answer.count(b"HTTP/1.1 ") == 1 and answer.startswith(b"HTTP/1.1 404 ")
+    assert _absent(docker_client, name)
+
+
 def _hub_image_or_skip(client: Any) -> None:
     try:
         client.images.get(HUB_IMAGE)
@@ -323,3 +388,79 @@ def test_the_socket_is_closed_to_users_outside_its_group(
         remove=True,
     )
     assert output.decode().strip().splitlines()[-1] == "refused True"
+
+
+def _hub_image_has_the_guard(client: Any) -> bool:
+    try:
+        client.containers.run(
+            HUB_IMAGE,
+            ["python3", "-c", "import berth.guard.server"],
+            entrypoint=[],
+            network_mode="none",
+            remove=True,
+        )
+    except docker.errors.ContainerError:
+        return False
+    return True
+
+
+def test_the_guard_runs_unprivileged_from_the_hub_image(
+    tmp_path_factory: pytest.TempPathFactory, docker_client: Any, berth_image: str, socket_gid: int
+) -> None:
+    """As `berth up` runs it: the hub image's user with the engine socket's group, no caps."""
+    _hub_image_or_skip(docker_client)
+    if not _hub_image_has_the_guard(docker_client):
+        pytest.skip(f"{HUB_IMAGE} predates the engine guard (rebuild it: berth images build hub)")
+    workdir = tmp_path_factory.mktemp("guard-in-hub")
+    os.chown(workdir, HUB_UID, socket_gid)
+    workdir.chmod(0o750)
+    guard = docker_client.containers.run(
+        HUB_IMAGE,
+        ["python3", "-m", "berth.guard", "--socket", "/run/berth-engine/docker.sock",
+         "--upstream", "unix:///var/run/docker.sock", "--prefix", PREFIX, "--network", "bridge"],
+        name=f"{PREFIX}-guard",
+        user=f"{HUB_UID}:{socket_gid}",
+        volumes={
+            "/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
+            str(workdir): {"bind": "/run/berth-engine", "mode": "rw"},
+        },
+        network_mode="none",
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        detach=True,
+    )  # fmt: skip
+    try:
+        _wait_for_socket(workdir / "docker.sock", None, 30)
+        info = (workdir / "docker.sock").stat()
+        assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (HUB_UID, socket_gid, 0o660)
+        api = docker.APIClient(base_url=f"unix://{workdir}/docker.sock", version="auto")
+        name = f"{PREFIX}-via-hub-guard"
+        created = api.create_container(
+            berth_image,
+            name=name,
+            labels=OURS,
+            command=["sleep", "60"],
+            host_config=api.create_host_config(cap_drop=["ALL"]),
+        )
+        api.start(created["Id"])
+        exec_id = api.exec_create(created["Id"], ["id", "-u"])
+        assert api.exec_start(exec_id) == b"1000\n"
+        api.remove_container(created["Id"], force=True)
+        with pytest.raises(docker.errors.APIError, match="privileged containers are not allowed"):
+            _attack(api, berth_image, f"{name}-privileged", ATTACKS["privileged"])
+        assert _absent(docker_client, f"{name}-privileged")
+        api.close()
+        logs = guard.logs().decode()
+        assert "refused POST /v1.41/containers/create: privileged containers" in logs
+    finally:
+        print(guard.logs().decode())
+        guard.remove(force=True)
+
+
+def test_conflicting_lengths_are_a_bad_request(guard_socket: Path) -> None:
+    data = (
+        b"POST /v1.41/volumes/create HTTP/1.1\r\nHost: docker\r\n"
+        b"Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}"
+    )
+    answer = _raw_exchange(guard_socket, data, seconds=3)
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"berth engine guard: bad request" in answer
