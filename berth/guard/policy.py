@@ -67,6 +67,11 @@ class Request:
     headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
     body: bytes = b""
 
+    @property
+    def path(self) -> str:
+        """The path without the query (for logs: a query may name things, never a body)."""
+        return self.target.partition("?")[0]
+
 
 @dataclass(frozen=True)
 class Ref:

@@ -88,20 +88,36 @@ async def _get_json(upstream: Upstream, path: str) -> tuple[int, Any]:
         writer.close()
 
 
+class LookupFailed(Exception):
+    """The engine answered a look-up with neither the object nor "no such object"."""
+
+
+async def _inspect(upstream: Upstream, path: str) -> Any:
+    """The engine's record at ``path``; None for 404. Any other answer is not a "no": a busy
+    engine must not make the guard report a live container as gone."""
+    status, data = await _get_json(upstream, path)
+    if status == 404:
+        return None
+    if status != 200 or not isinstance(data, dict):
+        message = data.get("message") if isinstance(data, dict) else data
+        raise LookupFailed(f"the engine answered {status} to a look-up: {message}")
+    return data
+
+
 async def look_up(upstream: Upstream, ref: policy.Ref) -> policy.Found | None:
     """The Id and labels of ``ref`` on the engine, or None when it does not exist."""
     name = quote(ref.name, safe="")
     if ref.kind == "volume":
-        status, data = await _get_json(upstream, f"/volumes/{name}")
-        return policy.Found(data["Name"], data.get("Labels") or {}) if status == 200 else None
+        data = await _inspect(upstream, f"/volumes/{name}")
+        return policy.Found(data["Name"], data.get("Labels") or {}) if data else None
     if ref.kind == "exec":
-        status, data = await _get_json(upstream, f"/exec/{name}/json")
-        if status != 200:
+        data = await _inspect(upstream, f"/exec/{name}/json")
+        if data is None:
             return None
         container = await look_up(upstream, policy.Ref("container", str(data["ContainerID"])))
         return policy.Found(data["ID"], container.labels) if container else None
-    status, data = await _get_json(upstream, f"/containers/{name}/json")
-    if status != 200:
+    data = await _inspect(upstream, f"/containers/{name}/json")
+    if data is None:
         return None
     return policy.Found(data["Id"], (data.get("Config") or {}).get("Labels") or {})
 
@@ -127,8 +143,10 @@ class Guard:
             if conn.our_state in {h11.IDLE, h11.SEND_RESPONSE}:
                 with contextlib.suppress(ConnectionError, h11.LocalProtocolError):
                     await self._answer(conn, writer, 400, f"berth engine guard: bad request: {exc}")
-        except (ConnectionError, ClientGone, h11.ProtocolError, asyncio.IncompleteReadError) as exc:
+        except (ClientGone, h11.ProtocolError, asyncio.IncompleteReadError) as exc:
             log.debug("client connection ended: %s", exc)
+        except OSError as exc:  # the client left, or the engine is unreachable: close, as it would
+            log.info("connection closed: %s", exc)
         except asyncio.CancelledError:
             log.debug("closing a client connection: the guard is stopping")
         finally:
@@ -155,13 +173,17 @@ class Guard:
         request = policy.Request(
             event.method.decode(), event.target.decode("latin-1"), headers, bytes(body)
         )
-        facts = {
-            ref: await look_up(self.upstream, ref) for ref in policy.needs(request, self.limits)
-        }
+        try:
+            facts = {
+                ref: await look_up(self.upstream, ref) for ref in policy.needs(request, self.limits)
+            }
+        except LookupFailed as exc:
+            log.warning("could not judge %s %s: %s", request.method, request.path, exc)
+            await self._answer(conn, writer, 502, f"berth engine guard: {exc}")
+            return conn.our_state is h11.DONE and conn.their_state is h11.DONE
         decision = policy.decide(request, self.limits, facts)
         if not decision.allowed:
-            path = request.target.partition("?")[0]
-            log.warning("refused %s %s: %s", request.method, path, decision.reason)
+            log.warning("refused %s %s: %s", request.method, request.path, decision.reason)
             await self._answer(conn, writer, 403, decision.message)
         elif decision.missing is not None:
             missing = decision.missing
