@@ -11,6 +11,7 @@ On main the hub mounts /var/run/docker.sock itself: every attack here would succ
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -131,6 +132,10 @@ async def test_the_spawners_whole_lifecycle_works_through_the_guard(
         container_id, ["sh", "-c", "stat -c %u /home/jovyan/work; id -u"]
     )
     assert (status, output) == (0, "1000\n1000\n")  # the volume-init chown happened
+    for _ in range(100):  # start.sh runs its hooks before the command prints (bounded: 10 s)
+        if "server up" in await engine.logs_tail(container_id):
+            break
+        await asyncio.sleep(0.1)
     assert "server up" in await engine.logs_tail(container_id)
     await engine.stop_container(container_id, timeout=2)
     assert await engine.wait_container(container_id, timeout=30) in {0, 137, 143}
