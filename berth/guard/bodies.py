@@ -245,6 +245,9 @@ def check_container_create(body: bytes, limits: Limits) -> list[str]:
     """``POST /containers/create``: returns the named volumes it mounts."""
     config = fields(parse_json(body), "container config")
     check_labels(config.get("labels"), limits, "containers")
+    if not isinstance(config.get("hostconfig"), dict):
+        # Without one, the engine takes host settings (Privileged, Binds, ...) from the top level.
+        raise Refused("containers need a HostConfig object")
     volumes = check_host_config(config.get("hostconfig"), limits)
     networking = fields(config.get("networkingconfig"), "NetworkingConfig")
     endpoints = networking.get("endpointsconfig") or {}

@@ -58,6 +58,14 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
 )
 _COMPILED = tuple((method, re.compile(f"^{path}$"), kind) for method, path, kind in ROUTES)
 _SUBJECT_KIND = {"container": "container", "exec-create": "container", "exec": "exec"}
+# The calls that carry a JSON body; every other call must come without one. (An old API
+# version's container start reads a whole HostConfig from its body: privileged, binds, ...)
+_WITH_BODY = frozenset(
+    {"container-create", "exec-create", "exec", "volume-create", "network-connect"}
+)
+# Older API versions read host settings from more places (the body of a container start below
+# 1.24, among others); docker-py negotiates the engine's own version (1.41 on Docker 20.10).
+MIN_API_VERSION = (1, 40)
 
 
 @dataclass(frozen=True)
@@ -158,6 +166,9 @@ def plan(request: Request, limits: Limits) -> Plan:
     version, path = "", full_path
     if matched := _VERSION.match(full_path):
         version, path = matched.group(1), matched.group(2)
+        if tuple(int(part) for part in version[2:].split(".")) < MIN_API_VERSION:
+            minimum = ".".join(map(str, MIN_API_VERSION))
+            raise Refused(f"API version {version[2:]} is older than {minimum}")
     if "form" in request.headers.get("content-type", "").lower():
         # The engine would read form fields from the body as if they were query parameters.
         raise Refused("form-encoded requests are not allowed")
@@ -175,6 +186,8 @@ def plan(request: Request, limits: Limits) -> Plan:
             start, end = found.span("ref")
             template = path[:start] + "{}" + path[end:]
             subject = Ref(_SUBJECT_KIND.get(kind, kind), name)
+        if request.body and kind not in _WITH_BODY:
+            raise Refused(f"{method} {path} takes no request body")
         return Plan(
             version, template, raw_query, subject, _check(kind, found, query, request, limits)
         )

@@ -308,7 +308,8 @@ def test_ambiguous_framing_reaches_nothing(
         + chunk
     )
     answer = _raw_exchange(guard_socket, data, seconds=3)
-    assert answer.count(b"HTTP/1.1 ") == 1 and answer.startswith(b"HTTP/1.1 404 ")
+    assert answer.count(b"HTTP/1.1 ") == 1  # one request, one answer: nothing hidden ran
+    assert b"POST /containers/x/wait takes no request body" in answer
     assert _absent(docker_client, name)
 
 
@@ -462,6 +463,49 @@ def test_the_guard_runs_unprivileged_from_the_hub_image(
     finally:
         print(guard.logs().decode())
         guard.remove(force=True)
+
+
+def test_host_settings_smuggled_past_the_host_config_are_refused(
+    api: Any, guard_socket: Path, docker_client: Any, berth_image: str
+) -> None:
+    """Two ways the engine takes host settings from outside a create's HostConfig: the top
+    level of the create body (when HostConfig is absent), and the body of a container start
+    on an API version below 1.24. Both made a privileged container with / bound on a raw socket."""
+    name = f"{PREFIX}-toplevel"
+    body = json.dumps(
+        {"Image": berth_image, "Labels": OURS, "Privileged": True, "Binds": ["/:/host"]}
+    ).encode()
+    answer = _raw_exchange(
+        guard_socket,
+        f"POST /v1.41/containers/create?name={name} HTTP/1.1\r\nHost: docker\r\n".encode()
+        + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body,
+        seconds=3,
+    )
+    assert answer.startswith(b"HTTP/1.1 403 ") and b"containers need a HostConfig" in answer
+    assert _absent(docker_client, name)
+
+    created = api.create_container(
+        berth_image,
+        name=f"{PREFIX}-oldstart",
+        labels=OURS,
+        command=["sleep", "60"],
+        host_config=api.create_host_config(cap_drop=["ALL"]),
+    )
+    start_body = json.dumps({"Privileged": True, "Binds": ["/:/host"]}).encode()
+    for version in ("1.23", "1.41"):
+        answer = _raw_exchange(
+            guard_socket,
+            f"POST /v{version}/containers/{created['Id']}/start HTTP/1.1\r\n".encode()
+            + b"Host: docker\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(start_body)}\r\n\r\n".encode()
+            + start_body,
+            seconds=3,
+        )
+        assert answer.startswith(b"HTTP/1.1 403 ")
+    container = docker_client.containers.get(created["Id"])
+    assert container.status == "created" and not container.attrs["HostConfig"]["Privileged"]
+    api.remove_container(created["Id"], force=True)
 
 
 def test_conflicting_lengths_are_a_bad_request(guard_socket: Path) -> None:

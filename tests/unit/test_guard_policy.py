@@ -554,3 +554,35 @@ def test_the_first_of_repeated_query_values_decides_as_in_the_engine() -> None:
 
 def test_a_refusal_message_names_the_guard() -> None:
     assert Decision(False, "nope").message == "berth engine guard: nope"
+
+
+def test_host_settings_at_the_top_level_are_refused() -> None:
+    """Without a HostConfig object the engine reads Privileged, Binds, ... from the top level."""
+    top_level = {"Image": "alpine", "Labels": OURS, "Privileged": True, "Binds": ["/:/host"]}
+    assert refusal(raw_create(top_level)) == "containers need a HostConfig object"
+    assert refusal(raw_create({**top_level, "HostConfig": None})) == (
+        "containers need a HostConfig object"
+    )
+
+
+def test_a_start_cannot_carry_host_settings() -> None:
+    """Below API 1.24 the engine takes a HostConfig from the body of a container start."""
+    body = json.dumps({"Privileged": True, "Binds": ["/:/host"]}).encode()
+    headers = {"content-type": "application/json"}
+    facts = {Ref("container", "ada"): Found(CID, OURS)}
+    old = Request("POST", "/v1.23/containers/ada/start", headers, body)
+    assert refusal(old, facts) == "API version 1.23 is older than 1.40"
+    current = Request("POST", "/v1.41/containers/ada/start", headers, body)
+    assert refusal(current, facts) == "POST /containers/ada/start takes no request body"
+    unversioned = Request("POST", "/containers/ada/start", headers, body)
+    assert refusal(unversioned, facts) == "POST /containers/ada/start takes no request body"
+    assert judge(Request("POST", "/containers/ada/start"), facts) == Decision(
+        True, target=f"/containers/{CID}/start"
+    )
+
+
+@pytest.mark.parametrize("version", ["1.12", "1.23", "1.39", "0.9"])
+def test_old_api_versions_are_refused(version: str) -> None:
+    assert refusal(Request("GET", f"/v{version}/_ping")) == (
+        f"API version {version} is older than 1.40"
+    )
