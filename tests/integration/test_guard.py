@@ -22,6 +22,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +195,9 @@ REASONS = {
 }
 
 
+SECRET = f"s3cret-{RUN}"
+
+
 def _attack(api: Any, image: str, name: str, attack: dict[str, Any]) -> Any:
     host_config = {"cap_drop": ["ALL"], **attack.get("host_config", {})}
     return api.create_container(
@@ -202,6 +206,7 @@ def _attack(api: Any, image: str, name: str, attack: dict[str, Any]) -> Any:
         labels=attack.get("labels", OURS),
         host_config=api.create_host_config(**host_config),
         command=["sleep", "60"],
+        environment={"BERTH_GUARD_TEST_SECRET": SECRET},
     )
 
 
@@ -215,6 +220,31 @@ def test_each_attack_is_refused_and_did_not_happen(
     assert refused.value.status_code == 403
     assert refused.value.explanation == f"berth engine guard: {REASONS[attack]}"
     assert _absent(docker_client, name)
+
+
+def test_refusals_are_logged_one_line_each_without_bodies(
+    api: Any, guard_socket: Path, berth_image: str
+) -> None:
+    """The create bodies carried an environment secret: the log names the reason, not it."""
+    for attack in ATTACKS:
+        with pytest.raises(docker.errors.APIError):
+            _attack(api, berth_image, f"{PREFIX}-log-{attack}", ATTACKS[attack])
+    log = (guard_socket.parent / "guard.log").read_text()
+    assert SECRET not in log
+    for attack, reason in REASONS.items():
+        assert f"refused POST /v1.41/containers/create: {reason}\n" in log, attack
+
+
+def test_concurrent_calls_are_served_side_by_side(api: Any, guard_socket: Path) -> None:
+    """The spawner's engine layer keeps many connections open at once (a pool per thread)."""
+    clients = [
+        docker.APIClient(base_url=f"unix://{guard_socket}", version="1.41") for _ in range(16)
+    ]
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda client: client.version()["ApiVersion"], clients * 4))
+    assert answers == ["1.41"] * 64
+    for client in clients:
+        client.close()
 
 
 def test_a_container_that_is_not_berths_cannot_be_touched(
