@@ -1,7 +1,8 @@
 """Pure checks of the JSON bodies the hub sends: container create, exec create, volume create.
 
-Each check returns the named volumes the body refers to (their labels decide later, see
-:mod:`.policy`) or raises :class:`Refused` with a reason a person can act on.
+Each check returns the mount sources the body refers to, named volumes (their labels decide
+later, see :mod:`.policy`) and allowed host paths (absolute: their symlinks are checked later),
+or raises :class:`Refused` with a reason a person can act on.
 
 The engine decodes these bodies with Go's ``encoding/json``, which matches object keys to struct
 fields *case-insensitively* (``"privileged": true`` sets ``Privileged``). So struct objects are
@@ -178,6 +179,7 @@ def _check_bind(bind: Any, limits: Limits, volumes: list[str]) -> None:
     if source.startswith("/"):
         if not host_path_allowed(source, limits.allow_binds):
             raise Refused(f"bind mount of host path {source!r} is not allowed")
+        volumes.append(source)
     elif source:
         volumes.append(source)
     else:
@@ -191,6 +193,7 @@ def _check_mount(mount: Any, limits: Limits, volumes: list[str]) -> None:
     if kind == "bind":
         if not host_path_allowed(source, limits.allow_binds):
             raise Refused(f"bind mount of host path {source!r} is not allowed")
+        volumes.append(source)
     elif kind == "volume":
         options = fields(spec.get("volumeoptions"), "VolumeOptions")
         if options.get("driverconfig"):
@@ -202,7 +205,7 @@ def _check_mount(mount: Any, limits: Limits, volumes: list[str]) -> None:
 
 
 def check_host_config(raw: Any, limits: Limits) -> list[str]:
-    """Refuse every escape from the container's sandbox; returns the named volumes used."""
+    """Refuse every escape from the container's sandbox; returns the mount sources used."""
     hc = fields(raw, "HostConfig")
     if hc.get("privileged"):
         raise Refused("privileged containers are not allowed")
@@ -242,7 +245,7 @@ def check_host_config(raw: Any, limits: Limits) -> list[str]:
 
 
 def check_container_create(body: bytes, limits: Limits) -> list[str]:
-    """``POST /containers/create``: returns the named volumes it mounts."""
+    """``POST /containers/create``: returns its mount sources (volume names, host paths)."""
     config = fields(parse_json(body), "container config")
     check_labels(config.get("labels"), limits, "containers")
     if not isinstance(config.get("hostconfig"), dict):

@@ -27,6 +27,7 @@ from .bodies import (
     check_container_create,
     check_exec_create,
     check_volume_create,
+    host_path_allowed,
     managed,
     network_connect_container,
 )
@@ -83,7 +84,8 @@ class Request:
 
 @dataclass(frozen=True)
 class Ref:
-    """An existing engine object: kind ``container``, ``exec`` or ``volume``, and its name/Id."""
+    """An existing object: kind ``container``, ``exec`` or ``volume`` and its name or Id on the
+    engine, or ``hostpath`` and an allowed host path (found: the path its symlinks lead to)."""
 
     kind: str
     name: str
@@ -199,8 +201,8 @@ def _check(
 ) -> tuple[Ref, ...]:
     """Route-specific checks; returns the other objects that must exist and be Berth's."""
     if kind == "container-create":
-        volumes = check_container_create(req.body, limits)
-        return tuple(Ref("volume", name) for name in dict.fromkeys(volumes))
+        sources = dict.fromkeys(check_container_create(req.body, limits))
+        return tuple(Ref("hostpath" if s.startswith("/") else "volume", s) for s in sources)
     if kind == "exec-create":
         check_exec_create(req.body)
     elif kind == "volume-create":
@@ -249,6 +251,14 @@ def decide(request: Request, limits: Limits, facts: Facts) -> Decision:
         return Decision(False, str(exc))
     for ref in planned.others:
         other = facts.get(ref)
+        if ref.kind == "hostpath":
+            if other is not None and not host_path_allowed(other.id, limits.allow_binds):
+                return Decision(
+                    False,
+                    f"host path {ref.name!r} leads to {other.id!r} (a symbolic link), "
+                    "outside the allowed paths",
+                )
+            continue  # None: the guard cannot see the tree; the path itself was checked
         if other is None:
             return Decision(False, f"{ref.kind} {ref.name!r} does not exist")
         if not managed(other.labels, limits.prefix):

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import h11
 
 from . import policy
-from .bodies import MAX_BODY, Limits
+from .bodies import MAX_BODY, Limits, host_path_allowed
 
 log = logging.getLogger("berth.guard")
 
@@ -104,6 +104,15 @@ async def _inspect(upstream: Upstream, path: str) -> Any:
     return data
 
 
+def resolve_host_path(path: str, allow_binds: tuple[str, ...]) -> policy.Found | None:
+    """Where ``path`` leads once its symbolic links are followed, if the guard can see the
+    allowed tree it lies in (mounted into the guard at the same path); else None."""
+    for root in allow_binds:
+        if host_path_allowed(path, (root,)) and os.path.isdir(root):
+            return policy.Found(os.path.realpath(path), {})
+    return None
+
+
 async def look_up(upstream: Upstream, ref: policy.Ref) -> policy.Found | None:
     """The Id and labels of ``ref`` on the engine, or None when it does not exist."""
     name = quote(ref.name, safe="")
@@ -175,7 +184,12 @@ class Guard:
         )
         try:
             facts = {
-                ref: await look_up(self.upstream, ref) for ref in policy.needs(request, self.limits)
+                ref: (
+                    resolve_host_path(ref.name, self.limits.allow_binds)
+                    if ref.kind == "hostpath"
+                    else await look_up(self.upstream, ref)
+                )
+                for ref in policy.needs(request, self.limits)
             }
         except LookupFailed as exc:
             log.warning("could not judge %s %s: %s", request.method, request.path, exc)
@@ -346,6 +360,13 @@ async def serve(socket_path: str, guard: Guard, ready: asyncio.Event | None = No
         os.umask(old_umask)
     os.chmod(socket_path, 0o660)
     log.info("engine guard listening on %s (prefix %s)", socket_path, guard.limits.prefix)
+    for root in guard.limits.allow_binds:
+        if not os.path.isdir(root):
+            log.warning(
+                "cannot see --allow-bind %s: symbolic links under it are not checked "
+                "(mount it into the guard read-only at the same path)",
+                root,
+            )
     if ready is not None:
         ready.set()
     try:

@@ -270,6 +270,43 @@ def test_a_container_that_is_not_berths_cannot_be_touched(
     assert foreign.status == "running" and not foreign.attrs["ExecIDs"]
 
 
+def test_a_symlink_planted_in_an_allowed_tree_does_not_lead_out(
+    api: Any, guard_socket: Path, docker_client: Any, berth_image: str
+) -> None:
+    """The attack on an allow-listed, writable tree: an allowed container (here: with the
+    tree bound read-write, as root with Berth's root-start capabilities) plants a symlink to
+    /etc in it, then a second container binds the symlink's path. The engine would follow it."""
+    shared = guard_socket.parent / "shared"
+    planter = api.create_container(
+        berth_image,
+        name=f"{PREFIX}-planter",
+        labels=OURS,
+        user="root",
+        entrypoint=["/bin/ln", "-s", "/etc", "/shared/escape"],
+        host_config=api.create_host_config(
+            cap_drop=["ALL"], cap_add=["CHOWN", "SETUID"], binds=[f"{shared}:/shared:rw"]
+        ),
+    )
+    api.start(planter["Id"])
+    assert api.wait(planter["Id"], timeout=60)["StatusCode"] == 0
+    api.remove_container(planter["Id"], force=True)
+    assert (shared / "escape").is_symlink()  # the plant worked: the check below matters
+
+    name = f"{PREFIX}-through-symlink"
+    with pytest.raises(docker.errors.APIError) as refused:
+        api.create_container(
+            berth_image,
+            name=name,
+            labels=OURS,
+            host_config=api.create_host_config(
+                cap_drop=["ALL"], binds=[f"{shared}/escape:/host-etc:ro"]
+            ),
+        )
+    assert refused.value.status_code == 403
+    assert "(a symbolic link), outside the allowed paths" in refused.value.explanation
+    assert _absent(docker_client, name)
+
+
 def test_a_bind_volume_through_driver_options_is_refused(api: Any, docker_client: Any) -> None:
     name = f"{PREFIX}-etc"
     with pytest.raises(docker.errors.APIError, match="volume DriverOpts are not allowed"):

@@ -102,8 +102,22 @@ def test_spawner_root_start_with_grant_sudo_network_and_limits_is_allowed() -> N
 def test_spawner_host_path_mount_under_an_allowed_bind_is_allowed() -> None:
     mount = specs.Mount("/srv/berth-shared/ada", "/home/jovyan/shared", read_only=True)
     request = create_container(spawner_kwargs(mounts=(mount,)))
-    assert needs(request, LIMITS) == ()
-    assert judge(request).allowed
+    assert needs(request, LIMITS) == (Ref("hostpath", "/srv/berth-shared/ada"),)
+    assert judge(request, {Ref("hostpath", "/srv/berth-shared/ada"): None}).allowed  # unseen
+    seen = Found("/srv/berth-shared/ada", {})
+    assert judge(request, {Ref("hostpath", "/srv/berth-shared/ada"): seen}).allowed
+
+
+def test_a_symlink_under_an_allowed_bind_that_leads_out_is_refused() -> None:
+    """A container that can write into an allowed tree plants ada -> /etc; the next bind of
+    /srv/berth-shared/ada would mount the host's /etc (the engine follows the link)."""
+    mount = specs.Mount("/srv/berth-shared/ada", "/home/jovyan/shared")
+    request = create_container(spawner_kwargs(mounts=(mount,)))
+    facts = {Ref("hostpath", "/srv/berth-shared/ada"): Found("/etc", {})}
+    assert refusal(request, facts) == (
+        "host path '/srv/berth-shared/ada' leads to '/etc' (a symbolic link), outside the "
+        "allowed paths"
+    )
 
 
 def test_volume_init_container_and_volume_create_are_allowed() -> None:
