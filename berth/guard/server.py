@@ -203,6 +203,7 @@ class Guard:
             missing = decision.missing
             await self._answer(conn, writer, 404, f"No such {missing.kind}: {missing.name}")
         else:
+            log.debug("allowed %s %s", request.method, request.path)
             switched = await self._forward(
                 conn, reader, writer, event, decision.target, bytes(body)
             )
