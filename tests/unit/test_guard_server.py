@@ -16,6 +16,7 @@ from pathlib import Path
 import h11
 import pytest
 
+from berth.guard import health
 from berth.guard.bodies import Limits
 from berth.guard.server import Guard, Upstream, serve
 
@@ -195,3 +196,13 @@ async def test_a_regular_file_in_the_sockets_place_is_not_deleted(tmp_path: Path
     with pytest.raises(FileExistsError):
         await serve(str(tmp_path / "guard.sock"), guard)
     assert (tmp_path / "guard.sock").read_text() == "operator's file"
+
+
+async def test_the_health_check_pings_through_to_the_engine(tmp_path: Path) -> None:
+    engine = FakeEngine(lambda method, target: (200, [("Content-Type", "text/plain")], b"OK"))
+    async with running(tmp_path, engine) as guard_socket:
+        healthy = await asyncio.to_thread(health.main, [str(guard_socket)])
+    assert healthy == 0 and engine.received[0][:2] == ("GET", "/_ping")
+    async with running(tmp_path, None) as guard_socket:  # the engine is gone: unhealthy
+        assert await asyncio.to_thread(health.main, [str(guard_socket)]) == 1
+    assert health.main([str(tmp_path / "nothing.sock")]) == 1
