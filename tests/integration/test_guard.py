@@ -508,6 +508,7 @@ def test_the_guard_runs_unprivileged_from_the_hub_image(
         _wait_for_socket(workdir / "docker.sock", None, 30)
         info = (workdir / "docker.sock").stat()
         assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (HUB_UID, socket_gid, 0o660)
+        assert guard.exec_run(["python3", "-m", "berth.guard.health"]).exit_code == 0
         api = docker.APIClient(base_url=f"unix://{workdir}/docker.sock", version="auto")
         name = f"{PREFIX}-via-hub-guard"
         created = api.create_container(
