@@ -469,7 +469,7 @@ def _hub_image_has_the_guard(client: Any) -> bool:
     try:
         client.containers.run(
             HUB_IMAGE,
-            ["python3", "-c", "import berth.guard.server"],
+            ["python3", "-c", "import berth.guard.server, berth.guard.health"],
             entrypoint=[],
             network_mode="none",
             remove=True,
