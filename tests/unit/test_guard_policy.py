@@ -600,3 +600,22 @@ def test_old_api_versions_are_refused(version: str) -> None:
     assert refusal(Request("GET", f"/v{version}/_ping")) == (
         f"API version {version} is older than 1.40"
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/srv/berth-shared", True),
+        ("/srv/berth-shared/", True),
+        ("/srv/berth-shared/ada/../bob", True),
+        ("//srv/berth-shared/ada", True),
+        ("/srv/berth-shared/..", False),
+        ("/srv/berth-shared/ada/../../../etc", False),
+        ("/srv/berth-shared-evil", False),
+        ("/srv", False),
+        ("srv/berth-shared", False),
+        ("/srv/berth-shared/a\0b", False),
+    ],
+)
+def test_host_paths_are_compared_after_normalizing(path: str, allowed: bool) -> None:
+    assert bodies.host_path_allowed(path, ("/srv/berth-shared",)) is allowed
