@@ -56,6 +56,7 @@ MUST_BE_EMPTY = (
     ("volumesfrom", "VolumesFrom"),
     ("links", "Links"),
     ("capabilities", "Capabilities"),
+    ("annotations", "Annotations"),  # newer engines hand these to the runtime (API 1.43+)
 )
 MAX_BODY = 1024 * 1024  # every body the hub sends is a few kilobytes
 

@@ -383,6 +383,15 @@ def test_endpoints_config_networks_are_checked_too() -> None:
     assert refusal(request) == "network 'corp-db' is not one the hub may use"
 
 
+def test_runtime_annotations_are_refused() -> None:
+    body = {
+        "Image": "a",
+        "Labels": OURS,
+        "HostConfig": {"CapDrop": ["ALL"], "Annotations": {"x": "y"}},
+    }
+    assert refusal(raw_create(body)) == "Annotations is not allowed"
+
+
 def test_go_style_case_insensitive_keys_cannot_sneak_past() -> None:
     """The engine's JSON decoder matches keys case-insensitively: lower case must not pass."""
     body = {
