@@ -29,6 +29,7 @@ from berth.deploy.network import (
     bridge_name,
     network_addresses,
     network_create_kwargs,
+    network_problems,
 )
 
 PREFIX = "berth-fw-"
@@ -181,6 +182,8 @@ class Lab:
             network = self.client.networks.create(
                 **network_create_kwargs(self.name, self.bridge, subnet)
             )
+            network.reload()
+            assert network_problems(network.attrs, self.bridge) == []
             self.addresses = network_addresses(subnet)
             self.spec = FirewallSpec(
                 bridge=self.bridge,
