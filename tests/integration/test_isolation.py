@@ -251,3 +251,44 @@ def test_isolation_with_200_user_servers(
         hub_view = probe(hub, [("tcp", ip, 8888) for ip in ips])
         assert [t for t, o in hub_view.items() if o != "open"] == []
         assert opened(probe(scanner, [("tcp", the_lab.addresses.hub, HUB_API_PORT)])) != []
+
+
+FORGE = r"""
+import socket, sys
+hub, b, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+results = []
+for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+    s = socket.socket(socket.AF_INET, kind)
+    s.settimeout(2)
+    s.setsockopt(socket.SOL_IP, 15, 1)  # IP_FREEBIND: needs no capability
+    s.bind((hub, 0))
+    try:
+        s.sendto(b"forged", (b, port)) if kind == socket.SOCK_DGRAM else s.connect((b, port))
+        results.append("sent")
+    except OSError as exc:
+        results.append(f"error:{exc.errno}")
+for make in (
+    lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP),
+    lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW),
+    lambda: socket.socket().setsockopt(socket.SOL_IP, 19, 1),  # IP_TRANSPARENT
+):
+    try:
+        make()
+        results.append("allowed")
+    except OSError as exc:
+        results.append(f"error:{exc.errno}")
+print(" ".join(results))
+"""
+
+
+def test_a_cannot_forge_the_hubs_address(setting: Setting) -> None:
+    """The firewall trusts the hub's and the proxy's source addresses, so a user who could send
+    packets from them would pass. As the spawner makes user containers (no capabilities), the
+    kernel refuses every way to do it: a non-local source address (IP_FREEBIND), raw and
+    packet sockets, IP_TRANSPARENT."""
+    result = setting.a.exec_run(
+        ["python3", "-c", FORGE, setting.addresses.hub, setting.b_ip, str(USER_PORTS[0])]
+    )
+    outcomes = result.output.decode().split()
+    assert result.exit_code == 0
+    assert outcomes == ["error:101", "error:101", "error:1", "error:1", "error:1"]
