@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -59,6 +60,17 @@ def fw_image(docker_client: Any) -> str:
         remove=True,
     )
     return FW_IMAGE
+
+
+def wait_healthy(container: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        container.reload()
+        health = container.attrs["State"].get("Health", {})
+        if health.get("Status") == "healthy":
+            return
+        assert time.monotonic() < deadline, health
+        time.sleep(1)
 
 
 def user_targets(address: str, ports: list[int]) -> list[Target]:
@@ -176,6 +188,8 @@ def test_rules_are_kept_and_removed(setting: Setting) -> None:
     lab_ = setting.lab
     assert lab_.spec is not None
     chain = lab_.spec.from_chain
+    assert f"ip6tables-nft: -A {lab_.spec.v6_chain} -j DROP" in lab_.rules()
+    wait_healthy(lab_.firewall, timeout=60)  # its healthcheck finds the rules in place
     # Someone flushes Berth's chain (and so opens nothing: icc=false holds meanwhile).
     lab_.client.containers.run(
         lab_.fw_image,
