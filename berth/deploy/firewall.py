@@ -200,6 +200,12 @@ def drift(ruleset: Ruleset, lines: Sequence[str]) -> list[str]:
         if counts.get(hook, 0) != 1:
             count = counts.get(hook, 0)
             problems.append(f"the jump '{hook[1]}' in {hook[0]} is there {count} times")
+    # First in their chains: a rule inserted above them (an ACCEPT) would decide before they do.
+    for parent in dict.fromkeys(parent for parent, _ in ruleset.hooks):
+        ours = [f"-A {parent} {rule}" for p, rule in ruleset.hooks if p == parent]
+        running = [line for line in lines if line.startswith(f"-A {parent} ")]
+        if set(ours) <= set(running) and running[: len(ours)] != ours:
+            problems.append(f"Berth's jumps are not the first rules of {parent}")
     return problems
 
 

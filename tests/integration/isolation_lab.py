@@ -237,6 +237,20 @@ class Lab:
         self.firewall.stop(timeout=20)
         return self.firewall.logs().decode()
 
+    def iptables(self, *args: str) -> None:
+        """Runs iptables on the host (as an operator or another tool would)."""
+        self.client.containers.run(
+            self.fw_image,
+            ["iptables-nft", *args],
+            user="root",
+            network_mode="host",
+            cap_drop=["ALL"],
+            cap_add=["NET_ADMIN"],
+            labels={LABEL: self.name},
+            name=f"{self.name}-iptables-{uuid.uuid4().hex[:4]}",
+            remove=True,
+        )
+
     def rules(self) -> list[str]:
         """The host's IPv4 and IPv6 filter rules, read with the firewall image's iptables."""
         lines = []

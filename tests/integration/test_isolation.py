@@ -183,31 +183,34 @@ def test_the_hub_reaches_every_user_port(setting: Setting) -> None:
 
 
 def test_rules_are_kept_and_removed(setting: Setting) -> None:
-    """A flushed chain comes back; stopping the firewall removes exactly its rules, and then
-    Docker's enable_icc=false still keeps A from B (fail closed)."""
+    """A flushed chain comes back, a rule put above Berth's jumps goes below them; stopping
+    the firewall removes exactly its rules, and then Docker's enable_icc=false still keeps A
+    from B (fail closed)."""
     lab_ = setting.lab
     assert lab_.spec is not None
-    chain = lab_.spec.from_chain
+    bridge, from_chain = lab_.bridge, lab_.spec.from_chain
     assert f"ip6tables-nft: -A {lab_.spec.v6_chain} -j DROP" in lab_.rules()
     wait_healthy(lab_.firewall, timeout=60)  # its healthcheck finds the rules in place
     # Someone flushes Berth's chain (and so opens nothing: icc=false holds meanwhile).
-    lab_.client.containers.run(
-        lab_.fw_image,
-        ["iptables-nft", "-F", chain],
-        user="root",
-        network_mode="host",
-        cap_drop=["ALL"],
-        cap_add=["NET_ADMIN"],
-        name=f"{lab_.name}-flush",
-        remove=True,
-    )
+    lab_.iptables("-F", from_chain)
     wait_for_log(lab_.firewall, ["IPv4 rules re-applied"], timeout=40)
     outcomes = probe(setting.a, user_targets(setting.b_ip, USER_PORTS))
     assert answered(outcomes) == []
+    # Someone puts a rule above Berth's jumps: it stays, but below them.
+    theirs = ["-i", bridge, "-p", "udp", "-m", "udp", "--dport", "9", "-j", "RETURN"]
+    lab_.iptables("-I", "DOCKER-USER", "1", *theirs)
+    wait_for_log(lab_.firewall, ["not the first rules of DOCKER-USER"], timeout=40)
+    docker_user = [line for line in lab_.rules() if line.startswith("iptables-nft: -A DOCKER-USER")]
+    assert docker_user[:3] == [
+        f"iptables-nft: -A DOCKER-USER -i {bridge} -j {from_chain}",
+        f"iptables-nft: -A DOCKER-USER ! -i {bridge} -o {bridge} -j {lab_.spec.to_chain}",
+        f"iptables-nft: -A DOCKER-USER {' '.join(theirs)}",
+    ]
+    lab_.iptables("-D", "DOCKER-USER", *theirs)
 
     logs = lab_.stop_firewall()
     assert "IPv4 rules for bridge" in logs and "removed" in logs
-    assert [line for line in lab_.rules() if "BERTH-" + lab_.bridge in line] == []
+    assert [line for line in lab_.rules() if "BERTH-" + bridge in line] == []
     outcomes = probe(setting.a, user_targets(setting.b_ip, USER_PORTS))
     assert opened(outcomes) == []
 

@@ -126,6 +126,17 @@ def test_drift_names_what_changed() -> None:
     ]
 
 
+def test_a_rule_above_the_jumps_is_drift() -> None:
+    """Something inserted at the top of DOCKER-USER (an ACCEPT) would decide before Berth."""
+    above = list(RUNNING)
+    above.insert(
+        above.index("-A DOCKER-USER -i berth -j BERTH-berth-FROM"), "-A DOCKER-USER -j ACCEPT"
+    )
+    assert drift(ruleset_v4(SPEC), above) == [
+        "Berth's jumps are not the first rules of DOCKER-USER"
+    ]
+
+
 def test_re_applying_deletes_each_jump_as_often_as_it_is_there() -> None:
     """Idempotent: applied over rules already in place (even a doubled jump), the text leaves
     each jump exactly once at the top, and Berth's chains rewritten whole."""
