@@ -114,6 +114,9 @@ def network_problems(attrs: dict[str, Any], bridge: str) -> list[str]:
 def allocate_subnet(client: Any, probe_name: str) -> str:
     """A subnet the engine considers free (it honours the engine's default-address-pools):
     the engine allocates one for a throw-away network, which is removed again at once."""
+    for leftover in client.networks.list(names=[probe_name]):  # from a run cut short
+        if leftover.name == probe_name:  # the engine's name filter matches substrings
+            leftover.remove()
     probe = client.networks.create(probe_name, driver="bridge", labels={"berth.managed": "true"})
     try:
         probe.reload()
