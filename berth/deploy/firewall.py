@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from berth.deploy.network import check_bridge
+from berth.deploy.network import NetworkAddresses, check_bridge
 
 Hook = tuple[str, str]  # (built-in or Docker chain, rule arguments that jump to our chain)
 
@@ -78,6 +78,20 @@ class FirewallSpec:
     @property
     def v6_chain(self) -> str:
         return f"BERTH-{self.bridge}-V6"
+
+
+def spec_for_network(
+    bridge: str, addresses: NetworkAddresses, hub_api_port: int, allow_internet: bool = True
+) -> FirewallSpec:
+    """The spec of a network planned by berth/deploy/network.py: the hub and the proxy are
+    trusted, the hub's API is the one thing user servers may open on the network."""
+    return FirewallSpec(
+        bridge=bridge,
+        subnet=addresses.subnet,
+        trusted=(addresses.hub, addresses.proxy),
+        hub_api=(addresses.hub, hub_api_port),
+        allow_internet=allow_internet,
+    )
 
 
 @dataclass(frozen=True)

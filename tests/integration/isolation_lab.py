@@ -22,7 +22,7 @@ from typing import Any
 
 import docker
 
-from berth.deploy.firewall import FirewallSpec, firewall_container_kwargs
+from berth.deploy.firewall import FirewallSpec, firewall_container_kwargs, spec_for_network
 from berth.deploy.network import (
     NetworkAddresses,
     allocate_subnet,
@@ -185,12 +185,7 @@ class Lab:
             network.reload()
             assert network_problems(network.attrs, self.bridge) == []
             self.addresses = network_addresses(subnet)
-            self.spec = FirewallSpec(
-                bridge=self.bridge,
-                subnet=subnet,
-                trusted=(self.addresses.hub, self.addresses.proxy),
-                hub_api=(self.addresses.hub, HUB_API_PORT),
-            )
+            self.spec = spec_for_network(self.bridge, self.addresses, HUB_API_PORT)
         else:
             network = self.client.networks.create(
                 self.name, driver="bridge", options={"com.docker.network.bridge.name": self.bridge}

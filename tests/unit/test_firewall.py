@@ -17,6 +17,7 @@ from berth.deploy.firewall import (
     ruleset_v4,
     ruleset_v6,
     spec_arguments,
+    spec_for_network,
 )
 from berth.deploy.network import (
     NetworkAddresses,
@@ -310,3 +311,9 @@ def test_an_existing_network_made_by_main_is_unfit() -> None:
         "IPAM": {"Config": [{"Subnet": "172.21.0.0/16", "IPRange": "172.21.128.0/17"}]},
     }
     assert network_problems(fit, "berth") == []
+
+
+def test_the_spec_of_a_planned_network() -> None:
+    addresses = network_addresses("172.30.0.0/16")
+    assert spec_for_network("berth", addresses, 8081) == SPEC
+    assert not spec_for_network("berth", addresses, 8081, allow_internet=False).allow_internet
