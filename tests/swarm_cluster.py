@@ -159,15 +159,28 @@ class Cluster:
         manager.client.swarm.init(advertise_addr=manager.address, listen_addr="0.0.0.0:2377")
         token = manager.client.swarm.attrs["JoinTokens"]["Worker"]
         for node in self.nodes[1:]:
-            node.client.swarm.join(
-                remote_addrs=[f"{manager.address}:2377"],
-                join_token=token,
-                advertise_addr=node.address,
-                listen_addr="0.0.0.0:2377",
-            )
+            try:
+                node.client.swarm.join(
+                    remote_addrs=[f"{manager.address}:2377"],
+                    join_token=token,
+                    advertise_addr=node.address,
+                    listen_addr="0.0.0.0:2377",
+                )
+            except docker.errors.APIError as exc:
+                if "continue in the background" not in str(exc):  # a slow machine: wait
+                    raise
+            self._wait_joined(node)
         by_name = {n.attrs["Description"]["Hostname"]: n.id for n in self.swarm_nodes()}
         for node in self.nodes:
             node.node_id = by_name[node.name]
+
+    def _wait_joined(self, node: Node, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if node.client.info()["Swarm"]["LocalNodeState"] == "active":
+                return
+            time.sleep(1)
+        raise RuntimeError(f"{node.name} did not join the Swarm")
 
     def swarm_nodes(self) -> list[Any]:
         return list(self.manager.client.nodes.list())

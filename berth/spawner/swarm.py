@@ -128,6 +128,7 @@ class SwarmSpawner(SwarmSettings, ContainerSpawner):
             resources=base.resources,
             privileges=base.privileges,
             placement=ss.Placement(tuple(constraints), tuple(spread)),
+            stop_grace_seconds=self.stop_timeout,
             pinned_node=self.volume_node if (has_volumes and not shared) else "",
             extra_task_template=await resolve(self.extra_task_template, self) or {},
         )

@@ -57,6 +57,7 @@ class ServiceSpec:
     resources: specs.Resources = field(default_factory=specs.Resources)
     privileges: specs.Privileges = field(default_factory=lambda: specs.Privileges(user=None))
     placement: Placement = Placement()
+    stop_grace_seconds: int = 10
     pinned_node: str = ""  # node ID holding this user's local volumes ("" = anywhere)
     extra_task_template: Mapping[str, Any] = field(default_factory=dict)
 
@@ -128,7 +129,7 @@ def container_spec_json(spec: ServiceSpec) -> dict[str, Any]:
         # kernel, losing its unsaved work) and holds it in "starting" until the first check passes.
         # The hub watches its servers itself (readiness, poll).
         "Healthcheck": {"Test": ["NONE"]},
-        "StopGracePeriod": 10 * NANO,
+        "StopGracePeriod": spec.stop_grace_seconds * NANO,
     }
     if spec.command:
         cs["Args"] = list(spec.command)  # Args is the CMD; "Command" would replace ENTRYPOINT

@@ -1,0 +1,177 @@
+"""The Swarm spawner on a real 3-node Swarm (tests/swarm_cluster.py), driven through a real hub.
+
+Heavy (the cluster, its registry and the hub take a few minutes to set up): ``full`` tier, run by
+``scripts/test.sh --full``. The tests share one cluster and run in file order; the last one kills
+a worker node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+from hub_harness import default_image, image_available
+
+pytestmark = [
+    pytest.mark.full,
+    pytest.mark.skipif(not image_available(), reason="notebook image not built"),
+    pytest.mark.skipif(not image_available("berth/hub:latest"), reason="hub image not built"),
+    pytest.mark.skipif(
+        not image_available("berth/registry:latest"), reason="registry image not built"
+    ),
+]
+
+SPAWNER_CONFIG = """
+def per_user(spawner):
+    name = spawner.user.name
+    if name.startswith("huge"):
+        spawner.mem_guarantee = "100G"
+    if name.startswith("dies"):
+        spawner.cmd = ["sh", "-c", "echo bye; exit 3"]
+    if name.startswith("vol"):
+        spawner.volumes = {"{prefix}-{username}": "/home/jovyan/work"}
+        spawner.placement_constraints = ["node.role == worker"]
+
+c.Spawner.pre_spawn_hook = per_user
+c.SwarmSpawner.schedule_timeout = 5
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator:
+    from swarm_cluster import running_cluster
+
+    with running_cluster(3) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def hub(cluster) -> Iterator:
+    from swarm_hub import SwarmHub
+
+    image = cluster.publish(default_image())
+    hub = SwarmHub(cluster, image, SPAWNER_CONFIG)
+    try:
+        yield hub.start()
+    finally:
+        hub.cleanup()
+
+
+def failed_spawn_message(hub, user: str) -> tuple[str, float]:
+    """Start ``user``'s server, expecting a failure: (the message, seconds until it came)."""
+    hub.create_user(user)
+    started = time.monotonic()
+    r = hub.request_spawn(user)
+    if r.status_code >= 400:
+        return r.json().get("message", r.text), time.monotonic() - started
+    events = hub.progress(user)
+    assert events and events[-1].get("failed"), events
+    return events[-1]["message"], time.monotonic() - started
+
+
+def test_servers_spread_over_the_nodes_with_task_progress(hub, cluster) -> None:
+    users = ["spread-a", "spread-b", "spread-c"]
+    for user in users:
+        hub.create_user(user)
+        assert hub.request_spawn(user).status_code in {201, 202}
+    events = hub.progress(users[0])
+    for user in users:
+        hub.wait_ready(user, timeout=300)
+    # Swarm's default spread: fewest tasks per node (the registry's task counts on node-0).
+    per_node = {n.name: 0 for n in cluster.nodes}
+    for service in cluster.manager.client.services.list():
+        for task in service.tasks(filters={"desired-state": "running"}):
+            name = cluster.manager.client.nodes.get(task["NodeID"]).attrs["Description"]
+            per_node[name["Hostname"]] += 1
+    assert max(per_node.values()) - min(per_node.values()) <= 1, per_node
+    assert len({hub.server_node(user) for user in users}) >= 2
+    messages = [e["message"] for e in events]
+    assert any(m.startswith("Running on node") for m in messages), messages
+    assert events[-1]["ready"], events[-1]
+    # the proxy reaches the server: the hub routes over the overlay
+    out = hub.execute(users[0], "import os; print(os.environ['JUPYTERHUB_USER'])")
+    assert out.strip() == users[0]
+    for user in users:
+        hub.stop(user)
+
+
+def test_overlay_carries_hub_to_server_traffic_only(hub, cluster) -> None:
+    hub.spawn("overlay-a")
+    service = hub.service("overlay-a")
+    assert service.attrs["Spec"]["EndpointSpec"] == {"Mode": "dnsrr"}
+    assert not service.attrs.get("Endpoint", {}).get("Ports")  # nothing published anywhere
+    address = next(t for t in service.tasks() if t["Status"]["State"] == "running")[
+        "NetworksAttachments"
+    ]
+    overlay = [a for a in address if a["Network"]["Spec"]["Name"] == "berth-swarm-overlay"]
+    assert len(address) == len(overlay) == 1, address  # on the overlay, and nowhere else
+    ip = overlay[0]["Addresses"][0].split("/")[0]
+    # From the host (on the nodes' bridge) the server's overlay address does not answer.
+    with pytest.raises(OSError), socket.create_connection((ip, 8888), timeout=3):
+        pass
+    hub.stop("overlay-a")
+
+
+def test_a_drained_node_gets_no_new_servers(hub, cluster) -> None:
+    drained = cluster.nodes[1]
+    cluster.drain(drained)
+    try:
+        users = ["drain-a", "drain-b", "drain-c"]
+        for user in users:
+            hub.create_user(user)
+            assert hub.request_spawn(user).status_code in {201, 202}
+        for user in users:
+            hub.wait_ready(user, timeout=300)
+        nodes = [hub.server_node(user) for user in users]
+        assert drained.name not in nodes, nodes
+    finally:
+        cluster.set_availability(drained, "active")
+    for user in users:
+        hub.stop(user)
+
+
+def test_no_room_anywhere_fails_with_the_schedulers_reason(hub) -> None:
+    message, _ = failed_spawn_message(hub, "huge-a")
+    assert "no node can run this server now" in message, message
+    assert "not enough free memory or CPU on 3 nodes" in message, message
+    assert "100 GiB of memory" in message, message
+    assert hub.cluster.manager.client.services.list(filters={"label": "berth.user=huge-a"}) == []
+
+
+def test_a_task_that_dies_is_reported_at_once(hub) -> None:
+    message, seconds = failed_spawn_message(hub, "dies-a")
+    assert "exited" in message and "status 3" in message, message
+    assert seconds < 90, seconds  # not the 180-second start timeout
+
+
+def test_local_volume_pins_the_server_to_its_node_and_a_dead_node_is_noticed(hub, cluster):
+    """With the local driver, the second start runs where the files are; when that node dies the
+    hub notices, and the user gets a clear refusal instead of an empty home elsewhere."""
+    user = "vol-a"
+    hub.spawn(user)
+    first = hub.server_node(user)
+    hub.execute(user, "open('/home/jovyan/work/kept.txt', 'w').write('mine')")
+    hub.stop(user)
+    hub.spawn(user)
+    assert hub.server_node(user) == first
+    assert hub.execute(user, "print(open('/home/jovyan/work/kept.txt').read())").strip() == "mine"
+    assert hub.state(user).get("volume_node")
+
+    node = next(n for n in cluster.nodes if n.name == first)
+    cluster.kill(node)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and hub.user_model(user)["servers"]:
+        time.sleep(2)
+    assert not hub.user_model(user)["servers"], "the hub did not notice the dead node"
+
+    message, _ = failed_spawn_message(hub, user)
+    assert f"Your files are on Swarm node {first}" in message, message
+    assert "not started on another node" in message, message
+    # Everyone else can still start: a user without volumes lands on a live node.
+    hub.spawn("after-kill")
+    assert hub.server_node("after-kill") != first
+    with contextlib.suppress(Exception):
+        hub.stop("after-kill")
