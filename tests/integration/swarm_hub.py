@@ -88,7 +88,7 @@ class SwarmHub(Hub):
             c.JupyterHub.load_roles = [{{
                 "name": "berth-test-admin",
                 "scopes": ["admin:users", "admin:servers", "admin:server_state",
-                           "access:servers", "read:users"],
+                           "access:servers", "read:users", "proxy"],
                 "services": ["berth-test"],
             }}]
             c.JupyterHub.spawner_class = "berth.spawner.swarm.SwarmSpawner"

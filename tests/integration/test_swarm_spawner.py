@@ -8,7 +8,6 @@ a worker node.
 from __future__ import annotations
 
 import contextlib
-import socket
 import time
 from collections.abc import Iterator
 
@@ -109,9 +108,12 @@ def test_overlay_carries_hub_to_server_traffic_only(hub, cluster) -> None:
     overlay = [a for a in address if a["Network"]["Spec"]["Name"] == "berth-swarm-overlay"]
     assert len(address) == len(overlay) == 1, address  # on the overlay, and nowhere else
     ip = overlay[0]["Addresses"][0].split("/")[0]
-    # From the host (on the nodes' bridge) the server's overlay address does not answer.
-    with pytest.raises(OSError), socket.create_connection((ip, 8888), timeout=3):
-        pass
+    # The proxy routes the user's URL to that overlay address (never to a node's address).
+    routes = hub.api("GET", "/proxy").json()
+    assert routes["/user/overlay-a/"]["target"] == f"http://{ip}:8888", routes
+    # and the server reaches the hub over the overlay, by the hub container's name there
+    env = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
+    assert "JUPYTERHUB_API_URL=http://berth-swarm-hub:8081/hub/api" in env, env
     hub.stop("overlay-a")
 
 
