@@ -74,7 +74,7 @@ def parse_bytes(value: Any) -> int | None:
         raise ValueError(f"expected {MEMORY_EXPECTED}, got {value!r}")
     if number < 0:
         raise ValueError(f"memory cannot be negative (got {value!r})")
-    if number < MIN_MEMORY:
+    if 0 < number < MIN_MEMORY:  # 0 means "no limit"
         raise ValueError(f"memory must be at least 6M, Docker's minimum (got {value!r})")
     return number
 

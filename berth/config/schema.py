@@ -160,14 +160,29 @@ class LimitsConfig(Section):
     memory: MemorySize = Field(
         None,
         description="Memory limit of each user server: bytes, or a number with suffix K, M, "
-        "G or T (powers of 1024). Unset: no limit.",
+        "G or T (powers of 1024); 0: no limit. Unset: 2G, or a quarter of the host's memory "
+        "when that is less.",
     )
     cpu: float | None = Field(
         None,
-        ge=0.01,
+        ge=0,
         allow_inf_nan=False,
-        description="CPUs each user server may use (e.g. 0.5, 2). Unset: no limit.",
+        description="CPUs each user server may use (e.g. 0.5, 2); 0: no limit. Unset: 1 on "
+        "hosts with up to 4 CPUs, else 2.",
     )
+    pids: int | None = Field(
+        None,
+        ge=0,
+        description="Most processes and threads each user server may run at once; 0: no limit. "
+        "Unset: 1024.",
+    )
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu(cls, value: float | None) -> float | None:
+        if value is not None and 0 < value < 0.01:
+            raise ValueError("must be 0 (no limit) or at least 0.01")
+        return value
 
 
 class HubConfig(Section):

@@ -1,11 +1,14 @@
 """JupyterHub spawners that run each user's server in a container.
 
-``c.JupyterHub.spawner_class = "berth"`` selects :class:`ContainerSpawner` (registered as the
-``berth`` entry point of ``jupyterhub.spawners``); ``"berth-swarm"`` selects
-:class:`SwarmSpawner`, one Swarm service per server.
+``c.JupyterHub.spawner_class = "berth"`` selects :class:`ContainerSpawner`,
+``"berth-system-users"`` selects :class:`SystemUserSpawner` (servers run as the host account of
+the user's name), ``"berth-swarm"`` selects :class:`SwarmSpawner` (one Swarm service per
+server); all are entry points of ``jupyterhub.spawners``.
 """
 
+from .base import BerthSpawner
 from .container import ContainerSpawner
 from .swarm import SwarmSpawner
+from .system import SystemUserSpawner
 
-__all__ = ["ContainerSpawner", "SwarmSpawner"]
+__all__ = ["BerthSpawner", "ContainerSpawner", "SwarmSpawner", "SystemUserSpawner"]

@@ -68,6 +68,17 @@ def image_missing(image: str, policy: str) -> SpawnException:
     )
 
 
+def own_image_missing(image: str) -> SpawnException:
+    name = image.split("/", 1)[1].split(":", 1)[0].split("@", 1)[0]
+    return SpawnException(
+        f"The image {image} is not present on this host. Berth's own images are built here, "
+        f"never pulled (a registry image of that name is not Berth's): an administrator can "
+        f"build it with `berth images build {name}`.",
+        reason=REASON_IMAGE,
+        status_code=400,
+    )
+
+
 def pull_failed(image: str, detail: str) -> SpawnException:
     return SpawnException(
         f"Could not pull the image {image}: {detail}",
@@ -150,6 +161,10 @@ def volume_init_failed(volume: str, status: int, logs: str) -> SpawnException:
         reason=REASON_VOLUME,
         status_code=500,
     )
+
+
+def volume_refused(message: str) -> SpawnException:
+    return SpawnException(message, reason=REASON_VOLUME, status_code=409)
 
 
 def is_unreachable(exc: BaseException) -> bool:

@@ -1,10 +1,11 @@
 """``SwarmSpawner``: each user server is a one-task Swarm service (``spawner_class =
 "berth-swarm"``).
 
-Built on :class:`ContainerSpawner` for everything that is not about where the server runs:
-settings, names and escaping, labels, the image allow-list and options form, environment,
-limits, volumes' templates, progress stream. The hub talks to a Swarm manager's Engine API and
-reaches each server at its task's address on an attachable overlay network the hub is on.
+Built on :class:`~berth.spawner.base.BerthSpawner` for everything that is not about where the
+server runs: settings, names and escaping, labels, the image allow-list and options form,
+environment, limits, volumes' templates, progress stream, error translation. The hub talks to
+a Swarm manager's Engine API and reaches each server at its task's address on an attachable
+overlay network the hub is on.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from typing import Any
 import docker.errors
 from tornado.httpclient import AsyncHTTPClient
 
-from . import errors, images, specs
+from . import errors, specs
 from . import swarm_specs as ss
-from .build import resolve
-from .container import ContainerSpawner
+from .base import BerthSpawner, resolve
+from .build import container_spec
 from .errors import SpawnException
 from .readiness import _answers
 from .swarm_engine import SwarmEngine
@@ -30,52 +31,46 @@ REASON_VOLUME_NODE = "volume-node"
 POLL_DELAY = 0.5
 
 
-class SwarmSpawner(SwarmSettings, ContainerSpawner):
+class SwarmSpawner(SwarmSettings, BerthSpawner):
     """Spawn each user's server as a Swarm service with one task (see docs/spawner.md)."""
 
+    state_fields = ("service_id", "task_id", "container_name")
     service_id: str = ""
     task_id: str = ""
+    container_name: str = ""  # the service's name
     volume_node: str = ""  # the node holding this server's local volumes (volume_policy "pin")
 
-    @property
-    def engine(self) -> SwarmEngine:
+    def make_engine(self) -> SwarmEngine:
         return SwarmEngine(self.docker_url, self.engine_threads, self.engine_timeout)
 
+    @property
+    def swarm(self) -> SwarmEngine:
+        engine = self.engine
+        assert isinstance(engine, SwarmEngine)
+        return engine
+
     # -- state --------------------------------------------------------------------------------
+    # The volume's node outlives the server (clear_state keeps it): it is where the files are.
     def get_state(self) -> dict[str, Any]:
         state = super().get_state()
-        if self.service_id:
-            state["service_id"] = self.service_id
-            state["task_id"] = self.task_id
-            state["container_name"] = self.container_name
         if self.volume_node:
             state["volume_node"] = self.volume_node
         return state
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
-        self.service_id = state.get("service_id", "")
-        self.task_id = state.get("task_id", "")
         self.volume_node = state.get("volume_node", self.volume_node)
-
-    def clear_state(self) -> None:
-        # The volume's node outlives the server: it is where the user's files are.
-        super().clear_state()
-        self.service_id = ""
-        self.task_id = ""
 
     # -- start --------------------------------------------------------------------------------
     async def _start(self) -> str:
-        engine = self.engine
+        engine = self.swarm
         if not self.network_name:
             raise errors.bad_config("SwarmSpawner.network_name must name an attachable overlay")
         network = await engine.inspect_network(self.network_name)
         if network is None or network.get("Scope") != "swarm":
             raise errors.bad_config(f"network {self.network_name!r} is not a Swarm overlay network")
         self.report({"progress": 5, "message": "Checking the image"})
-        image = images.choose_image(
-            self.image, await self.allowed_image_map(), self.user_options.get("image")
-        )
+        image = await self.chosen_image()
         spec = await self._service_spec(image)
         await self._check_volume_node(engine, spec)
         await self._replace_leftover(engine, spec.name)
@@ -91,13 +86,13 @@ class SwarmSpawner(SwarmSettings, ContainerSpawner):
         self.log.info("Created service %s (%s) from %s", spec.name, self.service_id[:12], image)
         reserved = ss.describe_reservation(spec.resources)
         try:
-            return await self._follow_task(engine, network["Id"], reserved)
+            return await self._follow_task(engine, network["Id"], reserved, spec.resources)
         except BaseException:
             await self._remove_service()
             raise
 
     async def _service_spec(self, image: str) -> ss.ServiceSpec:
-        base = await self._build_spec(image)
+        base = container_spec(await self.spec_inputs(image))
         constraints = list(await resolve(self.placement_constraints, self) or [])
         spread = list(await resolve(self.placement_spread, self) or [])
         per_image = self.image_placement.get(image) or {}
@@ -169,7 +164,9 @@ class SwarmSpawner(SwarmSettings, ContainerSpawner):
         self.log.info("Removing previous service %s of %s", name, self._log_name)
         await engine.remove_service(found["ID"])
 
-    async def _follow_task(self, engine: SwarmEngine, network_id: str, reserved: str) -> str:
+    async def _follow_task(
+        self, engine: SwarmEngine, network_id: str, reserved: str, res: specs.Resources
+    ) -> str:
         """Report the task's states until its server answers; fail as soon as it cannot."""
         client = AsyncHTTPClient(force_instance=True)
         deadline = time.monotonic() + self.start_timeout
@@ -186,7 +183,7 @@ class SwarmSpawner(SwarmSettings, ContainerSpawner):
                 view = ss.task_view(record, network_id)
                 node_name = await self._node_name(engine, view.node_id, node_names)
                 if view.state in ss.TERMINAL_STATES:
-                    raise self._task_failure(view, node_name)
+                    raise self._task_failure(view, node_name, res.mem_limit)
                 event = ss.progress_event(view, node_name, reserved)
                 if event and event["message"] != last_message:
                     self.report(event)
@@ -235,9 +232,11 @@ class SwarmSpawner(SwarmSettings, ContainerSpawner):
             if any(not m.is_host_path for m in mounts):
                 self.volume_node = node_id
 
-    def _task_failure(self, view: ss.TaskView, node_name: str) -> SpawnException:
-        if view.exit_code == 137 and self._mem_limit_bytes:
-            return errors.out_of_memory(self._mem_limit_bytes)
+    def _task_failure(
+        self, view: ss.TaskView, node_name: str, mem_limit: int | None
+    ) -> SpawnException:
+        if view.exit_code == 137 and mem_limit:
+            return errors.out_of_memory(mem_limit)
         return SpawnException(
             ss.failure_message(view, node_name), reason=errors.REASON_EXITED, status_code=500
         )
@@ -245,26 +244,26 @@ class SwarmSpawner(SwarmSettings, ContainerSpawner):
     async def _remove_service(self) -> None:
         if self.service_id:
             try:
-                await self.engine.remove_service(self.service_id)
+                await self.swarm.remove_service(self.service_id)
             except Exception as exc:  # the original failure matters more
                 self.log.warning("Could not remove service %s: %s", self.service_id[:12], exc)
             self.service_id = ""
 
     # -- running ------------------------------------------------------------------------------
     async def _task_record(self) -> dict[str, Any] | None:
-        engine = self.engine
+        engine = self.swarm
         if self.task_id:
             return await engine.inspect_task(self.task_id)
         return ss.current_task(await engine.tasks(self.service_id)) if self.service_id else None
 
     async def get_url(self) -> str:
         if not self.service_id:
-            return str(await super(ContainerSpawner, self).get_url())
-        network = await self.engine.inspect_network(self.network_name) or {}
+            return str(await super().get_url())
+        network = await self.swarm.inspect_network(self.network_name) or {}
         record = await self._task_record()
         view = ss.task_view(record or {}, network.get("Id", ""))
         if view.state != "running" or not view.addresses:
-            return str(await super(ContainerSpawner, self).get_url())
+            return str(await super().get_url())
         return f"http://{view.addresses[0]}:{self.port}"
 
     async def poll(self) -> int | None:
@@ -272,7 +271,7 @@ class SwarmSpawner(SwarmSettings, ContainerSpawner):
             return None
         if not self.service_id:
             return 0
-        engine = self.engine
+        engine = self.swarm
         try:
             service = await engine.inspect_service(self.service_id)
             record = await self._task_record() if service else None
@@ -310,7 +309,7 @@ class SwarmSpawner(SwarmSettings, ContainerSpawner):
         if not self.service_id:
             return
         started = time.monotonic()
-        await self.engine.remove_service(self.service_id)  # the node stops the container
+        await self.swarm.remove_service(self.service_id)  # the node stops the container
         self.log.info(
             "Removed service %s of %s in %.1fs",
             self.container_name,

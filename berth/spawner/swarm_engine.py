@@ -7,11 +7,11 @@ from typing import Any
 
 import docker.errors
 
-from .engine import Engine
+from .engine import DockerEngine
 
 
-class SwarmEngine(Engine):
-    """:class:`Engine` (shared thread pool and client) plus services, tasks, nodes, networks."""
+class SwarmEngine(DockerEngine):
+    """`DockerEngine` (shared thread pool and client) plus services, tasks, nodes, networks."""
 
     async def create_service(self, kwargs: dict[str, Any]) -> str:
         api = await self.client()

@@ -72,6 +72,7 @@ def render_driver_options(
 
 
 def mount_json(mount: specs.Mount, driver: VolumeDriver, labels: Mapping[str, str]) -> dict:
+    """A service mount; a named volume the node creates carries ``labels`` (its owner)."""
     if mount.is_host_path:
         return {
             "Type": "bind",
@@ -91,6 +92,14 @@ def mount_json(mount: specs.Mount, driver: VolumeDriver, labels: Mapping[str, st
     }
 
 
+def volume_labels(identity: specs.Identity, mount: specs.Mount) -> dict[str, str]:
+    """As the container spawner labels the volumes it creates (see :mod:`.volume_policy`)."""
+    if mount.per_user:
+        return specs.labels(identity, role=specs.ROLE_VOLUME)
+    nobody = specs.Identity("", "", identity.spawner, identity.prefix)
+    return specs.labels(nobody, role=specs.ROLE_SHARED_VOLUME)
+
+
 def resources_json(res: specs.Resources) -> dict[str, dict[str, int]]:
     limits: dict[str, int] = {}
     reservations: dict[str, int] = {}
@@ -98,6 +107,8 @@ def resources_json(res: specs.Resources) -> dict[str, dict[str, int]]:
         limits["MemoryBytes"] = res.mem_limit
     if res.cpu_limit:
         limits["NanoCPUs"] = int(res.cpu_limit * NANO)
+    if res.pids_limit:
+        limits["Pids"] = res.pids_limit
     if res.mem_guarantee:
         reservations["MemoryBytes"] = res.mem_guarantee
     if res.cpu_guarantee:
@@ -121,7 +132,9 @@ def container_spec_json(spec: ServiceSpec) -> dict[str, Any]:
         "Image": spec.image,
         "Labels": labels,
         "Env": [f"{key}={value}" for key, value in spec.environment.items()],
-        "Mounts": [mount_json(m, spec.volume_driver, labels) for m in spec.mounts],
+        "Mounts": [
+            mount_json(m, spec.volume_driver, volume_labels(spec.identity, m)) for m in spec.mounts
+        ],
         "CapabilityDrop": ["ALL"],
         "CapabilityAdd": list(spec.privileges.cap_add),
         "Init": False,  # the images bring tini as PID 1

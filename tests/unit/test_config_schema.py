@@ -186,7 +186,8 @@ TOKEN = "0123456789abcdef"
         ({"limits": {"memory": "2GB"}}, "limits.memory", "suffix K, M, G or T"),
         ({"limits": {"memory": "1K"}}, "limits.memory", "at least 6M"),
         ({"limits": {"memory": True}}, "limits.memory", "expected an integer number"),
-        ({"limits": {"cpu": 0}}, "limits.cpu", "at least 0.01"),
+        ({"limits": {"cpu": 0.001}}, "limits.cpu", "at least 0.01"),
+        ({"limits": {"pids": -1}}, "limits.pids", ""),
         ({"limits": {"cpu": float("inf")}}, "limits.cpu", ""),
         ({"auth": {"type": "ldap"}}, "auth.type", "'native', 'github' or 'oidc'"),
         (

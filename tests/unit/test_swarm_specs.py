@@ -58,7 +58,10 @@ def test_service_kwargs_as_a_whole() -> None:
                         "Source": "berth-alice",
                         "Target": "/home/jovyan/work",
                         "ReadOnly": False,
-                        "VolumeOptions": {"NoCopy": False, "Labels": LABELS},
+                        "VolumeOptions": {
+                            "NoCopy": False,
+                            "Labels": {**LABELS, "berth.role": "volume"},
+                        },
                     },
                     {
                         "Type": "bind",
