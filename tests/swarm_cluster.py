@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import shutil
 import tarfile
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -54,6 +56,7 @@ REGISTRY_SERVICE = "berth-swarm-registry"
 REGISTRY_PORT = 5000
 OVERLAY = "berth-swarm-overlay"
 ENGINE_PORT = 2375
+SHARED_MOUNT = "/srv/berth-shared"  # in every node: one host directory, "shared storage"
 SRC_DIR = Path(__file__).resolve().parents[1]
 
 NODE_RUN_OPTIONS: dict[str, Any] = {
@@ -84,6 +87,7 @@ class Cluster:
     host: Any = field(default_factory=lambda: docker.from_env(timeout=300))
     nodes: list[Node] = field(default_factory=list)
     network: Any = None
+    shared_dir: Path | None = None
 
     @property
     def prefix(self) -> str:
@@ -100,6 +104,8 @@ class Cluster:
     # -- bring-up -----------------------------------------------------------------------------
     def start(self) -> Cluster:
         ensure_node_image(self.host)
+        # Stands in for NFS: the same host directory in every node, for volume_policy "shared".
+        self.shared_dir = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-shared-"))
         self.network = self.host.networks.create(f"{self.prefix}-net", driver="bridge")
         for i in range(self.size):
             self.nodes.append(self._start_node(f"{self.prefix}-node-{i}"))
@@ -133,6 +139,7 @@ class Cluster:
                 f"{name}-data": {"bind": "/var/lib/docker", "mode": "rw"},
                 "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
                 str(SRC_DIR): {"bind": "/src", "mode": "ro"},
+                str(self.shared_dir): {"bind": SHARED_MOUNT, "mode": "rw"},
             },
             **NODE_RUN_OPTIONS,
         )
@@ -290,6 +297,8 @@ class Cluster:
         if self.network is not None:
             with contextlib.suppress(docker.errors.APIError, docker.errors.NotFound):
                 self.network.remove()
+        if self.shared_dir is not None:
+            shutil.rmtree(self.shared_dir, ignore_errors=True)
         self.host.close()
 
 

@@ -8,6 +8,7 @@ a worker node.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 
@@ -30,9 +31,14 @@ def per_user(spawner):
         spawner.mem_guarantee = "100G"
     if name.startswith("dies"):
         spawner.cmd = ["sh", "-c", "echo bye; exit 3"]
-    if name.startswith("vol"):
+    if name.startswith("vol") or name.startswith("shared"):
         spawner.volumes = {"{prefix}-{username}": "/home/jovyan/work"}
         spawner.placement_constraints = ["node.role == worker"]
+    if name.startswith("shared"):  # a host directory in every node stands in for NFS
+        spawner.volume_policy = "shared"
+        spawner.volume_driver_options = {
+            "type": "none", "o": "bind", "device": "/srv/berth-shared/{username}",
+        }
 
 c.Spawner.pre_spawn_hook = per_user
 c.SwarmSpawner.schedule_timeout = 5
@@ -149,6 +155,38 @@ def test_a_task_that_dies_is_reported_at_once(hub) -> None:
     assert seconds < 90, seconds  # not the 180-second start timeout
 
 
+def wait_server_gone(hub, user: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and hub.user_model(user)["servers"]:
+        time.sleep(2)
+    assert not hub.user_model(user)["servers"], f"the hub still lists {user}'s server"
+
+
+def test_shared_volume_follows_the_user_to_another_node(hub, cluster) -> None:
+    """volume_policy 'shared': the user's files are on shared storage, so when their node is
+    drained (which stops the server: the hub notices) they start again elsewhere with them."""
+    user = "shared-a"
+    home = cluster.shared_dir / user
+    home.mkdir()
+    os.chown(home, 1000, 100)
+    hub.spawn(user)
+    first = hub.server_node(user)
+    hub.execute(user, "open('/home/jovyan/work/kept.txt', 'w').write('shared')")
+    assert (home / "kept.txt").read_text() == "shared"
+    assert "volume_node" not in hub.state(user)  # nothing to pin to
+    node = next(n for n in cluster.nodes if n.name == first)
+    cluster.drain(node)
+    try:
+        wait_server_gone(hub, user)
+        hub.spawn(user)
+        assert hub.server_node(user) != first
+        out = hub.execute(user, "print(open('/home/jovyan/work/kept.txt').read())")
+        assert out.strip() == "shared"
+        hub.stop(user)
+    finally:
+        cluster.set_availability(node, "active")
+
+
 def test_local_volume_pins_the_server_to_its_node_and_a_dead_node_is_noticed(hub, cluster):
     """With the local driver, the second start runs where the files are; when that node dies the
     hub notices, and the user gets a clear refusal instead of an empty home elsewhere."""
@@ -164,10 +202,7 @@ def test_local_volume_pins_the_server_to_its_node_and_a_dead_node_is_noticed(hub
 
     node = next(n for n in cluster.nodes if n.name == first)
     cluster.kill(node)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and hub.user_model(user)["servers"]:
-        time.sleep(2)
-    assert not hub.user_model(user)["servers"], "the hub did not notice the dead node"
+    wait_server_gone(hub, user)
 
     message, _ = failed_spawn_message(hub, user)
     assert f"Your files are on Swarm node {first}" in message, message
