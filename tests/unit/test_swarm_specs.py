@@ -130,6 +130,18 @@ def test_shared_volume_driver_and_templated_options() -> None:
     }
 
 
+def test_volume_labels_name_the_owner_only_for_per_user_volumes() -> None:
+    own = ss.volume_labels(IDENTITY, specs.Mount("berth-alice", "/w", per_user=True))
+    assert own == {**LABELS, "berth.role": "volume"}
+    shared = ss.volume_labels(IDENTITY, specs.Mount("course", "/c", per_user=False))
+    assert shared == {
+        **LABELS,
+        "berth.role": "shared-volume",
+        "berth.user": "",
+        "berth.spawner": "SwarmSpawner",
+    }
+
+
 def test_running_task_gives_its_overlay_address() -> None:
     record = task("running")
     network_id = record["NetworksAttachments"][0]["Network"]["ID"]
