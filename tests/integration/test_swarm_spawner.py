@@ -15,6 +15,8 @@ from collections.abc import Iterator
 import pytest
 from hub_harness import default_image, image_available
 
+from berth import names
+
 pytestmark = [
     pytest.mark.full,
     pytest.mark.skipif(not image_available(), reason="notebook image not built"),
@@ -166,7 +168,7 @@ def test_shared_volume_follows_the_user_to_another_node(hub, cluster) -> None:
     """volume_policy 'shared': the user's files are on shared storage, so when their node is
     drained (which stops the server: the hub notices) they start again elsewhere with them."""
     user = "shared-a"
-    home = cluster.shared_dir / user
+    home = cluster.shared_dir / names.escape(user)  # what {username} renders to
     home.mkdir()
     os.chown(home, 1000, 100)
     hub.spawn(user)
