@@ -289,7 +289,9 @@ class SwarmSpawner(SwarmSettings, BerthSpawner):
             return 0
         view = ss.task_view(record)
         node_state = ((node or {}).get("Status") or {}).get("State")
-        if view.state not in ss.TERMINAL_STATES and node_state in {None, "ready"}:
+        # Only "down" means dead: "unknown"/"disconnected" can be a passing network hiccup, and
+        # declaring the server dead removes its service.
+        if view.state not in ss.TERMINAL_STATES and node_state != "down":
             return None
         # The task ended, or its node is down (the manager may still list it as running).
         status = view.exit_code or 1
