@@ -98,7 +98,8 @@ class SwarmSpawner(SwarmSettings, BerthSpawner):
         per_image = self.image_placement.get(image) or {}
         constraints += list(per_image.get("constraints") or [])
         spread += list(per_image.get("spread") or [])
-        has_volumes = any(not m.is_host_path for m in base.mounts)
+        # Only the user's own volumes pin a server; shared ones (no {username}) exist anywhere.
+        has_volumes = any(m.per_user and not m.is_host_path for m in base.mounts)
         shared = self.volume_policy == "shared"
         if shared and self.volume_driver == "local" and not self.volume_driver_options:
             raise errors.bad_config(
@@ -229,7 +230,7 @@ class SwarmSpawner(SwarmSettings, BerthSpawner):
             mounts = specs.mounts_from_config(
                 self.volumes, self.read_only_volumes, self.template_namespace()
             )
-            if any(not m.is_host_path for m in mounts):
+            if any(m.per_user and not m.is_host_path for m in mounts):
                 self.volume_node = node_id
 
     def _task_failure(

@@ -83,3 +83,9 @@ def test_the_volume_node_outlives_a_stop() -> None:
     sp.clear_state()
     assert (sp.service_id, sp.task_id) == ("", "")
     assert sp.get_state() == {"volume_node": "n0de"}
+
+
+async def test_only_the_users_own_volumes_pin_the_server() -> None:
+    sp = make_spawner(network_name="ov", volumes={"course-material": "/home/jovyan/course"})
+    sp.volume_node = "n0de"
+    assert (await sp._service_spec("i:1")).pinned_node == ""
