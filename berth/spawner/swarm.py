@@ -63,15 +63,15 @@ class SwarmSpawner(SwarmSettings, BerthSpawner):
 
     # -- start --------------------------------------------------------------------------------
     async def _start(self) -> str:
+        self.report({"progress": 5, "message": "Checking the image"})
+        image = await self.chosen_image()  # refused (403) before anything touches the Swarm
+        spec = await self._service_spec(image)
         engine = self.swarm
         if not self.network_name:
             raise errors.bad_config("SwarmSpawner.network_name must name an attachable overlay")
         network = await engine.inspect_network(self.network_name)
         if network is None or network.get("Scope") != "swarm":
             raise errors.bad_config(f"network {self.network_name!r} is not a Swarm overlay network")
-        self.report({"progress": 5, "message": "Checking the image"})
-        image = await self.chosen_image()
-        spec = await self._service_spec(image)
         await self._check_volume_node(engine, spec)
         await self._replace_leftover(engine, spec.name)
 

@@ -8,7 +8,9 @@ its proxy through the port the manager node publishes on the test bridge. The RE
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,15 @@ class SwarmHub(Hub):
         return self
 
     def restart_hub(self) -> None:
+        """Restart the hub's container (hub and proxy; the database is kept in it)."""
         self.cluster.manager.client.containers.get(HUB_NAME).restart(timeout=30)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with contextlib.suppress(requests.RequestException):
+                if self.http.get(f"{self.url}/hub/api/", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.5)
+        raise RuntimeError(f"hub did not come back:\n{self.log_tail()}")
 
     def cleanup(self) -> None:
         self.http.close()  # the hub, its services and volumes go with the cluster's nodes

@@ -125,6 +125,19 @@ def test_overlay_carries_hub_to_server_traffic_only(hub, cluster) -> None:
     hub.stop("overlay-a")
 
 
+def test_a_restarted_hub_finds_its_servers(hub) -> None:
+    """The state in the hub's database (service and task ids) is enough to find a server again."""
+    hub.spawn("restart-a")
+    node = hub.server_node("restart-a")
+    hub.restart_hub()
+    hub.wait_ready("restart-a", timeout=120)
+    assert hub.user_model("restart-a")["servers"][""]["ready"]
+    assert hub.server_node("restart-a") == node  # the same task, not a new one
+    out = hub.execute("restart-a", "print(2 + 2)")
+    assert out.strip() == "4"
+    hub.stop("restart-a")
+
+
 def test_a_drained_node_gets_no_new_servers(hub, cluster) -> None:
     drained = cluster.nodes[1]
     cluster.drain(drained)

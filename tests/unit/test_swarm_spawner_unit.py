@@ -89,3 +89,20 @@ async def test_only_the_users_own_volumes_pin_the_server() -> None:
     sp = make_spawner(network_name="ov", volumes={"course-material": "/home/jovyan/course"})
     sp.volume_node = "n0de"
     assert (await sp._service_spec("i:1")).pinned_node == ""
+
+
+class NoEngine:
+    """An engine that fails the test if the spawner asks it anything."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the engine was asked {name!r}")
+
+
+async def test_an_image_off_the_allow_list_is_refused_before_the_swarm_is_asked() -> None:
+    """An attacker's REST call asking for their own image gets a 403; no service is created."""
+    sp = make_spawner(network_name="ov", image="ok:1", allowed_images=["ok:1", "also-ok:1"])
+    sp.engine = NoEngine()  # type: ignore[assignment]
+    sp.user_options = {"image": "evil/miner:latest"}
+    with pytest.raises(SpawnException) as caught:
+        await sp.start()
+    assert caught.value.status_code == 403
