@@ -37,6 +37,7 @@ STACK: tuple[ImageDef, ...] = (
     ImageDef("hub", "foundation", "JupyterHub, proxy, authenticators, Berth's spawner", True),
     ImageDef("minimal-notebook", "base-notebook", "git, editors, curl, unzip, tzdata, nbconvert"),
     ImageDef("scipy-notebook", "minimal-notebook", "numpy, scipy, pandas, matplotlib, sklearn, …"),
+    ImageDef("registry", "foundation", "Debian's docker-registry: images for a Swarm's nodes"),
 )
 _BY_NAME = {image.name: image for image in STACK}
 DEFAULT_NOTEBOOK_IMAGE = _BY_NAME["base-notebook"]

@@ -2,11 +2,13 @@
 
 ``c.JupyterHub.spawner_class = "berth"`` selects :class:`ContainerSpawner`,
 ``"berth-system-users"`` selects :class:`SystemUserSpawner` (servers run as the host account of
-the user's name); both are entry points of ``jupyterhub.spawners``.
+the user's name), ``"berth-swarm"`` selects :class:`SwarmSpawner` (one Swarm service per
+server); all are entry points of ``jupyterhub.spawners``.
 """
 
 from .base import BerthSpawner
 from .container import ContainerSpawner
+from .swarm import SwarmSpawner
 from .system import SystemUserSpawner
 
-__all__ = ["BerthSpawner", "ContainerSpawner", "SystemUserSpawner"]
+__all__ = ["BerthSpawner", "ContainerSpawner", "SwarmSpawner", "SystemUserSpawner"]
