@@ -44,7 +44,7 @@ def engine():
 
 def form_session(dep: Deployment, path: str) -> tuple[requests.Session, str]:
     session = dep.session()
-    page = session.get(f"{dep.url}{path}", timeout=30)
+    page = session.get(f"{dep.url}{path}", timeout=90)
     assert page.status_code == 200, page.text[:300]
     return session, re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
 
@@ -57,17 +57,17 @@ def sign_up(dep: Deployment, name: str, password: str = STRANGER) -> requests.Re
         "signup_password_confirmation": password,
         "_xsrf": xsrf,
     }
-    return session.post(f"{dep.url}/hub/signup", data=form, timeout=30)
+    return session.post(f"{dep.url}/hub/signup", data=form, timeout=90)
 
 
 def log_in(dep: Deployment, name: str, password: str) -> requests.Session | None:
     """The session of a successful login, or None."""
     session, xsrf = form_session(dep, "/hub/login")
     form = {"username": name, "password": password, "_xsrf": xsrf}
-    answer = session.post(f"{dep.url}/hub/login", data=form, timeout=30, allow_redirects=False)
+    answer = session.post(f"{dep.url}/hub/login", data=form, timeout=90, allow_redirects=False)
     if answer.status_code != 302:
         return None
-    home = session.get(f"{dep.url}/hub/home", timeout=30, allow_redirects=False)
+    home = session.get(f"{dep.url}/hub/home", timeout=90, allow_redirects=False)
     return session if home.status_code == 200 else None
 
 
