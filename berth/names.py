@@ -12,6 +12,10 @@ of the name's UTF-8 encoding as ``-`` followed by two lower-case hex digits::
     alice -> alice        Alice -> -41lice      a.b -> a-2eb      a-b -> a-2db
     a_b   -> a-5fb        zoë   -> zo-c3-ab     ""  -> ""
 
+Python strings can also hold lone surrogates (``"\\ud800"`` in JSON or YAML, undecodable bytes
+in argv); they are written as the three bytes UTF-8 would give them ("surrogatepass"), so
+every string has an escape and no name can make :func:`escape` fail.
+
 Why this is injective: a ``-`` in the output always starts a three-character escape and is
 never a literal, so the output can be decoded left to right (:func:`unescape` does so); two
 different inputs therefore always give two different outputs. Upper case is escaped (not
@@ -50,7 +54,7 @@ ESCAPE_CHAR = "-"
 SERVER_SEPARATOR = "_"
 
 #: What the Docker Engine accepts for container and volume names.
-DOCKER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+DOCKER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")  # not "$": it allows a final "\n"
 #: Docker has no documented limit, but names end up in DNS (63 bytes per label is the
 #: hard limit there) and in file system paths; we refuse names longer than this.
 MAX_NAME_LENGTH = 255
@@ -69,7 +73,8 @@ def escape(text: str) -> str:
         if char in SAFE_CHARS:
             out.append(char)
         else:
-            out.extend(f"{ESCAPE_CHAR}{byte:02x}" for byte in char.encode("utf-8"))
+            encoded = char.encode("utf-8", "surrogatepass")
+            out.extend(f"{ESCAPE_CHAR}{byte:02x}" for byte in encoded)
     return "".join(out)
 
 
@@ -87,7 +92,7 @@ def unescape(escaped: str) -> str:
         else:
             raw.extend(plain.encode("ascii"))
         pos = match.end()
-    text = raw.decode("utf-8")
+    text = raw.decode("utf-8", "surrogatepass")
     if escape(text) != escaped:  # e.g. "-61" decodes to "a", which escapes as "a"
         raise ValueError(f"not a canonical escaped name: {escaped!r}")
     return text

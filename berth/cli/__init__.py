@@ -6,6 +6,7 @@ import sys
 
 import typer
 from docker.errors import DockerException
+from rich.markup import escape
 
 from berth.cli import deploy, images, run, users
 from berth.cli.output import console as _err
@@ -37,15 +38,19 @@ def version() -> None:
 
 def main() -> None:
     """Entry point: a BerthError becomes one clear message and exit status 1, not a traceback."""
+    # Messages quote what people typed ("[/x]", a file's keys), so they are escaped: rich
+    # would read them as markup, and a stray closing tag is a MarkupError.
     try:
         app()
     except BerthError as exc:
-        _err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        _err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         if exc.hint:
-            _err.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+            _err.print(f"[dim]hint:[/] {escape(exc.hint)}", highlight=False)
         sys.exit(1)
     except DockerException as exc:  # an engine answer no command expected (e.g. a race)
-        _err.print(f"[bold red]error:[/] the Docker engine said: {exc}", highlight=False)
+        _err.print(
+            f"[bold red]error:[/] the Docker engine said: {escape(str(exc))}", highlight=False
+        )
         sys.exit(1)
 
 

@@ -18,6 +18,7 @@ from berth.deploy import status, up
 from berth.errors import BerthError
 from berth.images import stack
 from berth.images.builder import SOURCE_LABEL, source_digest
+from berth.spawner import limits
 
 
 def _ensure_images(client, images: list[str], ca_bundle) -> None:
@@ -68,6 +69,7 @@ def up_command(config: ConfigOption = None, ca_bundle: CaBundleOption = None) ->
             console.print(f"  changed: {change}")
         console.print("[bold green]Berth is up.[/]")
     console.print(f"URL: {result.url}")
+    console.print(f"each user server: {_limits_line(cfg.limits)} (limits in berth.yaml)")
     accounts = result.accounts
     for name, password, admin in accounts.made:
         console.print(
@@ -80,6 +82,15 @@ def up_command(config: ConfigOption = None, ca_bundle: CaBundleOption = None) ->
         console.print(f"[yellow]note:[/] {note}")
     if accounts.refused:
         raise BerthError("\n".join(accounts.refused))
+
+
+def _limits_line(cfg_limits) -> str:
+    """The limits the spawner applies: berth.yaml's, else the spawner's defaults for this host
+    (the hub runs on this same host, so it computes the same defaults)."""
+    mem = limits.default_mem_limit() if cfg_limits.memory is None else cfg_limits.memory
+    cpu = limits.default_cpu_limit() if cfg_limits.cpu is None else cfg_limits.cpu
+    pids = limits.DEFAULT_PIDS_LIMIT if cfg_limits.pids is None else cfg_limits.pids
+    return limits.describe(mem, cpu, pids)
 
 
 def down_command(

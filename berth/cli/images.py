@@ -22,9 +22,11 @@ from rich.table import Table
 
 from berth import engine
 from berth.cli.output import console
+from berth.config.fields import check_image
+from berth.errors import BerthError
 from berth.images import osbase
 from berth.images.builder import BuildEvent, BuildOptions, build_stack
-from berth.images.stack import STACK
+from berth.images.stack import STACK, build_order
 
 app = typer.Typer(help="Build and list Berth's notebook images.", no_args_is_help=True)
 
@@ -131,6 +133,13 @@ def build_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show build output.")] = False,
 ) -> None:
     """Build the notebook images (foundation → base → minimal → scipy)."""
+    # Checked before the engine is contacted and the base image resolved (which may pull or
+    # bootstrap Debian for minutes): an unknown name is refused at once.
+    build_order(names or [])
+    try:
+        check_image(base_image)
+    except ValueError as exc:
+        raise BerthError(f"--base-image: {exc}") from None
     build_images(
         names or [],
         ca_bundle,

@@ -17,10 +17,17 @@ from rich.table import Table
 from berth import engine
 from berth.cli.images import CaBundleOption, build_images
 from berth.cli.output import console
+from berth.config.fields import check_image
 from berth.errors import BerthError
 from berth.images import stack
 from berth.run import runner
-from berth.run.spec import RunSpec, choose_identity, validate_name, validate_port
+from berth.run.spec import (
+    RunSpec,
+    choose_identity,
+    validate_memory,
+    validate_name,
+    validate_port,
+)
 
 DEFAULT_IMAGE = stack.DEFAULT_NOTEBOOK_IMAGE.tag("latest")
 
@@ -41,6 +48,13 @@ def _ensure_image(client: docker.DockerClient, image: str, ca_bundle: Path | Non
             f"image {image} is not on this machine and cannot be pulled: {exc.explanation}",
             hint="build one of Berth's images with `berth images build`, or pull it yourself",
         ) from exc
+
+
+def _image(text: str) -> str:
+    try:
+        return check_image(text)
+    except ValueError as exc:
+        raise BerthError(f"invalid image: {exc}") from None
 
 
 def _print_list() -> None:
@@ -83,9 +97,13 @@ def run_command(
         _print_list()
         return
     if stop:
-        _stop(stop)
+        _stop(validate_name(stop))
         return
+    # Every argument is checked before the engine is contacted (or an image pulled).
     validate_port(port)
+    image = _image(image)
+    name = validate_name(f"berth-run-{port}" if name is None else name)
+    memory_bytes = validate_memory(memory) if memory is not None else None
     directory = (mount or Path.cwd()).resolve()
     if not directory.is_dir():
         raise BerthError(f"--mount {directory} is not a directory")
@@ -100,13 +118,13 @@ def run_command(
         )
     spec = RunSpec(
         image=image,
-        name=validate_name(name or f"berth-run-{port}"),
+        name=name,
         port=port,
         mount=directory,
         identity=identity,
         https=https,
         public=public,
-        memory=memory,
+        memory=memory_bytes,
     )
     client = engine.connect()
     _ensure_image(client, image, ca_bundle)

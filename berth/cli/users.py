@@ -21,10 +21,20 @@ app = typer.Typer(help="Manage the hub's users.", no_args_is_help=True)
 
 
 def _name(value: str) -> str:
+    """The checked, lowercased name; call it before connecting to the engine, so that a typo
+    is refused as such even when the engine is down."""
     try:
         return check_username(value)
     except ValueError as exc:
         raise BerthError(f"invalid user name {value!r}: {exc}") from None
+
+
+def accounts_argv(
+    op: str, name: str, options: list[str] | None = None, after: list[str] | None = None
+) -> list[str]:
+    """Arguments for berth.deploy.accounts (argparse): options first, then ``--``, so that a
+    user name starting with ``-`` (which JupyterHub allows) is not taken for an option."""
+    return [op, *(options or []), "--", name, *(after or [])]
 
 
 def _password(ask: bool) -> dict[str, str]:
@@ -56,8 +66,10 @@ def add(
     config: ConfigOption = None,
 ) -> None:
     """Add a user (with local accounts: a password, generated unless --password)."""
+    name = _name(name)
     native = _native(config)
-    args = ["add", _name(name), *(["--admin"] if admin else []), *(["--native"] if native else [])]
+    flags = [*(["--admin"] if admin else []), *(["--native"] if native else [])]
+    args = accounts_argv("add", name, flags)
     answer = exec_accounts(engine.connect(), args, _password(password and native))
     console.print(f"added {answer['name']}" + (" (admin)" if admin else ""))
     if "password" in answer:
@@ -67,7 +79,8 @@ def add(
 @app.command("remove")
 def remove(name: str) -> None:
     """Remove a user (their server stops; their files volume is kept)."""
-    exec_accounts(engine.connect(), ["remove", _name(name)])
+    name = _name(name)
+    exec_accounts(engine.connect(), accounts_argv("remove", name))
     console.print(f"removed {name}; the user's volume is kept")
 
 
@@ -96,7 +109,8 @@ def list_users() -> None:
 @app.command("set-password")
 def set_password(name: str) -> None:
     """Set a local user's password (typed twice, or piped on stdin)."""
-    answer = exec_accounts(engine.connect(), ["set-password", _name(name)], _password(True))
+    name = _name(name)
+    answer = exec_accounts(engine.connect(), accounts_argv("set-password", name), _password(True))
     console.print(f"password of {answer['name']} changed")
     if "password" in answer:
         console.print(f"new password: [bold]{answer['password']}[/] (shown once)")
@@ -107,7 +121,8 @@ def admin(name: str, state: Annotated[str, typer.Argument(help="on or off")]) ->
     """Make a user an admin (on) or not (off)."""
     if state not in ("on", "off"):
         raise BerthError(f"admin takes 'on' or 'off', not {state!r}")
-    exec_accounts(engine.connect(), ["admin", _name(name), state])
+    name = _name(name)
+    exec_accounts(engine.connect(), accounts_argv("admin", name, after=[state]))
     console.print(f"{name} is {'now' if state == 'on' else 'no longer'} an admin")
 
 
@@ -116,5 +131,6 @@ def token_command(
     note: Annotated[str, typer.Option(help="Note stored with the token.")] = "berth token",
 ) -> None:
     """Print a new API token for a user (for scripts using JupyterHub's REST API)."""
-    answer = exec_accounts(engine.connect(), ["token", _name(name), "--note", note])
+    name = _name(name)
+    answer = exec_accounts(engine.connect(), accounts_argv("token", name, [f"--note={note}"]))
     print(answer["token"])

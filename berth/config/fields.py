@@ -6,8 +6,10 @@ next to the key path. They never echo secrets.
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import re
+import unicodedata
 from pathlib import PurePosixPath
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -21,17 +23,45 @@ _YAML_BOOL_HINT = (
 )
 
 
+# A wrong value is quoted at most this long in a message.
+MAX_SHOWN = 100
+
+
+def describe(value: Any) -> str:
+    """A wrong value as a message shows it: as YAML would write it, never Python's repr of a
+    date, of bytes, or of a list or mapping (which aliases can make huge)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        text = repr(value)
+        return text if len(text) <= MAX_SHOWN else f"{text[: MAX_SHOWN - 3]}..."
+    if isinstance(value, datetime.date):  # datetime is a date too
+        return f"the date {value.isoformat()}"
+    if isinstance(value, bytes):
+        return "binary data (!!binary)"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, set | frozenset):
+        return "a set (!!set)"
+    return f"a {type(value).__name__}"
+
+
 def check_username(value: Any) -> str:
     """A JupyterHub-safe user name, lowercased as JupyterHub's default normalization does.
 
     Refused: non-strings, empty or blank names, whitespace anywhere (NativeAuthenticator
     refuses spaces), ``/`` and ``,`` (URL path / NativeAuthenticator), names made only of dots
-    (they resolve to URL path segments), control characters, and over-long names.
+    (they resolve to URL path segments), control and invisible formatting characters,
+    undecodable bytes, and over-long names.
     """
     if isinstance(value, bool | int | float):
-        raise ValueError(f"expected a user name, got {value!r} ({_YAML_BOOL_HINT})")
+        raise ValueError(f"expected a user name, got {describe(value)} ({_YAML_BOOL_HINT})")
     if not isinstance(value, str):
-        raise ValueError(f"expected a user name (a string), got {type(value).__name__}")
+        raise ValueError(f"expected a user name (a string), got {describe(value)}")
     if not value.strip():
         raise ValueError("a user name cannot be empty or blank")
     if any(ch.isspace() for ch in value):
@@ -43,6 +73,11 @@ def check_username(value: Any) -> str:
         raise ValueError(f"user name {value!r} is only dots")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise ValueError(f"user name {value!r} contains a control character")
+    if any("\ud800" <= ch <= "\udfff" for ch in value):  # undecodable bytes in argv
+        raise ValueError(f"user name {value!r} is not valid UTF-8 text")
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
+        # Zero-width and direction marks make a name that looks like another one.
+        raise ValueError(f"user name {value!r} contains an invisible or control character")
     if len(value) > MAX_USERNAME_LENGTH:
         raise ValueError(f"user name is longer than {MAX_USERNAME_LENGTH} characters")
     return value.lower()
@@ -56,6 +91,9 @@ _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 _BYTES_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTkmgt]?)\s*$")
 # Docker refuses memory limits below 6 MiB; catching it here saves a failed spawn later.
 MIN_MEMORY = 6 * 1024**2
+# The engine's API holds sizes in a signed 64-bit integer.
+MAX_MEMORY = 2**63 - 1
+_TOO_LARGE = "memory must be less than 8388608T, the most Docker can hold"
 MEMORY_EXPECTED = "an integer number of bytes or a number with suffix K, M, G or T (e.g. 512M, 2G)"
 
 
@@ -64,18 +102,23 @@ def parse_bytes(value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise ValueError(f"expected {MEMORY_EXPECTED}, got {value!r}")
+        raise ValueError(f"expected {MEMORY_EXPECTED}, got {describe(value)}")
     if isinstance(value, int):
         number = value
     elif isinstance(value, str) and (match := _BYTES_RE.match(value)):
         digits, unit = match.groups()
-        number = int(float(digits) * _UNITS[unit.upper()])
+        size = float(digits) * _UNITS[unit.upper()]
+        if size > MAX_MEMORY:  # also keeps int() away from inf (400 digits overflow a float)
+            raise ValueError(f"{_TOO_LARGE} (got {describe(value)})")
+        number = int(size)
     else:
-        raise ValueError(f"expected {MEMORY_EXPECTED}, got {value!r}")
+        raise ValueError(f"expected {MEMORY_EXPECTED}, got {describe(value)}")
     if number < 0:
-        raise ValueError(f"memory cannot be negative (got {value!r})")
-    if number < MIN_MEMORY:
-        raise ValueError(f"memory must be at least 6M, Docker's minimum (got {value!r})")
+        raise ValueError(f"memory cannot be negative (got {describe(value)})")
+    if number > MAX_MEMORY:
+        raise ValueError(f"{_TOO_LARGE} (got {describe(value)})")
+    if 0 < number < MIN_MEMORY:  # 0 means "no limit"
+        raise ValueError(f"memory must be at least 6M, Docker's minimum (got {describe(value)})")
     return number
 
 
@@ -83,7 +126,7 @@ MemorySize = Annotated[int | None, BeforeValidator(parse_bytes)]
 
 # --- Docker names and image references -----------------------------------------------------
 
-DOCKER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+DOCKER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")  # not "$": it allows a final "\n"
 
 
 def check_docker_name(value: str) -> str:
@@ -106,8 +149,17 @@ _IMAGE_RE = re.compile(
 )
 
 
+# The engine refuses repository names (host and path, without tag or digest) longer than this.
+MAX_REPOSITORY_LENGTH = 255
+
+
 def check_image(value: Any) -> str:
     value = _need_str(value)
+    if _IMAGE_RE.match(value) and len(_repository(value)) > MAX_REPOSITORY_LENGTH:
+        raise ValueError(
+            f"image name {describe(value)} is longer than {MAX_REPOSITORY_LENGTH} characters "
+            "(without its tag), which the engine refuses"
+        )
     if not _IMAGE_RE.match(value):
         lower_ok = value != value.lower() and _IMAGE_RE.match(value.lower())
         hint = " (repository names must be lowercase)" if lower_ok else ""
@@ -116,6 +168,13 @@ def check_image(value: Any) -> str:
             f"'registry.example.org:5000/team/image:1.0'{hint}"
         )
     return value
+
+
+def _repository(reference: str) -> str:
+    """``host:5000/a/b:tag@sha256:...`` -> ``host:5000/a/b`` (a tag never contains "/")."""
+    name = reference.split("@", 1)[0]
+    head, colon, tail = name.rpartition(":")
+    return head if colon and "/" not in tail else name
 
 
 ImageRef = Annotated[str, BeforeValidator(check_image)]
@@ -202,7 +261,7 @@ HttpUrl = Annotated[str, BeforeValidator(check_url)]
 
 def _need_str(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {value!r}")
+        raise ValueError(f"expected a string, got {describe(value)}")
     if not value.strip():
         raise ValueError("expected a non-empty string")
     return value.strip()

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from berth.config.errors import ConfigError, Problem
-from berth.config.fields import FieldProblem
+from berth.config.fields import FieldProblem, describe
 from berth.config.keys import model_in
 from berth.config.resolve import ResolveError, resolve_config
 from berth.config.schema import BerthConfig
@@ -67,20 +67,66 @@ def config_from_data(
         raise ConfigError.single(
             file,
             "",
-            "expected a mapping of settings (key: value) at "
-            f"the top level, got {type(data).__name__}",
+            f"expected a mapping of settings (key: value) at the top level, got {describe(data)}",
         )
+    if (found := _key_not_text(data)) is not None:
+        path, key = found
+        problem = Problem(
+            key_path(path),
+            f"the key {describe(key)} is not text: quote it (YAML reads unquoted numbers, "
+            "dates, true/false/yes/no and null/~ as values of other types)",
+        )
+        raise ConfigError(file, [_with_line(problem, lines or {})])
     try:
         return BerthConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(file, _problems(exc, lines or {})) from None
+        raise ConfigError(file, _problems(exc, lines or {}, data)) from None
 
 
-def _problems(exc: ValidationError, lines: Mapping[str, int]) -> list[Problem]:
+def _key_not_text(data: Any) -> tuple[tuple[str | int, ...], Any] | None:
+    """The first mapping key that YAML did not read as a string, and where it is."""
+    todo: list[tuple[tuple[str | int, ...], Any]] = [((), data)]
+    seen: set[int] = set()  # aliases share objects, and may contain themselves
+    while todo:
+        path, node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not isinstance(key, str):
+                    return path, key
+                todo.append(((*path, key), value))
+        elif isinstance(node, list):
+            todo.extend(((*path, index), item) for index, item in enumerate(node))
+    return None
+
+
+def _key_steps(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """The location of an error as keys of ``data``, without pydantic's union-arm labels.
+
+    A union adds its arm's type as a step ("list[str]"); it is dropped unless ``data`` really
+    has a key of that name there (an operator may write any key, ``[/x]`` included).
+    """
+    steps: list[Any] = []
+    node = data
+    for step in loc:
+        is_key = isinstance(node, dict) and step in node
+        is_index = isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node)
+        if is_key or is_index:
+            node = node[step]
+        elif isinstance(step, str) and "[" in step:
+            continue
+        else:
+            node = None
+        steps.append(step)
+    return tuple(steps)
+
+
+def _problems(exc: ValidationError, lines: Mapping[str, int], data: Any = None) -> list[Problem]:
     problems: list[Problem] = []
     for error in exc.errors(include_url=False):
-        # Union arms add their type as a location step ("list[...]"); they are not keys.
-        loc = tuple(p for p in error["loc"] if isinstance(p, int) or "[" not in p)
+        loc = _key_steps(tuple(error["loc"]), data)
         cause = error.get("ctx", {}).get("error")
         if isinstance(cause, FieldProblem):
             loc = (*loc, *(int(k) if k.isdigit() else k for k in cause.key.split(".") if k))
@@ -101,7 +147,7 @@ def _message(error: Any, loc: tuple[Any, ...], cause: Exception | None) -> str:
     kind, ctx, value = error["type"], error.get("ctx", {}), error.get("input")
     names = [p for p in loc if isinstance(p, str)]
     secret = bool(set(names) & _SECRET_KEYS)
-    got = "" if secret or isinstance(value, dict | list) else f", got {value!r}"
+    got = "" if secret or isinstance(value, dict | list) else f", got {describe(value)}"
     if cause is not None:
         return str(getattr(cause, "message", cause))
     if kind == "extra_forbidden":
@@ -144,6 +190,8 @@ def _message(error: Any, loc: tuple[Any, ...], cause: Exception | None) -> str:
 
 
 def _unknown_key(loc: tuple[Any, ...]) -> str:
+    if not loc:
+        return "unknown key"
     model: type[BaseModel] | None = BerthConfig
     for part in loc[:-1]:
         if isinstance(part, int) or model is None:

@@ -8,6 +8,7 @@ validate values only; reading the files they name is berth/config/resolve.py's j
 from __future__ import annotations
 
 import string
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +28,7 @@ from berth.config.fields import (
     MemorySize,
     check_docker_name,
     check_image,
+    describe,
 )
 from berth.config.services import IdleCullerConfig, ServiceConfig
 from berth.config.users import UsersConfig
@@ -123,7 +125,11 @@ def _entry(key: str, check: Callable[[Any], str], value: Any) -> str:
 
 def _display_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"display name {name!r} must be a non-empty string")
+        raise ValueError(f"display name {describe(name)} must be a non-empty string")
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        # The options form sends its choice back as text: a browser turns a line break into
+        # CR LF and cannot send NUL, so such a choice could never be picked.
+        raise ValueError(f"display name {name!r} contains a control character")
     return name
 
 
@@ -142,32 +148,98 @@ class StorageConfig(Section):
     @field_validator("volume_name_template")
     @classmethod
     def _template(cls, value: str) -> str:
-        try:
-            fields = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
-        except ValueError as exc:
-            raise ValueError(f"{value!r} is not a valid template: {exc}") from None
-        unknown = fields - TEMPLATE_FIELDS
-        if unknown:
-            known = ", ".join(sorted("{" + f + "}" for f in TEMPLATE_FIELDS))
-            raise ValueError(f"unknown field(s) {sorted(unknown)} (known: {known})")
-        if "username" not in fields:
-            raise ValueError("must contain {username}, or every user would share one volume")
-        check_docker_name(value.format_map(template_namespace("berth", "user", "server")))
+        check_volume_template(value)
         return value
+
+
+# Name fields whose value depends on the user; {prefix} is one constant for a deployment.
+_PER_USER_FIELDS = frozenset({"username", "servername", "server_suffix"})
+# escape() never writes these, so they can separate escaped names (see berth/names.py).
+_SEPARATORS = frozenset("_.")
+# (user, server) pairs a template must render validly for: escapes that start with "-"
+# (any name not starting with a-z/0-9) and the default server (empty server name).
+_SAMPLE_NAMES = (("user", "server"), ("-", "-"), ("-", ""))
+
+
+def check_volume_template(value: str) -> None:
+    """Refuse a volume name template that fails for some users or lets two users share.
+
+    A volume that exists is mounted as it is found, so two users whose names render to one
+    volume name would share their files: fields cannot be formatted (``{username:.3}``
+    truncates), and two per-user fields need a ``_`` or ``.`` between them (``-`` is part of
+    escaped names: ``{username}-{servername}`` renders user ``a`` with server ``2eb.`` and
+    user ``a.b`` with server ``2e`` alike), except before ``{server_suffix}``, which brings
+    its own ``_``.
+    """
+    try:
+        parts = list(string.Formatter().parse(value))
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid template: {exc}") from None
+    fields = {field for _, field, _, _ in parts if field is not None}
+    unknown = fields - TEMPLATE_FIELDS
+    if unknown:
+        known = ", ".join(sorted("{" + f + "}" for f in TEMPLATE_FIELDS))
+        raise ValueError(f"unknown field(s) {sorted(unknown)} (known: {known})")
+    if "username" not in fields:
+        raise ValueError("must contain {username}, or every user would share one volume")
+    after_field = False
+    for literal, field, spec, conversion in parts:
+        if field is None:
+            continue
+        if spec or conversion:
+            raise ValueError(
+                f"{{{field}}} cannot be formatted or converted (no ':' or '!' inside the "
+                "braces): it could make two users' volume names equal"
+            )
+        per_user = field in _PER_USER_FIELDS
+        if per_user and after_field and field != "server_suffix" and not set(literal) & _SEPARATORS:
+            raise ValueError(
+                f"put '_' or '.' before {{{field}}}: without one, two different users can "
+                "get the same volume name"
+            )
+        after_field = per_user or (after_field and not set(literal) & _SEPARATORS)
+    for user, server in _SAMPLE_NAMES:
+        rendered = value.format_map(template_namespace("berth", user, server))
+        try:
+            check_docker_name(rendered)
+        except ValueError:
+            raise ValueError(
+                f"gives the volume name {rendered!r} for the user {user!r}, which is not a "
+                "valid Docker name: start with fixed text (e.g. 'berth-user-{username}') and "
+                "use only a-z A-Z 0-9 _ . - outside the fields"
+            ) from None
 
 
 class LimitsConfig(Section):
     memory: MemorySize = Field(
         None,
         description="Memory limit of each user server: bytes, or a number with suffix K, M, "
-        "G or T (powers of 1024). Unset: no limit.",
+        "G or T (powers of 1024); 0: no limit. Unset: 2G, or a quarter of the host's memory "
+        "when that is less.",
     )
     cpu: float | None = Field(
         None,
-        ge=0.01,
+        ge=0,
+        # Docker refuses more than the host's CPUs anyway; the bound keeps the spawner's
+        # nano_cpus (cpu * 1e9) far inside the engine's int64.
+        le=1024,
         allow_inf_nan=False,
-        description="CPUs each user server may use (e.g. 0.5, 2). Unset: no limit.",
+        description="CPUs each user server may use (e.g. 0.5, 2); 0: no limit. Unset: 1 on "
+        "hosts with up to 4 CPUs, else 2.",
     )
+    pids: int | None = Field(
+        None,
+        ge=0,
+        description="Most processes and threads each user server may run at once; 0: no limit. "
+        "Unset: 1024.",
+    )
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu(cls, value: float | None) -> float | None:
+        if value is not None and 0 < value < 0.01:
+            raise ValueError("must be 0 (no limit) or at least 0.01")
+        return value
 
 
 class HubConfig(Section):
@@ -186,6 +258,11 @@ class HubConfig(Section):
     def _db(cls, value: SecretStr) -> SecretStr:
         check_db_url(value.get_secret_value(), HUB_DATA_DIR)
         return value
+
+
+# Networks that Docker itself owns (and 'default', its alias for 'bridge'): berth.yaml may not
+# name them, because Berth's isolation needs a bridge network of its own (docs/deploy.md).
+DOCKER_SHARED_NETWORKS = frozenset({"host", "bridge", "none", "default"})
 
 
 class BerthConfig(Section):
@@ -207,8 +284,24 @@ class BerthConfig(Section):
         [], description="Hub services with API tokens, for scripts and automation."
     )
     network: DockerName = Field(
-        "berth", description="Docker network joining the hub and the user containers."
+        "berth",
+        description=(
+            "Docker network of the service's own, joining the hub and the user containers; "
+            "`berth up` creates it with its firewall. Docker's shared networks (host, bridge, "
+            "none, default) are refused: they cannot isolate one user's server from another's."
+        ),
     )
+
+    @field_validator("network")
+    @classmethod
+    def _own_network(cls, value: str) -> str:
+        if value.lower() in DOCKER_SHARED_NETWORKS:
+            raise ValueError(
+                f"{value!r} is one of Docker's shared networks, where Berth cannot keep user "
+                "servers apart (on 'host' any port a user opens is open on the host itself): "
+                "name a network of Berth's own, such as 'berth'"
+            )
+        return value
 
     @model_validator(mode="after")
     def _cross_checks(self) -> BerthConfig:

@@ -115,6 +115,8 @@ def _spawner(c: Config, cfg: BerthConfig) -> None:
         _set(c, "Spawner", "mem_limit", cfg.limits.memory)
     if cfg.limits.cpu is not None:
         _set(c, "Spawner", "cpu_limit", cfg.limits.cpu)
+    if cfg.limits.pids is not None:
+        _set(c, "ContainerSpawner", "pids_limit", cfg.limits.pids)
     images = cfg.images
     for key, value in {
         "image": images.default,

@@ -216,6 +216,17 @@ def ensure_listed(admins: list[str], users: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        out = run(args)
+    except Refused as exc:
+        print(json.dumps({"error": str(exc)}))
+        return 1
+    print(json.dumps(out))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="berth-accounts")
     sub = parser.add_subparsers(dest="op", required=True)
     cmd = sub.add_parser("add")
@@ -234,14 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     token = sub.add_parser("token")
     token.add_argument("name")
     token.add_argument("--note", default="berth token")
-    args = parser.parse_args(argv)
-    try:
-        out = run(args)
-    except Refused as exc:
-        print(json.dumps({"error": str(exc)}))
-        return 1
-    print(json.dumps(out))
-    return 0
+    return parser
 
 
 def run(args: argparse.Namespace) -> Any:

@@ -23,12 +23,10 @@ class ListedAccounts:
 
 
 def ensure_args(users: UsersConfig) -> list[str]:
+    # `--admin=NAME`, one word: a name starting with "-" (JupyterHub allows it) stays a value.
     args = ["ensure-listed"]
-    for name in users.admins:
-        args += ["--admin", name]
-    for name in users.allowed:
-        if name not in users.admins:
-            args += ["--user", name]
+    args += [f"--admin={name}" for name in users.admins]
+    args += [f"--user={name}" for name in users.allowed if name not in users.admins]
     return args
 
 

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from berth.config.fields import parse_bytes
 from berth.errors import BerthError
 
 RUN_LABEL = "berth.run"
@@ -13,7 +14,7 @@ MOUNT_LABEL = "berth.run.mount"
 WORK_DIR = "/home/jovyan/work"
 CONTAINER_PORT = 8888
 DEFAULT_UID, USERS_GID = 1000, 100
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}\Z")  # not "$": it allows a final "\n"
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,14 @@ def validate_name(name: str) -> str:
     return name
 
 
+def validate_memory(text: str) -> int:
+    """``--memory`` as bytes; what berth.yaml's limits.memory accepts (2g, 512M, 1.5G, ...)."""
+    try:
+        return parse_bytes(text.strip()) or 0
+    except ValueError as exc:
+        raise BerthError(f"--memory {text!r}: {exc}") from None
+
+
 def validate_port(port: int) -> int:
     if not 1 <= port <= 65535:
         raise BerthError(f"--port must be between 1 and 65535, not {port}")
@@ -68,7 +77,7 @@ class RunSpec:
     identity: RunIdentity
     https: bool = False
     public: bool = False
-    memory: str | None = None
+    memory: int | str | None = None  # bytes, or what docker-py's parse_bytes reads
 
 
 def create_kwargs(spec: RunSpec) -> dict:

@@ -4,156 +4,39 @@ from __future__ import annotations
 
 import shlex
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import docker.errors
-from jupyterhub.spawner import Spawner
-from traitlets import default
-
-from berth import names
 
 from . import errors, images, specs
-from .build import build_spec, networking, resolve
-from .engine import Engine
+from .base import BerthSpawner, account_key, resolve
+from .build import container_spec
+from .engine import ContainerRuntime
 from .errors import SpawnException
-from .progress import ProgressLog
 from .readiness import container_address, wait_until_ready
-from .settings import ContainerSettings
 from .slots import boot_slot
-from .volumes import prepare_volumes
+
+__all__ = ["ContainerSpawner", "account_key", "resolve"]
 
 
-class ContainerSpawner(ContainerSettings, Spawner):
+class ContainerSpawner(BerthSpawner):
     """Spawn each user's server in its own Docker container (see docs/spawner.md)."""
 
+    state_fields = ("container_id", "container_name")
     container_id: str = ""
     container_name: str = ""
 
-    @default("ip")
-    def _default_ip(self) -> str:
-        return "0.0.0.0"
-
-    @default("port")
-    def _default_port(self) -> int:
-        return 8888
-
-    @default("cmd")
-    def _default_cmd(self) -> None:
-        return None  # the image's CMD (start-notebook.py -> jupyterhub-singleuser)
-
-    @default("start_timeout")
-    def _default_start_timeout(self) -> int:
-        return 120
-
-    @default("options_from_form")
-    def _default_options_from_form(self) -> Any:
-        return images.options_from_form
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._progress = ProgressLog()
-        self._starting = False
-        self._mem_limit_bytes: int | None = None
-        self._cpu_limit: float | None = None
-
-    @property
-    def engine(self) -> Engine:
-        return Engine(self.docker_url, self.engine_threads, self.engine_timeout)
-
-    @property
-    def identity(self) -> specs.Identity:
-        return specs.Identity(self.user.name, self.name or "", type(self).__name__, self.prefix)
-
-    # -- names and templates ------------------------------------------------------------------
-    def template_namespace(self) -> dict[str, str]:
-        """Escaped names (see :mod:`berth.names`) plus JupyterHub's ``base_url``."""
-        namespace = names.template_namespace(self.prefix, self.user.name, self.name or "")
-        if self.server:
-            namespace["base_url"] = self.server.base_url
-        return namespace
-
-    def format_string(self, s: str) -> str:
-        return names.render(s, self.template_namespace())
-
-    # -- state --------------------------------------------------------------------------------
-    def get_state(self) -> dict[str, Any]:
-        state = super().get_state()
-        if self.container_id:
-            state["container_id"] = self.container_id
-            state["container_name"] = self.container_name
-        return state
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        super().load_state(state)
-        self.container_id = state.get("container_id", "")
-        self.container_name = state.get("container_name", "")
-
-    def clear_state(self) -> None:
-        super().clear_state()
-        self.container_id = ""
-        self.container_name = ""
-        # JupyterHub calls this before each start, possibly after the progress stream of the new
-        # spawn was opened: start that stream on a fresh log, not the last spawn's events.
-        self._progress.reset()
-
-    def get_env(self) -> dict[str, str]:
-        env = super().get_env()
-        env.pop("MEM_LIMIT", None)
-        env.pop("CPU_LIMIT", None)
-        if self._mem_limit_bytes:
-            env["MEM_LIMIT"] = str(self._mem_limit_bytes)
-        if self._cpu_limit:
-            env["CPU_LIMIT"] = str(self._cpu_limit)
-        return env
-
-    # -- options form -------------------------------------------------------------------------
-    async def allowed_image_map(self) -> dict[str, str]:
-        return images.normalize_allowed(await resolve(self.allowed_images, self))
-
-    async def get_options_form(self) -> str:
-        if self.options_form:
-            return str(await super().get_options_form())
-        return images.options_form_html(await self.allowed_image_map(), self.image)
-
-    # -- progress -----------------------------------------------------------------------------
-    async def progress(self) -> AsyncIterator[dict[str, Any]]:
-        async for event in self._progress.follow():
-            yield event
-
-    def report(self, event: dict[str, Any]) -> None:
-        self._progress.add(event)
-
-    # -- lifecycle ----------------------------------------------------------------------------
-    async def start(self) -> str:
-        self._starting = True
-        if self._progress.closed:  # not already fresh from clear_state()
-            self._progress.reset()
-        try:
-            return await self._start()
-        except SpawnException:
-            raise
-        except Exception as exc:
-            translated = errors.translate("start the server", exc)
-            if translated is None:
-                raise
-            raise translated from exc
-        finally:
-            self._starting = False
-            self._progress.close()
+    async def _build_spec(self, image: str) -> specs.ContainerSpec:
+        return container_spec(await self.spec_inputs(image))
 
     async def _start(self) -> str:
         engine = self.engine
         self.report({"progress": 5, "message": "Checking the image"})
-        image = images.choose_image(
-            self.image, await self.allowed_image_map(), self.user_options.get("image")
-        )
+        image = await self.chosen_image()
         image_info = await images.ensure_image(engine, image, self.pull_policy, self.report)
         spec = await self._build_spec(image)
         await self._replace_leftover(engine, spec.name)
-        await prepare_volumes(
-            engine, spec, image_info, self.volume_init_timeout, self.report, self.log
-        )
+        await self.prepare_volumes(spec, image_info)
 
         self.report({"progress": 70, "message": f"Creating container {spec.name}"})
         kwargs = specs.container_create_kwargs(spec)
@@ -183,15 +66,15 @@ class ContainerSpawner(ContainerSettings, Spawner):
                 )
                 if failure is not None:
                     await self._remove_failed()
-                    raise self._failure_exception(failure)
+                    raise self._failure_exception(failure, spec.resources.mem_limit)
         return url
 
-    def _failure_exception(self, record: dict[str, Any]) -> SpawnException:
+    def _failure_exception(self, record: dict[str, Any], mem_limit: int | None) -> SpawnException:
         state = record.get("State") or {}
         if not record.get("Id") or state.get("Status") in {"removing", "dead"}:
             return errors.removed_while_starting(self.container_name)
         if state.get("OOMKilled"):
-            return errors.out_of_memory(self._mem_limit_bytes)
+            return errors.out_of_memory(mem_limit)
         detail = f"state {state.get('Status')!r}, error {state.get('Error')!r}\n"
         return errors.exited(int(state.get("ExitCode") or 0), detail + record.get("_logs", ""))
 
@@ -200,16 +83,7 @@ class ContainerSpawner(ContainerSettings, Spawner):
             await self.engine.remove_container(self.container_id)
             self.container_id = ""
 
-    async def _build_spec(self, image: str) -> specs.ContainerSpec:
-        mem, cpu = await resolve(self.mem_limit, self), await resolve(self.cpu_limit, self)
-        try:
-            self._mem_limit_bytes = specs.parse_bytes(mem)
-            self._cpu_limit = float(cpu) if cpu else None
-        except (TypeError, ValueError) as exc:
-            raise errors.bad_config(f"mem_limit/cpu_limit: {exc}") from exc
-        return await build_spec(self, image, self._mem_limit_bytes, self._cpu_limit)
-
-    async def _replace_leftover(self, engine: Engine, name: str) -> None:
+    async def _replace_leftover(self, engine: ContainerRuntime, name: str) -> None:
         """Remove our own container of a previous run; refuse to touch anyone else's."""
         found = await engine.inspect_container(name)
         if found is None:
@@ -239,7 +113,7 @@ class ContainerSpawner(ContainerSettings, Spawner):
         record = await self.engine.inspect_container(self.container_id)
         if not record or not (record.get("State") or {}).get("Running"):
             return str(await super().get_url())
-        host, port = container_address(record, networking(self))
+        host, port = container_address(record, self.networking())
         return f"http://{host}:{port}"
 
     async def poll(self) -> int | None:
@@ -286,7 +160,3 @@ class ContainerSpawner(ContainerSettings, Spawner):
             self._log_name,
             time.monotonic() - started,
         )
-
-    async def delete_forever(self) -> None:
-        """Named volumes are the users' data: Berth never deletes them on its own."""
-        self.log.info("Keeping the volumes of %s (delete them with the berth CLI)", self._log_name)

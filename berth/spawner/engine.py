@@ -1,5 +1,11 @@
 """Asynchronous access to the Docker Engine for the spawners.
 
+The spawners and their helpers depend on the typed interfaces below (:class:`ImageStore`,
+:class:`VolumeStore`, :class:`ContainerRuntime`, together :class:`EngineAPI`), not on the Docker
+class: a back end brings its own implementation (or a narrower one), and tests pass small fakes
+that satisfy just the interface a helper asks for. :class:`DockerEngine` is the implementation on
+the Docker Engine API.
+
 Every engine call runs in a thread of one process-wide pool with many workers (not one thread
 per hub, as DockerSpawner does), and the shared ``docker.APIClient`` keeps an HTTP connection pool
 as large as that thread pool, so concurrent spawns really run concurrently: a long image pull
@@ -15,7 +21,7 @@ import functools
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import docker
 import docker.errors
@@ -54,8 +60,52 @@ def shared_client(base_url: str, pool_size: int, timeout: float) -> docker.APICl
         return _clients.setdefault(key, client)
 
 
-class Engine:
-    """The few engine operations a spawner needs, as coroutines."""
+class ImageStore(Protocol):
+    """Where images are looked up and pulled."""
+
+    async def inspect_image(self, image: str) -> dict[str, Any] | None: ...
+
+    async def pull(self, image: str, on_event: Callable[[dict[str, Any]], None]) -> None: ...
+
+
+class VolumeStore(Protocol):
+    """Named volumes, and the short-lived container that hands a fresh one to its user."""
+
+    async def inspect_volume(self, name: str) -> dict[str, Any] | None: ...
+
+    async def create_volume(self, kwargs: dict[str, Any]) -> None: ...
+
+    async def run_to_completion(
+        self, kwargs: dict[str, Any], timeout: float
+    ) -> tuple[int, str]: ...
+
+
+class ContainerRuntime(Protocol):
+    """The lifecycle of one container (or, in another back end, its equivalent)."""
+
+    async def inspect_container(self, name_or_id: str) -> dict[str, Any] | None: ...
+
+    async def create_container(self, kwargs: dict[str, Any]) -> str: ...
+
+    async def start_container(self, container_id: str) -> None: ...
+
+    async def stop_container(self, container_id: str, timeout: int) -> None: ...
+
+    async def remove_container(self, container_id: str) -> None: ...
+
+    async def wait_container(self, container_id: str, timeout: float) -> int: ...
+
+    async def logs_tail(self, container_id: str, lines: int = 20) -> str: ...
+
+    async def exec_run(self, container_id: str, cmd: list[str]) -> tuple[int, str]: ...
+
+
+class EngineAPI(ImageStore, VolumeStore, ContainerRuntime, Protocol):
+    """Everything :class:`~berth.spawner.ContainerSpawner` asks of an engine."""
+
+
+class DockerEngine:
+    """The engine operations the spawners need, as coroutines, on the Docker Engine API."""
 
     def __init__(self, base_url: str = "", workers: int = 32, timeout: float = 60.0) -> None:
         self.base_url = base_url
@@ -177,3 +227,6 @@ class Engine:
             return status, logs
         finally:
             await self.remove_container(container_id)
+
+
+Engine = DockerEngine  # the name earlier versions used

@@ -50,10 +50,20 @@ REASON_CONFIG = "config"
 REASON_VOLUME = "volume"
 
 
+# A refused value is shown only this long: it comes from whoever sent the request.
+MAX_SHOWN_VALUE = 80
+
+
+def shorten(value: object) -> str:
+    """``repr(value)``, cut to MAX_SHOWN_VALUE characters."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN_VALUE else f"{text[: MAX_SHOWN_VALUE - 3]}..."
+
+
 def image_not_allowed(requested: object, choices: list[str]) -> SpawnException:
     shown = ", ".join(choices) or "(none)"
     return SpawnException(
-        f"Image {requested!r} is not one of the images you may choose: {shown}.",
+        f"Image {shorten(requested)} is not one of the images you may choose: {shown}.",
         reason=REASON_IMAGE_NOT_ALLOWED,
         status_code=403,
     )
@@ -63,6 +73,17 @@ def image_missing(image: str, policy: str) -> SpawnException:
     return SpawnException(
         f"The image {image} is not present on this host, and the pull policy ({policy!r}) does "
         "not allow pulling it. Ask an administrator to build or pull it.",
+        reason=REASON_IMAGE,
+        status_code=400,
+    )
+
+
+def own_image_missing(image: str) -> SpawnException:
+    name = image.split("/", 1)[1].split(":", 1)[0].split("@", 1)[0]
+    return SpawnException(
+        f"The image {image} is not present on this host. Berth's own images are built here, "
+        f"never pulled (a registry image of that name is not Berth's): an administrator can "
+        f"build it with `berth images build {name}`.",
         reason=REASON_IMAGE,
         status_code=400,
     )
@@ -150,6 +171,10 @@ def volume_init_failed(volume: str, status: int, logs: str) -> SpawnException:
         reason=REASON_VOLUME,
         status_code=500,
     )
+
+
+def volume_refused(message: str) -> SpawnException:
+    return SpawnException(message, reason=REASON_VOLUME, status_code=409)
 
 
 def is_unreachable(exc: BaseException) -> bool:

@@ -9,9 +9,18 @@ from typing import Any
 import docker.errors
 
 from . import errors
-from .engine import Engine
+from .engine import ImageStore
 
 Report = Callable[[dict[str, Any]], None]
+
+# Berth's images are built on the host (`berth images build`), never pulled: a `berth/...` image
+# on a registry is whoever registered that name, not Berth.
+OWN_REPOSITORY_PREFIX = "berth/"
+
+
+def is_own_image(image: str) -> bool:
+    """Whether ``image`` names one of Berth's own (locally built) images."""
+    return image.startswith(OWN_REPOSITORY_PREFIX)
 
 
 def normalize_allowed(value: object) -> dict[str, str]:
@@ -101,9 +110,15 @@ class PullProgress:
         }
 
 
-async def ensure_image(engine: Engine, image: str, policy: str, report: Report) -> dict[str, Any]:
+async def ensure_image(
+    engine: ImageStore, image: str, policy: str, report: Report
+) -> dict[str, Any]:
     """Make ``image`` present according to ``policy``; returns its inspect record."""
     found = await engine.inspect_image(image)
+    if is_own_image(image):  # whatever the policy: never pulled
+        if found is None:
+            raise errors.own_image_missing(image)
+        return found
     if policy == "never" or (policy == "ifnotpresent" and found is not None):
         if found is None:
             raise errors.image_missing(image, policy)

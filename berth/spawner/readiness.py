@@ -8,7 +8,7 @@ from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
-from .engine import Engine
+from .engine import ContainerRuntime
 from .specs import Networking
 
 
@@ -46,7 +46,7 @@ async def _answers(client: AsyncHTTPClient, url: str) -> bool:
 
 
 async def wait_until_ready(
-    engine: Engine, container_id: str, url: str, timeout: float
+    engine: ContainerRuntime, container_id: str, url: str, timeout: float
 ) -> dict[str, Any] | None:
     """Wait until ``url`` answers. Returns None then, or the inspect record (with ``_logs``)
     if the container stopped first. Gives up silently at ``timeout`` (JupyterHub's own
@@ -60,7 +60,7 @@ async def wait_until_ready(
 
 
 async def _wait(
-    engine: Engine, client: AsyncHTTPClient, container_id: str, url: str, timeout: float
+    engine: ContainerRuntime, client: AsyncHTTPClient, container_id: str, url: str, timeout: float
 ) -> dict[str, Any] | None:
     deadline = time.monotonic() + timeout
     delay = 0.05

@@ -23,6 +23,8 @@ from traitlets import (
 )
 from traitlets.config import LoggingConfigurable
 
+from . import limits
+
 
 class ContainerSettings(LoggingConfigurable):
     docker_url = Unicode(
@@ -99,6 +101,15 @@ class ContainerSettings(LoggingConfigurable):
 
     read_only_volumes = Dict(
         help="Like ``volumes`` but mounted read-only: ``{source: target}``."
+    ).tag(config=True)
+
+    adopt_unlabelled_volumes = Bool(
+        False,
+        help="""Mount existing named volumes that carry no Berth owner labels (volumes from
+        DockerSpawner or made by hand) when a user's volume template names them. Off by default:
+        a name made from a user's name could otherwise be someone else's volume. Turn it on for a
+        migration, then off again. Volumes labelled for another user, another deployment or a
+        deleted account, and the hub's data volume, are refused whatever this says.""",
     ).tag(config=True)
 
     network_name = Unicode(
@@ -192,19 +203,36 @@ class ContainerSettings(LoggingConfigurable):
         60.0, help="Seconds allowed for chown-ing the root of a freshly created volume."
     ).tag(config=True)
 
-    # JupyterHub's own limits, extended to accept callables of the spawner (evaluated at start).
+    # JupyterHub's own limits, extended to accept callables of the spawner (evaluated at start),
+    # with defaults: a server without limits can take the whole host down.
     mem_limit = Union(
         [Callable(), ByteSpecification(allow_none=True)],
-        default_value=None,
         allow_none=True,
-        help="""Memory limit: bytes, a K/M/G/T string, or a callable of the spawner returning one.
-        Swap is limited to the same amount, so the limit is a hard one: past it the kernel's
-        OOM killer ends the largest process in the container.""",
+        help="""Memory limit: bytes, a K/M/G/T string, or a callable of the spawner returning one;
+        ``None`` or ``0``: no limit. Default: 2G, or a quarter of the hub host's memory when that
+        is less. Swap is limited to the same amount, so the limit is a hard one: past it the
+        kernel's OOM killer ends the largest process in the container.""",
     ).tag(config=True)
+
+    @default("mem_limit")
+    def _default_mem_limit(self) -> int:
+        return limits.default_mem_limit()
 
     cpu_limit = Union(
         [Callable(), Float(allow_none=True)],
-        default_value=None,
         allow_none=True,
-        help="CPU limit in cores (e.g. 0.5, 2), or a callable of the spawner returning one.",
+        help="""CPU limit in cores (e.g. 0.5, 2), or a callable of the spawner returning one;
+        ``None`` or ``0``: no limit. Default: 1 on hosts with up to 4 CPUs, else 2.""",
+    ).tag(config=True)
+
+    @default("cpu_limit")
+    def _default_cpu_limit(self) -> float:
+        return limits.default_cpu_limit()
+
+    pids_limit = Integer(
+        limits.DEFAULT_PIDS_LIMIT,
+        min=0,
+        help="""Most processes and threads one server may have at once (the container's pids
+        cgroup); 0: no limit. A fork bomb then fails with "Resource temporarily unavailable"
+        inside its own container instead of exhausting the host's process table.""",
     ).tag(config=True)

@@ -24,6 +24,7 @@ and then only these capabilities (see :func:`start_privileges`):
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,8 +37,15 @@ LABEL_USER = "berth.user"
 LABEL_SERVER = "berth.server"
 LABEL_SPAWNER = "berth.spawner"
 LABEL_PREFIX = "berth.prefix"  # the spawner's prefix: tells deployments on one engine apart
+# JupyterHub's user id and the account's creation time: tell a re-created user (same name, the
+# id possibly reused by the database) from the deleted one.
+LABEL_USER_ID = "berth.user-id"
+LABEL_USER_CREATED = "berth.user-created"
 ROLE_SINGLEUSER = "single-user"
 ROLE_VOLUME_INIT = "volume-init"
+ROLE_VOLUME = "volume"  # a user's own volume (its template names the user)
+ROLE_SHARED_VOLUME = "shared-volume"  # a volume whose template names no user
+ROLE_HUB_DATA = "hub-data"  # the hub's database and secrets (berth up creates it)
 HEALTHCHECK_INTERVAL_NS = 30 * 10**9
 
 ROOT_START_SWITCHES = (
@@ -65,7 +73,10 @@ def parse_bytes(value: int | float | str | None) -> int | None:
     if match is None:
         raise ValueError(f"not a byte size: {value!r} (use an integer or e.g. '512M', '2G')")
     number, unit = match.groups()
-    return int(float(number) * _UNITS[unit.upper()])
+    size = float(number) * _UNITS[unit.upper()]
+    if size == float("inf"):  # e.g. 400 digits: int() of it would raise OverflowError
+        raise ValueError(f"not a byte size: {value[:40]!r}... is too large")
+    return int(size)
 
 
 def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -90,6 +101,7 @@ class Mount:
     source: str
     target: str
     read_only: bool = False
+    per_user: bool = True  # the source template names the user: ownership is checked
 
     @property
     def is_host_path(self) -> bool:
@@ -101,6 +113,7 @@ class Privileges:
     user: str | None  # None: the image's USER
     cap_add: tuple[str, ...] = ()
     no_new_privileges: bool = True
+    group_add: tuple[int, ...] = ()  # supplementary groups (system users)
 
 
 @dataclass(frozen=True)
@@ -109,6 +122,7 @@ class Resources:
     cpu_limit: float | None = None
     mem_guarantee: int | None = None
     cpu_guarantee: float | None = None
+    pids_limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +139,8 @@ class Identity:
     servername: str = ""
     spawner: str = "ContainerSpawner"
     prefix: str = ""
+    user_id: str = ""  # JupyterHub's id of the user; "" = unknown
+    user_created: str = ""  # when JupyterHub created the account (UTC, ISO 8601, seconds)
 
 
 @dataclass(frozen=True)
@@ -140,6 +156,7 @@ class ContainerSpec:
     privileges: Privileges = Privileges(user=None)
     extra_create_kwargs: Mapping[str, Any] = field(default_factory=dict)
     extra_host_config: Mapping[str, Any] = field(default_factory=dict)
+    working_dir: str | None = None  # None: the image's WORKDIR
 
 
 def start_privileges(environment: Mapping[str, str], run_as_root: bool = False) -> Privileges:
@@ -156,7 +173,7 @@ def start_privileges(environment: Mapping[str, str], run_as_root: bool = False) 
 
 def labels(identity: Identity, role: str = ROLE_SINGLEUSER) -> dict[str, str]:
     """Labels that mark a container or volume as Berth's and say whose it is."""
-    return {
+    found = {
         LABEL_MANAGED: "true",
         LABEL_ROLE: role,
         LABEL_USER: identity.username,
@@ -164,6 +181,11 @@ def labels(identity: Identity, role: str = ROLE_SINGLEUSER) -> dict[str, str]:
         LABEL_SPAWNER: identity.spawner,
         LABEL_PREFIX: identity.prefix,
     }
+    if identity.user_id:
+        found[LABEL_USER_ID] = identity.user_id
+    if identity.user_created:
+        found[LABEL_USER_CREATED] = identity.user_created
+    return found
 
 
 def owned_by(found_labels: Mapping[str, str] | None, identity: Identity) -> bool:
@@ -174,6 +196,15 @@ def owned_by(found_labels: Mapping[str, str] | None, identity: Identity) -> bool
         and found.get(LABEL_USER) == identity.username
         and found.get(LABEL_SERVER) == identity.servername
     )
+
+
+def template_fields(template: str) -> set[str]:
+    """The field names a template uses (``{username}`` -> ``username``)."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError:
+        return set()  # render() reports the broken template
+    return {re.split(r"[.\[!:]", f, maxsplit=1)[0] for _, f, _, _ in parsed if f}
 
 
 def _render_path(template: str, namespace: Mapping[str, str]) -> str:
@@ -207,7 +238,8 @@ def mounts_from_config(
             names.check_docker_name(source, "volume")
         if not target.startswith("/"):
             raise names.InvalidNameError(f"mount target {target!r} must be an absolute path")
-        mounts.append(Mount(source=source, target=target, read_only=read_only))
+        per_user = "username" in template_fields(source_t)
+        mounts.append(Mount(source, target, read_only, per_user))
     return mounts
 
 
@@ -228,6 +260,8 @@ def host_config_kwargs(spec: ContainerSpec) -> dict[str, Any]:
         "security_opt": [NO_NEW_PRIVILEGES] if spec.privileges.no_new_privileges else [],
         "init": False,  # the images bring tini as PID 1
     }
+    if spec.privileges.group_add:
+        hc["group_add"] = [str(gid) for gid in spec.privileges.group_add]
     res = spec.resources
     if res.mem_limit:
         hc["mem_limit"] = res.mem_limit
@@ -238,6 +272,8 @@ def host_config_kwargs(spec: ContainerSpec) -> dict[str, Any]:
         hc["nano_cpus"] = int(res.cpu_limit * 1e9)
     if res.cpu_guarantee:
         hc["cpu_shares"] = max(2, int(res.cpu_guarantee * 1024))
+    if res.pids_limit:
+        hc["pids_limit"] = res.pids_limit
     net = spec.networking
     if net.network_name:
         hc["network_mode"] = net.network_name
@@ -268,4 +304,6 @@ def container_create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
     }
     if spec.privileges.user is not None:
         kwargs["user"] = spec.privileges.user
+    if spec.working_dir:
+        kwargs["working_dir"] = spec.working_dir
     return deep_merge(kwargs, spec.extra_create_kwargs)

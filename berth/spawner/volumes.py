@@ -12,7 +12,8 @@ as root with only ``CAP_CHOWN`` and ``CAP_DAC_READ_SEARCH``, no network and
 which hands the volume to the container user (``NB_UID:NB_GID`` for a root start, else the
 image's ``USER``) unless it already belongs to them. The users' containers then mount named
 volumes with ``nocopy`` (:func:`~berth.spawner.specs.bind_mode`), so nothing resets the owner.
-A volume that already existed is never touched: Berth only chowns what it has just created.
+A volume that already existed is never touched: Berth only chowns what it has just created, and
+it mounts an existing one only when its labels say whose it is (see :mod:`.volume_policy`).
 """
 
 from __future__ import annotations
@@ -21,15 +22,22 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from . import errors, specs
-from .engine import Engine
+from . import errors, specs, volume_policy
+from .engine import VolumeStore
 from .images import Report
 from .specs import NO_NEW_PRIVILEGES, ROLE_VOLUME_INIT, Identity, Privileges, labels
 
 
-def volume_create_kwargs(name: str, identity: Identity) -> dict[str, Any]:
-    """Keyword arguments for ``APIClient.create_volume``."""
-    return {"name": name, "driver": "local", "labels": labels(identity, role="volume")}
+def volume_create_kwargs(
+    name: str, identity: Identity, role: str = specs.ROLE_VOLUME
+) -> dict[str, Any]:
+    """Keyword arguments for ``APIClient.create_volume``: labelled with the owner."""
+    owner = (
+        identity
+        if role == specs.ROLE_VOLUME
+        else Identity("", "", identity.spawner, identity.prefix)
+    )
+    return {"name": name, "driver": "local", "labels": labels(owner, role=role)}
 
 
 def volume_owner(image_user: str, environment: Mapping[str, str], privileges: Privileges) -> str:
@@ -90,26 +98,39 @@ def volume_init_kwargs(
 
 
 async def prepare_volumes(
-    engine: Engine,
+    engine: VolumeStore,
     spec: specs.ContainerSpec,
     image_info: dict[str, Any],
     timeout: float,
     report: Report,
     log: logging.Logger | logging.LoggerAdapter[Any],
+    adopt_unlabelled: bool = False,
 ) -> list[str]:
-    """Create the missing named volumes of ``spec``; returns the names created."""
+    """Check the existing named volumes of ``spec`` are this user's, create the missing ones;
+    returns the names created. Refuses (before creating anything) a volume that is not theirs."""
     image_user = str((image_info.get("Config") or {}).get("User") or "")
     owner = volume_owner(
         str(spec.extra_create_kwargs.get("user") or image_user),
         spec.environment,
         spec.privileges,
     )
-    created: list[str] = []
+    missing: list[specs.Mount] = []
     for mount in spec.mounts:
-        if mount.is_host_path or await engine.inspect_volume(mount.source) is not None:
+        if mount.is_host_path:
             continue
+        found = await engine.inspect_volume(mount.source)
+        if found is None:
+            missing.append(mount)
+            continue
+        refusal = volume_policy.refusal(mount, found.get("Labels"), spec.identity, adopt_unlabelled)
+        if refusal is not None:
+            log.warning("Refused volume %s for %s: %s", mount.source, spec.identity, refusal)
+            raise errors.volume_refused(refusal)
+    created: list[str] = []
+    for mount in missing:
         report({"progress": 65, "message": f"Creating volume {mount.source}"})
-        await engine.create_volume(volume_create_kwargs(mount.source, spec.identity))
+        role = volume_policy.creation_role(mount)
+        await engine.create_volume(volume_create_kwargs(mount.source, spec.identity, role))
         created.append(mount.source)
         chown_to = "" if mount.read_only else owner
         kwargs = volume_init_kwargs(spec.image, mount.source, mount.target, chown_to, spec.identity)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +34,8 @@ c.ContainerSpawner.volumes = {{
 c.ContainerSpawner.read_only_volumes = {{"{{prefix}}-shared": "/home/jovyan/shared"}}
 
 def mem_limit(spawner):
-    return "256M" if spawner.user.name.startswith("oom") else None
+    from berth.spawner import limits
+    return "256M" if spawner.user.name.startswith("oom") else limits.default_mem_limit()
 
 def extra_create_kwargs(spawner):
     if spawner.user.name == "oom-main":  # the server process itself allocates past the limit
@@ -120,7 +123,9 @@ def test_volume_owner_persistence_and_read_only(hub: Hub) -> None:
 
 def test_existing_volume_is_never_chowned(hub: Hub) -> None:
     volume = f"{hub.prefix}-carol"
-    hub.docker.volumes.create(volume)
+    # labelled as Berth labelled carol's volumes before it recorded account ids
+    labels = {"berth.managed": "true", "berth.role": "volume", "berth.user": "carol"}
+    hub.docker.volumes.create(volume, labels={**labels, "berth.prefix": hub.prefix})
     hub.docker.containers.run(
         hub.image,
         entrypoint=["sh", "-c", "touch /v/root-file && chown 0:0 /v /v/root-file"],
@@ -257,3 +262,105 @@ def test_hub_restart_keeps_servers_running(hub: Hub) -> None:
     assert hub.execute("ivan", "print('still here')").strip() == "still here"
     hub.stop("ivan", "two")
     hub.stop("ivan")
+
+
+FORK_BOMB = """
+import errno, os, time
+children, failure = [], None
+for _ in range(3000):  # bounded: on a host without a limit it stops here
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        failure = exc.errno
+        break
+    if pid == 0:
+        time.sleep(60)
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.kill(pid, 9)
+for pid in children:
+    os.waitpid(pid, 0)
+print(len(children), failure)
+"""
+
+
+def test_fork_bomb_is_contained_by_the_default_pids_limit(hub: Hub) -> None:
+    """Fails on main before the change: no pids limit, so the bomb reaches its 3000 bound
+    (an unbounded one would exhaust the host's process table, the hub's included)."""
+    from berth.spawner import limits
+
+    hub.spawn("bomber")
+    container = hub.container("bomber")
+    assert container.attrs["HostConfig"]["PidsLimit"] == limits.DEFAULT_PIDS_LIMIT
+    out = hub.execute("bomber", FORK_BOMB, timeout=120).split()
+    forked, failure = int(out[0]), int(out[1])
+    assert failure == errno.EAGAIN, out  # the pids cgroup said no
+    assert forked < limits.DEFAULT_PIDS_LIMIT
+    # the container's other processes are fine: the server answers, a new kernel runs code
+    assert hub.http.get(hub.user_url("bomber") + "api/status", timeout=10).status_code == 200
+    assert hub.execute("bomber", "print(6 * 7)").strip() == "42"
+    # and so is the host (and the hub on it)
+    assert subprocess.run(["true"], check=False).returncode == 0
+    assert hub.api("GET", "/").status_code == 200
+    hub.stop("bomber")
+
+
+def test_memory_hog_is_oom_killed_in_its_own_container(hub: Hub) -> None:
+    """Fails on main before the change: no default memory limit, so the hog gets its 3 GiB
+    (an unbounded one would push the host, the hub and its database into the OOM killer)."""
+    from berth.spawner import limits
+
+    hub.spawn("hog")
+    container = hub.container("hog")
+    limit = limits.default_mem_limit()
+    assert container.attrs["HostConfig"]["Memory"] == limit
+    hog = f"b = bytearray({limit + 1024**3}); b[::4096] = b'x' * len(b[::4096]); print('survived')"
+    out = hub.execute("hog", hog, timeout=120)
+    assert out.endswith(KERNEL_DIED) and "survived" not in out
+    container.reload()
+    assert container.status == "running"  # only the kernel died, in its own container
+    assert hub.execute("hog", "print('still here')").strip() == "still here"
+    hub.stop("hog")
+
+
+def test_user_named_hub_cannot_mount_the_hubs_data_volume(hub: Hub) -> None:
+    """Fails on main before the change: the template '{prefix}-{username}{server_suffix}-data'
+    and a user named 'hub' mounted the hub's data volume (database, cookie secret, tokens)."""
+    hub_data = f"{hub.prefix}-hub-data"
+    hub.docker.volumes.create(hub_data, labels={"berth.managed": "true", "berth.role": "hub-data"})
+    hub.create_user("hub")
+    r = hub.request_spawn("hub")
+    assert r.status_code == 409, r.text
+    assert "hub's own data volume" in r.json()["message"]
+    assert not hub.docker.containers.list(all=True, filters={"label": "berth.user=hub"})
+
+
+def test_unlabelled_volume_is_not_adopted(hub: Hub) -> None:
+    """Fails on main before the change: any volume of the rendered name was mounted."""
+    hub.docker.volumes.create(f"{hub.prefix}-uma")  # e.g. someone else's, made by hand
+    hub.create_user("uma")
+    r = hub.request_spawn("uma")
+    assert r.status_code == 409, r.text
+    assert "no owner labels" in r.json()["message"]
+    assert "adopt_unlabelled_volumes" in r.json()["message"]
+
+
+def test_recreated_user_does_not_inherit_the_deleted_users_files(hub: Hub) -> None:
+    """Fails on main before the change: a user deleted and created again under the same name
+    silently got the old account's volume and files."""
+    hub.spawn("rita")
+    hub.execute("rita", "open('/home/jovyan/work/private.txt', 'w').write('old rita')")
+    hub.stop("rita")
+    volume = hub.docker.volumes.get(f"{hub.prefix}-rita")
+    labels = volume.attrs["Labels"]
+    assert labels["berth.user-id"].isdigit()
+    assert labels["berth.user-created"] == hub.user_model("rita")["created"][:19]
+    assert hub.api("DELETE", "/users/rita").status_code == 204
+    time.sleep(3)  # a new account is told apart by id, or by creation time when the id is reused
+    hub.create_user("rita")
+    r = hub.request_spawn("rita")
+    assert r.status_code == 409, r.text
+    message = r.json()["message"]
+    assert "earlier account named 'rita'" in message and "docker volume rm" in message
+    assert "" not in hub.user_model("rita")["servers"]

@@ -384,3 +384,24 @@ def test_every_key_is_a_configurable_trait(section, key):
     cls: type[Configurable] = getattr(importlib.import_module(module), name)
     trait = cls.class_traits(config=True).get(key)
     assert trait is not None, f"{section}.{key} is not a configurable trait of {cls.__name__}"
+
+
+def test_limits_pids_and_zero_for_none():
+    c = apply({"limits": {"memory": 0, "cpu": 0, "pids": 4096}})
+    assert c["Spawner"]["mem_limit"] == 0 and c["Spawner"]["cpu_limit"] == 0
+    assert c["ContainerSpawner"]["pids_limit"] == 4096
+    c = apply({})  # unset: the spawner's own defaults apply
+    assert "mem_limit" not in c["Spawner"] and "pids_limit" not in c["ContainerSpawner"]
+
+
+def test_berth_up_prints_the_limits_in_force():
+    from berth.cli.deploy import _limits_line
+    from berth.config.schema import LimitsConfig
+    from berth.spawner import limits
+
+    assert _limits_line(LimitsConfig(memory="1G", cpu=2, pids=0)) == (
+        "memory 1 GiB, 2 CPUs, no process limit"
+    )
+    assert _limits_line(LimitsConfig()) == limits.describe(
+        limits.default_mem_limit(), limits.default_cpu_limit(), 1024
+    )

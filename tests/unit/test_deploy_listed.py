@@ -9,8 +9,15 @@ def users(**section):
 
 
 def test_every_listed_name_is_asked_for_once_admins_as_admins():
-    args = ensure_args(users(admins=["alice"], allowed=["Bob", "alice", "carol"]))
-    assert args == ["ensure-listed", "--admin", "alice", "--user", "bob", "--user", "carol"]
+    args = ensure_args(users(admins=["alice"], allowed=["Bob", "alice", "-carol"]))
+    assert args == ["ensure-listed", "--admin=alice", "--user=bob", "--user=-carol"]
+
+
+def test_the_hub_side_reads_back_every_name():
+    from berth.deploy.accounts import parser
+
+    args = parser().parse_args(ensure_args(users(admins=["-a", "b"], allowed=["--c", "d"])))
+    assert (args.admins, args.users) == (["-a", "b"], ["--c", "d"])
 
 
 def test_nobody_listed_means_no_exec():

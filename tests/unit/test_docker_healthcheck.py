@@ -170,3 +170,26 @@ def test_script_imports_nothing_heavy() -> None:
         [sys.executable, "-I", "-c", code, str(SCRIPT)], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(
+    ("env", "uid", "expected"),
+    [
+        ({}, 0, (1000, 100)),
+        ({"NB_UID": "1010", "NB_GID": "1020"}, 0, (1010, 1020)),
+        ({"NB_UID": "0"}, 0, None),  # the operator asked for root
+        ({"NB_UID": "x"}, 0, None),
+        ({}, 1000, None),  # not root: nothing to drop
+    ],
+)
+def test_root_drops_to_nb_uid(hc: ModuleType, env: dict, uid: int, expected: object) -> None:
+    assert hc.unprivileged_ids(env, uid) == expected
+
+
+def test_runs_isolated_without_site() -> None:
+    """Fails on main before the change: the shebang had -I only, so site-packages (and their
+    .pth files) were still processed."""
+    assert SCRIPT.read_text().splitlines()[0] == "#!/usr/bin/python3 -IS"
+    dockerfile = (SCRIPT.parent / "Dockerfile").read_text()
+    command = '"/usr/bin/python3", "-I", "-S", "/usr/local/lib/berth/docker_healthcheck.py"'
+    assert command in dockerfile

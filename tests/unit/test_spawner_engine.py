@@ -68,7 +68,7 @@ async def test_pull_progress_reaches_the_progress_events() -> None:
     ]
     events: list[dict[str, Any]] = []
     fake = FakePullEngine(records)
-    info = await images.ensure_image(fake, "img:1", "ifnotpresent", events.append)  # type: ignore[arg-type]
+    info = await images.ensure_image(fake, "img:1", "ifnotpresent", events.append)
     assert info["Id"] == "sha256:x"
     percents = [e["progress"] for e in events if "progress" in e]
     assert percents == sorted(percents) and percents[0] == 10 and percents[-1] == 60
@@ -78,7 +78,7 @@ async def test_pull_progress_reaches_the_progress_events() -> None:
 @pytest.mark.parametrize("policy", ["never"])
 async def test_missing_image_without_pull(policy: str) -> None:
     with pytest.raises(SpawnException) as info:
-        await images.ensure_image(FakePullEngine([]), "img:1", policy, print)  # type: ignore[arg-type]
+        await images.ensure_image(FakePullEngine([]), "img:1", policy, print)
     assert info.value.status_code == 400
 
 
@@ -86,7 +86,38 @@ async def test_present_image_is_not_pulled_unless_always() -> None:
     fake = FakePullEngine([{"status": "x"}])
     fake.present = True
     events: list[dict[str, Any]] = []
-    await images.ensure_image(fake, "img:1", "ifnotpresent", events.append)  # type: ignore[arg-type]
+    await images.ensure_image(fake, "img:1", "ifnotpresent", events.append)
     assert events == []
-    await images.ensure_image(fake, "img:1", "always", events.append)  # type: ignore[arg-type]
+    await images.ensure_image(fake, "img:1", "always", events.append)
     assert events and events[-1]["progress"] == 60
+
+
+class RecordingPullEngine(FakePullEngine):
+    def __init__(self) -> None:
+        super().__init__([{"status": "Downloaded newer image"}])
+        self.pulled: list[str] = []
+
+    async def pull(self, image: str, on_event: Any) -> None:
+        self.pulled.append(image)
+        await super().pull(image, on_event)
+
+
+@pytest.mark.parametrize("policy", ["ifnotpresent", "always", "never"])
+async def test_berth_images_are_never_pulled(policy: str) -> None:
+    """Fails on main before the change: a pruned berth/base-notebook was pulled by name from a
+    registry, where anyone may have registered it."""
+    fake = RecordingPullEngine()
+    with pytest.raises(SpawnException) as info:
+        await images.ensure_image(fake, "berth/base-notebook:latest", policy, print)
+    assert fake.pulled == []
+    assert info.value.status_code == 400
+    assert "berth images build base-notebook" in info.value.message
+    fake.present = True  # present: used as it is, even with "always"
+    await images.ensure_image(fake, "berth/base-notebook:latest", policy, print)
+    assert fake.pulled == []
+
+
+def test_own_images_are_recognised() -> None:
+    assert images.is_own_image("berth/scipy-notebook:0.1.0")
+    assert not images.is_own_image("quay.io/berth/base-notebook:latest")
+    assert not images.is_own_image("jupyter/berth-notebook:latest")

@@ -153,10 +153,10 @@ def test_mounts_from_config_templates_and_modes() -> None:
         ns,
     )
     assert mounts == [
-        Mount("berth--41lice", "/home/jovyan/work", False),
-        Mount("berth--41lice_gpu-scratch", "/scratch", True),
-        Mount("/srv/homes/-41lice", "/home/jovyan/host", False),
-        Mount("berth-shared", "/home/jovyan/shared", True),
+        Mount("berth--41lice", "/home/jovyan/work", False, per_user=True),
+        Mount("berth--41lice_gpu-scratch", "/scratch", True, per_user=True),
+        Mount("/srv/homes/-41lice", "/home/jovyan/host", False, per_user=True),
+        Mount("berth-shared", "/home/jovyan/shared", True, per_user=False),
     ]
     assert mounts[2].is_host_path and not mounts[0].is_host_path
 

@@ -134,9 +134,10 @@ async def test_callable_limits_reach_spec_and_env() -> None:
     assert spec.resources.cpu_limit == 1.5
     assert spec.mounts[0].source == "berth--41lice"
     assert spec.privileges.user == "root"
-    env = sp.get_env()
+    env = spec.environment  # the resolved limits, whatever order things were called in
     assert env["MEM_LIMIT"] == str(1024**3)
     assert env["CPU_LIMIT"] == "1.5"
+    assert "MEM_LIMIT" not in sp.get_env()  # never the repr of a callable
 
 
 async def test_bad_name_template_is_a_config_error() -> None:
@@ -247,3 +248,74 @@ def test_every_setting_is_in_the_docs() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "spawner.md").read_text()
     missing = [name for name in ContainerSettings.class_own_traits() if f"`{name}`" not in doc]
     assert not missing, f"docs/spawner.md does not mention: {missing}"
+
+
+async def test_limits_by_default() -> None:
+    """Fails on main before the change: user servers had no pids, memory or CPU limit."""
+    from berth.spawner import limits
+
+    sp = make_spawner()
+    spec = await sp._build_spec("img:1")
+    hc = specs_host_config(spec)
+    assert hc["pids_limit"] == limits.DEFAULT_PIDS_LIMIT == 1024
+    assert hc["mem_limit"] == hc["memswap_limit"] == limits.default_mem_limit()
+    assert hc["nano_cpus"] == int(limits.default_cpu_limit() * 1e9)
+
+
+async def test_limits_can_be_turned_off() -> None:
+    sp = make_spawner(mem_limit=0, cpu_limit=None, pids_limit=0)
+    hc = specs_host_config(await sp._build_spec("img:1"))
+    assert not {"pids_limit", "mem_limit", "memswap_limit", "nano_cpus"} & set(hc)
+    assert "MEM_LIMIT" not in sp.get_env()
+
+
+@pytest.mark.parametrize(
+    ("host", "cpus", "mem", "cpu"),
+    [
+        (24 * 1024**3, 2, 2 * 1024**3, 1.0),
+        (4 * 1024**3, 8, 1024**3, 2.0),
+        (512 * 1024**2, 1, 256 * 1024**2, 1.0),
+        (0, 0, 2 * 1024**3, 1.0),
+    ],
+)
+def test_default_limits_follow_the_host(host: int, cpus: int, mem: int, cpu: float) -> None:
+    from berth.spawner import limits
+
+    assert (limits.default_mem_limit(host), limits.default_cpu_limit(cpus)) == (mem, cpu)
+
+
+def test_limits_described() -> None:
+    from berth.spawner import limits
+
+    assert limits.describe(2 * 1024**3, 1.0, 1024) == "memory 2 GiB, 1 CPU, 1024 processes"
+    assert limits.describe(None, 1.5, 0) == "no memory limit, 1.5 CPUs, no process limit"
+
+
+def specs_host_config(spec: Any) -> dict[str, Any]:
+    from berth.spawner import specs
+
+    return specs.host_config_kwargs(spec)
+
+
+def test_account_key_survives_a_database_round_trip() -> None:
+    from datetime import UTC, datetime
+
+    from berth.spawner.container import account_key
+
+    aware = SimpleNamespace(id=7, created=datetime(2026, 11, 26, 10, 0, 0, 123456, tzinfo=UTC))
+    naive = SimpleNamespace(id=7, created=datetime(2026, 11, 26, 10, 0, 0))
+    assert account_key(aware) == account_key(naive) == ("7", "2026-11-26T10:00:00")
+    assert account_key(SimpleNamespace(name="x")) == ("", "")
+
+
+def test_system_user_spawner_is_registered_and_documented() -> None:
+    from importlib.metadata import entry_points
+    from pathlib import Path
+
+    from berth.spawner import SystemUserSpawner
+
+    (ep,) = [e for e in entry_points(group="jupyterhub.spawners") if e.name == "berth-system-users"]
+    assert ep.load() is SystemUserSpawner
+    doc = (Path(__file__).parents[2] / "docs" / "spawner.md").read_text()
+    for name, trait in SystemUserSpawner.class_own_traits().items():
+        assert trait.metadata.get("config") is True and f"`{name}`" in doc, name

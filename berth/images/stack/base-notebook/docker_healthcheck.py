@@ -1,4 +1,4 @@
-#!/usr/bin/python3 -I
+#!/usr/bin/python3 -IS
 """Docker HEALTHCHECK of Berth's notebook images: exit 0 when the Jupyter server answers.
 
 Jupyter servers describe themselves in jpserver-<pid>.json in their runtime directory (URL with
@@ -8,9 +8,15 @@ those whose process is alive, and request <url>api, which answers 200 without a 
 Docker runs this every few seconds with `docker exec`: as the image's USER, or root after
 `--user root`, with the container's environment, so HOME may not be the server user's home (a
 renamed NB_USER, or the temporary home start.sh picks for an arbitrary uid). Hence the search over
-the usual homes. Standard library only, run by Debian's python in isolated mode (-I): importing
-jupyter_core or requests would cost more than the check itself, and the user's PYTHONPATH or venv
-cannot break it.
+the usual homes. Standard library only, run by Debian's python in isolated mode without site
+(-I -S): importing jupyter_core or requests would cost more than the check itself, and the user's
+PYTHONPATH, venv or site-packages cannot break it.
+
+Security: when the container started as root, so does this check. It must then run nothing the
+notebook user can write: the image keeps this file root-owned and read-only outside the
+user-writable /etc/jupyter, runs it with the root-owned /usr/bin/python3 (never the user-owned
+venv's), and the first thing it does as uid 0 is to drop to NB_UID:NB_GID (when the container
+kept CAP_SETUID/CAP_SETGID; otherwise it goes on as root, still reading only root-owned code).
 """
 
 from __future__ import annotations
@@ -138,6 +144,29 @@ def check(url: str, timeout: float = TIMEOUT) -> tuple[bool, str]:
         return False, f"{url}: {getattr(error, 'reason', error)}"
 
 
+def unprivileged_ids(env: Mapping[str, str], uid: int) -> tuple[int, int] | None:
+    """(uid, gid) to drop to when running as root: NB_UID:NB_GID (default 1000:100); None when
+    not root, or when NB_UID asks for root itself."""
+    if uid != 0:
+        return None
+    nb_uid, nb_gid = env.get("NB_UID", "1000"), env.get("NB_GID", "100")
+    if not (nb_uid.isdigit() and nb_gid.isdigit()) or int(nb_uid) == 0:
+        return None
+    return int(nb_uid), int(nb_gid)
+
+
+def drop_privileges(env: Mapping[str, str]) -> None:
+    ids = unprivileged_ids(env, os.getuid())
+    if ids is None:
+        return
+    try:
+        os.setgroups([])
+        os.setgid(ids[1])
+        os.setuid(ids[0])
+    except PermissionError:
+        pass  # no CAP_SETUID/SETGID in this container: root, but only root-owned code runs
+
+
 def main(env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     info = find_server(runtime_dirs(env))
@@ -160,4 +189,5 @@ def main(env: Mapping[str, str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    drop_privileges(os.environ)  # before reading anything the user wrote
     sys.exit(main())

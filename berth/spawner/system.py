@@ -1,0 +1,68 @@
+"""``SystemUserSpawner``: each server runs as the host account of the user's name.
+
+Registered as the ``berth-system-users`` entry point of ``jupyterhub.spawners``. Meant for a
+JupyterHub installed on the host (PAM logins: the accounts that log in are the accounts that
+run), see :mod:`.system_users` for what is looked up and refused.
+"""
+
+from __future__ import annotations
+
+from traitlets import Integer, Unicode
+
+from berth import names
+
+from . import errors, specs, system_users
+from .build import container_spec
+from .container import ContainerSpawner
+
+
+class SystemUserSpawner(ContainerSpawner):
+    """A container per server, run as the host account named like the user (docs/spawner.md)."""
+
+    host_homedir_format_string = Unicode(
+        "/home/{username}",
+        help="""The user's home on the host, mounted read-write at
+        ``image_homedir_format_string``. Fields: ``{username}`` (the account name, not escaped),
+        ``{home}`` (the home directory in the host's user database) and ``{prefix}``. It must
+        exist, be a directory and belong to the account, or the spawn fails with a clear
+        message (Docker would create a missing one owned by root).""",
+    ).tag(config=True)
+
+    image_homedir_format_string = Unicode(
+        "/home/{username}",
+        help="""Where the host home is mounted in the container; also HOME and the working
+        directory of the server. Same fields as ``host_homedir_format_string``.""",
+    ).tag(config=True)
+
+    min_uid = Integer(
+        1000,
+        min=1,
+        help="""Accounts with a lower uid are system accounts (daemon, www-data, …) and are
+        refused, as uid 0 always is. Debian's first uid for people is 1000 (UID_MIN).""",
+    ).tag(config=True)
+
+    def host_account(self) -> system_users.HostAccount:
+        """The account that runs this user's server (blocking NSS lookup; it is local)."""
+        return system_users.lookup(self.user.name, self.min_uid)
+
+    def home_problem(self, path: str, uid: int) -> str | None:
+        """Why ``path`` is not ``uid``'s home. A hub that sees the host's homes under another
+        path (in a container) overrides this."""
+        return system_users.home_problem(path, uid)
+
+    async def _build_spec(self, image: str) -> specs.ContainerSpec:
+        account = self.host_account()
+        try:
+            host_home, image_home = system_users.home_paths(
+                account,
+                self.prefix,
+                self.host_homedir_format_string,
+                self.image_homedir_format_string,
+            )
+        except names.InvalidNameError as exc:
+            raise errors.bad_config(str(exc)) from exc
+        problem = self.home_problem(host_home, account.uid)
+        if problem is not None:
+            raise system_users.bad_home(account.name, problem)
+        spec = container_spec(await self.spec_inputs(image))
+        return system_users.system_user_spec(spec, account, host_home, image_home)

@@ -1,0 +1,464 @@
+"""Bad input, property-based: whole berth.yaml files through the real loader and translator.
+
+Files are built from the schema's own keys (berth.config.keys), with good values, wrong
+types, unknown keys and near-miss names, then dumped as YAML and sometimes mangled as text:
+anchors and aliases (recursive ones too), tags, duplicate keys, huge numbers, non-mapping
+roots, empty files, control characters, bad encodings. Each file must either load into a
+BerthConfig that the translator turns into a jupyterhub_config.py and the spawner into a
+valid container spec, or be refused with a ConfigError whose every line names the file,
+without Python noise, and without any secret in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import yaml
+from bad_input import (
+    any_char,
+    as_a_browser_sends,
+    assert_clear_error,
+    count,
+    examples,
+    option_values,
+    outcome,
+)
+from hypothesis import example, given
+from hypothesis import strategies as st
+from pydantic import BaseModel
+from traitlets.config import Config
+
+from berth import names
+from berth.config import (
+    BerthConfig,
+    ConfigError,
+    hub_secret_files,
+    load_config,
+    render_config_py,
+    to_jupyterhub_config,
+)
+from berth.config.keys import is_list_of_models, key_paths, model_in
+from berth.spawner import ContainerSpawner, images, specs
+
+SECRET = "S3CRETPW"  # put into every secret a file may hold; no message may ever show it
+TOKEN = f"{SECRET}0123456789abcdef"
+DOCKER_INT_MAX = 2**63 - 1  # the engine's API keeps sizes in int64
+
+# Good values per key path ("services[]." for every list item), as an operator writes them.
+GOOD: dict[str, list[Any]] = {
+    "version": [1],
+    "listen.address": ["0.0.0.0", "127.0.0.1", "::", "::1"],
+    "listen.port": [8443, 1, 65535, 443],
+    "tls.cert": ["cert.pem", "missing.pem", "adir"],
+    "tls.key": ["key.pem"],
+    "tls.hostnames": [["hub.example.org", "10.0.0.1", "*.example.org"], []],
+    "images.default": ["berth/base-notebook:latest", "berth/scipy-notebook:latest"],
+    "images.allowed": [
+        ["berth/base-notebook:latest", "berth/scipy-notebook:latest"],
+        {"Base": "berth/base-notebook:latest", "SciPy <3>": "berth/scipy-notebook:latest"},
+        [],
+    ],
+    "images.pull_policy": ["ifnotpresent", "always", "never"],
+    "storage.volume_name_template": [
+        "berth-user-{username}",
+        "{prefix}-home-{username}{server_suffix}",
+        "jupyterhub-user-{username}",
+    ],
+    "storage.mount_point": ["/home/jovyan/work", "/srv/work/"],
+    "limits.memory": ["2G", "512M", 1073741824, "1.5G", 0, None],
+    "limits.cpu": [0.5, 2, 1.5, 0, None],
+    "limits.pids": [1024, 64, 0, None],
+    "auth.type": ["native", "github", "oidc"],
+    "auth.native.enable_signup": [True, False],
+    "auth.native.open_signup": [False, True],
+    "auth.native.minimum_password_length": [8, 12],
+    "auth.native.check_common_password": [True],
+    "auth.native.allowed_failed_logins": [10, 0],
+    "auth.native.seconds_before_next_try": [600],
+    "auth.github.client_id": ["abc123"],
+    "auth.github.client_secret": [SECRET],
+    "auth.github.callback_url": ["https://hub.example.org/hub/oauth_callback"],
+    "auth.github.env_file": ["oauth.env", "oauth-open.env", "missing.env"],
+    "auth.github.allow_all": [True, False],
+    "auth.github.allowed_organizations": [["my-org", "my-org:team"]],
+    "auth.github.github_url": ["https://github.example.org", "http://10.0.0.2:3000"],
+    "auth.github.allow_http": [True, False],
+    "auth.oidc.client_id": ["berth"],
+    "auth.oidc.client_secret": [SECRET],
+    "auth.oidc.authorize_url": ["https://id.example.org/auth"],
+    "auth.oidc.token_url": ["https://id.example.org/token"],
+    "auth.oidc.userdata_url": ["https://id.example.org/userinfo", "http://id/userinfo"],
+    "auth.oidc.allowed_groups": [["jupyter"]],
+    "auth.oidc.admin_groups": [["admins"]],
+    "auth.oidc.allow_http": [False, True],
+    "auth.oidc.callback_url": ["https://hub.example.org/hub/oauth_callback"],
+    "auth.oidc.env_file": ["oauth.env", "oauth-open.env"],
+    "auth.oidc.allow_all": [False, True],
+    "auth.oidc.username_claim": ["preferred_username", "email"],
+    "auth.oidc.require_verified_email": [True, False],
+    "auth.oidc.scope": [["openid", "profile", "email"], ["openid", "groups"]],
+    "auth.oidc.login_service": ["Keycloak", "Sign <in> & 'go'"],
+    "auth.oidc.groups_claim": ["groups"],
+    "auth.oidc.validate_server_cert": [True, False],
+    "users.allowed": [["bob", "Carol", "dave@example.org"], []],
+    "users.admins": [["alice"], ["ALICE", "alice"]],
+    "users.userlist_file": ["userlist", "missing-userlist"],
+    "hub.db_url": [
+        "sqlite:////srv/berth/data/jupyterhub.sqlite",
+        f"postgresql://jupyterhub:{SECRET}@db.example.org:5432/jupyterhub",
+        f"sqlite:///{SECRET}.sqlite",
+        f"mysql://u:{SECRET}@h/db",
+    ],
+    "hub.data_volume": ["berth-hub-data"],
+    "idle_culler.enabled": [True, False],
+    "idle_culler.timeout": [3600, 0],
+    "idle_culler.every": [300],
+    "idle_culler.max_age": [0, 86400],
+    "services[].name": ["provisioner", "idle-culler", "grader"],
+    "services[].scopes": [["admin:users", "servers"], ["read:users!group=students"]],
+    "services[].token": [TOKEN, SECRET],
+    "services[].token_file": ["token", "open.token", "missing.token"],
+    "network": ["berth", "berth-net"],
+}
+
+# Values of the wrong kind for almost any key.
+WRONG = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([10**400, -(10**30), 2**63, 1e308, float("inf"), float("nan"), -0.0]),
+    st.floats(),
+    st.text(any_char, max_size=12),
+    st.sampled_from(["", " ", "yes", "no", "0x1F", "1_000", "8443 ", "[/]", "{x}", "~"]),
+    st.dates(),
+    st.datetimes(),
+    st.just(b"\x00binary"),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
+
+
+PERCENT = st.integers(0, 99)
+
+
+@functools.cache
+def near_misses(model: type[BaseModel]) -> st.SearchStrategy[Any]:
+    """Keys an operator could type instead of the real ones, and keys YAML reads as non-text."""
+    misses: list[Any] = ["[/]", "list[str]", "x" * 300, 1, 1.5, True, None]
+    for name in model.model_fields:
+        misses += [name + "s", name.upper(), name.replace("_", "-"), name[:-1], f"{name} "]
+    return st.one_of(st.sampled_from(misses), st.text(max_size=8))
+
+
+# Strategies are built once per (place, wrongness): Hypothesis validates each new strategy
+# object, which cost more than the whole test when they were made afresh for every draw.
+@functools.cache
+def section(model: type[BaseModel], path: str, wrongness: int) -> st.SearchStrategy[dict]:
+    fields = [
+        (name, value_for(f"{path}{name}", field.annotation, wrongness))
+        for name, field in model.model_fields.items()
+    ]
+    junk = st.one_of(WRONG, st.just({}))
+
+    @st.composite
+    def build(draw: st.DrawFn) -> dict:
+        data: dict[Any, Any] = {}
+        for name, values in fields:
+            if draw(PERCENT) >= 45:
+                continue
+            data[name] = draw(values)
+        if draw(PERCENT) < wrongness:
+            data[draw(near_misses(model))] = draw(junk)
+        return data
+
+    return build()
+
+
+@functools.cache
+def value_for(path: str, annotation: Any, wrongness: int) -> st.SearchStrategy[Any]:
+    child = model_in(annotation)
+    if child is not None and is_list_of_models(annotation):
+        right = st.lists(section(child, f"{path}[].", wrongness), max_size=2)
+    elif child is not None:
+        right = section(child, f"{path}.", wrongness)
+    elif path in GOOD:
+        good = GOOD[path]
+        # Without wrong values, mostly the first (the most usual) value: files then load.
+        right = st.sampled_from(good) if wrongness else st.sampled_from([good[0]] * 3 + good)
+    else:
+        right = WRONG
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Any:
+        return draw(WRONG) if draw(PERCENT) < wrongness else draw(right)
+
+    return build()
+
+
+WRONGNESS = st.sampled_from([0, 0, 0, 3, 15, 50])
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> Any:
+    return draw(section(BerthConfig, "", draw(WRONGNESS)))
+
+
+# Aliases of aliases: 9**7 paths through 63 nodes ("billion laughs").
+LAUGHS = (
+    "a: &a [x,x,x,x,x,x,x,x,x]\n"
+    + "".join(
+        f"{key}: &{key} [{', '.join([f'*{prev}'] * 9)}]\n"
+        for prev, key in zip("abcdef", "bcdefg", strict=True)
+    )
+    + "network: *g"
+)
+# A display name the options form cannot send back: browsers send a line break as CR LF.
+UNSENDABLE_CHOICE = (
+    'images: {allowed: {"a\\nb": "berth/base-notebook:latest", "c": "berth/scipy-notebook:latest"}}'
+)
+
+# Whole files and top-level lines that exercise YAML's odd corners.
+WHOLE_FILES = [
+    "",
+    "   \n",
+    "# only a comment\n",
+    "---\n",
+    "~\n",
+    "[]\n",
+    "- listen\n- port\n",
+    "just a sentence\n",
+    "42\n",
+    "!!binary aGVsbG8=\n",
+    "{\n",
+    "listen: [\n",
+    '"unterminated\n',
+    ":\n",
+    "&a\n",
+    "*a\n",
+    "? \n",
+    "- - -\n",
+    "listen:\n\tport: 1\n",
+    "listen: 1\n---\nlisten: 2\n",
+    "%YAML 1.1\n---\nnetwork: berth\n",
+    "%TAG ! tag:example.org,2000:\n---\nnetwork: !x berth\n",
+    "x: " + "[" * 5000 + "]" * 5000 + "\n",
+    "services: &a [*a]\n",
+    "users: &u {allowed: *u}\n",
+    "network: a\x00b\n",
+    "network: a\x1bb\n",
+    "network: \u2028\n",
+    "\ufeffnetwork: berth\n",
+    "listen:\r\n  port: 8443\r\n",
+]
+TOP_LINES = [
+    "listen: !!python/object/apply:os.system ['true']",
+    "network: !!binary aGVsbG8=",
+    "users: {allowed: !!set {alice, bob}}",
+    "network: !custom berth",
+    "listen: {port: !!float 8443}",
+    "listen: {port: !!str 8443}",
+    "listen: {port: 0x20FB}",
+    "listen: {port: 0o20373}",
+    "listen: {port: 1_000}",
+    "listen: {port: " + "9" * 5000 + "}",
+    "listen: {port: " + "9" * 40 + "}",
+    "limits: {cpu: 1e999}",
+    "limits: {cpu: 1e300}",
+    "limits: {cpu: .nan}",
+    "limits: {memory: " + "9" * 400 + "}",
+    "limits: {memory: '" + "9" * 400 + "G'}",
+    "limits: {memory: 99999999T}",
+    "limits: {memory: 2001-01-01}",
+    "network: 2001-01-01",
+    "network: 2001-02-30",
+    "listen: {port: 2001-01-01 10:00:00}",
+    "? [a, b]\n: c",
+    "? {a: 1}\n: b",
+    "1.5: x",
+    "~: x",
+    "true: x",
+    "2001-01-01: x",
+    "'[/x]': 1",
+    "network: &n berth\nhub: {data_volume: *n}",
+    "base: &b {port: 8443}\nlisten:\n  <<: *b",
+    "listen:\n  <<: *nowhere",
+    "listen: {<<: 5}",
+    'network: "\\ud800"',
+    'users: {allowed: ["\\udcff"]}',
+    'users: {allowed: ["a\\u0000b"]}',
+    UNSENDABLE_CHOICE,
+    'images: {allowed: {"\\t": "berth/base-notebook:latest"}}',
+    LAUGHS,
+    "network: berth\nnetwork: berth",
+    "listen: {port: 1, port: 2}",
+]
+
+
+HOW = st.sampled_from(["schema"] * 6 + ["whole", "schema+line", "mangled", "bytes"])
+WHOLE_FILE = st.sampled_from(WHOLE_FILES)
+TOP_LINE = st.sampled_from(TOP_LINES)
+JUNK = st.sampled_from(["\t", "\x00", "\x85", ": ", "- ", "&x ", "*x", "!!", "'"])
+
+
+@st.composite
+def files(draw: st.DrawFn) -> bytes:
+    """The bytes of a berth.yaml."""
+    how = draw(HOW)
+    if how == "whole":
+        return draw(WHOLE_FILE).encode("utf-8", "surrogatepass")
+    text = yaml.safe_dump(draw(documents()), sort_keys=False)
+    if how == "schema+line":
+        text = text.replace("{}\n", "")  # a bare {} document would swallow the next line
+        text += draw(TOP_LINE) + "\n"
+    elif how == "mangled":
+        cut = draw(st.integers(0, len(text)))
+        junk = draw(JUNK)
+        text = text[:cut] + junk + text[cut:]
+    data = text.encode("utf-8")
+    if how == "bytes":
+        data = draw(st.sampled_from([b"\xff\xfe" + data, data + b"\xc3", text.encode("utf-16")]))
+    return data
+
+
+# --- the files a berth.yaml may point at ----------------------------------------------------
+
+USERLIST = "alice admin\nbob\n# a comment\n"
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("berth-yaml")
+    (base / "cert.pem").write_text("-----BEGIN CERTIFICATE-----\nnot really\n")
+    (base / "key.pem").write_text("-----BEGIN PRIVATE KEY-----\nnot really\n")
+    (base / "adir").mkdir()
+    (base / "userlist").write_text(USERLIST)
+    secret_files = {
+        "oauth.env": f"GITHUB_CLIENT_ID=abc\nGITHUB_CLIENT_SECRET={SECRET}\n"
+        f"OAUTH_CLIENT_ID=berth\nOAUTH_CLIENT_SECRET={SECRET}\n",
+        "oauth-open.env": f"GITHUB_CLIENT_SECRET={SECRET}\n",
+        "token": TOKEN + "\n",
+        "open.token": TOKEN + "\n",
+    }
+    for name, text in secret_files.items():
+        (base / name).write_text(text)
+        os.chmod(base / name, 0o644 if "open" in name else 0o600)
+    return base
+
+
+ENVIRONS = st.sampled_from(
+    [
+        {},
+        {"GITHUB_CLIENT_ID": "abc", "GITHUB_CLIENT_SECRET": SECRET},
+        {"OAUTH_CLIENT_ID": "berth", "OAUTH_CLIENT_SECRET": SECRET, "OAUTH_CALLBACK_URL": "x"},
+    ]
+)
+
+
+def load(workdir: Path, data: bytes, environ: dict[str, str]) -> BerthConfig:
+    path = workdir / "berth.yaml"
+    path.write_bytes(data)
+    return load_config(path, environ=environ)
+
+
+@examples(500)
+@given(files(), ENVIRONS)
+@example(b"services: &a [*a]\n", {})  # a recursive alias: RecursionError
+@example(("x: " + "[" * 5000 + "]" * 5000 + "\n").encode(), {})  # deep nesting: RecursionError
+@example(b"listen: {port: " + b"9" * 5000 + b"}\n", {})  # int() refuses 5000 digits
+@example(b"network: a\x00b\n", {})  # PyYAML's ReaderError: two lines, "<unicode string>"
+@example(b"'[/x]': 1\n", {})  # a key with "[" was taken for a union member: IndexError
+@example(b"2001-01-01: x\n", {})  # "got datetime.date(2001, 1, 1)"
+@example(b"limits: {memory: '" + b"9" * 400 + b"G'}\n", {})  # OverflowError
+@example(b"limits: {memory: " + b"9" * 40 + b"}\n", {})  # accepted; Docker's int64 overflows
+@example(b"limits: {cpu: 1e300}\n", {})  # accepted; nano_cpus overflowed in the spawner
+@example(b'users: {allowed: ["\\ud800"]}\n', {})  # a lone surrogate, accepted as a user
+@example(UNSENDABLE_CHOICE.encode(), {})  # accepted, but choosing it was a 403
+@example(LAUGHS.encode(), {})  # a billion laughs: 9**7 paths walked
+@example(b"network: &n berth\nhub: {data_volume: *n}\n", {})
+@example(b"network: 2001-02-30\n", {})  # the date constructor raised ValueError
+def test_berth_yaml_loads_or_is_refused_clearly(workdir: Path, data: bytes, environ) -> None:
+    count("berth.yaml files")
+    path = workdir / "berth.yaml"
+    try:
+        cfg = load(workdir, data, environ)
+    except ConfigError as exc:
+        outcome("berth.yaml refused")
+        message = str(exc)
+        assert_clear_error(message, lines_start_with=str(path))
+        assert SECRET not in message, message
+        assert len(message.splitlines()) <= 9
+        return
+    outcome("berth.yaml accepted")
+    check_accepted(cfg)
+
+
+def check_accepted(cfg: BerthConfig) -> None:
+    """An accepted config works downstream: translation, rendering, and a spawn spec."""
+    config = to_jupyterhub_config(cfg)
+    rendered = render_config_py(config)
+    compile(rendered, "jupyterhub_config.py", "exec")  # valid Python, whatever the values
+    assert SECRET not in rendered  # secrets travel in files, never in the config
+    hub_secret_files(cfg)
+    rendered.encode("utf-8")  # written as UTF-8: no lone surrogates from "\ud800" escapes
+
+    spawner_config = Config()
+    for key, value in config["ContainerSpawner"].items():
+        setattr(spawner_config.ContainerSpawner, key, value)
+    for key in ("mem_limit", "cpu_limit"):
+        if key in config["Spawner"]:
+            setattr(spawner_config.ContainerSpawner, key, config["Spawner"][key])
+    for user in ["alice", *cfg.users.admins[:2], *cfg.users.allowed[:2]]:
+        spec = spawn_spec(spawner_config, user)
+        kwargs = specs.container_create_kwargs(spec)
+        host = kwargs["host_config"]
+        assert host.get("mem_limit", 0) <= DOCKER_INT_MAX
+        assert host.get("nano_cpus", 0) <= DOCKER_INT_MAX
+        (volume,) = host["binds"]
+        names.check_docker_name(volume, "volume")
+
+
+def spawn_spec(config: Config, user: str) -> specs.ContainerSpec:
+    hub = SimpleNamespace(public_host="", api_url="http://127.0.0.1:8081/hub/api", base_url="/hub/")
+    owner = SimpleNamespace(name=user, url=f"/user/{user}/", escaped_name=user)
+    orm_spawner = SimpleNamespace(name="", display_name="", server=None)
+    sp = ContainerSpawner(config=config, user=owner, hub=hub, orm_spawner=orm_spawner)
+    allowed = images.normalize_allowed(sp.allowed_images)
+    image = images.choose_image(sp.image, allowed, None)
+    # Every choice the form offers comes back, through a browser, as that choice.
+    offered = option_values(images.options_form_html(allowed, sp.image))
+    assert offered == (list(allowed) if len(allowed) > 1 else [])
+    for display in offered:
+        sent = as_a_browser_sends(display)
+        assert images.choose_image(sp.image, allowed, [sent]) == allowed[display], display
+    return asyncio.run(sp._build_spec(image))
+
+
+def test_every_key_has_good_values() -> None:
+    """The generator's GOOD table names exactly the schema's leaf keys: a key added to the
+    schema without values here would only ever be generated with wrong ones."""
+    leaves = {path for path, field in key_paths() if model_in(field.annotation) is None}
+    assert set(GOOD) == leaves
+
+
+def test_the_generator_reaches_acceptance(workdir: Path) -> None:
+    """Sanity for the property above: files without wrong values must mostly load, or the
+    downstream checks of accepted configs would rarely run."""
+    outcomes = {"accepted": 0, "refused": 0}
+
+    @examples(40)
+    @given(section(BerthConfig, "", 0))
+    def probe(document: dict) -> None:
+        try:
+            load(workdir, yaml.safe_dump(document).encode(), {})
+            outcomes["accepted"] += 1
+        except ConfigError:
+            outcomes["refused"] += 1
+
+    probe()
+    assert outcomes["accepted"] >= 15, outcomes

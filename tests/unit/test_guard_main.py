@@ -1,0 +1,51 @@
+"""`python -m berth.guard`'s command line: the interface `berth up` starts the guard with."""
+
+from __future__ import annotations
+
+import pytest
+
+from berth.guard.__main__ import parse_args
+
+
+def test_the_documented_command_line_parses() -> None:
+    args = parse_args(
+        [
+            "--socket", "/run/berth-engine/docker.sock",
+            "--upstream", "unix:///var/run/docker.sock",
+            "--prefix", "berth",
+            "--allow-bind", "/srv/shared", "--allow-bind", "/data",
+            "--network", "berth", "--network", "bridge",
+        ]
+    )  # fmt: skip
+    assert vars(args) == {
+        "socket": "/run/berth-engine/docker.sock",
+        "upstream": "unix:///var/run/docker.sock",
+        "prefix": "berth",
+        "allow_bind": ["/srv/shared", "/data"],
+        "network": ["berth", "bridge"],
+        "debug": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--socket", "/s"], "the following arguments are required: --prefix"),
+        (["--socket", "/s", "--prefix", " "], "--prefix must not be empty"),
+        (
+            ["--socket", "/s", "--prefix", "b", "--allow-bind", "srv"],
+            "--allow-bind needs an absolute host path, not 'srv'",
+        ),
+        (
+            ["--socket", "/s", "--prefix", "b", "--upstream", "tcp://127.0.0.1:2375"],
+            "upstream must be unix:///path/to/docker.sock, not 'tcp://127.0.0.1:2375'",
+        ),
+    ],
+)
+def test_bad_command_lines_are_refused_with_one_clear_error(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse_args(argv)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip().endswith(f"error: {message}")
