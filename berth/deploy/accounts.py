@@ -112,12 +112,6 @@ class LocalPasswords:
                 "and not a common password"
             )
 
-    def authorize(self, name: str) -> None:
-        info = self.find(name)
-        if info is not None:
-            info.is_authorized = True
-            self.session.commit()
-
     def set(self, name: str, password: str, made_by: str | None = None) -> None:
         """Set the password (approving the account); `made_by` records a new account as the
         operator's. A new password alone does not: the account's tokens stay valid."""
@@ -167,10 +161,13 @@ def add(name: str, admin: bool, native: bool) -> dict:
         info = local.find(name)
         if info is not None and not local.made_by_operator(name):
             # Approving it here would hand the name to whoever signed up first.
-            state = "is approved" if info.is_authorized else "waits for approval"
+            if info.is_authorized:
+                what = "is approved already (an admin approved it)"
+            else:
+                what = f"waits for approval: if it is really {name}'s, approve it on /hub/authorize"
             raise Refused(
-                f"an account {name!r} {SIGNED_UP} and {state}. If it is really {name}'s, "
-                f"approve it on /hub/authorize; if not, `berth users remove {name}` first"
+                f"an account {name!r} {SIGNED_UP} and {what}. If it is not {name}'s, "
+                f"`berth users remove {name}` first"
             )
         local.check_strength(password)  # before anything is created: no half-made user
     api("POST", user_path(name), {"admin": admin})
