@@ -49,7 +49,8 @@ class Deployment:
     workdir: Path
     port: int
     config: dict[str, Any]
-    admin_password: str = ""
+    admin_password: str = ""  # the one-time password of the last admin `berth up` made
+    passwords: dict[str, str] = field(default_factory=dict)  # every one-time password seen
     tokens: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -77,10 +78,19 @@ class Deployment:
     def up(self) -> subprocess.CompletedProcess:
         result = self.berth("up")
         assert result.returncode == 0, result.stderr
-        for line in result.stderr.splitlines():
-            if "one-time password:" in line:
-                self.admin_password = line.split("one-time password:", 1)[1].split()[0]
+        self.read_passwords(result.stderr)
         return result
+
+    def read_passwords(self, output: str) -> None:
+        """Lines `admin: NAME  one-time password: PW` or `user: NAME  one-time password: PW`."""
+        for line in output.splitlines():
+            kind, _, rest = line.partition(": ")
+            if kind in ("admin", "user") and "one-time password:" in rest:
+                name = rest.split()[0]
+                password = rest.split("one-time password:", 1)[1].split()[0]
+                self.passwords[name] = password
+                if kind == "admin":
+                    self.admin_password = password
 
     @property
     def ca_file(self) -> str:

@@ -219,7 +219,7 @@ class Provider:
             "preferred_username": username,
             "name": user.get("name", username),
             "email": user.get("email", f"{username}@example.org"),
-            "email_verified": True,
+            "email_verified": user.get("email_verified", True),
             "groups": list(user.get("groups", [])),
         }
 

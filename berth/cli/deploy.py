@@ -70,11 +70,18 @@ def up_command(config: ConfigOption = None, ca_bundle: CaBundleOption = None) ->
         console.print("[bold green]Berth is up.[/]")
     console.print(f"URL: {result.url}")
     console.print(f"each user server: {_limits_line(cfg.limits)} (limits in berth.yaml)")
-    for name, password in result.admins:
+    accounts = result.accounts
+    for name, password, admin in accounts.made:
         console.print(
-            f"admin: [bold]{name}[/]  one-time password: [bold]{password}[/]"
-            "\n  (shown once; change it at /hub/change-password after logging in)"
+            f"{'admin' if admin else 'user'}: [bold]{name}[/]  "
+            f"one-time password: [bold]{password}[/]"
         )
+    if accounts.made:
+        console.print("  (shown once; change them at /hub/change-password after logging in)")
+    for note in accounts.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    if accounts.refused:
+        raise BerthError("\n".join(accounts.refused))
 
 
 def _limits_line(cfg_limits) -> str:

@@ -23,8 +23,8 @@ class NativeAuth(Section):
         True,
         description="Show a sign-up page where people can request an account. New accounts "
         "wait for an admin's approval on /hub/authorize, unless `open_signup` is true. Names "
-        "listed in `users.allowed` or `users.admins` are approved when they sign up, so create "
-        "those accounts first (`berth users add`) or whoever signs up first gets the name.",
+        "in `users.allowed` and `users.admins`, and names the hub knows already, cannot be "
+        "signed up for: `berth up` makes those accounts itself.",
     )
     open_signup: bool = Field(
         False,
@@ -145,9 +145,19 @@ class OIDCAuth(OAuthClient):
         description="The provider's userinfo endpoint (`userinfo_endpoint`)."
     )
     username_claim: str = Field(
-        "preferred_username",
+        "email",
         min_length=1,
-        description="The userinfo claim that becomes the JupyterHub user name.",
+        description="The userinfo claim that becomes the JupyterHub user name. The default, "
+        "`email`, is accepted only when the provider says it verified the address "
+        "(`require_verified_email`). `preferred_username` is only safe with a provider that "
+        "does not let users change it: whoever renames themselves to an admin's name would "
+        "log in as that admin. `sub` never changes but is an opaque ID.",
+    )
+    require_verified_email: bool = Field(
+        True,
+        description="With `username_claim: email`, refuse a login unless the provider's "
+        "`email_verified` claim is true. Turn off only for a provider that does not send "
+        "`email_verified` and lets nobody set an address they do not own.",
     )
     scope: list[str] = Field(
         ["openid", "profile", "email"], description="Scopes requested from the provider."

@@ -30,7 +30,9 @@ __all__ = [
 ]
 
 # Entry-point names registered by the packages the hub image installs.
-AUTHENTICATOR_CLASSES = {"native": "native", "github": "github", "oidc": "generic-oauth"}
+# Berth's own are thin subclasses of the upstream ones (berth/auth/): sections of the upstream
+# class names configure them too.
+AUTHENTICATOR_CLASSES = {"native": "berth-native", "github": "github", "oidc": "berth-oidc"}
 OAUTH_SECTIONS = {"github": "GitHubOAuthenticator", "oidc": "GenericOAuthenticator"}
 # What jupyterhub-idle-culler needs to find and stop idle servers (its README's role).
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
@@ -143,6 +145,8 @@ def _auth(c: Config, cfg: BerthConfig, rt: HubRuntime) -> None:
         _set(c, "Authenticator", "allow_all", True)
         for key, value in cfg.auth.native.model_dump().items():
             _set(c, "NativeAuthenticator", key, value)
+        # `berth up` makes these accounts; sign-up must never take one of them first.
+        _set(c, "BerthNativeAuthenticator", "reserved_names", {*users.admins, *users.allowed})
         return
     oauth = cfg.auth.oauth
     assert oauth is not None  # the schema guarantees a section for an OAuth type
@@ -183,6 +187,7 @@ def _oidc(c: Config, section: str, cfg: BerthConfig) -> None:
         "validate_server_cert",
     ):
         _set(c, section, key, getattr(oidc, key))
+    _set(c, "BerthOIDCAuthenticator", "require_verified_email", oidc.require_verified_email)
     if oidc.allowed_groups or oidc.admin_groups:
         # Group rules read the groups claim of the userinfo that OAuthenticator keeps in
         # auth_state["oauth_user"]; they need JupyterHub-managed groups.

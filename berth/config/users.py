@@ -19,7 +19,8 @@ class UsersConfig(Section):
     allowed: list[Username] = Field(
         [],
         description="User names that may log in (lowercased, as JupyterHub does). With "
-        "native accounts they are approved on sign-up; with OAuth they are the allow list.",
+        "native accounts `berth up` makes their accounts (one-time passwords) and sign-up "
+        "cannot take these names; with OAuth they are the allow list.",
     )
     admins: list[Username] = Field(
         [],

@@ -2,9 +2,10 @@
 
 JupyterHub's side (the user, the admin flag, tokens) goes through its REST API with the
 berth-cli service token; local passwords live in NativeAuthenticator's table, written with its
-own model and its own password rules. Output is one JSON document on stdout; a refusal is
-{"error": "..."} and exit status 1. A password arrives in the exec's environment
-(BERTH_PASSWORD), never on a command line.
+own model and its own password rules, and every account made here is recorded as the
+operator's (berth/auth/ledger.py) so that it can be told from one made by a sign-up. Output is
+one JSON document on stdout; a refusal is {"error": "..."} and exit status 1. A password
+arrives in the exec's environment (BERTH_PASSWORD), never on a command line.
 """
 
 from __future__ import annotations
@@ -56,8 +57,25 @@ def api(method: str, path: str, body: dict | None = None) -> Any:
     return json.loads(payload) if payload else None
 
 
+SIGNED_UP = "was made by someone signing up on /hub/signup, not by Berth"
+ADMIN_REFUSED = (
+    "users.admins lists {name!r}, but the account {name!r} " + SIGNED_UP + ", so Berth does "
+    "not make it an admin (whoever signs up first gets a name). If the account is really "
+    "{name}'s, make it an admin yourself: `berth users admin {name} on`. If not: `berth users "
+    "remove {name}`, delete (or inspect) the volume of its files, since a stranger may have "
+    "left files there that would run in the admin's server, and run `berth up` again: it "
+    "makes a new account with a one-time password."
+)
+PENDING_NOTE = (
+    "{name!r} is listed but its account " + SIGNED_UP + " and waits for approval: Berth "
+    "does not approve sign-ups. Approve it on /hub/authorize if it is really {name}'s, or "
+    "`berth users remove {name}` and run `berth up` to make a new account."
+)
+
+
 class LocalPasswords:
-    """NativeAuthenticator's users_info table, with its password-strength rules."""
+    """NativeAuthenticator's users_info table, with its password-strength rules, and Berth's
+    record of the accounts the operator's tools made."""
 
     def __init__(self) -> None:
         from jupyterhub import orm
@@ -65,15 +83,27 @@ class LocalPasswords:
         from nativeauthenticator.orm import UserInfo
         from traitlets.config.loader import PyFileConfigLoader
 
+        from berth.auth import ledger
+
         config = PyFileConfigLoader(layout.CONFIG_FILE).load_config()
         if "native" not in str(config.JupyterHub.get("authenticator_class", "")):
             raise Refused("local passwords exist only with auth type native (see berth.yaml)")
         self.rules = NativeAuthenticator(add_new_table=False, config=config)
         self.session = orm.new_session_factory(config.JupyterHub.db_url)()
         self.model = UserInfo
+        self.ledger = ledger
+        ledger.ensure_table(self.session)
 
     def find(self, name: str):
         return self.model.find(self.session, name)
+
+    def made_by_operator(self, name: str) -> bool:
+        return self.ledger.made_by_operator(self.session, name)
+
+    def generate(self) -> str:
+        """A random password that passes the configured rules (16 characters at least)."""
+        length = max(16, self.rules.minimum_password_length)
+        return secrets.token_urlsafe(length)[:length]
 
     def check_strength(self, password: str) -> None:
         if not self.rules.is_password_strong(password):
@@ -82,13 +112,9 @@ class LocalPasswords:
                 "and not a common password"
             )
 
-    def authorize(self, name: str) -> None:
-        info = self.find(name)
-        if info is not None:
-            info.is_authorized = True
-            self.session.commit()
-
-    def set(self, name: str, password: str) -> None:
+    def set(self, name: str, password: str, made_by: str | None = None) -> None:
+        """Set the password (approving the account); `made_by` records a new account as the
+        operator's. A new password alone does not: the account's tokens stay valid."""
         import bcrypt
 
         self.check_strength(password)
@@ -99,17 +125,23 @@ class LocalPasswords:
         else:
             info.password, info.is_authorized = hashed, True
         self.session.commit()
+        if made_by is not None:
+            self.ledger.record(self.session, name, made_by)
 
-    def remove(self, name: str) -> None:
+    def remove(self, name: str) -> bool:
         info = self.find(name)
         if info is not None:
             self.session.delete(info)
             self.session.commit()
+        self.ledger.forget(self.session, name)
+        return info is not None
 
 
-def _password() -> tuple[str, bool]:
+def _password(local: LocalPasswords | None = None) -> tuple[str, bool]:
     given = os.environ.get("BERTH_PASSWORD")
-    return (given, False) if given else (secrets.token_urlsafe(12), True)
+    if given:
+        return given, False
+    return (local.generate() if local else secrets.token_urlsafe(12)), True
 
 
 def _hub_user(name: str) -> dict | None:
@@ -119,50 +151,69 @@ def _hub_user(name: str) -> dict | None:
         return None
 
 
-def add(name: str, admin: bool, native: bool, exist_ok: bool = False) -> dict:
-    result: dict[str, Any] = {"name": name, "admin": admin, "created": False}
-    user = _hub_user(name)
-    if user is not None and not exist_ok:
+def add(name: str, admin: bool, native: bool) -> dict:
+    """`berth users add`: a new user, with a local account when `native`."""
+    if _hub_user(name) is not None:
         raise Refused(f"user {name!r} already exists")
     local = LocalPasswords() if native else None
-    password, generated = _password()
-    if local is not None:
-        local.check_strength(password)  # before anything is created: no half-made user
-    if user is None:
-        api("POST", user_path(name), {"admin": admin})
-        result["created"] = True
-    elif admin and not user.get("admin"):
-        api("PATCH", user_path(name), {"admin": True})
+    password, generated = _password(local)
     if local is not None:
         info = local.find(name)
-        if info is None:
-            local.set(name, password)
-            if generated:
-                result["password"] = password
-            result["created"] = True
-        elif not info.is_authorized:
-            local.authorize(name)  # signed up earlier and waiting: the operator vouches now
+        if info is not None and not local.made_by_operator(name):
+            # Approving it here would hand the name to whoever signed up first.
+            if info.is_authorized:
+                what = "is approved already (an admin approved it)"
+            else:
+                what = f"waits for approval: if it is really {name}'s, approve it on /hub/authorize"
+            raise Refused(
+                f"an account {name!r} {SIGNED_UP} and {what}. If it is not {name}'s, "
+                f"`berth users remove {name}` first"
+            )
+        local.check_strength(password)  # before anything is created: no half-made user
+    api("POST", user_path(name), {"admin": admin})
+    result: dict[str, Any] = {"name": name, "admin": admin, "created": True}
+    if local is not None and local.find(name) is None:
+        local.set(name, password, made_by="berth users add")
+        if generated:
+            result["password"] = password
     return result
 
 
+def ensure_listed(admins: list[str], users: list[str]) -> dict:
+    """`berth up`: an account for every name in berth.yaml (local accounts only).
+
+    Missing accounts are made, with a one-time password each, and recorded as the operator's.
+    An account that a sign-up made is never approved nor made an admin here: for an admin
+    name that is a refusal (with what to do), for other names a note when it waits.
+    """
+    local = LocalPasswords()
+    accounts = []
+    wanted = [(name, True) for name in admins]
+    wanted += [(name, False) for name in users if name not in admins]
+    for name, admin in wanted:
+        entry: dict[str, Any] = {"name": name, "admin": admin}
+        user = _hub_user(name)
+        info = local.find(name)
+        is_admin = bool(user and user.get("admin"))
+        if info is None or local.made_by_operator(name):
+            if user is None:
+                api("POST", user_path(name), {"admin": admin})
+            elif admin and not is_admin:
+                api("PATCH", user_path(name), {"admin": True})
+            if info is None:
+                password = local.generate()
+                local.set(name, password, made_by="berth up")
+                entry["password"] = password
+        elif admin and not is_admin:
+            entry["refused"] = ADMIN_REFUSED.format(name=name)
+        elif not info.is_authorized:
+            entry["note"] = PENDING_NOTE.format(name=name)
+        accounts.append(entry)
+    return {"accounts": accounts}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="berth-accounts")
-    sub = parser.add_subparsers(dest="op", required=True)
-    for op in ("add", "ensure"):
-        cmd = sub.add_parser(op)
-        cmd.add_argument("name")
-        cmd.add_argument("--admin", action="store_true")
-        cmd.add_argument("--native", action="store_true")
-    sub.add_parser("remove").add_argument("name")
-    sub.add_parser("list")
-    sub.add_parser("set-password").add_argument("name")
-    admin = sub.add_parser("admin")
-    admin.add_argument("name")
-    admin.add_argument("state", choices=("on", "off"))
-    token = sub.add_parser("token")
-    token.add_argument("name")
-    token.add_argument("--note", default="berth token")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     try:
         out = run(args)
     except Refused as exc:
@@ -172,24 +223,35 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="berth-accounts")
+    sub = parser.add_subparsers(dest="op", required=True)
+    cmd = sub.add_parser("add")
+    cmd.add_argument("name")
+    cmd.add_argument("--admin", action="store_true")
+    cmd.add_argument("--native", action="store_true")
+    listed = sub.add_parser("ensure-listed")
+    listed.add_argument("--admin", action="append", default=[], dest="admins")
+    listed.add_argument("--user", action="append", default=[], dest="users")
+    sub.add_parser("remove").add_argument("name")
+    sub.add_parser("list")
+    sub.add_parser("set-password").add_argument("name")
+    admin = sub.add_parser("admin")
+    admin.add_argument("name")
+    admin.add_argument("state", choices=("on", "off"))
+    token = sub.add_parser("token")
+    token.add_argument("name")
+    token.add_argument("--note", default="berth token")
+    return parser
+
+
 def run(args: argparse.Namespace) -> Any:
-    if args.op in ("add", "ensure"):
-        return add(args.name, args.admin, args.native, exist_ok=args.op == "ensure")
+    if args.op == "add":
+        return add(args.name, args.admin, args.native)
+    if args.op == "ensure-listed":
+        return ensure_listed(args.admins, args.users)
     if args.op == "remove":
-        user = _hub_user(args.name)
-        if user is None:
-            raise Refused(f"no user named {args.name!r}")
-        for server in user.get("servers") or {}:
-            api(
-                "DELETE",
-                user_path(args.name, f"/servers/{quote(server, safe='')}")
-                if server
-                else user_path(args.name, "/server"),
-            )
-        api("DELETE", user_path(args.name))
-        with contextlib.suppress(Refused):  # not native auth: nothing stored locally
-            LocalPasswords().remove(args.name)
-        return {"name": args.name, "removed": True}
+        return remove(args.name)
     if args.op == "list":
         return api("GET", "/users")
     if args.op == "set-password":
@@ -209,6 +271,29 @@ def run(args: argparse.Namespace) -> Any:
         made = api("POST", user_path(args.name, "/tokens"), {"note": args.note})
         return {"name": args.name, "token": made["token"]}
     raise Refused(f"unknown operation {args.op}")
+
+
+def remove(name: str) -> dict:
+    """The hub user and the local account; either may exist alone (a sign-up waiting for
+    approval has no hub user yet)."""
+    user = _hub_user(name)
+    local = None
+    with contextlib.suppress(Refused):  # not native auth: nothing stored locally
+        local = LocalPasswords()
+    if user is None and (local is None or local.find(name) is None):
+        raise Refused(f"no user named {name!r}")
+    if user is not None:
+        for server in user.get("servers") or {}:
+            api(
+                "DELETE",
+                user_path(name, f"/servers/{quote(server, safe='')}")
+                if server
+                else user_path(name, "/server"),
+            )
+        api("DELETE", user_path(name))
+    if local is not None:
+        local.remove(name)
+    return {"name": name, "removed": True}
 
 
 if __name__ == "__main__":

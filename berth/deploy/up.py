@@ -16,7 +16,7 @@ from docker.models.containers import Container
 
 from berth import engine, ports, tls
 from berth.config.schema import BerthConfig
-from berth.deploy import hostfacts, layout
+from berth.deploy import hostfacts, layout, listed
 from berth.deploy.plan import HostFacts, HubPlan, config_changes, files_tar, plan_hub
 from berth.errors import BerthError
 
@@ -30,7 +30,7 @@ class UpResult:
     url: str
     changed: bool
     changes: list[str] = field(default_factory=list)
-    admins: list[tuple[str, str]] = field(default_factory=list)  # (name, one-time password)
+    accounts: listed.ListedAccounts = field(default_factory=listed.ListedAccounts)
 
 
 def with_default_admin(cfg: BerthConfig) -> BerthConfig:
@@ -129,13 +129,10 @@ def apply(
         say("restarting the hub (user servers keep running)" if existing else "starting the hub")
         _replace_hub(client, existing, plan)
         result = UpResult(url, changed=True, changes=changes)
-    # Every run, not only after a restart: an admin whose account is missing (a first run cut
-    # short, a failed step) could otherwise be claimed by whoever signs up with that name.
+    # Every run, not only after a restart: an account missing after a run cut short is made
+    # now (until then the hub refuses sign-ups of listed names, so nobody can take it).
     if cfg.auth.type == "native":
-        for name in cfg.users.admins:
-            password = ensure_account(client, name, admin=True)
-            if password:
-                result.admins.append((name, password))
+        result.accounts = listed.ensure_listed(lambda a: exec_accounts(client, a), cfg.users)
     return result
 
 
@@ -164,12 +161,6 @@ def _replace_hub(client: docker.DockerClient, existing: Container | None, plan: 
         raise
     if existing is not None:
         existing.remove()
-
-
-def ensure_account(client: docker.DockerClient, name: str, admin: bool) -> str | None:
-    """Create a local account if missing; return its one-time password when one was made."""
-    answer = exec_accounts(client, ["ensure", name, "--native", *(["--admin"] if admin else [])])
-    return answer.get("password")
 
 
 def exec_accounts(

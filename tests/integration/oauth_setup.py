@@ -49,12 +49,19 @@ OAUTH_ENV = (
 
 # Provider accounts. alice is allowed by name (users.allowed), bob by the group `staff`
 # (oidc.allowed_groups), dave by the group `ops` (oidc.admin_groups: admin too); mallory is a
-# genuine account at the provider that the hub must refuse.
+# genuine account at the provider that the hub must refuse; trudy is in `staff` but has typed
+# dave's address into her profile, which the provider has not verified.
 USERS = {
     "alice": {"name": "Alice", "groups": ["research"], "orgs": ["acme"]},
     "bob": {"name": "Bob", "groups": ["staff"]},
     "dave": {"name": "Dave", "groups": ["ops"]},
     "mallory": {"name": "Mallory", "groups": ["guests"]},
+    "trudy": {
+        "name": "Trudy",
+        "groups": ["staff"],
+        "email": "dave@example.org",
+        "email_verified": False,
+    },
 }
 
 

@@ -48,6 +48,9 @@ from oauth_setup import (
 
 pytestmark = pytest.mark.integration
 
+# Hub user names under OIDC: the provider's verified e-mail address (the default claim).
+ALICE, BOB, DAVE = "alice@example.org", "bob@example.org", "dave@example.org"
+
 
 @pytest.fixture(scope="session")
 def hub_image(docker_client: docker.DockerClient) -> str:
@@ -91,7 +94,8 @@ def oidc(tmp_path_factory, docker_client, hub_image) -> Iterator[Setup]:
                     "admin_groups": ["ops"],
                 },
             },
-            "users": {"allowed": ["alice"]},
+            # The default username_claim: the provider's verified e-mail address.
+            "users": {"allowed": ["alice@example.org"]},
         }
 
     with oauth_deployment(workdir, extra) as (dep, first_up):
@@ -282,12 +286,22 @@ class TestOIDC:
             f"{oidc.dep.url}/hub/admin", timeout=30, allow_redirects=False
         )
         assert not_admin.status_code == 403
-        users = {u["name"]: u for u in oidc.dep.api("GET", "/hub/api/users", user="dave").json()}
-        assert users["dave"]["admin"] is True
-        assert users["bob"]["admin"] is False and users["alice"]["admin"] is False
+        users = {u["name"]: u for u in oidc.dep.api("GET", "/hub/api/users", user=DAVE).json()}
+        assert users[DAVE]["admin"] is True
+        assert users[BOB]["admin"] is False and users[ALICE]["admin"] is False
         # manage_groups: the provider's groups claim became JupyterHub groups.
-        assert "staff" in users["bob"]["groups"]
-        assert "ops" in users["dave"]["groups"]
+        assert "staff" in users[BOB]["groups"]
+        assert "ops" in users[DAVE]["groups"]
+
+    def test_an_unverified_address_is_refused(self, oidc: Setup):
+        """trudy may log in (group staff) but put dave's address, unverified, in her profile;
+        with the address as the user name she would be dave, an admin. Fails on main (there
+        the name came from preferred_username, which some providers let users edit too)."""
+        login = oauth_login(oidc, "trudy")
+        assert login.callback.status_code == 403, login.callback.text[:1000]
+        assert "not verified" in login.callback.text
+        home = login.session.get(f"{oidc.dep.url}/hub/home", timeout=30, allow_redirects=False)
+        assert home.status_code == 302  # not logged in, as dave or anyone
 
     def test_a_user_not_allowed_is_refused(self, oidc: Setup):
         login = oauth_login(oidc, "mallory")
@@ -299,7 +313,8 @@ class TestOIDC:
         # The provider did vouch for mallory: the hub is the one that said no.
         assert oidc.provider.events("userinfo", since=login.started)[-1]["username"] == "mallory"
         logged_in(oidc, "dave")  # an admin (by group) to ask the REST API with
-        assert oidc.dep.api("GET", "/hub/api/users/mallory", user="dave").status_code == 404
+        answer = oidc.dep.api("GET", "/hub/api/users/mallory@example.org", user=DAVE)
+        assert answer.status_code == 404
 
     def test_a_denied_consent_is_an_error_not_a_login(self, oidc: Setup):
         login = oauth_login(oidc, "alice", button="deny")

@@ -101,6 +101,7 @@ GOOD: dict[str, list[Any]] = {
     "auth.oidc.env_file": ["oauth.env", "oauth-open.env"],
     "auth.oidc.allow_all": [False, True],
     "auth.oidc.username_claim": ["preferred_username", "email"],
+    "auth.oidc.require_verified_email": [True, False],
     "auth.oidc.scope": [["openid", "profile", "email"], ["openid", "groups"]],
     "auth.oidc.login_service": ["Keycloak", "Sign <in> & 'go'"],
     "auth.oidc.groups_claim": ["groups"],

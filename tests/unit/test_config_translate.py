@@ -110,8 +110,9 @@ def test_allowed_images_as_list():
 
 def test_auth_default_is_native_without_open_signup():
     c = apply({})
-    assert c["JupyterHub"]["authenticator_class"] == "native"
+    assert c["JupyterHub"]["authenticator_class"] == "berth-native"
     assert c["Authenticator"] == {"admin_users": set(), "allow_all": True}
+    assert c["BerthNativeAuthenticator"] == {"reserved_names": set()}
     native = c["NativeAuthenticator"]
     assert native["open_signup"] is False
     assert native["enable_signup"] is True
@@ -130,6 +131,8 @@ def test_native_users_and_open_signup():
     assert c["NativeAuthenticator"]["allowed_failed_logins"] == 0
     assert c["Authenticator"]["allowed_users"] == {"jenny", "guido"}
     assert c["Authenticator"]["admin_users"] == {"jtyberg"}
+    # Every listed name is kept from sign-up (berth up makes those accounts).
+    assert c["BerthNativeAuthenticator"] == {"reserved_names": {"jenny", "guido", "jtyberg"}}
 
 
 def test_auth_github():
@@ -168,17 +171,36 @@ def test_auth_github_users_without_callback():
 
 def test_auth_oidc():
     c = apply({"auth": {"type": "oidc", "oidc": {**OIDC, "allow_all": True}}})
-    assert c["JupyterHub"]["authenticator_class"] == "generic-oauth"
+    assert c["JupyterHub"]["authenticator_class"] == "berth-oidc"
+    assert c["BerthOIDCAuthenticator"] == {"require_verified_email": True}
     oidc = c["GenericOAuthenticator"]
     assert oidc["authorize_url"] == "https://id.example.org/auth"
     assert oidc["token_url"] == "https://id.example.org/token"
     assert oidc["userdata_url"] == "https://id.example.org/userinfo"
-    assert oidc["username_claim"] == "preferred_username"
+    assert oidc["username_claim"] == "email"  # checked against email_verified
     assert oidc["scope"] == ["openid", "profile", "email"]
     assert oidc["login_service"] == "OpenID Connect"
     assert oidc["validate_server_cert"] is True
     assert oidc["allow_all"] is True
     assert "manage_groups" not in oidc
+
+
+def test_auth_oidc_the_operators_explicit_username_claim():
+    c = apply(
+        {
+            "auth": {
+                "type": "oidc",
+                "oidc": {
+                    **OIDC,
+                    "allow_all": True,
+                    "username_claim": "preferred_username",
+                    "require_verified_email": False,
+                },
+            }
+        }
+    )
+    assert c["GenericOAuthenticator"]["username_claim"] == "preferred_username"
+    assert c["BerthOIDCAuthenticator"] == {"require_verified_email": False}
 
 
 def test_auth_oidc_groups():
@@ -338,6 +360,8 @@ SECTION_CLASSES = {
     "NativeAuthenticator": "nativeauthenticator:NativeAuthenticator",
     "GitHubOAuthenticator": "oauthenticator.github:GitHubOAuthenticator",
     "GenericOAuthenticator": "oauthenticator.generic:GenericOAuthenticator",
+    "BerthNativeAuthenticator": "berth.auth.native:BerthNativeAuthenticator",
+    "BerthOIDCAuthenticator": "berth.auth.oidc:BerthOIDCAuthenticator",
 }
 VARIANTS = [{}, FULL, {"auth": {"type": "oidc", "oidc": {**OIDC, "allowed_groups": ["g"]}}}]
 
@@ -353,7 +377,9 @@ def _section_keys():
 @pytest.mark.parametrize(("section", "key"), _section_keys())
 def test_every_key_is_a_configurable_trait(section, key):
     module, _, name = SECTION_CLASSES[section].partition(":")
-    if module.split(".")[0] in ("oauthenticator", "nativeauthenticator"):
+    if module.split(".")[0] in ("oauthenticator", "nativeauthenticator") or module.startswith(
+        "berth.auth"
+    ):
         pytest.importorskip(module)
     cls: type[Configurable] = getattr(importlib.import_module(module), name)
     trait = cls.class_traits(config=True).get(key)
