@@ -21,7 +21,7 @@ from .progress import ProgressLog
 from .readiness import container_address, wait_until_ready
 from .settings import ContainerSettings
 from .slots import boot_slot
-from .volumes import prepare_volumes
+from .volumes import prepare_volumes, remove_interrupted_inits
 
 
 class ContainerSpawner(ContainerSettings, Spawner):
@@ -151,6 +151,7 @@ class ContainerSpawner(ContainerSettings, Spawner):
         image_info = await images.ensure_image(engine, image, self.pull_policy, self.report)
         spec = await self._build_spec(image)
         await self._replace_leftover(engine, spec.name)
+        await remove_interrupted_inits(engine, self.identity, self.log)
         await prepare_volumes(
             engine, spec, image_info, self.volume_init_timeout, self.report, self.log
         )
@@ -242,10 +243,38 @@ class ContainerSpawner(ContainerSettings, Spawner):
         host, port = container_address(record, networking(self))
         return f"http://{host}:{port}"
 
+    def _container_name(self) -> str:
+        return names.render(self.name_template, self.template_namespace())
+
+    async def _reconcile_unrecorded(self) -> bool:
+        """After a hub kill mid-spawn: adopt our running container, or clean up; True if adopted.
+
+        JupyterHub saves the spawner's state only when start() returns; when the hub dies in
+        between, it restarts with a server record and no container id, and polls. Our
+        container, found by its deterministic name and our labels, is adopted if it runs
+        (JupyterHub then checks that it answers before routing to it, and stops it if not);
+        otherwise it (created, never started, or exited) and any half-done volume preparation
+        are removed, so nothing is left that the hub does not know about.
+        """
+        if self.server is None:
+            return False
+        engine = self.engine
+        found = await engine.inspect_container(self._container_name())
+        if found and specs.owned_by(found.get("Config", {}).get("Labels"), self.identity):
+            name = found["Name"].lstrip("/")
+            if (found.get("State") or {}).get("Running"):
+                self.container_id, self.container_name = found["Id"], name
+                self.log.warning("Adopted running container %s of %s", name, self._log_name)
+                return True
+            self.log.warning("Removing unrecorded container %s of %s", name, self._log_name)
+            await engine.remove_container(found["Id"])
+        await remove_interrupted_inits(engine, self.identity, self.log)
+        return False
+
     async def poll(self) -> int | None:
         if self._starting:
             return None
-        if not self.container_id:
+        if not self.container_id and not await self._reconcile_unrecorded():
             return 0
         try:
             record = await self.engine.inspect_container(self.container_id)

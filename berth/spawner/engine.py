@@ -13,7 +13,7 @@ import contextlib
 import contextvars
 import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
@@ -109,6 +109,12 @@ class Engine:
             if exc.status_code != 409 or "in progress" not in str(exc):  # already being removed
                 raise
 
+    async def list_containers(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Summaries of all containers (any state) carrying every one of ``labels``."""
+        api = await self.client()
+        filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
+        return list(await self.run(api.containers, all=True, filters=filters))
+
     async def wait_container(self, container_id: str, timeout: float) -> int:
         api = await self.client()
         result = await self.run(api.wait, container_id, timeout=timeout)
@@ -162,6 +168,11 @@ class Engine:
             return await self.run(api.inspect_volume, name)
         except docker.errors.NotFound:
             return None
+
+    async def remove_volume(self, name: str) -> None:
+        api = await self.client()
+        with contextlib.suppress(docker.errors.NotFound):
+            await self.run(api.remove_volume, name)
 
     async def create_volume(self, kwargs: dict[str, Any]) -> None:
         api = await self.client()

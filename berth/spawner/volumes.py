@@ -24,7 +24,17 @@ from typing import Any
 from . import errors, specs
 from .engine import Engine
 from .images import Report
-from .specs import NO_NEW_PRIVILEGES, ROLE_VOLUME_INIT, Identity, Privileges, labels
+from .specs import (
+    LABEL_PREFIX,
+    LABEL_ROLE,
+    LABEL_USER,
+    NO_NEW_PRIVILEGES,
+    ROLE_VOLUME_INIT,
+    Identity,
+    Privileges,
+    labels,
+    owned_by,
+)
 
 
 def volume_create_kwargs(name: str, identity: Identity) -> dict[str, Any]:
@@ -118,3 +128,34 @@ async def prepare_volumes(
             raise errors.volume_init_failed(mount.source, status, logs)
         log.info("Created volume %s for %s (owner %s)", mount.source, mount.target, chown_to or "-")
     return created
+
+
+async def remove_interrupted_inits(
+    engine: Engine, identity: Identity, log: logging.Logger | logging.LoggerAdapter[Any]
+) -> None:
+    """Undo volume preparations that a killed hub left half done.
+
+    A volume-init container outlives its spawn only when the hub died before removing it
+    (run_to_completion removes it otherwise). Its volume was created by that very spawn and no
+    user server has mounted it yet, so it holds nothing of the user's; but its owner may never
+    have been set, and a volume that exists is never chowned again. So both go: the next start
+    creates and prepares the volume afresh.
+    """
+    found = await engine.list_containers(
+        {
+            LABEL_ROLE: ROLE_VOLUME_INIT,
+            LABEL_USER: identity.username,
+            LABEL_PREFIX: identity.prefix,
+        }
+    )
+    for container in found:
+        if not owned_by(container.get("Labels"), identity):
+            continue
+        await engine.remove_container(container["Id"])
+        for mount in container.get("Mounts") or []:
+            if mount.get("Type") != "volume" or not mount.get("Name"):
+                continue
+            volume = await engine.inspect_volume(mount["Name"])
+            if volume and owned_by(volume.get("Labels"), identity):
+                await engine.remove_volume(volume["Name"])
+                log.warning("Removed volume %s: its preparation was interrupted", volume["Name"])
