@@ -68,14 +68,16 @@ def slope_per_hour(samples: list[tuple[float, float]]) -> float:
 
 def hub_rss_mib(engine: docker.DockerClient) -> dict[str, float]:
     """RSS of each process in the hub container (by command), in MiB."""
-    top = engine.containers.get("berth-hub").top(ps_args="-o rss,args")
+    top = engine.containers.get("berth-hub").top(ps_args="-o pid,rss,args")
+    titles = [title.upper() for title in top["Titles"]]
+    rss_at, args_at = titles.index("RSS"), titles.index("COMMAND")
     rss: dict[str, float] = {}
-    for kb, args in top["Processes"]:
-        command = args.split()
+    for row in top["Processes"]:
+        command = row[args_at].split()
         name = Path(command[0]).name
         if name.startswith("python") and len(command) > 1:
             name = Path(command[1]).name if command[1] != "-m" else command[2]
-        rss[name] = rss.get(name, 0.0) + int(kb) / 1024
+        rss[name] = rss.get(name, 0.0) + int(row[rss_at]) / 1024
     return rss
 
 

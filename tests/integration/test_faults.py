@@ -28,7 +28,7 @@ from hub_users import HubWatcher
 from kernel_client import KernelClient
 from websocket import WebSocketException
 
-from berth.config.schema import LimitsConfig
+from berth.config.schema import LimitsConfig, StorageConfig
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +37,21 @@ MEMORY_LIMIT = "768M"
 PIDS_LIMIT = 256
 HAS_PIDS_KEY = "pids" in LimitsConfig.model_fields
 BYSTANDER = "bystander"
+MOUNT_POINT = StorageConfig().mount_point  # where the user's volume is (the kernel's cwd is not)
+# Writes into the volume until it is full. Guarded: it refuses to write into anything bigger
+# than the small test volume (an overlay root would fill the host's disk), and stops at 128 MiB.
+FILL_VOLUME = """
+import errno, os
+size = os.statvfs('{mount}').f_blocks * os.statvfs('{mount}').f_frsize
+assert size <= 128 * 2**20, f'{mount} holds {{size}} bytes: not the 64 MiB test volume'
+try:
+    with open('{mount}/ballast', 'wb', buffering=0) as f:
+        for _ in range(128):
+            f.write(bytes(2**20))
+    print('never full')
+except OSError as e:
+    print(e.errno == errno.ENOSPC)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -288,15 +303,7 @@ def test_one_user_fills_their_volume(dep: Deployment, engine: docker.DockerClien
     dep.start_server(user)
     with HubWatcher(dep) as watcher:
         with kernel(dep, user) as k:
-            filled = k.execute(
-                "import errno\n"
-                "try:\n"
-                "    with open('ballast', 'wb') as f:\n"
-                "        while True:\n"
-                "            f.write(bytes(2**20))\n"
-                "except OSError as e:\n"
-                "    print(e.errno == errno.ENOSPC)"
-            )
+            filled = k.execute(FILL_VOLUME.format(mount=MOUNT_POINT))
             assert filled.ok and filled.stdout == "True\n", filled.describe()
             saved = dep.api(
                 "PUT",
@@ -312,7 +319,7 @@ def test_one_user_fills_their_volume(dep: Deployment, engine: docker.DockerClien
         dep.start_server(user)
         assert server_answers(dep, user)
         with kernel(dep, user) as k:
-            freed = k.execute("import os\nos.remove('ballast')\nprint('freed')")
+            freed = k.execute(f"import os\nos.remove('{MOUNT_POINT}/ballast')")
             assert freed.ok, freed.describe()
         saved = dep.api(
             "PUT",
