@@ -20,6 +20,7 @@ up after a few minutes, the soak ends after --soak-minutes.
 from __future__ import annotations
 
 import argparse
+import secrets
 import statistics
 import sys
 import threading
@@ -79,6 +80,25 @@ def hub_rss_mib(engine: docker.DockerClient) -> dict[str, float]:
             name = Path(command[1]).name if command[1] != "-m" else command[2]
         rss[name] = rss.get(name, 0.0) + int(row[rss_at]) / 1024
     return rss
+
+
+def make_accounts(dep: Deployment, names: list[str], how: str) -> dict[str, str]:
+    """Accounts through the sign-up form (open sign-up: seconds) or `berth users add` (one
+    docker exec each: minutes for 50 on a busy machine); returns name -> password."""
+    if how == "cli":
+        return add_users(dep, names)
+    passwords = {name: secrets.token_urlsafe(18) for name in names}
+
+    def sign_up(name: str) -> None:
+        person = BrowserUser(dep, name, passwords[name])
+        try:
+            person.sign_up()
+        finally:
+            person.session.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(sign_up, names))
+    return passwords
 
 
 def burst(dep: Deployment, passwords: dict[str, str], timeout: float) -> list[BurstResult]:
@@ -199,6 +219,12 @@ def main() -> None:
     parser.add_argument("--soak-minutes", type=float, default=30, help="0: no soak (default 30)")
     parser.add_argument("--sample-every", type=float, default=30, help="seconds between samples")
     parser.add_argument("--cell-every", type=float, default=10, help="seconds between cells")
+    parser.add_argument(
+        "--accounts",
+        choices=["signup", "cli"],
+        default="signup",
+        help="make accounts through open sign-up (default) or `berth users add`",
+    )
     parser.add_argument("--timeout", type=float, default=600, help="longest wait for one lab")
     args = parser.parse_args()
     if not 1 <= args.users <= 200:
@@ -206,10 +232,13 @@ def main() -> None:
     if not 0 <= args.soak_minutes <= 240:
         parser.error("--soak-minutes must be between 0 and 240")
     engine = docker.from_env(timeout=120)
-    with deployment(Path("/tmp/berth-bench-load")) as dep:
+    extra = {"auth": {"type": "native", "native": {"open_signup": True}}}
+    if args.accounts == "cli":
+        extra = {}
+    with deployment(Path("/tmp/berth-bench-load"), extra) as dep:
         names = [f"load{i:03d}" for i in range(args.users)]
         began = time.perf_counter()
-        passwords = add_users(dep, names)
+        passwords = make_accounts(dep, names, args.accounts)
         print(f"{len(names)} accounts made in {time.perf_counter() - began:.0f} s (not timed)")
         print(f"hub RSS before the burst: {sum(hub_rss_mib(engine).values()):.1f} MiB")
         began = time.perf_counter()

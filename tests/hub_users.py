@@ -5,8 +5,9 @@ Shared by the fault tests (tests/integration/test_faults.py) and the load benchm
 
 - `add_users` creates NativeAuthenticator accounts with `berth users add` (a few in parallel)
   and returns their one-time passwords;
-- `BrowserUser` logs in through the login form (XSRF cookie and form field, as a browser does),
-  starts its server through /hub/spawn and follows /user/<name>/lab until JupyterLab answers 200;
+- `BrowserUser` signs up or logs in through the forms (XSRF cookie and form field, as a
+  browser does), starts its server through /hub/spawn and follows /user/<name>/lab until
+  JupyterLab answers 200;
 - `HubWatcher` asks the hub's REST API for its version every half second in a thread and
   records every answer that is not a 200 within a few seconds: "the hub answers throughout".
 """
@@ -52,13 +53,30 @@ class BrowserUser:
     def __post_init__(self) -> None:
         self.session = self.dep.session()
 
+    def xsrf(self, page: str) -> str:
+        """The XSRF token a browser would send: the form's hidden field, else the cookie."""
+        field = XSRF_FIELD.search(page)
+        return field.group(1) if field else self.session.cookies.get("_xsrf", "")
+
+    def sign_up(self) -> None:
+        """NativeAuthenticator's sign-up form (with `open_signup`, the account works at once)."""
+        page = self.session.get(f"{self.dep.url}/hub/signup", timeout=60)
+        page.raise_for_status()
+        form = {
+            "username": self.name,
+            "signup_password": self.password,
+            "signup_password_confirmation": self.password,
+        }
+        form["_xsrf"] = self.xsrf(page.text)
+        answer = self.session.post(f"{self.dep.url}/hub/signup", data=form, timeout=120)
+        if answer.status_code != 200:
+            raise RuntimeError(f"sign-up of {self.name}: HTTP {answer.status_code}")
+
     def login(self) -> None:
         page = self.session.get(f"{self.dep.url}/hub/login", timeout=60)
         page.raise_for_status()
         form = {"username": self.name, "password": self.password}
-        xsrf = XSRF_FIELD.search(page.text)
-        if xsrf:
-            form["_xsrf"] = xsrf.group(1)
+        form["_xsrf"] = self.xsrf(page.text)
         answer = self.session.post(
             f"{self.dep.url}/hub/login", data=form, timeout=60, allow_redirects=False
         )
