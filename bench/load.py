@@ -23,6 +23,7 @@ import argparse
 import secrets
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -235,7 +236,10 @@ def main() -> None:
     extra = {"auth": {"type": "native", "native": {"open_signup": True}}}
     if args.accounts == "cli":
         extra = {}
-    with deployment(Path("/tmp/berth-bench-load"), extra) as dep:
+    # A fresh directory: the deployment caches the hub's self-signed certificate in it, and
+    # every deployment makes a new one.
+    workdir = Path(tempfile.mkdtemp(prefix="berth-bench-load-"))
+    with deployment(workdir, extra) as dep:
         names = [f"load{i:03d}" for i in range(args.users)]
         began = time.perf_counter()
         passwords = make_accounts(dep, names, args.accounts)
