@@ -238,7 +238,10 @@ class BerthSpawner(ContainerSettings, Spawner):
 
     # -- volumes --------------------------------------------------------------------------------
     async def prepare_volumes(
-        self, spec: specs.ContainerSpec, image_info: dict[str, Any]
+        self,
+        spec: specs.ContainerSpec,
+        image_info: dict[str, Any],
+        redo: frozenset[str] = frozenset(),
     ) -> list[str]:
         """Check existing volumes are this user's (:mod:`.volume_policy`), create the rest."""
         return await prepare_volumes(
@@ -249,6 +252,7 @@ class BerthSpawner(ContainerSettings, Spawner):
             self.report,
             self.log,
             self.adopt_unlabelled_volumes,
+            redo,
         )
 
     async def delete_forever(self) -> None:

@@ -8,6 +8,8 @@ from typing import Any
 
 import docker.errors
 
+from berth import names
+
 from . import errors, images, specs
 from .base import BerthSpawner, account_key, resolve
 from .build import container_spec
@@ -15,6 +17,7 @@ from .engine import ContainerRuntime
 from .errors import SpawnException
 from .readiness import container_address, wait_until_ready
 from .slots import boot_slot
+from .volumes import interrupted_inits
 
 __all__ = ["ContainerSpawner", "account_key", "resolve"]
 
@@ -36,7 +39,7 @@ class ContainerSpawner(BerthSpawner):
         image_info = await images.ensure_image(engine, image, self.pull_policy, self.report)
         spec = await self._build_spec(image)
         await self._replace_leftover(engine, spec.name)
-        await self.prepare_volumes(spec, image_info)
+        await self.prepare_volumes(spec, image_info, await interrupted_inits(engine, spec.identity))
 
         self.report({"progress": 70, "message": f"Creating container {spec.name}"})
         kwargs = specs.container_create_kwargs(spec)
@@ -116,10 +119,37 @@ class ContainerSpawner(BerthSpawner):
         host, port = container_address(record, self.networking())
         return f"http://{host}:{port}"
 
+    def _container_name(self) -> str:
+        return names.render(self.name_template, self.template_namespace())
+
+    async def _reconcile_unrecorded(self) -> bool:
+        """After a hub kill mid-spawn: adopt our running container, or clean up; True if adopted.
+
+        JupyterHub saves the spawner's state only when start() returns; when the hub dies in
+        between, it restarts with a server record and no container id, and polls. Our
+        container, found by its deterministic name and our labels, is adopted if it runs
+        (JupyterHub then checks that it answers before routing to it, and stops it if not);
+        otherwise it (created, never started, or exited) is removed. A half-done volume
+        preparation is redone by the next start (:func:`.volumes.interrupted_inits`).
+        """
+        if self.server is None:
+            return False
+        engine = self.engine
+        found = await engine.inspect_container(self._container_name())
+        if found and specs.owned_by(found.get("Config", {}).get("Labels"), self.identity):
+            name = found["Name"].lstrip("/")
+            if (found.get("State") or {}).get("Running"):
+                self.container_id, self.container_name = found["Id"], name
+                self.log.warning("Adopted running container %s of %s", name, self._log_name)
+                return True
+            self.log.warning("Removing unrecorded container %s of %s", name, self._log_name)
+            await engine.remove_container(found["Id"])
+        return False
+
     async def poll(self) -> int | None:
         if self._starting:
             return None
-        if not self.container_id:
+        if not self.container_id and not await self._reconcile_unrecorded():
             return 0
         try:
             record = await self.engine.inspect_container(self.container_id)

@@ -19,7 +19,7 @@ import contextlib
 import contextvars
 import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, Protocol, TypeVar
 
@@ -74,6 +74,10 @@ class VolumeStore(Protocol):
     async def inspect_volume(self, name: str) -> dict[str, Any] | None: ...
 
     async def create_volume(self, kwargs: dict[str, Any]) -> None: ...
+
+    async def list_containers(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Summaries of all containers (any state) that carry every one of ``labels``."""
+        ...
 
     async def run_to_completion(
         self, kwargs: dict[str, Any], timeout: float
@@ -158,6 +162,12 @@ class DockerEngine:
         except docker.errors.APIError as exc:
             if exc.status_code != 409 or "in progress" not in str(exc):  # already being removed
                 raise
+
+    async def list_containers(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Summaries of all containers (any state) carrying every one of ``labels``."""
+        api = await self.client()
+        filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
+        return list(await self.run(api.containers, all=True, filters=filters))
 
     async def wait_container(self, container_id: str, timeout: float) -> int:
         api = await self.client()

@@ -25,7 +25,18 @@ from typing import Any
 from . import errors, specs, volume_policy
 from .engine import VolumeStore
 from .images import Report
-from .specs import NO_NEW_PRIVILEGES, ROLE_VOLUME_INIT, Identity, Privileges, labels
+from .specs import (
+    LABEL_MANAGED,
+    LABEL_PREFIX,
+    LABEL_ROLE,
+    LABEL_USER,
+    NO_NEW_PRIVILEGES,
+    ROLE_VOLUME_INIT,
+    Identity,
+    Privileges,
+    labels,
+    owned_by,
+)
 
 
 def volume_create_kwargs(
@@ -105,6 +116,7 @@ async def prepare_volumes(
     report: Report,
     log: logging.Logger | logging.LoggerAdapter[Any],
     adopt_unlabelled: bool = False,
+    redo: frozenset[str] = frozenset(),
 ) -> list[str]:
     """Check the existing named volumes of ``spec`` are this user's, create the missing ones;
     returns the names created. Refuses (before creating anything) a volume that is not theirs."""
@@ -115,6 +127,7 @@ async def prepare_volumes(
         spec.privileges,
     )
     missing: list[specs.Mount] = []
+    unprepared: list[specs.Mount] = []  # this user's, created by a spawn that was cut short
     for mount in spec.mounts:
         if mount.is_host_path:
             continue
@@ -126,16 +139,49 @@ async def prepare_volumes(
         if refusal is not None:
             log.warning("Refused volume %s for %s: %s", mount.source, spec.identity, refusal)
             raise errors.volume_refused(refusal)
+        if mount.source in redo:
+            unprepared.append(mount)
     created: list[str] = []
-    for mount in missing:
-        report({"progress": 65, "message": f"Creating volume {mount.source}"})
-        role = volume_policy.creation_role(mount)
-        await engine.create_volume(volume_create_kwargs(mount.source, spec.identity, role))
-        created.append(mount.source)
+    for mount in [*missing, *unprepared]:
+        if mount in missing:
+            report({"progress": 65, "message": f"Creating volume {mount.source}"})
+            role = volume_policy.creation_role(mount)
+            await engine.create_volume(volume_create_kwargs(mount.source, spec.identity, role))
+            created.append(mount.source)
         chown_to = "" if mount.read_only else owner
         kwargs = volume_init_kwargs(spec.image, mount.source, mount.target, chown_to, spec.identity)
         status, logs = await engine.run_to_completion(kwargs, timeout)
         if status != 0:
             raise errors.volume_init_failed(mount.source, status, logs)
-        log.info("Created volume %s for %s (owner %s)", mount.source, mount.target, chown_to or "-")
+        owner_text = chown_to or "-"
+        log.info("Prepared volume %s for %s (owner %s)", mount.source, mount.target, owner_text)
     return created
+
+
+async def interrupted_inits(engine: VolumeStore, identity: Identity) -> frozenset[str]:
+    """The volumes of ``identity`` whose preparation a killed hub left half done.
+
+    A volume-init container outlives its spawn only when the hub died before removing it
+    (run_to_completion removes it otherwise). Its volume was created by that very spawn and no
+    user server has mounted it yet, but its owner may never have been set, and an existing
+    volume is otherwise never chowned. So the init container goes and its volume is prepared
+    again by :func:`prepare_volumes`. The volume itself is never deleted: the hub has no right
+    to delete volumes (the engine guard refuses it), and nothing is lost by keeping it.
+    """
+    found = await engine.list_containers(
+        {
+            LABEL_MANAGED: "true",
+            LABEL_PREFIX: identity.prefix,
+            LABEL_ROLE: ROLE_VOLUME_INIT,
+            LABEL_USER: identity.username,
+        }
+    )
+    volumes: set[str] = set()
+    for container in found:
+        if not owned_by(container.get("Labels"), identity):
+            continue
+        await engine.remove_container(container["Id"])
+        for mount in container.get("Mounts") or []:
+            if mount.get("Type") == "volume" and mount.get("Name"):
+                volumes.add(str(mount["Name"]))
+    return frozenset(volumes)
