@@ -8,8 +8,8 @@ in docs/images.md:
    first use instead of ~1.4 s at every server start), after checking the published file is the
    one that replacement was written for.
 2. Removes what no feature reads at run time: packages' own test suites, the JavaScript source
-   maps of nbclassic (read only by a browser's developer tools), and the C sources of extension
-   modules that ship compiled beside them.
+   maps of nbclassic (read only by a browser's developer tools), and the files listed in UNREAD
+   (each with its reason).
 3. Strips the symbol tables from compiled extension modules (`strip --strip-unneeded`: the
    dynamic symbols the loader needs stay).
 4. Hard-links files whose bytes are identical (JupyterLab ships its 17 MB of static assets twice:
@@ -89,8 +89,39 @@ def lazy_rfc3987_syntax() -> None:
     say("rfc3987_syntax: parsers now built on first use")
 
 
+# Read by nothing that runs here (paths under site-packages; globs). Test suites are found by
+# name, and source maps by suffix, in remove_unread_files().
+UNREAD = (
+    # JupyterLab's UI-test helper (galata): an extension only UI test suites configure.
+    "jupyterlab/galata",
+    # pydevd: sources of its compiled accelerators (no compiler here; the .so files stay),
+    # and its Windows-only attach code.
+    "debugpy/_vendored/pydevd/**/*.c",
+    "debugpy/_vendored/pydevd/**/*.cpp",
+    "debugpy/_vendored/pydevd/pydevd_attach_to_process/winappdbg",
+    "debugpy/_vendored/pydevd/pydevd_attach_to_process/windows",
+    # MathJax 2 (nbclassic): the speech maps bundled for Internet Explorer.
+    "nbclassic/static/components/MathJax/extensions/a11y/mathmaps/mathmaps_ie.js",
+    # Font formats only Internet Explorer (.eot) and pre-2011 Safari (SVG fonts) ask for: every
+    # browser these front ends support takes the woff2/woff beside them.
+    "nbclassic/static/components/font-awesome/fonts/fontawesome-webfont.eot",
+    "nbclassic/static/components/font-awesome/fonts/fontawesome-webfont.svg",
+)
+
+
+def is_svg_font(path: Path) -> bool:
+    return path.suffix == ".svg" and b"<font" in path.read_bytes()
+
+
 def remove_unread_files() -> None:
-    doomed: list[Path] = []
+    doomed: set[Path] = set()
+    for pattern in UNREAD:
+        doomed.update(SITE.glob(pattern))
+    # JupyterLab's static files (two identical copies: the package's, and the application
+    # directory's that is served) are named by hash: its SVG fonts are found by content.
+    for static in (SITE / "jupyterlab" / "static", VENV / "share" / "jupyter" / "lab" / "static"):
+        doomed.update(static.glob("*.eot"))
+        doomed.update(path for path in static.glob("*.svg") if is_svg_font(path))
     for root, dirs, files in os.walk(SITE):
         here = Path(root)
         if not ours(here) or any(here.is_relative_to(k) for k in KEEP_TEST_DIRS_UNDER):
@@ -98,26 +129,20 @@ def remove_unread_files() -> None:
             continue
         for name in list(dirs):
             if name in ("tests", "test") and (here / name / "__init__.py").exists():
-                doomed.append(here / name)
+                doomed.add(here / name)
                 dirs.remove(name)
-        for name in files:
-            path = here / name
-            source_map = name.endswith((".js.map", ".css.map"))
-            compiled_source = name.endswith((".c", ".cpp")) and any(
-                sibling.name.startswith(path.stem + ".") and sibling.suffix == ".so"
-                for sibling in here.iterdir()
-            )
-            if source_map or compiled_source:
-                doomed.append(path)
+        doomed.update(here / name for name in files if name.endswith((".js.map", ".css.map")))
     freed = 0
-    for path in doomed:
+    for path in sorted(doomed):
+        if not path.exists():  # inside a directory removed before it
+            continue
         if path.is_dir():
             freed += tree_size(path)
             shutil.rmtree(path)
         else:
             freed += path.stat().st_size
             path.unlink()
-    say(f"removed {len(doomed)} test suites, source maps and C sources: {freed / 2**20:.1f} MiB")
+    say(f"removed {len(doomed)} test suites, source maps and unread files: {freed / 2**20:.1f} MiB")
 
 
 def strip_extension_modules() -> None:
