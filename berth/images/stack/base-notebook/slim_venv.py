@@ -222,13 +222,14 @@ RECORDER = """
 import atexit, os, sys, threading, time
 import importlib._bootstrap_external as external
 _loaded = set()  # also modules whose import then failed (e.g. a Windows-only branch)
+_NAME = f"{os.getpid()}-{time.monotonic_ns()}"  # an exec keeps the pid: one file per image
 _get_code = external.SourceFileLoader.get_code
 def _get_code_recorded(self, fullname):
     _loaded.add(external.cache_from_source(self.get_filename(fullname)))
     return _get_code(self, fullname)
 external.SourceFileLoader.get_code = _get_code_recorded
 def _berth_record():
-    path = os.path.join(os.environ["BERTH_RECORD_DIR"], str(os.getpid()))
+    path = os.path.join(os.environ["BERTH_RECORD_DIR"], _NAME)
     with open(path + ".tmp", "w") as out:
         out.write("\\n".join(sorted(_loaded)))
     os.replace(path + ".tmp", path)
@@ -236,6 +237,12 @@ def _berth_loop():
     while True:
         time.sleep(1)
         _berth_record()
+def _recorded_first(exec_function):
+    def run(*args):
+        _berth_record()  # `jupyter lab` replaces itself with jupyter-lab: no atexit then
+        return exec_function(*args)
+    return run
+os.execv, os.execve = _recorded_first(os.execv), _recorded_first(os.execve)
 threading.Thread(target=_berth_loop, daemon=True).start()
 atexit.register(_berth_record)
 """
