@@ -1,27 +1,43 @@
-"""Image sizes against their budgets, and base-notebook's start-up time and idle memory.
+"""Image sizes against their budgets, and base-notebook's start-up time, memory and imports.
 
-    python bench/image_sizes.py [--runs 5] [--image berth/base-notebook:latest]
+    python bench/image_sizes.py [--runs 5] [--image berth/base-notebook:latest] [--image OTHER]
+                                [--profile] [--top 15]
 
-Prints each stack image's uncompressed size, the time from `docker run` to the first 200 from
-/api/status (median of --runs, on 127.0.0.1), and the container's idle memory. Bounded: each
-run stops and removes its container, and gives up after 120 s.
+Prints each stack image's uncompressed size; then, for every --image (several give a before/after
+comparison measured in the same run, interleaved so that the machine's load hits both alike):
+the time from `docker run` to the first 200 from /api/status (on 127.0.0.1), the container's
+memory (cgroup usage less inactive file cache, what `docker stats` shows) and the server process's
+RSS 5 s after that answer. --profile adds one start with PYTHONPROFILEIMPORTTIME=1 per image and
+prints the modules whose import cost most (cumulative). Bounded: each run stops and removes its
+container, and gives up after 120 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import socket
 import statistics
 import time
+from dataclasses import dataclass, field
 
 import docker
 import requests
 
 from berth.images.stack import STACK
 
-# Budgets from the image-stack issue; docker-stacks' base-notebook is about 1.09 GB.
-BUDGET_MB = {"foundation": 150, "base-notebook": 500}
+# Budgets from issue 9 (base-notebook ≤ 350 MB, idle user server ≤ 60 MiB RSS).
+BUDGET_MB = {"foundation": 150, "base-notebook": 350}
+IDLE_RSS_BUDGET_MIB = 60
 TOKEN = "bench-token-not-secret"
+IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)\s*$", re.M)
+
+
+@dataclass
+class Figures:
+    ready: list[float] = field(default_factory=list)
+    memory: list[float] = field(default_factory=list)
+    rss: list[float] = field(default_factory=list)
 
 
 def free_port() -> int:
@@ -30,32 +46,49 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def sizes(client: docker.DockerClient) -> None:
-    print(f"{'image':<18} {'size (MB)':>10} {'budget':>8}")
-    for image in STACK:
+def sizes(client: docker.DockerClient, extra: list[str]) -> None:
+    print(f"{'image':<36} {'size (MB)':>10} {'budget':>8}")
+    rows = [(image.tag("latest"), BUDGET_MB.get(image.name)) for image in STACK]
+    rows += [(ref, BUDGET_MB["base-notebook"]) for ref in extra if ref not in dict(rows)]
+    for ref, budget in rows:
         try:
-            size = client.images.get(image.tag("latest")).attrs["Size"] / 1e6
+            size = client.images.get(ref).attrs["Size"] / 1e6
         except docker.errors.ImageNotFound:
-            print(f"{image.name:<18} {'not built':>10}")
+            print(f"{ref:<36} {'not built':>10}")
             continue
-        budget = BUDGET_MB.get(image.name)
         verdict = "" if budget is None else f"{budget:>6}  {'ok' if size <= budget else 'OVER'}"
-        print(f"{image.name:<18} {size:>10.0f} {verdict}")
+        print(f"{ref:<36} {size:>10.0f} {verdict}")
 
 
-def idle_memory_mib(container) -> float:
+def container_memory_mib(container) -> float:
     stats = container.stats(stream=False)["memory_stats"]
     return (stats["usage"] - stats.get("stats", {}).get("inactive_file", 0)) / 2**20
 
 
-def start_once(client: docker.DockerClient, image: str) -> tuple[float, float]:
+def server_rss_mib(container) -> float:
+    """VmRSS of the container's Jupyter server (the python process that is not tini/start)."""
+    script = (
+        "for s in /proc/[0-9]*/status; do c=$(tr '\\0' ' ' < ${s%status}cmdline 2>/dev/null);"
+        ' case "$c" in *jupyter*) grep VmRSS "$s";; esac; done'
+    )
+    code, output = container.exec_run(["bash", "-c", script])
+    values = [int(kb) for kb in re.findall(r"VmRSS:\s+(\d+) kB", output.decode())]
+    return max(values) / 1024 if code == 0 and values else float("nan")
+
+
+def start_once(
+    client: docker.DockerClient, image: str, profile: bool = False
+) -> tuple[float, float, float, str]:
     port = free_port()
+    environment = {"NOTEBOOK_ARGS": f"--IdentityProvider.token={TOKEN}"}
+    if profile:
+        environment["PYTHONPROFILEIMPORTTIME"] = "1"
     started = time.perf_counter()
     container = client.containers.run(
         image,
         detach=True,
         ports={"8888/tcp": ("127.0.0.1", port)},
-        environment={"NOTEBOOK_ARGS": f"--IdentityProvider.token={TOKEN}"},
+        environment=environment,
         labels={"berth-bench": "image_sizes"},
     )
     try:
@@ -78,27 +111,62 @@ def start_once(client: docker.DockerClient, image: str) -> tuple[float, float]:
             raise RuntimeError("no 200 from /api/status within 120 s")
         ready = time.perf_counter() - started
         time.sleep(5)  # let start-up work settle before reading idle memory
-        return ready, idle_memory_mib(container)
+        log = container.logs().decode(errors="replace") if profile else ""
+        return ready, container_memory_mib(container), server_rss_mib(container), log
     finally:
         container.remove(force=True)
+
+
+def print_profile(image: str, log: str, top: int) -> None:
+    rows = [(int(m[2]), len(m[3]) // 2, m[4]) for m in IMPORT_LINE.finditer(log)]
+    cumulative = {name: us for us, _, name in rows}
+    anchor = cumulative.get("jupyter_server.serverapp")
+    print(f"\n{image}: import profile of one start (-X importtime; costs inflated by it)")
+    if anchor:
+        print(f"  jupyter_server.serverapp: {anchor / 1e3:.0f} ms cumulative")
+        for name in ("rfc3987_syntax", "jsonschema", "jupyter_events", "lark"):
+            if name in cumulative:
+                share = cumulative[name] / anchor
+                print(f"  {name}: {cumulative[name] / 1e3:.0f} ms ({share:.0%} of serverapp)")
+            else:
+                print(f"  {name}: not imported")
+    print(f"  top {top} top-level imports (cumulative):")
+    for us, _, name in sorted((r for r in rows if r[1] == 0), reverse=True)[:top]:
+        print(f"    {us / 1e3:8.0f} ms  {name}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--image", default="berth/base-notebook:latest")
+    parser.add_argument("--image", action="append", help="repeat to compare images")
+    parser.add_argument("--profile", action="store_true", help="print an import profile")
+    parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args()
+    images = args.image or ["berth/base-notebook:latest"]
     client = docker.from_env()
-    sizes(client)
-    results = [start_once(client, args.image) for _ in range(max(1, min(args.runs, 20)))]
-    times = [ready for ready, _ in results]
-    memory = [mib for _, mib in results]
-    print(f"\n{args.image}: docker run → first 200 from /api/status")
-    print(
-        f"  median {statistics.median(times):.2f} s  (min {min(times):.2f}, max {max(times):.2f},"
-        f" runs {len(times)})"
-    )
-    print(f"  idle memory: median {statistics.median(memory):.0f} MiB")
+    sizes(client, images)
+    figures = {image: Figures() for image in images}
+    for _ in range(max(1, min(args.runs, 20))):
+        for image in images:  # interleaved: both images see the same machine load
+            ready, memory, rss, _ = start_once(client, image)
+            figures[image].ready.append(ready)
+            figures[image].memory.append(memory)
+            figures[image].rss.append(rss)
+    for image, seen in figures.items():
+        print(f"\n{image}: docker run → first 200 from /api/status")
+        print(
+            f"  median {statistics.median(seen.ready):.2f} s  (min {min(seen.ready):.2f},"
+            f" max {max(seen.ready):.2f}, runs {len(seen.ready)})"
+        )
+        rss = statistics.median(seen.rss)
+        verdict = "ok" if rss <= IDLE_RSS_BUDGET_MIB else "OVER"
+        print(
+            f"  idle: container memory {statistics.median(seen.memory):.0f} MiB (docker stats),"
+            f" server RSS {rss:.0f} MiB (budget {IDLE_RSS_BUDGET_MIB}: {verdict})"
+        )
+    if args.profile:
+        for image in images:
+            print_profile(image, start_once(client, image, profile=True)[3], args.top)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,16 @@ def test_listens_on_all_interfaces_and_leaves_the_port_to_jupyter(run_config: An
     assert "certfile" not in config.ServerApp
 
 
+def test_responses_are_compressed_and_other_tornado_settings_are_merged(run_config: Any) -> None:
+    """update(), not assignment: tornado settings given elsewhere (jupyterhub-singleuser's, a
+    user's config) are merged with compression, not replaced by it."""
+    config = run_config()
+    assert config.ServerApp.tornado_settings == {"compress_response": True}
+    source = CONFIG.read_text()
+    assert "c.ServerApp.tornado_settings.update(" in source
+    assert "c.ServerApp.tornado_settings =" not in source
+
+
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 def test_gen_cert_makes_a_self_signed_certificate_and_a_private_key(
     run_config: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path

@@ -1,0 +1,343 @@
+"""Make base-notebook's freshly installed Python environment small without losing a feature.
+
+Run once at build time, as the notebook user, right after `pip install`, in the same layer (a
+file removed in a later layer still ships in the earlier one). What it does, each step measured
+in docs/images.md:
+
+1. rfc3987_syntax: installs Berth's lazy syntax_helpers over the published one (parsers built on
+   first use instead of ~1.4 s at every server start), after checking the published file is the
+   one that replacement was written for.
+2. Removes what no feature reads at run time: packages' own test suites, the JavaScript source
+   maps of nbclassic (read only by a browser's developer tools), and the files listed in UNREAD
+   (each with its reason).
+3. Strips the symbol tables from compiled extension modules (`strip --strip-unneeded`: the
+   dynamic symbols the loader needs stay).
+4. Hard-links files whose bytes are identical (JupyterLab ships its 17 MB of static assets twice:
+   in the package and in share/jupyter/lab): one copy on disk, both paths still real files.
+5. Keeps byte-code only for the modules that the server's start, a kernel's start, a terminal and
+   jupyterhub-singleuser load (recorded here by running them, see RECORDER); any other
+   module is compiled the first time it is imported, as Python always does.
+
+Standard library only. Every wait is bounded; the server it starts listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+
+VENV = Path(sys.prefix)
+SITE = Path(sysconfig.get_paths()["purelib"])
+HERE = Path(__file__).resolve().parent
+# sha256 of rfc3987_syntax 1.1.0's syntax_helpers.py, the file lazy_rfc3987_syntax replaces.
+RFC3987_SYNTAX_HELPERS_SHA256 = "775d776cfc5aa23f93147cca7a7a0c362452e4d85537c2453aaab5478557ce29"
+# Installed by the foundation (a lower layer): touching them here would only add a copy.
+FOUNDATION_PACKAGES = ("pip",)
+# Not tests although named so: jedi's type stubs for third-party packages' `test` modules.
+KEEP_TEST_DIRS_UNDER = (SITE / "jedi" / "third_party",)
+
+
+def say(text: str) -> None:
+    print(f"slim_venv: {text}", flush=True)
+
+
+def tree_size(path: Path) -> int:
+    seen: set[int] = set()
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            info = os.lstat(os.path.join(root, name))
+            if info.st_ino not in seen:
+                seen.add(info.st_ino)
+                total += info.st_size
+    return total
+
+
+def ours(path: Path) -> bool:
+    """A path this layer installed (not the foundation's pip)."""
+    try:
+        parts = path.relative_to(SITE).parts
+    except ValueError:
+        return True
+    first = parts[0] if parts else ""
+    return not any(first == p or first.startswith(f"{p}-") for p in FOUNDATION_PACKAGES)
+
+
+def lazy_rfc3987_syntax() -> None:
+    target = SITE / "rfc3987_syntax"
+    helpers = target / "syntax_helpers.py"
+    digest = hashlib.sha256(helpers.read_bytes()).hexdigest()
+    if digest != RFC3987_SYNTAX_HELPERS_SHA256:
+        sys.exit(
+            f"slim_venv: {helpers} is not the file lazy_rfc3987_syntax was written for "
+            f"(sha256 {digest}); compare the new release with it and update both"
+        )
+    for name in ("__init__.py", "syntax_helpers.py"):
+        shutil.copyfile(HERE / "lazy_rfc3987_syntax" / name, target / name)
+    shutil.rmtree(target / "__pycache__", ignore_errors=True)
+    say("rfc3987_syntax: parsers now built on first use")
+
+
+# Read by nothing that runs here (paths under site-packages; globs). Test suites are found by
+# name, and source maps by suffix, in remove_unread_files().
+UNREAD = (
+    # JupyterLab's UI-test helper (galata): an extension only UI test suites configure.
+    "jupyterlab/galata",
+    # pydevd: sources of its compiled accelerators (no compiler here; the .so files stay),
+    # and its Windows-only attach code.
+    "debugpy/_vendored/pydevd/**/*.c",
+    "debugpy/_vendored/pydevd/**/*.cpp",
+    "debugpy/_vendored/pydevd/pydevd_attach_to_process/winappdbg",
+    "debugpy/_vendored/pydevd/pydevd_attach_to_process/windows",
+    # MathJax 2 (nbclassic): the speech maps bundled for Internet Explorer.
+    "nbclassic/static/components/MathJax/extensions/a11y/mathmaps/mathmaps_ie.js",
+    # Font formats only Internet Explorer (.eot) and pre-2011 Safari (SVG fonts) ask for: every
+    # browser these front ends support takes the woff2/woff beside them.
+    "nbclassic/static/components/font-awesome/fonts/fontawesome-webfont.eot",
+    "nbclassic/static/components/font-awesome/fonts/fontawesome-webfont.svg",
+)
+
+
+def is_svg_font(path: Path) -> bool:
+    return path.suffix == ".svg" and b"<font" in path.read_bytes()
+
+
+def remove_unread_files() -> None:
+    doomed: set[Path] = set()
+    for pattern in UNREAD:
+        doomed.update(SITE.glob(pattern))
+    # JupyterLab's static files (two identical copies: the package's, and the application
+    # directory's that is served) are named by hash: its SVG fonts are found by content.
+    for static in (SITE / "jupyterlab" / "static", VENV / "share" / "jupyter" / "lab" / "static"):
+        doomed.update(static.glob("*.eot"))
+        doomed.update(path for path in static.glob("*.svg") if is_svg_font(path))
+    for root, dirs, files in os.walk(SITE):
+        here = Path(root)
+        if not ours(here) or any(here.is_relative_to(k) for k in KEEP_TEST_DIRS_UNDER):
+            dirs[:] = []
+            continue
+        for name in list(dirs):
+            if name in ("tests", "test") and (here / name / "__init__.py").exists():
+                doomed.add(here / name)
+                dirs.remove(name)
+        doomed.update(here / name for name in files if name.endswith((".js.map", ".css.map")))
+    freed = 0
+    for path in sorted(doomed):
+        if not path.exists():  # inside a directory removed before it
+            continue
+        if path.is_dir():
+            freed += tree_size(path)
+            shutil.rmtree(path)
+        else:
+            freed += path.stat().st_size
+            path.unlink()
+    say(f"removed {len(doomed)} test suites, source maps and unread files: {freed / 2**20:.1f} MiB")
+
+
+def strip_extension_modules() -> None:
+    strip = shutil.which("strip")
+    if strip is None:
+        sys.exit("slim_venv: `strip` (binutils) is needed at build time")
+    before = after = 0
+    for path in sorted(SITE.rglob("*.so*")):
+        # debugpy injects its attach library into other processes by symbol name: left whole.
+        if not path.is_file() or path.is_symlink() or not ours(path):
+            continue
+        if "pydevd_attach_to_process" in path.parts:
+            continue
+        before += path.stat().st_size
+        subprocess.run([strip, "--strip-unneeded", str(path)], check=True)
+        after += path.stat().st_size
+    say(f"stripped extension modules: {before / 2**20:.1f} -> {after / 2**20:.1f} MiB")
+
+
+def hard_link_duplicates() -> None:
+    by_size: dict[int, list[Path]] = defaultdict(list)
+    for top in (SITE, VENV / "share"):
+        for path in top.rglob("*"):
+            usable = path.is_file() and not path.is_symlink() and ours(path)
+            if usable and path.stat().st_size >= 1024:  # small files: links would not pay
+                by_size[path.stat().st_size].append(path)
+    freed = 0
+    for size, paths in by_size.items():
+        if len(paths) < 2:
+            continue
+        first_of: dict[tuple[str, int], Path] = {}
+        for path in paths:
+            info = path.stat()
+            key = (hashlib.sha256(path.read_bytes()).hexdigest(), info.st_mode)
+            original = first_of.setdefault(key, path)
+            if original != path and not os.path.samefile(original, path):
+                temporary = path.with_name(path.name + ".berth-link")
+                os.link(original, temporary)
+                os.replace(temporary, path)
+                freed += size
+    say(f"hard-linked identical files: {freed / 2**20:.1f} MiB")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def request(url: str, token: str, method: str = "GET", body: dict | None = None) -> dict | None:
+    data = None if body is None else json.dumps(body).encode()
+    ask = urllib.request.Request(url, data=data, method=method)
+    ask.add_header("Authorization", f"token {token}")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
+    with opener.open(ask, timeout=10) as answer:
+        text = answer.read()
+    return json.loads(text) if text[:1] in (b"{", b"[") else None
+
+
+def wait_for(check, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except OSError:
+            pass
+        time.sleep(0.2)
+    sys.exit(f"slim_venv: gave up waiting for {what} after {seconds:.0f} s")
+
+
+# Put first on PYTHONPATH while recording: every Python process of the start (server, kernel,
+# terminal) writes, each second and at exit, the byte-code files of the modules it has loaded.
+# (-X importtime cannot be used: it does not see submodules loaded by `from package import x`.)
+RECORDER = """
+import atexit, os, sys, threading, time
+import importlib._bootstrap_external as external
+_loaded = set()  # also modules whose import then failed (e.g. a Windows-only branch)
+_NAME = f"{os.getpid()}-{time.monotonic_ns()}"  # an exec keeps the pid: one file per image
+_get_code = external.SourceFileLoader.get_code
+def _get_code_recorded(self, fullname):
+    _loaded.add(external.cache_from_source(self.get_filename(fullname)))
+    return _get_code(self, fullname)
+external.SourceFileLoader.get_code = _get_code_recorded
+def _berth_record():
+    path = os.path.join(os.environ["BERTH_RECORD_DIR"], _NAME)
+    with open(path + ".tmp", "w") as out:
+        out.write("\\n".join(sorted(_loaded)))
+    os.replace(path + ".tmp", path)
+def _berth_loop():
+    while True:
+        time.sleep(1)
+        _berth_record()
+def _recorded_first(exec_function):
+    def run(*args):
+        _berth_record()  # `jupyter lab` replaces itself with jupyter-lab: no atexit then
+        return exec_function(*args)
+    return run
+os.execv, os.execve = _recorded_first(os.execv), _recorded_first(os.execve)
+threading.Thread(target=_berth_loop, daemon=True).start()
+atexit.register(_berth_record)
+"""
+
+
+def quiet(directory: Path, seconds: float = 3.0) -> bool:
+    """No process has loaded a new module for a while."""
+    before = sorted((p.name, p.stat().st_size) for p in directory.iterdir())
+    time.sleep(seconds)
+    return before == sorted((p.name, p.stat().st_size) for p in directory.iterdir())
+
+
+def bytecode_used_at_start() -> set[Path]:
+    """The byte-code files loaded by a real start: server, kernel, terminal, pages, singleuser."""
+    token, port = "slim-venv-build-only", free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as home:
+        hook, records = Path(home) / "hook", Path(home) / "records"
+        hook.mkdir()
+        records.mkdir()
+        (hook / "sitecustomize.py").write_text(RECORDER)
+        env = dict(os.environ, HOME=home, PYTHONPATH=str(hook), BERTH_RECORD_DIR=str(records))
+        for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR"):
+            env.pop(name, None)
+        with (Path(home) / "server.log").open("w") as log:
+            server = subprocess.Popen(
+                [VENV / "bin" / "jupyter", "lab", "--ip=127.0.0.1", f"--port={port}",
+                 f"--IdentityProvider.token={token}", "--no-browser", f"--notebook-dir={home}"],
+                env=env, stdout=log, stderr=log,
+            )  # fmt: skip
+            try:
+                wait_for(lambda: request(f"{base}/api/status", token), 120, "the server")
+                kernel = request(f"{base}/api/kernels", token, "POST", {"name": "python3"})
+                assert kernel is not None
+                request(f"{base}/api/terminals", token, "POST", {})
+                for page in ("lab", "tree", "nbclassic/tree", "api/contents", "api/kernelspecs",
+                             "lab/api/settings", "api/sessions", "api/me"):  # fmt: skip
+                    try:
+                        request(f"{base}/{page}", token)
+                    except OSError as error:  # a page that moved costs byte-code, not the build
+                        say(f"recording: {page}: {error}")
+                # The kernel is up once a third process (jupyter, server, kernel) has recorded
+                # ipykernel; then wait until no process loads anything new.
+                wait_for(
+                    lambda: any("ipykernel/__pycache__/ipkernel." in p.read_text()
+                                for p in records.iterdir()),
+                    120, "the kernel",
+                )  # fmt: skip
+                wait_for(lambda: quiet(records), 120, "the start to settle")
+                request(f"{base}/api/shutdown", token, "POST", {})
+                server.wait(timeout=60)
+            finally:
+                if server.poll() is None:
+                    server.kill()
+                    server.wait(timeout=30)
+        subprocess.run(
+            [sys.executable, "-c",
+             "import jupyterhub.singleuser, jupyterhub.singleuser.extension,"
+             " IPython.core.completer, jedi, ipykernel.kernelapp"],
+            env=env, check=True,
+        )  # fmt: skip
+        used = {Path(line) for p in records.iterdir() for line in p.read_text().splitlines()}
+    server_pyc = SITE / "jupyter_server" / "__pycache__" / "serverapp.cpython-311.pyc"
+    if not any(p.name.startswith("serverapp.") and "jupyter_server" in p.parts for p in used):
+        sys.exit(f"slim_venv: the start-up recording is missing the server ({server_pyc})")
+    return used
+
+
+def keep_startup_bytecode(used: set[Path]) -> None:
+    kept = dropped = 0
+    for pyc in SITE.rglob("__pycache__/*.pyc"):
+        if not ours(pyc):
+            continue
+        if pyc in used:
+            kept += pyc.stat().st_size
+        else:
+            dropped += pyc.stat().st_size
+            pyc.unlink()
+    say(f"byte-code kept for {len(used)} start-up modules: {kept / 2**20:.1f} MiB kept, "
+        f"{dropped / 2**20:.1f} MiB dropped")  # fmt: skip
+
+
+def main() -> None:
+    before = tree_size(VENV)
+    lazy_rfc3987_syntax()
+    # Compiled again so that the new files have byte-code before the recording sees them.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(SITE / "rfc3987_syntax")],
+                   check=True)  # fmt: skip
+    used = bytecode_used_at_start()
+    remove_unread_files()
+    strip_extension_modules()
+    keep_startup_bytecode(used)
+    hard_link_duplicates()
+    say(f"environment {before / 2**20:.0f} MiB -> {tree_size(VENV) / 2**20:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""What base-notebook does before it answers, watched in a real container (issue 9).
+
+The server is started as `docker run` starts it, with PYTHONPROFILEIMPORTTIME=1, so the container
+log carries CPython's own record of every module the start imported and what each cost. No test
+here compares a time with a constant: costs are compared with each other, from the same start.
+
+The image is BERTH_TEST_IMAGE (default berth/base-notebook:latest).
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from image_fleet import BOOT_TIMEOUT, http_get, wait_until
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "speed-test-token-not-secret"
+IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)\s*$", re.M)
+# rfc3987_syntax as published builds 40 Earley parsers while being imported: 75 % of the
+# jupyter_server.serverapp import (1.46 s of 1.96 s). Lazy, importing it is a few file reads.
+RFC3987_SHARE_OF_SERVERAPP_BUDGET = 0.05
+
+
+def http_get_gzip(url: str, token: str) -> tuple[int, dict[str, str], bytes]:
+    import urllib.request
+
+    request = urllib.request.Request(url)
+    request.add_header("Authorization", f"token {token}")
+    request.add_header("Accept-Encoding", "gzip")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=30) as answer:
+        return answer.status, dict(answer.headers), answer.read()
+
+
+@pytest.fixture(scope="module")
+def started(run_container_module: Any) -> Iterator[dict[str, Any]]:
+    """One server, started with the import profile on; its log once /api/status answered."""
+    container = run_container_module(
+        environment={
+            "PYTHONPROFILEIMPORTTIME": "1",
+            "NOTEBOOK_ARGS": f"--IdentityProvider.token={TOKEN}",
+        },
+        ports={"8888/tcp": ("127.0.0.1", None)},
+    )
+
+    def url() -> str | None:
+        container.reload()
+        bound = (container.attrs["NetworkSettings"]["Ports"] or {}).get("8888/tcp")
+        return f"http://127.0.0.1:{bound[0]['HostPort']}" if bound else None
+
+    base = wait_until(url, 30, "a published port")
+    wait_until(lambda: _status(base) == 200, BOOT_TIMEOUT, "the server to answer /api/status")
+    log = container.logs(stdout=True, stderr=True).decode(errors="replace")
+    # Byte-code written since the engine created the container (it wrote /etc/hostname then),
+    # read now: the other tests import more in this container afterwards.
+    time.sleep(1)  # extensions finish loading just after the first answer
+    code, found = container.exec_run(
+        ["find", "/opt/venv", "-name", "*.pyc", "-newer", "/etc/hostname"], user="1000"
+    )
+    assert code == 0, found
+    compiled = found.decode().split()
+    yield {"container": container, "base": base, "log": log, "compiled_at_start": compiled}
+
+
+def _status(base: str) -> int:
+    try:
+        return http_get(f"{base}/api/status", TOKEN)[0]
+    except OSError:
+        return 0
+
+
+def imports(log: str) -> dict[str, int]:
+    """Module name -> cumulative import time (µs) from an -X importtime log."""
+    return {match[4]: int(match[2]) for match in IMPORT_LINE.finditer(log)}
+
+
+def test_the_start_builds_no_rfc3987_parser(started: dict[str, Any]) -> None:
+    """Fails on main before this change: rfc3987_syntax imported lark and built 40 parsers
+    (1.46 s, 75 % of jupyter_server.serverapp's import) at every start."""
+    seen = imports(started["log"])
+    assert "jupyter_server.serverapp" in seen, "no import profile in the log"
+    # jsonschema still imports the package (its format checkers stay registered) ...
+    assert "rfc3987_syntax" in seen
+    # ... but nothing of the parser generator is loaded before the server answers,
+    assert not sorted(name for name in seen if name == "lark" or name.startswith("lark."))
+    # and its share of the server's import stays within the budget.
+    share = seen["rfc3987_syntax"] / seen["jupyter_server.serverapp"]
+    assert share <= RFC3987_SHARE_OF_SERVERAPP_BUDGET, f"rfc3987_syntax: {share:.0%}"
+
+
+def test_events_are_still_validated_including_iri_formats(started: dict[str, Any]) -> None:
+    """The lazy parsers give the published answers, and jupyter_events still refuses an event
+    whose "iri" field is not an IRI (the format check runs, building its parser then)."""
+    script = r"""
+import json, logging, jsonschema, rfc3987_syntax
+from jupyter_events import EventLogger
+checker = jsonschema.FormatChecker()
+answers = {
+    "iri ok": checker.conforms("https://例え.jp/ü?q=1#x", "iri"),
+    "iri bad": checker.conforms("http://[bad", "iri"),
+    "iri-reference ok": checker.conforms("../a/b?c", "iri-reference"),
+    "validator": rfc3987_syntax.is_valid_syntax_ipv4address("10.0.0.1"),
+    "validator bad": rfc3987_syntax.is_valid_syntax_ipv4address("10.0.0.256"),
+}
+schema = {
+    "$id": "https://berth.test/speed/link", "version": "1", "title": "link",
+    "type": "object", "properties": {"target": {"type": "string", "format": "iri"}},
+}
+logger = EventLogger(handlers=[logging.NullHandler()])  # with no handler, emit() skips all
+logger.register_event_schema(schema)
+logger.emit(schema_id=schema["$id"], data={"target": "https://example.org/ok"})
+try:
+    logger.emit(schema_id=schema["$id"], data={"target": "http://[bad"})
+    answers["bad event"] = "accepted"
+except jsonschema.ValidationError:
+    answers["bad event"] = "refused"
+print(json.dumps(answers))
+"""
+    code, output = started["container"].exec_run(["python", "-c", script], user="1000")
+    text = output.decode(errors="replace")
+    assert code == 0, text
+    import json
+
+    assert json.loads(text.strip().splitlines()[-1]) == {
+        "iri ok": True,
+        "iri bad": False,
+        "iri-reference ok": True,
+        "validator": True,
+        "validator bad": False,
+        "bad event": "refused",
+    }
+
+
+def test_lab_assets_are_compressed_and_cached_for_a_year(started: dict[str, Any]) -> None:
+    """Fails on main before this change: jlab_core (2.5 MB) was sent uncompressed."""
+    base = started["base"]
+    page = http_get(f"{base}/lab", TOKEN)[2].decode()
+    script = re.search(r'src="(/static/lab/main\.[0-9a-f]+\.js\?v=[0-9a-f]+)"', page)
+    assert script, "no main bundle in /lab"
+    status, headers, body = http_get_gzip(f"{base}{script[1]}", TOKEN)
+    assert status == 200
+    assert headers.get("Content-Encoding") == "gzip"
+    assert "immutable" in headers.get("Cache-Control", "")
+    assert gzip.decompress(body)[:100] == http_get(f"{base}{script[1]}", TOKEN)[2][:100]
+
+
+def test_the_start_compiles_no_byte_code(started: dict[str, Any]) -> None:
+    """The image keeps byte-code for exactly what a start loads: a start that has to compile
+    a module (slower, and writing into the container's layer) means the build-time recording
+    missed it (as it once missed jupyter_core.command, which `jupyter lab` execs away from)."""
+    assert started["compiled_at_start"] == []
