@@ -20,9 +20,14 @@ c.ServerApp.open_browser = False
 # Responses are gzip-compressed for browsers that accept it: JupyterLab's first paint fetches
 # megabytes of JavaScript (jlab_core alone is 2.5 MB, 0.6 MB compressed), and the static files
 # already carry "Cache-Control: public, max-age=31536000, immutable" under their hashed names, so
-# a reload takes them from the browser's cache. update() merges with tornado_settings given
-# elsewhere (jupyterhub-singleuser adds its own) instead of replacing them.
-c.ServerApp.tornado_settings.update({"compress_response": True})
+# a reload takes them from the browser's cache. Settings given by an earlier config file are
+# kept. The value must be a plain dict: jupyterhub-singleuser tests `"log_function" in` the
+# configured settings, which fails on the lazy value that `c.ServerApp.tornado_settings.update`
+# would leave (every spawn then died with "LazyConfigValue is not iterable").
+_tornado = c.ServerApp.get("tornado_settings") or {}
+if hasattr(_tornado, "get_value"):  # a LazyConfigValue from an earlier file's update()
+    _tornado = _tornado.get_value({})
+c.ServerApp.tornado_settings = {**_tornado, "compress_response": True}
 # A container has no desktop trash; deleting to ~/.local/share/Trash only fills the user's volume.
 c.FileContentsManager.delete_to_trash = False
 
