@@ -30,6 +30,7 @@ from .bodies import (
     host_path_allowed,
     managed,
     network_connect_container,
+    parse_json,
 )
 
 _VERSION = re.compile(r"^(/v[0-9]+(?:\.[0-9]+)*)(/.*)$")
@@ -43,6 +44,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("HEAD", r"/_ping", "engine"),
     ("GET", r"/version", "engine"),
     ("POST", r"/containers/create", "container-create"),
+    ("GET", r"/containers/json", "container-list"),
     ("GET", r"/containers/(?P<ref>[^/]+)/json", "container"),
     ("GET", r"/containers/(?P<ref>[^/]+)/logs", "container"),
     ("POST", r"/containers/(?P<ref>[^/]+)/(?:start|stop|kill|wait)", "container"),
@@ -161,6 +163,36 @@ def pull_refusal(image: str) -> str:
     return ""
 
 
+_LIST_PARAMETERS = frozenset({"all", "filters", "limit", "size", "trunc_cmd"})  # as docker-py sends
+
+
+def check_list_filters(query: dict[str, list[str]], limits: Limits) -> None:
+    """A container listing must be confined, by the engine's own label filter, to this
+    deployment's objects (the engine ANDs label filters, so more labels only narrow it)."""
+    if set(query) - _LIST_PARAMETERS or any(len(v) != 1 for v in query.values()):
+        raise Refused(
+            "a container listing takes only the all, filters, limit, size and "
+            "trunc_cmd parameters, once each"
+        )
+    try:
+        filters = parse_json(_first(query, "filters").encode() or b"{}")
+    except Refused as exc:
+        raise Refused(f"container listing filters: {exc}") from exc
+    if not isinstance(filters, dict) or set(filters) != {"label"}:
+        raise Refused("a container listing must filter by label only")
+    wanted = filters["label"]
+    if isinstance(wanted, dict):  # the engine's older form: {"key=value": true}
+        wanted = [key for key, on in wanted.items() if on is True]
+    if not isinstance(wanted, list) or not all(isinstance(item, str) for item in wanted):
+        raise Refused("container listing label filters must be strings")
+    required = {f"{LABEL_MANAGED}=true", f"{LABEL_PREFIX}={limits.prefix}"}
+    if not required <= set(wanted):
+        raise Refused(
+            f"a container listing must filter by the labels {LABEL_MANAGED}=true and "
+            f"{LABEL_PREFIX}={limits.prefix}"
+        )
+
+
 def plan(request: Request, limits: Limits) -> Plan:
     """Match ``request`` to an allowed call and check its body; raises :class:`Refused`."""
     raw_path, _, raw_query = request.target.partition("?")
@@ -203,7 +235,9 @@ def _check(
     if kind == "container-create":
         sources = dict.fromkeys(check_container_create(req.body, limits))
         return tuple(Ref("hostpath" if s.startswith("/") else "volume", s) for s in sources)
-    if kind == "exec-create":
+    if kind == "container-list":
+        check_list_filters(query, limits)
+    elif kind == "exec-create":
         check_exec_create(req.body)
     elif kind == "volume-create":
         check_volume_create(req.body, limits)

@@ -490,7 +490,10 @@ def test_foreign_volume_inspect_is_refused() -> None:
 @pytest.mark.parametrize(
     ("call", "reason"),
     [
-        (lambda api: api.containers(all=True), "the hub may not call GET /containers/json"),
+        (
+            lambda api: api.containers(all=True),
+            "a container listing must filter by label only",
+        ),
         (lambda api: api.info(), "the hub may not call GET /info"),
         (
             lambda api: api.update_container(CID, mem_limit="1g"),
@@ -628,3 +631,51 @@ def test_old_api_versions_are_refused(version: str) -> None:
 )
 def test_host_paths_are_compared_after_normalizing(path: str, allowed: bool) -> None:
     assert bodies.host_path_allowed(path, ("/srv/berth-shared",)) is allowed
+
+
+# -- container listings (the spawner's clean-up after a hub killed mid-spawn) ----------------
+
+LIST_REFUSAL = (
+    f"a container listing must filter by the labels berth.managed=true and berth.prefix={PREFIX}"
+)
+
+
+def test_the_spawners_own_listing_is_allowed() -> None:
+    """What :func:`berth.spawner.volumes.interrupted_inits` sends, through docker-py."""
+    wanted = {
+        specs.LABEL_MANAGED: "true",
+        specs.LABEL_PREFIX: PREFIX,
+        specs.LABEL_ROLE: specs.ROLE_VOLUME_INIT,
+        specs.LABEL_USER: "ada",
+    }
+    filters = {"label": [f"{key}={value}" for key, value in wanted.items()]}
+    request = sent(lambda api: api.containers(all=True, filters=filters))
+    assert judge(request).allowed
+
+
+@pytest.mark.parametrize(
+    ("filters", "reason"),
+    [
+        ({"label": [f"berth.prefix={PREFIX}"]}, LIST_REFUSAL),
+        ({"label": ["berth.managed=true", "berth.prefix=other"]}, LIST_REFUSAL),
+        ({"label": ["berth.managed=true"]}, LIST_REFUSAL),
+        (
+            {"label": ["berth.managed=true", f"berth.prefix={PREFIX}"], "name": ["x"]},
+            "a container listing must filter by label only",
+        ),
+        ({"label": {"berth.managed=true": False, f"berth.prefix={PREFIX}": True}}, LIST_REFUSAL),
+    ],
+)
+def test_listings_beyond_this_deployments_objects_are_refused(
+    filters: dict[str, Any], reason: str
+) -> None:
+    """A hub that could list every container would learn other tenants' names, labels and
+    mounts; the engine's own label filter must confine the answer to Berth's objects."""
+    request = sent(lambda api: api.containers(all=True, filters=filters))
+    assert refusal(request) == reason
+
+
+def test_a_listing_with_a_filter_given_twice_is_refused() -> None:
+    wanted = json.dumps({"label": ["berth.managed=true", f"berth.prefix={PREFIX}"]})
+    target = f"/v1.41/containers/json?all=1&filters={wanted}&filters=%7B%7D"
+    assert "once each" in refusal(Request("GET", target))
