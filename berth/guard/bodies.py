@@ -1,0 +1,285 @@
+"""Pure checks of the JSON bodies the hub sends: container create, exec create, volume create.
+
+Each check returns the named volumes the body refers to (their labels decide later, see
+:mod:`.policy`) or raises :class:`Refused` with a reason a person can act on.
+
+The engine decodes these bodies with Go's ``encoding/json``, which matches object keys to struct
+fields *case-insensitively* (``"privileged": true`` sets ``Privileged``). So struct objects are
+read through :func:`fields`, which folds keys to lower case and refuses a key given twice in two
+spellings; maps whose keys are data (``Labels``, ``EndpointsConfig``) are read as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Copies of berth.spawner.specs' constants (a unit test keeps them equal): importing the spawner
+# package would load JupyterHub into the guard, which needs none of it.
+LABEL_MANAGED = "berth.managed"
+LABEL_PREFIX = "berth.prefix"
+NO_NEW_PRIVILEGES = "no-new-privileges"
+ROOT_START_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID")
+GRANT_SUDO_EXTRA_CAPS = ("AUDIT_WRITE", "FSETID", "KILL")
+VOLUME_INIT_CAPS = ("CHOWN", "DAC_READ_SEARCH")
+
+# What Berth's start paths add (specs.start_privileges) plus the volume-init container's
+# CAP_CHOWN and CAP_DAC_READ_SEARCH (volumes.volume_init_kwargs); nothing else, ever.
+ALLOWED_CAPS = frozenset({*ROOT_START_CAPS, *GRANT_SUDO_EXTRA_CAPS, *VOLUME_INIT_CAPS})
+ALLOWED_SECURITY_OPTS = frozenset(
+    {NO_NEW_PRIVILEGES, f"{NO_NEW_PRIVILEGES}:true", f"{NO_NEW_PRIVILEGES}=true"}
+)
+ALLOWED_RUNTIMES = frozenset({"", "runc"})
+# Namespace modes: only the container's own namespaces ("" = the engine's default).
+ALLOWED_MODES = {
+    "pidmode": frozenset({""}),
+    "ipcmode": frozenset({"", "private", "shareable", "none"}),
+    "utsmode": frozenset({""}),
+    "usernsmode": frozenset({""}),
+    "cgroupnsmode": frozenset({"", "private"}),
+    "cgroup": frozenset({""}),
+}
+# Host-config fields that must stay empty: each one reaches past the container's own sandbox
+# (host devices, kernel parameters, cgroup placement, other containers' volumes or namespaces,
+# volume plugins).
+MUST_BE_EMPTY = (
+    ("devices", "Devices (host devices)"),
+    ("devicerequests", "DeviceRequests (host devices)"),
+    ("devicecgrouprules", "DeviceCgroupRules"),
+    ("cgroupparent", "CgroupParent"),
+    ("sysctls", "Sysctls"),
+    ("volumedriver", "VolumeDriver"),
+    ("volumesfrom", "VolumesFrom"),
+    ("links", "Links"),
+    ("capabilities", "Capabilities"),
+)
+MAX_BODY = 1024 * 1024  # every body the hub sends is a few kilobytes
+
+
+class Refused(Exception):
+    """The request is not allowed; ``str(exc)`` says why."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the operator allows beyond Berth's own objects."""
+
+    prefix: str
+    allow_binds: tuple[str, ...] = ()  # host paths (and everything under them)
+    networks: tuple[str, ...] = ()  # network names; "none" is always allowed
+
+
+def parse_json(body: bytes) -> Any:
+    """The body as JSON; refuses invalid JSON and objects with a key given twice."""
+    if len(body) > MAX_BODY:
+        raise Refused(f"request body larger than {MAX_BODY} bytes")
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result:
+                raise Refused(f"JSON key {key!r} given twice")
+            result[key] = value
+        return result
+
+    try:
+        return json.loads(body or b"null", object_pairs_hook=no_duplicates)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Refused(f"request body is not valid JSON ({exc})") from exc
+
+
+def fields(obj: Any, what: str) -> dict[str, Any]:
+    """A struct object with its keys folded as Go's JSON decoder matches them."""
+    if obj is None:
+        return {}
+    if not isinstance(obj, dict):
+        raise Refused(f"{what} must be a JSON object")
+    folded: dict[str, Any] = {}
+    for key, value in obj.items():
+        if not key.isascii():
+            raise Refused(f"{what} has a non-ASCII field name {key!r}")
+        low = key.lower()
+        if low in folded:
+            raise Refused(f"{what} sets {key!r} twice (in two spellings)")
+        folded[low] = value
+    return folded
+
+
+def managed(labels: Mapping[str, str] | None, prefix: str) -> bool:
+    """Whether labels mark an object as Berth's, of this deployment."""
+    found = labels or {}
+    return found.get(LABEL_MANAGED) == "true" and found.get(LABEL_PREFIX) == prefix
+
+
+def _strings(value: Any, what: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise Refused(f"{what} must be a list of strings")
+    return value
+
+
+def _string(value: Any, what: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Refused(f"{what} must be a string")
+    return value
+
+
+def _cap_name(cap: str) -> str:
+    name = cap.strip().upper()
+    return name[4:] if name.startswith("CAP_") else name
+
+
+def host_path_allowed(path: str, allow_binds: Iterable[str]) -> bool:
+    """Whether ``path`` is one of ``allow_binds`` or lies under one (after normalizing)."""
+    if not path.startswith("/") or "\0" in path:
+        return False
+    clean = posixpath.normpath(path)
+    if clean.startswith("//"):
+        clean = "/" + clean.lstrip("/")
+    for allowed in allow_binds:
+        root = posixpath.normpath(allowed)
+        if root == "/":
+            return True
+        if clean == root or clean.startswith(root + "/"):
+            return True
+    return False
+
+
+def check_labels(labels: Any, limits: Limits, what: str) -> None:
+    if labels is not None and not isinstance(labels, dict):
+        raise Refused(f"{what} labels must be an object")
+    if not managed(labels, limits.prefix):
+        raise Refused(
+            f"{what} must carry the labels {LABEL_MANAGED}=true and {LABEL_PREFIX}={limits.prefix}"
+        )
+
+
+def check_network(name: str, limits: Limits) -> None:
+    if name == "none":
+        return
+    if name in {"", "default"}:
+        name = "bridge"
+    if name == "host" or name.startswith("container:"):
+        raise Refused(f"network mode {name!r} shares a namespace outside the container")
+    if name not in limits.networks:
+        raise Refused(f"network {name!r} is not one the hub may use")
+
+
+def _check_bind(bind: Any, limits: Limits, volumes: list[str]) -> None:
+    if not isinstance(bind, str):
+        raise Refused("Binds entries must be strings")
+    source = bind.split(":", 1)[0]
+    if source.startswith("/"):
+        if not host_path_allowed(source, limits.allow_binds):
+            raise Refused(f"bind mount of host path {source!r} is not allowed")
+    elif source:
+        volumes.append(source)
+    else:
+        raise Refused(f"bind {bind!r} has no source")
+
+
+def _check_mount(mount: Any, limits: Limits, volumes: list[str]) -> None:
+    spec = fields(mount, "Mounts entry")
+    kind = _string(spec.get("type"), "Mount Type") or "volume"
+    source = _string(spec.get("source"), "Mount Source")
+    if kind == "bind":
+        if not host_path_allowed(source, limits.allow_binds):
+            raise Refused(f"bind mount of host path {source!r} is not allowed")
+    elif kind == "volume":
+        options = fields(spec.get("volumeoptions"), "VolumeOptions")
+        if options.get("driverconfig"):
+            raise Refused("volume mounts with a DriverConfig are not allowed")
+        if source:
+            volumes.append(source)
+    elif kind != "tmpfs":
+        raise Refused(f"mounts of type {kind!r} are not allowed")
+
+
+def check_host_config(raw: Any, limits: Limits) -> list[str]:
+    """Refuse every escape from the container's sandbox; returns the named volumes used."""
+    hc = fields(raw, "HostConfig")
+    if hc.get("privileged"):
+        raise Refused("privileged containers are not allowed")
+    caps = [_cap_name(cap) for cap in _strings(hc.get("capadd"), "CapAdd")]
+    extra = sorted(set(caps) - ALLOWED_CAPS)
+    if extra:
+        raise Refused(f"capabilities {', '.join(extra)} are not allowed (CapAdd)")
+    if "ALL" not in {_cap_name(cap) for cap in _strings(hc.get("capdrop"), "CapDrop")}:
+        raise Refused("containers must drop all capabilities (CapDrop [ALL]) and add back few")
+    for key, allowed in ALLOWED_MODES.items():
+        mode = _string(hc.get(key), key)
+        if mode not in allowed:
+            raise Refused(f"{key} {mode!r} is not allowed (only the container's own namespace)")
+    for key, label in MUST_BE_EMPTY:
+        if hc.get(key):
+            raise Refused(f"{label} is not allowed")
+    # MaskedPaths/ReadonlyPaths: even an empty list replaces the engine's defaults (unmasking).
+    for key in ("maskedpaths", "readonlypaths"):
+        if key in hc and hc[key] is not None:
+            raise Refused(f"{key} is not allowed")
+    for option in _strings(hc.get("securityopt"), "SecurityOpt"):
+        if option.strip() not in ALLOWED_SECURITY_OPTS:
+            raise Refused(f"security option {option!r} is not allowed")
+    runtime = _string(hc.get("runtime"), "Runtime")
+    if runtime not in ALLOWED_RUNTIMES:
+        raise Refused(f"runtime {runtime!r} is not allowed")
+    check_network(_string(hc.get("networkmode"), "NetworkMode"), limits)
+    volumes: list[str] = []
+    for bind in hc.get("binds") or []:
+        _check_bind(bind, limits, volumes)
+    mounts = hc.get("mounts") or []
+    if not isinstance(mounts, list):
+        raise Refused("Mounts must be a list")
+    for mount in mounts:
+        _check_mount(mount, limits, volumes)
+    return volumes
+
+
+def check_container_create(body: bytes, limits: Limits) -> list[str]:
+    """``POST /containers/create``: returns the named volumes it mounts."""
+    config = fields(parse_json(body), "container config")
+    check_labels(config.get("labels"), limits, "containers")
+    volumes = check_host_config(config.get("hostconfig"), limits)
+    networking = fields(config.get("networkingconfig"), "NetworkingConfig")
+    endpoints = networking.get("endpointsconfig") or {}
+    if not isinstance(endpoints, dict):
+        raise Refused("EndpointsConfig must be an object")
+    for network in endpoints:
+        check_network(network, limits)
+    return volumes
+
+
+def check_exec_create(body: bytes) -> None:
+    """``POST /containers/{id}/exec``: never a privileged exec (it would get every capability)."""
+    config = fields(parse_json(body), "exec config")
+    if config.get("privileged"):
+        raise Refused("privileged exec is not allowed")
+
+
+def check_volume_create(body: bytes, limits: Limits) -> None:
+    """``POST /volumes/create``: a plain local volume labelled as Berth's."""
+    config = fields(parse_json(body), "volume config")
+    check_labels(config.get("labels"), limits, "volumes")
+    driver = _string(config.get("driver"), "Driver")
+    if driver not in {"", "local"}:
+        raise Refused(f"volume driver {driver!r} is not allowed")
+    # The local driver's options can mount any host device or path (type=none,o=bind).
+    if config.get("driveropts"):
+        raise Refused("volume DriverOpts are not allowed")
+    if config.get("clustervolumespec"):
+        raise Refused("cluster volumes are not allowed")
+
+
+def network_connect_container(body: bytes) -> str:
+    """The container named by a network connect/disconnect body."""
+    config = fields(parse_json(body), "network connect config")
+    container = _string(config.get("container"), "Container")
+    if not container:
+        raise Refused("network connect/disconnect needs a Container")
+    return container

@@ -1,0 +1,325 @@
+"""The engine guard against the real engine: Berth's spawner works through it, attacks do not.
+
+The guard runs as a process (``python -m berth.guard``) on a socket in a temporary directory;
+the spawner's own engine layer drives a user server's whole lifecycle through it, and each
+refusal is checked twice: the answer is a 403 naming the reason, and the engine shows that
+the attack did not happen. The attacks are also made from inside a container of the hub image,
+as the hub's own user, since that is where a compromised hub would make them.
+
+On main the hub mounts /var/run/docker.sock itself: every attack here would succeed there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from berth.spawner import images, specs
+from berth.spawner.engine import Engine
+from berth.spawner.volumes import prepare_volumes
+
+docker = pytest.importorskip("docker")
+
+pytestmark = pytest.mark.integration
+
+RUN = uuid.uuid4().hex[:8]
+PREFIX = f"berth-guard-{RUN}"
+HUB_IMAGE = "berth/hub:latest"
+HUB_UID = 1000
+
+
+def _wait_for_socket(path: Path, process: subprocess.Popen[bytes] | None, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.is_socket():
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the guard exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no guard socket at {path} after {seconds}s")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def socket_gid() -> int:
+    return os.stat("/var/run/docker.sock").st_gid
+
+
+@pytest.fixture(scope="module")
+def guard_socket(
+    tmp_path_factory: pytest.TempPathFactory, docker_client: Any, socket_gid: int
+) -> Iterator[Path]:
+    """A guard process for PREFIX, allowing the bridge network and one shared host directory."""
+    workdir = tmp_path_factory.mktemp("guard")
+    workdir.chmod(0o755)  # the hub container's user only needs to reach the socket
+    (workdir / "shared").mkdir()
+    socket_path = workdir / "docker.sock"
+    log_path = workdir / "guard.log"
+    argv = [
+        sys.executable, "-m", "berth.guard", "--socket", str(socket_path), "--prefix", PREFIX,
+        "--network", "bridge", "--allow-bind", str(workdir / "shared"),
+    ]  # fmt: skip
+    with log_path.open("wb") as log_file:
+        # The socket group is the engine socket's, as the hub container gets it via group_add.
+        process = subprocess.Popen(
+            argv, stdout=log_file, stderr=subprocess.STDOUT, group=socket_gid
+        )
+    try:
+        _wait_for_socket(socket_path, process, 30)
+        yield socket_path
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        _remove_test_objects(docker_client)
+        print(log_path.read_text())
+
+
+def _remove_test_objects(client: Any) -> None:
+    for container in client.containers.list(all=True, filters={"name": f"berth-guard-{RUN}"}):
+        container.remove(force=True)
+    for volume in client.volumes.list(filters={"name": f"berth-guard-{RUN}"}):
+        volume.remove(force=True)
+
+
+@pytest.fixture()
+def api(guard_socket: Path) -> Iterator[Any]:
+    client = docker.APIClient(base_url=f"unix://{guard_socket}", version="auto", timeout=60)
+    yield client
+    client.close()
+
+
+def _absent(client: Any, name: str) -> bool:
+    return not client.containers.list(all=True, filters={"name": f"^/{name}$"})
+
+
+OURS = {specs.LABEL_MANAGED: "true", specs.LABEL_PREFIX: PREFIX}
+
+
+async def test_the_spawners_whole_lifecycle_works_through_the_guard(
+    guard_socket: Path, docker_client: Any, berth_image: str
+) -> None:
+    engine = Engine(f"unix://{guard_socket}", workers=4, timeout=60)
+    identity = specs.Identity(username="ada", prefix=PREFIX)
+    spec = specs.ContainerSpec(
+        name=f"{PREFIX}-ada",
+        image=berth_image,
+        identity=identity,
+        mounts=(specs.Mount(f"{PREFIX}-ada", "/home/jovyan/work"),),
+        command=["sh", "-c", "echo server up; exec sleep 60"],
+    )
+    events: list[dict[str, Any]] = []
+    info = await images.ensure_image(engine, berth_image, "ifnotpresent", events.append)
+    created = await prepare_volumes(engine, spec, info, 60, events.append, logging.getLogger())
+    assert created == [f"{PREFIX}-ada"]  # volume create + the volume-init container ran
+    assert docker_client.volumes.get(f"{PREFIX}-ada").attrs["Labels"][specs.LABEL_PREFIX] == PREFIX
+
+    container_id = await engine.create_container(specs.container_create_kwargs(spec))
+    await engine.start_container(container_id)
+    record = await engine.inspect_container(f"{PREFIX}-ada")
+    assert record is not None and record["Id"] == container_id and record["State"]["Running"]
+    status, output = await engine.exec_run(
+        container_id, ["sh", "-c", "stat -c %u /home/jovyan/work; id -u"]
+    )
+    assert (status, output) == (0, "1000\n1000\n")  # the volume-init chown happened
+    assert "server up" in await engine.logs_tail(container_id)
+    await engine.stop_container(container_id, timeout=2)
+    assert await engine.wait_container(container_id, timeout=30) in {0, 137, 143}
+    await engine.remove_container(container_id)
+    assert await engine.inspect_container(container_id) is None
+    assert _absent(docker_client, f"{PREFIX}-ada")
+
+
+async def test_pulling_a_berth_image_is_refused_with_the_guards_reason(guard_socket: Path) -> None:
+    engine = Engine(f"unix://{guard_socket}", workers=4, timeout=60)
+    with pytest.raises(Exception, match="berth engine guard: 'berth/never-built' is one of"):
+        await images.ensure_image(engine, "berth/never-built:1", "always", lambda event: None)
+
+
+def test_a_streamed_answer_arrives_while_the_container_still_runs(
+    api: Any, docker_client: Any, berth_image: str
+) -> None:
+    """Chunked answers are relayed as they come, not when the engine ends them."""
+    name = f"{PREFIX}-stream"
+    host_config = api.create_host_config(cap_drop=["ALL"], security_opt=["no-new-privileges"])
+    created = api.create_container(
+        berth_image,
+        name=name,
+        labels=OURS,
+        host_config=host_config,
+        entrypoint=["sh", "-c", "echo first; sleep 30; echo second"],
+    )
+    api.start(created["Id"])
+    stream = api.logs(created["Id"], stream=True, follow=True)
+    assert b"first" in next(stream)  # would block 30 s if the guard buffered the answer
+    stream.close()
+    api.remove_container(created["Id"], force=True)
+
+
+ATTACKS: dict[str, dict[str, Any]] = {
+    "privileged": {"host_config": {"privileged": True}},
+    "cap-sys-admin": {"host_config": {"cap_add": ["SYS_ADMIN"]}},
+    "net-host": {"host_config": {"network_mode": "host"}},
+    "pid-host": {"host_config": {"pid_mode": "host"}},
+    "bind-root": {"host_config": {"binds": ["/:/host"]}},
+    "bind-etc": {"host_config": {"binds": ["/etc:/host-etc:ro"]}},
+    "bind-socket": {"host_config": {"binds": ["/var/run/docker.sock:/var/run/docker.sock"]}},
+    "unlabelled": {"labels": {}},
+}
+REASONS = {
+    "privileged": "privileged containers are not allowed",
+    "cap-sys-admin": "capabilities SYS_ADMIN are not allowed (CapAdd)",
+    "net-host": "network mode 'host' shares a namespace outside the container",
+    "pid-host": "pidmode 'host' is not allowed (only the container's own namespace)",
+    "bind-root": "bind mount of host path '/' is not allowed",
+    "bind-etc": "bind mount of host path '/etc' is not allowed",
+    "bind-socket": "bind mount of host path '/var/run/docker.sock' is not allowed",
+    "unlabelled": f"containers must carry the labels berth.managed=true and berth.prefix={PREFIX}",
+}
+
+
+def _attack(api: Any, image: str, name: str, attack: dict[str, Any]) -> Any:
+    host_config = {"cap_drop": ["ALL"], **attack.get("host_config", {})}
+    return api.create_container(
+        image,
+        name=name,
+        labels=attack.get("labels", OURS),
+        host_config=api.create_host_config(**host_config),
+        command=["sleep", "60"],
+    )
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_each_attack_is_refused_and_did_not_happen(
+    api: Any, docker_client: Any, berth_image: str, attack: str
+) -> None:
+    name = f"{PREFIX}-{attack}"
+    with pytest.raises(docker.errors.APIError) as refused:
+        _attack(api, berth_image, name, ATTACKS[attack])
+    assert refused.value.status_code == 403
+    assert refused.value.explanation == f"berth engine guard: {REASONS[attack]}"
+    assert _absent(docker_client, name)
+
+
+def test_a_container_that_is_not_berths_cannot_be_touched(
+    api: Any, docker_client: Any, berth_image: str
+) -> None:
+    name = f"{PREFIX}-foreign"
+    foreign = docker_client.containers.run(berth_image, ["sleep", "60"], name=name, detach=True)
+    for ref, call in (
+        (name, lambda: api.inspect_container(name)),
+        (name, lambda: api.exec_create(name, ["cat", "/etc/shadow"])),
+        (name, lambda: api.stop(name, timeout=0)),
+        (foreign.id, lambda: api.kill(foreign.id)),
+        (foreign.id[:12], lambda: api.remove_container(foreign.id[:12], force=True)),
+    ):
+        with pytest.raises(docker.errors.APIError) as refused:
+            call()
+        assert refused.value.status_code == 403
+        assert refused.value.explanation == (
+            f"berth engine guard: container {ref!r} is not Berth's (it lacks the labels "
+            f"berth.managed=true, berth.prefix={PREFIX})"
+        )
+    foreign.reload()
+    assert foreign.status == "running" and not foreign.attrs["ExecIDs"]
+
+
+def test_a_bind_volume_through_driver_options_is_refused(api: Any, docker_client: Any) -> None:
+    name = f"{PREFIX}-etc"
+    with pytest.raises(docker.errors.APIError, match="volume DriverOpts are not allowed"):
+        api.create_volume(
+            name, labels=OURS, driver_opts={"type": "none", "o": "bind", "device": "/etc"}
+        )
+    assert not docker_client.volumes.list(filters={"name": name})
+
+
+def _hub_image_or_skip(client: Any) -> None:
+    try:
+        client.images.get(HUB_IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.skip(f"{HUB_IMAGE} is not built")
+
+
+ATTACK_SCRIPT = """
+import json, sys, docker
+api = docker.APIClient(base_url="unix:///run/berth-engine/docker.sock", version="auto")
+results = {}
+for key, attack in json.loads(sys.argv[1]).items():
+    host_config = {"cap_drop": ["ALL"], **attack.get("host_config", {})}
+    try:
+        api.create_container(sys.argv[2], name=sys.argv[3] + "-hub-" + key,
+            labels=attack.get("labels", json.loads(sys.argv[4])),
+            host_config=api.create_host_config(**host_config), command=["sleep", "60"])
+        results[key] = [201, ""]
+    except docker.errors.APIError as exc:
+        results[key] = [exc.status_code, exc.explanation]
+print(json.dumps(results))
+"""
+
+
+def test_attacks_from_inside_the_hub_container_are_refused(
+    guard_socket: Path, docker_client: Any, berth_image: str, socket_gid: int
+) -> None:
+    """The hub image's own user, with the socket's group as `berth up` grants it."""
+    _hub_image_or_skip(docker_client)
+    output = docker_client.containers.run(
+        HUB_IMAGE,
+        [
+            "python3",
+            "-c",
+            ATTACK_SCRIPT,
+            json.dumps(ATTACKS),
+            berth_image,
+            PREFIX,
+            json.dumps(OURS),
+        ],
+        entrypoint=[],
+        name=f"{PREFIX}-hub-attacker",
+        user=f"{HUB_UID}:100",
+        group_add=[str(socket_gid)],
+        volumes={str(guard_socket.parent): {"bind": "/run/berth-engine", "mode": "ro"}},
+        network_mode="none",
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        remove=True,
+    )
+    results = json.loads(output.decode().strip().splitlines()[-1])
+    assert results == {
+        key: [403, f"berth engine guard: {reason}"] for key, reason in REASONS.items()
+    }
+    for key in ATTACKS:
+        assert _absent(docker_client, f"{PREFIX}-hub-{key}")
+
+
+def test_the_socket_is_closed_to_users_outside_its_group(
+    guard_socket: Path, docker_client: Any
+) -> None:
+    _hub_image_or_skip(docker_client)
+    assert guard_socket.stat().st_mode & 0o777 == 0o660
+    script = (
+        "import docker\n"
+        "try:\n"
+        "    url = 'unix:///run/berth-engine/docker.sock'\n"
+        "    docker.APIClient(base_url=url, version='1.41').ping()\n"
+        "    print('connected')\n"
+        "except Exception as exc:\n"
+        "    print('refused', 'Permission denied' in str(exc))\n"
+    )
+    output = docker_client.containers.run(
+        HUB_IMAGE,
+        ["python3", "-c", script],
+        entrypoint=[],
+        name=f"{PREFIX}-outsider",
+        user=f"{HUB_UID}:100",
+        volumes={str(guard_socket.parent): {"bind": "/run/berth-engine", "mode": "ro"}},
+        network_mode="none",
+        remove=True,
+    )
+    assert output.decode().strip().splitlines()[-1] == "refused True"
