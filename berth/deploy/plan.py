@@ -44,7 +44,6 @@ class HostFacts:
     socket_gid: int
     tls_names: list[str]  # names and addresses a self-signed certificate must cover
     operator_tls: tuple[bytes, bytes] | None = None  # (cert, key) read from tls.cert/tls.key
-    engine_guard: bool = True  # False only while the installed Berth has no berth.guard
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ class ContainerPlan:
 class DeploymentPlan:
     network: NetworkPlan
     volumes: dict[str, dict[str, str]]  # name -> labels
-    guard: ContainerPlan | None
+    guard: ContainerPlan
     hub: ContainerPlan
     proxy: ContainerPlan
     config_py: str
@@ -83,7 +82,7 @@ class DeploymentPlan:
     @property
     def containers(self) -> tuple[ContainerPlan, ...]:
         """In start order: the hub needs the guard; the proxy needs what the hub writes."""
-        return tuple(c for c in (self.guard, self.hub, self.proxy) if c is not None)
+        return (self.guard, self.hub, self.proxy)
 
 
 def plan_network(cfg: BerthConfig) -> NetworkPlan:
@@ -224,28 +223,22 @@ def plan_hub(
         files[layout.TLS_KEY] = (key, 0o600)
     else:
         names = list(dict.fromkeys([*cfg.tls.hostnames, *facts.tls_names]))
-    environment = {"BERTH_TLS_SELF_SIGNED": ",".join(names)}
-    volumes = {
-        data_volume: {"bind": layout.DATA_DIR, "mode": "rw"},
-        proxy_volume: {"bind": layout.PROXY_DIR, "mode": "rw"},
-    }
-    engine: dict[str, Any] = {}
-    if facts.engine_guard:
-        # The engine guard, not the engine: only the calls the spawner makes, on Berth's own
-        # labelled objects.
-        environment["DOCKER_HOST"] = f"unix://{layout.ENGINE_SOCKET}"
-        volumes[engine_volume] = {"bind": layout.ENGINE_DIR, "mode": "ro"}
-    else:
-        volumes[layout.HOST_DOCKER_SOCKET] = {"bind": layout.HOST_DOCKER_SOCKET, "mode": "rw"}
-        engine["group_add"] = [str(facts.socket_gid)]
     kwargs = {
         "image": facts.hub_image_id,
         "name": layout.HUB_CONTAINER,
         "hostname": layout.HUB_CONTAINER,
         "detach": True,
-        "environment": environment,
-        "volumes": volumes,
-        **engine,
+        "environment": {
+            "BERTH_TLS_SELF_SIGNED": ",".join(names),
+            # The engine guard, not the engine: only the calls the spawner makes, on Berth's
+            # own labelled objects.
+            "DOCKER_HOST": f"unix://{layout.ENGINE_SOCKET}",
+        },
+        "volumes": {
+            data_volume: {"bind": layout.DATA_DIR, "mode": "rw"},
+            proxy_volume: {"bind": layout.PROXY_DIR, "mode": "rw"},
+            engine_volume: {"bind": layout.ENGINE_DIR, "mode": "ro"},
+        },
         **_static_address(net, net.hub_ip),
         "healthcheck": _healthcheck("hub"),
         **SECURITY,
@@ -298,7 +291,7 @@ def plan_deployment(cfg: BerthConfig, facts: HostFacts) -> DeploymentPlan:
             proxy_volume: {"berth.role": "proxy-data"},
             engine_volume: {"berth.role": "engine-socket"},
         },
-        guard=plan_guard(cfg, facts, engine_volume) if facts.engine_guard else None,
+        guard=plan_guard(cfg, facts, engine_volume),
         hub=hub,
         proxy=plan_proxy(cfg, facts, net, proxy_volume),
         config_py=config_py,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 import socket
@@ -70,7 +69,6 @@ def gather_facts(client: docker.DockerClient, cfg: BerthConfig, hub_image: str) 
         socket_gid=hostfacts.socket_gid(),
         tls_names=hostfacts.host_names(cfg.listen.address),
         operator_tls=operator,
-        engine_guard=importlib.util.find_spec("berth.guard") is not None,
     )
 
 
@@ -232,7 +230,6 @@ def apply(
     facts = gather_facts(client, cfg, hub_image)
     plan = plan_deployment(cfg, facts)
     existing = {c.role: current(client, c.name) for c in plan.containers}
-    legacy_guard = None if plan.guard else current(client, layout.GUARD_CONTAINER)
     _check_port(cfg, [existing.get("proxy"), existing.get("hub")])
     ensure_network(client, plan.network)
     ensure_volumes(client, plan.volumes)
@@ -247,8 +244,6 @@ def apply(
             "(user servers keep running)")  # fmt: skip
         replace(client, plan, [Swap(c, existing[c.role]) for c in stale])
         result = UpResult(url, changed=True, changes=changes)
-    if legacy_guard is not None:
-        legacy_guard.remove(force=True)
     # Every run, not only after a restart: an admin whose account is missing (a first run cut
     # short, a failed step) could otherwise be claimed by whoever signs up with that name.
     if cfg.auth.type == "native":

@@ -93,7 +93,6 @@ def test_the_hub_reaches_the_engine_only_through_the_guard():
 
 def test_only_the_guard_holds_the_socket_and_it_has_no_network():
     guard = plan().guard
-    assert guard is not None
     assert without_labels(guard.create_kwargs) == {
         "image": "sha256:abc",
         "name": "berth-engine-guard",
@@ -207,15 +206,6 @@ def test_an_operator_certificate_goes_to_the_proxy_volume_with_mode_600():
     assert deployment.hub.files["/srv/berth/proxy/tls/cert.pem"] == (b"CERT", 0o600)
     assert deployment.hub.files["/srv/berth/proxy/tls/key.pem"] == (b"KEY", 0o600)
     assert deployment.hub.create_kwargs["environment"]["BERTH_TLS_SELF_SIGNED"] == ""
-
-
-def test_without_the_guard_module_the_hub_keeps_the_socket():
-    facts = HostFacts("sha256:abc", 998, ["vm"], engine_guard=False)
-    deployment = plan(facts=facts)
-    assert deployment.guard is None
-    assert [c.role for c in deployment.containers] == ["hub", "proxy"]
-    assert deployment.hub.create_kwargs["group_add"] == ["998"]
-    assert "DOCKER_HOST" not in deployment.hub.create_kwargs["environment"]
 
 
 def test_files_tar_keeps_modes_and_gives_everything_to_the_hub_user():
