@@ -190,7 +190,9 @@ class TestDeployment:
             "write the proxy volume": "refused",
         }, found
         # The proxy's processes run as the unprivileged user, not root.
-        users = {row[0] for row in proxy.top(ps_args="-o user")["Processes"]}
+        top = proxy.top(ps_args="-o pid,user")
+        column = top["Titles"].index("USER")
+        users = {row[column] for row in top["Processes"]}
         assert users and "root" not in users, users
 
     def test_the_hub_may_only_make_the_calls_the_spawner_needs(self, hub_deployment, engine):
