@@ -87,7 +87,9 @@ HUB_ATTACK = """
 import json, os, docker
 client = docker.from_env(timeout=30)
 berth = {"berth.managed": "true", "berth.prefix": "berth", "berth.role": "single-user"}
-base = dict(image="berth/foundation:latest", command=["true"], labels=berth)
+# Everything else as a spawner would ask, so that each refusal is for the attack itself.
+base = dict(image="berth/foundation:latest", command=["true"], labels=berth,
+            cap_drop=["ALL"], security_opt=["no-new-privileges"])
 tries = {
     "privileged": lambda: client.containers.create(name="berth-attack-1", privileged=True, **base),
     "host network": lambda: client.containers.create(
