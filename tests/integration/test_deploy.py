@@ -143,7 +143,13 @@ class TestDeployment:
         dep = hub_deployment
         assert dep.admin_password, "berth up did not print the first admin's password"
         hub = engine.containers.get("berth-hub")
-        assert hub.attrs["State"]["Health"]["Status"] == "healthy"
+
+        def all_healthy():
+            states = [engine.containers.get(n).attrs["State"] for n in SERVICE]
+            return True if all(s["Health"]["Status"] == "healthy" for s in states) else None
+
+        # berth up returns once each answers; the engine's own healthcheck follows within 15 s.
+        assert eventually(all_healthy, 60)
         for name in SERVICE:
             container = engine.containers.get(name)
             config = container.attrs["HostConfig"]
