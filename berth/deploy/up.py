@@ -247,6 +247,9 @@ def apply(
     # Every run, not only after a restart: an admin whose account is missing (a first run cut
     # short, a failed step) could otherwise be claimed by whoever signs up with that name.
     if cfg.auth.type == "native":
+        hub = current_hub(client)
+        if hub is not None and not stale:  # running, but maybe still starting (a restart)
+            wait_ready(Swap(plan.hub, None, hub), plan)
         for name in cfg.users.admins:
             password = ensure_account(client, name, admin=True)
             if password:
