@@ -188,6 +188,11 @@ class HubConfig(Section):
         return value
 
 
+# Networks that Docker itself owns (and 'default', its alias for 'bridge'): berth.yaml may not
+# name them, because Berth's isolation needs a bridge network of its own (docs/deploy.md).
+DOCKER_SHARED_NETWORKS = frozenset({"host", "bridge", "none", "default"})
+
+
 class BerthConfig(Section):
     """The whole of berth.yaml."""
 
@@ -207,8 +212,24 @@ class BerthConfig(Section):
         [], description="Hub services with API tokens, for scripts and automation."
     )
     network: DockerName = Field(
-        "berth", description="Docker network joining the hub and the user containers."
+        "berth",
+        description=(
+            "Docker network of the service's own, joining the hub and the user containers; "
+            "`berth up` creates it with its firewall. Docker's shared networks (host, bridge, "
+            "none, default) are refused: they cannot isolate one user's server from another's."
+        ),
     )
+
+    @field_validator("network")
+    @classmethod
+    def _own_network(cls, value: str) -> str:
+        if value.lower() in DOCKER_SHARED_NETWORKS:
+            raise ValueError(
+                f"{value!r} is one of Docker's shared networks, where Berth cannot keep user "
+                "servers apart (on 'host' any port a user opens is open on the host itself): "
+                "name a network of Berth's own, such as 'berth'"
+            )
+        return value
 
     @model_validator(mode="after")
     def _cross_checks(self) -> BerthConfig:

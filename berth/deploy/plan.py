@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import ipaddress
 import json
 import tarfile
 from dataclasses import dataclass
@@ -22,7 +21,9 @@ from berth.config.runtime import HubRuntime
 from berth.config.schema import BerthConfig
 from berth.config.translate import hub_secret_files, to_jupyterhub_config
 from berth.deploy import layout
+from berth.deploy.firewall import firewall_container_kwargs, spec_for_network
 from berth.deploy.layout import HUB_GID, HUB_UID
+from berth.deploy.network import bridge_name, network_addresses, network_create_kwargs
 
 # How often JupyterHub compares the proxy's routes with its own and adds the missing ones: a
 # restarted proxy starts empty, and serves users again within this many seconds (`berth up`
@@ -44,6 +45,7 @@ class HostFacts:
     socket_gid: int
     tls_names: list[str]  # names and addresses a self-signed certificate must cover
     operator_tls: tuple[bytes, bytes] | None = None  # (cert, key) read from tls.cert/tls.key
+    subnet: str = layout.NETWORK_SUBNET  # the existing network's, or one the engine allocated
 
 
 @dataclass(frozen=True)
@@ -75,33 +77,24 @@ class DeploymentPlan:
     network: NetworkPlan
     volumes: dict[str, dict[str, str]]  # name -> labels
     guard: ContainerPlan
+    firewall: ContainerPlan
     hub: ContainerPlan
     proxy: ContainerPlan
     config_py: str
 
     @property
     def containers(self) -> tuple[ContainerPlan, ...]:
-        """In start order: the hub needs the guard; the proxy needs what the hub writes."""
-        return (self.guard, self.hub, self.proxy)
+        """In start order: the hub needs the guard (and, like the proxy, the firewall's rules
+        to reach anything on the network); the proxy needs what the hub writes."""
+        return (self.guard, self.firewall, self.hub, self.proxy)
 
 
-def plan_network(cfg: BerthConfig) -> NetworkPlan:
-    subnet = ipaddress.ip_network(layout.NETWORK_SUBNET)
-    hosts = subnet.hosts()
-    gateway, hub_ip, proxy_ip = (str(next(hosts)) for _ in range(3))
-    # User containers get addresses from the upper half only: a fixed address must never be
-    # taken by a user's server while the hub or proxy restarts.
-    dynamic = list(subnet.subnets(prefixlen_diff=1))[-1]
-    kwargs = {
-        "name": cfg.network,
-        "driver": "bridge",
-        "ipam": {
-            "Driver": "default",
-            "Config": [{"Subnet": str(subnet), "IPRange": str(dynamic), "Gateway": gateway}],
-        },
-        "labels": {"berth.managed": "true", "berth.role": "network"},
-    }
-    return NetworkPlan(cfg.network, kwargs, str(subnet), hub_ip, proxy_ip)
+def plan_network(cfg: BerthConfig, facts: HostFacts) -> NetworkPlan:
+    """The network (berth/deploy/network.py): a fixed bridge name for the firewall's rules,
+    enable_icc=false, the hub's and proxy's fixed addresses outside the users' range."""
+    addresses = network_addresses(facts.subnet)
+    kwargs = network_create_kwargs(cfg.network, bridge_name(cfg.network), facts.subnet)
+    return NetworkPlan(cfg.network, kwargs, addresses.subnet, addresses.hub, addresses.proxy)
 
 
 def volume_names(cfg: BerthConfig) -> tuple[str, str, str]:
@@ -279,8 +272,17 @@ def plan_proxy(
     return _finish("proxy", kwargs, {}, tls_identity(cfg, facts))
 
 
+def plan_firewall(cfg: BerthConfig, facts: HostFacts, net: NetworkPlan) -> ContainerPlan:
+    """The rules that isolate user servers (berth/deploy/firewall.py): host network, NET_ADMIN."""
+    spec = spec_for_network(
+        bridge_name(cfg.network), network_addresses(net.subnet), layout.HUB_API_PORT
+    )
+    kwargs = firewall_container_kwargs(spec, facts.hub_image_id, name=layout.FIREWALL_CONTAINER)
+    return _finish("firewall", kwargs, {})
+
+
 def plan_deployment(cfg: BerthConfig, facts: HostFacts) -> DeploymentPlan:
-    net = plan_network(cfg)
+    net = plan_network(cfg, facts)
     volumes = volume_names(cfg)
     data_volume, proxy_volume, engine_volume = volumes
     hub, config_py = plan_hub(cfg, facts, net, volumes)
@@ -292,6 +294,7 @@ def plan_deployment(cfg: BerthConfig, facts: HostFacts) -> DeploymentPlan:
             engine_volume: {"berth.role": "engine-socket"},
         },
         guard=plan_guard(cfg, facts, engine_volume),
+        firewall=plan_firewall(cfg, facts, net),
         hub=hub,
         proxy=plan_proxy(cfg, facts, net, proxy_volume),
         config_py=config_py,

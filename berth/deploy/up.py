@@ -21,6 +21,7 @@ from docker.models.containers import Container
 from berth import ports, tls
 from berth.config.schema import BerthConfig
 from berth.deploy import hostfacts, layout
+from berth.deploy.network import allocate_subnet, bridge_name, network_problems
 from berth.deploy.plan import (
     ContainerPlan,
     DeploymentPlan,
@@ -65,6 +66,7 @@ def gather_facts(client: docker.DockerClient, cfg: BerthConfig, hub_image: str) 
         operator = hostfacts.read_operator_tls(cfg.tls.cert, cfg.tls.key)
         tls.check_pair(*operator, source=f"{cfg.tls.cert} / {cfg.tls.key}")
     return HostFacts(
+        subnet=_subnet(client, cfg.network),
         hub_image_id=client.images.get(hub_image).id,
         socket_gid=hostfacts.socket_gid(),
         tls_names=hostfacts.host_names(cfg.listen.address),
@@ -72,23 +74,29 @@ def gather_facts(client: docker.DockerClient, cfg: BerthConfig, hub_image: str) 
     )
 
 
-def _network_matches(network: Any, plan: NetworkPlan) -> bool:
-    wanted = plan.create_kwargs
-    ipam = (network.attrs.get("IPAM") or {}).get("Config") or []
-    options = network.attrs.get("Options") or {}
-    return ipam == wanted["ipam"]["Config"] and all(
-        options.get(key) == value for key, value in wanted.get("options", {}).items()
-    )
+def _find_network(client: docker.DockerClient, name: str) -> Any | None:
+    # The engine's name filter matches substrings: compare names exactly.
+    found = [n for n in client.networks.list(names=[name]) if n.name == name]
+    return client.networks.get(found[0].id) if found else None
+
+
+def _subnet(client: docker.DockerClient, name: str) -> str:
+    """The existing network's subnet when it is fit to keep, else one the engine allocates."""
+    network = _find_network(client, name)
+    if network is not None and not network_problems(network.attrs, bridge_name(name)):
+        return network.attrs["IPAM"]["Config"][0]["Subnet"]
+    return allocate_subnet(client, f"{name}-subnet-probe")
 
 
 def ensure_network(client: docker.DockerClient, plan: NetworkPlan) -> None:
     """Create the network as planned; one made differently (an older Berth's, without a fixed
     subnet) is made again while only the service's own containers are on it."""
-    # The engine's name filter matches substrings: compare names exactly.
-    found = [n for n in client.networks.list(names=[plan.name]) if n.name == plan.name]
-    if found:
-        network = client.networks.get(found[0].id)
-        if _network_matches(network, plan):
+    network = _find_network(client, plan.name)
+    if network is not None:
+        configs = (network.attrs.get("IPAM") or {}).get("Config") or [{}]
+        bridge = plan.create_kwargs["options"]["com.docker.network.bridge.name"]
+        fit = not network_problems(network.attrs, bridge)
+        if fit and configs[0].get("Subnet") == plan.subnet:
             return
         attached = network.attrs.get("Containers") or {}
         names = {info.get("Name") for info in attached.values()}
@@ -103,21 +111,8 @@ def ensure_network(client: docker.DockerClient, plan: NetworkPlan) -> None:
             with contextlib.suppress(NotFound, APIError):
                 network.disconnect(container_id, force=True)
         network.remove()
-    kwargs = dict(plan.create_kwargs)
-    ipam = kwargs.pop("ipam")
     try:
-        client.networks.create(
-            ipam=docker.types.IPAMConfig(
-                driver=ipam["Driver"],
-                pool_configs=[
-                    docker.types.IPAMPool(
-                        subnet=pool["Subnet"], iprange=pool["IPRange"], gateway=pool["Gateway"]
-                    )
-                    for pool in ipam["Config"]
-                ],
-            ),
-            **kwargs,
-        )
+        client.networks.create(**plan.create_kwargs)
     except APIError as exc:
         raise BerthError(
             f"the engine refused to create the network {plan.name}: {exc.explanation or exc}",
@@ -279,19 +274,23 @@ def replace(client: docker.DockerClient, plan: DeploymentPlan, swaps: list[Swap]
     writes, and the hub for the proxy's API.
     """
     by_role = {swap.plan.role: swap for swap in swaps}
+    roles = [role for role in ("guard", "firewall", "proxy", "hub") if role in by_role]
     begun: list[Swap] = []
     try:
-        for role in ("guard", "proxy", "hub"):
-            if role in by_role:
-                by_role[role].begin(client)
-                begun.append(by_role[role])
-        order = [by_role[role] for role in ("guard", "proxy", "hub") if role in by_role]
-        for swap in order:
-            if swap.plan.role == "hub" and "guard" in by_role:
-                wait_ready(by_role["guard"], plan)
-            swap.new = start_container(client, swap.plan)
-        for swap in order:
-            wait_ready(swap, plan)
+        for role in roles:
+            by_role[role].begin(client)
+            begun.append(by_role[role])
+        waited: set[str] = set()
+        for role in roles:
+            if role in ("proxy", "hub"):  # both need the firewall's rules; the hub the guard
+                for first in ("guard", "firewall"):
+                    if first in by_role and first not in waited:
+                        wait_ready(by_role[first], plan)
+                        waited.add(first)
+            by_role[role].new = start_container(client, by_role[role].plan)
+        for role in roles:
+            if role not in waited:
+                wait_ready(by_role[role], plan)
     except BaseException:
         for swap in reversed(begun):
             with contextlib.suppress(APIError, NotFound):
@@ -352,7 +351,13 @@ def _probe(role: str, plan: DeploymentPlan, container: Container) -> Callable[[]
         except OSError:
             return False
 
-    return {"guard": guard, "hub": hub, "proxy": proxy}.get(role, lambda: False)
+    def firewall() -> bool:  # its healthcheck's command, now rather than in 10 s
+        check = plan.firewall.create_kwargs["healthcheck"]["test"][1:]
+        return container.exec_run(check, user="root").exit_code == 0
+
+    return {"guard": guard, "firewall": firewall, "hub": hub, "proxy": proxy}.get(
+        role, lambda: False
+    )
 
 
 def sync_routes(client: docker.DockerClient) -> None:

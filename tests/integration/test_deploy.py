@@ -44,7 +44,8 @@ def login(dep: Deployment, user: str, password: str) -> requests.Session:
 
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICE = ["berth-hub", "berth-proxy", "berth-engine-guard"]
+SERVICE = ["berth-hub", "berth-proxy", "berth-engine-guard"]  # unprivileged, no capability
+EVERY_CONTAINER = [*SERVICE, "berth-firewall"]  # the firewall runs as root with NET_ADMIN only
 
 # Run inside the proxy container: every way to the engine and to the hub's data.
 PROXY_ATTACK = """
@@ -157,6 +158,9 @@ class TestDeployment:
             assert "no-new-privileges" in config["SecurityOpt"], name
             assert not config["Privileged"], name
             assert container.attrs["Config"]["User"] not in ("", "root", "0"), name
+        firewall = engine.containers.get("berth-firewall").attrs["HostConfig"]
+        assert firewall["NetworkMode"] == "host" and firewall["CapAdd"] == ["NET_ADMIN"]
+        assert firewall["CapDrop"] == ["ALL"] and not firewall["Binds"]
         # Secrets are born in the volumes with mode 600 and never appear in the environment.
         listing = hub.exec_run(
             [
@@ -263,7 +267,7 @@ class TestDeployment:
         status = dep.berth("status")
         assert status.returncode == 0, status.stderr
         assert "healthy" in status.stderr and "alice" in status.stdout
-        for name in SERVICE:
+        for name in EVERY_CONTAINER:
             assert f"{name}: running" in status.stderr, status.stderr
 
     def test_config_change_restarts_the_hub_and_servers_survive(self, hub_deployment, engine):
@@ -478,7 +482,7 @@ class TestDeployment:
             other.remove(force=True)
         assert down.returncode == 0, down.stderr
         assert not engine.containers.list(all=True, filters={"label": "berth.user=alice"})
-        for name in SERVICE:
+        for name in EVERY_CONTAINER:
             assert not engine.containers.list(all=True, filters={"name": f"^{name}$"}), name
         names = {v.name for v in engine.volumes.list()}
         assert {"berth-test-deploy-data", "berth-test-deploy-user-alice"} <= names

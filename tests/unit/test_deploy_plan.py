@@ -124,19 +124,46 @@ def test_only_the_guard_holds_the_socket_and_it_has_no_network():
 
 
 def test_the_network_has_a_fixed_subnet_and_users_get_the_upper_half():
-    net = plan({"network": "berth-x"}).network
+    facts = HostFacts("sha256:abc", 998, ["vm"], subnet="172.19.0.0/16")
+    net = plan({"network": "berth-x"}, facts).network
     assert net.create_kwargs == {
         "name": "berth-x",
         "driver": "bridge",
+        "options": {
+            "com.docker.network.bridge.name": "berth-x",
+            "com.docker.network.bridge.enable_icc": "false",
+            "com.docker.network.bridge.enable_ip_masquerade": "true",
+        },
         "ipam": {
             "Driver": "default",
             "Config": [
-                {"Subnet": "172.30.0.0/16", "IPRange": "172.30.128.0/17", "Gateway": "172.30.0.1"}
+                {
+                    "Subnet": "172.19.0.0/16",
+                    "IPRange": "172.19.128.0/17",
+                    "Gateway": "172.19.0.1",
+                    "AuxiliaryAddresses": None,
+                }
             ],
         },
+        "enable_ipv6": False,
+        "check_duplicate": True,
         "labels": {"berth.managed": "true", "berth.role": "network"},
     }
-    assert (net.hub_ip, net.proxy_ip) == ("172.30.0.2", "172.30.0.3")
+    assert (net.hub_ip, net.proxy_ip) == ("172.19.0.2", "172.19.0.3")
+
+
+def test_the_firewall_trusts_the_hub_and_proxy_and_opens_the_hub_api():
+    firewall = plan().firewall.create_kwargs
+    assert firewall["command"] == [
+        "python3", "-m", "berth.deploy.firewall", "apply",
+        "--bridge", "berth",
+        "--subnet", "172.30.0.0/16",
+        "--trusted", "172.30.0.2,172.30.0.3",
+        "--hub-api", "172.30.0.2:8081",
+    ]  # fmt: skip
+    assert firewall["network_mode"] == "host"
+    assert firewall["cap_drop"] == ["ALL"] and firewall["cap_add"] == ["NET_ADMIN"]
+    assert "volumes" not in firewall  # no socket, no data
 
 
 def test_the_hub_uses_the_external_proxy_and_rechecks_routes():
@@ -174,9 +201,17 @@ def test_each_change_restarts_exactly_the_containers_it_concerns():
     assert changed({"limits": {"memory": "1G"}}) == {"hub"}
     assert changed({"listen": {"port": 9443}}) == {"proxy"}
     assert changed({"hub": {"data_volume": "other-data"}}) == {"guard", "hub", "proxy"}
+    assert changed(
+        facts=HostFacts("sha256:abc", 998, ["vm", "127.0.0.1"], subnet="10.9.0.0/24")
+    ) == {
+        "firewall",
+        "hub",
+        "proxy",
+    }
     assert changed(facts=HostFacts("sha256:abc", 999, ["vm", "127.0.0.1"])) == {"guard"}
     assert changed(facts=HostFacts("sha256:def", 998, ["vm", "127.0.0.1"])) == {
         "guard",
+        "firewall",
         "hub",
         "proxy",
     }
@@ -185,7 +220,7 @@ def test_each_change_restarts_exactly_the_containers_it_concerns():
     operator = HostFacts("sha256:abc", 998, ["vm"], operator_tls=(b"cert", b"key"))
     renewed = HostFacts("sha256:abc", 998, ["vm"], operator_tls=(b"cert2", b"key2"))
     assert fingerprints(facts=operator)["proxy"] != fingerprints(facts=renewed)["proxy"]
-    assert changed({"network": "berth-other"}) == {"guard", "hub", "proxy"}
+    assert changed({"network": "berth-other"}) == {"guard", "firewall", "hub", "proxy"}
 
 
 def test_secrets_stay_out_of_config_env_and_the_proxy():

@@ -1,0 +1,305 @@
+"""The firewall of the Berth network: user servers reach the hub's API and the internet, and
+nothing else: not one another, not the hub's other ports, not the host.
+
+Three layers, each closed on its own:
+
+- the network itself (berth/deploy/network.py) is a bridge with `enable_icc=false`: Docker
+  drops container-to-container traffic on it, even when the rules below are missing;
+- Berth's chains, hooked at the top of Docker's DOCKER-USER chain (forwarded traffic) and of
+  INPUT (traffic to the host's own addresses), let through only what is listed below;
+- IPv6 on the bridge is dropped altogether (the network is IPv4-only).
+
+Forwarded traffic that comes from the bridge (`BERTH-<bridge>-FROM`):
+  replies to allowed connections; anything from a trusted address (the hub, the proxy) to the
+  network; new connections to the hub's API (one address and TCP port); the rest of what stays
+  on the network is dropped. Connections that Docker's NAT redirected (ports published on a host
+  address) are dropped, and so is link-local (a cloud's metadata service). What remains goes on
+  to Docker's own rules (which keep networks apart) and out, or is dropped with
+  `allow_internet=False`.
+Forwarded traffic into the bridge from elsewhere (`BERTH-<bridge>-TO`): only replies, and new
+  connections to trusted addresses (Docker then admits only the ports it published).
+Traffic from the bridge to the host (`BERTH-<bridge>-HOST`): only replies and the trusted
+  addresses (the hub may need a database on the host); everything else is dropped, so the
+  gateway, the host's other addresses and anything listening on them do not answer.
+
+The rules do not depend on how many user servers there are. They are applied by
+`python -m berth.deploy.firewall apply …` (berth/deploy/fwdaemon.py) in a container of the hub
+image with the host's network and NET_ADMIN only, which re-applies them when they are changed
+and removes exactly its own rules when it is stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from berth.deploy.network import NetworkAddresses, check_bridge
+
+Hook = tuple[str, str]  # (built-in or Docker chain, rule arguments that jump to our chain)
+
+LINK_LOCAL = "169.254.0.0/16"
+HEALTH_INTERVAL_NS = 10_000_000_000
+CHECK_INTERVAL_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class FirewallSpec:
+    bridge: str
+    subnet: str
+    trusted: tuple[str, ...]
+    hub_api: tuple[str, int]
+    allow_internet: bool = True
+
+    def __post_init__(self) -> None:
+        check_bridge(self.bridge)
+        net = ipaddress.IPv4Network(self.subnet, strict=True)
+        for address in (*self.trusted, self.hub_api[0]):
+            ip = ipaddress.IPv4Address(address)
+            if ip not in net or ip in (net.network_address, net.broadcast_address, net[1]):
+                raise ValueError(f"{address} is not a container address in {self.subnet}")
+        if not 0 < self.hub_api[1] < 65536:
+            raise ValueError(f"{self.hub_api[1]} is not a TCP port")
+
+    @property
+    def from_chain(self) -> str:
+        return f"BERTH-{self.bridge}-FROM"
+
+    @property
+    def to_chain(self) -> str:
+        return f"BERTH-{self.bridge}-TO"
+
+    @property
+    def host_chain(self) -> str:
+        return f"BERTH-{self.bridge}-HOST"
+
+    @property
+    def v6_chain(self) -> str:
+        return f"BERTH-{self.bridge}-V6"
+
+
+def spec_for_network(
+    bridge: str, addresses: NetworkAddresses, hub_api_port: int, allow_internet: bool = True
+) -> FirewallSpec:
+    """The spec of a network planned by berth/deploy/network.py: the hub and the proxy are
+    trusted, the hub's API is the one thing user servers may open on the network."""
+    return FirewallSpec(
+        bridge=bridge,
+        subnet=addresses.subnet,
+        trusted=(addresses.hub, addresses.proxy),
+        hub_api=(addresses.hub, hub_api_port),
+        allow_internet=allow_internet,
+    )
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    """Chains that belong to Berth (with their rules) and the hooks that jump to them."""
+
+    chains: tuple[tuple[str, tuple[str, ...]], ...]
+    hooks: tuple[Hook, ...]
+
+
+ESTABLISHED = "-m conntrack --ctstate RELATED,ESTABLISHED"
+
+
+# Rules are written exactly as `iptables -S` prints them, so that the running rules can be
+# compared with these line by line.
+def ruleset_v4(spec: FirewallSpec) -> Ruleset:
+    bridge = spec.bridge
+    hub_ip, hub_port = spec.hub_api
+    trusted = [f"{ip}/32" for ip in spec.trusted]
+    from_rules = [
+        f"{ESTABLISHED} -j ACCEPT",
+        *(f"-s {ip} -o {bridge} -j ACCEPT" for ip in trusted),
+        *(f"-s {ip} -j RETURN" for ip in trusted),
+        "-m conntrack --ctstate INVALID -j DROP",
+        "-m conntrack --ctstate DNAT -j DROP",
+        f"-d {hub_ip}/32 -o {bridge} -p tcp -m tcp --dport {hub_port} -j ACCEPT",
+        f"-o {bridge} -j DROP",
+        f"-d {LINK_LOCAL} -j DROP",
+        "-j RETURN" if spec.allow_internet else "-j DROP",
+    ]
+    to_rules = [
+        f"{ESTABLISHED} -j RETURN",
+        *(f"-d {ip} -j RETURN" for ip in trusted),
+        "-j DROP",
+    ]
+    host_rules = [
+        f"{ESTABLISHED} -j RETURN",
+        *(f"-s {ip} -j RETURN" for ip in trusted),
+        "-j DROP",
+    ]
+    return Ruleset(
+        chains=(
+            (spec.from_chain, tuple(from_rules)),
+            (spec.to_chain, tuple(to_rules)),
+            (spec.host_chain, tuple(host_rules)),
+        ),
+        hooks=(
+            ("DOCKER-USER", f"-i {bridge} -j {spec.from_chain}"),
+            ("DOCKER-USER", f"! -i {bridge} -o {bridge} -j {spec.to_chain}"),
+            ("INPUT", f"-i {bridge} -j {spec.host_chain}"),
+        ),
+    )
+
+
+def ruleset_v6(spec: FirewallSpec) -> Ruleset:
+    """The network has no IPv6: drop any that appears on the bridge (link-local included)."""
+    chain = spec.v6_chain
+    return Ruleset(
+        chains=((chain, ("-j DROP",)),),
+        hooks=(
+            ("FORWARD", f"-i {spec.bridge} -j {chain}"),
+            ("FORWARD", f"-o {spec.bridge} -j {chain}"),
+            ("INPUT", f"-i {spec.bridge} -j {chain}"),
+        ),
+    )
+
+
+def render(ruleset: Ruleset, present: Mapping[Hook, int] | None = None) -> str:
+    """iptables-restore --noflush text that makes the rules exactly `ruleset`, atomically.
+
+    Declaring a chain empties it, so Berth's chains are rewritten whole; each hook is deleted as
+    often as it is `present` and inserted once at the top of its chain.
+    """
+    present = present or {}
+    lines = ["*filter"]
+    lines += [f":{name} - [0:0]" for name, _ in ruleset.chains]
+    lines += [f"-A {name} {rule}" for name, rules in ruleset.chains for rule in rules]
+    for parent, rule in ruleset.hooks:
+        lines += [f"-D {parent} {rule}"] * present.get((parent, rule), 0)
+    # Inserted in reverse so that, at the top of each chain, they end up in the listed order.
+    lines += [f"-I {parent} 1 {rule}" for parent, rule in reversed(ruleset.hooks)]
+    return "\n".join([*lines, "COMMIT", ""])
+
+
+def render_rules(spec: FirewallSpec, present: Mapping[Hook, int] | None = None) -> str:
+    """The IPv4 filter table's text for `iptables-restore --noflush` (see `render`)."""
+    return render(ruleset_v4(spec), present)
+
+
+def render_removal(ruleset: Ruleset, lines: Sequence[str]) -> str:
+    """Text that removes exactly Berth's hooks and chains found in `lines` (`iptables -S`);
+    empty when there is nothing to remove."""
+    present = hook_counts(ruleset, lines)
+    existing = set(lines)
+    commands = [
+        f"-D {parent} {rule}" for (parent, rule), count in present.items() for _ in range(count)
+    ]
+    names = [name for name, _ in ruleset.chains if f"-N {name}" in existing]
+    commands += [f"-F {name}" for name in names] + [f"-X {name}" for name in names]
+    return "\n".join(["*filter", *commands, "COMMIT", ""]) if commands else ""
+
+
+def hook_counts(ruleset: Ruleset, lines: Sequence[str]) -> dict[Hook, int]:
+    counts = {hook: lines.count(f"-A {hook[0]} {hook[1]}") for hook in ruleset.hooks}
+    return {hook: count for hook, count in counts.items() if count}
+
+
+def drift(ruleset: Ruleset, lines: Sequence[str]) -> list[str]:
+    """How the running rules (`iptables -S` lines) differ from `ruleset`; empty when equal."""
+    problems = []
+    for name, rules in ruleset.chains:
+        if f"-N {name}" not in lines:
+            problems.append(f"chain {name} is missing")
+            continue
+        running = [line for line in lines if line.startswith(f"-A {name} ")]
+        if running != [f"-A {name} {rule}" for rule in rules]:
+            problems.append(f"chain {name} was changed")
+    counts = hook_counts(ruleset, lines)
+    for hook in ruleset.hooks:
+        if counts.get(hook, 0) != 1:
+            count = counts.get(hook, 0)
+            problems.append(f"the jump '{hook[1]}' in {hook[0]} is there {count} times")
+    # First in their chains: a rule inserted above them (an ACCEPT) would decide before they do.
+    for parent in dict.fromkeys(parent for parent, _ in ruleset.hooks):
+        ours = [f"-A {parent} {rule}" for p, rule in ruleset.hooks if p == parent]
+        running = [line for line in lines if line.startswith(f"-A {parent} ")]
+        if set(ours) <= set(running) and running[: len(ours)] != ours:
+            problems.append(f"Berth's jumps are not the first rules of {parent}")
+    return problems
+
+
+def spec_arguments(spec: FirewallSpec) -> list[str]:
+    arguments = [
+        "--bridge",
+        spec.bridge,
+        "--subnet",
+        spec.subnet,
+        "--trusted",
+        ",".join(spec.trusted),
+        "--hub-api",
+        f"{spec.hub_api[0]}:{spec.hub_api[1]}",
+    ]
+    return arguments if spec.allow_internet else [*arguments, "--no-internet"]
+
+
+def firewall_container_kwargs(
+    spec: FirewallSpec, image: str, name: str = "berth-firewall"
+) -> dict[str, Any]:
+    """`client.containers.run/create` arguments of the long-running firewall container.
+
+    It needs the host's network namespace (the rules live there) and NET_ADMIN, nothing else:
+    no engine socket, no volume, a read-only root file system.
+    """
+    module = ["python3", "-m", "berth.deploy.firewall"]
+    return {
+        "image": image,
+        "name": name,
+        "command": [*module, "apply", *spec_arguments(spec)],
+        "user": "root",
+        "network_mode": "host",
+        "cap_drop": ["ALL"],
+        "cap_add": ["NET_ADMIN"],
+        "security_opt": ["no-new-privileges"],
+        "read_only": True,
+        "tmpfs": {"/run": "rw,noexec,nosuid,size=1m", "/tmp": "rw,noexec,nosuid,size=16m"},
+        "environment": {"PYTHONUNBUFFERED": "1"},
+        "healthcheck": {
+            "test": ["CMD", *module, "check", *spec_arguments(spec)],
+            "interval": HEALTH_INTERVAL_NS,
+            "timeout": HEALTH_INTERVAL_NS,
+            "start_period": HEALTH_INTERVAL_NS,
+            "retries": 2,
+        },
+        "mem_limit": "128m",
+        "pids_limit": 64,
+        "restart_policy": {"Name": "unless-stopped"},
+        "labels": {"berth.managed": "true", "berth.role": "firewall"},
+        "detach": True,
+    }
+
+
+def parse_spec(argv: Sequence[str]) -> tuple[str, FirewallSpec]:
+    parser = argparse.ArgumentParser(prog="python -m berth.deploy.firewall")
+    parser.add_argument("action", choices=["apply", "check", "remove"])
+    parser.add_argument("--bridge", required=True)
+    parser.add_argument("--subnet", required=True)
+    parser.add_argument("--trusted", default="", help="IP[,IP…]: the hub and the proxy")
+    parser.add_argument("--hub-api", required=True, help="IP:PORT of the hub's API")
+    parser.add_argument("--no-internet", action="store_true")
+    args = parser.parse_args(argv)
+    hub_ip, _, hub_port = args.hub_api.rpartition(":")
+    try:
+        spec = FirewallSpec(
+            bridge=args.bridge,
+            subnet=args.subnet,
+            trusted=tuple(ip for ip in args.trusted.split(",") if ip),
+            hub_api=(hub_ip, int(hub_port)),
+            allow_internet=not args.no_internet,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    return args.action, spec
+
+
+if __name__ == "__main__":
+    import sys
+
+    # Through the imported module, so that the daemon and this entry share one FirewallSpec.
+    from berth.deploy import firewall, fwdaemon
+
+    sys.exit(fwdaemon.main(*firewall.parse_spec(sys.argv[1:])))

@@ -1,0 +1,334 @@
+"""A Berth network built the way `berth up` builds it, with listeners and a prober, for the
+isolation tests (tests/integration/test_isolation.py).
+
+Everything it creates is named `berth-fw-…`. Traffic goes only to containers on networks it
+created and to the host's own addresses; every probe is bounded by a short timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import selectors
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker
+
+from berth.deploy.firewall import FirewallSpec, firewall_container_kwargs, spec_for_network
+from berth.deploy.network import (
+    NetworkAddresses,
+    allocate_subnet,
+    bridge_name,
+    network_addresses,
+    network_create_kwargs,
+    network_problems,
+)
+
+PREFIX = "berth-fw-"
+LABEL = "berth-fw-test"
+HUB_API_PORT = 8081
+PROBE_TIMEOUT = 2.0
+
+# Listens on the given TCP ports (accepts and closes) and UDP ports (echoes) on 0.0.0.0.
+LISTENER = r"""
+import json, selectors, socket, sys
+ports = json.loads(sys.argv[1])
+sel = selectors.DefaultSelector()
+for kind, port in [("tcp", p) for p in ports["tcp"]] + [("udp", p) for p in ports["udp"]]:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    if kind == "tcp":
+        s.listen(128)
+    s.setblocking(False)
+    sel.register(s, selectors.EVENT_READ, kind)
+print("listening", flush=True)
+while True:
+    for key, _ in sel.select():
+        try:
+            if key.data == "tcp":
+                key.fileobj.accept()[0].close()
+            else:
+                data, peer = key.fileobj.recvfrom(2048)
+                key.fileobj.sendto(data, peer)
+        except OSError:
+            pass
+"""
+
+# Tries every target at once; prints one outcome per target: open (TCP connected, or a UDP
+# reply came back), refused, timeout, or error:<errno>.
+PROBE = r"""
+import json, socket, sys
+from concurrent.futures import ThreadPoolExecutor
+targets, timeout = json.loads(sys.argv[1]), float(sys.argv[2])
+def attempt(target):
+    kind, host, port = target
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
+    s.settimeout(timeout)
+    try:
+        if kind == "tcp":
+            s.connect((host, port))
+        else:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            s.sendto(b"berth-fw-probe", (host, port))
+            s.recvfrom(2048)
+        return "open"
+    except ConnectionRefusedError:
+        return "refused"
+    except (TimeoutError, socket.timeout):
+        return "timeout"
+    except OSError as exc:
+        return f"error:{exc.errno}"
+    finally:
+        s.close()
+with ThreadPoolExecutor(min(256, max(1, len(targets)))) as pool:
+    print(json.dumps(list(pool.map(attempt, targets))))
+"""
+
+Target = tuple[str, str, int]  # (tcp|udp, address, port)
+
+
+def listen_ports(tcp: Iterable[int], udp: Iterable[int]) -> str:
+    return json.dumps({"tcp": list(tcp), "udp": list(udp)})
+
+
+def probe(container: Any, targets: list[Target]) -> dict[Target, str]:
+    """Runs the prober inside `container` as its own user; target -> outcome."""
+    result = container.exec_run(["python3", "-c", PROBE, json.dumps(targets), str(PROBE_TIMEOUT)])
+    output = result.output.decode()
+    assert result.exit_code == 0, output
+    outcomes = json.loads(output.strip().splitlines()[-1])
+    return dict(zip(targets, outcomes, strict=True))
+
+
+def opened(outcomes: dict[Target, str]) -> list[Target]:
+    return [target for target, outcome in outcomes.items() if outcome == "open"]
+
+
+def answered(outcomes: dict[Target, str]) -> list[tuple[Target, str]]:
+    """Targets that gave any sign of life (not a silent drop)."""
+    return [(t, o) for t, o in outcomes.items() if o != "timeout"]
+
+
+def host_addresses() -> list[str]:
+    output = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True, check=True
+    ).stdout
+    addresses = [line.split()[3].split("/")[0] for line in output.splitlines()]
+    return [a for a in addresses if not a.startswith("127.")]
+
+
+class HostListener:
+    """A TCP listener and a UDP echo on one of the host's bridge addresses, in this process."""
+
+    def __init__(self, address: str) -> None:
+        self.tcp = socket.create_server((address, 0))
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind((address, 0))
+        self.tcp_port = self.tcp.getsockname()[1]
+        self.udp_port = self.udp.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.tcp, selectors.EVENT_READ, "tcp")
+            sel.register(self.udp, selectors.EVENT_READ, "udp")
+            while not self._stop.is_set():
+                for key, _ in sel.select(timeout=0.2):
+                    if key.data == "tcp":
+                        self.tcp.accept()[0].close()
+                    else:
+                        data, peer = self.udp.recvfrom(2048)
+                        self.udp.sendto(data, peer)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.tcp.close()
+        self.udp.close()
+
+
+@dataclass
+class Lab:
+    client: Any
+    fw_image: str
+    user_image: str
+    name: str = field(default_factory=lambda: PREFIX + uuid.uuid4().hex[:6])
+    containers: list[Any] = field(default_factory=list)
+    networks: list[Any] = field(default_factory=list)
+    addresses: NetworkAddresses | None = None
+    spec: FirewallSpec | None = None
+    firewall: Any = None
+
+    @property
+    def bridge(self) -> str:
+        return bridge_name(self.name)
+
+    def create_network(self, isolated: bool = True) -> Any:
+        """The Berth network as `berth up` makes it; or, with isolated=False, as main made it
+        (a plain bridge), to show what the firewall changes."""
+        if isolated:
+            subnet = allocate_subnet(self.client, f"{self.name}-probe")
+            network = self.client.networks.create(
+                **network_create_kwargs(self.name, self.bridge, subnet)
+            )
+            network.reload()
+            assert network_problems(network.attrs, self.bridge) == []
+            self.addresses = network_addresses(subnet)
+            self.spec = spec_for_network(self.bridge, self.addresses, HUB_API_PORT)
+        else:
+            network = self.client.networks.create(
+                self.name, driver="bridge", options={"com.docker.network.bridge.name": self.bridge}
+            )
+            network.reload()
+            config = network.attrs["IPAM"]["Config"][0]
+            self.addresses = network_addresses(config["Subnet"])
+        self.networks.append(network)
+        return network
+
+    def run(self, role: str, command: list[str], ip: str | None = None, **kwargs: Any) -> Any:
+        """A container on the lab's network, made like the spawner makes user servers."""
+        kwargs.setdefault("network", self.name)
+        if ip is not None:
+            endpoint = self.client.api.create_endpoint_config(ipv4_address=ip)
+            kwargs["networking_config"] = {self.name: endpoint}
+        container = self.client.containers.create(
+            kwargs.pop("image", self.user_image),
+            command,
+            name=f"{self.name}-{role}",
+            labels={LABEL: self.name},
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            detach=True,
+            **kwargs,
+        )
+        self.containers.append(container)
+        container.start()
+        return container
+
+    def listener(self, role: str, tcp: Iterable[int], udp: Iterable[int], **kwargs: Any) -> Any:
+        return self.run(role, ["python3", "-c", LISTENER, listen_ports(tcp, udp)], **kwargs)
+
+    def start_firewall(self, timeout: float = 90) -> Any:
+        assert self.spec is not None
+        kwargs = firewall_container_kwargs(self.spec, self.fw_image, name=f"{self.name}-firewall")
+        kwargs["labels"] = {**kwargs["labels"], LABEL: self.name}
+        self.firewall = self.client.containers.run(**kwargs)
+        self.containers.append(self.firewall)
+        wait_for_log(self.firewall, ["IPv4 rules for bridge", "IPv6 rules for bridge"], timeout)
+        return self.firewall
+
+    def stop_firewall(self) -> str:
+        self.firewall.stop(timeout=20)
+        return self.firewall.logs().decode()
+
+    def iptables(self, *args: str) -> None:
+        """Runs iptables on the host (as an operator or another tool would)."""
+        self.client.containers.run(
+            self.fw_image,
+            ["iptables-nft", *args],
+            user="root",
+            network_mode="host",
+            cap_drop=["ALL"],
+            cap_add=["NET_ADMIN"],
+            labels={LABEL: self.name},
+            name=f"{self.name}-iptables-{uuid.uuid4().hex[:4]}",
+            remove=True,
+        )
+
+    def rules(self) -> list[str]:
+        """The host's IPv4 and IPv6 filter rules, read with the firewall image's iptables."""
+        lines = []
+        for command in ("iptables-nft", "ip6tables-nft"):
+            output = self.client.containers.run(
+                self.fw_image,
+                [command, "-t", "filter", "-S"],
+                user="root",
+                network_mode="host",
+                cap_drop=["ALL"],
+                cap_add=["NET_ADMIN"],
+                labels={LABEL: self.name},
+                name=f"{self.name}-rules-{uuid.uuid4().hex[:4]}",
+                remove=True,
+            ).decode()
+            lines += [f"{command}: {line}" for line in output.splitlines()]
+        return lines
+
+    def remove_rules(self) -> None:
+        """The firewall's own `remove`, for when its container did not stop cleanly."""
+        if self.spec is None:
+            return
+        from berth.deploy.firewall import spec_arguments
+
+        self.client.containers.run(
+            self.fw_image,
+            ["python3", "-m", "berth.deploy.firewall", "remove", *spec_arguments(self.spec)],
+            user="root",
+            network_mode="host",
+            cap_drop=["ALL"],
+            cap_add=["NET_ADMIN"],
+            labels={LABEL: self.name},
+            name=f"{self.name}-remove",
+            remove=True,
+        )
+
+    def cleanup(self) -> None:
+        errors = []
+        for container in reversed(self.containers):
+            try:
+                container.remove(force=True, v=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as exc:
+                errors.append(f"{container.name}: {exc}")
+        try:
+            self.remove_rules()
+        except docker.errors.DockerException as exc:
+            errors.append(f"rules: {exc}")
+        for network in self.networks:
+            try:
+                network.remove()
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as exc:
+                errors.append(f"{network.name}: {exc}")
+        if errors:
+            raise RuntimeError("could not clean up: " + "; ".join(errors))
+
+
+def wait_for_log(container: Any, needles: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        logs = container.logs().decode(errors="replace")
+        if all(needle in logs for needle in needles):
+            return
+        container.reload()
+        if container.status not in ("created", "running") or time.monotonic() > deadline:
+            raise AssertionError(
+                f"{container.name} did not get ready ({container.status}):\n{logs}"
+            )
+        time.sleep(0.5)
+
+
+def wait_all_listening(containers: list[Any], timeout: float) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda c: wait_for_log(c, ["listening"], timeout), containers))
+
+
+@contextmanager
+def lab(client: Any, fw_image: str, user_image: str) -> Iterator[Lab]:
+    the_lab = Lab(client, fw_image, user_image)
+    try:
+        yield the_lab
+    finally:
+        the_lab.cleanup()

@@ -1,0 +1,319 @@
+"""The firewall's rules, its container and the Berth network's creation, as pure functions."""
+
+from __future__ import annotations
+
+import pytest
+from docker.types import IPAMConfig, IPAMPool
+
+from berth.deploy.firewall import (
+    FirewallSpec,
+    drift,
+    firewall_container_kwargs,
+    hook_counts,
+    parse_spec,
+    render,
+    render_removal,
+    render_rules,
+    ruleset_v4,
+    ruleset_v6,
+    spec_arguments,
+    spec_for_network,
+)
+from berth.deploy.network import (
+    NetworkAddresses,
+    bridge_name,
+    network_addresses,
+    network_create_kwargs,
+    network_problems,
+)
+
+SPEC = FirewallSpec(
+    bridge="berth",
+    subnet="172.30.0.0/16",
+    trusted=("172.30.0.2", "172.30.0.3"),
+    hub_api=("172.30.0.2", 8081),
+)
+
+EXPECTED_V4 = """\
+*filter
+:BERTH-berth-FROM - [0:0]
+:BERTH-berth-TO - [0:0]
+:BERTH-berth-HOST - [0:0]
+-A BERTH-berth-FROM -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A BERTH-berth-FROM -s 172.30.0.2/32 -o berth -j ACCEPT
+-A BERTH-berth-FROM -s 172.30.0.3/32 -o berth -j ACCEPT
+-A BERTH-berth-FROM -s 172.30.0.2/32 -j RETURN
+-A BERTH-berth-FROM -s 172.30.0.3/32 -j RETURN
+-A BERTH-berth-FROM -m conntrack --ctstate INVALID -j DROP
+-A BERTH-berth-FROM -m conntrack --ctstate DNAT -j DROP
+-A BERTH-berth-FROM -d 172.30.0.2/32 -o berth -p tcp -m tcp --dport 8081 -j ACCEPT
+-A BERTH-berth-FROM -o berth -j DROP
+-A BERTH-berth-FROM -d 169.254.0.0/16 -j DROP
+-A BERTH-berth-FROM -j RETURN
+-A BERTH-berth-TO -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN
+-A BERTH-berth-TO -d 172.30.0.2/32 -j RETURN
+-A BERTH-berth-TO -d 172.30.0.3/32 -j RETURN
+-A BERTH-berth-TO -j DROP
+-A BERTH-berth-HOST -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN
+-A BERTH-berth-HOST -s 172.30.0.2/32 -j RETURN
+-A BERTH-berth-HOST -s 172.30.0.3/32 -j RETURN
+-A BERTH-berth-HOST -j DROP
+-I INPUT 1 -i berth -j BERTH-berth-HOST
+-I DOCKER-USER 1 ! -i berth -o berth -j BERTH-berth-TO
+-I DOCKER-USER 1 -i berth -j BERTH-berth-FROM
+COMMIT
+"""
+
+# What `iptables -S` shows with the rules in place (Docker's own rules around them).
+RUNNING = [
+    "-P INPUT ACCEPT",
+    "-P FORWARD DROP",
+    "-N BERTH-berth-FROM",
+    "-N BERTH-berth-HOST",
+    "-N BERTH-berth-TO",
+    "-N DOCKER-USER",
+    "-A INPUT -i berth -j BERTH-berth-HOST",
+    "-A FORWARD -j DOCKER-USER",
+    *(line for line in EXPECTED_V4.splitlines() if line.startswith("-A BERTH-")),
+    "-A DOCKER-USER -i berth -j BERTH-berth-FROM",
+    "-A DOCKER-USER ! -i berth -o berth -j BERTH-berth-TO",
+    "-A DOCKER-USER -i eth9 -j DROP",  # the operator's own rule: never touched
+    "-A DOCKER-USER -j RETURN",
+]
+
+
+def test_rules_as_text() -> None:
+    assert render_rules(SPEC) == EXPECTED_V4
+
+
+def test_without_internet_the_last_rule_drops() -> None:
+    spec = FirewallSpec("berth", "172.30.0.0/16", ("172.30.0.2",), ("172.30.0.2", 8081), False)
+    rules = dict(ruleset_v4(spec).chains)["BERTH-berth-FROM"]
+    assert rules[-2:] == ("-d 169.254.0.0/16 -j DROP", "-j DROP")
+
+
+def test_user_traffic_on_the_network_is_dropped_before_egress() -> None:
+    """Order matters: the hub's API is the only new connection a user may open on the network,
+    and NATed connections (published ports) are dropped before anything is let out."""
+    rules = dict(ruleset_v4(SPEC).chains)["BERTH-berth-FROM"]
+    api = rules.index("-d 172.30.0.2/32 -o berth -p tcp -m tcp --dport 8081 -j ACCEPT")
+    assert rules.index("-m conntrack --ctstate DNAT -j DROP") < api
+    assert rules.index("-o berth -j DROP") == api + 1
+    assert rules[-1] == "-j RETURN"  # on to Docker's rules, which keep networks apart
+
+
+def test_rules_in_place_show_no_drift() -> None:
+    assert drift(ruleset_v4(SPEC), RUNNING) == []
+
+
+def test_drift_names_what_changed() -> None:
+    flushed = [line for line in RUNNING if not line.startswith("-A BERTH-berth-TO ")]
+    doubled = [*RUNNING, "-A DOCKER-USER -i berth -j BERTH-berth-FROM"]
+    unhooked = [line for line in RUNNING if line != "-A INPUT -i berth -j BERTH-berth-HOST"]
+    assert drift(ruleset_v4(SPEC), flushed) == ["chain BERTH-berth-TO was changed"]
+    assert drift(ruleset_v4(SPEC), doubled) == [
+        "the jump '-i berth -j BERTH-berth-FROM' in DOCKER-USER is there 2 times"
+    ]
+    assert drift(ruleset_v4(SPEC), unhooked) == [
+        "the jump '-i berth -j BERTH-berth-HOST' in INPUT is there 0 times"
+    ]
+    assert drift(ruleset_v4(SPEC), ["-P INPUT ACCEPT"]) == [
+        "chain BERTH-berth-FROM is missing",
+        "chain BERTH-berth-TO is missing",
+        "chain BERTH-berth-HOST is missing",
+        "the jump '-i berth -j BERTH-berth-FROM' in DOCKER-USER is there 0 times",
+        "the jump '! -i berth -o berth -j BERTH-berth-TO' in DOCKER-USER is there 0 times",
+        "the jump '-i berth -j BERTH-berth-HOST' in INPUT is there 0 times",
+    ]
+
+
+def test_a_rule_above_the_jumps_is_drift() -> None:
+    """Something inserted at the top of DOCKER-USER (an ACCEPT) would decide before Berth."""
+    above = list(RUNNING)
+    above.insert(
+        above.index("-A DOCKER-USER -i berth -j BERTH-berth-FROM"), "-A DOCKER-USER -j ACCEPT"
+    )
+    assert drift(ruleset_v4(SPEC), above) == [
+        "Berth's jumps are not the first rules of DOCKER-USER"
+    ]
+
+
+def test_re_applying_deletes_each_jump_as_often_as_it_is_there() -> None:
+    """Idempotent: applied over rules already in place (even a doubled jump), the text leaves
+    each jump exactly once at the top, and Berth's chains rewritten whole."""
+    doubled = [*RUNNING, "-A DOCKER-USER -i berth -j BERTH-berth-FROM"]
+    text = render(ruleset_v4(SPEC), hook_counts(ruleset_v4(SPEC), doubled))
+    lines = text.splitlines()
+    assert lines[lines.index("-A BERTH-berth-HOST -j DROP") + 1 : -1] == [
+        "-D DOCKER-USER -i berth -j BERTH-berth-FROM",
+        "-D DOCKER-USER -i berth -j BERTH-berth-FROM",
+        "-D DOCKER-USER ! -i berth -o berth -j BERTH-berth-TO",
+        "-D INPUT -i berth -j BERTH-berth-HOST",
+        "-I INPUT 1 -i berth -j BERTH-berth-HOST",
+        "-I DOCKER-USER 1 ! -i berth -o berth -j BERTH-berth-TO",
+        "-I DOCKER-USER 1 -i berth -j BERTH-berth-FROM",
+    ]
+
+
+def test_removal_touches_only_berths_rules() -> None:
+    assert render_removal(ruleset_v4(SPEC), RUNNING) == (
+        "*filter\n"
+        "-D DOCKER-USER -i berth -j BERTH-berth-FROM\n"
+        "-D DOCKER-USER ! -i berth -o berth -j BERTH-berth-TO\n"
+        "-D INPUT -i berth -j BERTH-berth-HOST\n"
+        "-F BERTH-berth-FROM\n-F BERTH-berth-TO\n-F BERTH-berth-HOST\n"
+        "-X BERTH-berth-FROM\n-X BERTH-berth-TO\n-X BERTH-berth-HOST\n"
+        "COMMIT\n"
+    )
+    assert render_removal(ruleset_v4(SPEC), ["-P INPUT ACCEPT", "-N DOCKER-USER"]) == ""
+
+
+def test_ipv6_on_the_bridge_is_dropped() -> None:
+    assert render(ruleset_v6(SPEC)) == (
+        "*filter\n"
+        ":BERTH-berth-V6 - [0:0]\n"
+        "-A BERTH-berth-V6 -j DROP\n"
+        "-I INPUT 1 -i berth -j BERTH-berth-V6\n"
+        "-I FORWARD 1 -o berth -j BERTH-berth-V6\n"
+        "-I FORWARD 1 -i berth -j BERTH-berth-V6\n"
+        "COMMIT\n"
+    )
+
+
+def test_chain_names_fit_iptables_for_the_longest_bridge() -> None:
+    spec = FirewallSpec("b" * 15, "10.9.0.0/16", (), ("10.9.0.2", 8081))
+    assert max(len(name) for name, _ in ruleset_v4(spec).chains) <= 28
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"bridge": "br+"}, "not a bridge name"),
+        ({"bridge": "a" * 16}, "not a bridge name"),
+        ({"subnet": "172.30.0.1/16"}, "host bits set"),
+        ({"trusted": ("10.0.0.2",)}, "not a container address"),
+        ({"trusted": ("172.30.0.1",)}, "not a container address"),  # the gateway: the host
+        ({"hub_api": ("172.30.255.255", 8081)}, "not a container address"),
+        ({"hub_api": ("172.30.0.2", 0)}, "not a TCP port"),
+    ],
+)
+def test_bad_specs_are_refused(changes: dict[str, object], message: str) -> None:
+    fields = {**SPEC.__dict__, **changes}
+    with pytest.raises(ValueError, match=message):
+        FirewallSpec(**fields)  # type: ignore[arg-type]
+
+
+def test_command_line_round_trip() -> None:
+    closed = FirewallSpec("berth", "172.30.0.0/16", ("172.30.0.2",), ("172.30.0.2", 8081), False)
+    for spec in (SPEC, closed):
+        assert parse_spec(["apply", *spec_arguments(spec)]) == ("apply", spec)
+    assert spec_arguments(closed)[-1] == "--no-internet"
+
+
+def test_the_firewall_container() -> None:
+    args = [
+        "--bridge",
+        "berth",
+        "--subnet",
+        "172.30.0.0/16",
+        "--trusted",
+        "172.30.0.2,172.30.0.3",
+        "--hub-api",
+        "172.30.0.2:8081",
+    ]
+    module = ["python3", "-m", "berth.deploy.firewall"]
+    assert firewall_container_kwargs(SPEC, "berth/hub:latest") == {
+        "image": "berth/hub:latest",
+        "name": "berth-firewall",
+        "command": [*module, "apply", *args],
+        "user": "root",
+        "network_mode": "host",
+        "cap_drop": ["ALL"],
+        "cap_add": ["NET_ADMIN"],
+        "security_opt": ["no-new-privileges"],
+        "read_only": True,
+        "tmpfs": {"/run": "rw,noexec,nosuid,size=1m", "/tmp": "rw,noexec,nosuid,size=16m"},
+        "environment": {"PYTHONUNBUFFERED": "1"},
+        "healthcheck": {
+            "test": ["CMD", *module, "check", *args],
+            "interval": 10_000_000_000,
+            "timeout": 10_000_000_000,
+            "start_period": 10_000_000_000,
+            "retries": 2,
+        },
+        "mem_limit": "128m",
+        "pids_limit": 64,
+        "restart_policy": {"Name": "unless-stopped"},
+        "labels": {"berth.managed": "true", "berth.role": "firewall"},
+        "detach": True,
+    }
+
+
+def test_network_addresses_keep_static_ones_out_of_the_dynamic_range() -> None:
+    assert network_addresses("172.30.0.0/16") == NetworkAddresses(
+        subnet="172.30.0.0/16",
+        gateway="172.30.0.1",
+        hub="172.30.0.2",
+        proxy="172.30.0.3",
+        dynamic="172.30.128.0/17",
+    )
+    assert network_addresses("192.168.32.0/20").dynamic == "192.168.40.0/21"
+    with pytest.raises(ValueError, match="too small"):
+        network_addresses("10.1.2.0/25")
+
+
+def test_network_create_kwargs() -> None:
+    assert network_create_kwargs("berth", "berth", "172.30.0.0/16") == {
+        "name": "berth",
+        "driver": "bridge",
+        "options": {
+            "com.docker.network.bridge.name": "berth",
+            "com.docker.network.bridge.enable_icc": "false",
+            "com.docker.network.bridge.enable_ip_masquerade": "true",
+        },
+        "ipam": IPAMConfig(
+            driver="default",
+            pool_configs=[
+                IPAMPool(subnet="172.30.0.0/16", iprange="172.30.128.0/17", gateway="172.30.0.1")
+            ],
+        ),
+        "enable_ipv6": False,
+        "check_duplicate": True,
+        "labels": {"berth.managed": "true", "berth.role": "network"},
+    }
+
+
+def test_bridge_names() -> None:
+    assert bridge_name("berth") == "berth"
+    assert bridge_name("berth-fw-0a1b2c") == "berth-fw-0a1b2c"
+    # Never Docker's own names, whatever the network is called.
+    for network in ("docker0", "br-0123456789ab", "jupyterhub-network", "berth-much-too-long"):
+        name = bridge_name(network)
+        assert name.startswith("berth-") and len(name) == 15 and name != network
+
+
+def test_an_existing_network_made_by_main_is_unfit() -> None:
+    """main made the network as a plain bridge: `berth up` must notice and recreate it."""
+    plain = {
+        "Driver": "bridge",
+        "Options": {},
+        "IPAM": {"Config": [{"Subnet": "172.21.0.0/16", "Gateway": "172.21.0.1"}]},
+        "EnableIPv6": False,
+    }
+    assert network_problems(plain, "berth") == [
+        "bridge name is None, not 'berth'",
+        "containers on it may reach one another (enable_icc is not false)",
+        "it has no separate address range for user containers (ip_range)",
+    ]
+    fit = {
+        "Driver": "bridge",
+        "Options": network_create_kwargs("berth", "berth", "172.21.0.0/16")["options"],
+        "IPAM": {"Config": [{"Subnet": "172.21.0.0/16", "IPRange": "172.21.128.0/17"}]},
+    }
+    assert network_problems(fit, "berth") == []
+
+
+def test_the_spec_of_a_planned_network() -> None:
+    addresses = network_addresses("172.30.0.0/16")
+    assert spec_for_network("berth", addresses, 8081) == SPEC
+    assert not spec_for_network("berth", addresses, 8081, allow_internet=False).allow_internet
