@@ -99,7 +99,7 @@ class Deployment:
         if not path.exists():
             client = docker.from_env()
             hub = client.containers.get("berth-hub")
-            result = hub.exec_run(["cat", "/srv/berth/data/tls/cert.pem"])
+            result = hub.exec_run(["cat", "/srv/berth/proxy/tls/cert.pem"])
             client.close()
             assert result.exit_code == 0, result.output
             path.write_bytes(result.output)

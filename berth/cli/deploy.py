@@ -103,7 +103,7 @@ def down_command(
     cfg = load(config)
     client = engine.connect()
     stopped = status.stop_all(client, cfg.network)
-    console.print(f"stopped the hub and {stopped} user server(s); data volumes kept")
+    console.print(f"stopped the service and {stopped} user server(s); data volumes kept")
     if delete_data:
         volumes = status.data_volumes(client, cfg)
         if not volumes:
@@ -132,6 +132,8 @@ def status_command(config: ConfigOption = None) -> None:
     client = engine.connect()
     report = status.gather(client, cfg)
     console.print(f"hub: [bold]{report.hub_state}[/]   URL: {report.url}")
+    for name, state in report.services:
+        console.print(f"  {name}: {state}")
     table = Table("user", "server", "state", "age", "memory", "cpu", title="user servers")
     for row in report.servers:
         table.add_row(row.user, row.server or "(default)", row.state, row.age, row.memory, row.cpu)
@@ -142,13 +144,16 @@ def status_command(config: ConfigOption = None) -> None:
 
 def logs_command(
     user: Annotated[str | None, typer.Option(help="A user's server instead of the hub.")] = None,
+    service: Annotated[
+        str, typer.Option(help="Which of the service's containers: hub, proxy, guard, firewall.")
+    ] = "hub",
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing.")] = False,
     tail: Annotated[int, typer.Option(help="Lines of history to show.")] = 100,
     config: ConfigOption = None,
 ) -> None:
-    """Print the hub's log, or a user's server log."""
+    """Print the hub's log (or the proxy's, the guard's, …), or a user's server log."""
     client = engine.connect()
-    container = status.container_for(client, user, load(config).network)
+    container = status.container_for(client, user, load(config).network, service)
     if not follow:
         sys.stdout.write(container.logs(tail=tail).decode(errors="replace"))
         return

@@ -1,24 +1,75 @@
-"""The hub image's healthcheck: healthy when the proxy answers /hub/health over HTTPS."""
+"""Healthchecks of the service's containers (the image's HEALTHCHECK runs the hub's):
+
+- ``hub`` (default): JupyterHub's API answers /hub/health. JupyterHub listens only after it has
+  reached the proxy's API, so a healthy hub also means a reachable proxy.
+- ``proxy``: the proxy answers HTTPS on its public port (any status: routes are the hub's job).
+- ``engine``: the engine guard's socket answers /_ping.
+"""
 
 from __future__ import annotations
 
+import http.client
+import socket
 import ssl
 import sys
 import urllib.request
 
-from berth.deploy.layout import HUB_PORT
+from berth.deploy import layout
 
 
-def main() -> int:
-    # Only the hub's own loopback is asked; the certificate may be for other names.
+def hub() -> bool:
+    url = f"http://127.0.0.1:{layout.HUB_API_PORT}/hub/health"
+    with urllib.request.urlopen(url, timeout=3) as answer:
+        return answer.status == 200
+
+
+def proxy() -> bool:
+    # Only the container's own loopback is asked; the certificate may be for other names.
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    url = f"https://127.0.0.1:{HUB_PORT}/hub/health"
+    connection = http.client.HTTPSConnection(
+        "127.0.0.1", layout.PROXY_PORT, timeout=3, context=context
+    )
     try:
-        with urllib.request.urlopen(url, context=context, timeout=2) as answer:
-            return 0 if answer.status == 200 else 1
-    except OSError:
+        connection.request("GET", "/hub/health")
+        return connection.getresponse().status > 0
+    finally:
+        connection.close()
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=3)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(3)
+        self.sock.connect(self.path)
+
+
+def engine() -> bool:
+    connection = _UnixConnection(layout.ENGINE_SOCKET)
+    try:
+        connection.request("GET", "/_ping")
+        return connection.getresponse().status == 200
+    finally:
+        connection.close()
+
+
+CHECKS = {"hub": hub, "proxy": proxy, "engine": engine}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    check = CHECKS.get(args[0] if args else "hub")
+    if check is None:
+        print(f"usage: hubcheck [{'|'.join(CHECKS)}]", file=sys.stderr)
+        return 2
+    try:
+        return 0 if check() else 1
+    except (OSError, http.client.HTTPException):
         return 1
 
 

@@ -1,19 +1,22 @@
 """The hub container's entry: make missing secrets and the self-signed certificate, then exec
-JupyterHub. Runs inside the container, so secrets are born in the data volume and never pass
-through the host, a log or the container's environment.
+JupyterHub. Runs inside the container, so secrets are born in the volumes and never pass through
+the host, a log or the container's environment.
+
+Two volumes are written: the data volume (database, cookie secret, auth-state key, the CLI's
+token), which only the hub mounts, and the proxy volume (the proxy token and the TLS certificate
+and key), which the proxy container mounts read-only: it is everything the proxy may read.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import sys
 from pathlib import Path
 
 from berth import tls
 from berth.deploy import layout
-
-PROXY_PID_FILE = "jupyterhub-proxy.pid"  # ConfigurableHTTPProxy.pid_file, relative to the cwd
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -25,49 +28,64 @@ def write_private(path: Path, data: bytes) -> None:
     os.chmod(path, 0o600)
 
 
-def ensure_secrets(data: Path) -> list[str]:
+def ensure_secrets(data: Path, proxy: Path) -> list[str]:
     """Create each generated secret that is missing; return the names created."""
     created = []
-    for name in layout.GENERATED_SECRETS:
-        path = data / "secrets" / name
+    wanted = [data / "secrets" / name for name in layout.GENERATED_SECRETS]
+    wanted.append(proxy / Path(layout.PROXY_TOKEN_FILE).name)
+    for path in wanted:
         if not path.exists():
             write_private(path, secrets.token_hex(32).encode())
-            created.append(name)
+            created.append(path.name)
     return created
 
 
-def ensure_self_signed(data: Path, names: list[str]) -> bool:
+def move_legacy_tls(data: Path, proxy: Path) -> bool:
+    """Berth before the proxy had its own container kept the certificate in the data volume:
+    move it to the proxy volume once, so an upgrade keeps the certificate browsers accepted."""
+    old, new = data / "tls", proxy / "tls"
+    if not old.exists():
+        return False
+    moved = not (new / "cert.pem").exists()  # an operator's certificate is there already
+    for name in ("key.pem", "cert.pem", layout.SELF_SIGNED_MARKER) if moved else ():
+        if (old / name).exists():
+            write_private(new / name, (old / name).read_bytes())
+    shutil.rmtree(old)  # one copy of the key, in the proxy's volume
+    (data / "secrets" / "proxy_token").unlink(missing_ok=True)  # the proxy volume has its own
+    return moved
+
+
+def ensure_self_signed(proxy: Path, names: list[str]) -> bool:
     """(Re)make the self-signed certificate unless the one there was made for these names.
 
     The marker file records the names; an operator's certificate has none (berth up copies it
     in and the hub leaves it alone), so switching back to self-signed replaces it.
     """
-    cert, key = data / "tls" / "cert.pem", data / "tls" / "key.pem"
-    marker = data / "tls" / layout.SELF_SIGNED_MARKER
+    cert, key = proxy / "tls" / "cert.pem", proxy / "tls" / "key.pem"
+    marker = proxy / "tls" / layout.SELF_SIGNED_MARKER
     wanted = "\n".join(names)
     if cert.exists() and key.exists() and marker.exists() and marker.read_text() == wanted:
         return False
     pair = tls.self_signed(names)
     write_private(key, pair.key_pem)
     write_private(cert, pair.cert_pem)
-    marker.write_text(wanted)
+    write_private(marker, wanted.encode())
     return True
 
 
 def main() -> None:
-    data = layout.data_dir()
-    created = ensure_secrets(data)
+    data, proxy = layout.data_dir(), layout.proxy_dir()
+    if move_legacy_tls(data, proxy):
+        print("berth: moved the certificate to the proxy's volume", file=sys.stderr)
+    created = ensure_secrets(data, proxy)
     if created:
         print(f"berth: generated {', '.join(created)}", file=sys.stderr)
     names = [n for n in os.environ.get("BERTH_TLS_SELF_SIGNED", "").split(",") if n]
     if not names:  # the operator's certificate is in place (copied in by berth up)
-        (data / "tls" / layout.SELF_SIGNED_MARKER).unlink(missing_ok=True)
-    elif ensure_self_signed(data, names):
+        (proxy / "tls" / layout.SELF_SIGNED_MARKER).unlink(missing_ok=True)
+    elif ensure_self_signed(proxy, names):
         print(f"berth: made a self-signed certificate for {', '.join(names)}", file=sys.stderr)
-    os.chdir(data)  # JupyterHub and the proxy keep their pid and state files here
-    # No proxy survives its container's restart, but its pid file (in the volume) does, and a
-    # stale one makes JupyterHub believe some unrelated process with that pid is the proxy.
-    (data / PROXY_PID_FILE).unlink(missing_ok=True)
+    os.chdir(data)  # JupyterHub keeps its state files here
     os.execvp("jupyterhub", ["jupyterhub", "-f", layout.CONFIG_FILE])
 
 

@@ -1,8 +1,9 @@
-"""What `berth up` wants the hub container to be, as a pure function of the config and facts.
+"""What `berth up` wants the service to be, as a pure function of the config and host facts.
 
-Everything that should restart the hub when it changes (rendered config, secret files, image,
-published port, TLS names) goes into one fingerprint, stored as a label on the container: the
-next `berth up` compares fingerprints to decide between "nothing changed" and a restart.
+The service is several containers (see layout.py), each planned here with its create
+arguments, the files copied into it before it starts, and a fingerprint of everything it is
+made from, stored as a label: the next `berth up` compares fingerprints container by container,
+so it says "nothing changed" or restarts exactly the containers whose inputs changed.
 """
 
 from __future__ import annotations
@@ -20,8 +21,20 @@ from berth.config.runtime import HubRuntime
 from berth.config.schema import BerthConfig
 from berth.config.translate import hub_secret_files, to_jupyterhub_config
 from berth.deploy import layout
+from berth.deploy.firewall import firewall_container_kwargs, spec_for_network
+from berth.deploy.layout import HUB_GID, HUB_UID
+from berth.deploy.network import bridge_name, network_addresses, network_create_kwargs
 
-HUB_UID, HUB_GID = 1000, 100  # the hub image's unprivileged user
+# How often JupyterHub compares the proxy's routes with its own and adds the missing ones: a
+# restarted proxy starts empty, and serves users again within this many seconds (`berth up`
+# asks the hub to sync at once after it replaced the proxy).
+ROUTE_CHECK_SECONDS = 15
+HEALTH_INTERVAL_NS = 5_000_000_000
+SECURITY = {
+    "restart_policy": {"Name": "unless-stopped"},
+    "security_opt": ["no-new-privileges"],
+    "cap_drop": ["ALL"],
+}
 
 
 @dataclass(frozen=True)
@@ -32,18 +45,69 @@ class HostFacts:
     socket_gid: int
     tls_names: list[str]  # names and addresses a self-signed certificate must cover
     operator_tls: tuple[bytes, bytes] | None = None  # (cert, key) read from tls.cert/tls.key
+    subnet: str = layout.NETWORK_SUBNET  # the existing network's, or one the engine allocated
 
 
 @dataclass(frozen=True)
-class HubPlan:
-    config_py: str
-    files: dict[str, tuple[bytes, int]]  # container path -> (content, mode), copied in at create
+class NetworkPlan:
+    """The Berth network: an explicit subnet, so the hub and proxy keep fixed addresses (the
+    firewall's rules name them) outside the range user containers get addresses from."""
+
+    name: str
     create_kwargs: dict[str, Any]
+    subnet: str
+    hub_ip: str
+    proxy_ip: str
+
+
+@dataclass(frozen=True)
+class ContainerPlan:
+    role: str  # guard, hub, proxy, firewall
+    create_kwargs: dict[str, Any]
+    files: dict[str, tuple[bytes, int]]  # container path -> (content, mode), copied in at create
     fingerprint: str
 
+    @property
+    def name(self) -> str:
+        return self.create_kwargs["name"]
 
-def with_cli_service(config: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Add the berth-cli service whose token `berth users …` uses inside the hub container."""
+
+@dataclass(frozen=True)
+class DeploymentPlan:
+    network: NetworkPlan
+    volumes: dict[str, dict[str, str]]  # name -> labels
+    guard: ContainerPlan
+    firewall: ContainerPlan
+    hub: ContainerPlan
+    proxy: ContainerPlan
+    config_py: str
+
+    @property
+    def containers(self) -> tuple[ContainerPlan, ...]:
+        """In start order: the hub needs the guard (and, like the proxy, the firewall's rules
+        to reach anything on the network); the proxy needs what the hub writes."""
+        return (self.guard, self.firewall, self.hub, self.proxy)
+
+
+def plan_network(cfg: BerthConfig, facts: HostFacts) -> NetworkPlan:
+    """The network (berth/deploy/network.py): a fixed bridge name for the firewall's rules,
+    enable_icc=false, the hub's and proxy's fixed addresses outside the users' range."""
+    addresses = network_addresses(facts.subnet)
+    kwargs = network_create_kwargs(cfg.network, bridge_name(cfg.network), facts.subnet)
+    return NetworkPlan(cfg.network, kwargs, addresses.subnet, addresses.hub, addresses.proxy)
+
+
+def volume_names(cfg: BerthConfig) -> tuple[str, str, str]:
+    """(data, proxy, engine): the proxy's and the guard's volumes are named after the data's."""
+    data = cfg.hub.data_volume
+    return data, f"{data}-proxy", f"{data}-engine"
+
+
+def with_deployment_settings(
+    config: dict[str, dict[str, Any]], net: NetworkPlan
+) -> dict[str, dict[str, Any]]:
+    """Add what this deployment needs beyond berth.yaml: the berth-cli service whose token
+    `berth users …` uses, the proxy in its own container, and the spawner's prefix."""
     hub = dict(config.get("JupyterHub", {}))
     services = [*hub.get("services", [])]
     services.append({"name": layout.CLI_SERVICE, "api_token": SecretFile(layout.CLI_TOKEN_FILE)})
@@ -51,49 +115,190 @@ def with_cli_service(config: dict[str, dict[str, Any]]) -> dict[str, dict[str, A
     # JupyterHub's own admin role: granting or revoking admin needs it (admin:users does not).
     roles.append({"name": "admin", "services": [layout.CLI_SERVICE]})
     hub["services"], hub["load_roles"] = services, roles
-    return {**config, "JupyterHub": hub}
+    hub["last_activity_interval"] = ROUTE_CHECK_SECONDS  # also re-adds missing routes
+    proxy = {
+        **config.get("ConfigurableHTTPProxy", {}),
+        "should_start": False,
+        "api_url": f"http://{net.proxy_ip}:{layout.PROXY_API_PORT}",
+    }
+    spawner = {**config.get("ContainerSpawner", {}), "prefix": layout.SPAWNER_PREFIX}
+    return {
+        **config,
+        "JupyterHub": hub,
+        "ConfigurableHTTPProxy": proxy,
+        "ContainerSpawner": spawner,
+    }
 
 
-def plan_hub(cfg: BerthConfig, facts: HostFacts) -> HubPlan:
-    runtime = HubRuntime(hub_connect_host=layout.HUB_CONTAINER, bind_port=layout.HUB_PORT)
-    config_py = render_config_py(with_cli_service(to_jupyterhub_config(cfg, runtime)))
+def _healthcheck(check: str) -> dict[str, Any]:
+    return {
+        "test": ["CMD", "python3", "-m", "berth.deploy.hubcheck", check],
+        "interval": HEALTH_INTERVAL_NS,
+        "timeout": 2 * HEALTH_INTERVAL_NS,
+        "retries": 3,
+        "start_period": 2 * HEALTH_INTERVAL_NS,
+    }
+
+
+def _static_address(net: NetworkPlan, address: str) -> dict[str, Any]:
+    return {
+        "network": net.name,
+        "networking_config": {net.name: {"IPAMConfig": {"IPv4Address": address}}},
+    }
+
+
+def fingerprint(create_kwargs: dict[str, Any], files: dict[str, tuple[bytes, int]], *extra: str):
+    """Everything a container is made from (create arguments, files, other inputs), hashed."""
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(path.encode() + b"\0" + files[path][0] + b"\0")
+    digest.update(json.dumps(create_kwargs, sort_keys=True, default=str).encode())
+    for item in extra:
+        digest.update(b"\0" + item.encode())
+    return digest.hexdigest()[:32]
+
+
+def _finish(role: str, kwargs: dict[str, Any], files: dict, *extra: str) -> ContainerPlan:
+    print_ = fingerprint(kwargs, files, *extra)
+    kwargs["labels"] = {layout.LABEL_ROLE: role, layout.LABEL_FINGERPRINT: print_}
+    return ContainerPlan(role, kwargs, files, print_)
+
+
+def plan_guard(cfg: BerthConfig, facts: HostFacts, engine_volume: str) -> ContainerPlan:
+    """The only container with the engine's socket: no network, and the socket's group only."""
+    command = [
+        "python3", "-m", "berth.guard",
+        "--socket", layout.ENGINE_SOCKET,
+        "--upstream", f"unix://{layout.HOST_DOCKER_SOCKET}",
+        "--prefix", layout.SPAWNER_PREFIX,
+        "--network", cfg.network,
+    ]  # fmt: skip
+    kwargs = {
+        "image": facts.hub_image_id,
+        "name": layout.GUARD_CONTAINER,
+        "hostname": layout.GUARD_CONTAINER,
+        "command": command,
+        "detach": True,
+        "network_mode": "none",
+        "volumes": {
+            layout.HOST_DOCKER_SOCKET: {"bind": layout.HOST_DOCKER_SOCKET, "mode": "rw"},
+            engine_volume: {"bind": layout.ENGINE_DIR, "mode": "rw"},
+        },
+        "group_add": [str(facts.socket_gid)],
+        "read_only": True,
+        "healthcheck": _healthcheck("engine"),
+        **SECURITY,
+    }
+    return _finish("guard", kwargs, {})
+
+
+def plan_hub(
+    cfg: BerthConfig, facts: HostFacts, net: NetworkPlan, volumes: tuple[str, str, str]
+) -> tuple[ContainerPlan, str]:
+    """JupyterHub: its data volume, the proxy volume to write, the guard's socket; no port."""
+    data_volume, proxy_volume, engine_volume = volumes
+    runtime = HubRuntime(
+        hub_connect_host=layout.HUB_CONTAINER,
+        bind_port=layout.PROXY_PORT,
+        proxy_token_file=layout.PROXY_TOKEN_FILE,
+        ssl_cert=layout.TLS_CERT,
+        ssl_key=layout.TLS_KEY,
+    )
+    config = with_deployment_settings(to_jupyterhub_config(cfg, runtime), net)
+    config_py = render_config_py(config)
     files: dict[str, tuple[bytes, int]] = {layout.CONFIG_FILE: (config_py.encode(), 0o644)}
     for path, secret in hub_secret_files(cfg, runtime).items():
         files[path] = (secret.get_secret_value().encode(), 0o600)
     names: list[str] = []
     if facts.operator_tls:
         cert, key = facts.operator_tls
-        files[runtime.ssl_cert] = (cert, 0o644)
-        files[runtime.ssl_key] = (key, 0o600)
+        files[layout.TLS_CERT] = (cert, 0o600)
+        files[layout.TLS_KEY] = (key, 0o600)
     else:
         names = list(dict.fromkeys([*cfg.tls.hostnames, *facts.tls_names]))
-    create_kwargs = {
+    kwargs = {
         "image": facts.hub_image_id,
         "name": layout.HUB_CONTAINER,
         "hostname": layout.HUB_CONTAINER,
         "detach": True,
-        "environment": {"BERTH_TLS_SELF_SIGNED": ",".join(names)},
-        "ports": {f"{layout.HUB_PORT}/tcp": (cfg.listen.address, cfg.listen.port)},
-        "volumes": {
-            cfg.hub.data_volume: {"bind": layout.DATA_DIR, "mode": "rw"},
-            "/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
+        "environment": {
+            "BERTH_TLS_SELF_SIGNED": ",".join(names),
+            # The engine guard, not the engine: only the calls the spawner makes, on Berth's
+            # own labelled objects.
+            "DOCKER_HOST": f"unix://{layout.ENGINE_SOCKET}",
         },
-        # The hub is unprivileged; the socket's group lets it ask the engine for containers.
-        "group_add": [str(facts.socket_gid)],
-        "network": cfg.network,
-        "restart_policy": {"Name": "unless-stopped"},
-        "security_opt": ["no-new-privileges"],
-        "cap_drop": ["ALL"],
+        "volumes": {
+            data_volume: {"bind": layout.DATA_DIR, "mode": "rw"},
+            proxy_volume: {"bind": layout.PROXY_DIR, "mode": "rw"},
+            engine_volume: {"bind": layout.ENGINE_DIR, "mode": "ro"},
+        },
+        **_static_address(net, net.hub_ip),
+        "healthcheck": _healthcheck("hub"),
+        **SECURITY,
     }
-    # Everything the container is made from goes into the fingerprint (the files' contents and
-    # every create argument), so no change can slip past as "nothing changed".
-    digest = hashlib.sha256()
-    for path in sorted(files):
-        digest.update(path.encode() + b"\0" + files[path][0] + b"\0")
-    digest.update(json.dumps(create_kwargs, sort_keys=True, default=str).encode())
-    fingerprint = digest.hexdigest()[:32]
-    create_kwargs["labels"] = {layout.LABEL_HUB: "true", layout.LABEL_FINGERPRINT: fingerprint}
-    return HubPlan(config_py, files, create_kwargs, fingerprint)
+    return _finish("hub", kwargs, files), config_py
+
+
+def tls_identity(cfg: BerthConfig, facts: HostFacts) -> str:
+    """What the certificate the proxy serves is made from: a new one means a proxy restart."""
+    if facts.operator_tls:
+        return "operator:" + hashlib.sha256(b"\0".join(facts.operator_tls)).hexdigest()
+    return "self-signed:" + ",".join(dict.fromkeys([*cfg.tls.hostnames, *facts.tls_names]))
+
+
+def plan_proxy(
+    cfg: BerthConfig, facts: HostFacts, net: NetworkPlan, proxy_volume: str
+) -> ContainerPlan:
+    """configurable-http-proxy: the published port, the proxy volume read-only, nothing else."""
+    command = [
+        "python3", "-m", "berth.deploy.proxyinit",
+        "--api-ip", net.proxy_ip,
+        "--hub-url", f"http://{net.hub_ip}:{layout.HUB_API_PORT}",
+    ]  # fmt: skip
+    kwargs = {
+        "image": facts.hub_image_id,
+        "name": layout.PROXY_CONTAINER,
+        "hostname": layout.PROXY_CONTAINER,
+        "command": command,
+        "detach": True,
+        "environment": {"BERTH_PROXY_DIR": layout.PROXY_DIR},
+        "ports": {f"{layout.PROXY_PORT}/tcp": (cfg.listen.address, cfg.listen.port)},
+        "volumes": {proxy_volume: {"bind": layout.PROXY_DIR, "mode": "ro"}},
+        **_static_address(net, net.proxy_ip),
+        "read_only": True,
+        "healthcheck": _healthcheck("proxy"),
+        **SECURITY,
+    }
+    return _finish("proxy", kwargs, {}, tls_identity(cfg, facts))
+
+
+def plan_firewall(cfg: BerthConfig, facts: HostFacts, net: NetworkPlan) -> ContainerPlan:
+    """The rules that isolate user servers (berth/deploy/firewall.py): host network, NET_ADMIN."""
+    spec = spec_for_network(
+        bridge_name(cfg.network), network_addresses(net.subnet), layout.HUB_API_PORT
+    )
+    kwargs = firewall_container_kwargs(spec, facts.hub_image_id, name=layout.FIREWALL_CONTAINER)
+    return _finish("firewall", kwargs, {})
+
+
+def plan_deployment(cfg: BerthConfig, facts: HostFacts) -> DeploymentPlan:
+    net = plan_network(cfg, facts)
+    volumes = volume_names(cfg)
+    data_volume, proxy_volume, engine_volume = volumes
+    hub, config_py = plan_hub(cfg, facts, net, volumes)
+    return DeploymentPlan(
+        network=net,
+        volumes={
+            data_volume: {"berth.managed": "true", "berth.role": "hub-data"},
+            proxy_volume: {"berth.role": "proxy-data"},
+            engine_volume: {"berth.role": "engine-socket"},
+        },
+        guard=plan_guard(cfg, facts, engine_volume),
+        firewall=plan_firewall(cfg, facts, net),
+        hub=hub,
+        proxy=plan_proxy(cfg, facts, net, proxy_volume),
+        config_py=config_py,
+    )
 
 
 def files_tar(files: dict[str, tuple[bytes, int]]) -> bytes:

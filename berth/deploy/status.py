@@ -1,4 +1,5 @@
-"""What is running: the hub, user servers with age/memory/CPU; stopping it all, finding logs."""
+"""What is running: the service's containers, user servers with age/memory/CPU; stopping it all,
+finding logs."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from docker.models.volumes import Volume
 
 from berth.config.schema import BerthConfig
 from berth.deploy import layout
-from berth.deploy.up import current_hub, exec_accounts
+from berth.deploy.plan import volume_names
+from berth.deploy.up import SERVICE_CONTAINERS, current, current_hub, exec_accounts
 from berth.errors import BerthError
 from berth.spawner.specs import LABEL_MANAGED, LABEL_ROLE, LABEL_SERVER, LABEL_USER, ROLE_SINGLEUSER
 
@@ -37,9 +39,19 @@ class ServerRow:
     cpu: str
 
 
+# `berth logs --service NAME`: the service's containers by their short names.
+SERVICES = {
+    "hub": layout.HUB_CONTAINER,
+    "proxy": layout.PROXY_CONTAINER,
+    "guard": layout.GUARD_CONTAINER,
+    "firewall": layout.FIREWALL_CONTAINER,
+}
+
+
 @dataclass(frozen=True)
 class StatusReport:
     hub_state: str
+    services: list[tuple[str, str]]  # (container, state) of each of the service's containers
     url: str
     servers: list[ServerRow]
     users: list[str] | None
@@ -87,13 +99,21 @@ def _row(container: Container) -> ServerRow:
     )
 
 
+def container_state(container: Container | None) -> str:
+    if container is None:
+        return "not created (run berth up)"
+    health = container.attrs["State"].get("Health", {}).get("Status")
+    return f"{container.status}" + (f", {health}" if health else "")
+
+
 def gather(client: docker.DockerClient, cfg: BerthConfig) -> StatusReport:
     hub = current_hub(client)
-    if hub is None:
-        hub_state = "not created (run berth up)"
-    else:
-        health = hub.attrs["State"].get("Health", {}).get("Status")
-        hub_state = f"{hub.status}" + (f", {health}" if health else "")
+    hub_state = container_state(hub)
+    services = []
+    for name in reversed(SERVICE_CONTAINERS):
+        found = hub if name == layout.HUB_CONTAINER else current(client, name)
+        if found is not None or name in (layout.HUB_CONTAINER, layout.PROXY_CONTAINER):
+            services.append((name, container_state(found)))
     port = cfg.listen.port
     url = f"https://localhost{'' if port == 443 else f':{port}'}/"
     containers = client.containers.list(all=True, filters=user_servers(cfg.network))
@@ -106,18 +126,22 @@ def gather(client: docker.DockerClient, cfg: BerthConfig) -> StatusReport:
             users = sorted(user["name"] for user in exec_accounts(client, ["list"]))
         except BerthError:
             users = None
-    return StatusReport(hub_state, url, servers, users)
+    return StatusReport(hub_state, services, url, servers, users)
 
 
 def stop_all(client: docker.DockerClient, network: str) -> int:
-    """Stop and remove the hub and its user servers; return how many user servers stopped."""
-    for name in (layout.HUB_CONTAINER, f"{layout.HUB_CONTAINER}-previous"):
-        try:
-            hub = client.containers.get(name)
-            hub.stop(timeout=15)
-            hub.remove()
-        except NotFound:
-            pass
+    """Stop and remove the service's containers and its user servers (the hub first, so it
+    does not see the others go; the guard last); return how many user servers stopped."""
+    order = (layout.HUB_CONTAINER, layout.PROXY_CONTAINER, layout.FIREWALL_CONTAINER)
+    order += (layout.GUARD_CONTAINER,)
+    for base in order:
+        for name in (base, base + layout.PREVIOUS_SUFFIX):
+            try:
+                container = client.containers.get(name)
+                container.stop(timeout=15)
+                container.remove()
+            except NotFound:
+                pass
     servers = client.containers.list(all=True, filters=user_servers(network))
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda c: c.remove(force=True), servers))
@@ -136,17 +160,25 @@ def data_volumes(client: docker.DockerClient, cfg: BerthConfig) -> list[Volume]:
         for volume in client.volumes.list(filters={"label": f"{LABEL_MANAGED}=true"})
         if prefix and volume.name.startswith(prefix)
     ]
-    with contextlib.suppress(NotFound):
-        found.append(client.volumes.get(cfg.hub.data_volume))
+    for name in volume_names(cfg):
+        with contextlib.suppress(NotFound):
+            found.append(client.volumes.get(name))
     return list({volume.name: volume for volume in found}.values())
 
 
-def container_for(client: docker.DockerClient, user: str | None, network: str) -> Container:
+def container_for(
+    client: docker.DockerClient, user: str | None, network: str, service: str = "hub"
+) -> Container:
+    """A user's server container, or else one of the service's containers (`SERVICES`)."""
     if user is None:
+        if service not in SERVICES:
+            raise BerthError(f"no service {service!r}: one of {', '.join(SERVICES)}")
         try:
-            return client.containers.get(layout.HUB_CONTAINER)
+            return client.containers.get(SERVICES[service])
         except NotFound:
-            raise BerthError("the hub is not running", hint="start it with `berth up`") from None
+            raise BerthError(
+                f"{SERVICES[service]} is not running", hint="start it with `berth up`"
+            ) from None
     filters = user_servers(network)
     matches = client.containers.list(
         all=True, filters={**filters, "label": [*filters["label"], f"{LABEL_USER}={user}"]}

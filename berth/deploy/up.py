@@ -1,11 +1,15 @@
-"""`berth up` against the engine: images, network, data volume, the hub container, first admin."""
+"""`berth up` against the engine: network, volumes, the service's containers, first admin."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import json
+import socket
+import ssl
 import tarfile
+import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,15 +18,30 @@ import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from berth import engine, ports, tls
+from berth import ports, tls
 from berth.config.schema import BerthConfig
 from berth.deploy import hostfacts, layout, listed
-from berth.deploy.plan import HostFacts, HubPlan, config_changes, files_tar, plan_hub
+from berth.deploy.network import allocate_subnet, bridge_name, network_problems
+from berth.deploy.plan import (
+    ContainerPlan,
+    DeploymentPlan,
+    HostFacts,
+    NetworkPlan,
+    config_changes,
+    files_tar,
+    plan_deployment,
+)
 from berth.errors import BerthError
 
-HUB_START_TIMEOUT = 120.0
-PREVIOUS_HUB = f"{layout.HUB_CONTAINER}-previous"  # kept stopped until the new hub is healthy
+START_TIMEOUT = 120.0
 DEFAULT_ADMIN = "admin"
+# Every container `berth up` makes, including those of older Berths, for down, status and logs.
+SERVICE_CONTAINERS = (
+    layout.FIREWALL_CONTAINER,
+    layout.PROXY_CONTAINER,
+    layout.HUB_CONTAINER,
+    layout.GUARD_CONTAINER,
+)
 
 
 @dataclass
@@ -47,6 +66,7 @@ def gather_facts(client: docker.DockerClient, cfg: BerthConfig, hub_image: str) 
         operator = hostfacts.read_operator_tls(cfg.tls.cert, cfg.tls.key)
         tls.check_pair(*operator, source=f"{cfg.tls.cert} / {cfg.tls.key}")
     return HostFacts(
+        subnet=_subnet(client, cfg.network),
         hub_image_id=client.images.get(hub_image).id,
         socket_gid=hostfacts.socket_gid(),
         tls_names=hostfacts.host_names(cfg.listen.address),
@@ -54,24 +74,73 @@ def gather_facts(client: docker.DockerClient, cfg: BerthConfig, hub_image: str) 
     )
 
 
-def ensure_network(client: docker.DockerClient, name: str) -> None:
+def _find_network(client: docker.DockerClient, name: str) -> Any | None:
     # The engine's name filter matches substrings: compare names exactly.
-    if not any(network.name == name for network in client.networks.list(names=[name])):
-        client.networks.create(name, driver="bridge", labels={"berth.managed": "true"})
+    found = [n for n in client.networks.list(names=[name]) if n.name == name]
+    return client.networks.get(found[0].id) if found else None
 
 
-def ensure_volume(client: docker.DockerClient, name: str) -> None:
+def _subnet(client: docker.DockerClient, name: str) -> str:
+    """The existing network's subnet when it is fit to keep, else one the engine allocates."""
+    network = _find_network(client, name)
+    if network is not None and not network_problems(network.attrs, bridge_name(name)):
+        return network.attrs["IPAM"]["Config"][0]["Subnet"]
+    return allocate_subnet(client, f"{name}-subnet-probe")
+
+
+def ensure_network(client: docker.DockerClient, plan: NetworkPlan) -> None:
+    """Create the network as planned; one made differently (an older Berth's, without a fixed
+    subnet) is made again while only the service's own containers are on it."""
+    network = _find_network(client, plan.name)
+    if network is not None:
+        configs = (network.attrs.get("IPAM") or {}).get("Config") or [{}]
+        bridge = plan.create_kwargs["options"]["com.docker.network.bridge.name"]
+        fit = not network_problems(network.attrs, bridge)
+        if fit and configs[0].get("Subnet") == plan.subnet:
+            return
+        attached = network.attrs.get("Containers") or {}
+        names = {info.get("Name") for info in attached.values()}
+        others = sorted(n for n in names if n not in _all_service_names())
+        if others:
+            raise BerthError(
+                f"the network {plan.name} was made by an older Berth and must be made again, "
+                f"but {len(others)} container(s) are on it: {', '.join(others[:5])}",
+                hint="stop the user servers with `berth down` (volumes are kept), then `berth up`",
+            )
+        for container_id in attached:
+            with contextlib.suppress(NotFound, APIError):
+                network.disconnect(container_id, force=True)
+        network.remove()
     try:
-        client.volumes.get(name)
+        client.networks.create(**plan.create_kwargs)
+    except APIError as exc:
+        raise BerthError(
+            f"the engine refused to create the network {plan.name}: {exc.explanation or exc}",
+            hint=f"another network may use the subnet {plan.subnet} (docker network ls)",
+        ) from exc
+
+
+def _all_service_names() -> set[str]:
+    return {n + suffix for n in SERVICE_CONTAINERS for suffix in ("", layout.PREVIOUS_SUFFIX)}
+
+
+def ensure_volumes(client: docker.DockerClient, volumes: dict[str, dict[str, str]]) -> None:
+    for name, labels in volumes.items():
+        try:
+            client.volumes.get(name)
+        except NotFound:
+            client.volumes.create(name, labels=labels)
+
+
+def current(client: docker.DockerClient, name: str) -> Container | None:
+    try:
+        return client.containers.get(name)
     except NotFound:
-        client.volumes.create(name, labels={"berth.managed": "true", "berth.role": "hub-data"})
+        return None
 
 
 def current_hub(client: docker.DockerClient) -> Container | None:
-    try:
-        return client.containers.get(layout.HUB_CONTAINER)
-    except NotFound:
-        return None
+    return current(client, layout.HUB_CONTAINER)
 
 
 def read_file(container: Container, path: str) -> str:
@@ -86,22 +155,63 @@ def read_file(container: Container, path: str) -> str:
         return extracted.read().decode() if extracted else ""
 
 
-def start_hub(client: docker.DockerClient, plan: HubPlan) -> Container:
+def up_to_date(container: Container | None, plan: ContainerPlan) -> bool:
+    return (
+        container is not None
+        and container.status == "running"
+        and container.labels.get(layout.LABEL_FINGERPRINT) == plan.fingerprint
+    )
+
+
+def start_container(client: docker.DockerClient, plan: ContainerPlan) -> Container:
     container = client.containers.create(**plan.create_kwargs)
     try:
-        container.put_archive("/", files_tar(plan.files))
+        if plan.files:
+            container.put_archive("/", files_tar(plan.files))
         container.start()
     except APIError as exc:
         container.remove(force=True)
         message = exc.explanation or str(exc)
-        if "address already in use" in message or "port is already allocated" in message:
-            port = plan.create_kwargs["ports"][f"{layout.HUB_PORT}/tcp"]
+        published = plan.create_kwargs.get("ports", {}).get(f"{layout.PROXY_PORT}/tcp")
+        if published and (
+            "address already in use" in message or "port is already allocated" in message
+        ):
             raise BerthError(
-                f"port {port[1]} on {port[0]} is already in use",
+                f"port {published[1]} on {published[0]} is already in use",
                 hint="stop what listens there or set listen.port in berth.yaml",
             ) from exc
-        raise BerthError(f"the engine refused to start the hub: {message}") from exc
+        raise BerthError(f"the engine refused to start {plan.name}: {message}") from exc
     return container
+
+
+@dataclass
+class Swap:
+    """One container being replaced: the previous one is kept, stopped, until the new is ready."""
+
+    plan: ContainerPlan
+    previous: Container | None
+    new: Container | None = None
+
+    def begin(self, client: docker.DockerClient) -> None:
+        leftover = current(client, self.plan.name + layout.PREVIOUS_SUFFIX)
+        if leftover is not None:  # from a run that was cut short
+            leftover.remove(force=True)
+        if self.previous is not None:
+            self.previous.stop(timeout=15)
+            self.previous.rename(self.plan.name + layout.PREVIOUS_SUFFIX)
+
+    def undo(self, client: docker.DockerClient) -> None:
+        failed = current(client, self.plan.name)
+        if failed is not None:
+            failed.remove(force=True)
+        if self.previous is not None:
+            self.previous.rename(self.plan.name)
+            self.previous.start()
+
+    def finish(self) -> None:
+        if self.previous is not None:
+            with contextlib.suppress(NotFound):
+                self.previous.remove(force=True)
 
 
 def apply(
@@ -110,57 +220,148 @@ def apply(
     hub_image: str,
     say: Callable[[str], None],
 ) -> UpResult:
-    """Make the running hub match `cfg`; restart it only when something it uses changed."""
+    """Make the running service match `cfg`; restart only the containers whose inputs changed."""
     cfg = with_default_admin(cfg)
     facts = gather_facts(client, cfg, hub_image)
-    plan = plan_hub(cfg, facts)
-    ensure_network(client, cfg.network)
-    ensure_volume(client, cfg.hub.data_volume)
+    plan = plan_deployment(cfg, facts)
+    existing = {c.role: current(client, c.name) for c in plan.containers}
+    _check_port(cfg, [existing.get("proxy"), existing.get("hub")])
+    ensure_network(client, plan.network)
+    ensure_volumes(client, plan.volumes)
     url = public_url(cfg, facts)
-    existing = current_hub(client)
-    _check_port(cfg, existing)
-    same = (
-        existing is not None and existing.labels.get(layout.LABEL_FINGERPRINT) == plan.fingerprint
-    )
-    if existing is not None and same and existing.status == "running":
+    stale = [c for c in plan.containers if not up_to_date(existing[c.role], c)]
+    if not stale:
         result = UpResult(url, changed=False)
     else:
-        changes = _describe_changes(existing, plan, same)
-        say("restarting the hub (user servers keep running)" if existing else "starting the hub")
-        _replace_hub(client, existing, plan)
+        changes = [line for c in stale for line in _describe(c, existing[c.role], plan)]
+        names = ", ".join(c.name for c in stale)
+        say(f"starting {names}" if not any(existing.values()) else f"restarting {names} "
+            "(user servers keep running)")  # fmt: skip
+        replace(client, plan, [Swap(c, existing[c.role]) for c in stale])
         result = UpResult(url, changed=True, changes=changes)
     # Every run, not only after a restart: an account missing after a run cut short is made
     # now (until then the hub refuses sign-ups of listed names, so nobody can take it).
     if cfg.auth.type == "native":
+        hub = current_hub(client)
+        if hub is not None and not stale:  # running, but maybe still starting (a restart)
+            wait_ready(Swap(plan.hub, None, hub), plan)
         result.accounts = listed.ensure_listed(lambda a: exec_accounts(client, a), cfg.users)
     return result
 
 
-def _describe_changes(existing: Container | None, plan: HubPlan, same: bool) -> list[str]:
+def _describe(plan: ContainerPlan, existing: Container | None, whole: DeploymentPlan) -> list[str]:
     if existing is None:
-        return []
-    if same:
-        return ["the hub was not running"]
-    changes = config_changes(read_file(existing, layout.CONFIG_FILE), plan.config_py)
-    return changes or ["the hub image, TLS, published port, data volume or a secret file"]
+        return [f"{plan.name} was missing"] if plan.role != "guard" else ["the engine guard"]
+    if existing.labels.get(layout.LABEL_FINGERPRINT) == plan.fingerprint:
+        return [f"the {plan.role} was not running"]
+    if plan.role == "hub":
+        changes = config_changes(read_file(existing, layout.CONFIG_FILE), whole.config_py)
+        return changes or ["the hub image, certificate, volumes or a secret file"]
+    if plan.role == "proxy":
+        return ["the proxy (image, published address or port, certificate)"]
+    return [f"the {plan.role} (image or settings)"]
 
 
-def _replace_hub(client: docker.DockerClient, existing: Container | None, plan: HubPlan) -> None:
-    """Start the planned hub; if it does not come up healthy, put the previous one back."""
-    if existing is not None:
-        existing.stop(timeout=15)
-        existing.rename(PREVIOUS_HUB)
+def replace(client: docker.DockerClient, plan: DeploymentPlan, swaps: list[Swap]) -> None:
+    """Start the planned containers in place of the stale ones; if any does not become ready,
+    undo every replacement of this run, so a bad change never leaves the service down.
+
+    The guard starts first (the hub polls user servers through it as it starts); the proxy
+    and the hub then start together: the proxy waits for the token and certificate the hub
+    writes, and the hub for the proxy's API.
+    """
+    by_role = {swap.plan.role: swap for swap in swaps}
+    roles = [role for role in ("guard", "firewall", "proxy", "hub") if role in by_role]
+    begun: list[Swap] = []
     try:
-        engine.wait_healthy(start_hub(client, plan), "the hub", HUB_START_TIMEOUT, interval=0.5)
+        for role in roles:
+            by_role[role].begin(client)
+            begun.append(by_role[role])
+        waited: set[str] = set()
+        for role in roles:
+            if role in ("proxy", "hub"):  # both need the firewall's rules; the hub the guard
+                for first in ("guard", "firewall"):
+                    if first in by_role and first not in waited:
+                        wait_ready(by_role[first], plan)
+                        waited.add(first)
+            by_role[role].new = start_container(client, by_role[role].plan)
+        for role in roles:
+            if role not in waited:
+                wait_ready(by_role[role], plan)
     except BaseException:
-        with contextlib.suppress(NotFound):
-            client.containers.get(layout.HUB_CONTAINER).remove(force=True)
-        if existing is not None:
-            existing.rename(layout.HUB_CONTAINER)
-            existing.start()
+        for swap in reversed(begun):
+            with contextlib.suppress(APIError, NotFound):
+                swap.undo(client)
         raise
-    if existing is not None:
-        existing.remove()
+    for swap in begun:
+        swap.finish()
+    if "proxy" in by_role and "hub" not in by_role:
+        sync_routes(client)
+
+
+def wait_ready(swap: Swap, plan: DeploymentPlan, timeout: float = START_TIMEOUT) -> None:
+    """Wait until the new container is healthy, or answers a probe (quicker than the engine's
+    first healthcheck, which runs only after its interval); fail fast when it stops."""
+    container = swap.new
+    assert container is not None
+    probe = _probe(swap.plan.role, plan, container)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        container.reload()
+        state = container.attrs["State"]
+        if state["Status"] in ("exited", "dead") or state.get("Restarting"):
+            tail = container.logs(tail=25).decode(errors="replace").strip()
+            raise BerthError(
+                f"{swap.plan.name} stopped (exit status {state.get('ExitCode')}):\n{tail}"
+            )
+        if state.get("Health", {}).get("Status") == "healthy" or probe():
+            return
+        time.sleep(0.25)
+    tail = container.logs(tail=25).decode(errors="replace").strip()
+    raise BerthError(f"{swap.plan.name} did not become ready within {timeout:.0f}s:\n{tail}")
+
+
+def _probe(role: str, plan: DeploymentPlan, container: Container) -> Callable[[], bool]:
+    def guard() -> bool:
+        check = ["python3", "-m", "berth.deploy.hubcheck", "engine"]
+        return container.exec_run(check).exit_code == 0
+
+    def hub() -> bool:  # the host reaches the Berth network through its bridge
+        url = f"http://{plan.network.hub_ip}:{layout.HUB_API_PORT}/hub/health"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                return answer.status == 200
+        except OSError:
+            return False
+
+    def proxy() -> bool:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        published = plan.proxy.create_kwargs["ports"][f"{layout.PROXY_PORT}/tcp"]
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(published[0], published[0])
+        try:
+            with (
+                socket.create_connection((host, published[1]), timeout=2) as raw,
+                context.wrap_socket(raw),
+            ):
+                return True
+        except OSError:
+            return False
+
+    def firewall() -> bool:  # its healthcheck's command, now rather than in 10 s
+        check = plan.firewall.create_kwargs["healthcheck"]["test"][1:]
+        return container.exec_run(check, user="root").exit_code == 0
+
+    return {"guard": guard, "firewall": firewall, "hub": hub, "proxy": proxy}.get(
+        role, lambda: False
+    )
+
+
+def sync_routes(client: docker.DockerClient) -> None:
+    """Ask the hub to add its routes to a new proxy now, not at its next periodic check."""
+    hub = current_hub(client)
+    if hub is not None and hub.status == "running":
+        hub.exec_run(["python3", "-m", "berth.deploy.routes"])
 
 
 def exec_accounts(
@@ -184,16 +385,18 @@ def exec_accounts(
     return answer
 
 
-def _check_port(cfg: BerthConfig, existing: Container | None) -> None:
-    """Refuse a busy listen port before the running hub is touched (it would be left down)."""
-    ours = (
-        existing is not None
-        and existing.status == "running"
+def _check_port(cfg: BerthConfig, publishers: list[Container | None]) -> None:
+    """Refuse a busy listen port before anything running is touched (it would be left down).
+    The port is ours when the proxy (or an older Berth's hub) publishes it."""
+    ours = any(
+        container is not None
+        and container.status == "running"
         and any(
             binding.get("HostPort") == str(cfg.listen.port)
-            for bindings in (existing.attrs["NetworkSettings"]["Ports"] or {}).values()
+            for bindings in (container.attrs["NetworkSettings"]["Ports"] or {}).values()
             for binding in bindings or []
         )
+        for container in publishers
     )
     if not ours and not ports.port_free(cfg.listen.address, cfg.listen.port):
         raise BerthError(

@@ -6,6 +6,7 @@ operator's day would): it is started by the `hub_deployment` fixture in tests/co
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -43,6 +44,76 @@ def login(dep: Deployment, user: str, password: str) -> requests.Session:
 
 
 REPO = Path(__file__).resolve().parents[2]
+SERVICE = ["berth-hub", "berth-proxy", "berth-engine-guard"]  # unprivileged, no capability
+EVERY_CONTAINER = [*SERVICE, "berth-firewall"]  # the firewall runs as root with NET_ADMIN only
+
+# Run inside the proxy container: every way to the engine and to the hub's data.
+PROXY_ATTACK = """
+import json, os, socket
+found = {}
+for path in ("/var/run/docker.sock", "/run/berth-engine/docker.sock"):
+    try:
+        socket.socket(socket.AF_UNIX).connect(path)
+        found[path] = "connected"
+    except OSError:
+        found[path] = "unreachable"
+try:
+    import docker
+    docker.from_env(timeout=5).ping()
+    found["docker.from_env"] = "connected"
+except Exception:
+    found["docker.from_env"] = "unreachable"
+for path in ("/srv/berth/data/jupyterhub.sqlite", "/srv/berth/data/secrets/cookie_secret"):
+    found[path] = "present" if os.path.exists(path) else "absent"
+try:
+    open("/srv/berth/proxy/proxy_token", "a").close()
+    found["write the proxy volume"] = "written"
+except OSError:
+    found["write the proxy volume"] = "refused"
+print(json.dumps(found))
+"""
+
+# Run inside the hub container with the docker SDK and the container's own DOCKER_HOST.
+HUB_ATTACKS = (
+    "privileged",
+    "host network",
+    "bind of /",
+    "cap SYS_ADMIN",
+    "the hub's data volume",
+    "stop berth-proxy",
+    "exec in the engine guard",
+    "inspect berth-proxy",
+)
+HUB_ATTACK = """
+import json, os, docker
+client = docker.from_env(timeout=30)
+berth = {"berth.managed": "true", "berth.prefix": "berth", "berth.role": "single-user"}
+# Everything else as a spawner would ask, so that each refusal is for the attack itself.
+base = dict(image="berth/foundation:latest", command=["true"], labels=berth,
+            cap_drop=["ALL"], security_opt=["no-new-privileges"])
+tries = {
+    "privileged": lambda: client.containers.create(name="berth-attack-1", privileged=True, **base),
+    "host network": lambda: client.containers.create(
+        name="berth-attack-2", network_mode="host", **base),
+    "bind of /": lambda: client.containers.create(
+        name="berth-attack-3", volumes={"/": {"bind": "/host", "mode": "rw"}}, **base),
+    "cap SYS_ADMIN": lambda: client.containers.create(
+        name="berth-attack-4", cap_add=["SYS_ADMIN"], **base),
+    "the hub's data volume": lambda: client.containers.create(
+        name="berth-attack-5", volumes={os.environ["DATA"]: {"bind": "/data"}}, **base),
+    "stop berth-proxy": lambda: client.api.stop("berth-proxy"),
+    "exec in the engine guard": lambda: client.api.exec_create("berth-engine-guard", ["id"]),
+    "inspect berth-proxy": lambda: client.api.inspect_container("berth-proxy"),
+}
+found = {}
+for name, attempt in tries.items():
+    try:
+        attempt()
+        found[name] = "allowed"
+    except docker.errors.APIError as exc:
+        found[name] = exc.status_code
+print(json.dumps(found))
+"""
 
 
 def alice_servers(engine) -> list:
@@ -73,27 +144,90 @@ class TestDeployment:
         dep = hub_deployment
         assert dep.admin_password, "berth up did not print the first admin's password"
         hub = engine.containers.get("berth-hub")
-        assert hub.attrs["State"]["Health"]["Status"] == "healthy"
-        config = hub.attrs["HostConfig"]
-        assert config["CapDrop"] == ["ALL"]
-        assert "no-new-privileges" in config["SecurityOpt"]
-        assert hub.attrs["Config"]["User"] not in ("", "root", "0")
-        # Secrets are born in the volume with mode 600 and never appear in the environment.
+
+        def all_healthy():
+            states = [engine.containers.get(n).attrs["State"] for n in SERVICE]
+            return True if all(s["Health"]["Status"] == "healthy" for s in states) else None
+
+        # berth up returns once each answers; the engine's own healthcheck follows within 15 s.
+        assert eventually(all_healthy, 60)
+        for name in SERVICE:
+            container = engine.containers.get(name)
+            config = container.attrs["HostConfig"]
+            assert config["CapDrop"] == ["ALL"], name
+            assert "no-new-privileges" in config["SecurityOpt"], name
+            assert not config["Privileged"], name
+            assert container.attrs["Config"]["User"] not in ("", "root", "0"), name
+        firewall = engine.containers.get("berth-firewall").attrs["HostConfig"]
+        assert firewall["NetworkMode"] == "host" and firewall["CapAdd"] == ["NET_ADMIN"]
+        assert firewall["CapDrop"] == ["ALL"] and not firewall["Binds"]
+        # Secrets are born in the volumes with mode 600 and never appear in the environment.
         listing = hub.exec_run(
             [
                 "stat",
                 "-c",
-                "%a %n",
+                "%a %U %n",
                 "/srv/berth/data/secrets/cookie_secret",
-                "/srv/berth/data/secrets/proxy_token",
-                "/srv/berth/data/tls/key.pem",
+                "/srv/berth/proxy/proxy_token",
+                "/srv/berth/proxy/tls/key.pem",
             ]
         ).output.decode()
-        assert listing.count("600 ") == 3, listing
-        env = " ".join(hub.attrs["Config"]["Env"])
+        assert listing.count("600 jovyan ") == 3, listing
         secret = hub.exec_run(["cat", "/srv/berth/data/secrets/cookie_secret"]).output.decode()
-        assert secret.strip() and secret.strip() not in env
-        assert secret.strip() not in hub.logs().decode()
+        token = hub.exec_run(["cat", "/srv/berth/proxy/proxy_token"]).output.decode()
+        for name in SERVICE:
+            container = engine.containers.get(name)
+            env = " ".join(container.attrs["Config"]["Env"] + container.attrs["Config"]["Cmd"])
+            for value in (secret.strip(), token.strip()):
+                assert value and value not in env, name
+                assert value not in container.logs().decode(), name
+
+    def test_the_proxy_has_no_engine_and_no_hub_data(self, hub_deployment, engine):
+        """From inside the internet-facing proxy, the engine is out of reach and the hub's
+        database and cookie secret are not there to read. Fails on main, where the proxy ran
+        in the hub's container, next to the Docker socket and the data volume."""
+        proxy = engine.containers.get("berth-proxy")
+        mounts = {m["Destination"]: m for m in proxy.attrs["Mounts"]}
+        assert set(mounts) == {"/srv/berth/proxy"} and mounts["/srv/berth/proxy"]["RW"] is False
+        assert proxy.attrs["HostConfig"]["GroupAdd"] in (None, [])
+        attempt = proxy.exec_run(["python3", "-c", PROXY_ATTACK])
+        assert attempt.exit_code == 0, attempt.output.decode()
+        found = json.loads(attempt.output.decode().strip().splitlines()[-1])
+        assert found == {
+            "/var/run/docker.sock": "unreachable",
+            "/run/berth-engine/docker.sock": "unreachable",
+            "docker.from_env": "unreachable",
+            "/srv/berth/data/jupyterhub.sqlite": "absent",
+            "/srv/berth/data/secrets/cookie_secret": "absent",
+            "write the proxy volume": "refused",
+        }, found
+        # The proxy's processes run as the unprivileged user, not root.
+        top = proxy.top(ps_args="-o pid,user")
+        column = top["Titles"].index("USER")
+        users = {row[column] for row in top["Processes"]}
+        assert users and "root" not in users, users
+
+    def test_the_hub_may_only_make_the_calls_the_spawner_needs(self, hub_deployment, engine):
+        """From inside the hub's container, through its DOCKER_HOST, each dangerous call is
+        refused with 403 and did not happen, while a normal spawn still works. Fails on main,
+        where the hub held the engine's socket itself and every one of these succeeded."""
+        dep = hub_deployment
+        hub = engine.containers.get("berth-hub")
+        proxy_started = engine.containers.get("berth-proxy").attrs["State"]["StartedAt"]
+        data = dep.config["hub"]["data_volume"]
+        attempt = hub.exec_run(["python3", "-c", HUB_ATTACK], environment={"DATA": data})
+        assert attempt.exit_code == 0, attempt.output.decode()
+        found = json.loads(attempt.output.decode().strip().splitlines()[-1])
+        assert found == {name: 403 for name in HUB_ATTACKS}, found
+        leftovers = engine.containers.list(all=True, filters={"name": "berth-attack"})
+        assert not leftovers, [c.name for c in leftovers]
+        proxy = engine.containers.get("berth-proxy")
+        assert proxy.status == "running" and proxy.attrs["State"]["StartedAt"] == proxy_started
+        assert engine.containers.get("berth-engine-guard").status == "running"
+        # A normal spawn, through the same guard, works.
+        assert dep.berth("users", "add", "spawnee").returncode == 0
+        dep.start_server("spawnee")
+        dep.stop_server("spawnee")
 
     def test_wrong_password_is_refused_and_the_admin_logs_in(self, hub_deployment):
         dep = hub_deployment
@@ -133,12 +267,15 @@ class TestDeployment:
         status = dep.berth("status")
         assert status.returncode == 0, status.stderr
         assert "healthy" in status.stderr and "alice" in status.stdout
+        for name in EVERY_CONTAINER:
+            assert f"{name}: running" in status.stderr, status.stderr
 
     def test_config_change_restarts_the_hub_and_servers_survive(self, hub_deployment, engine):
         dep = hub_deployment
         session = login(dep, "admin", dep.admin_password)
         server = engine.containers.list(filters={"label": "berth.user=alice"})[0]
         hub_before = engine.containers.get("berth-hub").id
+        untouched = {name: engine.containers.get(name).id for name in SERVICE[1:]}
         dep.config["limits"] = {"memory": "1G"}
         dep.config["idle_culler"] = {"enabled": True, "timeout": 600, "every": 60}
         dep.write_config()
@@ -147,10 +284,47 @@ class TestDeployment:
         culler = dep.api("GET", "/hub/api/services/idle-culler").json()
         assert culler.get("command") and culler.get("pid"), culler  # a managed, running service
         assert engine.containers.get("berth-hub").id != hub_before
+        assert {name: engine.containers.get(name).id for name in untouched} == untouched
         server.reload()
         assert server.status == "running"  # the user's server was not touched
         assert get_file(dep, "alice", "notes.txt") == "kept across restarts"
         assert hub_home(session, dep) == 200  # still logged in: same cookie secret
+
+    def test_users_stay_reachable_through_proxy_and_hub_restarts(self, hub_deployment, engine):
+        """A restarted proxy starts with no routes: the hub adds them again within its check
+        interval (15 s). A restarted hub finds the proxy's routes still in place."""
+        dep = hub_deployment
+        engine.containers.get("berth-proxy").restart(timeout=10)
+        assert eventually(lambda: read_or_none(dep, "alice", "notes.txt"), 90) == (
+            "kept across restarts"
+        )
+        engine.containers.get("berth-hub").restart(timeout=15)
+        assert eventually(lambda: read_or_none(dep, "alice", "notes.txt"), 90) == (
+            "kept across restarts"
+        )
+        assert dep.up().stderr.count("nothing changed") == 1
+
+    def test_a_failed_hub_replacement_puts_the_previous_hub_back(self, hub_deployment, engine):
+        """A change that leaves the new hub unable to start (here: a database that does not
+        answer) is rolled back: the previous hub runs again and users keep their servers."""
+        dep = hub_deployment
+        hub_before = engine.containers.get("berth-hub").id
+        proxy_before = engine.containers.get("berth-proxy").id
+        good = dict(dep.config)
+        dep.write_config(
+            {**good, "hub": {**good["hub"], "db_url": "postgresql://berth@127.0.0.1:9/hub"}}
+        )
+        failed = dep.berth("up", timeout=600)
+        dep.write_config(good)
+        assert failed.returncode == 1, failed.stderr
+        assert "berth-hub stopped" in failed.stderr  # with the tail of its log
+        hub = engine.containers.get("berth-hub")
+        assert hub.id == hub_before and hub.status == "running"
+        assert engine.containers.get("berth-proxy").id == proxy_before
+        assert not engine.containers.list(all=True, filters={"name": "berth-hub-previous"})
+        assert eventually(lambda: read_or_none(dep, "alice", "notes.txt"), 90) == (
+            "kept across restarts"
+        )
 
     def test_a_killed_hub_comes_back_with_berth_up(self, hub_deployment, engine):
         dep = hub_deployment
@@ -261,7 +435,7 @@ class TestDeployment:
         session = login(dep, "alice", "a-Better-passw0rd")
         before = {
             c.name: c.attrs["State"]["StartedAt"]
-            for c in (engine.containers.get("berth-hub"), *alice_servers(engine))
+            for c in (*map(engine.containers.get, SERVICE), *alice_servers(engine))
         }
         restart = subprocess.run(
             ["bash", str(REPO / "scripts" / "start-dockerd.sh"), "--restart"],
@@ -284,6 +458,8 @@ class TestDeployment:
         assert hub_log.returncode == 0 and "JupyterHub" in hub_log.stdout
         user_log = dep.berth("logs", "--user", "alice")
         assert user_log.returncode == 0 and "jupyterhub-singleuser" in user_log.stdout.lower()
+        proxy_log = dep.berth("logs", "--service", "proxy")
+        assert proxy_log.returncode == 0 and "Proxying https://" in proxy_log.stdout
         nobody = dep.berth("logs", "--user", "nobody")
         assert nobody.returncode == 1 and "no server container" in nobody.stderr
 
@@ -306,6 +482,8 @@ class TestDeployment:
             other.remove(force=True)
         assert down.returncode == 0, down.stderr
         assert not engine.containers.list(all=True, filters={"label": "berth.user=alice"})
+        for name in EVERY_CONTAINER:
+            assert not engine.containers.list(all=True, filters={"name": f"^{name}$"}), name
         names = {v.name for v in engine.volumes.list()}
         assert {"berth-test-deploy-data", "berth-test-deploy-user-alice"} <= names
         refused = dep.berth("down", "--delete-data")  # no terminal: no typed confirmation
@@ -316,6 +494,25 @@ class TestDeployment:
         assert hub_home(login(dep, "admin", dep.admin_password), dep) == 200
         dep.start_server("alice")
         assert get_file(dep, "alice", "notes.txt") == "kept across restarts"
+
+
+def read_or_none(dep: Deployment, user: str, name: str) -> str | None:
+    try:
+        answer = dep.api("GET", f"/user/{user}/api/contents/{name}")
+    except requests.RequestException:
+        return None
+    return answer.json()["content"] if answer.status_code == 200 else None
+
+
+def eventually(probe, timeout: float):
+    """The probe's first non-None answer within `timeout` seconds (polled every second)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value is not None:
+            return value
+        time.sleep(1)
+    return None
 
 
 def test_up_without_an_engine_says_so(tmp_path):
