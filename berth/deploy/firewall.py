@@ -10,22 +10,24 @@ Three layers, each closed on its own:
 - IPv6 on the bridge is dropped altogether (the network is IPv4-only).
 
 Forwarded traffic that comes from the bridge (`BERTH-<bridge>-FROM`):
-  replies to allowed connections; anything from a trusted address (the hub, the proxy) to the
-  network; new connections to the hub's API (one address and TCP port); the rest of what stays
+  replies to allowed connections; anything from a trusted address (the hub) to the network;
+  from a relay (the proxy) new TCP connections to user servers' port only; new connections to
+  the hub's API (one address and TCP port); the rest of what stays
   on the network is dropped. Connections that Docker's NAT redirected (ports published on a host
   address) are dropped, and so is link-local (a cloud's metadata service). What remains goes on
   to Docker's own rules (which keep networks apart) and out, or is dropped with
   `allow_internet=False`.
 Forwarded traffic into the bridge from elsewhere (`BERTH-<bridge>-TO`): only replies, and new
-  connections to trusted addresses (Docker then admits only the ports it published).
+  connections to trusted and relay addresses (Docker then admits only the ports it published).
 Traffic from the bridge to the host (`BERTH-<bridge>-HOST`): only replies and the trusted
-  addresses (the hub may need a database on the host); everything else is dropped, so the
+  address (the hub may need a database on the host); everything else is dropped, so the
   gateway, the host's other addresses and anything listening on them do not answer.
 
 The rules do not depend on how many user servers there are. They are applied by
 `python -m berth.deploy.firewall apply …` (berth/deploy/fwdaemon.py) in a container of the hub
-image with the host's network and NET_ADMIN only, which re-applies them when they are changed
-and removes exactly its own rules when it is stopped.
+image with the host's network and NET_ADMIN only, which re-applies them when they are changed.
+Stopping it leaves them in place (a `berth up` that replaces the firewall, or a crash, must not
+open the host to user servers for a moment); `… remove` takes exactly its own rules away.
 """
 
 from __future__ import annotations
@@ -49,19 +51,24 @@ CHECK_INTERVAL_SECONDS = 10.0
 class FirewallSpec:
     bridge: str
     subnet: str
-    trusted: tuple[str, ...]
+    trusted: tuple[str, ...]  # the hub: may open anything on the network, and reach the host
     hub_api: tuple[str, int]
     allow_internet: bool = True
+    # The proxy: may open connections to user servers' port only; no host, no other ports (code
+    # running in an internet-facing proxy must not get the hub's reach).
+    relays: tuple[str, ...] = ()
+    server_port: int = 8888
 
     def __post_init__(self) -> None:
         check_bridge(self.bridge)
         net = ipaddress.IPv4Network(self.subnet, strict=True)
-        for address in (*self.trusted, self.hub_api[0]):
+        for address in (*self.trusted, *self.relays, self.hub_api[0]):
             ip = ipaddress.IPv4Address(address)
             if ip not in net or ip in (net.network_address, net.broadcast_address, net[1]):
                 raise ValueError(f"{address} is not a container address in {self.subnet}")
-        if not 0 < self.hub_api[1] < 65536:
-            raise ValueError(f"{self.hub_api[1]} is not a TCP port")
+        for port in (self.hub_api[1], self.server_port):
+            if not 0 < port < 65536:
+                raise ValueError(f"{port} is not a TCP port")
 
     @property
     def from_chain(self) -> str:
@@ -81,16 +88,22 @@ class FirewallSpec:
 
 
 def spec_for_network(
-    bridge: str, addresses: NetworkAddresses, hub_api_port: int, allow_internet: bool = True
+    bridge: str,
+    addresses: NetworkAddresses,
+    hub_api_port: int,
+    allow_internet: bool = True,
+    server_port: int = 8888,
 ) -> FirewallSpec:
-    """The spec of a network planned by berth/deploy/network.py: the hub and the proxy are
-    trusted, the hub's API is the one thing user servers may open on the network."""
+    """The spec of a network planned by berth/deploy/network.py: the hub is trusted, the proxy
+    relays to user servers' port, the hub's API is the one thing user servers may open."""
     return FirewallSpec(
         bridge=bridge,
         subnet=addresses.subnet,
-        trusted=(addresses.hub, addresses.proxy),
+        trusted=(addresses.hub,),
         hub_api=(addresses.hub, hub_api_port),
         allow_internet=allow_internet,
+        relays=(addresses.proxy,),
+        server_port=server_port,
     )
 
 
@@ -111,10 +124,13 @@ def ruleset_v4(spec: FirewallSpec) -> Ruleset:
     bridge = spec.bridge
     hub_ip, hub_port = spec.hub_api
     trusted = [f"{ip}/32" for ip in spec.trusted]
+    relays = [f"{ip}/32" for ip in spec.relays]
+    relay_to_servers = f"-o {bridge} -p tcp -m tcp --dport {spec.server_port} -j ACCEPT"
     from_rules = [
         f"{ESTABLISHED} -j ACCEPT",
         *(f"-s {ip} -o {bridge} -j ACCEPT" for ip in trusted),
         *(f"-s {ip} -j RETURN" for ip in trusted),
+        *(f"-s {ip} {relay_to_servers}" for ip in relays),
         "-m conntrack --ctstate INVALID -j DROP",
         "-m conntrack --ctstate DNAT -j DROP",
         f"-d {hub_ip}/32 -o {bridge} -p tcp -m tcp --dport {hub_port} -j ACCEPT",
@@ -124,7 +140,7 @@ def ruleset_v4(spec: FirewallSpec) -> Ruleset:
     ]
     to_rules = [
         f"{ESTABLISHED} -j RETURN",
-        *(f"-d {ip} -j RETURN" for ip in trusted),
+        *(f"-d {ip} -j RETURN" for ip in [*trusted, *relays]),
         "-j DROP",
     ]
     host_rules = [
@@ -234,6 +250,8 @@ def spec_arguments(spec: FirewallSpec) -> list[str]:
         "--hub-api",
         f"{spec.hub_api[0]}:{spec.hub_api[1]}",
     ]
+    if spec.relays:
+        arguments += ["--relays", ",".join(spec.relays), "--server-port", str(spec.server_port)]
     return arguments if spec.allow_internet else [*arguments, "--no-internet"]
 
 
@@ -278,7 +296,9 @@ def parse_spec(argv: Sequence[str]) -> tuple[str, FirewallSpec]:
     parser.add_argument("action", choices=["apply", "check", "remove"])
     parser.add_argument("--bridge", required=True)
     parser.add_argument("--subnet", required=True)
-    parser.add_argument("--trusted", default="", help="IP[,IP…]: the hub and the proxy")
+    parser.add_argument("--trusted", default="", help="IP[,IP…]: the hub")
+    parser.add_argument("--relays", default="", help="IP[,IP…]: the proxy")
+    parser.add_argument("--server-port", type=int, default=8888, help="user servers' port")
     parser.add_argument("--hub-api", required=True, help="IP:PORT of the hub's API")
     parser.add_argument("--no-internet", action="store_true")
     args = parser.parse_args(argv)
@@ -290,6 +310,8 @@ def parse_spec(argv: Sequence[str]) -> tuple[str, FirewallSpec]:
             trusted=tuple(ip for ip in args.trusted.split(",") if ip),
             hub_api=(hub_ip, int(hub_port)),
             allow_internet=not args.no_internet,
+            relays=tuple(ip for ip in args.relays.split(",") if ip),
+            server_port=args.server_port,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -2,8 +2,10 @@
 
 Runs in the host's network namespace with NET_ADMIN. `apply` writes the rules, compares them
 with the running ones every few seconds and writes them again when someone flushed or changed
-them, and on SIGTERM removes exactly its own chains and jumps. `check` (the container's
-healthcheck) says whether the rules are in place; `remove` removes them (after a crash).
+them. Stopping it (SIGTERM) leaves the rules in place: the firewall is replaced by every
+`berth up` that changes it, and removing the rules then would open the host and the link-local
+addresses to user servers until the new one runs. `check` (the container's healthcheck) says
+whether the rules are in place; `remove` removes exactly its own chains and jumps.
 
 Only the nf_tables back end of iptables is used: it is what dockerd uses on current
 distributions, and it commits each restore as one transaction, so writing our rules cannot
@@ -131,7 +133,7 @@ def check_docker_chain() -> None:
 
 
 def apply_forever(spec: FirewallSpec, stop: threading.Event, interval: float) -> None:
-    """Apply, then re-check every `interval` seconds until `stop` is set; then remove."""
+    """Apply, then re-check every `interval` seconds until `stop` is set; the rules stay."""
     check_docker_chain()
     problem = bridge_filtering_problem()
     if problem:
@@ -151,12 +153,7 @@ def apply_forever(spec: FirewallSpec, stop: threading.Event, interval: float) ->
             elif problems:
                 say(f"{family.name} rules re-applied: " + "; ".join(problems))
         stop.wait(interval)
-    for family in families(spec):
-        try:
-            if remove(family):
-                say(f"{family.name} rules for bridge {spec.bridge} removed")
-        except (FirewallError, subprocess.SubprocessError) as exc:
-            say(f"could not remove the {family.name} rules: {exc}")
+    say(f"stopped; the rules for bridge {spec.bridge} stay in place (`remove` takes them away)")
 
 
 def check(spec: FirewallSpec) -> list[str]:

@@ -25,10 +25,12 @@ LABEL_PREFIX = "berth.prefix"
 NO_NEW_PRIVILEGES = "no-new-privileges"
 ROOT_START_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID")
 GRANT_SUDO_EXTRA_CAPS = ("AUDIT_WRITE", "FSETID", "KILL")
-VOLUME_INIT_CAPS = ("CHOWN", "DAC_READ_SEARCH")
+VOLUME_INIT_CAPS = ("CHOWN", "DAC_OVERRIDE")
 
 # What Berth's start paths add (specs.start_privileges) plus the volume-init container's
-# CAP_CHOWN and CAP_DAC_READ_SEARCH (volumes.volume_init_kwargs); nothing else, ever.
+# CAP_CHOWN and CAP_DAC_OVERRIDE (volumes.volume_init_kwargs); nothing else, ever. Never
+# CAP_DAC_READ_SEARCH: with it, Docker's seccomp profile allows open_by_handle_at, which reaches
+# the host's file system from any container ("shocker").
 ALLOWED_CAPS = frozenset({*ROOT_START_CAPS, *GRANT_SUDO_EXTRA_CAPS, *VOLUME_INIT_CAPS})
 ALLOWED_SECURITY_OPTS = frozenset(
     {NO_NEW_PRIVILEGES, f"{NO_NEW_PRIVILEGES}:true", f"{NO_NEW_PRIVILEGES}=true"}

@@ -56,6 +56,9 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", r"/images/create", "pull"),
     ("POST", r"/volumes/create", "volume-create"),
     ("GET", r"/volumes/(?P<ref>[^/]+)", "volume"),
+    # The spawner's clean-up of a preparation a killed hub cut short. Only this deployment's
+    # labelled volumes: a hub could destroy those anyway (a container that mounts them).
+    ("DELETE", r"/volumes/(?P<ref>[^/]+)", "volume"),
     ("GET", r"/networks/(?P<network>[^/]+)", "network"),
     ("POST", r"/networks/(?P<network>[^/]+)/(?:connect|disconnect)", "network-connect"),
 )

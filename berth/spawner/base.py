@@ -241,7 +241,6 @@ class BerthSpawner(ContainerSettings, Spawner):
         self,
         spec: specs.ContainerSpec,
         image_info: dict[str, Any],
-        redo: frozenset[str] = frozenset(),
     ) -> list[str]:
         """Check existing volumes are this user's (:mod:`.volume_policy`), create the rest."""
         return await prepare_volumes(
@@ -252,7 +251,6 @@ class BerthSpawner(ContainerSettings, Spawner):
             self.report,
             self.log,
             self.adopt_unlabelled_volumes,
-            redo,
         )
 
     async def delete_forever(self) -> None:

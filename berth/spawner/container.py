@@ -17,7 +17,7 @@ from .engine import ContainerRuntime
 from .errors import SpawnException
 from .readiness import container_address, wait_until_ready
 from .slots import boot_slot
-from .volumes import interrupted_inits
+from .volumes import remove_interrupted_inits
 
 __all__ = ["ContainerSpawner", "account_key", "resolve"]
 
@@ -39,7 +39,8 @@ class ContainerSpawner(BerthSpawner):
         image_info = await images.ensure_image(engine, image, self.pull_policy, self.report)
         spec = await self._build_spec(image)
         await self._replace_leftover(engine, spec.name)
-        await self.prepare_volumes(spec, image_info, await interrupted_inits(engine, spec.identity))
+        await remove_interrupted_inits(engine, spec.identity, self.log)
+        await self.prepare_volumes(spec, image_info)
 
         self.report({"progress": 70, "message": f"Creating container {spec.name}"})
         kwargs = specs.container_create_kwargs(spec)
@@ -129,8 +130,8 @@ class ContainerSpawner(BerthSpawner):
         between, it restarts with a server record and no container id, and polls. Our
         container, found by its deterministic name and our labels, is adopted if it runs
         (JupyterHub then checks that it answers before routing to it, and stops it if not);
-        otherwise it (created, never started, or exited) is removed. A half-done volume
-        preparation is redone by the next start (:func:`.volumes.interrupted_inits`).
+        otherwise it (created, never started, or exited) and any half-done volume preparation
+        are removed, so nothing is left that the hub does not know about.
         """
         if self.server is None:
             return False
@@ -144,6 +145,7 @@ class ContainerSpawner(BerthSpawner):
                 return True
             self.log.warning("Removing unrecorded container %s of %s", name, self._log_name)
             await engine.remove_container(found["Id"])
+        await remove_interrupted_inits(engine, self.identity, self.log)
         return False
 
     async def poll(self) -> int | None:

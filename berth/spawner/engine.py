@@ -79,6 +79,8 @@ class VolumeStore(Protocol):
         """Summaries of all containers (any state) that carry every one of ``labels``."""
         ...
 
+    async def remove_volume(self, name: str) -> None: ...
+
     async def run_to_completion(
         self, kwargs: dict[str, Any], timeout: float
     ) -> tuple[int, str]: ...
@@ -222,6 +224,11 @@ class DockerEngine:
             return await self.run(api.inspect_volume, name)
         except docker.errors.NotFound:
             return None
+
+    async def remove_volume(self, name: str) -> None:
+        api = await self.client()
+        with contextlib.suppress(docker.errors.NotFound):
+            await self.run(api.remove_volume, name)
 
     async def create_volume(self, kwargs: dict[str, Any]) -> None:
         api = await self.client()

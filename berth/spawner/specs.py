@@ -43,6 +43,7 @@ LABEL_USER_ID = "berth.user-id"
 LABEL_USER_CREATED = "berth.user-created"
 ROLE_SINGLEUSER = "single-user"
 ROLE_VOLUME_INIT = "volume-init"
+PER_USER_FIELDS = frozenset({"username", "servername", "server_suffix"})
 ROLE_VOLUME = "volume"  # a user's own volume (its template names the user)
 ROLE_SHARED_VOLUME = "shared-volume"  # a volume whose template names no user
 ROLE_HUB_DATA = "hub-data"  # the hub's database and secrets (berth up creates it)
@@ -238,7 +239,9 @@ def mounts_from_config(
             names.check_docker_name(source, "volume")
         if not target.startswith("/"):
             raise names.InvalidNameError(f"mount target {target!r} must be an absolute path")
-        per_user = "username" in template_fields(source_t)
+        # Any per-server field makes it someone's volume: `{prefix}-data{server_suffix}` gives
+        # alice's and bob's server "proj" one name, and the ownership check must then refuse.
+        per_user = bool(PER_USER_FIELDS & set(template_fields(source_t)))
         mounts.append(Mount(source, target, read_only, per_user))
     return mounts
 

@@ -7,7 +7,8 @@ run), see :mod:`.system_users` for what is looked up and refused.
 
 from __future__ import annotations
 
-from traitlets import Integer, Unicode
+from jupyterhub.auth import LocalAuthenticator
+from traitlets import Bool, Integer, Unicode
 
 from berth import names
 
@@ -41,6 +42,25 @@ class SystemUserSpawner(ContainerSpawner):
         refused, as uid 0 always is. Debian's first uid for people is 1000 (UID_MIN).""",
     ).tag(config=True)
 
+    trust_authenticator_names = Bool(
+        False,
+        help="""Run servers as the host account named like the JupyterHub user even when the
+        authenticator is not a local one (PAM or another ``LocalAuthenticator``). Off: with
+        sign-up or OAuth logins a stranger could register ``ubuntu`` (or any host account's
+        name) and get that account's files and groups. Turn on only when the authenticator's
+        names are host accounts' by construction.""",
+    ).tag(config=True)
+
+    def authenticator_problem(self) -> str | None:
+        """Why this hub's logins do not prove that a user owns the host account of that name."""
+        if self.trust_authenticator_names or isinstance(self.authenticator, LocalAuthenticator):
+            return None
+        kind = type(self.authenticator).__name__ if self.authenticator else "none"
+        return (
+            f"the authenticator ({kind}) does not log people in as host accounts; use PAM (or "
+            "another LocalAuthenticator), or set SystemUserSpawner.trust_authenticator_names"
+        )
+
     def host_account(self) -> system_users.HostAccount:
         """The account that runs this user's server (blocking NSS lookup; it is local)."""
         return system_users.lookup(self.user.name, self.min_uid)
@@ -51,6 +71,8 @@ class SystemUserSpawner(ContainerSpawner):
         return system_users.home_problem(path, uid)
 
     async def _build_spec(self, image: str) -> specs.ContainerSpec:
+        if problem := self.authenticator_problem():
+            raise errors.bad_config(problem)
         account = self.host_account()
         try:
             host_home, image_home = system_users.home_paths(

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 
 from berth import names
 
-from . import specs
+from . import errors, specs
 from .errors import SpawnException
 
 REASON_ACCOUNT = "account"
@@ -132,11 +132,32 @@ def home_problem(
     return None
 
 
+# Extra create/host-config keys that would change who the container runs as or what it may do;
+# a migrated DockerSpawner config often sets `user: root`, which here would mean a root server.
+IDENTITY_KEYS = frozenset({"user", "privileged", "cap_add", "group_add", "userns_mode"})
+
+
+def identity_overrides(spec: specs.ContainerSpec) -> list[str]:
+    """The extra settings of ``spec`` that :func:`system_user_spec` must not let through."""
+    return sorted(
+        {
+            *IDENTITY_KEYS & set(spec.extra_create_kwargs),
+            *IDENTITY_KEYS & set(spec.extra_host_config),
+        }
+    )
+
+
 def system_user_spec(
     spec: specs.ContainerSpec, account: HostAccount, host_home: str, image_home: str
 ) -> specs.ContainerSpec:
     """``spec`` run as ``account``: its uid:gid and groups, no capabilities, no root start,
-    the host home mounted read-write at ``image_home`` and used as HOME and working directory."""
+    the host home mounted read-write at ``image_home`` and used as HOME and working directory.
+    Refuses extra settings that would run it as anyone else (:data:`IDENTITY_KEYS`)."""
+    if overrides := identity_overrides(spec):
+        raise errors.bad_config(
+            f"extra_create_kwargs/extra_host_config set {', '.join(overrides)}: a system user's "
+            "server runs as that account only"
+        )
     environment: Mapping[str, str] = {
         **{k: v for k, v in spec.environment.items() if k not in specs.ROOT_START_SWITCHES},
         "HOME": image_home,

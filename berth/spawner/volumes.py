@@ -7,7 +7,7 @@ empty, resetting the root's owner each time. Neither fits a container user other
 owner (the second case fits nobody: the user cannot write to their own volume).
 
 So right after creating a volume, Berth runs one short-lived container from the same image,
-as root with only ``CAP_CHOWN`` and ``CAP_DAC_READ_SEARCH``, no network and
+as root with only ``CAP_CHOWN`` and ``CAP_DAC_OVERRIDE``, no network and
 ``no-new-privileges``, mounting the volume at the same target (Docker's copy happens there, once),
 which hands the volume to the container user (``NB_UID:NB_GID`` for a root start, else the
 image's ``USER``) unless it already belongs to them. The users' containers then mount named
@@ -61,7 +61,7 @@ def volume_owner(image_user: str, environment: Mapping[str, str], privileges: Pr
     return user
 
 
-# Runs as root with CAP_CHOWN (and CAP_DAC_READ_SEARCH to walk what Docker copied in) only,
+# Runs as root with CAP_CHOWN (and CAP_DAC_OVERRIDE to walk what Docker copied in) only,
 # on a volume this very spawn has just created: resolves the owner inside the image (it may be
 # a name), then hands the volume to it -- its root, plus whatever Docker copied into it from the
 # image's directory at the mount point. Never run on a volume that existed before.
@@ -100,7 +100,9 @@ def volume_init_kwargs(
         "host_config": {
             "binds": {volume: {"bind": target, "mode": "rw"}},
             "cap_drop": ["ALL"],
-            "cap_add": ["CHOWN", "DAC_READ_SEARCH"],
+            # Not CAP_DAC_READ_SEARCH, which would also unlock open_by_handle_at (a way out of
+            # any container to the host's files); DAC_OVERRIDE covers reading what it walks.
+            "cap_add": ["CHOWN", "DAC_OVERRIDE"],
             "security_opt": [NO_NEW_PRIVILEGES],
             "network_mode": "none",
             "mem_limit": 64 * 1024**2,
@@ -116,7 +118,6 @@ async def prepare_volumes(
     report: Report,
     log: logging.Logger | logging.LoggerAdapter[Any],
     adopt_unlabelled: bool = False,
-    redo: frozenset[str] = frozenset(),
 ) -> list[str]:
     """Check the existing named volumes of ``spec`` are this user's, create the missing ones;
     returns the names created. Refuses (before creating anything) a volume that is not theirs."""
@@ -127,7 +128,6 @@ async def prepare_volumes(
         spec.privileges,
     )
     missing: list[specs.Mount] = []
-    unprepared: list[specs.Mount] = []  # this user's, created by a spawn that was cut short
     for mount in spec.mounts:
         if mount.is_host_path:
             continue
@@ -139,34 +139,34 @@ async def prepare_volumes(
         if refusal is not None:
             log.warning("Refused volume %s for %s: %s", mount.source, spec.identity, refusal)
             raise errors.volume_refused(refusal)
-        if mount.source in redo:
-            unprepared.append(mount)
     created: list[str] = []
-    for mount in [*missing, *unprepared]:
-        if mount in missing:
-            report({"progress": 65, "message": f"Creating volume {mount.source}"})
-            role = volume_policy.creation_role(mount)
-            await engine.create_volume(volume_create_kwargs(mount.source, spec.identity, role))
-            created.append(mount.source)
+    for mount in missing:
+        report({"progress": 65, "message": f"Creating volume {mount.source}"})
+        role = volume_policy.creation_role(mount)
+        await engine.create_volume(volume_create_kwargs(mount.source, spec.identity, role))
+        created.append(mount.source)
         chown_to = "" if mount.read_only else owner
         kwargs = volume_init_kwargs(spec.image, mount.source, mount.target, chown_to, spec.identity)
         status, logs = await engine.run_to_completion(kwargs, timeout)
         if status != 0:
             raise errors.volume_init_failed(mount.source, status, logs)
         owner_text = chown_to or "-"
-        log.info("Prepared volume %s for %s (owner %s)", mount.source, mount.target, owner_text)
+        log.info("Created volume %s for %s (owner %s)", mount.source, mount.target, owner_text)
     return created
 
 
-async def interrupted_inits(engine: VolumeStore, identity: Identity) -> frozenset[str]:
-    """The volumes of ``identity`` whose preparation a killed hub left half done.
+async def remove_interrupted_inits(
+    engine: VolumeStore, identity: Identity, log: logging.Logger | logging.LoggerAdapter[Any]
+) -> None:
+    """Undo volume preparations that a killed hub left half done.
 
     A volume-init container outlives its spawn only when the hub died before removing it
     (run_to_completion removes it otherwise). Its volume was created by that very spawn and no
-    user server has mounted it yet, but its owner may never have been set, and an existing
-    volume is otherwise never chowned. So the init container goes and its volume is prepared
-    again by :func:`prepare_volumes`. The volume itself is never deleted: the hub has no right
-    to delete volumes (the engine guard refuses it), and nothing is lost by keeping it.
+    user server has mounted it yet, so it holds nothing of the user's; but its owner may never
+    have been set, and an existing volume is never chowned again. So both go, and the next
+    start creates and prepares the volume afresh. (The engine guard lets the hub delete only
+    this deployment's labelled volumes; a hub could destroy those anyway, through a container
+    that mounts them, so this grants it nothing new.)
     """
     found = await engine.list_containers(
         {
@@ -176,12 +176,14 @@ async def interrupted_inits(engine: VolumeStore, identity: Identity) -> frozense
             LABEL_USER: identity.username,
         }
     )
-    volumes: set[str] = set()
     for container in found:
         if not owned_by(container.get("Labels"), identity):
             continue
         await engine.remove_container(container["Id"])
         for mount in container.get("Mounts") or []:
-            if mount.get("Type") == "volume" and mount.get("Name"):
-                volumes.add(str(mount["Name"]))
-    return frozenset(volumes)
+            if mount.get("Type") != "volume" or not mount.get("Name"):
+                continue
+            volume = await engine.inspect_volume(mount["Name"])
+            if volume and owned_by(volume.get("Labels"), identity):
+                await engine.remove_volume(volume["Name"])
+                log.warning("Removed volume %s: its preparation was interrupted", volume["Name"])

@@ -130,6 +130,7 @@ class HostListener:
     """A TCP listener and a UDP echo on one of the host's bridge addresses, in this process."""
 
     def __init__(self, address: str) -> None:
+        self.address = address
         self.tcp = socket.create_server((address, 0))
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind((address, 0))

@@ -264,7 +264,11 @@ def test_one_user_fork_bombs(dep: Deployment, engine: docker.DockerClient, bysta
     dep.start_server(user)
     server = running_server(engine, user)
     # Half a CPU for the bomber's spinning forks: this machine is shared (2 cores).
-    server.update(cpu_period=100_000, cpu_quota=50_000)
+    # (The spawner sets NanoCpus by default, so the update sets that too, not a CPU period;
+    # docker-py's update() has no argument for it.)
+    engine.api._post_json(
+        engine.api._url("/containers/{0}/update", server.id), data={"NanoCpus": 500_000_000}
+    ).raise_for_status()
     if not HAS_PIDS_KEY:
         # No limits.pids in berth.yaml yet: the engine API's container update sets one.
         engine.api._post_json(
@@ -299,13 +303,21 @@ def test_one_user_fork_bombs(dep: Deployment, engine: docker.DockerClient, bysta
 
 def test_one_user_fills_their_volume(dep: Deployment, engine: docker.DockerClient, bystander: str):
     user = "fullvol"
-    # A 64 MiB tmpfs volume: full in a second, and the host's disk is never touched.
+    create_users(dep, [user])
+    # The spawner's own volume first, for the labels that say whose it is (the spawner and the
+    # engine guard mount nothing else); then the same labels on a 64 MiB tmpfs volume: full in
+    # a second, and the host's disk is never touched.
+    dep.start_server(user)
+    dep.stop_server(user)
+    name = f"{PREFIX}-user-{user}"
+    owner_labels = engine.volumes.get(name).attrs["Labels"]
+    engine.volumes.get(name).remove()
     engine.volumes.create(
-        f"{PREFIX}-user-{user}",
+        name,
         driver="local",
         driver_opts={"type": "tmpfs", "device": "tmpfs", "o": "size=64m,uid=1000,gid=100"},
+        labels=owner_labels,
     )
-    create_users(dep, [user])
     dep.start_server(user)
     with HubWatcher(dep) as watcher:
         with kernel(dep, user) as k:

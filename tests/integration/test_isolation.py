@@ -184,8 +184,10 @@ def test_the_hub_reaches_every_user_port(setting: Setting) -> None:
 
 def test_rules_are_kept_and_removed(setting: Setting) -> None:
     """A flushed chain comes back, a rule put above Berth's jumps goes below them; stopping
-    the firewall removes exactly its rules, and then Docker's enable_icc=false still keeps A
-    from B (fail closed)."""
+    the firewall leaves its rules in place (the host stays closed to A: before this change the
+    rules went with the container, so every `berth up` that replaced the firewall opened the host
+    and link-local addresses for a while); `remove` takes exactly its rules away, and then
+    Docker's enable_icc=false still keeps A from B (fail closed)."""
     lab_ = setting.lab
     assert lab_.spec is not None
     bridge, from_chain = lab_.bridge, lab_.spec.from_chain
@@ -209,7 +211,15 @@ def test_rules_are_kept_and_removed(setting: Setting) -> None:
     lab_.iptables("-D", "DOCKER-USER", *theirs)
 
     logs = lab_.stop_firewall()
-    assert "IPv4 rules for bridge" in logs and "removed" in logs
+    assert "stay in place" in logs
+    assert f"iptables-nft: -A DOCKER-USER -i {bridge} -j {from_chain}" in lab_.rules()
+    gateway = setting.host.address
+    host_targets = [
+        ("tcp", gateway, setting.host.tcp_port),
+        ("udp", gateway, setting.host.udp_port),
+    ]
+    assert answered(probe(setting.a, host_targets)) == []
+    lab_.remove_rules()
     assert [line for line in lab_.rules() if "BERTH-" + bridge in line] == []
     outcomes = probe(setting.a, user_targets(setting.b_ip, USER_PORTS))
     assert opened(outcomes) == []

@@ -152,14 +152,16 @@ def test_the_network_has_a_fixed_subnet_and_users_get_the_upper_half():
     assert (net.hub_ip, net.proxy_ip) == ("172.19.0.2", "172.19.0.3")
 
 
-def test_the_firewall_trusts_the_hub_and_proxy_and_opens_the_hub_api():
+def test_the_firewall_trusts_the_hub_relays_the_proxy_and_opens_the_hub_api():
     firewall = plan().firewall.create_kwargs
     assert firewall["command"] == [
         "python3", "-m", "berth.deploy.firewall", "apply",
         "--bridge", "berth",
         "--subnet", "172.30.0.0/16",
-        "--trusted", "172.30.0.2,172.30.0.3",
+        "--trusted", "172.30.0.2",
         "--hub-api", "172.30.0.2:8081",
+        "--relays", "172.30.0.3",
+        "--server-port", "8888",
     ]  # fmt: skip
     assert firewall["network_mode"] == "host"
     assert firewall["cap_drop"] == ["ALL"] and firewall["cap_add"] == ["NET_ADMIN"]

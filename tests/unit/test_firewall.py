@@ -30,8 +30,9 @@ from berth.deploy.network import (
 SPEC = FirewallSpec(
     bridge="berth",
     subnet="172.30.0.0/16",
-    trusted=("172.30.0.2", "172.30.0.3"),
+    trusted=("172.30.0.2",),
     hub_api=("172.30.0.2", 8081),
+    relays=("172.30.0.3",),
 )
 
 EXPECTED_V4 = """\
@@ -41,9 +42,8 @@ EXPECTED_V4 = """\
 :BERTH-berth-HOST - [0:0]
 -A BERTH-berth-FROM -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A BERTH-berth-FROM -s 172.30.0.2/32 -o berth -j ACCEPT
--A BERTH-berth-FROM -s 172.30.0.3/32 -o berth -j ACCEPT
 -A BERTH-berth-FROM -s 172.30.0.2/32 -j RETURN
--A BERTH-berth-FROM -s 172.30.0.3/32 -j RETURN
+-A BERTH-berth-FROM -s 172.30.0.3/32 -o berth -p tcp -m tcp --dport 8888 -j ACCEPT
 -A BERTH-berth-FROM -m conntrack --ctstate INVALID -j DROP
 -A BERTH-berth-FROM -m conntrack --ctstate DNAT -j DROP
 -A BERTH-berth-FROM -d 172.30.0.2/32 -o berth -p tcp -m tcp --dport 8081 -j ACCEPT
@@ -56,7 +56,6 @@ EXPECTED_V4 = """\
 -A BERTH-berth-TO -j DROP
 -A BERTH-berth-HOST -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN
 -A BERTH-berth-HOST -s 172.30.0.2/32 -j RETURN
--A BERTH-berth-HOST -s 172.30.0.3/32 -j RETURN
 -A BERTH-berth-HOST -j DROP
 -I INPUT 1 -i berth -j BERTH-berth-HOST
 -I DOCKER-USER 1 ! -i berth -o berth -j BERTH-berth-TO
@@ -217,9 +216,13 @@ def test_the_firewall_container() -> None:
         "--subnet",
         "172.30.0.0/16",
         "--trusted",
-        "172.30.0.2,172.30.0.3",
+        "172.30.0.2",
         "--hub-api",
         "172.30.0.2:8081",
+        "--relays",
+        "172.30.0.3",
+        "--server-port",
+        "8888",
     ]
     module = ["python3", "-m", "berth.deploy.firewall"]
     assert firewall_container_kwargs(SPEC, "berth/hub:latest") == {
@@ -317,3 +320,14 @@ def test_the_spec_of_a_planned_network() -> None:
     addresses = network_addresses("172.30.0.0/16")
     assert spec_for_network("berth", addresses, 8081) == SPEC
     assert not spec_for_network("berth", addresses, 8081, allow_internet=False).allow_internet
+
+
+def test_the_proxy_relays_to_servers_port_only_and_never_reaches_the_host() -> None:
+    """Code running in the internet-facing proxy gets routing's reach, not the hub's: before
+    this change the proxy was trusted like the hub (every port of every user server, the host)."""
+    rules = render_rules(SPEC).splitlines()
+    proxy = [line for line in rules if "172.30.0.3/32" in line]
+    assert proxy == [
+        "-A BERTH-berth-FROM -s 172.30.0.3/32 -o berth -p tcp -m tcp --dport 8888 -j ACCEPT",
+        "-A BERTH-berth-TO -d 172.30.0.3/32 -j RETURN",  # its published port, from outside
+    ]

@@ -139,7 +139,9 @@ def test_the_guards_constants_are_the_spawners() -> None:
         specs.GRANT_SUDO_EXTRA_CAPS,
     )
     assert (bodies.LABEL_MANAGED, bodies.LABEL_PREFIX) == (specs.LABEL_MANAGED, specs.LABEL_PREFIX)
-    assert {"SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "ALL"}.isdisjoint(ALLOWED_CAPS)
+    assert {"SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH", "ALL"}.isdisjoint(
+        ALLOWED_CAPS
+    )
 
 
 @pytest.mark.parametrize(
@@ -231,6 +233,12 @@ def test_network_connect_needs_an_allowed_network_and_berths_container() -> None
         ({"cap_add": ["SYS_ADMIN"]}, "capabilities SYS_ADMIN are not allowed (CapAdd)"),
         ({"cap_add": ["CAP_SYS_PTRACE"]}, "capabilities SYS_PTRACE are not allowed (CapAdd)"),
         ({"cap_add": ["ALL"]}, "capabilities ALL are not allowed (CapAdd)"),
+        # "shocker": with it, seccomp allows open_by_handle_at and the host's files are open.
+        # Fails before this change (the volume-init container's caps included it).
+        (
+            {"cap_add": ["DAC_READ_SEARCH", "DAC_OVERRIDE"]},
+            "capabilities DAC_READ_SEARCH are not allowed (CapAdd)",
+        ),
         (
             {"cap_drop": []},
             "containers must drop all capabilities (CapDrop [ALL]) and add back few",
@@ -508,10 +516,6 @@ def test_foreign_volume_inspect_is_refused() -> None:
             f"the hub may not call GET /containers/{CID}/archive",
         ),
         (lambda api: api.attach(CID), f"the hub may not call POST /containers/{CID}/attach"),
-        (
-            lambda api: api.remove_volume("postgres-data"),
-            "the hub may not call DELETE /volumes/postgres-data",
-        ),
         (lambda api: api.create_network("x"), "the hub may not call POST /networks/create"),
         (lambda api: api.remove_image("alpine"), "the hub may not call DELETE /images/alpine"),
         (lambda api: api.load_image(b""), "the hub may not call POST /images/load"),
@@ -679,3 +683,17 @@ def test_a_listing_with_a_filter_given_twice_is_refused() -> None:
     wanted = json.dumps({"label": ["berth.managed=true", f"berth.prefix={PREFIX}"]})
     target = f"/v1.41/containers/json?all=1&filters={wanted}&filters=%7B%7D"
     assert "once each" in refusal(Request("GET", target))
+
+
+def test_only_this_deployments_volumes_may_be_deleted() -> None:
+    """The spawner deletes a volume whose preparation a killed hub cut short; the hub's data
+    volume (no prefix label), an operator's or another deployment's volume stay out of reach."""
+    ours = sent(lambda api: api.remove_volume(f"{PREFIX}-ada"))
+    assert judge(ours, volume_facts(f"{PREFIX}-ada")).allowed
+    theirs = sent(lambda api: api.remove_volume("postgres-data"))
+    assert "is not Berth's" in refusal(theirs, volume_facts("postgres-data", labels={}))
+    hub_data = {specs.LABEL_MANAGED: "true", "berth.role": "hub-data"}
+    assert "is not Berth's" in refusal(
+        sent(lambda api: api.remove_volume("berth-hub-data")),
+        volume_facts("berth-hub-data", labels=hub_data),
+    )

@@ -227,7 +227,7 @@ def test_volume_init_container_is_minimal() -> None:
     assert kwargs["entrypoint"][:2] == ["/bin/sh", "-c"]
     assert kwargs["labels"]["berth.role"] == "volume-init"
     hc = kwargs["host_config"]
-    assert hc["cap_drop"] == ["ALL"] and hc["cap_add"] == ["CHOWN", "DAC_READ_SEARCH"]
+    assert hc["cap_drop"] == ["ALL"] and hc["cap_add"] == ["CHOWN", "DAC_OVERRIDE"]
     assert hc["security_opt"] == ["no-new-privileges"]
     assert hc["network_mode"] == "none"
     assert hc["binds"] == {"berth-alice": {"bind": "/home/jovyan/work", "mode": "rw"}}
@@ -245,3 +245,11 @@ def test_volume_create_kwargs() -> None:
     assert kwargs["name"] == "berth-alice"
     assert kwargs["labels"]["berth.role"] == "volume"
     assert kwargs["labels"]["berth.user"] == "Alice"
+
+
+def test_a_template_with_only_server_fields_is_someones_volume() -> None:
+    """`{prefix}-data{server_suffix}` renders one name for alice's and bob's server "proj";
+    before this change it counted as shared, so bob mounted alice's labelled volume."""
+    ns = names.template_namespace("berth", "bob", "proj")
+    mounts = specs.mounts_from_config({"{prefix}-data{server_suffix}": "/data"}, {}, ns)
+    assert mounts == [Mount("berth-data_proj", "/data", False, per_user=True)]

@@ -122,3 +122,37 @@ def test_system_user_spec_runs_as_the_account() -> None:
     assert (hc["cap_add"], hc["cap_drop"]) == ([], ["ALL"])
     assert hc["security_opt"] == ["no-new-privileges"]
     assert hc["group_add"] == ["27", "1500"]
+
+
+@pytest.mark.parametrize(
+    ("create", "host"),
+    [({"user": "root"}, {}), ({}, {"cap_add": ["SETUID"]}), ({}, {"privileged": True})],
+)
+def test_extra_settings_cannot_run_a_system_users_server_as_someone_else(
+    create: dict[str, object], host: dict[str, object]
+) -> None:
+    """A migrated DockerSpawner config with `user: root` ran the server as root before this
+    change (the extras were merged over the account's uid)."""
+    base = specs.ContainerSpec(
+        name="berth-alice",
+        image="img:1",
+        identity=specs.Identity("alice"),
+        extra_create_kwargs=create,
+        extra_host_config=host,
+    )
+    with pytest.raises(SpawnException, match="runs as that account only"):
+        system_users.system_user_spec(base, ALICE, "/home/alice", "/home/alice")
+
+
+def test_only_local_logins_map_to_host_accounts() -> None:
+    """With sign-up or OAuth, a stranger registering `ubuntu` got that host account's uid,
+    groups and home before this change."""
+    from jupyterhub.auth import Authenticator, PAMAuthenticator
+
+    from berth.spawner.system import SystemUserSpawner
+
+    spawner = SystemUserSpawner(authenticator=Authenticator())
+    assert "does not log people in as host accounts" in (spawner.authenticator_problem() or "")
+    assert SystemUserSpawner(authenticator=PAMAuthenticator()).authenticator_problem() is None
+    trusted = SystemUserSpawner(authenticator=Authenticator(), trust_authenticator_names=True)
+    assert trusted.authenticator_problem() is None
