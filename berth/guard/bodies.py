@@ -36,6 +36,8 @@ ALLOWED_SECURITY_OPTS = frozenset(
     {NO_NEW_PRIVILEGES, f"{NO_NEW_PRIVILEGES}:true", f"{NO_NEW_PRIVILEGES}=true"}
 )
 ALLOWED_RUNTIMES = frozenset({"", "runc"})
+ALLOWED_LOG_DRIVERS = frozenset({"", "json-file", "local"})
+LOOPBACK = frozenset({"127.0.0.1", "::1"})  # the spawner's host_ip when it publishes a port
 # Namespace modes: only the container's own namespaces ("" = the engine's default).
 ALLOWED_MODES = {
     "pidmode": frozenset({""}),
@@ -235,6 +237,20 @@ def check_host_config(raw: Any, limits: Limits) -> list[str]:
     runtime = _string(hc.get("runtime"), "Runtime")
     if runtime not in ALLOWED_RUNTIMES:
         raise Refused(f"runtime {runtime!r} is not allowed")
+    # Other log drivers (syslog, gelf, fluentd, …) make dockerd connect, from the host's own
+    # network, to any address the request names.
+    log_driver = _string(fields(hc.get("logconfig"), "LogConfig").get("type"), "LogConfig.Type")
+    if log_driver not in ALLOWED_LOG_DRIVERS:
+        raise Refused(f"log driver {log_driver!r} is not allowed")
+    if hc.get("publishallports"):
+        raise Refused("PublishAllPorts is not allowed")
+    for port, bindings in (fields(hc.get("portbindings"), "PortBindings")).items():
+        if not isinstance(bindings or [], list):
+            raise Refused("PortBindings values must be lists")
+        for binding in bindings or []:
+            host_ip = _string(fields(binding, "PortBinding").get("hostip"), "HostIp")
+            if host_ip not in LOOPBACK:
+                raise Refused(f"port {port} may be published on loopback only, not {host_ip!r}")
     check_network(_string(hc.get("networkmode"), "NetworkMode"), limits)
     volumes: list[str] = []
     for bind in hc.get("binds") or []:

@@ -233,6 +233,16 @@ def test_network_connect_needs_an_allowed_network_and_berths_container() -> None
         ({"cap_add": ["SYS_ADMIN"]}, "capabilities SYS_ADMIN are not allowed (CapAdd)"),
         ({"cap_add": ["CAP_SYS_PTRACE"]}, "capabilities SYS_PTRACE are not allowed (CapAdd)"),
         ({"cap_add": ["ALL"]}, "capabilities ALL are not allowed (CapAdd)"),
+        # dockerd would connect from the host's network to an address the hub names.
+        (
+            {"log_config": {"type": "syslog", "config": {"syslog-address": "tcp://10.0.0.1:514"}}},
+            "log driver 'syslog' is not allowed",
+        ),
+        (
+            {"port_bindings": {8888: ("0.0.0.0", 8888)}},
+            "port 8888/tcp may be published on loopback only, not '0.0.0.0'",
+        ),
+        ({"publish_all_ports": True}, "PublishAllPorts is not allowed"),
         # "shocker": with it, seccomp allows open_by_handle_at and the host's files are open.
         # Fails before this change (the volume-init container's caps included it).
         (
@@ -697,3 +707,11 @@ def test_only_this_deployments_volumes_may_be_deleted() -> None:
         sent(lambda api: api.remove_volume("berth-hub-data")),
         volume_facts("berth-hub-data", labels=hub_data),
     )
+
+
+def test_a_port_published_on_loopback_and_the_default_log_driver_are_allowed() -> None:
+    """The spawner publishes on 127.0.0.1 when it does not use the network's addresses."""
+    request = with_host_config(
+        port_bindings={8888: ("127.0.0.1", None)}, log_config={"type": "json-file"}
+    )
+    assert judge(request).allowed
