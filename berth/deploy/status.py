@@ -18,9 +18,24 @@ from berth.deploy import layout
 from berth.deploy.plan import volume_names
 from berth.deploy.up import SERVICE_CONTAINERS, current, current_hub, exec_accounts
 from berth.errors import BerthError
-from berth.spawner.specs import LABEL_MANAGED, LABEL_ROLE, LABEL_SERVER, LABEL_USER, ROLE_SINGLEUSER
+from berth.spawner.specs import (
+    LABEL_MANAGED,
+    LABEL_PREFIX,
+    LABEL_ROLE,
+    LABEL_SERVER,
+    LABEL_USER,
+    ROLE_SINGLEUSER,
+    ROLE_VOLUME_INIT,
+)
 
 USER_SERVERS = {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_ROLE}={ROLE_SINGLEUSER}"]}
+INTERRUPTED_INITS = {
+    "label": [
+        f"{LABEL_MANAGED}=true",
+        f"{LABEL_ROLE}={ROLE_VOLUME_INIT}",
+        f"{LABEL_PREFIX}={layout.SPAWNER_PREFIX}",
+    ]
+}
 
 
 def user_servers(network: str) -> dict:
@@ -143,8 +158,11 @@ def stop_all(client: docker.DockerClient, network: str) -> int:
             except NotFound:
                 pass
     servers = client.containers.list(all=True, filters=user_servers(network))
+    # Volume-init containers (no network) that a hub killed mid-spawn left behind: they hold
+    # their volume, which `down --delete-data` could then not delete.
+    leftovers = client.containers.list(all=True, filters=INTERRUPTED_INITS)
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda c: c.remove(force=True), servers))
+        list(pool.map(lambda c: c.remove(force=True), [*servers, *leftovers]))
     return len(servers)
 
 
