@@ -336,7 +336,7 @@ class TestOIDC:
         try:
             changed = oidc.dep.up()
             output = changed.stdout + changed.stderr
-            assert "restarting the hub" in output
+            assert "restarting berth-hub" in output
             assert wrong not in output and oidc.secret not in output
             login = oauth_login(oidc, "alice")
             tokens = oidc.provider.events("token", since=login.started)
