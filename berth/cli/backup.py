@@ -11,7 +11,7 @@ from berth import engine
 from berth.cli.options import ConfigOption, load
 from berth.cli.output import console
 from berth.config.fields import check_username
-from berth.deploy import backup
+from berth.deploy import backup, restore
 from berth.errors import BerthError
 
 UsersArgument = Annotated[list[str] | None, typer.Argument(help="User names.", show_default=False)]
@@ -80,7 +80,7 @@ def restore_command(
     cfg = load(config)
     client = engine.connect()
     if check:
-        verified = backup.verify_only(client, cfg, archive, force_foreign)
+        verified = restore.verify_only(client, cfg, archive, force_foreign)
         volumes = verified.manifest.get("volumes") or {}
         hub = ", the hub's data" if verified.manifest.get("hub") else ""
         console.print(
@@ -88,7 +88,7 @@ def restore_command(
             f"{len(volumes)} user volume(s){hub}"
         )
         return
-    plan = backup.restore(
+    plan = restore.restore(
         client,
         cfg,
         archive,
