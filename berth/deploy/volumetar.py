@@ -9,7 +9,7 @@ database, empty a volume. Standard library only.
 `pack` writes a tar whose every header matches the bytes that follow it, even while a user's
 kernel writes into the volume: each regular file is read once, to its end, into a spooled copy,
 and its header gets the size actually read. (The engine's own archive endpoint stats a file
-and then copies it, and a file that grows or shrinks in between breaks its tar stream.) A file
+and then copies it, and a file that grows or shrinks in between can break its tar stream.) A file
 deleted between the directory listing and its opening is left out, as if the listing had come
 a moment later. Owners are numeric only (no user names), modes are kept. Sockets, FIFOs and
 device files are skipped (a notebook volume has no use for them) and named on stderr.
