@@ -228,7 +228,8 @@ def _restore_hub(
         member.mode, member.mtime = info.mode, info.mtime
         tar.addfile(member, data)
     hub = _hub_container(client)
-    if hub is not None and hub.status == "running":
+    was_running = hub is not None and hub.status == "running"
+    if hub is not None and was_running:
         say("stopping the hub to restore its data (user servers keep running)")
         hub.stop(timeout=15)
     say(f"restoring the hub data volume {volume}")
@@ -248,8 +249,8 @@ def _restore_hub(
 
     side_files = [db + suffix for suffix in SQLITE_SIDE_FILES[1:]]
     _verify_volume(client, image, volume, expected, rename, side_files, as_hub_user=True)
-    if hub is None:
-        say("the hub container does not exist: start the service with `berth up`")
+    if hub is None or not was_running:
+        say("the hub was not running: start the service with `berth up`")
         return
     say("starting the hub again")
     hub.start()
