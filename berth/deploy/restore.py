@@ -177,6 +177,11 @@ def restore(
             plan = plan_restore(verified.manifest, users)
         except ArchiveProblem as exc:
             raise BerthError(f"{exc}\nnothing was changed") from None
+        if cfg.hub.data_volume in plan.volumes:
+            raise BerthError(
+                f"the archive lists the hub's data volume {cfg.hub.data_volume} as a user's "
+                "volume; refused, nothing was changed"
+            )
         if not verified.authenticated:
             say("[yellow]note:[/] a foreign archive: only its own checksums were checked")
         _check_targets(client, plan, replace)
