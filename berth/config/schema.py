@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from berth.config.auth import AuthConfig
+from berth.config.backup import BackupConfig
 from berth.config.base import Section
 from berth.config.dburl import check_db_url
 from berth.config.fields import (
@@ -291,6 +292,7 @@ class BerthConfig(Section):
             "none, default) are refused: they cannot isolate one user's server from another's."
         ),
     )
+    backup: BackupConfig = Field(BackupConfig(), description="Scheduled backups.")
 
     @field_validator("network")
     @classmethod
@@ -313,6 +315,8 @@ class BerthConfig(Section):
             raise FieldProblem(
                 "services", f"{self.idle_culler.SERVICE_NAME!r} is the idle culler's name"
             )
+        if self.backup.enabled:
+            self._check_backup()
         oauth = self.auth.oauth
         if oauth is not None and not (oauth.has_allow_rule() or self.users.names_anyone()):
             raise FieldProblem(
@@ -321,3 +325,12 @@ class BerthConfig(Section):
                 "users.userlist_file), provider groups, or set allow_all: true",
             )
         return self
+
+    def _check_backup(self) -> None:
+        if not self.hub.db_url.get_secret_value().startswith("sqlite:"):
+            raise FieldProblem(
+                "backup.enabled",
+                "scheduled backups need the SQLite hub database (back PostgreSQL up with pg_dump)",
+            )
+        if self.backup.directory is None and self.backup.volume == self.hub.data_volume:
+            raise FieldProblem("backup.volume", "must not be the hub's data volume")

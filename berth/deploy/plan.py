@@ -24,6 +24,7 @@ from berth.deploy import layout
 from berth.deploy.firewall import firewall_container_kwargs, spec_for_network
 from berth.deploy.layout import HUB_GID, HUB_UID
 from berth.deploy.network import bridge_name, network_addresses, network_create_kwargs
+from berth.errors import BerthError
 
 # How often JupyterHub compares the proxy's routes with its own and adds the missing ones: a
 # restarted proxy starts empty, and serves users again within this many seconds (`berth up`
@@ -281,7 +282,17 @@ def plan_firewall(cfg: BerthConfig, facts: HostFacts, net: NetworkPlan) -> Conta
     return _finish("firewall", kwargs, {})
 
 
+SCHEDULED_BACKUPS_UNAVAILABLE = (
+    "backup.enabled: scheduled backups are not available in this version: they ran inside the "
+    "hub, which now reaches the engine only through the engine guard, and a backup needs more "
+    "than the guard allows (listing volumes, reading the hub's data volume). Until they run in "
+    "a container of their own, run `berth backup --all --keep N` on a schedule from the host."
+)
+
+
 def plan_deployment(cfg: BerthConfig, facts: HostFacts) -> DeploymentPlan:
+    if cfg.backup.enabled:
+        raise BerthError(SCHEDULED_BACKUPS_UNAVAILABLE)
     net = plan_network(cfg, facts)
     volumes = volume_names(cfg)
     data_volume, proxy_volume, engine_volume = volumes

@@ -285,3 +285,20 @@ def test_accounts_receive_the_name_that_was_checked(name: str, note: str) -> Non
     assert parsed_by_accounts(accounts_argv("admin", name, after=["off"]))["state"] == "off"
     token = parsed_by_accounts(accounts_argv("token", name, [f"--note={note}"]))
     assert (token["name"], token["note"]) == (name, note)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["backup"], "name the users to back up, or pass --all"),
+        (["backup", "alice", "--all"], "name the users to back up, or pass --all"),
+        (["backup", "no/slash"], "invalid user name 'no/slash'"),
+        (["backup", "--all", "--keep", "0"], "--keep must be at least 1"),
+        (["restore", "missing.tar.gz"], "no such archive: missing.tar.gz"),
+        (["restore", "berth.yaml", "-x"], ""),
+    ],
+)
+def test_backup_and_restore_refuse_bad_arguments_before_the_engine(home, args, message):
+    status, stderr = berth(home, *args)
+    assert_refused_before_engine(status, stderr)
+    assert message in stderr

@@ -125,6 +125,11 @@ GOOD: dict[str, list[Any]] = {
     "services[].token": [TOKEN, SECRET],
     "services[].token_file": ["token", "open.token", "missing.token"],
     "network": ["berth", "berth-net"],
+    "backup.enabled": [False, True],
+    "backup.every": ["1d", "6h"],
+    "backup.keep": [7, 1],
+    "backup.volume": ["berth-backups"],
+    "backup.directory": ["/srv/berth-backups"],
 }
 
 # Values of the wrong kind for almost any key.
@@ -448,10 +453,12 @@ def test_every_key_has_good_values() -> None:
 
 def test_the_generator_reaches_acceptance(workdir: Path) -> None:
     """Sanity for the property above: files without wrong values must mostly load, or the
-    downstream checks of accepted configs would rarely run."""
+    downstream checks of accepted configs would rarely run. (200 files, not 40: the draws are
+    derandomized per schema, and with 40 a new section moved the count from above the bar to
+    10 without adding a single refusal of its own; about a third loads at any sample size.)"""
     outcomes = {"accepted": 0, "refused": 0}
 
-    @examples(40)
+    @examples(200)
     @given(section(BerthConfig, "", 0))
     def probe(document: dict) -> None:
         try:
@@ -461,4 +468,4 @@ def test_the_generator_reaches_acceptance(workdir: Path) -> None:
             outcomes["refused"] += 1
 
     probe()
-    assert outcomes["accepted"] >= 15, outcomes
+    assert outcomes["accepted"] >= 60, outcomes

@@ -3,6 +3,8 @@
 import io
 import tarfile
 
+import pytest
+
 from berth.config.load import config_from_data
 from berth.deploy.accounts import user_path
 from berth.deploy.plan import (
@@ -12,6 +14,7 @@ from berth.deploy.plan import (
     plan_deployment,
 )
 from berth.deploy.up import public_url
+from berth.errors import BerthError
 
 FACTS = HostFacts(hub_image_id="sha256:abc", socket_gid=998, tls_names=["vm", "127.0.0.1"])
 SECURITY = {
@@ -274,3 +277,9 @@ def test_public_url_brackets_ipv6():
     assert public_url(cfg, FACTS) == "https://[::1]:8443/"
     cfg = config_from_data({"listen": {"address": "0.0.0.0", "port": 443}})
     assert public_url(cfg, FACTS) == "https://vm/"
+
+
+def test_scheduled_backups_are_refused_with_what_to_do():
+    """They ran in the hub, which the engine guard no longer lets list or read volumes."""
+    with pytest.raises(BerthError, match="berth backup --all"):
+        plan({"backup": {"enabled": True}})

@@ -1,0 +1,243 @@
+"""`berth backup` / `berth restore` against a real `berth up` deployment.
+
+In order, as an operator's day: back up while alice's kernel writes, lose alice's volume and
+restore it (her notebook comes back through her server: checked through Jupyter's contents API
+over HTTPS, as the browser's file browser reads it), refuse damaged and edited archives without
+changing anything, and restore the hub's database (with the hub stopped and started again).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import stat
+import tarfile
+import time
+from pathlib import Path
+
+import docker
+import pytest
+from deployment import Deployment
+from kernel_client import KernelClient
+
+pytestmark = pytest.mark.integration
+
+VOLUME = "berth-test-deploy-user-alice"
+NOTEBOOK = {
+    "cells": [
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "metadata": {},
+            "outputs": [],
+            "source": "print('restored from a backup')",
+        }
+    ],
+    "metadata": {},
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
+# Rewrites counter.txt with a different size on every pass, as fast as it can: the worst case
+# for a copy that stats a file and then reads it.
+WRITER = """
+import threading, itertools
+stop = threading.Event()
+def write():
+    for i in itertools.count():
+        if stop.is_set():
+            break
+        with open("/home/jovyan/work/counter.txt", "w") as handle:
+            handle.write(str(i) * (i % 20000))
+threading.Thread(target=write, daemon=True).start()
+"""
+
+
+@pytest.fixture(scope="module")
+def engine():
+    client = docker.from_env()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def state() -> dict:
+    return {}
+
+
+def contents(dep: Deployment, user: str, name: str):
+    return dep.api("GET", f"/user/{user}/api/contents/{name}")
+
+
+def restore(dep: Deployment, *args: str):
+    return dep.berth("restore", *args, timeout=600)
+
+
+def volume_created(engine) -> str:
+    return engine.volumes.get(VOLUME).attrs["CreatedAt"]
+
+
+def test_backup_while_a_kernel_writes(hub_deployment, engine, state, tmp_path_factory):
+    dep = hub_deployment
+    assert dep.berth("users", "add", "alice").returncode == 0
+    dep.start_server("alice")
+    saved = dep.api(
+        "PUT",
+        "/user/alice/api/contents/analysis.ipynb",
+        json={"type": "notebook", "content": NOTEBOOK},
+    )
+    assert saved.status_code in (200, 201), saved.text
+    backups = tmp_path_factory.mktemp("backups")
+    with KernelClient(f"{dep.url}/user/alice/", dep.token()) as kernel:
+        started = kernel.execute(WRITER)
+        assert started.ok, started.describe()
+        time.sleep(1)
+        users_only = dep.berth("backup", "alice", "--to", str(backups), timeout=600)
+        everything = dep.berth("backup", "--all", "--to", str(backups), timeout=600)
+        progress = kernel.execute(
+            "import os; print(os.path.getsize('/home/jovyan/work/counter.txt') >= 0)"
+        )
+        kernel.execute("stop.set()")
+    assert users_only.returncode == 0, users_only.stderr
+    assert everything.returncode == 0, everything.stderr
+    assert progress.ok and "True" in progress.stdout, progress.describe()
+    alice_archive = Path(users_only.stdout.strip().splitlines()[-1])
+    full_archive = Path(everything.stdout.strip().splitlines()[-1])
+    for path in (alice_archive, full_archive):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        check = restore(dep, str(path), "--check")
+        assert check.returncode == 0 and "intact" in check.stderr, check.stderr
+    with tarfile.open(full_archive) as tar:
+        names = tar.getnames()
+        manifest = json.loads(tar.extractfile("berth-backup.json").read())["manifest"]  # type: ignore[union-attr]
+    assert "hub/database.sqlite" in names and "hub/data/secrets/cookie_secret" in names
+    assert f"volumes/{VOLUME}/counter.txt" in names
+    assert f"volumes/{VOLUME}/analysis.ipynb" in names
+    assert manifest["volumes"][VOLUME]["user"] == "alice"
+    assert manifest["volumes"][VOLUME]["labels"] == engine.volumes.get(VOLUME).attrs["Labels"]
+    state.update(alice=alice_archive, full=full_archive, labels=manifest["volumes"][VOLUME])
+
+
+def test_restore_a_deleted_volume_and_see_the_notebook(hub_deployment, engine, state):
+    dep = hub_deployment
+    labels = engine.volumes.get(VOLUME).attrs["Labels"]
+    dep.stop_server("alice")
+    engine.volumes.get(VOLUME).remove()
+    result = restore(dep, str(state["alice"]), "alice")
+    assert result.returncode == 0, result.stderr
+    assert "restored and verified" in result.stderr
+    assert engine.volumes.get(VOLUME).attrs["Labels"] == labels  # the spawner's ownership check
+    dep.start_server("alice")
+    answer = contents(dep, "alice", "analysis.ipynb")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["content"]["cells"][0]["source"] == NOTEBOOK["cells"][0]["source"]
+    assert contents(dep, "alice", "counter.txt").status_code == 200
+
+
+def test_an_existing_volume_is_kept_unless_replace(hub_deployment, engine, state):
+    dep = hub_deployment
+    before = volume_created(engine)
+    kept = restore(dep, str(state["alice"]), "alice")
+    assert kept.returncode == 1 and "exist already" in kept.stderr, kept.stderr
+    in_use = restore(dep, str(state["alice"]), "alice", "--replace")
+    assert in_use.returncode == 1 and "in use" in in_use.stderr, in_use.stderr
+    assert volume_created(engine) == before
+
+
+def _rewrite(source: Path, target: Path, edit) -> None:
+    with tarfile.open(source) as tar:
+        items = [(m, tar.extractfile(m).read() if m.isfile() else None) for m in tar]  # type: ignore[union-attr]
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle, tarfile.open(fileobj=handle, mode="w:gz") as out:
+        for member, data in items:
+            member, data = edit(member, data)
+            if data is not None:
+                member.size = len(data)
+            out.addfile(member, io.BytesIO(data) if data is not None else None)
+
+
+def test_truncated_and_tampered_archives_change_nothing(hub_deployment, engine, state, tmp_path):
+    dep = hub_deployment
+    dep.stop_server("alice")
+    before = volume_created(engine)
+    source = state["alice"]
+    truncated = tmp_path / "truncated.tar.gz"
+    truncated.write_bytes(source.read_bytes()[: source.stat().st_size * 2 // 3])
+
+    def plant(member, data):
+        if member.name.endswith("analysis.ipynb"):
+            data = data.replace(b"restored from a backup", b"planted by an attacker!")
+        return member, data
+
+    tampered = tmp_path / "tampered.tar.gz"
+    _rewrite(source, tampered, plant)
+
+    def forge(member, data):
+        member, data = plant(member, data)
+        if member.name == "berth-backup.json":
+            document = json.loads(data)
+            with tarfile.open(tampered) as tar:
+                planted = tar.extractfile(f"volumes/{VOLUME}/analysis.ipynb").read()  # type: ignore[union-attr]
+            entry = document["manifest"]["entries"][f"volumes/{VOLUME}/analysis.ipynb"]
+            entry["sha256"], entry["size"] = hashlib.sha256(planted).hexdigest(), len(planted)
+            data = json.dumps(document).encode()
+        return member, data
+
+    forged = tmp_path / "forged.tar.gz"
+    _rewrite(source, forged, forge)
+    for path, expected in (
+        (truncated, "damaged or truncated"),
+        (tampered, "does not match its manifest"),
+        (forged, "signature does not match"),
+    ):
+        result = restore(dep, str(path), "alice", "--replace")
+        assert result.returncode == 1, result.stderr
+        assert expected in result.stderr and "nothing was changed" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+        assert volume_created(engine) == before
+    dep.start_server("alice")
+    answer = contents(dep, "alice", "analysis.ipynb")
+    assert answer.json()["content"]["cells"][0]["source"] == NOTEBOOK["cells"][0]["source"]
+
+
+def test_restore_the_hub_database(hub_deployment, engine, state):
+    """A user added after the backup is gone once the hub's data is restored; the admin's
+    sessions and the cookie secret are the backup's; the hub runs again."""
+    dep = hub_deployment
+    assert dep.berth("users", "add", "bob").returncode == 0
+    dep.stop_server("alice")
+    hub_before = engine.containers.get("berth-hub").id
+    result = restore(dep, str(state["full"]), "--replace")
+    assert result.returncode == 0, result.stderr
+    assert "stopping the hub" in result.stderr and "starting the hub again" in result.stderr
+    hub = engine.containers.get("berth-hub")
+    assert hub.id == hub_before and hub.status == "running"
+    dep.tokens.clear()  # tokens made after the backup are gone with the database
+    listed = dep.berth("users", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "alice" in listed.stdout and "bob" not in listed.stdout
+    mode = hub.exec_run(["stat", "-c", "%a", "/srv/berth/data/secrets/cookie_secret"]).output
+    assert mode.decode().strip() == "600"
+    dep.start_server("alice")
+    answer = contents(dep, "alice", "analysis.ipynb")
+    assert answer.status_code == 200, answer.text
+
+
+def test_scheduled_backups_are_refused_before_anything_changes(hub_deployment, engine):
+    """Scheduled backups ran as a hub service; behind the engine guard the hub cannot take them,
+    so `berth up` says so (with what to do instead) and leaves the running hub alone."""
+    dep = hub_deployment
+    hub_id = engine.containers.get("berth-hub").id
+    dep.config["backup"] = {"enabled": True, "every": "5m", "keep": 1}
+    dep.write_config()
+    try:
+        refused = dep.berth("up")
+        assert refused.returncode == 1, refused.stderr
+        assert "scheduled backups are not available" in refused.stderr
+        assert "berth backup --all" in refused.stderr
+        assert engine.containers.get("berth-hub").id == hub_id
+    finally:
+        del dep.config["backup"]
+        dep.write_config()
