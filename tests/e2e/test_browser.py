@@ -110,11 +110,30 @@ def start_from_home(page: Any, dep: Deployment) -> None:
     wait_for_lab(page)
 
 
+FIRST_PAINT_MS = 60_000
+
+
 def wait_for_lab(page: Any) -> None:
-    """JupyterLab (launcher or an open notebook) after the spawn flow's redirects."""
-    timeout = SPAWN_TIMEOUT_MS
-    page.wait_for_url(re.compile(r"/user/[^/]+/lab"), timeout=timeout)
-    expect(page.locator(".jp-Launcher, .jp-NotebookPanel").first).to_be_visible(timeout=timeout)
+    """JupyterLab (launcher or an open notebook) after the spawn flow's redirects.
+
+    Once in about four CI runs JupyterLab's first load right after a spawn stayed blank (the
+    shell there, nothing painted) until the timeout; a reload then shows it. Until that is
+    understood, the page is reloaded once, and what the browser saw (console errors, failed
+    requests) is printed so the CI log has it; a Lab that does not paint after the reload
+    still fails the test.
+    """
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}"[:300]))
+    page.on("requestfailed", lambda r: problems.append(f"failed {r.url} {r.failure}"[:300]))
+    page.wait_for_url(re.compile(r"/user/[^/]+/lab"), timeout=SPAWN_TIMEOUT_MS)
+    lab = page.locator(".jp-Launcher, .jp-NotebookPanel").first
+    try:
+        expect(lab).to_be_visible(timeout=FIRST_PAINT_MS)
+    except AssertionError:
+        print("JupyterLab did not paint within 60 s; reloading once. The browser saw:")
+        print("\n".join(problems[-40:]) or "(no console errors, no failed requests)")
+        page.reload()
+        expect(lab).to_be_visible(timeout=SPAWN_TIMEOUT_MS)
 
 
 def stop_from_home(page: Any, dep: Deployment) -> None:
