@@ -266,6 +266,10 @@ class HubConfig(Section):
 DOCKER_SHARED_NETWORKS = frozenset({"host", "bridge", "none", "default"})
 
 
+# The spawner back ends `berth up` can wire the hub to (docs/spawner.md describes each).
+Backend = Literal["docker", "swarm", "system-users"]
+
+
 class BerthConfig(Section):
     """The whole of berth.yaml."""
 
@@ -293,6 +297,14 @@ class BerthConfig(Section):
         ),
     )
     backup: BackupConfig = Field(BackupConfig(), description="Scheduled backups.")
+    backend: Backend = Field(
+        "docker",
+        description=(
+            "Where user servers run: `docker` (containers on this engine), `swarm` (Swarm "
+            "services across the nodes of a Swarm this engine manages) or `system-users` "
+            "(containers running as the host account of the same name, with its home directory)."
+        ),
+    )
 
     @field_validator("network")
     @classmethod

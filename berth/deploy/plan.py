@@ -290,9 +290,18 @@ SCHEDULED_BACKUPS_UNAVAILABLE = (
 )
 
 
+def backend_unavailable(backend: str) -> str:
+    return (
+        f"backend: {backend!r} is not available from `berth up` in this version; its spawner "
+        "works from a JupyterHub you run yourself (docs/spawner.md). Use `backend: docker`."
+    )
+
+
 def plan_deployment(cfg: BerthConfig, facts: HostFacts) -> DeploymentPlan:
     if cfg.backup.enabled:
         raise BerthError(SCHEDULED_BACKUPS_UNAVAILABLE)
+    if cfg.backend != "docker":
+        raise BerthError(backend_unavailable(cfg.backend))
     net = plan_network(cfg, facts)
     volumes = volume_names(cfg)
     data_volume, proxy_volume, engine_volume = volumes

@@ -125,6 +125,7 @@ GOOD: dict[str, list[Any]] = {
     "services[].token": [TOKEN, SECRET],
     "services[].token_file": ["token", "open.token", "missing.token"],
     "network": ["berth", "berth-net"],
+    "backend": ["docker", "swarm", "system-users"],
     "backup.enabled": [False, True],
     "backup.every": ["1d", "6h"],
     "backup.keep": [7, 1],
