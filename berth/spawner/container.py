@@ -53,7 +53,8 @@ class ContainerSpawner(BerthSpawner):
         self.container_name = spec.name
         self.log.info("Created container %s (%s) from %s", spec.name, self.container_id[:12], image)
         self.report({"progress": 80, "message": "Starting container"})
-        async with boot_slot(self.max_concurrent_boots, self.boot_slot_hold):
+        slot_wait = self.start_timeout / 2  # leave the other half for the boot itself
+        async with boot_slot(self.max_concurrent_boots, self.boot_slot_hold, slot_wait):
             await engine.start_container(self.container_id)
             if self.post_start_cmd:
                 await self._post_start()
