@@ -84,7 +84,7 @@ class RestorePlan:
     replace: list[str] = field(default_factory=list)  # existing volumes to replace
 
 
-def plan_restore(manifest: dict[str, Any], users: list[str]) -> RestorePlan:
+def plan_restore(manifest: archive.Manifest, users: list[str]) -> RestorePlan:
     """What to restore from a verified manifest: everything, or the named users' volumes."""
     listed = manifest.get("volumes") or {}
     for name, info in listed.items():
