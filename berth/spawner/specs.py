@@ -62,14 +62,6 @@ ROOT_START_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID")
 GRANT_SUDO_EXTRA_CAPS = ("AUDIT_WRITE", "FSETID", "KILL")
 NO_NEW_PRIVILEGES = "no-new-privileges"
 
-# The Engine API's keyword arguments, as the builders below return them (plain dicts, so tests
-# compare them whole; extra_*_kwargs may add any key the SDK accepts, hence Any values).
-HostConfigKwargs = dict[str, Any]  # for docker.APIClient.create_host_config
-# For docker.APIClient.create_container, "host_config" holding HostConfigKwargs (the engine
-# turns it into the API's form): what ContainerRuntime.create_container takes.
-CreateContainerKwargs = dict[str, Any]
-CreateVolumeKwargs = dict[str, Any]  # for docker.APIClient.create_volume
-
 _BYTES_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
@@ -260,6 +252,15 @@ def bind_mode(mount: Mount) -> str:
     mount of a still-empty volume (which would also reset the owner of its root each time)."""
     mode = "ro" if mount.read_only else "rw"
     return mode if mount.is_host_path else f"{mode},nocopy"
+
+
+# The Engine API's keyword arguments, as the builders return them (plain dicts, so tests
+# compare them whole; extra_*_kwargs may add any key the SDK accepts, hence Any values).
+HostConfigKwargs = dict[str, Any]  # for docker.APIClient.create_host_config
+# For docker.APIClient.create_container, "host_config" holding HostConfigKwargs (the engine
+# turns it into the API's form): what ContainerRuntime.create_container takes.
+CreateContainerKwargs = dict[str, Any]
+CreateVolumeKwargs = dict[str, Any]  # for docker.APIClient.create_volume
 
 
 def host_config_kwargs(spec: ContainerSpec) -> HostConfigKwargs:
