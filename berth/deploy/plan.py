@@ -180,7 +180,7 @@ def plan_guard(cfg: BerthConfig, facts: HostFacts, engine_volume: str) -> Contai
         "--prefix", layout.SPAWNER_PREFIX,
         "--network", cfg.network,
     ]  # fmt: skip
-    kwargs: CreateKwargs = {
+    kwargs = {
         "image": facts.hub_image_id,
         "name": layout.GUARD_CONTAINER,
         "hostname": layout.GUARD_CONTAINER,
@@ -223,7 +223,7 @@ def plan_hub(
         files[layout.TLS_KEY] = (key, 0o600)
     else:
         names = list(dict.fromkeys([*cfg.tls.hostnames, *facts.tls_names]))
-    kwargs: CreateKwargs = {
+    kwargs = {
         "image": facts.hub_image_id,
         "name": layout.HUB_CONTAINER,
         "hostname": layout.HUB_CONTAINER,
@@ -262,7 +262,7 @@ def plan_proxy(
         "--api-ip", net.proxy_ip,
         "--hub-url", f"http://{net.hub_ip}:{layout.HUB_API_PORT}",
     ]  # fmt: skip
-    kwargs: CreateKwargs = {
+    kwargs = {
         "image": facts.hub_image_id,
         "name": layout.PROXY_CONTAINER,
         "hostname": layout.PROXY_CONTAINER,

@@ -106,8 +106,6 @@ class Found:
 
 
 Facts = Mapping[Ref, "Found | None"]  # None: no such object
-# A request's query string as parse_qs reads it: parameter -> every value it was given.
-Query = dict[str, list[str]]
 
 
 @dataclass(frozen=True)
@@ -147,6 +145,10 @@ def _clean_path(raw: str) -> str:
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
         raise Refused("control characters in the request path")
     return path
+
+
+# A request's query string as parse_qs reads it: parameter -> every value it was given.
+Query = dict[str, list[str]]
 
 
 def _first(query: Query, key: str) -> str:
