@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
+import docker
 import typer
 from docker.errors import APIError, NotFound
 from rich.console import Console
@@ -14,6 +16,7 @@ from berth import engine
 from berth.cli.images import CaBundleOption, build_images
 from berth.cli.options import ConfigOption, load
 from berth.cli.output import console
+from berth.config.schema import LimitsConfig
 from berth.deploy import status, up
 from berth.errors import BerthError
 from berth.images import stack
@@ -21,7 +24,9 @@ from berth.images.builder import SOURCE_LABEL, source_digest
 from berth.spawner import limits
 
 
-def _ensure_images(client, images: list[str], ca_bundle) -> None:
+def _ensure_images(
+    client: docker.DockerClient, images: list[str], ca_bundle: Path | None
+) -> None:
     """Build the Berth images that are missing, and the hub image when Berth's source changed
     since it was built (the hub runs Berth's own code: spawner, start-up, accounts)."""
     stack_repositories = {image.repository for image in stack.STACK}
@@ -84,7 +89,7 @@ def up_command(config: ConfigOption = None, ca_bundle: CaBundleOption = None) ->
         raise BerthError("\n".join(accounts.refused))
 
 
-def _limits_line(cfg_limits) -> str:
+def _limits_line(cfg_limits: LimitsConfig) -> str:
     """The limits the spawner applies: berth.yaml's, else the spawner's defaults for this host
     (the hub runs on this same host, so it computes the same defaults)."""
     mem = limits.default_mem_limit() if cfg_limits.memory is None else cfg_limits.memory

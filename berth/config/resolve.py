@@ -138,8 +138,10 @@ class _Resolver:
         for field, env_name in section.ENV.items():
             if data[field] is not None:
                 continue
-            value = self.environ.get(env_name) or from_file.get(env_name) or None
-            if value is not None and field == "client_secret":
+            value: str | SecretStr | None = (
+                self.environ.get(env_name) or from_file.get(env_name) or None
+            )
+            if isinstance(value, str) and field == "client_secret":
                 value = SecretStr(value)
             data[field] = value
             # A broken env_file is reported once, not again as each value it should hold.

@@ -18,7 +18,12 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from berth.config.backup import SCHEDULE_ENV, interval_seconds
+from berth.config.backup import (
+    SCHEDULE_ENV,
+    BackupDestination,
+    BackupSchedule,
+    interval_seconds,
+)
 from berth.config.render import SecretFile, render_config_py
 from berth.config.runtime import HubRuntime
 from berth.config.schema import BerthConfig
@@ -244,15 +249,16 @@ def _services(c: Config, cfg: BerthConfig, rt: HubRuntime) -> None:
         _set(c, "JupyterHub", "load_roles", roles)
 
 
-def backup_schedule(cfg: BerthConfig) -> dict[str, Any]:
+def backup_schedule(cfg: BerthConfig) -> BackupSchedule:
     """What the scheduled-backup service needs to know (berth.deploy.scheduled reads it)."""
     backup = cfg.backup
+    destination: BackupDestination = (
+        {"directory": backup.directory} if backup.directory else {"volume": backup.volume}
+    )
     return {
         "every": interval_seconds(backup.every),
         "keep": backup.keep,
-        "destination": {"directory": backup.directory}
-        if backup.directory
-        else {"volume": backup.volume},
+        "destination": destination,
         "hub": {
             "data_volume": cfg.hub.data_volume,
             # only SQLite is allowed with backups on (schema), and its URL holds no secret

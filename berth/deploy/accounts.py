@@ -24,6 +24,8 @@ from urllib.parse import quote
 from berth.deploy import layout
 
 API = f"http://127.0.0.1:{layout.HUB_API_PORT}/hub/api"
+# A JSON object: a body sent to or read from the hub's REST API, or what an operation prints.
+JsonObject = dict[str, Any]
 
 
 class Refused(Exception):
@@ -35,7 +37,7 @@ def user_path(name: str, rest: str = "") -> str:
     return f"/users/{quote(name, safe='')}{rest}"
 
 
-def api(method: str, path: str, body: dict | None = None) -> Any:
+def api(method: str, path: str, body: JsonObject | None = None) -> Any:
     with open(layout.CLI_TOKEN_FILE, encoding="utf-8") as handle:
         token = handle.read().strip()
     request = urllib.request.Request(
@@ -94,7 +96,7 @@ class LocalPasswords:
         self.ledger = ledger
         ledger.ensure_table(self.session)
 
-    def find(self, name: str):
+    def find(self, name: str) -> Any:  # NativeAuthenticator's UserInfo row (untyped), or None
         return self.model.find(self.session, name)
 
     def made_by_operator(self, name: str) -> bool:
@@ -144,14 +146,15 @@ def _password(local: LocalPasswords | None = None) -> tuple[str, bool]:
     return (local.generate() if local else secrets.token_urlsafe(12)), True
 
 
-def _hub_user(name: str) -> dict | None:
+def _hub_user(name: str) -> JsonObject | None:
     try:
-        return api("GET", user_path(name))
+        user: JsonObject = api("GET", user_path(name))
     except Refused:
         return None
+    return user
 
 
-def add(name: str, admin: bool, native: bool) -> dict:
+def add(name: str, admin: bool, native: bool) -> JsonObject:
     """`berth users add`: a new user, with a local account when `native`."""
     if _hub_user(name) is not None:
         raise Refused(f"user {name!r} already exists")
@@ -171,7 +174,7 @@ def add(name: str, admin: bool, native: bool) -> dict:
             )
         local.check_strength(password)  # before anything is created: no half-made user
     api("POST", user_path(name), {"admin": admin})
-    result: dict[str, Any] = {"name": name, "admin": admin, "created": True}
+    result: JsonObject = {"name": name, "admin": admin, "created": True}
     if local is not None and local.find(name) is None:
         local.set(name, password, made_by="berth users add")
         if generated:
@@ -179,7 +182,7 @@ def add(name: str, admin: bool, native: bool) -> dict:
     return result
 
 
-def ensure_listed(admins: list[str], users: list[str]) -> dict:
+def ensure_listed(admins: list[str], users: list[str]) -> JsonObject:
     """`berth up`: an account for every name in berth.yaml (local accounts only).
 
     Missing accounts are made, with a one-time password each, and recorded as the operator's.
@@ -191,7 +194,7 @@ def ensure_listed(admins: list[str], users: list[str]) -> dict:
     wanted = [(name, True) for name in admins]
     wanted += [(name, False) for name in users if name not in admins]
     for name, admin in wanted:
-        entry: dict[str, Any] = {"name": name, "admin": admin}
+        entry: JsonObject = {"name": name, "admin": admin}
         user = _hub_user(name)
         info = local.find(name)
         is_admin = bool(user and user.get("admin"))
@@ -273,7 +276,7 @@ def run(args: argparse.Namespace) -> Any:
     raise Refused(f"unknown operation {args.op}")
 
 
-def remove(name: str) -> dict:
+def remove(name: str) -> JsonObject:
     """The hub user and the local account; either may exist alone (a sign-up waiting for
     approval has no hub user yet)."""
     user = _hub_user(name)

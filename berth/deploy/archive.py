@@ -41,6 +41,11 @@ VOLUMES = "volumes"
 SUFFIX = ".tar.gz"
 COPY_CHUNK = 2**20
 MEMBER_TYPES = {tarfile.DIRTYPE: "dir", tarfile.REGTYPE: "file", tarfile.SYMTYPE: "symlink"}
+# The manifest, as JSON: "format", "berth_version", "created", "deployment" ({"id",
+# "data_volume", "network"}), "hub" ({"database": ...} or null), "volumes" ({name: {"user",
+# "labels"}}) and "entries" ({member: Entry.to_json()}). Read from an archive it is untrusted:
+# its readers take it field by field, and only after its HMAC or checksums are checked.
+Manifest = dict[str, Any]
 
 
 class ArchiveProblem(Exception):
@@ -128,11 +133,11 @@ def mac_key(cookie_secret: bytes) -> bytes:
     return hashlib.sha256(b"berth-backup-hmac\0" + cookie_secret.strip()).digest()
 
 
-def canonical(manifest: dict[str, Any]) -> bytes:
+def canonical(manifest: Manifest) -> bytes:
     return json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
 
 
-def sign(manifest: dict[str, Any], key: bytes) -> str:
+def sign(manifest: Manifest, key: bytes) -> str:
     return hmac.new(key, canonical(manifest), hashlib.sha256).hexdigest()
 
 
@@ -206,7 +211,7 @@ class ArchiveWriter:
         info.mtime = int(dt.datetime.now(dt.UTC).timestamp())
         self.add(name, info, io.BytesIO(data))
 
-    def finish(self, meta: dict[str, Any], key: bytes) -> dict[str, Any]:
+    def finish(self, meta: dict[str, Any], key: bytes) -> Manifest:
         manifest = {
             **meta,
             "format": FORMAT_VERSION,
@@ -255,12 +260,14 @@ Sink = Callable[[str, tarfile.TarInfo, IO[bytes] | None], None]
 
 @dataclass
 class Verified:
-    manifest: dict[str, Any]
+    manifest: Manifest
     entries: dict[str, Entry]
     authenticated: bool  # the HMAC was checked with the target deployment's key
 
 
-def read_archive(path: Path, sink: Sink | None = None) -> tuple[dict[str, Any], str, dict]:
+def read_archive(
+    path: Path, sink: Sink | None = None
+) -> tuple[Manifest, str, dict[str, Entry]]:
     """Read the whole archive once: (manifest, its hmac, entries found). `sink` sees each member
     (but the manifest) with a stream of its content. Raises ArchiveProblem when it is damaged."""
     found: dict[str, Entry] = {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,7 +111,9 @@ def identity(client: docker.DockerClient, image: str, cfg: BerthConfig) -> Ident
 # -- backup ---------------------------------------------------------------------------------
 
 
-def _copy_volume(writer: archive.ArchiveWriter, packed: tarfile.TarFile, rename) -> None:
+def _copy_volume(
+    writer: archive.ArchiveWriter, packed: tarfile.TarFile, rename: Callable[[str], str]
+) -> None:
     for info in packed:
         stream = packed.extractfile(info) if info.isfile() else None
         writer.add(rename(info.name), info, stream)
@@ -158,7 +161,7 @@ def backup(
             say(f"volume {volume.name} ({volume.user})")
             root = archive.volume_root(volume.name)
             with volumeio.packed(client, image, volume.name) as packed:
-                _copy_volume(writer, packed, lambda n, root=root: archive.member_name(root, n))
+                _copy_volume(writer, packed, functools.partial(archive.member_name, root))
         meta = {
             "berth_version": _version(),
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -20,7 +20,8 @@ from berth.deploy import layout
 def hub() -> bool:
     url = f"http://127.0.0.1:{layout.HUB_API_PORT}/hub/health"
     with urllib.request.urlopen(url, timeout=3) as answer:
-        return answer.status == 200
+        status: int = answer.status
+    return status == 200
 
 
 def proxy() -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 from berth.config.render import SecretFile, render_config_py
 from berth.config.runtime import HubRuntime
 from berth.config.schema import BerthConfig
-from berth.config.translate import hub_secret_files, to_jupyterhub_config
+from berth.config.translate import Config, hub_secret_files, to_jupyterhub_config
 from berth.deploy import layout
 from berth.deploy.firewall import firewall_container_kwargs, spec_for_network
 from berth.deploy.layout import HUB_GID, HUB_UID
@@ -31,6 +31,13 @@ from berth.errors import BerthError
 # asks the hub to sync at once after it replaced the proxy).
 ROUTE_CHECK_SECONDS = 15
 HEALTH_INTERVAL_NS = 5_000_000_000
+# Keyword arguments of the docker SDK's `client.containers.create` (networks: `.networks.create`).
+CreateKwargs = dict[str, Any]
+# Path in a container -> (content, mode): the files copied into it before it starts.
+ContainerFiles = dict[str, tuple[bytes, int]]
+# Volume name -> its labels.
+VolumeLabels = dict[str, dict[str, str]]
+
 SECURITY = {
     "restart_policy": {"Name": "unless-stopped"},
     "security_opt": ["no-new-privileges"],
@@ -55,7 +62,7 @@ class NetworkPlan:
     firewall's rules name them) outside the range user containers get addresses from."""
 
     name: str
-    create_kwargs: dict[str, Any]
+    create_kwargs: CreateKwargs
     subnet: str
     hub_ip: str
     proxy_ip: str
@@ -64,19 +71,20 @@ class NetworkPlan:
 @dataclass(frozen=True)
 class ContainerPlan:
     role: str  # guard, hub, proxy, firewall
-    create_kwargs: dict[str, Any]
-    files: dict[str, tuple[bytes, int]]  # container path -> (content, mode), copied in at create
+    create_kwargs: CreateKwargs
+    files: ContainerFiles
     fingerprint: str
 
     @property
     def name(self) -> str:
-        return self.create_kwargs["name"]
+        name: str = self.create_kwargs["name"]
+        return name
 
 
 @dataclass(frozen=True)
 class DeploymentPlan:
     network: NetworkPlan
-    volumes: dict[str, dict[str, str]]  # name -> labels
+    volumes: VolumeLabels
     guard: ContainerPlan
     firewall: ContainerPlan
     hub: ContainerPlan
@@ -104,9 +112,7 @@ def volume_names(cfg: BerthConfig) -> tuple[str, str, str]:
     return data, f"{data}-proxy", f"{data}-engine"
 
 
-def with_deployment_settings(
-    config: dict[str, dict[str, Any]], net: NetworkPlan
-) -> dict[str, dict[str, Any]]:
+def with_deployment_settings(config: Config, net: NetworkPlan) -> Config:
     """Add what this deployment needs beyond berth.yaml: the berth-cli service whose token
     `berth users …` uses, the proxy in its own container, and the spawner's prefix."""
     hub = dict(config.get("JupyterHub", {}))
@@ -148,7 +154,7 @@ def _static_address(net: NetworkPlan, address: str) -> dict[str, Any]:
     }
 
 
-def fingerprint(create_kwargs: dict[str, Any], files: dict[str, tuple[bytes, int]], *extra: str):
+def fingerprint(create_kwargs: CreateKwargs, files: ContainerFiles, *extra: str) -> str:
     """Everything a container is made from (create arguments, files, other inputs), hashed."""
     digest = hashlib.sha256()
     for path in sorted(files):
@@ -159,7 +165,7 @@ def fingerprint(create_kwargs: dict[str, Any], files: dict[str, tuple[bytes, int
     return digest.hexdigest()[:32]
 
 
-def _finish(role: str, kwargs: dict[str, Any], files: dict, *extra: str) -> ContainerPlan:
+def _finish(role: str, kwargs: CreateKwargs, files: ContainerFiles, *extra: str) -> ContainerPlan:
     print_ = fingerprint(kwargs, files, *extra)
     kwargs["labels"] = {layout.LABEL_ROLE: role, layout.LABEL_FINGERPRINT: print_}
     return ContainerPlan(role, kwargs, files, print_)
@@ -207,7 +213,7 @@ def plan_hub(
     )
     config = with_deployment_settings(to_jupyterhub_config(cfg, runtime), net)
     config_py = render_config_py(config)
-    files: dict[str, tuple[bytes, int]] = {layout.CONFIG_FILE: (config_py.encode(), 0o644)}
+    files: ContainerFiles = {layout.CONFIG_FILE: (config_py.encode(), 0o644)}
     for path, secret in hub_secret_files(cfg, runtime).items():
         files[path] = (secret.get_secret_value().encode(), 0o600)
     names: list[str] = []
@@ -321,7 +327,7 @@ def plan_deployment(cfg: BerthConfig, facts: HostFacts) -> DeploymentPlan:
     )
 
 
-def files_tar(files: dict[str, tuple[bytes, int]]) -> bytes:
+def files_tar(files: ContainerFiles) -> bytes:
     """One tar (rooted at /) of the plan's files, owned by the hub user, with their modes."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:

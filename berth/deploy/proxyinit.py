@@ -56,7 +56,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     env = {**os.environ, "CONFIGPROXY_AUTH_TOKEN": token.read_text(encoding="utf-8").strip()}
     os.execvpe("configurable-http-proxy", command(args.api_ip, args.hub_url, proxy), env)
-    return 1  # not reached
 
 
 if __name__ == "__main__":

@@ -9,15 +9,18 @@ The hub's data is restored with the hub stopped, then the hub is started again.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 import docker
 from docker.errors import APIError, NotFound
+from docker.models.containers import Container
 
 from berth import engine, names
 from berth.config.schema import BerthConfig
@@ -81,7 +84,7 @@ class RestorePlan:
     replace: list[str] = field(default_factory=list)  # existing volumes to replace
 
 
-def plan_restore(manifest: dict[str, Any], users: list[str]) -> RestorePlan:
+def plan_restore(manifest: archive.Manifest, users: list[str]) -> RestorePlan:
     """What to restore from a verified manifest: everything, or the named users' volumes."""
     listed = manifest.get("volumes") or {}
     for name, info in listed.items():
@@ -116,8 +119,8 @@ def _check_targets(client: docker.DockerClient, plan: RestorePlan, replace: bool
         users = client.containers.list(all=True, filters={"volume": name})
         if users:
             raise BerthError(
-                f"the volume {name} is in use by {', '.join(c.name for c in users)}; stop that "
-                "server first (nothing was changed)"
+                f"the volume {name} is in use by {', '.join(str(c.name) for c in users)}; "
+                "stop that server first (nothing was changed)"
             )
     plan.replace = existing
 
@@ -127,7 +130,7 @@ def _verify_volume(
     image: str,
     volume: str,
     expected: dict[str, Entry],
-    rename,
+    rename: Callable[[str], str],
     exclude: list[str] | None = None,
     as_hub_user: bool = False,
 ) -> None:
@@ -200,7 +203,7 @@ def restore(
                 image,
                 name,
                 archive.entries_under(verified.entries, root),
-                lambda n, root=root: archive.member_name(root, n),
+                functools.partial(archive.member_name, root),
             )
     return plan
 
@@ -262,7 +265,7 @@ def _restore_hub(
     engine.wait_healthy(hub, "the hub", HUB_START_TIMEOUT, interval=0.5)
 
 
-def _hub_container(client: docker.DockerClient):
+def _hub_container(client: docker.DockerClient) -> Container | None:
     try:
         return client.containers.get(layout.HUB_CONTAINER)
     except NotFound:

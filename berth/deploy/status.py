@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, cast
 
 import docker
 from docker.errors import APIError, NotFound
@@ -28,8 +29,11 @@ from berth.spawner.specs import (
     ROLE_VOLUME_INIT,
 )
 
-USER_SERVERS = {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_ROLE}={ROLE_SINGLEUSER}"]}
-INTERRUPTED_INITS = {
+# The engine's list filters (`client.containers.list(filters=...)`).
+Filters = dict[str, str | list[str] | bool]
+
+USER_SERVERS: Filters = {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_ROLE}={ROLE_SINGLEUSER}"]}
+INTERRUPTED_INITS: Filters = {
     "label": [
         f"{LABEL_MANAGED}=true",
         f"{LABEL_ROLE}={ROLE_VOLUME_INIT}",
@@ -38,7 +42,7 @@ INTERRUPTED_INITS = {
 }
 
 
-def user_servers(network: str) -> dict:
+def user_servers(network: str) -> Filters:
     """Filters for this deployment's user servers: Berth's, and on the deployment's network
     (another hub on the same engine has its own network, and its servers are left alone)."""
     return {**USER_SERVERS, "network": network}
@@ -82,7 +86,7 @@ def human_age(started: str, now: dt.datetime | None = None) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-def usage(stats: dict) -> tuple[str, str]:
+def usage(stats: dict[str, Any]) -> tuple[str, str]:
     """Memory (MiB) and CPU (% of one core) from one non-streamed stats sample."""
     memory = stats.get("memory_stats", {})
     used = memory.get("usage", 0) - memory.get("stats", {}).get("inactive_file", 0)
@@ -103,7 +107,8 @@ def _row(container: Container) -> ServerRow:
     memory, cpu = ("-", "-")
     if container.status == "running":
         with contextlib.suppress(APIError):
-            memory, cpu = usage(container.stats(stream=False))
+            # not streamed: one sample
+            memory, cpu = usage(cast(dict[str, Any], container.stats(stream=False)))
     return ServerRow(
         labels.get(LABEL_USER, "?"),
         labels.get(LABEL_SERVER, ""),
@@ -147,7 +152,11 @@ def gather(client: docker.DockerClient, cfg: BerthConfig) -> StatusReport:
 def stop_all(client: docker.DockerClient, network: str) -> int:
     """Stop and remove the service's containers and its user servers (the hub first, so it
     does not see the others go; the guard last); return how many user servers stopped."""
-    order = (layout.HUB_CONTAINER, layout.PROXY_CONTAINER, layout.FIREWALL_CONTAINER)
+    order: tuple[str, ...] = (
+        layout.HUB_CONTAINER,
+        layout.PROXY_CONTAINER,
+        layout.FIREWALL_CONTAINER,
+    )
     order += (layout.GUARD_CONTAINER,)
     for base in order:
         for name in (base, base + layout.PREVIOUS_SUFFIX):
@@ -198,8 +207,9 @@ def container_for(
                 f"{SERVICES[service]} is not running", hint="start it with `berth up`"
             ) from None
     filters = user_servers(network)
+    labels = cast(list[str], filters["label"])
     matches = client.containers.list(
-        all=True, filters={**filters, "label": [*filters["label"], f"{LABEL_USER}={user}"]}
+        all=True, filters={**filters, "label": [*labels, f"{LABEL_USER}={user}"]}
     )
     if not matches:
         raise BerthError(f"no server container for user {user!r}")

@@ -12,11 +12,12 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
+from docker.models.networks import Network
 
 from berth import ports, tls
 from berth.config.schema import BerthConfig
@@ -27,6 +28,7 @@ from berth.deploy.plan import (
     DeploymentPlan,
     HostFacts,
     NetworkPlan,
+    VolumeLabels,
     config_changes,
     files_tar,
     plan_deployment,
@@ -67,24 +69,25 @@ def gather_facts(client: docker.DockerClient, cfg: BerthConfig, hub_image: str) 
         tls.check_pair(*operator, source=f"{cfg.tls.cert} / {cfg.tls.key}")
     return HostFacts(
         subnet=_subnet(client, cfg.network),
-        hub_image_id=client.images.get(hub_image).id,
+        hub_image_id=str(client.images.get(hub_image).id),  # an Image from the engine has one
         socket_gid=hostfacts.socket_gid(),
         tls_names=hostfacts.host_names(cfg.listen.address),
         operator_tls=operator,
     )
 
 
-def _find_network(client: docker.DockerClient, name: str) -> Any | None:
+def _find_network(client: docker.DockerClient, name: str) -> Network | None:
     # The engine's name filter matches substrings: compare names exactly.
     found = [n for n in client.networks.list(names=[name]) if n.name == name]
-    return client.networks.get(found[0].id) if found else None
+    return client.networks.get(str(found[0].id)) if found else None
 
 
 def _subnet(client: docker.DockerClient, name: str) -> str:
     """The existing network's subnet when it is fit to keep, else one the engine allocates."""
     network = _find_network(client, name)
     if network is not None and not network_problems(network.attrs, bridge_name(name)):
-        return network.attrs["IPAM"]["Config"][0]["Subnet"]
+        subnet: str = network.attrs["IPAM"]["Config"][0]["Subnet"]
+        return subnet
     return allocate_subnet(client, f"{name}-subnet-probe")
 
 
@@ -124,7 +127,7 @@ def _all_service_names() -> set[str]:
     return {n + suffix for n in SERVICE_CONTAINERS for suffix in ("", layout.PREVIOUS_SUFFIX)}
 
 
-def ensure_volumes(client: docker.DockerClient, volumes: dict[str, dict[str, str]]) -> None:
+def ensure_volumes(client: docker.DockerClient, volumes: VolumeLabels) -> None:
     for name, labels in volumes.items():
         try:
             client.volumes.get(name)
@@ -330,7 +333,8 @@ def _probe(role: str, plan: DeploymentPlan, container: Container) -> Callable[[]
         url = f"http://{plan.network.hub_ip}:{layout.HUB_API_PORT}/hub/health"
         try:
             with urllib.request.urlopen(url, timeout=2) as answer:
-                return answer.status == 200
+                status: int = answer.status
+            return status == 200
         except OSError:
             return False
 
@@ -374,10 +378,11 @@ def exec_accounts(
     result = hub.exec_run(
         ["python3", "-m", "berth.deploy.accounts", *args], environment=environment or {}
     )
+    output = cast(bytes, result.output)  # not streamed: the whole output
     try:
-        answer = json.loads(result.output.decode().strip().splitlines()[-1])
+        answer = json.loads(output.decode().strip().splitlines()[-1])
     except (ValueError, IndexError) as exc:
-        raise BerthError(f"account operation failed:\n{result.output.decode()[-800:]}") from exc
+        raise BerthError(f"account operation failed:\n{output.decode()[-800:]}") from exc
     if isinstance(answer, dict) and "error" in answer:
         raise BerthError(answer["error"])
     if result.exit_code != 0:

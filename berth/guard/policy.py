@@ -147,7 +147,11 @@ def _clean_path(raw: str) -> str:
     return path
 
 
-def _first(query: dict[str, list[str]], key: str) -> str:
+# A request's query string as parse_qs reads it: parameter -> every value it was given.
+Query = dict[str, list[str]]
+
+
+def _first(query: Query, key: str) -> str:
     values = query.get(key) or [""]
     return values[0]  # the engine (Go's url.Values.Get) reads the first value too
 
@@ -169,7 +173,7 @@ def pull_refusal(image: str) -> str:
 _LIST_PARAMETERS = frozenset({"all", "filters", "limit", "size", "trunc_cmd"})  # as docker-py sends
 
 
-def check_list_filters(query: dict[str, list[str]], limits: Limits) -> None:
+def check_list_filters(query: Query, limits: Limits) -> None:
     """A container listing must be confined, by the engine's own label filter, to this
     deployment's objects (the engine ANDs label filters, so more labels only narrow it)."""
     if set(query) - _LIST_PARAMETERS or any(len(v) != 1 for v in query.values()):
@@ -232,7 +236,7 @@ def plan(request: Request, limits: Limits) -> Plan:
 
 
 def _check(
-    kind: str, found: re.Match[str], query: dict[str, list[str]], req: Request, limits: Limits
+    kind: str, found: re.Match[str], query: Query, req: Request, limits: Limits
 ) -> tuple[Ref, ...]:
     """Route-specific checks; returns the other objects that must exist and be Berth's."""
     if kind == "container-create":

@@ -11,9 +11,10 @@ import io
 import re
 import tarfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
 
@@ -145,7 +146,9 @@ def _add_tree_file(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
         tar.addfile(info, handle)
 
 
-def parse_stream(image: str, chunks: Iterable[dict]) -> Iterator[BuildEvent | str]:
+def parse_stream(
+    image: str, chunks: Iterable[Mapping[str, Any]]
+) -> Iterator[BuildEvent | str]:
     """Turn the engine's build stream into events; yields the image id (a str) last.
 
     Raises BerthError naming the image and the step that failed.

@@ -24,9 +24,9 @@ from berth import names
 
 from . import errors, images, specs
 from .build import LIMIT_ENV, SpecInputs, resources
-from .engine import DockerEngine, EngineAPI
+from .engine import DockerEngine, EngineAPI, EngineRecord
 from .errors import SpawnException
-from .progress import ProgressLog
+from .progress import ProgressEvent, ProgressLog
 from .settings import ContainerSettings
 from .volumes import prepare_volumes
 
@@ -123,8 +123,8 @@ class BerthSpawner(ContainerSettings, Spawner):
 
     # -- state ----------------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
-        state = super().get_state()
-        if self.state_fields and getattr(self, self.state_fields[0], ""):
+        state: dict[str, Any] = super().get_state()
+        if self.state_fields and getattr(self, self.state_fields[0], None):
             state.update({key: getattr(self, key) for key in self.state_fields})
         return state
 
@@ -144,7 +144,7 @@ class BerthSpawner(ContainerSettings, Spawner):
     def get_env(self) -> dict[str, str]:
         """JupyterHub's environment; the limits are added from their resolved values by
         :func:`~berth.spawner.build.limit_env` (the settings may be callables)."""
-        env = super().get_env()
+        env: dict[str, str] = super().get_env()
         for key in LIMIT_ENV:
             env.pop(key, None)
         return env
@@ -165,11 +165,11 @@ class BerthSpawner(ContainerSettings, Spawner):
         )
 
     # -- progress -------------------------------------------------------------------------------
-    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+    async def progress(self) -> AsyncIterator[ProgressEvent]:
         async for event in self._progress.follow():
             yield event
 
-    def report(self, event: dict[str, Any]) -> None:
+    def report(self, event: ProgressEvent) -> None:
         self._progress.add(event)
 
     # -- start, with failures translated for the user -------------------------------------------
@@ -240,7 +240,7 @@ class BerthSpawner(ContainerSettings, Spawner):
     async def prepare_volumes(
         self,
         spec: specs.ContainerSpec,
-        image_info: dict[str, Any],
+        image_info: EngineRecord,
     ) -> list[str]:
         """Check existing volumes are this user's (:mod:`.volume_policy`), create the rest."""
         return await prepare_volumes(

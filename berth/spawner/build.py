@@ -29,7 +29,7 @@ class SpecInputs:
     environment: Mapping[str, str]  # JupyterHub's environment, without limits
     resources: specs.Resources = field(default_factory=specs.Resources)
     networking: specs.Networking = field(default_factory=specs.Networking)
-    volumes: Mapping[str, Any] = field(default_factory=dict)
+    volumes: Mapping[str, str | Mapping[str, str]] = field(default_factory=dict)  # src -> target
     read_only_volumes: Mapping[str, str] = field(default_factory=dict)
     command: Sequence[str] | None = None
     run_as_root: bool = False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shlex
 import time
-from typing import Any
 
 import docker.errors
 
@@ -13,7 +12,7 @@ from berth import names
 from . import errors, images, specs
 from .base import BerthSpawner, account_key, resolve
 from .build import container_spec
-from .engine import ContainerRuntime
+from .engine import ContainerRuntime, EngineRecord
 from .errors import SpawnException
 from .readiness import container_address, wait_until_ready
 from .slots import boot_slot
@@ -74,7 +73,7 @@ class ContainerSpawner(BerthSpawner):
                     raise self._failure_exception(failure, spec.resources.mem_limit)
         return url
 
-    def _failure_exception(self, record: dict[str, Any], mem_limit: int | None) -> SpawnException:
+    def _failure_exception(self, record: EngineRecord, mem_limit: int | None) -> SpawnException:
         state = record.get("State") or {}
         if not record.get("Id") or state.get("Status") in {"removing", "dead"}:
             return errors.removed_while_starting(self.container_name)

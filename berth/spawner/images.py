@@ -9,9 +9,10 @@ from typing import Any
 import docker.errors
 
 from . import errors
-from .engine import ImageStore
+from .engine import EngineRecord, ImageStore
+from .progress import ProgressEvent
 
-Report = Callable[[dict[str, Any]], None]
+Report = Callable[[ProgressEvent], None]
 
 # Berth's images are built on the host (`berth images build`), never pulled: a `berth/...` image
 # on a registry is whoever registered that name, not Berth.
@@ -87,7 +88,7 @@ class PullProgress:
         self.layers: dict[str, tuple[int, int]] = {}
         self.percent = start  # never goes back when a new layer's size becomes known
 
-    def event(self, record: Mapping[str, Any]) -> dict[str, Any] | None:
+    def event(self, record: Mapping[str, Any]) -> ProgressEvent | None:
         layer = record.get("id")
         detail = record.get("progressDetail") or {}
         status = str(record.get("status", ""))
@@ -112,7 +113,7 @@ class PullProgress:
 
 async def ensure_image(
     engine: ImageStore, image: str, policy: str, report: Report
-) -> dict[str, Any]:
+) -> EngineRecord:
     """Make ``image`` present according to ``policy``; returns its inspect record."""
     found = await engine.inspect_image(image)
     if is_own_image(image):  # whatever the policy: never pulled
@@ -126,7 +127,7 @@ async def ensure_image(
     report({"progress": 10, "message": f"Pulling image {image}"})
     progress = PullProgress(image)
 
-    def on_record(record: dict[str, Any]) -> None:
+    def on_record(record: EngineRecord) -> None:
         event = progress.event(record)
         if event:
             report(event)

@@ -254,9 +254,18 @@ def bind_mode(mount: Mount) -> str:
     return mode if mount.is_host_path else f"{mode},nocopy"
 
 
-def host_config_kwargs(spec: ContainerSpec) -> dict[str, Any]:
+# The Engine API's keyword arguments, as the builders return them (plain dicts, so tests
+# compare them whole; extra_*_kwargs may add any key the SDK accepts, hence Any values).
+HostConfigKwargs = dict[str, Any]  # for docker.APIClient.create_host_config
+# For docker.APIClient.create_container, "host_config" holding HostConfigKwargs (the engine
+# turns it into the API's form): what ContainerRuntime.create_container takes.
+CreateContainerKwargs = dict[str, Any]
+CreateVolumeKwargs = dict[str, Any]  # for docker.APIClient.create_volume
+
+
+def host_config_kwargs(spec: ContainerSpec) -> HostConfigKwargs:
     """Keyword arguments for ``APIClient.create_host_config``."""
-    hc: dict[str, Any] = {
+    hc: HostConfigKwargs = {
         "binds": {m.source: {"bind": m.target, "mode": bind_mode(m)} for m in spec.mounts},
         "cap_drop": ["ALL"],
         "cap_add": list(spec.privileges.cap_add),
@@ -285,9 +294,9 @@ def host_config_kwargs(spec: ContainerSpec) -> dict[str, Any]:
     return deep_merge(hc, spec.extra_host_config)
 
 
-def container_create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
+def container_create_kwargs(spec: ContainerSpec) -> CreateContainerKwargs:
     """Keyword arguments for ``APIClient.create_container`` (``host_config`` still a dict)."""
-    kwargs: dict[str, Any] = {
+    kwargs: CreateContainerKwargs = {
         "image": spec.image,
         "name": spec.name,
         "command": list(spec.command) if spec.command else None,

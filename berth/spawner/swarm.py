@@ -21,6 +21,7 @@ from . import errors, specs
 from . import swarm_specs as ss
 from .base import BerthSpawner, resolve
 from .build import container_spec
+from .engine import EngineRecord
 from .errors import SpawnException
 from .readiness import _answers
 from .swarm_engine import SwarmEngine
@@ -251,7 +252,7 @@ class SwarmSpawner(SwarmSettings, BerthSpawner):
             self.service_id = ""
 
     # -- running ------------------------------------------------------------------------------
-    async def _task_record(self) -> dict[str, Any] | None:
+    async def _task_record(self) -> EngineRecord | None:
         engine = self.swarm
         if self.task_id:
             return await engine.inspect_task(self.task_id)
