@@ -15,6 +15,8 @@ def test_the_documented_command_line_parses() -> None:
             "--prefix", "berth",
             "--allow-bind", "/srv/shared", "--allow-bind", "/data",
             "--network", "berth", "--network", "bridge",
+            "--home-root", "/home",
+            "--user-db-from", "/srv/berth/host-etc", "--user-db-to", "/run/berth-engine/userdb",
         ]
     )  # fmt: skip
     assert vars(args) == {
@@ -23,6 +25,9 @@ def test_the_documented_command_line_parses() -> None:
         "prefix": "berth",
         "allow_bind": ["/srv/shared", "/data"],
         "network": ["berth", "bridge"],
+        "home_root": ["/home"],
+        "user_db_from": "/srv/berth/host-etc",
+        "user_db_to": "/run/berth-engine/userdb",
         "debug": False,
     }
 
@@ -35,6 +40,26 @@ def test_the_documented_command_line_parses() -> None:
         (
             ["--socket", "/s", "--prefix", "b", "--allow-bind", "srv"],
             "--allow-bind needs an absolute host path, not 'srv'",
+        ),
+        (
+            ["--socket", "/s", "--prefix", "b", "--home-root", "/"],
+            "--home-root: '/' holds the system's own directories, not only homes",
+        ),
+        (
+            ["--socket", "/s", "--prefix", "b", "--home-root", "/etc"],
+            "--home-root: '/etc' is (or lies inside) the system directory /etc",
+        ),
+        (
+            ["--socket", "/s", "--prefix", "b", "--home-root", "/var/run"],
+            "--home-root: '/var/run' is (or lies inside) the system directory /var/run",
+        ),
+        (
+            ["--socket", "/s", "--prefix", "b", "--home-root", "/home/"],
+            "--home-root: '/home/' must be written plainly (no '.', '..', '//' or trailing '/')",
+        ),
+        (
+            ["--socket", "/s", "--prefix", "b", "--user-db-from", "/etc"],
+            "--user-db-from and --user-db-to go together",
         ),
         (
             ["--socket", "/s", "--prefix", "b", "--upstream", "tcp://127.0.0.1:2375"],
