@@ -90,3 +90,41 @@ def test_the_guards_home_refusal_is_read_back_and_other_errors_are_not() -> None
     assert system_users.guard_home_refusal(refused) == "home '/home/ada' does not exist on the host"
     assert system_users.guard_home_refusal(api_error(403, "berth engine guard: privileged")) is None
     assert system_users.guard_home_refusal(api_error(500, "home '/home/ada'")) is None
+
+
+class RefusingEngine:
+    """The calls a start makes up to the create, which the guard refuses with ``message``."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    async def inspect_image(self, image: str) -> dict:
+        return {"Id": "sha256:img", "Config": {"User": "1000"}}
+
+    async def inspect_container(self, name_or_id: str) -> None:
+        return None
+
+    async def list_containers(self, labels: dict) -> list:
+        return []
+
+    async def create_container(self, kwargs: dict) -> str:
+        raise api_error(403, self.message)
+
+
+def test_a_home_refused_by_the_guard_is_told_as_a_problem_with_the_home(db) -> None:
+    sp = spawner(db, "ada")
+    sp.check_host_home = False
+    sp.engine = RefusingEngine(
+        "berth engine guard: home '/home/ada' does not exist on the host (it is never created "
+        "as root)"
+    )
+    with pytest.raises(SpawnException) as info:
+        asyncio.run(sp.start())
+    assert info.value.message.startswith(
+        "Your home directory cannot be used: home '/home/ada' does not exist on the host"
+    )
+    assert info.value.reason == "account"
+    sp.engine = RefusingEngine("berth engine guard: privileged containers are not allowed")
+    with pytest.raises(SpawnException) as other:
+        asyncio.run(sp.start())
+    assert other.value.reason == "engine"  # any other refusal stays an engine error
