@@ -162,7 +162,7 @@ def test_a_user_logs_in_spawns_and_their_files_belong_to_their_host_account(
     )
     with KernelClient(f"{dep.url}/user/{ALICE}/", dep.token(ALICE), timeout=90) as kernel:
         result = kernel.execute(code)
-    assert result.ok, result
+    assert result.ok, result.describe()
     ids, where = result.stdout.strip().splitlines()
     group = int(subprocess.check_output(["getent", "group", GROUP], text=True).split(":")[2])
     assert ids.split()[:2] == [str(alice.pw_uid), str(alice.pw_gid)]
@@ -226,6 +226,7 @@ def test_two_users_do_not_read_each_others_homes(
     ).replace("{a}", ALICE)
     with KernelClient(f"{dep.url}/user/{BOB}/", dep.token(BOB), timeout=90) as kernel:
         result = kernel.execute(code)
+    assert result.ok, result.describe()
     listing, read = result.stdout.strip().splitlines()
     assert ALICE not in listing and BOB in listing
     assert read == "FileNotFoundError"
