@@ -50,12 +50,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         metavar="HOSTPATH",
         help="a directory whose children are system users' homes: a container may bind-mount "
-        "one of them if it runs as its owner (never root); repeatable",
+        "one of them if it runs as its owner with the owner's groups (never root); repeatable",
     )
     parser.add_argument(
         "--user-db-from",
         metavar="DIR",
-        help="the host's /etc (as mounted in the guard): passwd and group are copied from it",
+        help="the host's /etc (as mounted in the guard): passwd and group are copied from it, "
+        "and homes' owners are checked against them",
     )
     parser.add_argument(
         "--user-db-to",
@@ -69,6 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for path in args.home_root:
         if problem := home_root_problem(path):
             parser.error(f"--home-root: {problem}")
+    if args.home_root and not args.user_db_from:
+        parser.error("--home-root needs --user-db-from (a home's owner is checked against it)")
     if not args.prefix.strip():
         parser.error("--prefix must not be empty")
     for path in args.allow_bind:

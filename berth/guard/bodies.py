@@ -79,6 +79,7 @@ class Limits:
     allow_binds: tuple[str, ...] = ()  # host paths (and everything under them)
     networks: tuple[str, ...] = ()  # network names; "none" is always allowed
     home_roots: tuple[str, ...] = ()  # homes roots: one home each bind (see .homes)
+    user_db: str = ""  # the host's passwd and group are here (its /etc, as the guard sees it)
 
 
 def parse_json(body: bytes) -> Any:
@@ -308,10 +309,14 @@ def check_container_create(body: bytes, limits: Limits) -> list[str]:
 
 
 def check_exec_create(body: bytes) -> None:
-    """``POST /containers/{id}/exec``: never a privileged exec (it would get every capability)."""
+    """``POST /containers/{id}/exec``: never a privileged exec (it would get every capability),
+    and only as the container's own user: an exec as root into a system user's container could
+    leave a root-owned set-uid program in their host home (the spawner never names a user)."""
     config = fields(parse_json(body), "exec config")
     if config.get("privileged"):
         raise Refused("privileged exec is not allowed")
+    if _string(config.get("user"), "User"):
+        raise Refused("an exec runs as the container's own user (no User)")
 
 
 def check_volume_create(body: bytes, limits: Limits) -> None:

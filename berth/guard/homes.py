@@ -30,15 +30,34 @@ _NUMERIC = re.compile(r"^[0-9]{1,10}$")
 @dataclass(frozen=True)
 class HostDir:
     """What the guard sees at a home's path: ``kind`` is ``directory``, ``link``, ``other`` or
-    ``missing``; ``real`` the path with every symbolic link followed."""
+    ``missing``; ``real`` the path with every symbolic link followed; ``owner_ids`` the primary
+    and supplementary gids the host's user database gives the owner's uid (None: no account)."""
 
     kind: str
     owner: int = -1
     real: str = ""
+    owner_ids: OwnerIds | None = None
 
 
-def container_uid(body: bytes) -> int:
-    """The uid a container that mounts a home runs as; refuses any other identity or power."""
+@dataclass(frozen=True)
+class OwnerIds:
+    """The gids of every account with one uid: primary groups, and groups listing them."""
+
+    primary: frozenset[int]
+    groups: frozenset[int]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a container that mounts a home runs as."""
+
+    uid: int
+    gid: int
+    groups: tuple[int, ...] = ()
+
+
+def container_identity(body: bytes) -> Identity:
+    """Who a container that mounts a home runs as; refuses root, names and added powers."""
     config = fields(parse_json(body), "container config")
     host = fields(config.get("hostconfig"), "HostConfig")
     user = config.get("user")
@@ -57,11 +76,33 @@ def container_uid(body: bytes) -> int:
         raise Refused("a container that mounts a home must not be in group 0 (root)")
     if host.get("capadd"):
         raise Refused("a container that mounts a home may not add capabilities back (CapAdd)")
-    return uid
+    return Identity(uid, gid, tuple(sorted({int(g) for g in groups})))
 
 
-def home_refusal(path: str, uid: int, found: HostDir | None) -> str | None:
-    """Why the home at ``path`` may not be mounted into a container running as ``uid``."""
+def owner_ids(passwd: str, group: str, uid: int) -> OwnerIds | None:
+    """The gids passwd(5) and group(5) text give the accounts with ``uid``; None if none."""
+    names, primary = set(), set()
+    for line in passwd.splitlines():
+        parts = line.split(":")
+        if len(parts) == 7 and parts[2].isdigit() and parts[3].isdigit() and int(parts[2]) == uid:
+            names.add(parts[0])
+            primary.add(int(parts[3]))
+    if not names:
+        return None
+    groups = set()
+    for line in group.splitlines():
+        parts = line.split(":")
+        if len(parts) == 4 and parts[2].isdigit() and names & set(parts[3].split(",")):
+            groups.add(int(parts[2]))
+    return OwnerIds(frozenset(primary), frozenset(groups))
+
+
+def home_refusal(path: str, who: Identity, found: HostDir | None) -> str | None:
+    """Why the home at ``path`` may not be mounted into a container running as ``who``: it
+    must be the owner's real directory, and the container must have exactly the owner's
+    identity from the host's user database (a gid of the hub's choosing, such as the docker
+    group's, could leave a set-gid program in the home for the host user to run)."""
+    uid = who.uid
     if found is None:
         return f"home {path!r}: the guard cannot see the homes root to check it"
     if found.kind == "missing":
@@ -74,4 +115,13 @@ def home_refusal(path: str, uid: int, found: HostDir | None) -> str | None:
         return f"home {path!r} leads to {found.real!r}"
     if found.owner != uid:
         return f"home {path!r} belongs to uid {found.owner}, not to the container's uid {uid}"
+    ids = found.owner_ids
+    if ids is None:
+        return f"home {path!r}: no account in the host's user database has uid {uid}"
+    if who.gid not in ids.primary:
+        return f"home {path!r}: gid {who.gid} is not the primary group of uid {uid}"
+    extra = sorted(set(who.groups) - ids.primary - ids.groups)
+    if extra:
+        shown = ", ".join(map(str, extra))
+        return f"home {path!r}: uid {uid} is not in the group(s) {shown} on the host"
     return None

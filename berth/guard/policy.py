@@ -93,11 +93,12 @@ class Request:
 class Ref:
     """An existing object: kind ``container``, ``exec`` or ``volume`` and its name or Id on the
     engine, or ``hostpath`` and an allowed host path (found: the path its symlinks lead to),
-    or ``home`` and a home directory that must belong to ``owner`` (found: a HostDir)."""
+    or ``home`` and a home directory that a container running as ``who`` mounts (found: a
+    HostDir)."""
 
     kind: str
     name: str
-    owner: int = -1
+    who: homes.Identity | None = None
 
 
 @dataclass(frozen=True)
@@ -241,10 +242,10 @@ def _check(
     """Route-specific checks; returns the other objects that must exist and be Berth's."""
     if kind == "container-create":
         sources = dict.fromkeys(check_container_create(req.body, limits))
-        home_uid = -1
+        who = None
         if any(home_root_of(s, limits.home_roots) for s in sources):
-            home_uid = homes.container_uid(req.body)
-        return tuple(_source_ref(s, limits, home_uid) for s in sources)
+            who = homes.container_identity(req.body)
+        return tuple(_source_ref(s, limits, who) for s in sources)
     if kind == "container-list":
         check_list_filters(query, limits)
     elif kind == "exec-create":
@@ -271,11 +272,11 @@ def _check(
     return ()
 
 
-def _source_ref(source: str, limits: Limits, home_uid: int) -> Ref:
+def _source_ref(source: str, limits: Limits, who: homes.Identity | None) -> Ref:
     if not source.startswith("/"):
         return Ref("volume", source)
-    if home_root_of(source, limits.home_roots):
-        return Ref("home", source, home_uid)
+    if who is not None and home_root_of(source, limits.home_roots):
+        return Ref("home", source, who)
     return Ref("hostpath", source)
 
 
@@ -303,9 +304,9 @@ def decide(request: Request, limits: Limits, facts: Facts) -> Decision:
         return Decision(False, str(exc))
     for ref in planned.others:
         other = facts.get(ref)
-        if ref.kind == "home":
+        if ref.kind == "home" and ref.who is not None:
             found_dir = other if isinstance(other, homes.HostDir) else None
-            if refusal := homes.home_refusal(ref.name, ref.owner, found_dir):
+            if refusal := homes.home_refusal(ref.name, ref.who, found_dir):
                 return Decision(False, refusal)
             continue
         if isinstance(other, homes.HostDir):  # only ever the fact of a home

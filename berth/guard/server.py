@@ -17,6 +17,7 @@ import logging
 import os
 import stat
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -113,11 +114,12 @@ def resolve_host_path(path: str, allow_binds: tuple[str, ...]) -> policy.Found |
     return None
 
 
-def inspect_home(path: str, roots: tuple[str, ...]) -> homes.HostDir | None:
+def inspect_home(path: str, roots: tuple[str, ...], user_db: str) -> homes.HostDir | None:
     """What is at a home's path on the host, as the guard sees it (the homes root mounted
-    read-only at the same path); None when the guard cannot see that root."""
+    read-only at the same path), with its owner's ids from the host's passwd and group in
+    ``user_db``; None when the guard cannot see that root or read those files."""
     root = home_root_of(path, roots)
-    if root is None or not os.path.isdir(root):
+    if root is None or not os.path.isdir(root) or not user_db:
         return None
     try:
         found = os.lstat(path)
@@ -131,7 +133,13 @@ def inspect_home(path: str, roots: tuple[str, ...]) -> homes.HostDir | None:
         kind = "directory"
     else:
         kind = "other"
-    return homes.HostDir(kind, found.st_uid, os.path.realpath(path))
+    try:
+        passwd = Path(user_db, "passwd").read_text(encoding="utf-8", errors="replace")
+        group = Path(user_db, "group").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    ids = homes.owner_ids(passwd, group, found.st_uid)
+    return homes.HostDir(kind, found.st_uid, os.path.realpath(path), ids)
 
 
 async def look_up(upstream: Upstream, ref: policy.Ref) -> policy.Found | None:
@@ -229,7 +237,7 @@ class Guard:
         if ref.kind == "hostpath":
             return resolve_host_path(ref.name, self.limits.allow_binds)
         if ref.kind == "home":
-            return inspect_home(ref.name, self.limits.home_roots)
+            return inspect_home(ref.name, self.limits.home_roots, self.limits.user_db)
         return await look_up(self.upstream, ref)
 
     async def _answer(

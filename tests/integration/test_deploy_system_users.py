@@ -245,6 +245,7 @@ import json, os, docker
 client = docker.from_env(timeout=30)
 berth = {"berth.managed": "true", "berth.prefix": "berth", "berth.role": "single-user"}
 a, b = os.environ["ALICE_IDS"], os.environ["BOB_IDS"]
+a_with_bobs_gid = a.split(":")[0] + ":" + b.split(":")[1]
 tries = {
     "/": ("/", a, {}), "/etc": ("/etc", a, {}),
     "the socket": ("/var/run/docker.sock", a, {}),
@@ -257,6 +258,9 @@ tries = {
     "alice's home as bob": ("/home/" + os.environ["ALICE"], b, {}),
     "alice's home with CHOWN": ("/home/" + os.environ["ALICE"], a, {"cap_add": ["CHOWN"]}),
     "alice's home in group 0": ("/home/" + os.environ["ALICE"], a, {"group_add": ["0"]}),
+    "alice's home with bob's gid": ("/home/" + os.environ["ALICE"], a_with_bobs_gid, {}),
+    "alice's home in bob's group": (
+        "/home/" + os.environ["ALICE"], a, {"group_add": [b.split(":")[1]]}),
     "alice's home as alice": ("/home/" + os.environ["ALICE"], a, {}),
 }
 found = {}
@@ -266,8 +270,12 @@ for i, (name, (source, user, extra)) in enumerate(tries.items()):
             "berth/foundation:latest", ["true"], name=f"berth-attack-{i}", labels=berth,
             cap_drop=["ALL"], security_opt=["no-new-privileges"], network=os.environ["NET"],
             user=user, volumes={source: {"bind": "/mnt/x", "mode": "rw"}}, **extra)
+        try:  # and, made, no exec into it as root
+            client.api.exec_create(made.id, ["id"], user="0")
+            found[name] = "allowed, and an exec as root too"
+        except docker.errors.APIError as exc:
+            found[name] = "allowed" if exc.status_code == 403 else str(exc)
         made.remove(force=True)
-        found[name] = "allowed"
     except docker.errors.APIError as exc:
         found[name] = [exc.status_code, str(exc.explanation)]
 print(json.dumps(found))
@@ -285,6 +293,8 @@ EXPECTED = {
     "alice's home as bob": "not to the container's uid",
     "alice's home with CHOWN": "may not add capabilities back",
     "alice's home in group 0": "must not be in group 0",
+    "alice's home with bob's gid": "is not the primary group of uid",
+    "alice's home in bob's group": "on the host",
 }
 
 
@@ -292,8 +302,9 @@ def test_the_guard_allows_only_the_owners_home_from_inside_the_hub(
     dep: Deployment, accounts: None, engine: docker.DockerClient
 ) -> None:
     """Each bind is refused (403, for the reason named), except a home into a container that
-    runs as its owner; nothing was left on the engine and the symlinked /etc was not mounted.
-    On main the guard has no homes root: every home bind is refused, the owner's too."""
+    runs as its owner with the owner's groups (and no exec as root into that one); nothing was
+    left on the engine. On main the guard has no homes root: every home bind is refused, the
+    owner's too."""
     alice, bob = pwd.getpwnam(ALICE), pwd.getpwnam(BOB)
     env = {
         "ALICE": ALICE, "LINK": LINK, "GONE": GONE, "NET": dep.config["network"],

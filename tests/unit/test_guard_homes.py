@@ -18,8 +18,8 @@ import pytest
 from guard_requests import create_container
 
 from berth.guard.bodies import Limits
-from berth.guard.homes import HostDir
-from berth.guard.policy import Decision, Ref, Request, decide, needs
+from berth.guard.homes import HostDir, Identity, OwnerIds, owner_ids
+from berth.guard.policy import Decision, Found, Ref, Request, decide, needs
 from berth.guard.server import inspect_home
 from berth.spawner import specs, system_users
 from berth.spawner.system_users import HostAccount
@@ -28,8 +28,9 @@ PREFIX = "berth"
 LIMITS = Limits(PREFIX, networks=("berth",), home_roots=("/home",))
 OURS = {specs.LABEL_MANAGED: "true", specs.LABEL_PREFIX: PREFIX}
 ADA = HostAccount("ada", 1001, 1001, (1500,), "/home/ada")
-HOME = Ref("home", "/home/ada", 1001)
-ADAS_HOME = HostDir("directory", 1001, "/home/ada")
+ADA_IDS = OwnerIds(frozenset({1001}), frozenset({1500}))
+HOME = Ref("home", "/home/ada", Identity(1001, 1001, (1500,)))
+ADAS_HOME = HostDir("directory", 1001, "/home/ada", ADA_IDS)
 
 
 def system_user_request(host_home: str = "/home/ada", account: HostAccount = ADA) -> Request:
@@ -86,13 +87,28 @@ def test_the_spawners_request_is_allowed_when_the_home_is_the_owners_real_direct
         (None, "home '/home/ada': the guard cannot see the homes root to check it"),
         (HostDir("missing"), "home '/home/ada' does not exist on the host (it is never created"),
         (HostDir("link", 1001, "/etc"), "home '/home/ada' is a symbolic link"),
-        (HostDir("other", 1001, "/home/ada"), "home '/home/ada' is not a directory"),
-        (HostDir("directory", 1001, "/srv/x/ada"), "home '/home/ada' leads to '/srv/x/ada'"),
+        (HostDir("other", 1001, "/home/ada", ADA_IDS), "home '/home/ada' is not a directory"),
         (
-            HostDir("directory", 1002, "/home/ada"),
+            HostDir("directory", 1001, "/srv/x/ada", ADA_IDS),
+            "home '/home/ada' leads to '/srv/x/ada'",
+        ),
+        (
+            HostDir("directory", 1002, "/home/ada", ADA_IDS),
             "home '/home/ada' belongs to uid 1002, not to the container's uid 1001",
         ),
-        (HostDir("directory", 0, "/home/ada"), "home '/home/ada' belongs to uid 0"),
+        (HostDir("directory", 0, "/home/ada", ADA_IDS), "home '/home/ada' belongs to uid 0"),
+        (
+            HostDir("directory", 1001, "/home/ada", None),
+            "home '/home/ada': no account in the host's user database has uid 1001",
+        ),
+        (
+            HostDir("directory", 1001, "/home/ada", OwnerIds(frozenset({100}), frozenset())),
+            "home '/home/ada': gid 1001 is not the primary group of uid 1001",
+        ),
+        (
+            HostDir("directory", 1001, "/home/ada", OwnerIds(frozenset({1001}), frozenset())),
+            "home '/home/ada': uid 1001 is not in the group(s) 1500 on the host",
+        ),
     ],
 )
 def test_a_home_that_is_not_the_owners_real_directory_is_refused(
@@ -129,7 +145,8 @@ def test_a_bind_in_mounts_is_judged_like_one_in_binds() -> None:
     relative = {"Type": "bind", "Source": "home/ada", "Target": "/x"}
     assert "must be an absolute host path" in refusal(raw([], Mounts=[relative]))
     ok = {"Type": "bind", "Source": "/home/ada", "Target": "/home/ada"}
-    assert judge(raw([], Mounts=[ok]), {HOME: ADAS_HOME}).allowed
+    plain_ada = Ref("home", "/home/ada", Identity(1001, 1001))
+    assert judge(raw([], Mounts=[ok]), {plain_ada: ADAS_HOME}).allowed
 
 
 @pytest.mark.parametrize(
@@ -160,7 +177,7 @@ def test_a_home_for_another_uid_is_refused_even_when_the_spawner_asks() -> None:
     bob = HostAccount("bob", 1002, 1002, (), "/home/bob")
     request = system_user_request("/home/ada", bob)
     (ref,) = needs(request, LIMITS)
-    assert ref == Ref("home", "/home/ada", 1002)
+    assert ref == Ref("home", "/home/ada", Identity(1002, 1002))
     assert "belongs to uid 1001, not to the container's uid 1002" in refusal(
         request, {ref: ADAS_HOME}
     )
@@ -171,17 +188,53 @@ def test_without_a_homes_root_a_home_is_an_ordinary_host_path_and_refused() -> N
     assert decision.reason == "bind mount of host path '/home/ada' is not allowed"
 
 
+def test_a_home_container_gets_no_gid_or_group_the_owner_does_not_have() -> None:
+    """A hub that picks the gid (or adds a group) of its choice, say the docker group's, would
+    let the container leave a set-gid program in the home for the host user to run."""
+    request = raw(["/home/ada:/home/ada"], user="1001:999", GroupAdd=["1500"])
+    ref = Ref("home", "/home/ada", Identity(1001, 999, (1500,)))
+    assert needs(request, LIMITS) == (ref,)
+    assert "gid 999 is not the primary group of uid 1001" in refusal(request, {ref: ADAS_HOME})
+    request = raw(["/home/ada:/home/ada"], GroupAdd=["1500", "998"])
+    ref = Ref("home", "/home/ada", Identity(1001, 1001, (998, 1500)))
+    assert "uid 1001 is not in the group(s) 998 on the host" in refusal(request, {ref: ADAS_HOME})
+
+
+def test_owner_ids_come_from_every_account_with_the_uid() -> None:
+    passwd = "ada:x:1001:1001::/home/ada:\nalias:x:1001:50::/x:\nbob:x:1002:1002::/home/bob:\n"
+    group = "ada:x:1001:\nstaff:x:50:\nwheel:x:10:alias,bob\ndev:x:1500:ada\n"
+    assert owner_ids(passwd, group, 1001) == OwnerIds(frozenset({1001, 50}), frozenset({10, 1500}))
+    assert owner_ids(passwd, group, 1003) is None
+
+
+def test_an_exec_is_only_as_the_containers_own_user() -> None:
+    """An exec as root into a system user's container (no capability, but uid 0) could leave
+    a root-owned set-uid program in a directory the user made world-writable in their home."""
+    body = json.dumps({"Cmd": ["id"], "User": "0"}).encode()
+    exec_create = Request("POST", "/v1.41/containers/berth-ada/exec", {}, body)
+    assert refusal(exec_create) == "an exec runs as the container's own user (no User)"
+    plain = json.dumps({"Cmd": ["id"], "User": ""}).encode()
+    ours = {Ref("container", "berth-ada"): Found("c" * 64, OURS)}
+    assert judge(Request("POST", "/v1.41/containers/berth-ada/exec", {}, plain), ours).allowed
+
+
 def test_inspect_home_sees_directories_links_files_and_missing(tmp_path: Path) -> None:
     root = tmp_path / "homes"
     (root / "ada").mkdir(parents=True)
     (root / "file").write_text("x")
     (root / "link").symlink_to("/etc")
     (root / "inner").symlink_to(root / "ada")
-    roots = (str(root),)
+    etc = tmp_path / "etc"
+    etc.mkdir()
     uid = os.getuid()
-    assert inspect_home(f"{root}/ada", roots) == HostDir("directory", uid, f"{root}/ada")
-    assert inspect_home(f"{root}/file", roots) == HostDir("other", uid, f"{root}/file")
-    assert inspect_home(f"{root}/link", roots) == HostDir("link", uid, "/etc")
-    assert inspect_home(f"{root}/inner", roots).kind == "link"
-    assert inspect_home(f"{root}/nobody", roots) == HostDir("missing")
-    assert inspect_home(f"{tmp_path}/unseen/ada", (f"{tmp_path}/unseen",)) is None
+    (etc / "passwd").write_text(f"me:x:{uid}:4242::/x:\n")
+    (etc / "group").write_text("g:x:77:me\n")
+    roots, db = (str(root),), str(etc)
+    ids = OwnerIds(frozenset({4242}), frozenset({77}))
+    assert inspect_home(f"{root}/ada", roots, db) == HostDir("directory", uid, f"{root}/ada", ids)
+    assert inspect_home(f"{root}/file", roots, db) == HostDir("other", uid, f"{root}/file", ids)
+    assert inspect_home(f"{root}/link", roots, db) == HostDir("link", uid, "/etc", ids)
+    assert inspect_home(f"{root}/inner", roots, db).kind == "link"
+    assert inspect_home(f"{root}/nobody", roots, db) == HostDir("missing")
+    assert inspect_home(f"{tmp_path}/unseen/ada", (f"{tmp_path}/unseen",), db) is None
+    assert inspect_home(f"{root}/ada", roots, str(tmp_path / "no-etc")) is None

@@ -6,6 +6,8 @@ import pytest
 
 from berth.guard.__main__ import parse_args
 
+DB = ["--user-db-from", "/etc", "--user-db-to", "/tmp/userdb"]
+
 
 def test_the_documented_command_line_parses() -> None:
     args = parse_args(
@@ -42,20 +44,24 @@ def test_the_documented_command_line_parses() -> None:
             "--allow-bind needs an absolute host path, not 'srv'",
         ),
         (
-            ["--socket", "/s", "--prefix", "b", "--home-root", "/"],
+            ["--socket", "/s", "--prefix", "b", "--home-root", "/", *DB],
             "--home-root: '/' holds the system's own directories, not only homes",
         ),
         (
-            ["--socket", "/s", "--prefix", "b", "--home-root", "/etc"],
+            ["--socket", "/s", "--prefix", "b", "--home-root", "/etc", *DB],
             "--home-root: '/etc' is (or lies inside) the system directory /etc",
         ),
         (
-            ["--socket", "/s", "--prefix", "b", "--home-root", "/var/run"],
+            ["--socket", "/s", "--prefix", "b", "--home-root", "/var/run", *DB],
             "--home-root: '/var/run' is (or lies inside) the system directory /var/run",
         ),
         (
-            ["--socket", "/s", "--prefix", "b", "--home-root", "/home/"],
+            ["--socket", "/s", "--prefix", "b", "--home-root", "/home/", *DB],
             "--home-root: '/home/' must be written plainly (no '.', '..', '//' or trailing '/')",
+        ),
+        (
+            ["--socket", "/s", "--prefix", "b", "--home-root", "/home"],
+            "--home-root needs --user-db-from (a home's owner is checked against it)",
         ),
         (
             ["--socket", "/s", "--prefix", "b", "--user-db-from", "/etc"],
