@@ -84,9 +84,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def limits_from(args: argparse.Namespace) -> Limits:
+    return Limits(
+        args.prefix,
+        allow_binds=tuple(args.allow_bind),
+        networks=tuple(args.network),
+        home_roots=tuple(args.home_root),
+        user_db=args.user_db_from or "",
+    )
+
+
 async def run(args: argparse.Namespace) -> None:
-    limits = Limits(args.prefix, tuple(args.allow_bind), tuple(args.network), tuple(args.home_root))
-    guard = Guard(limits, Upstream.from_url(args.upstream))
+    guard = Guard(limits_from(args), Upstream.from_url(args.upstream))
     if args.user_db_from:
         # The first copy before the socket exists: a hub that can reach the guard finds it.
         source, dest = Path(args.user_db_from), Path(args.user_db_to)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from berth.guard.__main__ import parse_args
+from berth.guard.__main__ import limits_from, parse_args
+from berth.guard.bodies import Limits
 
 DB = ["--user-db-from", "/etc", "--user-db-to", "/tmp/userdb"]
 
@@ -32,6 +33,13 @@ def test_the_documented_command_line_parses() -> None:
         "user_db_to": "/run/berth-engine/userdb",
         "debug": False,
     }
+    assert limits_from(args) == Limits(
+        "berth",
+        allow_binds=("/srv/shared", "/data"),
+        networks=("berth", "bridge"),
+        home_roots=("/home",),
+        user_db="/srv/berth/host-etc",
+    )
 
 
 @pytest.mark.parametrize(
