@@ -32,6 +32,7 @@ from berth.config.fields import (
     describe,
 )
 from berth.config.services import IdleCullerConfig, ServiceConfig
+from berth.config.system_users import SystemUsersConfig, system_users_problem
 from berth.config.users import UsersConfig
 from berth.names import template_namespace
 
@@ -305,6 +306,9 @@ class BerthConfig(Section):
             "(containers running as the host account of the same name, with its home directory)."
         ),
     )
+    system_users: SystemUsersConfig = Field(
+        SystemUsersConfig(), description="Settings for `backend: system-users`."
+    )
 
     @field_validator("network")
     @classmethod
@@ -329,6 +333,8 @@ class BerthConfig(Section):
             )
         if self.backup.enabled:
             self._check_backup()
+        if problem := system_users_problem(self):
+            raise FieldProblem(*problem)
         oauth = self.auth.oauth
         if oauth is not None and not (oauth.has_allow_rule() or self.users.names_anyone()):
             raise FieldProblem(

@@ -20,7 +20,7 @@ from berth.config.render import SecretFile, render_config_py
 from berth.config.runtime import HubRuntime
 from berth.config.schema import BerthConfig
 from berth.config.translate import Config, hub_secret_files, to_jupyterhub_config
-from berth.deploy import layout
+from berth.deploy import layout, system_users
 from berth.deploy.firewall import firewall_container_kwargs, spec_for_network
 from berth.deploy.layout import HUB_GID, HUB_UID
 from berth.deploy.network import bridge_name, network_addresses, network_create_kwargs
@@ -196,6 +196,8 @@ def plan_guard(cfg: BerthConfig, facts: HostFacts, engine_volume: str) -> Contai
         "healthcheck": _healthcheck("engine"),
         **SECURITY,
     }
+    if cfg.backend == "system-users":
+        system_users.add_to_guard(kwargs, cfg)
     return _finish("guard", kwargs, {})
 
 
@@ -212,6 +214,8 @@ def plan_hub(
         ssl_key=layout.TLS_KEY,
     )
     config = with_deployment_settings(to_jupyterhub_config(cfg, runtime), net)
+    if cfg.backend == "system-users":
+        config = system_users.with_hub_settings(config)
     config_py = render_config_py(config)
     files: ContainerFiles = {layout.CONFIG_FILE: (config_py.encode(), 0o644)}
     for path, secret in hub_secret_files(cfg, runtime).items():
@@ -306,7 +310,7 @@ def backend_unavailable(backend: str) -> str:
 def plan_deployment(cfg: BerthConfig, facts: HostFacts) -> DeploymentPlan:
     if cfg.backup.enabled:
         raise BerthError(SCHEDULED_BACKUPS_UNAVAILABLE)
-    if cfg.backend != "docker":
+    if cfg.backend == "swarm":
         raise BerthError(backend_unavailable(cfg.backend))
     net = plan_network(cfg, facts)
     volumes = volume_names(cfg)

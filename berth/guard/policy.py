@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, unquote
 
+from . import homes
 from .bodies import (
     LABEL_MANAGED,
     LABEL_PREFIX,
@@ -27,6 +28,7 @@ from .bodies import (
     check_container_create,
     check_exec_create,
     check_volume_create,
+    home_root_of,
     host_path_allowed,
     managed,
     network_connect_container,
@@ -90,10 +92,13 @@ class Request:
 @dataclass(frozen=True)
 class Ref:
     """An existing object: kind ``container``, ``exec`` or ``volume`` and its name or Id on the
-    engine, or ``hostpath`` and an allowed host path (found: the path its symlinks lead to)."""
+    engine, or ``hostpath`` and an allowed host path (found: the path its symlinks lead to),
+    or ``home`` and a home directory that a container running as ``who`` mounts (found: a
+    HostDir)."""
 
     kind: str
     name: str
+    who: homes.Identity | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,7 @@ class Found:
     labels: Mapping[str, str]
 
 
-Facts = Mapping[Ref, "Found | None"]  # None: no such object
+Facts = Mapping[Ref, "Found | homes.HostDir | None"]  # None: no such object
 
 
 @dataclass(frozen=True)
@@ -241,7 +246,10 @@ def _check(
     """Route-specific checks; returns the other objects that must exist and be Berth's."""
     if kind == "container-create":
         sources = dict.fromkeys(check_container_create(req.body, limits))
-        return tuple(Ref("hostpath" if s.startswith("/") else "volume", s) for s in sources)
+        who = None
+        if any(home_root_of(s, limits.home_roots) for s in sources):
+            who = homes.container_identity(req.body)
+        return tuple(_source_ref(s, limits, who) for s in sources)
     if kind == "container-list":
         check_list_filters(query, limits)
     elif kind == "exec-create":
@@ -268,6 +276,14 @@ def _check(
     return ()
 
 
+def _source_ref(source: str, limits: Limits, who: homes.Identity | None) -> Ref:
+    if not source.startswith("/"):
+        return Ref("volume", source)
+    if who is not None and home_root_of(source, limits.home_roots):
+        return Ref("home", source, who)
+    return Ref("hostpath", source)
+
+
 def needs(request: Request, limits: Limits) -> tuple[Ref, ...]:
     """The existing objects whose labels :func:`decide` needs (none for a refused request)."""
     try:
@@ -292,6 +308,13 @@ def decide(request: Request, limits: Limits, facts: Facts) -> Decision:
         return Decision(False, str(exc))
     for ref in planned.others:
         other = facts.get(ref)
+        if ref.kind == "home" and ref.who is not None:
+            found_dir = other if isinstance(other, homes.HostDir) else None
+            if refusal := homes.home_refusal(ref.name, ref.who, found_dir):
+                return Decision(False, refusal)
+            continue
+        if isinstance(other, homes.HostDir):  # only ever the fact of a home
+            return Decision(False, f"{ref.kind} {ref.name!r} is not a home")
         if ref.kind == "hostpath":
             if other is not None and not host_path_allowed(other.id, limits.allow_binds):
                 return Decision(
@@ -307,6 +330,8 @@ def decide(request: Request, limits: Limits, facts: Facts) -> Decision:
     if planned.subject is None:
         return Decision(True, target=request.target)
     subject = facts.get(planned.subject)
+    if isinstance(subject, homes.HostDir):
+        return Decision(False, f"{planned.subject.kind} {planned.subject.name!r} is not a home")
     if subject is None:
         return Decision(True, missing=planned.subject)
     if not managed(subject.labels, limits.prefix):

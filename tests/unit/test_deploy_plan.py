@@ -285,7 +285,7 @@ def test_scheduled_backups_are_refused_with_what_to_do():
         plan({"backup": {"enabled": True}})
 
 
-@pytest.mark.parametrize("backend", ["swarm", "system-users"])
+@pytest.mark.parametrize("backend", ["swarm"])
 def test_a_backend_berth_up_cannot_run_yet_is_refused_before_anything_changes(backend):
     with pytest.raises(BerthError, match=f"backend: '{backend}' is not available from"):
         plan({"backend": backend})
