@@ -36,8 +36,8 @@ BUDGET_MB = {
     "base-notebook": 530,  # measured 523 (348 + pandoc)
     "minimal-notebook": 630,  # measured 617: + git, editors, ps/top, curl, ssh client, tzdata
     "scipy-notebook": 1250,  # measured 1222 (1047 before pandoc)
-    "r-notebook": 1000,  # measured 971: + R 4.2, IRkernel, tidyverse, caret, … (Debian)
-    "datascience-notebook": 1600,  # measured 1576: scipy-notebook + the same R
+    "r-notebook": 950,  # measured 932: + R 4.2, IRkernel, tidyverse, caret, … (Debian)
+    "datascience-notebook": 1560,  # measured 1537: scipy-notebook + the same R
 }
 # docker-stacks' images for comparison (uncompressed MB, from issue 10). Their r-notebook and
 # datascience-notebook are built on their minimal and scipy images, so those are lower bounds.

@@ -26,6 +26,15 @@ R_PACKAGES=(
     r-cran-shiny
 )
 
+# As the foundation drops /usr/share/doc and man pages: R packages' vignettes (doc/, 23 MB;
+# help pages stay, so ?name works) and MathJax's unminified copy (unpacked/, 23 MB; rmarkdown
+# uses the packed one) are never unpacked.
+cat > /etc/dpkg/dpkg.cfg.d/berth-r-slim <<'DPKG'
+path-exclude /usr/lib/R/site-library/*/doc/*
+path-exclude /usr/lib/R/library/*/doc/*
+path-exclude /usr/share/javascript/mathjax/unpacked/*
+DPKG
+
 apt-get update -q
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${R_PACKAGES[@]}"
 apt-get clean
