@@ -43,9 +43,7 @@ STACK: tuple[ImageDef, ...] = (
     ImageDef("hub", "foundation", "JupyterHub, proxy, authenticators, Berth's spawner", True),
     ImageDef("minimal-notebook", "base-notebook", "ps, top, less, editors, git, curl, nbconvert"),
     ImageDef("scipy-notebook", "minimal-notebook", "numpy, scipy, pandas, matplotlib, sklearn, …"),
-    ImageDef(
-        "r-notebook", "minimal-notebook", "R from Debian, IRkernel, tidyverse, caret, …"
-    ),
+    ImageDef("r-notebook", "minimal-notebook", "R from Debian, IRkernel, tidyverse, caret, …"),
     ImageDef(
         "datascience-notebook",
         "scipy-notebook",
