@@ -19,7 +19,7 @@ from typing import Any
 import docker
 
 from berth.errors import BerthError
-from berth.images.stack import ImageDef, build_order
+from berth.images.stack import REPOSITORY_PREFIX, STACK_DIR, ImageDef, build_order
 from berth.versions import BERTH_VERSION, JUPYTERHUB_VERSION
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
@@ -34,6 +34,9 @@ class BuildOptions:
     ca_bundle: Path | None = None
     version: str = BERTH_VERSION
     no_cache: bool = False
+    # The tags' namespace: another one (`berth-alice`) builds the stack beside berth/* to try a
+    # change without replacing the images everyone else on the engine runs.
+    prefix: str = REPOSITORY_PREFIX
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def build_args(image: ImageDef, options: BuildOptions) -> dict[str, str]:
     if image.parent is None:
         args = {"BASE_IMAGE": options.base_image}
     else:
-        args = {"BASE_CONTAINER": f"berth/{image.parent}:{options.version}"}
+        args = {"BASE_CONTAINER": f"{options.prefix}/{image.parent}:{options.version}"}
     if image.name in ("base-notebook", "hub"):
         args["JUPYTERHUB_VERSION"] = JUPYTERHUB_VERSION
     return args
@@ -126,6 +129,9 @@ def make_context(image: ImageDef, ca_bundle: bytes | None) -> io.BytesIO:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         _add_tree(tar, image.context_dir)
+        for borrowed in image.borrows:
+            path = STACK_DIR / borrowed
+            _add_tree_file(tar, path, path.name)
         if image.ships_source:
             for path, name in source_files():
                 _add_tree_file(tar, path, name)
@@ -201,7 +207,7 @@ def build_stack(
                 image_id = item
             else:
                 report(item)
-        tags = (image.tag(options.version), image.tag("latest"))
+        tags = (image.tag(options.version, options.prefix), image.tag("latest", options.prefix))
         for ref in tags:
             repository, _, tag = ref.rpartition(":")
             client.api.tag(image_id, repository, tag)

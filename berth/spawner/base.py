@@ -22,7 +22,7 @@ from traitlets import default
 
 from berth import names
 
-from . import errors, images, specs
+from . import errors, gpus, images, specs
 from .build import LIMIT_ENV, SpecInputs, resources
 from .engine import DockerEngine, EngineAPI, EngineRecord
 from .errors import SpawnException
@@ -156,7 +156,26 @@ class BerthSpawner(ContainerSettings, Spawner):
     async def get_options_form(self) -> str:
         if self.options_form:
             return str(await super().get_options_form())
-        return images.options_form_html(await self.allowed_image_map(), self.image)
+        allowed = await self.allowed_image_map()
+        labels = gpus.form_labels(allowed, await self.gpu_requests())
+        return images.options_form_html(allowed, self.image, labels)
+
+    async def gpu_requests(self) -> dict[str, gpus.GpuRequest]:
+        """The ``gpus`` setting (resolved if callable), checked: a bad entry fails the start."""
+        try:
+            return gpus.parse_all(await resolve(self.gpus, self) or {})
+        except ValueError as exc:
+            raise errors.bad_config(str(exc)) from exc
+
+    async def device_requests(self, image: str) -> list[dict[str, Any]]:
+        """The engine device requests of the server about to start from ``image``."""
+        request = gpus.request_for(
+            await self.gpu_requests(),
+            await self.allowed_image_map(),
+            self.user_options.get("image"),
+            image,
+        )
+        return [request.device_request()] if request else []
 
     async def chosen_image(self) -> str:
         """The image to run: the user's choice if allowed, else refused with a 403."""
@@ -234,6 +253,7 @@ class BerthSpawner(ContainerSettings, Spawner):
             run_as_root=self.run_as_root,
             extra_create_kwargs=await resolve(self.extra_create_kwargs, self) or {},
             extra_host_config=await resolve(self.extra_host_config, self) or {},
+            device_requests=await self.device_requests(image),
         )
 
     # -- volumes --------------------------------------------------------------------------------

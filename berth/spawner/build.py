@@ -35,6 +35,7 @@ class SpecInputs:
     run_as_root: bool = False
     extra_create_kwargs: Mapping[str, Any] = field(default_factory=dict)
     extra_host_config: Mapping[str, Any] = field(default_factory=dict)
+    device_requests: Sequence[Mapping[str, Any]] = ()  # GPUs (berth.spawner.gpus)
 
 
 def resources(
@@ -89,4 +90,5 @@ def container_spec(inputs: SpecInputs) -> specs.ContainerSpec:
         privileges=specs.start_privileges(env, inputs.run_as_root),
         extra_create_kwargs=dict(inputs.extra_create_kwargs),
         extra_host_config=dict(inputs.extra_host_config),
+        device_requests=tuple(dict(request) for request in inputs.device_requests),
     )

@@ -54,16 +54,22 @@ def choose_image(default_image: str, allowed: Mapping[str, str], requested: obje
     raise errors.image_not_allowed(requested, list(choices))
 
 
-def options_form_html(allowed: Mapping[str, str], default_image: str) -> str:
-    """A ``<select>`` of the allowed images; empty when there is nothing to choose."""
+def options_form_html(
+    allowed: Mapping[str, str], default_image: str, labels: Mapping[str, str] | None = None
+) -> str:
+    """A ``<select>`` of the allowed images; empty when there is nothing to choose.
+
+    ``labels`` (display name -> text shown) may say more than the name, e.g. that a choice
+    comes with GPUs; the value sent back is always the display name."""
     if len(allowed) < 2:
         return ""
+    labels = labels or {}
     options = []
     for display, image in allowed.items():
         selected = " selected" if image == default_image else ""
         options.append(
             f'<option value="{html.escape(display, quote=True)}"{selected}>'
-            f"{html.escape(display)}</option>"
+            f"{html.escape(labels.get(display, display))}</option>"
         )
     return (
         '<label for="berth-image">Image</label>\n'

@@ -158,6 +158,8 @@ class ContainerSpec:
     extra_create_kwargs: Mapping[str, Any] = field(default_factory=dict)
     extra_host_config: Mapping[str, Any] = field(default_factory=dict)
     working_dir: str | None = None  # None: the image's WORKDIR
+    # docker.types.DeviceRequest keyword arguments (GPUs, see berth.spawner.gpus)
+    device_requests: Sequence[Mapping[str, Any]] = ()
 
 
 def start_privileges(environment: Mapping[str, str], run_as_root: bool = False) -> Privileges:
@@ -286,6 +288,8 @@ def host_config_kwargs(spec: ContainerSpec) -> HostConfigKwargs:
         hc["cpu_shares"] = max(2, int(res.cpu_guarantee * 1024))
     if res.pids_limit:
         hc["pids_limit"] = res.pids_limit
+    if spec.device_requests:
+        hc["device_requests"] = [dict(request) for request in spec.device_requests]
     net = spec.networking
     if net.network_name:
         hc["network_mode"] = net.network_name

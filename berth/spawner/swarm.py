@@ -94,6 +94,13 @@ class SwarmSpawner(SwarmSettings, BerthSpawner):
 
     async def _service_spec(self, image: str) -> ss.ServiceSpec:
         base = container_spec(await self.spec_inputs(image))
+        if base.device_requests:
+            # A service has no device requests (only generic resources a node advertises):
+            # starting it without the GPUs the choice promised would be a silent downgrade.
+            raise errors.bad_config(
+                f"{image} comes with GPUs (the gpus setting), which the Swarm back end cannot "
+                "give a server; remove it from gpus or use the single-host back end"
+            )
         constraints = list(await resolve(self.placement_constraints, self) or [])
         spread = list(await resolve(self.placement_spread, self) or [])
         per_image = self.image_placement.get(image) or {}
