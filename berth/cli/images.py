@@ -175,7 +175,7 @@ class Built:
     created: str
 
 
-def list_rows(found: dict[str, list[Built]], prefix: str = REPOSITORY_PREFIX) -> list[tuple]:
+def list_rows(found: dict[str, list[Built]], prefix: str = REPOSITORY_PREFIX) -> list[tuple[str, ...]]:
     """(image, built on, tags, size, adds, created) per built image, in stack order (pure).
 
     Tags are shown without the repository (`0.1.0, latest`); "adds" is what the image costs on
@@ -187,7 +187,7 @@ def list_rows(found: dict[str, list[Built]], prefix: str = REPOSITORY_PREFIX) ->
         for item in items
         if f"{prefix}/{name}:latest" in item.tags
     }
-    rows: list[tuple] = []
+    rows: list[tuple[str, ...]] = []
     for image in STACK:
         parent = image.parent or "os base"
         items = found.get(image.name, [])
