@@ -175,7 +175,10 @@ class Built:
     created: str
 
 
-def list_rows(found: dict[str, list[Built]], prefix: str = REPOSITORY_PREFIX) -> list[tuple[str, ...]]:
+Row = tuple[str, ...]  # one line of `berth images list`
+
+
+def list_rows(found: dict[str, list[Built]], prefix: str = REPOSITORY_PREFIX) -> list[Row]:
     """(image, built on, tags, size, adds, created) per built image, in stack order (pure).
 
     Tags are shown without the repository (`0.1.0, latest`); "adds" is what the image costs on
@@ -187,7 +190,7 @@ def list_rows(found: dict[str, list[Built]], prefix: str = REPOSITORY_PREFIX) ->
         for item in items
         if f"{prefix}/{name}:latest" in item.tags
     }
-    rows: list[tuple[str, ...]] = []
+    rows: list[Row] = []
     for image in STACK:
         parent = image.parent or "os base"
         items = found.get(image.name, [])
