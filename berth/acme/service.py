@@ -23,6 +23,7 @@ from pathlib import Path
 from berth.acme import renewal
 from berth.acme.challenge import Tokens, make_server
 from berth.acme.issue import IssueError, obtain
+from berth.deploy import layout
 
 STATUS_FILE = "status.json"
 LONGEST_SLEEP = 600.0  # look again at least this often (a restarted hub may rewrite the files)
@@ -168,7 +169,7 @@ class Keeper:
         write_private(self.key, key)
         write_private(self.cert, chain)
         write_private(self.state / "issued.sha256", hashlib.sha256(chain).hexdigest().encode())
-        (self.cert.parent / "self-signed-for").unlink(missing_ok=True)
+        (self.cert.parent / layout.SELF_SIGNED_MARKER).unlink(missing_ok=True)
 
     def _failed(self, reason: str, served: renewal.Served | None, now: dt.datetime) -> float:
         self.status.failures += 1
