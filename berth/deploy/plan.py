@@ -229,8 +229,6 @@ def plan_hub(
         "detach": True,
         "environment": {
             "BERTH_TLS_SELF_SIGNED": ",".join(names),
-            # With ACME the self-signed certificate only stands in until berth-acme has one.
-            "BERTH_TLS_ACME": "1" if cfg.tls.acme else "",
             # The engine guard, not the engine: only the calls the spawner makes, on Berth's
             # own labelled objects.
             "DOCKER_HOST": f"unix://{layout.ENGINE_SOCKET}",
@@ -244,6 +242,8 @@ def plan_hub(
         "healthcheck": _healthcheck("hub"),
         **SECURITY,
     }
+    if cfg.tls.acme:  # the self-signed certificate only stands in until berth-acme has one
+        kwargs["environment"]["BERTH_TLS_ACME"] = "1"
     return _finish("hub", kwargs, files), config_py
 
 

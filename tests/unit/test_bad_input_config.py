@@ -58,6 +58,12 @@ GOOD: dict[str, list[Any]] = {
     "tls.cert": ["cert.pem", "missing.pem", "adir"],
     "tls.key": ["key.pem"],
     "tls.hostnames": [["hub.example.org", "10.0.0.1", "*.example.org"], []],
+    "tls.acme.email": ["ops@example.org"],
+    "tls.acme.hostnames": [["hub.example.org"], ["hub.example.org", "jupyter.example.org"]],
+    "tls.acme.directory": ["https://acme-v02.api.letsencrypt.org/directory", "https://ca/dir"],
+    "tls.acme.staging": [False, True],
+    "tls.acme.directory_ca": ["cert.pem", "missing.pem"],
+    "tls.acme.http_port": [80, 8080],
     "images.default": ["berth/base-notebook:latest", "berth/scipy-notebook:latest"],
     "images.allowed": [
         ["berth/base-notebook:latest", "berth/scipy-notebook:latest"],
