@@ -41,8 +41,17 @@ function keep(server, base) {
   let loaded = { key: base.key, cert: base.cert };
   let hsts = trustedLooking(base.cert);
   server.prependListener("request", (req, res) => {
-    for (const [name, value] of Object.entries(ALWAYS)) res.setHeader(name, value);
-    if (hsts) res.setHeader("Strict-Transport-Security", HSTS);
+    const setHeader = res.setHeader;
+    for (const [name, value] of Object.entries(ALWAYS)) setHeader.call(res, name, value);
+    if (hsts) setHeader.call(res, "Strict-Transport-Security", HSTS);
+    // HSTS is the service's policy, not a user server's: code in a user's container could
+    // otherwise send `max-age=0` (clearing it for every user's browser) or pin other hosts
+    // of the domain with includeSubDomains. The proxy copies upstream headers with
+    // setHeader (http-proxy), so that is where theirs is dropped.
+    res.setHeader = function (name, value) {
+      if (String(name).toLowerCase() === "strict-transport-security") return this;
+      return setHeader.call(this, name, value);
+    };
   });
   const reload = () => {
     let key, cert;
