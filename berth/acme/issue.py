@@ -4,7 +4,6 @@ the library's; this is only the order: account, HTTP-01 answers, finalize)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,20 +47,17 @@ def account_key(path: Path, write) -> jose.JWKRSA:
     return jose.JWKRSA(key=key)
 
 
-def _register(acme: client.ClientV2, email: str, state: Path, write) -> None:
-    saved = state / "account.json"
-    if saved.exists():
-        uri = json.loads(saved.read_text())["uri"]
-        regr = messages.RegistrationResource(uri=uri, body=messages.Registration())
-        acme.query_registration(regr)
-        return
+def _register(acme: client.ClientV2, email: str) -> None:
+    """The account of this key: made on the first order, found again on later ones (also
+    after the authority lost it, or with another directory: staging's account is not
+    production's)."""
     new = messages.NewRegistration.from_data(email=email, terms_of_service_agreed=True)
     try:
-        regr = acme.new_account(new)
-    except errors.ConflictError as exc:  # the key has an account already
-        regr = messages.RegistrationResource(uri=exc.location, body=messages.Registration())
-        regr = acme.query_registration(regr)
-    write(saved, json.dumps({"uri": regr.uri}).encode())
+        acme.new_account(new)
+    except errors.ConflictError as exc:  # the key has an account there already
+        acme.query_registration(
+            messages.RegistrationResource(uri=exc.location, body=messages.Registration())
+        )
 
 
 def describe(exc: BaseException, directory: str) -> str:
@@ -100,7 +96,7 @@ def obtain(
         jwk = account_key(state / "account-key.pem", write)
         net = client.ClientNetwork(jwk, user_agent=USER_AGENT, verify_ssl=verify)  # type: ignore[arg-type]
         acme = client.ClientV2(client.ClientV2.get_directory(directory, net), net=net)
-        _register(acme, email, state, write)
+        _register(acme, email)
         key = ec.generate_private_key(ec.SECP256R1())
         key_pem = _private_pem(key)
         order = acme.new_order(crypto_util.make_csr(key_pem, names))

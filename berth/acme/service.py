@@ -126,7 +126,13 @@ class Keeper:
             if self.status.last_failure
             else None
         )
-        reason = renewal.why_issue(served if ours else None, self.status.names, now)
+        if served is not None and not ours:
+            reason: str | None = (
+                "the self-signed certificate is served" if served.self_signed
+                else "the certificate served is not one berth-acme issued"
+            )  # fmt: skip
+        else:
+            reason = renewal.why_issue(served, self.status.names, now)
         if reason is None:
             assert served is not None
             when = renewal.renew_at(served)
@@ -141,8 +147,6 @@ class Keeper:
                 return (when - now).total_seconds()
         self.status.state, self.status.next_attempt = "issuing", _iso(now)
         self.save()
-        if served is not None and not ours:
-            reason = "no certificate of ours is served" if not served.self_signed else reason
         names = ", ".join(self.status.names)
         say(f"asking {self.args.directory} for a certificate for {names} ({reason})")
         try:
