@@ -123,7 +123,9 @@ def test_the_http_port_redirects_to_https(acme):
             return None
 
     with pytest.raises(urllib.error.HTTPError) as answer:
-        urllib.request.build_opener(NoFollow).open(request, timeout=10)
+        urllib.request.build_opener(urllib.request.ProxyHandler({}), NoFollow).open(
+            request, timeout=10
+        )
     assert answer.value.code == 301
     assert answer.value.headers["Location"] == f"https://{NAME}:{dep.port}/hub/login?next=%2F"
 
