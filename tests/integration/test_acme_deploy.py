@@ -103,12 +103,25 @@ def status_text(dep: Deployment) -> str:
 def test_a_trusted_certificate_is_issued_and_served_with_hsts(acme):
     dep, pebble, _ = acme
     wait_for(lambda: "certificate: valid; serving acme" in status_text(dep), 90, "no certificate")
-    connection = Pinned(dep.port, pebble.root())  # verifies the chain and the name
-    answer = connection.get("/hub/health")
+    root = pebble.root()
+
+    def trusted() -> http.client.HTTPResponse | None:
+        connection = Pinned(dep.port, root)  # verifies the chain and the name
+        try:
+            return connection.get("/hub/health")
+        except ssl.SSLCertVerificationError:
+            return None  # the proxy looks at the files every 5 seconds
+        finally:
+            connection.close()
+
+    try:
+        answer = wait_for(trusted, 30, "the proxy does not serve the certificate")
+    except AssertionError:
+        print(dep.berth("logs", "--service", "proxy").stdout[-3000:])
+        raise
     assert answer.status == 200
     assert answer.getheader("Strict-Transport-Security") == "max-age=31536000"
     assert answer.getheader("X-Content-Type-Options") == "nosniff"
-    connection.close()
     assert f"for {NAME} from {pebble.directory}" in status_text(dep)
 
 
