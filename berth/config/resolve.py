@@ -87,6 +87,9 @@ class _Resolver:
             value = getattr(cfg.tls, name)
             if value is not None and self.read(f"tls.{name}", value) is not None:
                 data["tls"][name] = self.path(value)
+        ca = cfg.tls.acme.directory_ca if cfg.tls.acme else None
+        if ca is not None and self.read("tls.acme.directory_ca", ca) is not None:
+            data["tls"]["acme"]["directory_ca"] = self.path(ca)
         self.users(cfg, data)
         if (oauth := cfg.auth.oauth) is not None:
             data["auth"][cfg.auth.type] = self.oauth(f"auth.{cfg.auth.type}", oauth)

@@ -4,6 +4,7 @@
   reached the proxy's API, so a healthy hub also means a reachable proxy.
 - ``proxy``: the proxy answers HTTPS on its public port (any status: routes are the hub's job).
 - ``engine``: the engine guard's socket answers /_ping.
+- ``acme``: berth-acme's HTTP port answers (a redirect to HTTPS).
 """
 
 from __future__ import annotations
@@ -39,6 +40,15 @@ def proxy() -> bool:
         connection.close()
 
 
+def acme() -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", layout.ACME_HTTP_PORT, timeout=3)
+    try:
+        connection.request("GET", "/")
+        return connection.getresponse().status == 301
+    finally:
+        connection.close()
+
+
 class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: str) -> None:
         super().__init__("localhost", timeout=3)
@@ -59,7 +69,7 @@ def engine() -> bool:
         connection.close()
 
 
-CHECKS = {"hub": hub, "proxy": proxy, "engine": engine}
+CHECKS = {"hub": hub, "proxy": proxy, "engine": engine, "acme": acme}
 
 
 def main(argv: list[str] | None = None) -> int:

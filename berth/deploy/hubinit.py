@@ -73,6 +73,17 @@ def ensure_self_signed(proxy: Path, names: list[str]) -> bool:
     return True
 
 
+def acme_certificate_in_place(proxy: Path) -> bool:
+    """A certificate without the self-signed marker, which berth-acme removes when it installs
+    its own (berth/acme/service.py)."""
+    tls_dir = proxy / "tls"
+    return (
+        (tls_dir / "cert.pem").exists()
+        and (tls_dir / "key.pem").exists()
+        and not (tls_dir / layout.SELF_SIGNED_MARKER).exists()
+    )
+
+
 def main() -> None:
     data, proxy = layout.data_dir(), layout.proxy_dir()
     if move_legacy_tls(data, proxy):
@@ -83,6 +94,8 @@ def main() -> None:
     names = [n for n in os.environ.get("BERTH_TLS_SELF_SIGNED", "").split(",") if n]
     if not names:  # the operator's certificate is in place (copied in by berth up)
         (proxy / "tls" / layout.SELF_SIGNED_MARKER).unlink(missing_ok=True)
+    elif os.environ.get("BERTH_TLS_ACME") and acme_certificate_in_place(proxy):
+        pass  # berth-acme's certificate: it renews it; a self-signed one would replace it
     elif ensure_self_signed(proxy, names):
         print(f"berth: made a self-signed certificate for {', '.join(names)}", file=sys.stderr)
     os.chdir(data)  # JupyterHub keeps its state files here

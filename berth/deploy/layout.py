@@ -5,7 +5,8 @@ The service is four containers on the engine, each with only what its job needs:
 - the engine guard (``berth-engine-guard``): the only one with the Docker socket; no network;
 - the hub (``berth-hub``): JupyterHub and its data volume; reaches the engine through the guard;
 - the proxy (``berth-proxy``): faces the internet; TLS and the proxy token, nothing else;
-- the firewall (``berth-firewall``, when built in): the host network rules that isolate users.
+- the firewall (``berth-firewall``, when built in): the host network rules that isolate users;
+- with ``tls.acme``, ``berth-acme``: certificates from an ACME authority; the HTTP port.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ HUB_CONTAINER = "berth-hub"
 PROXY_CONTAINER = "berth-proxy"
 GUARD_CONTAINER = "berth-engine-guard"
 FIREWALL_CONTAINER = "berth-firewall"
+ACME_CONTAINER = "berth-acme"  # only with tls.acme
 PREVIOUS_SUFFIX = "-previous"  # a replaced container, kept stopped until its successor is healthy
 
 HUB_UID, HUB_GID = 1000, 100  # the hub image's unprivileged user: every service container's
@@ -40,6 +42,12 @@ PROXY_TOKEN_FILE = f"{PROXY_DIR}/proxy_token"
 TLS_CERT = f"{PROXY_DIR}/tls/cert.pem"
 TLS_KEY = f"{PROXY_DIR}/tls/key.pem"
 SELF_SIGNED_MARKER = "self-signed-for"  # beside the certificate: the names it was made for
+
+# berth-acme's own volume (ACME account key, status.json); it writes the certificate and key
+# into the proxy volume's tls/ and answers HTTP-01 on ACME_HTTP_PORT in its container.
+ACME_DIR = "/srv/berth/acme"
+ACME_STATUS_FILE = f"{ACME_DIR}/status.json"
+ACME_HTTP_PORT = 8080
 
 # The engine guard's socket, in a volume shared by the guard (rw) and the hub (ro).
 ENGINE_DIR = "/run/berth-engine"

@@ -53,6 +53,7 @@ class HostFacts:
     socket_gid: int
     tls_names: list[str]  # names and addresses a self-signed certificate must cover
     operator_tls: tuple[bytes, bytes] | None = None  # (cert, key) read from tls.cert/tls.key
+    acme_directory_ca: bytes | None = None  # read from tls.acme.directory_ca
     subnet: str = layout.NETWORK_SUBNET  # the existing network's, or one the engine allocated
 
 
@@ -90,12 +91,16 @@ class DeploymentPlan:
     hub: ContainerPlan
     proxy: ContainerPlan
     config_py: str
+    acme: ContainerPlan | None = None  # with tls.acme
+    acme_network: dict[str, Any] | None = None  # its network's create arguments
 
     @property
     def containers(self) -> tuple[ContainerPlan, ...]:
         """In start order: the hub needs the guard (and, like the proxy, the firewall's rules
-        to reach anything on the network); the proxy needs what the hub writes."""
-        return (self.guard, self.firewall, self.hub, self.proxy)
+        to reach anything on the network); the proxy needs what the hub writes; berth-acme
+        replaces what the hub wrote."""
+        acme = (self.acme,) if self.acme else ()
+        return (self.guard, self.firewall, self.hub, self.proxy, *acme)
 
 
 def plan_network(cfg: BerthConfig, facts: HostFacts) -> NetworkPlan:
@@ -226,7 +231,7 @@ def plan_hub(
         files[layout.TLS_CERT] = (cert, 0o600)
         files[layout.TLS_KEY] = (key, 0o600)
     else:
-        names = list(dict.fromkeys([*cfg.tls.hostnames, *facts.tls_names]))
+        names = self_signed_names(cfg, facts)
     kwargs = {
         "image": facts.hub_image_id,
         "name": layout.HUB_CONTAINER,
@@ -247,14 +252,82 @@ def plan_hub(
         "healthcheck": _healthcheck("hub"),
         **SECURITY,
     }
+    if cfg.tls.acme:  # the self-signed certificate only stands in until berth-acme has one
+        kwargs["environment"]["BERTH_TLS_ACME"] = "1"
     return _finish("hub", kwargs, files), config_py
 
 
+def self_signed_names(cfg: BerthConfig, facts: HostFacts) -> list[str]:
+    acme = cfg.tls.acme.hostnames if cfg.tls.acme else []
+    return list(dict.fromkeys([*acme, *cfg.tls.hostnames, *facts.tls_names]))
+
+
 def tls_identity(cfg: BerthConfig, facts: HostFacts) -> str:
-    """What the certificate the proxy serves is made from: a new one means a proxy restart."""
+    """What the certificate the proxy serves is made from: a new one means a proxy restart.
+    ACME's certificates change by themselves, and the proxy loads them without one."""
     if facts.operator_tls:
         return "operator:" + hashlib.sha256(b"\0".join(facts.operator_tls)).hexdigest()
-    return "self-signed:" + ",".join(dict.fromkeys([*cfg.tls.hostnames, *facts.tls_names]))
+    if cfg.tls.acme:
+        return "acme"
+    return "self-signed:" + ",".join(self_signed_names(cfg, facts))
+
+
+def acme_network_name(cfg: BerthConfig) -> str:
+    return f"{cfg.network}-acme"
+
+
+def acme_volume_name(cfg: BerthConfig) -> str:
+    return f"{cfg.hub.data_volume}-acme"
+
+
+def acme_network_kwargs(cfg: BerthConfig) -> dict[str, Any]:
+    """berth-acme's network: its own bridge, so it shares none with the hub, the proxy or a
+    user server; it needs only the way out to the authority and its published HTTP port."""
+    return {
+        "name": acme_network_name(cfg),
+        "driver": "bridge",
+        "labels": {layout.LABEL_ROLE: "acme"},
+    }
+
+
+def plan_acme(cfg: BerthConfig, facts: HostFacts, proxy_volume: str) -> ContainerPlan | None:
+    """The ACME client: the proxy volume (to write the certificate) and its own volume (the
+    account key); no engine, no guard, not on the Berth network; the HTTP port published."""
+    acme = cfg.tls.acme
+    if acme is None:
+        return None
+    command = [
+        "python3", "-m", "berth.acme.service",
+        "--directory", acme.directory_url(),
+        "--email", acme.email,
+        "--http-port", str(layout.ACME_HTTP_PORT),
+        "--https-port", str(cfg.listen.port),
+        "--tls-dir", str(PurePosixPath(layout.TLS_CERT).parent),
+        "--state", layout.ACME_DIR,
+    ]  # fmt: skip
+    for name in acme.hostnames:
+        command += ["--name", name]
+    environment = {}
+    if facts.acme_directory_ca:  # a public CA certificate, not a secret
+        environment["BERTH_ACME_DIRECTORY_CA"] = facts.acme_directory_ca.decode()
+    kwargs = {
+        "image": facts.hub_image_id,
+        "name": layout.ACME_CONTAINER,
+        "hostname": layout.ACME_CONTAINER,
+        "command": command,
+        "detach": True,
+        "environment": environment,
+        "ports": {f"{layout.ACME_HTTP_PORT}/tcp": (cfg.listen.address, acme.http_port)},
+        "volumes": {
+            proxy_volume: {"bind": layout.PROXY_DIR, "mode": "rw"},
+            acme_volume_name(cfg): {"bind": layout.ACME_DIR, "mode": "rw"},
+        },
+        "network": acme_network_name(cfg),
+        "read_only": True,
+        "healthcheck": _healthcheck("acme"),
+        **SECURITY,
+    }
+    return _finish("acme", kwargs, {})
 
 
 def plan_proxy(
@@ -316,18 +389,23 @@ def plan_deployment(cfg: BerthConfig, facts: HostFacts) -> DeploymentPlan:
     volumes = volume_names(cfg)
     data_volume, proxy_volume, engine_volume = volumes
     hub, config_py = plan_hub(cfg, facts, net, volumes)
+    volume_labels = {
+        data_volume: {"berth.managed": "true", "berth.role": "hub-data"},
+        proxy_volume: {"berth.role": "proxy-data"},
+        engine_volume: {"berth.role": "engine-socket"},
+    }
+    if cfg.tls.acme:
+        volume_labels[acme_volume_name(cfg)] = {"berth.role": "acme-data"}
     return DeploymentPlan(
         network=net,
-        volumes={
-            data_volume: {"berth.managed": "true", "berth.role": "hub-data"},
-            proxy_volume: {"berth.role": "proxy-data"},
-            engine_volume: {"berth.role": "engine-socket"},
-        },
+        volumes=volume_labels,
         guard=plan_guard(cfg, facts, engine_volume),
         firewall=plan_firewall(cfg, facts, net),
         hub=hub,
         proxy=plan_proxy(cfg, facts, net, proxy_volume),
         config_py=config_py,
+        acme=plan_acme(cfg, facts, proxy_volume),
+        acme_network=acme_network_kwargs(cfg) if cfg.tls.acme else None,
     )
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import docker
@@ -16,8 +17,8 @@ from docker.models.volumes import Volume
 
 from berth.config.schema import BerthConfig
 from berth.deploy import layout
-from berth.deploy.plan import volume_names
-from berth.deploy.up import SERVICE_CONTAINERS, current, current_hub, exec_accounts
+from berth.deploy.plan import acme_volume_name, volume_names
+from berth.deploy.up import SERVICE_CONTAINERS, current, current_hub, exec_accounts, read_file
 from berth.errors import BerthError
 from berth.spawner.specs import (
     LABEL_MANAGED,
@@ -64,6 +65,7 @@ SERVICES = {
     "proxy": layout.PROXY_CONTAINER,
     "guard": layout.GUARD_CONTAINER,
     "firewall": layout.FIREWALL_CONTAINER,
+    "acme": layout.ACME_CONTAINER,
 }
 
 
@@ -74,6 +76,7 @@ class StatusReport:
     url: str
     servers: list[ServerRow]
     users: list[str] | None
+    certificate: list[str] = field(default_factory=list)  # berth-acme's lines, when it runs
 
 
 def human_age(started: str, now: dt.datetime | None = None) -> str:
@@ -126,6 +129,38 @@ def container_state(container: Container | None) -> str:
     return f"{container.status}" + (f", {health}" if health else "")
 
 
+def certificate_lines(status: dict[str, Any]) -> list[str]:
+    """berth-acme's status.json in words: what is served, until when, and what went wrong."""
+    names = ", ".join(status.get("names", []))
+    state = status.get("state", "?")
+    serving = status.get("serving", "?")
+    lines = [f"certificate: {state}; serving {serving}"
+             + (f" (valid until {status['not_after']})" if status.get("not_after") else "")
+             + f"; for {names} from {status.get('directory', '?')}"]  # fmt: skip
+    if status.get("last_error"):
+        lines.append(
+            f"  last failure ({status.get('failures', 0)} in a row, {status.get('last_failure')}): "
+            f"{status['last_error']}"
+        )
+    if status.get("next_attempt"):
+        verb = "renews" if state == "valid" else "next attempt"
+        lines.append(f"  {verb} at {status['next_attempt']}")
+    return lines
+
+
+def acme_status(client: docker.DockerClient) -> list[str]:
+    container = current(client, layout.ACME_CONTAINER)
+    if container is None:
+        return []
+    text = read_file(container, layout.ACME_STATUS_FILE)
+    if not text:
+        return ["certificate: berth-acme has not written its status yet"]
+    try:
+        return certificate_lines(json.loads(text))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return ["certificate: berth-acme's status.json is unreadable"]
+
+
 def gather(client: docker.DockerClient, cfg: BerthConfig) -> StatusReport:
     hub = current_hub(client)
     hub_state = container_state(hub)
@@ -146,7 +181,7 @@ def gather(client: docker.DockerClient, cfg: BerthConfig) -> StatusReport:
             users = sorted(user["name"] for user in exec_accounts(client, ["list"]))
         except BerthError:
             users = None
-    return StatusReport(hub_state, services, url, servers, users)
+    return StatusReport(hub_state, services, url, servers, users, acme_status(client))
 
 
 def stop_all(client: docker.DockerClient, network: str) -> int:
@@ -157,7 +192,7 @@ def stop_all(client: docker.DockerClient, network: str) -> int:
         layout.PROXY_CONTAINER,
         layout.FIREWALL_CONTAINER,
     )
-    order += (layout.GUARD_CONTAINER,)
+    order += (layout.ACME_CONTAINER, layout.GUARD_CONTAINER)
     for base in order:
         for name in (base, base + layout.PREVIOUS_SUFFIX):
             try:
@@ -187,7 +222,7 @@ def data_volumes(client: docker.DockerClient, cfg: BerthConfig) -> list[Volume]:
         for volume in client.volumes.list(filters={"label": f"{LABEL_MANAGED}=true"})
         if prefix and volume.name.startswith(prefix)
     ]
-    for name in volume_names(cfg):
+    for name in (*volume_names(cfg), acme_volume_name(cfg)):
         with contextlib.suppress(NotFound):
             found.append(client.volumes.get(name))
     return list({volume.name: volume for volume in found}.values())

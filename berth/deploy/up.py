@@ -12,9 +12,12 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 import docker
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 from docker.models.networks import Network
@@ -39,6 +42,7 @@ START_TIMEOUT = 120.0
 DEFAULT_ADMIN = "admin"
 # Every container `berth up` makes, including those of older Berths, for down, status and logs.
 SERVICE_CONTAINERS = (
+    layout.ACME_CONTAINER,
     layout.FIREWALL_CONTAINER,
     layout.PROXY_CONTAINER,
     layout.HUB_CONTAINER,
@@ -67,13 +71,47 @@ def gather_facts(client: docker.DockerClient, cfg: BerthConfig, hub_image: str) 
     if cfg.tls.cert and cfg.tls.key:
         operator = hostfacts.read_operator_tls(cfg.tls.cert, cfg.tls.key)
         tls.check_pair(*operator, source=f"{cfg.tls.cert} / {cfg.tls.key}")
+    directory_ca = None
+    if cfg.tls.acme and cfg.tls.acme.directory_ca:
+        directory_ca = read_ca(cfg.tls.acme.directory_ca)
     return HostFacts(
+        acme_directory_ca=directory_ca,
         subnet=_subnet(client, cfg.network),
         hub_image_id=str(client.images.get(hub_image).id),  # an Image from the engine has one
         socket_gid=hostfacts.socket_gid(),
         tls_names=hostfacts.host_names(cfg.listen.address),
         operator_tls=operator,
     )
+
+
+def read_ca(path: Path) -> bytes:
+    """tls.acme.directory_ca: PEM certificates only (a key in it would end up in the
+    container's environment)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BerthError(f"cannot read tls.acme.directory_ca {path}: {exc.strerror}") from exc
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise BerthError(f"tls.acme.directory_ca {path}: not PEM certificates") from exc
+    if b"PRIVATE KEY" in data or not certs:
+        raise BerthError(f"tls.acme.directory_ca {path}: give only CA certificates")
+    return b"".join(cert.public_bytes(serialization.Encoding.PEM) for cert in certs)
+
+
+def ensure_acme_network(client: docker.DockerClient, kwargs: dict[str, Any]) -> None:
+    if _find_network(client, kwargs["name"]) is None:
+        client.networks.create(**kwargs)
+
+
+def remove_unplanned_acme(client: docker.DockerClient, say: Callable[[str], None]) -> None:
+    """tls.acme was removed from berth.yaml: its container goes (its volume stays)."""
+    for name in (layout.ACME_CONTAINER, layout.ACME_CONTAINER + layout.PREVIOUS_SUFFIX):
+        found = current(client, name)
+        if found is not None:
+            say(f"removing {name} (no tls.acme in berth.yaml)")
+            found.remove(force=True)
 
 
 def _find_network(client: docker.DockerClient, name: str) -> Network | None:
@@ -229,8 +267,14 @@ def apply(
     plan = plan_deployment(cfg, facts)
     existing = {c.role: current(client, c.name) for c in plan.containers}
     _check_port(cfg, [existing.get("proxy"), existing.get("hub")])
+    if cfg.tls.acme:
+        _check_port(cfg, [existing.get("acme")], cfg.tls.acme.http_port, "tls.acme.http_port")
     ensure_network(client, plan.network)
     ensure_volumes(client, plan.volumes)
+    if plan.acme_network:
+        ensure_acme_network(client, plan.acme_network)
+    else:
+        remove_unplanned_acme(client, say)
     url = public_url(cfg, facts)
     stale = [c for c in plan.containers if not up_to_date(existing[c.role], c)]
     if not stale:
@@ -262,6 +306,8 @@ def _describe(plan: ContainerPlan, existing: Container | None, whole: Deployment
         return changes or ["the hub image, certificate, volumes or a secret file"]
     if plan.role == "proxy":
         return ["the proxy (image, published address or port, certificate)"]
+    if plan.role == "acme":
+        return ["berth-acme (image, tls.acme settings)"]
     return [f"the {plan.role} (image or settings)"]
 
 
@@ -274,7 +320,7 @@ def replace(client: docker.DockerClient, plan: DeploymentPlan, swaps: list[Swap]
     writes, and the hub for the proxy's API.
     """
     by_role = {swap.plan.role: swap for swap in swaps}
-    roles = [role for role in ("guard", "firewall", "proxy", "hub") if role in by_role]
+    roles = [role for role in ("guard", "firewall", "proxy", "hub", "acme") if role in by_role]
     begun: list[Swap] = []
     try:
         for role in roles:
@@ -352,11 +398,15 @@ def _probe(role: str, plan: DeploymentPlan, container: Container) -> Callable[[]
         except OSError:
             return False
 
+    def acme() -> bool:
+        check = ["python3", "-m", "berth.deploy.hubcheck", "acme"]
+        return container.exec_run(check).exit_code == 0
+
     def firewall() -> bool:  # its healthcheck's command, now rather than in 10 s
         check = plan.firewall.create_kwargs["healthcheck"]["test"][1:]
         return container.exec_run(check, user="root").exit_code == 0
 
-    return {"guard": guard, "firewall": firewall, "hub": hub, "proxy": proxy}.get(
+    return {"guard": guard, "firewall": firewall, "hub": hub, "proxy": proxy, "acme": acme}.get(
         role, lambda: False
     )
 
@@ -390,23 +440,29 @@ def exec_accounts(
     return answer
 
 
-def _check_port(cfg: BerthConfig, publishers: list[Container | None]) -> None:
+def _check_port(
+    cfg: BerthConfig,
+    publishers: list[Container | None],
+    port: int | None = None,
+    key: str = "listen.port",
+) -> None:
     """Refuse a busy listen port before anything running is touched (it would be left down).
     The port is ours when the proxy (or an older Berth's hub) publishes it."""
+    port = cfg.listen.port if port is None else port
     ours = any(
         container is not None
         and container.status == "running"
         and any(
-            binding.get("HostPort") == str(cfg.listen.port)
+            binding.get("HostPort") == str(port)
             for bindings in (container.attrs["NetworkSettings"]["Ports"] or {}).values()
             for binding in bindings or []
         )
         for container in publishers
     )
-    if not ours and not ports.port_free(cfg.listen.address, cfg.listen.port):
+    if not ours and not ports.port_free(cfg.listen.address, port):
         raise BerthError(
-            f"port {cfg.listen.port} on {cfg.listen.address} is already in use",
-            hint="stop what listens there, or set listen.port in berth.yaml",
+            f"port {port} on {cfg.listen.address} is already in use",
+            hint=f"stop what listens there, or set {key} in berth.yaml",
         )
 
 
