@@ -106,8 +106,9 @@ def explain(message: str, target: Target) -> str:
     """One plain sentence (what is wrong; the fix) for a libpq or server error message."""
     detail = " ".join(message.strip().splitlines()[-1:]).strip() or "no message"
     for line in message.strip().splitlines():
-        if line.strip().lower().startswith(("fatal:", "error:", "pg_dump: error:")):
-            detail = line.strip()
+        at = max(line.find("FATAL:"), line.find("ERROR:"), line.find("pg_dump: error:"))
+        if at >= 0:
+            detail = " ".join(line[at:].split())
             break
     lowered = message.lower()
     for needles, what, fix in _EXPLANATIONS:

@@ -54,9 +54,8 @@ def test_parse_url_unquotes_and_defaults():
         (
             'connection to server at "berth-pg", port 5432 failed: FATAL:  database '
             '"jupyterhub" does not exist\n',
-            'connection to server at "berth-pg", port 5432 failed: FATAL:  database '
-            '"jupyterhub" does not exist; create it (createdb / CREATE ROLE), or correct '
-            "hub.db_url",
+            'FATAL: database "jupyterhub" does not exist; create it (createdb / CREATE ROLE), '
+            "or correct hub.db_url",
         ),
         (
             "pg_dump: error: aborting because of server version mismatch\n"
