@@ -214,3 +214,40 @@ def test_a_full_disk(small_disk):
     assert found.status == "fail" and "spawns, builds and the hub database will fail" in (
         found.summary
     )
+
+
+def test_a_deployment_then_its_hub_cut_off_and_a_volume_handed_to_root(hub_deployment, engine):
+    """On a real `berth up`: every service check passes; then the hub leaves the users'
+    network (user servers can no longer resolve it) and alice's volume is handed to root,
+    and doctor names both, with their fixes."""
+    dep = hub_deployment
+    dep.berth("users", "add", "alice")
+    dep.start_server("alice")
+    dep.stop_server("alice")
+    healthy = dep.berth("doctor")
+    for line in (
+        "ok   hub-from-user: a container on the users' network reaches "
+        "http://berth-hub:8081/hub/api/",
+        "ok   image berth/base-notebook:latest: jupyterhub-singleuser 5.5.4",
+        "ok   volumes: 1 user volume(s), each writable by 1000",
+        "ok   certificate: the self-signed certificate expires",
+    ):
+        assert line in healthy.stderr, healthy.stderr
+    volume = dep.config["storage"]["volume_name_template"].format(username="alice")
+    engine.containers.run(
+        HUB_IMAGE,
+        entrypoint=["chown", "0:0", "/v"],
+        user="0",
+        volumes={volume: {"bind": "/v", "mode": "rw"}},
+        network_mode="none",
+        remove=True,
+    )
+    engine.networks.get(dep.config["network"]).disconnect("berth-hub")
+    broken = dep.berth("doctor")
+    assert broken.returncode == 1, broken.stderr
+    assert "FAIL hub-from-user: http://berth-hub:8081/hub/api/: the host name does not " in (
+        broken.stderr
+    )
+    assert f"FAIL volumes: the notebook user (1000:100) cannot write to {volume} (0:0, 755)" in (
+        broken.stderr
+    )
