@@ -106,3 +106,17 @@ def test_every_accepted_scheme_has_its_driver_in_the_hub_image():
 def test_the_hub_image_has_pg_dump_and_psql():
     dockerfile = Path("berth/images/stack/hub/Dockerfile").read_text()
     assert re.search(r"install .*\n\s+postgresql-client ", dockerfile)
+
+
+def test_the_hub_entry_reads_the_url_jupyterhub_will_use(tmp_path):
+    """berth.deploy.hubinit checks the database JupyterHub is configured with, secret included."""
+    from berth.config.render import SecretFile, render_config_py
+    from berth.deploy.hubinit import configured_db_url
+
+    secret = tmp_path / "db_url"
+    secret.write_text("postgresql://hub:pw@berth-pg:5432/jupyterhub\n")
+    config = tmp_path / "jupyterhub_config.py"
+    config.write_text(render_config_py({"JupyterHub": {"db_url": SecretFile(str(secret))}}))
+    assert configured_db_url(str(config)) == "postgresql://hub:pw@berth-pg:5432/jupyterhub"
+    config.write_text(render_config_py({"JupyterHub": {"ip": "0.0.0.0"}}))
+    assert configured_db_url(str(config)) == ""
