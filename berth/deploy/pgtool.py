@@ -1,6 +1,6 @@
 """Runs inside a short-lived helper container of the hub image (or in the hub's entry): check,
 dump and load the hub's PostgreSQL database. Standard library only, plus the hub image's
-psycopg2 for the check and Debian's PostgreSQL client (pg_dump, psql) for dump and load.
+psycopg (3) for the check and Debian's PostgreSQL client (pg_dump, psql) for dump and load.
 
     python3 pgtool.py check URLFILE
     python3 pgtool.py dump URLFILE OUT
@@ -127,12 +127,12 @@ def _fail(message: str, target: Target, status: int) -> None:
 def check(target: Target) -> None:
     """Connect and run one query, or exit with one plain line."""
     try:
-        import psycopg2  # the hub image's driver (berth/images/stack/hub/requirements.txt)
+        import psycopg  # the hub image's driver (berth/images/stack/hub/requirements.txt)
     except ImportError:
-        print(ERROR_PREFIX + "the hub image has no PostgreSQL driver (psycopg2)", file=sys.stderr)
+        print(ERROR_PREFIX + "the hub image has no PostgreSQL driver (psycopg)", file=sys.stderr)
         sys.exit(1)
     try:
-        connection = psycopg2.connect(
+        connection = psycopg.connect(
             host=target.host,
             port=target.port,
             user=target.user,
@@ -140,12 +140,11 @@ def check(target: Target) -> None:
             dbname=target.database,
             connect_timeout=CONNECT_TIMEOUT,
         )
-    except psycopg2.OperationalError as exc:
+    except psycopg.Error as exc:
         _fail(str(exc), target, EXIT_UNREACHABLE)
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except psycopg2.Error as exc:
+        connection.execute("SELECT 1")
+    except psycopg.Error as exc:
         _fail(str(exc), target, EXIT_UNREACHABLE)
     finally:
         connection.close()

@@ -20,7 +20,7 @@ def test_parse_url_unquotes_and_defaults():
     assert parse_url("postgresql://hub:p%40ss%2Fw@db/jupyter%20hub\n") == Target(
         "db", 5432, "hub", "p@ss/w", "jupyter hub"
     )
-    assert parse_url("postgresql+psycopg2://u@h:6543/d") == Target("h", 6543, "u", "", "d")
+    assert parse_url("postgresql+psycopg://u@h:6543/d") == Target("h", 6543, "u", "", "d")
 
 
 # What libpq 15 and PostgreSQL 15 print, as psycopg2 and pg_dump pass it on.
@@ -97,10 +97,11 @@ def test_last_error_is_the_tools_one_line():
 
 def test_every_accepted_scheme_has_its_driver_in_the_hub_image():
     requirements = Path("berth/images/stack/hub/requirements.txt").read_text()
-    drivers = {"postgresql": "psycopg2", "postgresql+psycopg2": "psycopg2"}
+    drivers = {"postgresql": "psycopg", "postgresql+psycopg": "psycopg"}
     assert set(POSTGRES_SCHEMES) == set(drivers)
     for scheme in POSTGRES_SCHEMES:
-        assert re.search(rf"^{drivers[scheme]}(-binary)?==", requirements, re.M), scheme
+        assert re.search(rf"^{drivers[scheme]}==", requirements, re.M), scheme
+        assert re.search(rf"^{drivers[scheme]}-binary==", requirements, re.M), scheme
 
 
 def test_the_hub_image_has_pg_dump_and_psql():
