@@ -33,9 +33,10 @@ def ensure_image(client: docker.DockerClient) -> None:
         client.images.build(path=str(DOCKERFILE_DIR), tag=IMAGE, rm=True)
 
 
-def psql(server, sql: str) -> str:
+def psql(server, sql: str, database: str = DATABASE) -> str:
     """SQL as the server's superuser, over its local socket (inside the container)."""
-    result = server.exec_run(["psql", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+    command = ["psql", "-At", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql]
+    result = server.exec_run(command)
     assert result.exit_code == 0, result.output.decode()
     return result.output.decode()
 
@@ -59,8 +60,8 @@ def start_server(client: docker.DockerClient, network: str) -> tuple[object, str
     )
     wait_ready(server)
     password = secrets.token_hex(12)
-    psql(server, f"CREATE ROLE {ROLE} LOGIN PASSWORD '{password}'")
-    psql(server, f"CREATE DATABASE {DATABASE} OWNER {ROLE}")
+    psql(server, f"CREATE ROLE {ROLE} LOGIN PASSWORD '{password}'", "postgres")
+    psql(server, f"CREATE DATABASE {DATABASE} OWNER {ROLE}", "postgres")
     return server, f"postgresql://{ROLE}:{password}@{CONTAINER}:5432/{DATABASE}"
 
 
