@@ -48,6 +48,10 @@ def _hub_reach(client, cfg: BerthConfig, hub_image: str) -> checks.HubReachFacts
     hub = next(iter(client.containers.list(filters={"name": f"^{layout.HUB_CONTAINER}$"})), None)
     if hub is None:
         return checks.HubReachFacts(HUB_API_URL, "no-hub", "the hub is not running (berth up)")
+    try:
+        client.images.get(hub_image)
+    except (ImageNotFound, APIError):
+        return checks.HubReachFacts(HUB_API_URL, "no-hub", f"{hub_image} is missing (berth up)")
     return probes.hub_reach(client, hub_image, cfg.network, HUB_API_URL)
 
 
