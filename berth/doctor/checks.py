@@ -291,6 +291,23 @@ def check_certificate(cert_facts: CertificateFacts) -> Finding:
 
 
 @dataclass(frozen=True)
+class DatabaseFacts:
+    """The hub's PostgreSQL database, as a helper on the hub's network found it."""
+
+    kind: Literal["sqlite", "postgresql"]
+    problem: str = ""  # berth.deploy.pgtool's one line: "the hub database (…): what; fix"
+
+
+def check_database(database: DatabaseFacts) -> Finding:
+    if database.kind == "sqlite":
+        return Finding("database", "ok", "SQLite in the hub's data volume")
+    if not database.problem:
+        return Finding("database", "ok", "PostgreSQL answers the hub's address")
+    what, _, fix = database.problem.partition("; ")
+    return Finding("database", "fail", what, fix or "check hub.db_url in berth.yaml")
+
+
+@dataclass(frozen=True)
 class HubReachFacts:
     """What a container placed like a user server saw when it asked for the hub's API."""
 

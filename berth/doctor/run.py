@@ -6,8 +6,9 @@ from __future__ import annotations
 from docker.errors import APIError, ImageNotFound
 
 from berth.config.schema import BerthConfig
-from berth.deploy import backup, layout
+from berth.deploy import backup, layout, pgio
 from berth.doctor import checks, facts, probes
+from berth.errors import BerthError
 from berth.images import stack
 from berth.versions import JUPYTERHUB_VERSION
 
@@ -34,6 +35,7 @@ def diagnose(cfg: BerthConfig) -> list[checks.Finding]:
             checks.check_certificate(facts.certificate_facts(client, cfg)),
         ]
         hub_image = stack.HUB_IMAGE.tag("latest")
+        findings.append(checks.check_database(_database(client, cfg, hub_image)))
         findings.append(checks.check_hub_reachable(_hub_reach(client, cfg, hub_image)))
         for image in configured_images(cfg):
             found = probes.singleuser_version(client, image)
@@ -42,6 +44,18 @@ def diagnose(cfg: BerthConfig) -> list[checks.Finding]:
     finally:
         client.close()
     return findings
+
+
+def _database(client, cfg: BerthConfig, hub_image: str) -> checks.DatabaseFacts:
+    """A PostgreSQL database is tried from where the hub is (berth.deploy.pgio)."""
+    db_url = cfg.hub.db_url.get_secret_value()
+    if not pgio.is_postgres(db_url):
+        return checks.DatabaseFacts("sqlite")
+    try:
+        pgio.check(client, hub_image, db_url, cfg.network)
+    except BerthError as exc:
+        return checks.DatabaseFacts("postgresql", str(exc))
+    return checks.DatabaseFacts("postgresql")
 
 
 def _hub_reach(client, cfg: BerthConfig, hub_image: str) -> checks.HubReachFacts:

@@ -68,6 +68,11 @@ def test_logins_and_a_spawn_keep_their_state_in_postgresql(pg, engine, state):
     state["alice"] = alice
 
 
+def test_doctor_finds_the_database_answering(pg):
+    doctor = pg[0].berth("doctor")
+    assert "ok   database: PostgreSQL answers the hub's address" in doctor.stderr, doctor.stderr
+
+
 def test_a_hub_restart_keeps_users_servers_and_logins(pg, engine, state):
     dep = pg[0]
     hub = engine.containers.get("berth-hub")
@@ -144,6 +149,9 @@ def test_an_unusable_database_is_one_error_and_the_running_hub_is_untouched(
         assert "restarting" not in result.stderr
         assert hub_identity(engine) == before
         assert dep.api("GET", "/hub/api/").status_code == 200
+        doctor = dep.berth("doctor")  # reads the same (bad) berth.yaml
+        assert doctor.returncode == 1 and "FAIL database: the hub database (" in doctor.stderr
+        assert words in doctor.stderr, doctor.stderr
     finally:
         dep.config["hub"]["db_url"] = good
         dep.write_config()

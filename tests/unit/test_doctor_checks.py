@@ -293,3 +293,21 @@ def test_volumes():
     )
     assert checks.check_volumes(VolumesFacts()).status == "skip"
     assert checks.check_volumes(VolumesFacts(error="cannot")).status == "skip"
+
+
+def test_database():
+    assert checks.check_database(checks.DatabaseFacts("sqlite")).status == "ok"
+    assert checks.check_database(checks.DatabaseFacts("postgresql")) == Finding(
+        "database", "ok", "PostgreSQL answers the hub's address"
+    )
+    problem = (
+        "the hub database (jupyterhub on db:5432 as hub): PostgreSQL refused the password for "
+        "the user hub; correct the password in hub.db_url (berth.yaml)"
+    )
+    assert checks.check_database(checks.DatabaseFacts("postgresql", problem)) == Finding(
+        "database",
+        "fail",
+        "the hub database (jupyterhub on db:5432 as hub): PostgreSQL refused the password for "
+        "the user hub",
+        "correct the password in hub.db_url (berth.yaml)",
+    )
