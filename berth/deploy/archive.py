@@ -3,7 +3,8 @@
 An archive is one tar (gzip-compressed), written with mode 600 because it holds the hub's
 secrets (cookie secret, TLS key, tokens)::
 
-    hub/database.sqlite          the hub database (SQLite's online backup)
+    hub/database.sqlite          the hub database (SQLite's online backup), or
+    hub/database.sql             a PostgreSQL hub database (pg_dump, plain SQL)
     hub/data/...                 the rest of the hub's data volume
     volumes/<volume>/...         each user volume, its root directory included
     berth-backup.json            last: {"manifest": {...}, "hmac": "..."}
@@ -36,6 +37,7 @@ from typing import IO, Any
 FORMAT_VERSION = 1
 MANIFEST_NAME = "berth-backup.json"
 HUB_DATABASE = "hub/database.sqlite"
+HUB_DATABASE_SQL = "hub/database.sql"  # a PostgreSQL hub database: pg_dump's plain SQL
 HUB_DATA = "hub/data"
 VOLUMES = "volumes"
 SUFFIX = ".tar.gz"
@@ -111,7 +113,7 @@ def name_problem(name: str) -> str | None:
     if path.is_absolute() or ".." in path.parts or name != str(path) or "\0" in name:
         return f"{name!r}: not a plain relative path"
     top = path.parts[0] if path.parts else ""
-    if name in (MANIFEST_NAME, HUB_DATABASE):
+    if name in (MANIFEST_NAME, HUB_DATABASE, HUB_DATABASE_SQL):
         return None
     if top == "hub" and path.is_relative_to(HUB_DATA):
         return None

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from berth import tls
-from berth.deploy import layout
+from berth.deploy import layout, pgtool
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -84,6 +84,23 @@ def acme_certificate_in_place(proxy: Path) -> bool:
     )
 
 
+def configured_db_url(config_file: str) -> str:
+    """The database URL JupyterHub will use, read the way JupyterHub reads its config."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    path = Path(config_file)
+    config = PyFileConfigLoader(path.name, str(path.parent)).load_config()
+    return str(config.JupyterHub.get("db_url", ""))
+
+
+def check_database(config_file: str) -> None:
+    """A PostgreSQL database that cannot be used stops the hub here with one plain line
+    (`berth: error: …`, which `berth up` shows), not with JupyterHub's traceback."""
+    url = configured_db_url(config_file)
+    if url.startswith("postgresql"):
+        pgtool.check(pgtool.parse_url(url))
+
+
 def main() -> None:
     data, proxy = layout.data_dir(), layout.proxy_dir()
     if move_legacy_tls(data, proxy):
@@ -98,6 +115,7 @@ def main() -> None:
         pass  # berth-acme's certificate: it renews it; a self-signed one would replace it
     elif ensure_self_signed(proxy, names):
         print(f"berth: made a self-signed certificate for {', '.join(names)}", file=sys.stderr)
+    check_database(layout.CONFIG_FILE)
     os.chdir(data)  # JupyterHub keeps its state files here
     os.execvp("jupyterhub", ["jupyterhub", "-f", layout.CONFIG_FILE])
 

@@ -24,7 +24,7 @@ from docker.models.networks import Network
 
 from berth import ports, tls
 from berth.config.schema import BerthConfig
-from berth.deploy import hostfacts, layout, listed
+from berth.deploy import hostfacts, layout, listed, pgio
 from berth.deploy.network import allocate_subnet, bridge_name, network_problems
 from berth.deploy.plan import (
     ContainerPlan,
@@ -282,6 +282,10 @@ def apply(
     else:
         changes = [line for c in stale for line in _describe(c, existing[c.role], plan)]
         names = ", ".join(c.name for c in stale)
+        if plan.hub in stale:  # an unusable database is refused before the hub is touched
+            pgio.check_before_replacing_hub(
+                client, facts.hub_image_id, cfg.hub.db_url.get_secret_value(), cfg.network
+            )
         say(f"starting {names}" if not any(existing.values()) else f"restarting {names} "
             "(user servers keep running)")  # fmt: skip
         replace(client, plan, [Swap(c, existing[c.role]) for c in stale])
@@ -359,7 +363,10 @@ def wait_ready(swap: Swap, plan: DeploymentPlan, timeout: float = START_TIMEOUT)
         container.reload()
         state = container.attrs["State"]
         if state["Status"] in ("exited", "dead") or state.get("Restarting"):
-            tail = container.logs(tail=25).decode(errors="replace").strip()
+            log = container.logs(tail=25)
+            if pgio.ERROR_PREFIX.encode() in log:  # the entry said what is wrong, in one line
+                raise BerthError(f"{swap.plan.name} did not start: {pgio.last_error(log, '')}")
+            tail = log.decode(errors="replace").strip()
             raise BerthError(
                 f"{swap.plan.name} stopped (exit status {state.get('ExitCode')}):\n{tail}"
             )

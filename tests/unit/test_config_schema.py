@@ -236,6 +236,7 @@ TOKEN = "0123456789abcdef"
         ({"users": {"admins": [123]}}, "users.admins[0]", "quote the name"),
         ({"hub": {"db_url": "mysql://u@h/db"}}, "hub.db_url", "not supported"),
         ({"hub": {"db_url": "postgres://u@h/db"}}, "hub.db_url", "postgresql://"),
+        ({"hub": {"db_url": "postgresql+psycopg2://u@h/db"}}, "hub.db_url", "postgresql://"),
         ({"hub": {"db_url": "postgresql://h"}}, "hub.db_url", "host and a database name"),
         ({"hub": {"db_url": "sqlite://"}}, "hub.db_url", "in-memory"),
         ({"hub": {"db_url": "sqlite:///jupyterhub.sqlite"}}, "hub.db_url", "absolute path"),
