@@ -295,9 +295,16 @@ def drift(ruleset: Ruleset, lines: Sequence[str]) -> list[str]:
             count = counts.get(hook, 0)
             problems.append(f"the jump '{hook[1]}' in {hook[0]} is there {count} times")
     # First in their chains: a rule inserted above them (an ACCEPT) would decide before they do.
+    # Another Berth network's jumps may sit above (its chains only RETURN or DROP traffic of
+    # other bridges); counting them would make two firewalls on one host re-insert their
+    # jumps over each other's every few seconds.
     for parent in dict.fromkeys(parent for parent, _ in ruleset.hooks):
         ours = [f"-A {parent} {rule}" for p, rule in ruleset.hooks if p == parent]
-        running = [line for line in lines if line.startswith(f"-A {parent} ")]
+        running = [
+            line
+            for line in lines
+            if line.startswith(f"-A {parent} ") and (line in ours or " -j BERTH-" not in line)
+        ]
         if set(ours) <= set(running) and running[: len(ours)] != ours:
             problems.append(f"Berth's jumps are not the first rules of {parent}")
     return problems

@@ -226,6 +226,23 @@ def test_a_rule_above_the_jumps_is_drift() -> None:
     ]
 
 
+def test_another_berth_networks_jumps_above_are_not_drift() -> None:
+    """Two Berth firewalls on one host (a deployment and a test's): each one's jumps above the
+    other's must not count, or they re-insert theirs over each other's every 10 s (they did)."""
+    other = [
+        "-A DOCKER-USER -i berth-x -j BERTH-berth-x-FROM",
+        "-A DOCKER-USER ! -i berth-x -o berth-x -j BERTH-berth-x-TO",
+    ]
+    above = list(RUNNING)
+    at = above.index("-A DOCKER-USER -i berth -j BERTH-berth-FROM")
+    above[at:at] = other
+    assert drift(ruleset_v4(SPEC), above) == []
+    above.insert(at, "-A DOCKER-USER -j ACCEPT")
+    assert drift(ruleset_v4(SPEC), above) == [
+        "Berth's jumps are not the first rules of DOCKER-USER"
+    ]
+
+
 def test_re_applying_deletes_each_jump_as_often_as_it_is_there() -> None:
     """Idempotent: applied over rules already in place (even a doubled jump), the text leaves
     each jump exactly once at the top, and Berth's chains rewritten whole."""
