@@ -16,6 +16,7 @@ from berth import engine
 from berth.cli.images import CaBundleOption, build_images
 from berth.cli.options import ConfigOption, load
 from berth.cli.output import console
+from berth.config.egress import EgressConfig
 from berth.config.schema import LimitsConfig
 from berth.deploy import status, up
 from berth.errors import BerthError
@@ -75,6 +76,7 @@ def up_command(config: ConfigOption = None, ca_bundle: CaBundleOption = None) ->
         console.print("[bold green]Berth is up.[/]")
     console.print(f"URL: {result.url}")
     console.print(f"each user server: {_limits_line(cfg.limits)} (limits in berth.yaml)")
+    console.print(f"user servers reach: {_egress_line(cfg.egress)} (egress in berth.yaml)")
     accounts = result.accounts
     for name, password, admin in accounts.made:
         console.print(
@@ -87,6 +89,15 @@ def up_command(config: ConfigOption = None, ca_bundle: CaBundleOption = None) ->
         console.print(f"[yellow]note:[/] {note}")
     if accounts.refused:
         raise BerthError("\n".join(accounts.refused))
+
+
+def _egress_line(egress: EgressConfig) -> str:
+    reach = {
+        "public": "the public internet, no private or reserved address",
+        "none": "the hub only",
+        "all": "everything but link-local",
+    }[egress.mode]
+    return reach + (f"; also {', '.join(egress.allow)}" if egress.allow else "")
 
 
 def _limits_line(cfg_limits: LimitsConfig) -> str:

@@ -21,6 +21,7 @@ from berth.config.auth import AuthConfig
 from berth.config.backup import BackupConfig
 from berth.config.base import Section
 from berth.config.dburl import check_db_url
+from berth.config.egress import EgressConfig
 from berth.config.fields import (
     ContainerPath,
     DockerName,
@@ -377,6 +378,9 @@ class BerthConfig(Section):
             "`berth up` creates it with its firewall. Docker's shared networks (host, bridge, "
             "none, default) are refused: they cannot isolate one user's server from another's."
         ),
+    )
+    egress: EgressConfig = Field(
+        EgressConfig(), description="What user servers may reach beyond Berth's network."
     )
     backup: BackupConfig = Field(BackupConfig(), description="Scheduled backups.")
     backend: Backend = Field(

@@ -55,6 +55,7 @@ class HostFacts:
     operator_tls: tuple[bytes, bytes] | None = None  # (cert, key) read from tls.cert/tls.key
     acme_directory_ca: bytes | None = None  # read from tls.acme.directory_ca
     subnet: str = layout.NETWORK_SUBNET  # the existing network's, or one the engine allocated
+    resolvers: tuple[str, ...] = ()  # the engine's DNS servers (hostfacts.dns_resolvers)
 
 
 @dataclass(frozen=True)
@@ -359,7 +360,12 @@ def plan_proxy(
 def plan_firewall(cfg: BerthConfig, facts: HostFacts, net: NetworkPlan) -> ContainerPlan:
     """The rules that isolate user servers (berth/deploy/firewall.py): host network, NET_ADMIN."""
     spec = spec_for_network(
-        bridge_name(cfg.network), network_addresses(net.subnet), layout.HUB_API_PORT
+        bridge_name(cfg.network),
+        network_addresses(net.subnet),
+        layout.HUB_API_PORT,
+        egress=cfg.egress.mode,
+        allow=tuple(cfg.egress.allow),
+        resolvers=facts.resolvers if cfg.egress.mode != "none" else (),
     )
     kwargs = firewall_container_kwargs(spec, facts.hub_image_id, name=layout.FIREWALL_CONTAINER)
     return _finish("firewall", kwargs, {})

@@ -81,6 +81,7 @@ def gather_facts(client: docker.DockerClient, cfg: BerthConfig, hub_image: str) 
         socket_gid=hostfacts.socket_gid(),
         tls_names=hostfacts.host_names(cfg.listen.address),
         operator_tls=operator,
+        resolvers=hostfacts.dns_resolvers(),
     )
 
 

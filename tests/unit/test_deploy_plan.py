@@ -165,10 +165,28 @@ def test_the_firewall_trusts_the_hub_relays_the_proxy_and_opens_the_hub_api():
         "--hub-api", "172.30.0.2:8081",
         "--relays", "172.30.0.3",
         "--server-port", "8888",
+        "--egress", "public",
     ]  # fmt: skip
     assert firewall["network_mode"] == "host"
     assert firewall["cap_drop"] == ["ALL"] and firewall["cap_add"] == ["NET_ADMIN"]
     assert "volumes" not in firewall  # no socket, no data
+
+
+def test_egress_reaches_the_firewall_with_the_engines_resolvers():
+    """berth.yaml's egress section and the host's DNS servers become the firewall's command;
+    with `none` the resolvers are left out (DNS is closed, and a new resolver changes nothing)."""
+    facts = HostFacts("sha256:abc", 998, ["vm"], resolvers=("10.255.255.53",))
+    public = plan({"egress": {"allow": ["10.1.2.0/24"]}}, facts).firewall.create_kwargs
+    assert public["command"][-6:] == [
+        "--egress", "public", "--allow", "10.1.2.0/24", "--resolvers", "10.255.255.53",
+    ]  # fmt: skip
+    closed = plan({"egress": {"mode": "none"}}, facts).firewall.create_kwargs
+    assert closed["command"][-2:] == ["--egress", "none"]
+    assert changed({"egress": {"mode": "all"}}) == {"firewall"}
+    assert changed({"egress": {"allow": ["10.1.2.3"]}}) == {"firewall"}
+    assert changed(
+        facts=HostFacts("sha256:abc", 998, ["vm", "127.0.0.1"], resolvers=("10.0.0.2",))
+    ) == {"firewall"}
 
 
 def test_the_hub_uses_the_external_proxy_and_rechecks_routes():
