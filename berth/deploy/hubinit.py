@@ -86,7 +86,10 @@ def main() -> None:
     elif ensure_self_signed(proxy, names):
         print(f"berth: made a self-signed certificate for {', '.join(names)}", file=sys.stderr)
     os.chdir(data)  # JupyterHub keeps its state files here
-    os.execvp("jupyterhub", ["jupyterhub", "-f", layout.CONFIG_FILE])
+    # berth.deploy.hubapp: JupyterHub without loading every installed plug-in at start.
+    os.execv(
+        sys.executable, [sys.executable, "-m", "berth.deploy.hubapp", "-f", layout.CONFIG_FILE]
+    )
 
 
 if __name__ == "__main__":
