@@ -11,18 +11,23 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .base import BerthSpawner
-from .container import ContainerSpawner
-
 if TYPE_CHECKING:
+    from .base import BerthSpawner
+    from .container import ContainerSpawner
     from .swarm import SwarmSpawner
     from .system import SystemUserSpawner
 
 __all__ = ["BerthSpawner", "ContainerSpawner", "SwarmSpawner", "SystemUserSpawner"]
 
-# Imported when first named (as their entry points do): a hub that runs containers never loads
-# the Swarm and system-user spawners (docs/deploy.md, "Hub memory").
-_ON_FIRST_USE = {"SwarmSpawner": ".swarm", "SystemUserSpawner": ".system"}
+# Each imported when first named (as its entry point does): a hub that runs containers never
+# loads the Swarm and system-user spawners (docs/deploy.md, "Hub memory"), and the `berth`
+# command, which uses only the pure modules (limits, specs), never imports JupyterHub.
+_ON_FIRST_USE = {
+    "BerthSpawner": ".base",
+    "ContainerSpawner": ".container",
+    "SwarmSpawner": ".swarm",
+    "SystemUserSpawner": ".system",
+}
 
 
 def __getattr__(name: str) -> Any:
