@@ -1,6 +1,7 @@
 """The idle hub's memory, and how long its start takes, for one or more hub images side by side.
 
     python bench/hub_memory.py [--runs 3] [--image berth/hub:latest] [--image OTHER] [--wait 20]
+                               [--with-source IMAGE]
 
 Each run starts a throwaway container of the image with no network, as `berth up` starts the
 hub (the image's own entry: berth.deploy.hubinit, then JupyterHub with Berth's spawner and
@@ -10,6 +11,10 @@ machine's load hits every image alike): seconds from the container's start to Ju
 "is now running", and, --wait seconds later, the RSS of the JupyterHub process (VmRSS from
 /proc; the proxy's node process is not counted). Bounded: every container is removed, and a
 start that takes over 120 s fails the run.
+
+--with-source IMAGE adds IMAGE once more with this checkout's `berth` package and base-notebook's
+lazy rfc3987_syntax mounted over the image's: what a hub image built from this checkout runs,
+measured without building one (its byte-code is the checkout's, or made in memory).
 """
 
 from __future__ import annotations
@@ -41,6 +46,17 @@ c.JupyterHub.services = [{"name": "berth-cli", "api_token": "bench-token-not-a-s
 c.JupyterHub.load_roles = [{"name": "admin", "services": ["berth-cli"]}]
 """
 READY = "JupyterHub is now running"
+SITE = "/opt/venv/lib/python3.11/site-packages"
+CHECKOUT = Path(__file__).resolve().parents[1]
+LAZY = CHECKOUT / "berth/images/stack/base-notebook/lazy_rfc3987_syntax"
+SOURCE_MOUNTS = {
+    str(CHECKOUT / "berth"): {"bind": f"{SITE}/berth", "mode": "ro"},
+    **{
+        str(LAZY / name): {"bind": f"{SITE}/rfc3987_syntax/{name}", "mode": "ro"}
+        for name in ("__init__.py", "syntax_helpers.py")
+    },
+}
+SOURCE_SUFFIX = " + this checkout"
 
 
 def hub_rss_mib(container: docker.models.containers.Container) -> float:
@@ -57,12 +73,16 @@ def hub_rss_mib(container: docker.models.containers.Container) -> float:
 def start_once(
     client: docker.DockerClient, image: str, config: Path, wait: float
 ) -> tuple[float, float]:
+    volumes = {str(config): {"bind": "/srv/berth/config/jupyterhub_config.py", "mode": "ro"}}
+    if image.endswith(SOURCE_SUFFIX):
+        image = image.removesuffix(SOURCE_SUFFIX)
+        volumes.update(SOURCE_MOUNTS)
     started = time.perf_counter()
     container = client.containers.run(
         image,
         detach=True,
         network_mode="none",
-        volumes={str(config): {"bind": "/srv/berth/config/jupyterhub_config.py", "mode": "ro"}},
+        volumes=volumes,
         labels={"berth-bench": "hub_memory"},
     )
     try:
@@ -85,8 +105,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--image", action="append", help="repeat to compare images")
     parser.add_argument("--wait", type=float, default=20.0, help="idle seconds before reading")
+    parser.add_argument("--with-source", metavar="IMAGE", help="IMAGE + this checkout mounted")
     args = parser.parse_args()
     images = args.image or ["berth/hub:latest"]
+    if args.with_source:
+        images.append(args.with_source + SOURCE_SUFFIX)
     client = docker.from_env()
     seen: dict[str, list[tuple[float, float]]] = {image: [] for image in images}
     with tempfile.TemporaryDirectory(prefix="berth-bench-hub-") as tmp:
