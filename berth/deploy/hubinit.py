@@ -117,7 +117,10 @@ def main() -> None:
         print(f"berth: made a self-signed certificate for {', '.join(names)}", file=sys.stderr)
     check_database(layout.CONFIG_FILE)
     os.chdir(data)  # JupyterHub keeps its state files here
-    os.execvp("jupyterhub", ["jupyterhub", "-f", layout.CONFIG_FILE])
+    # berth.deploy.hubapp: JupyterHub without loading every installed plug-in at start.
+    os.execv(
+        sys.executable, [sys.executable, "-m", "berth.deploy.hubapp", "-f", layout.CONFIG_FILE]
+    )
 
 
 if __name__ == "__main__":

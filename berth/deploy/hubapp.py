@@ -1,0 +1,36 @@
+"""The hub container's JupyterHub: JupyterHub as published, without importing every installed
+plug-in at each start.
+
+JupyterHub's application lists, for its command line and its help, every class registered under
+its entry-point groups (authenticators, spawners, proxies), and loads each of them to do so. In
+the hub image that is every OAuthenticator provider (with jwt, ruamel.yaml, …) and Berth's other
+spawners: ~4 MiB of the idle hub and a part of every start (docs/deploy.md, "Hub memory"), for a
+hub that runs one authenticator and one spawner. berth.deploy.hubinit starts this hub with
+``-f <config>`` only, so that list serves nothing here; the configured classes are loaded as
+always, through their entry-point names in the config file. `jupyterhub` itself is unchanged.
+"""
+
+from __future__ import annotations
+
+from jupyterhub import app
+from jupyterhub.auth import Authenticator
+from jupyterhub.crypto import CryptKeeper
+from jupyterhub.spawner import Spawner
+from traitlets import default
+
+
+# The same class name as upstream: it names the config section (c.JupyterHub) and the logger, so
+# the config file and the log read exactly as with `jupyterhub`.
+class JupyterHub(app.JupyterHub):  # type: ignore[misc]  # JupyterHub is not typed
+    @default("classes")
+    def _classes_without_plugins(self) -> list[type]:
+        """JupyterHub's own configurable classes, without the entry points' (see above)."""
+        return [Spawner, Authenticator, CryptKeeper]
+
+
+def main() -> None:
+    JupyterHub.launch_instance()
+
+
+if __name__ == "__main__":
+    main()
