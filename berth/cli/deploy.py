@@ -48,7 +48,8 @@ def up_command(config: ConfigOption = None, ca_bundle: CaBundleOption = None) ->
     """Start the multi-user service, or apply a changed berth.yaml (idempotent)."""
     cfg = load(config)
     client = engine.connect()
-    if not client.info().get("LiveRestoreEnabled"):
+    # (A Swarm node cannot have live-restore: dockerd refuses it in swarm mode.)
+    if cfg.backend != "swarm" and not client.info().get("LiveRestoreEnabled"):
         console.print(
             "[yellow]note:[/] the engine's live-restore is off: user servers stop whenever "
             'dockerd restarts. Set {"live-restore": true} in /etc/docker/daemon.json '

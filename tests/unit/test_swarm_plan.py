@@ -235,3 +235,23 @@ def test_a_listen_address_a_swarm_cannot_publish_on_is_refused():
 )
 def test_local_image_names_move_to_the_registry_and_registry_names_stay(image, pulled_as):
     assert registry_name(image, "mgr:5000") == pulled_as
+
+
+def test_status_rows_say_each_nodes_state_availability_servers_and_memory():
+    from berth.deploy.swarm_status import NodeRow, current_task, node_rows
+
+    nodes = [
+        {"ID": "n2", "Description": {"Hostname": "w2", "Resources": {"MemoryBytes": 2**31}},
+         "Spec": {"Role": "worker", "Availability": "drain"}, "Status": {"State": "ready"}},
+        {"ID": "n1", "Description": {"Hostname": "m1", "Resources": {"MemoryBytes": 3 * 2**30}},
+         "Spec": {"Role": "manager", "Availability": "active"}, "Status": {"State": "down"}},
+    ]  # fmt: skip
+    assert node_rows(nodes, {"n1": 2}) == [
+        NodeRow("m1", "manager", "down", "active", 2, "3.0 GiB"),
+        NodeRow("w2", "worker", "ready", "drain", 0, "2.0 GiB"),
+    ]
+    old = {"ID": "a", "DesiredState": "shutdown", "CreatedAt": "2026-01-02"}
+    new = {"ID": "b", "DesiredState": "running", "CreatedAt": "2026-01-01"}
+    assert current_task([old, new]) == new
+    assert current_task([old]) == old
+    assert current_task([]) is None
