@@ -132,7 +132,8 @@ def _labels(role: str) -> dict[str, str]:
 
 def _content_name(kind: str, target: str, data: bytes) -> str:
     """Swarm secrets and configs cannot change: a new content is a new name."""
-    stem = PurePosixPath(target).name.replace("_", "-").split(".")[0]
+    # A Swarm name has at most 64 characters: 6 + 7 + 30 + 1 + 16.
+    stem = PurePosixPath(target).name.replace("_", "-").split(".")[0][:30]
     return f"berth-{kind}-{stem}-{hashlib.sha256(data).hexdigest()[:16]}"
 
 

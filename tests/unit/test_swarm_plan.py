@@ -255,3 +255,9 @@ def test_status_rows_say_each_nodes_state_availability_servers_and_memory():
     assert current_task([old, new]) == new
     assert current_task([old]) == old
     assert current_task([]) is None
+
+
+def test_secret_names_fit_the_swarms_64_characters_whatever_the_service_name():
+    name = "a" * 60
+    p = plan({"services": [{"name": name, "token": "t" * 32, "scopes": ["list:users"]}]})
+    assert len(p.secrets[0].name) <= 64 and p.secrets[0].target == f"service-{name}.token"
