@@ -261,3 +261,16 @@ def test_secret_names_fit_the_swarms_64_characters_whatever_the_service_name():
     name = "a" * 60
     p = plan({"services": [{"name": name, "token": "t" * 32, "scopes": ["list:users"]}]})
     assert len(p.secrets[0].name) <= 64 and p.secrets[0].target == f"service-{name}.token"
+
+
+def test_the_hub_copies_an_operator_certificate_from_its_secrets_for_the_proxy(tmp_path):
+    from berth.deploy.hubinit import copy_operator_tls
+
+    secrets, proxy = tmp_path / "secrets", tmp_path / "proxy"
+    secrets.mkdir()
+    (secrets / "tls-cert.pem").write_bytes(b"CERT")
+    (secrets / "tls-key.pem").write_bytes(b"KEY")
+    assert copy_operator_tls(secrets, proxy) is True
+    assert (proxy / "tls" / "cert.pem").read_bytes() == b"CERT"
+    assert (proxy / "tls" / "key.pem").stat().st_mode & 0o777 == 0o600
+    assert copy_operator_tls(secrets, proxy) is False  # unchanged: not written again
