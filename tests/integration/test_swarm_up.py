@@ -195,7 +195,7 @@ def test_berth_up_again_changes_nothing(cluster, config_file, deployed):
     before = {s.name: s.id for s in client.services.list()}
     result = berth(cluster, config_file, "up")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "nothing changed" in result.stdout
+    assert "nothing changed" in result.stdout + result.stderr
     assert {s.name: s.id for s in client.services.list()} == before
 
 
