@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 import requests
-import urllib3
 from hub_harness import image_available
 
 from berth.images.builder import SOURCE_LABEL, source_digest
@@ -29,8 +28,9 @@ pytestmark = [
     pytest.mark.skipif(not image_available("berth/base-notebook:latest"), reason="no notebook"),
     pytest.mark.skipif(not image_available("berth/hub:latest"), reason="hub image not built"),
     pytest.mark.skipif(not image_available("berth/registry:latest"), reason="no registry image"),
+    # The deployment's self-signed certificate, on the test bridge only.
+    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
 ]
-urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 NOTEBOOK = "berth/base-notebook:latest"
 PORT = 8443
