@@ -170,17 +170,20 @@ def wait_running(
     client: docker.DockerClient, plan: ServicePlan, ready: Callable[[Any], bool],
     timeout: float = START_TIMEOUT,
 ) -> None:  # fmt: skip
-    """Until the service's task runs and ``ready(container)``; fail at once if the task fails."""
+    """Until the service's task runs (with a health check: until the Swarm saw it healthy) and
+    ``ready(container)``; fail at once if the task fails."""
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
         tasks = client.api.tasks(filters={"service": plan.name, "desired-state": "running"})
+        running = False
         for task in tasks:
             status = task.get("Status") or {}
             last = f"{status.get('State')}: {status.get('Err') or status.get('Message', '')}"
             if status.get("State") in FAILED_TASK_STATES:
                 raise BerthError(f"{plan.name} could not start ({last}){_logs(client, plan)}")
-        container = task_container(client, plan.name)
+            running = running or status.get("State") == "running"
+        container = task_container(client, plan.name) if running else None
         if container is not None and ready(container):
             return
         time.sleep(0.5)
