@@ -207,10 +207,12 @@ def test_secrets_reach_the_hub_only_and_the_proxy_has_no_engine(cluster, deploye
     proxy = client.containers.list(filters={"label": "com.docker.swarm.service.name=berth-proxy"})[
         0
     ]
-    probe = (
-        "import os; print([p for p in ('/var/run/docker.sock', '/run/secrets', "
-        "'/srv/berth/data', '/run/berth-engine') if os.path.exists(p)])"
-    )
+    wanted = (
+        "/var/run/docker.sock", "/run/berth-engine/docker.sock",
+        "/run/secrets/service-swarmup-test.token", "/srv/berth/data/secrets/cookie_secret",
+        "/srv/berth/data/jupyterhub.sqlite",
+    )  # fmt: skip
+    probe = f"import os; print([p for p in {wanted!r} if os.path.exists(p)])"
     assert proxy.exec_run(["python3", "-c", probe]).output.decode().strip() == "[]"
     # ... and it cannot write where it runs.
     assert proxy.exec_run(["touch", "/srv/berth/proxy/x"]).exit_code != 0
