@@ -88,6 +88,8 @@ class Cluster:
     nodes: list[Node] = field(default_factory=list)
     network: Any = None
     shared_dir: Path | None = None
+    # The test registry on the manager's port 5000; off when `berth up` runs its own there.
+    with_registry: bool = True
 
     @property
     def prefix(self) -> str:
@@ -115,7 +117,8 @@ class Cluster:
         self.manager.client.networks.create(
             OVERLAY, driver="overlay", attachable=True, labels={"berth-test": self.run_id}
         )
-        self._start_registry()
+        if self.with_registry:
+            self._start_registry()
         return self
 
     def _start_node(self, name: str) -> Node:
@@ -333,8 +336,8 @@ def tar_of(files: dict[str, str]) -> bytes:
 
 
 @contextlib.contextmanager
-def running_cluster(size: int = 3) -> Iterator[Cluster]:
-    cluster = Cluster(size=size)
+def running_cluster(size: int = 3, with_registry: bool = True) -> Iterator[Cluster]:
+    cluster = Cluster(size=size, with_registry=with_registry)
     try:
         yield cluster.start()
     finally:

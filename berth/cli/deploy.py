@@ -17,8 +17,8 @@ from berth.cli.images import CaBundleOption, build_images
 from berth.cli.options import ConfigOption, load
 from berth.cli.output import console
 from berth.config.egress import EgressConfig
-from berth.config.schema import LimitsConfig
-from berth.deploy import status, up
+from berth.config.schema import BerthConfig, LimitsConfig
+from berth.deploy import status, swarm_status, swarm_up, up
 from berth.errors import BerthError
 from berth.images import stack
 from berth.images.builder import SOURCE_LABEL, source_digest
@@ -54,7 +54,8 @@ def up_command(config: ConfigOption = None, ca_bundle: CaBundleOption = None) ->
     """Start the multi-user service, or apply a changed berth.yaml (idempotent)."""
     cfg = load(config)
     client = engine.connect()
-    if not client.info().get("LiveRestoreEnabled"):
+    # (A Swarm node cannot have live-restore: dockerd refuses it in swarm mode.)
+    if cfg.backend != "swarm" and not client.info().get("LiveRestoreEnabled"):
         console.print(
             "[yellow]note:[/] the engine's live-restore is off: user servers stop whenever "
             'dockerd restarts. Set {"live-restore": true} in /etc/docker/daemon.json '
@@ -66,8 +67,15 @@ def up_command(config: ConfigOption = None, ca_bundle: CaBundleOption = None) ->
         cfg.images.default,
         *(allowed.values() if isinstance(allowed, dict) else allowed),
     ]
-    _ensure_images(client, [hub_image, *notebook_images], ca_bundle)
-    result = up.apply(client, cfg, hub_image, say=lambda text: console.print(text))
+    if cfg.backend == "swarm":
+        registry_image = stack.get("registry").tag("latest")
+        _ensure_images(client, [hub_image, registry_image, *notebook_images], ca_bundle)
+        result = swarm_up.apply(
+            client, cfg, hub_image, registry_image, say=lambda text: console.print(text)
+        )
+    else:
+        _ensure_images(client, [hub_image, *notebook_images], ca_bundle)
+        result = up.apply(client, cfg, hub_image, say=lambda text: console.print(text))
     if not result.changed:
         console.print("[green]Berth is up; nothing changed.[/]")
     else:
@@ -118,6 +126,16 @@ def down_command(
     """Stop the hub and the user servers; volumes (all data) are kept."""
     cfg = load(config)
     client = engine.connect()
+    if cfg.backend == "swarm":
+        if delete_data:
+            raise BerthError(
+                "--delete-data is not available with backend: swarm: users' volumes are on "
+                "the nodes their servers ran on",
+                hint="remove them on each node (docker volume ls --filter label=berth.managed)",
+            )
+        stopped = swarm_up.stop_all(client)
+        console.print(f"removed the service and {stopped} user server(s); volumes kept")
+        return
     stopped = status.stop_all(client, cfg.network)
     console.print(f"stopped the service and {stopped} user server(s); data volumes kept")
     if delete_data:
@@ -146,6 +164,9 @@ def status_command(config: ConfigOption = None) -> None:
     """Hub health, URL, users and running servers (age, memory, CPU)."""
     cfg = load(config)
     client = engine.connect()
+    if cfg.backend == "swarm":
+        _swarm_status(client, cfg)
+        return
     report = status.gather(client, cfg)
     console.print(f"hub: [bold]{report.hub_state}[/]   URL: {report.url}")
     for name, state in report.services:
@@ -155,6 +176,23 @@ def status_command(config: ConfigOption = None) -> None:
     table = Table("user", "server", "state", "age", "memory", "cpu", title="user servers")
     for row in report.servers:
         table.add_row(row.user, row.server or "(default)", row.state, row.age, row.memory, row.cpu)
+    Console().print(table)
+    if report.users is not None:
+        console.print(f"{len(report.users)} user(s): {', '.join(report.users)}")
+
+
+def _swarm_status(client: docker.DockerClient, cfg: BerthConfig) -> None:
+    report = swarm_status.gather(client, cfg)
+    for name, state in report.services:
+        console.print(f"  {name}: {state}")
+    nodes = Table("node", "role", "state", "availability", "servers", "memory", title="nodes")
+    for node in report.nodes:
+        nodes.add_row(node.hostname, node.role, node.state, node.availability,
+                      str(node.servers), node.memory)  # fmt: skip
+    Console().print(nodes)
+    table = Table("user", "server", "state", "node", title="user servers")
+    for row in report.servers:
+        table.add_row(row.user, row.server or "(default)", row.state, row.node)
     Console().print(table)
     if report.users is not None:
         console.print(f"{len(report.users)} user(s): {', '.join(report.users)}")

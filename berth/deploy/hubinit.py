@@ -101,8 +101,23 @@ def check_database(config_file: str) -> None:
         pgtool.check(pgtool.parse_url(url))
 
 
+def copy_operator_tls(source: Path, proxy: Path) -> bool:
+    """On a Swarm the operator's certificate and key arrive as Swarm secrets (tls-cert.pem,
+    tls-key.pem in ``source``): copy them where the proxy reads them, when they differ."""
+    changed = False
+    for secret, name in (("tls-key.pem", "key.pem"), ("tls-cert.pem", "cert.pem")):
+        data, target = (source / secret).read_bytes(), proxy / "tls" / name
+        if not target.exists() or target.read_bytes() != data:
+            write_private(target, data)
+            changed = True
+    return changed
+
+
 def main() -> None:
     data, proxy = layout.data_dir(), layout.proxy_dir()
+    tls_from = os.environ.get("BERTH_TLS_FROM", "")
+    if tls_from and copy_operator_tls(Path(tls_from), proxy):
+        print("berth: copied the operator's certificate into the proxy's volume", file=sys.stderr)
     if move_legacy_tls(data, proxy):
         print("berth: moved the certificate to the proxy's volume", file=sys.stderr)
     created = ensure_secrets(data, proxy)

@@ -238,6 +238,12 @@ def container_for(
         try:
             return client.containers.get(SERVICES[service])
         except NotFound:
+            # On a Swarm (backend: swarm) the service's running task on this manager.
+            tasks = client.containers.list(
+                filters={"label": f"com.docker.swarm.service.name={SERVICES[service]}"}
+            )
+            if tasks:
+                return tasks[0]
             raise BerthError(
                 f"{SERVICES[service]} is not running", hint="start it with `berth up`"
             ) from None

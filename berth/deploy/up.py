@@ -187,7 +187,13 @@ def current(client: docker.DockerClient, name: str) -> Container | None:
 
 
 def current_hub(client: docker.DockerClient) -> Container | None:
-    return current(client, layout.HUB_CONTAINER)
+    found = current(client, layout.HUB_CONTAINER)
+    if found is None:  # on a Swarm (backend: swarm): the running task of the berth-hub service
+        tasks = client.containers.list(
+            filters={"label": f"com.docker.swarm.service.name={layout.HUB_CONTAINER}"}
+        )
+        found = tasks[0] if tasks else None
+    return found
 
 
 def read_file(container: Container, path: str) -> str:

@@ -1,0 +1,315 @@
+"""`berth up` with `backend: swarm` on a real 3-node Swarm (tests/swarm_cluster.py), driven by the
+`berth` CLI with DOCKER_HOST naming the manager node's engine.
+
+Heavy (three engines in containers, images copied in and pushed through Berth's own registry):
+``full`` tier. The tests share one deployment and run in file order.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from hub_harness import image_available
+
+from berth.images.builder import SOURCE_LABEL, source_digest
+
+pytestmark = [
+    pytest.mark.full,
+    pytest.mark.skipif(not image_available("berth/base-notebook:latest"), reason="no notebook"),
+    pytest.mark.skipif(not image_available("berth/hub:latest"), reason="hub image not built"),
+    pytest.mark.skipif(not image_available("berth/registry:latest"), reason="no registry image"),
+    # The deployment's self-signed certificate, on the test bridge only.
+    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
+]
+
+NOTEBOOK = "berth/base-notebook:latest"
+PORT = 8443
+TOKEN = "swarmup-test-token-" + "0" * 32
+BERTH = str(Path(sys.executable).with_name("berth"))
+SRC = Path(__file__).resolve().parents[2] / "berth"
+HUB_SITE = "/opt/venv/lib/python3.11/site-packages/berth"
+BERTH_YAML = f"""
+backend: swarm
+network: berth-swarmup-net
+hub:
+  data_volume: berth-swarmup-data
+storage:
+  volume_name_template: berth-swarmup-{{username}}
+images:
+  default: {NOTEBOOK}
+limits:
+  memory: 256M
+services:
+  - name: swarmup-test
+    token: {TOKEN}
+    scopes: [admin:users, admin:servers, access:servers, read:users, admin:server_state]
+"""
+
+
+def hub_image_with_this_source(cluster) -> None:
+    """berth/hub with this worktree's `berth` package on the manager (built there, never on the
+    shared host engine), labelled with this source's digest so `berth up` does not rebuild it."""
+    from swarm_cluster import copy_image
+
+    copy_image(cluster.host, cluster.manager.client, "berth/hub:latest")
+    dockerfile = (
+        f"FROM berth/hub:latest\nCOPY berth {HUB_SITE}\nLABEL {SOURCE_LABEL}={source_digest()}\n"
+    ).encode()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+        tar.add(str(SRC), arcname="berth", filter=lambda t: None if "__pycache__" in t.name else t)
+    buffer.seek(0)
+    cluster.manager.client.images.build(
+        fileobj=buffer, custom_context=True, tag="berth/hub:latest", rm=True
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator:
+    from swarm_cluster import copy_image, running_cluster
+
+    with running_cluster(3, with_registry=False) as cluster:
+        hub_image_with_this_source(cluster)
+        for image in ("berth/registry:latest", NOTEBOOK):
+            copy_image(cluster.host, cluster.manager.client, image)
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("swarmup") / "berth.yaml"
+    path.write_text(BERTH_YAML)
+    return path
+
+
+def berth(cluster, config: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DOCKER_HOST": f"tcp://{cluster.manager.address}:2375", "NO_COLOR": "1"}
+    env["COLUMNS"] = "200"
+    return subprocess.run(
+        [BERTH, *args, "--config", str(config)],
+        env=env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def deployed(cluster, config_file) -> dict:
+    result = berth(cluster, config_file, "up")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout + result.stderr
+    password = re.search(r"admin: admin\s+one-time password: (\S+)", out)
+    assert password, out
+    return {"url": f"https://{cluster.manager.address}:{PORT}", "password": password.group(1)}
+
+
+def api(deployed, method: str, path: str, **kwargs) -> requests.Response:
+    headers = {"Authorization": f"token {TOKEN}"}
+    return requests.request(
+        method, f"{deployed['url']}/hub/api{path}", headers=headers, verify=False,
+        timeout=kwargs.pop("timeout", 60), **kwargs,
+    )  # fmt: skip
+
+
+def spawn(deployed, user: str, timeout: float = 300) -> None:
+    """Create ``user`` and start their server through the hub; wait until it answers through
+    the proxy (the hub's service token may access servers)."""
+    assert api(deployed, "POST", f"/users/{user}").status_code in (201, 409)
+    r = api(deployed, "POST", f"/users/{user}/server", timeout=300)
+    assert r.status_code in (201, 202), r.text
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        model = api(deployed, "GET", f"/users/{user}").json()
+        server = (model.get("servers") or {}).get("")
+        if server and server.get("ready"):
+            answer = requests.get(
+                f"{deployed['url']}/user/{user}/api/status",
+                headers={"Authorization": f"token {TOKEN}"}, verify=False, timeout=30,
+            )  # fmt: skip
+            assert answer.status_code == 200, answer.text[:300]
+            return
+        if not model.get("pending") and not server:
+            raise AssertionError(f"the server of {user} stopped: {model}")
+        time.sleep(2)
+    raise AssertionError(f"the server of {user} did not become ready")
+
+
+def server_node(cluster, user: str) -> str:
+    client = cluster.manager.client
+    found = client.services.list(filters={"label": [f"berth.user={user}", "berth.prefix=berth"]})
+    assert len(found) == 1, [s.name for s in found]
+    tasks = [t for t in found[0].tasks() if t["Status"]["State"] == "running"]
+    assert len(tasks) == 1, tasks
+    return str(client.nodes.get(tasks[0]["NodeID"]).attrs["Description"]["Hostname"])
+
+
+def login(deployed, name: str, password: str) -> requests.Session:
+    session = requests.Session()  # verify=False per call: a CA bundle in the environment wins
+    page = session.get(f"{deployed['url']}/hub/login", timeout=60, verify=False)
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+    form = {"username": name, "password": password, "_xsrf": xsrf.group(1) if xsrf else ""}
+    answer = session.post(
+        f"{deployed['url']}/hub/login", data=form, timeout=60, allow_redirects=False, verify=False
+    )
+    assert answer.status_code == 302, answer.text[:300]
+    return session
+
+
+def logged_in(deployed, session: requests.Session) -> bool:
+    page = session.get(
+        f"{deployed['url']}/hub/home", timeout=60, allow_redirects=False, verify=False
+    )
+    return page.status_code == 200
+
+
+def test_berth_up_runs_the_hub_proxy_and_registry_as_services_on_the_manager(cluster, deployed):
+    client = cluster.manager.client
+    services = {s.name: s for s in client.services.list()}
+    for name in ("berth-hub", "berth-proxy", "berth-registry"):
+        tasks = [t for t in services[name].tasks() if t["Status"]["State"] == "running"]
+        assert len(tasks) == 1 and tasks[0]["NodeID"] == cluster.manager.node_id, name
+    secrets = {s.name for s in client.secrets.list()}
+    assert any(name.startswith("berth-secret-service-swarmup-test-") for name in secrets)
+    network = client.networks.get("berth-swarmup-net").attrs
+    assert network["Driver"] == "overlay" and network["Attachable"]
+    # The proxy answers on the manager's published port; the hub behind it.
+    assert requests.get(f"{deployed['url']}/hub/api/", verify=False, timeout=30).ok
+    # The notebook image is in Berth's registry: the workers pull it from there (now, so that
+    # the spawns below are not timed against a first pull on this slow machine).
+    for worker in cluster.nodes[1:]:
+        worker.client.images.pull(f"{cluster.manager.name}:5000/{NOTEBOOK}")
+
+
+def test_secrets_reach_the_hub_only_and_the_proxy_has_no_engine(cluster, deployed):
+    """What someone who may inspect services (or who took over the proxy) would look for."""
+    import json
+
+    client = cluster.manager.client
+    for service in client.services.list():
+        assert TOKEN not in json.dumps(service.attrs), service.name
+    for config in client.configs.list():
+        assert TOKEN not in json.dumps(config.attrs), config.name
+    hub = client.containers.list(filters={"label": "com.docker.swarm.service.name=berth-hub"})[0]
+    assert TOKEN not in json.dumps(hub.attrs)  # not in the environment or anything inspect shows
+    found = hub.exec_run(["stat", "-c", "%a %u", "/run/secrets/service-swarmup-test.token"])
+    assert found.output.decode().split() == ["400", "1000"]
+    proxy = client.containers.list(filters={"label": "com.docker.swarm.service.name=berth-proxy"})[
+        0
+    ]
+    wanted = (
+        "/var/run/docker.sock", "/run/berth-engine/docker.sock",
+        "/run/secrets/service-swarmup-test.token", "/srv/berth/data/secrets/cookie_secret",
+        "/srv/berth/data/jupyterhub.sqlite",
+    )  # fmt: skip
+    probe = f"import os; print([p for p in {wanted!r} if os.path.exists(p)])"
+    in_hub = hub.exec_run(["python3", "-c", probe]).output.decode().strip()
+    # The probe finds them where they are (on a Swarm the hub has the manager's socket).
+    assert in_hub == str([wanted[0], *wanted[2:]]), in_hub
+    assert proxy.exec_run(["python3", "-c", probe]).output.decode().strip() == "[]"
+    # ... and it cannot write where it runs.
+    assert proxy.exec_run(["touch", "/srv/berth/proxy/x"]).exit_code != 0
+
+
+def test_berth_up_again_changes_nothing(cluster, config_file, deployed):
+    client = cluster.manager.client
+    before = {s.name: s.id for s in client.services.list()}
+    result = berth(cluster, config_file, "up")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "nothing changed" in result.stdout + result.stderr
+    assert {s.name: s.id for s in client.services.list()} == before
+
+
+def test_servers_spread_over_the_nodes_and_status_shows_where(cluster, config_file, deployed):
+    for user in ("ann", "bob", "cyd"):
+        spawn(deployed, user)
+    nodes = {user: server_node(cluster, user) for user in ("ann", "bob", "cyd")}
+    assert len(set(nodes.values())) >= 2, nodes
+    result = berth(cluster, config_file, "status", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for user, node in nodes.items():
+        assert re.search(rf"{user}\s.*running\s.*{node}", result.stdout), result.stdout
+    for node in cluster.nodes:
+        assert re.search(rf"{node.name}\s.*ready\s.*active", result.stdout), result.stdout
+    logs = berth(cluster, config_file, "logs", "--tail", "5", timeout=120)
+    assert logs.returncode == 0 and logs.stdout.strip(), logs.stderr
+
+
+def test_a_drained_node_gets_no_new_servers(cluster, deployed):
+    drained = cluster.nodes[2]
+    cluster.drain(drained)
+    try:
+        for user in ("dan", "eve"):
+            spawn(deployed, user)
+            assert server_node(cluster, user) != drained.name
+    finally:
+        cluster.set_availability(drained, "active")
+
+
+def answers(deployed, user: str) -> bool:
+    """Whether the user's server answers through the proxy. A server the drain stopped may
+    still have its route until the hub's next poll, to an address that no longer answers."""
+    try:
+        answer = requests.get(
+            f"{deployed['url']}/user/{user}/api/status",
+            headers={"Authorization": f"token {TOKEN}"}, verify=False, timeout=15,
+        )  # fmt: skip
+    except requests.RequestException:
+        return False
+    return answer.status_code == 200
+
+
+def test_a_restarted_hub_keeps_users_logged_in_and_servers_running(cluster, deployed):
+    # (Draining a node above stopped the servers on it: that is what drain means in Swarm.)
+    alive = [user for user in ("ann", "bob", "cyd", "dan", "eve") if answers(deployed, user)]
+    assert len(alive) >= 3, alive
+    client = cluster.manager.client
+
+    def services_of_alive() -> dict[str, str]:
+        found = client.services.list(filters={"label": "berth.prefix=berth"})
+        by_user = {s.attrs["Spec"]["Labels"]["berth.user"]: s.id for s in found}
+        return {user: by_user.get(user, "") for user in alive}
+
+    servers = services_of_alive()
+    session = login(deployed, "admin", deployed["password"])
+    assert logged_in(deployed, session)
+    label = {"label": "com.docker.swarm.service.name=berth-hub"}
+    hub = client.containers.list(filters=label)
+    assert len(hub) == 1
+    hub[0].kill()  # the Swarm starts a new task; the data volume keeps the database and secrets
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        new = client.containers.list(filters=label)
+        health = (new[0].attrs["State"].get("Health") or {}).get("Status") if new else None
+        if new and new[0].id != hub[0].id and health == "healthy":
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError("the hub service did not come back")
+    assert logged_in(deployed, session)
+    # The same services (not new ones); a server the drain stopped is cleaned up by the hub.
+    assert services_of_alive() == servers
+    deadline = time.monotonic() + 60  # the hub re-adds its routes to the proxy as it starts
+    while time.monotonic() < deadline and not all(answers(deployed, u) for u in alive):
+        time.sleep(2)
+    assert [user for user in alive if answers(deployed, user)] == alive
+
+
+def test_berth_down_removes_the_services_and_keeps_the_volumes(cluster, config_file, deployed):
+    result = berth(cluster, config_file, "down", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    client = cluster.manager.client
+    assert not client.services.list()
+    assert not client.secrets.list(filters={"label": "berth.deploy.stack"})
+    names = {v.name for v in client.volumes.list()}
+    assert {"berth-swarmup-data", "berth-swarmup-data-registry"} <= names
