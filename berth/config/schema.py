@@ -215,8 +215,8 @@ class LimitsConfig(Section):
     memory: MemorySize = Field(
         None,
         description="Memory limit of each user server: bytes, or a number with suffix K, M, "
-        "G or T (powers of 1024); 0: no limit. Unset: 2G, or a quarter of the host's memory "
-        "when that is less.",
+        "G or T (powers of 1024), also written KiB, MiB, GiB, TiB; 0: no limit. Unset: 2G, "
+        "or a quarter of the host's memory when that is less.",
     )
     cpu: float | None = Field(
         None,

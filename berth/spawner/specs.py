@@ -62,24 +62,6 @@ ROOT_START_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID")
 GRANT_SUDO_EXTRA_CAPS = ("AUDIT_WRITE", "FSETID", "KILL")
 NO_NEW_PRIVILEGES = "no-new-privileges"
 
-_BYTES_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-
-
-def parse_bytes(value: int | float | str | None) -> int | None:
-    """``'2G'`` -> 2147483648 (JupyterHub's 1024-based K/M/G/T suffixes); ``None`` stays."""
-    if value is None or isinstance(value, int | float):
-        return None if value is None else int(value)
-    match = _BYTES_RE.match(value)
-    if match is None:
-        raise ValueError(f"not a byte size: {value!r} (use an integer or e.g. '512M', '2G')")
-    number, unit = match.groups()
-    size = float(number) * _UNITS[unit.upper()]
-    if size == float("inf"):  # e.g. 400 digits: int() of it would raise OverflowError
-        raise ValueError(f"not a byte size: {value[:40]!r}... is too large")
-    return int(size)
-
-
 def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     """Merge ``extra`` into a copy of ``base``: dicts merge recursively, other values replace."""
     merged = dict(base)

@@ -17,7 +17,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from traitlets.config import Config
 
-from berth import names
+from berth import names, sizes
 from berth.config.schema import StorageConfig
 from berth.spawner import ContainerSpawner, specs, volumes
 from berth.spawner.errors import SpawnException
@@ -252,9 +252,9 @@ def test_spawner_spec_for_any_user(user: str, server: str) -> None:
 def test_spawner_byte_sizes_parse_or_refuse(value) -> None:
     count("byte sizes")
     try:
-        parsed = specs.parse_bytes(value)
+        parsed = sizes.parse_bytes(value)
     except ValueError as exc:
-        assert "not a byte size" in str(exc)
+        assert "expected an integer number of bytes" in str(exc) or "byte size" in str(exc)
         return
     assert isinstance(parsed, int)
 
