@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator
 
-from berth import sizes
+from berth import names, sizes
 
 # JupyterHub keeps user names in a 255-character column (orm.User.name).
 MAX_USERNAME_LENGTH = 255
@@ -108,16 +108,10 @@ MemorySize = Annotated[int | None, BeforeValidator(parse_memory)]
 
 # --- Docker names and image references -----------------------------------------------------
 
-DOCKER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")  # not "$": it allows a final "\n"
-
 
 def check_docker_name(value: str) -> str:
-    if not DOCKER_NAME_RE.match(value) or len(value) > 255:
-        raise ValueError(
-            f"{value!r} is not a valid Docker name: 2 to 255 characters from a-z A-Z 0-9 _ . -, "
-            "starting with a letter or digit"
-        )
-    return value
+    """A volume or network name Docker accepts (:func:`berth.names.check_docker_name`)."""
+    return names.check_docker_name(value, "the")
 
 
 DockerName = Annotated[str, BeforeValidator(lambda v: check_docker_name(_need_str(v)))]
