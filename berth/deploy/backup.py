@@ -23,19 +23,12 @@ from docker.errors import NotFound
 
 from berth import names
 from berth.config.schema import HUB_DATA_DIR, BerthConfig
-from berth.deploy import archive, volumeio
+from berth.deploy import archive, inventory, volumeio
+from berth.deploy.layout import SPAWNER_PREFIX
 from berth.errors import BerthError
 from berth.images import stack
-from berth.spawner.specs import (
-    LABEL_MANAGED,
-    LABEL_PREFIX,
-    LABEL_ROLE,
-    LABEL_SERVER,
-    LABEL_USER,
-    ROLE_VOLUME,
-)
+from berth.spawner.specs import LABEL_SERVER, LABEL_USER
 
-SPAWNER_PREFIX = "berth"  # ContainerSpawner.prefix, which berth.yaml leaves at its default
 COOKIE_SECRET = "secrets/cookie_secret"  # in the data volume (berth.deploy.hubinit makes it)
 SQLITE_SIDE_FILES = ("", "-journal", "-wal", "-shm")
 Say = Callable[[str], None]
@@ -75,12 +68,11 @@ def database_path(cfg: BerthConfig) -> str:
 
 def user_volumes(client: docker.DockerClient, cfg: BerthConfig) -> list[UserVolume]:
     """This deployment's user volumes: found by label, confirmed by the name template."""
-    filters = {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_ROLE}={ROLE_VOLUME}"]}
     found = []
-    for volume in client.volumes.list(filters=filters):
+    for volume in inventory.user_volumes(client):
         labels = dict(volume.attrs.get("Labels") or {})
         user, server = labels.get(LABEL_USER, ""), labels.get(LABEL_SERVER, "")
-        if not user or labels.get(LABEL_PREFIX) != SPAWNER_PREFIX:
+        if not user:
             continue
         namespace = names.template_namespace(SPAWNER_PREFIX, user, server)
         with contextlib.suppress(names.InvalidNameError):

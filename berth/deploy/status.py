@@ -14,7 +14,7 @@ from docker.models.containers import Container
 from docker.models.volumes import Volume
 
 from berth.config.schema import BerthConfig
-from berth.deploy import layout
+from berth.deploy import inventory, layout
 from berth.deploy.plan import volume_names
 from berth.deploy.up import SERVICE_CONTAINERS, current, current_hub, exec_accounts
 from berth.errors import BerthError
@@ -167,17 +167,13 @@ def stop_all(client: docker.DockerClient, network: str) -> int:
 
 
 def data_volumes(client: docker.DockerClient, cfg: BerthConfig) -> list[Volume]:
-    """This deployment's hub data volume and the user volumes its template names.
+    """This deployment's hub data volumes and its users' volumes (found by their labels, so
+    any name template is covered: :mod:`berth.deploy.inventory`).
 
-    Another deployment's volumes on the same engine are not included, even though they carry
-    the same Berth labels.
+    Another deployment's volumes on the same engine are not included: their labels name
+    another spawner prefix.
     """
-    prefix = cfg.storage.volume_name_template.split("{", 1)[0]
-    found = [
-        volume
-        for volume in client.volumes.list(filters={"label": f"{LABEL_MANAGED}=true"})
-        if prefix and volume.name.startswith(prefix)
-    ]
+    found = inventory.user_volumes(client)
     for name in volume_names(cfg):
         with contextlib.suppress(NotFound):
             found.append(client.volumes.get(name))
