@@ -14,7 +14,7 @@ from berth import engine
 from berth.cli.options import ConfigOption, load
 from berth.cli.output import console
 from berth.config.fields import check_username
-from berth.deploy.up import exec_accounts
+from berth.deploy.hub import exec_accounts
 from berth.errors import BerthError
 
 app = typer.Typer(help="Manage the hub's users.", no_args_is_help=True)

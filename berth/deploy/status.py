@@ -15,8 +15,8 @@ from docker.models.volumes import Volume
 
 from berth.config.schema import BerthConfig
 from berth.deploy import inventory, layout
+from berth.deploy.hub import SERVICE_CONTAINERS, current, current_hub, exec_accounts
 from berth.deploy.plan import volume_names
-from berth.deploy.up import SERVICE_CONTAINERS, current, current_hub, exec_accounts
 from berth.errors import BerthError
 from berth.spawner.specs import (
     LABEL_MANAGED,
