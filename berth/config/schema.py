@@ -33,10 +33,11 @@ from berth.config.fields import (
 )
 from berth.config.services import IdleCullerConfig, ServiceConfig
 from berth.config.users import UsersConfig
+from berth.hub_container import DATA_DIR
 from berth.names import template_namespace
 
 # Where the hub container mounts its data volume (database, secrets, certificate).
-HUB_DATA_DIR = "/srv/berth/data"
+HUB_DATA_DIR = DATA_DIR
 DEFAULT_DB_URL = f"sqlite:///{HUB_DATA_DIR}/jupyterhub.sqlite"
 DEFAULT_IMAGE = "berth/base-notebook:latest"
 # The fields the spawner fills in name templates, from the spawner's own namespace.

@@ -13,32 +13,35 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-HUB_CONTAINER = "berth-hub"
+# The hub container's name, user, port and paths live in berth.hub_container (the config layer
+# needs them too); they are named here as well for the rest of berth.deploy.
+from berth.hub_container import (  # noqa: F401 -- re-exported
+    CLI_TOKEN_FILE,
+    CONFIG_DIR,
+    CONFIG_FILE,
+    DATA_DIR,
+    GENERATED_SECRETS,
+    HUB_API_PORT,
+    HUB_CONTAINER,
+    HUB_GID,
+    HUB_UID,
+    PROXY_DIR,
+    PROXY_TOKEN_FILE,
+    ROOT_DIR,
+    SECRETS_DIR,
+    TLS_CERT,
+    TLS_KEY,
+)
+
 PROXY_CONTAINER = "berth-proxy"
 GUARD_CONTAINER = "berth-engine-guard"
 FIREWALL_CONTAINER = "berth-firewall"
 PREVIOUS_SUFFIX = "-previous"  # a replaced container, kept stopped until its successor is healthy
 
-HUB_UID, HUB_GID = 1000, 100  # the hub image's unprivileged user: every service container's
 PROXY_PORT = 8443  # the proxy's port in its container; berth.yaml's listen port maps to it
 PROXY_API_PORT = 8001  # the proxy's REST API: answers on the Berth network, to the proxy token only
-HUB_API_PORT = 8081
 
-CONFIG_DIR = "/srv/berth/config"
-CONFIG_FILE = f"{CONFIG_DIR}/jupyterhub_config.py"
-DATA_DIR = "/srv/berth/data"
-SECRETS_DIR = f"{DATA_DIR}/secrets"
 CLI_SERVICE = "berth-cli"
-CLI_TOKEN_FILE = f"{SECRETS_DIR}/berth_cli_token"
-# Secrets the hub container makes on first start in its data volume (32 random bytes, hex, 600).
-GENERATED_SECRETS = ("cookie_secret", "crypt_key", "berth_cli_token")
-
-# The proxy's volume: all the proxy may read. The hub writes it (token, self-signed certificate;
-# berth up copies an operator's certificate in through the hub); the proxy mounts it read-only.
-PROXY_DIR = "/srv/berth/proxy"
-PROXY_TOKEN_FILE = f"{PROXY_DIR}/proxy_token"
-TLS_CERT = f"{PROXY_DIR}/tls/cert.pem"
-TLS_KEY = f"{PROXY_DIR}/tls/key.pem"
 SELF_SIGNED_MARKER = "self-signed-for"  # beside the certificate: the names it was made for
 
 # The engine guard's socket, in a volume shared by the guard (rw) and the hub (ro).

@@ -62,6 +62,7 @@ ROOT_START_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID")
 GRANT_SUDO_EXTRA_CAPS = ("AUDIT_WRITE", "FSETID", "KILL")
 NO_NEW_PRIVILEGES = "no-new-privileges"
 
+
 def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     """Merge ``extra`` into a copy of ``base``: dicts merge recursively, other values replace."""
     merged = dict(base)
