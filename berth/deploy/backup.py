@@ -27,7 +27,7 @@ from berth.deploy import archive, inventory, volumeio
 from berth.deploy.layout import SPAWNER_PREFIX
 from berth.errors import BerthError
 from berth.images import stack
-from berth.spawner.specs import LABEL_SERVER, LABEL_USER
+from berth.labels import LABEL_SERVER, LABEL_USER
 
 COOKIE_SECRET = "secrets/cookie_secret"  # in the data volume (berth.deploy.hubinit makes it)
 SQLITE_SIDE_FILES = ("", "-journal", "-wal", "-shm")

@@ -11,7 +11,7 @@ import docker
 from docker.models.volumes import Volume
 
 from berth.deploy.layout import SPAWNER_PREFIX
-from berth.spawner.specs import LABEL_MANAGED, LABEL_PREFIX, LABEL_ROLE, ROLE_VOLUME
+from berth.labels import LABEL_MANAGED, LABEL_PREFIX, LABEL_ROLE, ROLE_VOLUME
 
 #: Engine filters for the users' volumes of this deployment (its spawner's prefix).
 USER_VOLUMES = {

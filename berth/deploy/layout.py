@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from berth import labels
+
 # The hub container's name, user, port and paths live in berth.hub_container (the config layer
 # needs them too); they are named here as well for the rest of berth.deploy.
 from berth.hub_container import (  # noqa: F401 -- re-exported
@@ -54,9 +56,9 @@ SPAWNER_PREFIX = "berth"  # ContainerSpawner.prefix: the guard lets the hub touc
 # user containers the upper half. Outside the engine's default pools' usual first picks.
 NETWORK_SUBNET = "172.30.0.0/16"
 
-LABEL_ROLE = "berth.deploy.role"  # guard, hub, proxy or firewall
-LABEL_FINGERPRINT = "berth.deploy.fingerprint"
-LABEL_VOLUME_ROLE = "berth.role"
+# The service containers' labels (berth.labels): which one, and the fingerprint of its inputs.
+LABEL_ROLE = labels.LABEL_DEPLOY_ROLE  # guard, hub, proxy or firewall
+LABEL_FINGERPRINT = labels.LABEL_FINGERPRINT
 
 
 def data_dir() -> Path:

@@ -25,7 +25,7 @@ from berth.deploy import archive, layout, volumeio
 from berth.deploy.archive import ArchiveProblem, Entry
 from berth.deploy.backup import SQLITE_SIDE_FILES, Say, identity, image_present
 from berth.errors import BerthError
-from berth.spawner.specs import LABEL_MANAGED, LABEL_ROLE, LABEL_USER, ROLE_HUB_DATA, ROLE_VOLUME
+from berth.labels import LABEL_MANAGED, LABEL_ROLE, LABEL_USER, ROLE_HUB_DATA, ROLE_VOLUME
 
 HUB_START_TIMEOUT = 120.0
 HUB_KEY = ":hub"  # the splitter's key for the hub's data (":" is in no volume name)

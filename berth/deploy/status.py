@@ -18,7 +18,7 @@ from berth.deploy import inventory, layout
 from berth.deploy.hub import SERVICE_CONTAINERS, current, current_hub, exec_accounts
 from berth.deploy.plan import volume_names
 from berth.errors import BerthError
-from berth.spawner.specs import (
+from berth.labels import (
     LABEL_MANAGED,
     LABEL_PREFIX,
     LABEL_ROLE,

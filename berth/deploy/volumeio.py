@@ -32,7 +32,8 @@ from docker.models.containers import Container
 from berth.deploy import volumetar
 from berth.errors import BerthError
 from berth.hub_container import HUB_GID, HUB_UID
-from berth.spawner.specs import LABEL_MANAGED, LABEL_ROLE, NO_NEW_PRIVILEGES
+from berth.labels import LABEL_MANAGED, LABEL_ROLE
+from berth.spawner.specs import NO_NEW_PRIVILEGES
 
 MOUNT = "/berth-volume"  # not a directory of the image: nothing is copied into a new volume
 OUT_DIR = "/tmp/berth-pack"

@@ -30,23 +30,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth import names
+from berth.labels import (  # noqa: F401 -- the spawners and their tests know them as specs.*
+    LABEL_MANAGED,
+    LABEL_PREFIX,
+    LABEL_ROLE,
+    LABEL_SERVER,
+    LABEL_SPAWNER,
+    LABEL_USER,
+    LABEL_USER_CREATED,
+    LABEL_USER_ID,
+    ROLE_HUB_DATA,
+    ROLE_SHARED_VOLUME,
+    ROLE_SINGLEUSER,
+    ROLE_VOLUME,
+    ROLE_VOLUME_INIT,
+)
 
-LABEL_MANAGED = "berth.managed"
-LABEL_ROLE = "berth.role"
-LABEL_USER = "berth.user"
-LABEL_SERVER = "berth.server"
-LABEL_SPAWNER = "berth.spawner"
-LABEL_PREFIX = "berth.prefix"  # the spawner's prefix: tells deployments on one engine apart
-# JupyterHub's user id and the account's creation time: tell a re-created user (same name, the
-# id possibly reused by the database) from the deleted one.
-LABEL_USER_ID = "berth.user-id"
-LABEL_USER_CREATED = "berth.user-created"
-ROLE_SINGLEUSER = "single-user"
-ROLE_VOLUME_INIT = "volume-init"
 PER_USER_FIELDS = frozenset({"username", "servername", "server_suffix"})
-ROLE_VOLUME = "volume"  # a user's own volume (its template names the user)
-ROLE_SHARED_VOLUME = "shared-volume"  # a volume whose template names no user
-ROLE_HUB_DATA = "hub-data"  # the hub's database and secrets (berth up creates it)
 HEALTHCHECK_INTERVAL_NS = 30 * 10**9
 
 ROOT_START_SWITCHES = (
