@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+from berth import labels
 from berth.config.render import SecretFile, render_config_py
 from berth.config.runtime import HubRuntime
 from berth.config.schema import BerthConfig
@@ -309,9 +310,9 @@ def plan_deployment(cfg: BerthConfig, facts: HostFacts) -> DeploymentPlan:
     return DeploymentPlan(
         network=net,
         volumes={
-            data_volume: {"berth.managed": "true", "berth.role": "hub-data"},
-            proxy_volume: {"berth.role": "proxy-data"},
-            engine_volume: {"berth.role": "engine-socket"},
+            data_volume: labels.managed(labels.ROLE_HUB_DATA),
+            proxy_volume: {labels.LABEL_ROLE: labels.ROLE_PROXY_DATA},
+            engine_volume: {labels.LABEL_ROLE: labels.ROLE_ENGINE_SOCKET},
         },
         guard=plan_guard(cfg, facts, engine_volume),
         firewall=plan_firewall(cfg, facts, net),
@@ -328,7 +329,7 @@ def files_tar(files: dict[str, tuple[bytes, int]]) -> bytes:
         directories: set[str] = set()
         for path in sorted(files):
             for parent in reversed(PurePosixPath(path).parents[:-1]):
-                if str(parent) not in directories and str(parent).startswith("/srv/berth/"):
+                if str(parent) not in directories and str(parent).startswith(f"{layout.ROOT_DIR}/"):
                     directories.add(str(parent))
                     info = tarfile.TarInfo(str(parent).lstrip("/"))
                     info.type, info.mode, info.uid, info.gid = (
