@@ -6,42 +6,17 @@ import sys
 from typing import Annotated
 
 import typer
-from docker.errors import APIError, NotFound
+from docker.errors import APIError
 from rich.console import Console
 from rich.table import Table
 
 from berth import engine
-from berth.cli.images import CaBundleOption, build_images
-from berth.cli.options import ConfigOption, load
-from berth.cli.output import console
+from berth.cli.options import CaBundleOption, ConfigOption, load
+from berth.cli.output import console, stack_builder
 from berth.deploy import status, up
 from berth.errors import BerthError
-from berth.images import stack
-from berth.images.builder import SOURCE_LABEL, source_digest
+from berth.images import provision, stack
 from berth.spawner import limits
-
-
-def _ensure_images(client, images: list[str], ca_bundle) -> None:
-    """Build the Berth images that are missing, and the hub image when Berth's source changed
-    since it was built (the hub runs Berth's own code: spawner, start-up, accounts)."""
-    stack_repositories = {image.repository for image in stack.STACK}
-    wanted = []
-    for ref in images:
-        repository = ref.split(":", 1)[0]
-        if repository not in stack_repositories:
-            continue
-        try:
-            found = client.images.get(ref)
-        except NotFound:
-            wanted.append(repository)
-            continue
-        if repository == stack.HUB_IMAGE.repository and (
-            found.labels.get(SOURCE_LABEL) != source_digest()
-        ):
-            wanted.append(repository)
-    if wanted:
-        console.print(f"building {', '.join(wanted)} (missing or older than this Berth)")
-        build_images(wanted, ca_bundle=ca_bundle, client=client)
 
 
 def up_command(config: ConfigOption = None, ca_bundle: CaBundleOption = None) -> None:
@@ -60,7 +35,10 @@ def up_command(config: ConfigOption = None, ca_bundle: CaBundleOption = None) ->
         cfg.images.default,
         *(allowed.values() if isinstance(allowed, dict) else allowed),
     ]
-    _ensure_images(client, [hub_image, *notebook_images], ca_bundle)
+    wanted = provision.to_build(client, [hub_image, *notebook_images])
+    if wanted:
+        console.print(f"building {', '.join(wanted)} (missing or older than this Berth)")
+        stack_builder(client, ca_bundle)(wanted)
     result = up.apply(client, cfg, hub_image, say=lambda text: console.print(text))
     if not result.changed:
         console.print("[green]Berth is up; nothing changed.[/]")

@@ -8,18 +8,16 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import docker
 import typer
-from docker.errors import APIError
 from rich.console import Console
 from rich.table import Table
 
 from berth import engine
-from berth.cli.images import CaBundleOption, build_images
-from berth.cli.output import console
+from berth.cli.options import CaBundleOption
+from berth.cli.output import console, stack_builder
 from berth.config.fields import check_image
 from berth.errors import BerthError
-from berth.images import stack
+from berth.images import provision, stack
 from berth.run import runner
 from berth.run.spec import (
     RunSpec,
@@ -30,24 +28,6 @@ from berth.run.spec import (
 )
 
 DEFAULT_IMAGE = stack.DEFAULT_NOTEBOOK_IMAGE.tag("latest")
-
-
-def _ensure_image(client: docker.DockerClient, image: str, ca_bundle: Path | None) -> None:
-    if runner.image_present(client, image):
-        return
-    repository = image.split(":", 1)[0]
-    if repository in {item.repository for item in stack.STACK}:
-        console.print(f"{image} is not built yet; building it now")
-        build_images([repository], ca_bundle=ca_bundle, client=client)
-        return
-    try:
-        console.print(f"pulling {image} …")
-        client.images.pull(image)
-    except APIError as exc:
-        raise BerthError(
-            f"image {image} is not on this machine and cannot be pulled: {exc.explanation}",
-            hint="build one of Berth's images with `berth images build`, or pull it yourself",
-        ) from exc
 
 
 def _image(text: str) -> str:
@@ -127,7 +107,7 @@ def run_command(
         memory=memory_bytes,
     )
     client = engine.connect()
-    _ensure_image(client, image, ca_bundle)
+    provision.ensure_image(client, image, stack_builder(client, ca_bundle), console.print)
     if not detach:
         _interrupt_on_signals()
     container = runner.start(client, spec)
