@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import docker
 import typer
+from docker.models.containers import Container
 from rich.console import Console
 from rich.table import Table
 
@@ -80,6 +82,31 @@ def run_command(
         _stop(validate_name(stop))
         return
     # Every argument is checked before the engine is contacted (or an image pulled).
+    spec = _checked_spec(image, port, https, public, mount, name, memory)
+    client = engine.connect()
+    provision.ensure_image(client, spec.image, stack_builder(client, ca_bundle), console.print)
+    if not detach:
+        _interrupt_on_signals()
+    container, url = _start_until_ready(client, spec)
+    console.print(f"[bold green]Jupyter is ready:[/] {url}", highlight=False, soft_wrap=True)
+    console.print(f"files in {spec.mount} appear in work/ (as uid {spec.identity.uid})")
+    if detach:
+        console.print(f"stop it with: berth run --stop {spec.name}")
+        print(url)
+        return
+    _follow_then_remove(container, spec)
+
+
+def _checked_spec(
+    image: str,
+    port: int,
+    https: bool,
+    public: bool,
+    mount: Path | None,
+    name: str | None,
+    memory: str | None,
+) -> RunSpec:
+    """The container to run, from the checked arguments; notes and warnings are printed."""
     validate_port(port)
     image = _image(image)
     name = validate_name(f"berth-run-{port}" if name is None else name)
@@ -96,7 +123,7 @@ def run_command(
             "[yellow]warning:[/] --public without --https sends the token in clear text to "
             "anyone on the network path; add --https"
         )
-    spec = RunSpec(
+    return RunSpec(
         image=image,
         name=name,
         port=port,
@@ -106,24 +133,23 @@ def run_command(
         public=public,
         memory=memory_bytes,
     )
-    client = engine.connect()
-    provision.ensure_image(client, image, stack_builder(client, ca_bundle), console.print)
-    if not detach:
-        _interrupt_on_signals()
+
+
+def _start_until_ready(client: docker.DockerClient, spec: RunSpec) -> tuple[Container, str]:
+    """Start the container and wait for its server; a server that never gets ready (or an
+    interrupt meanwhile) leaves no container behind."""
     container = runner.start(client, spec)
     try:
         with console.status("waiting for the notebook server …"):
             runner.wait_healthy(container)
-        url = runner.url_of(container)
+        return container, runner.url_of(container)
     except BaseException:
         runner.remove(container)
         raise
-    console.print(f"[bold green]Jupyter is ready:[/] {url}", highlight=False, soft_wrap=True)
-    console.print(f"files in {directory} appear in work/ (as uid {identity.uid})")
-    if detach:
-        console.print(f"stop it with: berth run --stop {spec.name}")
-        print(url)
-        return
+
+
+def _follow_then_remove(container: Container, spec: RunSpec) -> None:
+    """Show the server's log until it exits or is interrupted; then remove the container."""
     console.print("[dim]following the server log; Ctrl-C stops and removes the container[/]")
     try:
         runner.follow_logs(container, sys.stderr.buffer.write)
