@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from collections.abc import Mapping
 from typing import Any
 
 import docker
@@ -55,14 +56,20 @@ def sync_routes(client: docker.DockerClient) -> None:
 
 
 def exec_accounts(
-    client: docker.DockerClient, args: list[str], environment: dict[str, str] | None = None
+    client: docker.DockerClient,
+    request: Mapping[str, Any],
+    environment: dict[str, str] | None = None,
 ) -> Any:
-    """Run berth.deploy.accounts in the hub container and return its JSON answer."""
+    """Run berth.deploy.accounts in the hub container and return its JSON answer.
+
+    ``request`` is what :func:`berth.deploy.accounts.request` makes: one JSON argument, so no
+    user name can be taken for an option."""
     hub = current_hub(client)
     if hub is None or hub.status != "running":
         raise BerthError("the hub is not running", hint="start it with `berth up`")
     result = hub.exec_run(
-        ["python3", "-m", "berth.deploy.accounts", *args], environment=environment or {}
+        ["python3", "-m", "berth.deploy.accounts", json.dumps(request)],
+        environment=environment or {},
     )
     try:
         answer = json.loads(result.output.decode().strip().splitlines()[-1])

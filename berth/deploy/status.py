@@ -14,7 +14,7 @@ from docker.models.containers import Container
 from docker.models.volumes import Volume
 
 from berth.config.schema import BerthConfig
-from berth.deploy import inventory, layout
+from berth.deploy import accounts, inventory, layout
 from berth.deploy.hub import SERVICE_CONTAINERS, current, current_hub, exec_accounts
 from berth.deploy.plan import volume_names
 from berth.errors import BerthError
@@ -138,7 +138,7 @@ def gather(client: docker.DockerClient, cfg: BerthConfig) -> StatusReport:
     users = None
     if hub is not None and hub.status == "running":
         try:
-            users = sorted(user["name"] for user in exec_accounts(client, ["list"]))
+            users = sorted(user["name"] for user in exec_accounts(client, accounts.request("list")))
         except BerthError:
             users = None
     return StatusReport(hub_state, services, url, servers, users)
