@@ -10,7 +10,7 @@ from docker.errors import APIError
 from rich.console import Console
 from rich.table import Table
 
-from berth import engine
+from berth import engine_client
 from berth.cli.options import CaBundleOption, ConfigOption, load
 from berth.cli.output import console, stack_builder
 from berth.deploy import status, up
@@ -22,7 +22,7 @@ from berth.spawner import limits
 def up_command(config: ConfigOption = None, ca_bundle: CaBundleOption = None) -> None:
     """Start the multi-user service, or apply a changed berth.yaml (idempotent)."""
     cfg = load(config)
-    client = engine.connect()
+    client = engine_client.connect()
     if not client.info().get("LiveRestoreEnabled"):
         console.print(
             "[yellow]note:[/] the engine's live-restore is off: user servers stop whenever "
@@ -79,7 +79,7 @@ def down_command(
 ) -> None:
     """Stop the hub and the user servers; volumes (all data) are kept."""
     cfg = load(config)
-    client = engine.connect()
+    client = engine_client.connect()
     stopped = status.stop_all(client, cfg.network)
     console.print(f"stopped the service and {stopped} user server(s); data volumes kept")
     if delete_data:
@@ -107,7 +107,7 @@ def down_command(
 def status_command(config: ConfigOption = None) -> None:
     """Hub health, URL, users and running servers (age, memory, CPU)."""
     cfg = load(config)
-    client = engine.connect()
+    client = engine_client.connect()
     report = status.gather(client, cfg)
     console.print(f"hub: [bold]{report.hub_state}[/]   URL: {report.url}")
     for name, state in report.services:
@@ -130,7 +130,7 @@ def logs_command(
     config: ConfigOption = None,
 ) -> None:
     """Print the hub's log (or the proxy's, the guard's, …), or a user's server log."""
-    client = engine.connect()
+    client = engine_client.connect()
     container = status.container_for(client, user, load(config).network, service)
     if not follow:
         sys.stdout.write(container.logs(tail=tail).decode(errors="replace"))

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from berth import engine
+from berth import engine_client
 from berth.cli.options import CaBundleOption
 from berth.cli.output import build_progress, print_built, say_dim
 from berth.config.fields import check_image
@@ -51,7 +51,7 @@ def build_command(
     verbose = verbose or bool(os.environ.get("BERTH_BUILD_VERBOSE"))
     with build_progress(verbose) as report:
         built = provision.build(
-            engine.connect(),
+            engine_client.connect(),
             names or [],
             ca_bundle=ca_bundle,
             base_image=base_image,
@@ -66,7 +66,7 @@ def build_command(
 @app.command("list")
 def list_command() -> None:
     """Show the stack's images that are built, with their sizes."""
-    client = engine.connect()
+    client = engine_client.connect()
     table = Table("image", "tags", "size", "created")
     for image in STACK:
         found = client.images.list(name=image.repository)

@@ -14,7 +14,7 @@ from docker.models.containers import Container
 from rich.console import Console
 from rich.table import Table
 
-from berth import engine
+from berth import engine_client
 from berth.cli.options import CaBundleOption
 from berth.cli.output import console, stack_builder
 from berth.config.fields import check_image
@@ -40,7 +40,7 @@ def _image(text: str) -> str:
 
 
 def _print_list() -> None:
-    rows = runner.list_running(engine.connect())
+    rows = runner.list_running(engine_client.connect())
     if not rows:
         console.print("no notebooks started by `berth run` are running")
         return
@@ -83,7 +83,7 @@ def run_command(
         return
     # Every argument is checked before the engine is contacted (or an image pulled).
     spec = _checked_spec(image, port, https, public, mount, name, memory)
-    client = engine.connect()
+    client = engine_client.connect()
     provision.ensure_image(client, spec.image, stack_builder(client, ca_bundle), console.print)
     if not detach:
         _interrupt_on_signals()
@@ -174,7 +174,7 @@ def _interrupt_on_signals() -> None:
 
 
 def _stop(name: str) -> None:
-    client = engine.connect()
+    client = engine_client.connect()
     matches = client.containers.list(all=True, filters={"label": runner.RUN_LABEL, "name": name})
     container = next((item for item in matches if item.name == name), None)
     if container is None:

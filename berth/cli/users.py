@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from berth import engine
+from berth import engine_client
 from berth.cli.options import ConfigOption, load
 from berth.cli.output import console
 from berth.config.fields import check_username
@@ -62,7 +62,7 @@ def add(
     name = _name(name)
     native = _native(config)
     wanted = accounts.request("add", name=name, admin=admin, native=native)
-    answer = exec_accounts(engine.connect(), wanted, _password(password and native))
+    answer = exec_accounts(engine_client.connect(), wanted, _password(password and native))
     console.print(f"added {answer['name']}" + (" (admin)" if admin else ""))
     if "password" in answer:
         console.print(f"one-time password: [bold]{answer['password']}[/] (shown once)")
@@ -72,14 +72,14 @@ def add(
 def remove(name: str) -> None:
     """Remove a user (their server stops; their files volume is kept)."""
     name = _name(name)
-    exec_accounts(engine.connect(), accounts.request("remove", name=name))
+    exec_accounts(engine_client.connect(), accounts.request("remove", name=name))
     console.print(f"removed {name}; the user's volume is kept")
 
 
 @app.command("list")
 def list_users() -> None:
     """List users, whether they are admins, and their servers."""
-    users = exec_accounts(engine.connect(), accounts.request("list"))
+    users = exec_accounts(engine_client.connect(), accounts.request("list"))
     out = Console()
     if not out.is_terminal:
         for user in users:
@@ -103,7 +103,7 @@ def set_password(name: str) -> None:
     """Set a local user's password (typed twice, or piped on stdin)."""
     name = _name(name)
     wanted = accounts.request("set-password", name=name)
-    answer = exec_accounts(engine.connect(), wanted, _password(True))
+    answer = exec_accounts(engine_client.connect(), wanted, _password(True))
     console.print(f"password of {answer['name']} changed")
     if "password" in answer:
         console.print(f"new password: [bold]{answer['password']}[/] (shown once)")
@@ -116,7 +116,7 @@ def admin(name: str, state: Annotated[str, typer.Argument(help="on or off")]) ->
         raise BerthError(f"admin takes 'on' or 'off', not {state!r}")
     name = _name(name)
     wanted = accounts.request("admin", name=name, admin=state == "on")
-    exec_accounts(engine.connect(), wanted)
+    exec_accounts(engine_client.connect(), wanted)
     console.print(f"{name} is {'now' if state == 'on' else 'no longer'} an admin")
 
 
@@ -130,5 +130,5 @@ def token_command(
         note.encode("utf-8")
     except UnicodeEncodeError:
         raise BerthError("--note is not valid UTF-8 text") from None
-    answer = exec_accounts(engine.connect(), accounts.request("token", name=name, note=note))
+    answer = exec_accounts(engine_client.connect(), accounts.request("token", name=name, note=note))
     print(answer["token"])

@@ -19,7 +19,7 @@ from typing import IO, Any
 import docker
 from docker.errors import APIError, NotFound
 
-from berth import engine, names
+from berth import engine_client, names
 from berth.config.schema import BerthConfig
 from berth.deploy import archive, layout, volumeio
 from berth.deploy.archive import ArchiveProblem, Entry
@@ -259,7 +259,7 @@ def _restore_hub(
         return
     say("starting the hub again")
     hub.start()
-    engine.wait_healthy(hub, "the hub", HUB_START_TIMEOUT, interval=0.5)
+    engine_client.wait_healthy(hub, "the hub", HUB_START_TIMEOUT, interval=0.5)
 
 
 def _hub_container(client: docker.DockerClient):

@@ -9,7 +9,7 @@ from typing import Any
 import docker.errors
 
 from . import errors
-from .engine import ImageStore
+from .engine_api import ImageStore
 
 Report = Callable[[dict[str, Any]], None]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
-from .engine import ContainerRuntime
+from .engine_api import ContainerRuntime
 from .specs import Networking
 
 

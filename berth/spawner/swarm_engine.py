@@ -7,7 +7,7 @@ from typing import Any
 
 import docker.errors
 
-from .engine import DockerEngine
+from .engine_api import DockerEngine
 
 
 class SwarmEngine(DockerEngine):
