@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import docker
 import requests
 
-from berth.images.stack import STACK
+from berth.images.catalog import STACK
 
 # Budgets from issue 9 (base-notebook ≤ 350 MB, idle user server ≤ 60 MiB RSS).
 BUDGET_MB = {"foundation": 150, "base-notebook": 350}

@@ -15,7 +15,7 @@ from berth.cli.options import CaBundleOption, ConfigOption, load
 from berth.cli.output import console, stack_builder
 from berth.deploy import status, up
 from berth.errors import BerthError
-from berth.images import provision, stack
+from berth.images import catalog, provision
 from berth.spawner import limits
 
 
@@ -29,7 +29,7 @@ def up_command(config: ConfigOption = None, ca_bundle: CaBundleOption = None) ->
             'dockerd restarts. Set {"live-restore": true} in /etc/docker/daemon.json '
             "(scripts/start-dockerd.sh does this on a machine without that file)."
         )
-    hub_image = stack.HUB_IMAGE.tag("latest")
+    hub_image = catalog.HUB_IMAGE.tag("latest")
     allowed = cfg.images.allowed
     notebook_images = [
         cfg.images.default,

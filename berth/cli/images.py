@@ -15,7 +15,7 @@ from berth.cli.output import build_progress, print_built, say_dim
 from berth.config.fields import check_image
 from berth.errors import BerthError
 from berth.images import osbase, provision
-from berth.images.stack import STACK, build_order
+from berth.images.catalog import STACK, build_order
 
 app = typer.Typer(help="Build and list Berth's notebook images.", no_args_is_help=True)
 

@@ -19,7 +19,7 @@ from berth.cli.options import CaBundleOption
 from berth.cli.output import console, stack_builder
 from berth.config.fields import check_image
 from berth.errors import BerthError
-from berth.images import provision, stack
+from berth.images import catalog, provision
 from berth.run import runner
 from berth.run.spec import (
     RunSpec,
@@ -29,7 +29,7 @@ from berth.run.spec import (
     validate_port,
 )
 
-DEFAULT_IMAGE = stack.DEFAULT_NOTEBOOK_IMAGE.tag("latest")
+DEFAULT_IMAGE = catalog.DEFAULT_NOTEBOOK_IMAGE.tag("latest")
 
 
 def _image(text: str) -> str:

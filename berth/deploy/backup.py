@@ -26,7 +26,7 @@ from berth.config.schema import HUB_DATA_DIR, BerthConfig
 from berth.deploy import archive, inventory, volumeio
 from berth.deploy.layout import SPAWNER_PREFIX
 from berth.errors import BerthError
-from berth.images import stack
+from berth.images import catalog
 from berth.labels import LABEL_SERVER, LABEL_USER
 
 COOKIE_SECRET = "secrets/cookie_secret"  # in the data volume (berth.deploy.hubinit makes it)
@@ -42,7 +42,7 @@ class UserVolume:
 
 
 def hub_image() -> str:
-    return stack.HUB_IMAGE.tag("latest")
+    return catalog.HUB_IMAGE.tag("latest")
 
 
 def image_present(client: docker.DockerClient) -> str:

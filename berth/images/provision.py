@@ -14,7 +14,7 @@ import docker
 from docker.errors import APIError, ImageNotFound, NotFound
 
 from berth.errors import BerthError
-from berth.images import osbase, stack
+from berth.images import catalog, osbase
 from berth.images.builder import (
     SOURCE_LABEL,
     BuildEvent,
@@ -48,7 +48,7 @@ def build(
 def stack_repository(image: str) -> str | None:
     """The stack's repository ``image`` names (``berth/hub:latest`` -> ``berth/hub``), if any."""
     repository = image.split(":", 1)[0]
-    return repository if repository in {item.repository for item in stack.STACK} else None
+    return repository if repository in {item.repository for item in catalog.STACK} else None
 
 
 def to_build(client: docker.DockerClient, images: list[str]) -> list[str]:
@@ -65,7 +65,7 @@ def to_build(client: docker.DockerClient, images: list[str]) -> list[str]:
         except NotFound:
             wanted.append(repository)
             continue
-        if repository == stack.HUB_IMAGE.repository and (
+        if repository == catalog.HUB_IMAGE.repository and (
             found.labels.get(SOURCE_LABEL) != source_digest()
         ):
             wanted.append(repository)

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from berth.errors import BerthError
-from berth.images import provision, stack
+from berth.images import catalog, provision
 
 
 def test_to_build_names_missing_stack_images_only(docker_client: Any) -> None:
-    missing = f"{stack.DEFAULT_NOTEBOOK_IMAGE.repository}:berth-tidy-never-built"
+    missing = f"{catalog.DEFAULT_NOTEBOOK_IMAGE.repository}:berth-tidy-never-built"
     assert provision.to_build(docker_client, [missing, "127.0.0.1:1/not-berths:1"]) == [
-        stack.DEFAULT_NOTEBOOK_IMAGE.repository
+        catalog.DEFAULT_NOTEBOOK_IMAGE.repository
     ]
 
 
@@ -30,9 +30,9 @@ def test_ensure_image_leaves_a_present_image_alone(docker_client: Any, berth_ima
 
 def test_ensure_image_builds_a_missing_stack_image(docker_client: Any) -> None:
     built: list[list[str]] = []
-    image = f"{stack.DEFAULT_NOTEBOOK_IMAGE.repository}:berth-tidy-never-built"
+    image = f"{catalog.DEFAULT_NOTEBOOK_IMAGE.repository}:berth-tidy-never-built"
     provision.ensure_image(docker_client, image, built.append, lambda text: None)
-    assert built == [[stack.DEFAULT_NOTEBOOK_IMAGE.repository]]
+    assert built == [[catalog.DEFAULT_NOTEBOOK_IMAGE.repository]]
 
 
 def test_ensure_image_refuses_an_unpullable_image(docker_client: Any) -> None:

@@ -29,7 +29,7 @@ from berth.cli import main
 from berth.config.fields import check_image, check_username
 from berth.deploy import accounts
 from berth.errors import BerthError
-from berth.images import stack
+from berth.images import catalog
 from berth.run.spec import validate_memory, validate_name
 
 NO_ENGINE = "unix:///nonexistent/berth-fuzz-no-engine.sock"
@@ -204,7 +204,9 @@ def test_berth_run_arguments(home: Path, image, name, port, memory) -> None:
 # --- `berth images build NAME...` ----------------------------------------------------------
 
 image_names = st.one_of(
-    st.sampled_from([image.name for image in stack.STACK] + [i.repository for i in stack.STACK]),
+    st.sampled_from(
+        [image.name for image in catalog.STACK] + [i.repository for i in catalog.STACK]
+    ),
     st.sampled_from(["notebook", "berth/", "hub:latest", "berth/hub:1.0", "HUB", "../hub"]),
     argv_text.filter(bool),
 )
@@ -220,7 +222,7 @@ def test_images_build_names(home: Path, names: list[str], base: str | None) -> N
     count("cli images")
     extra = [] if base is None else ["--base-image", base]
     status, stderr = berth(home, "images", "build", *extra, "--", *names)
-    good = all(valid(stack.get, name) for name in names) and (
+    good = all(valid(catalog.get, name) for name in names) and (
         base is None or valid(check_image, base)
     )
     if good:
