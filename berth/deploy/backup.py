@@ -22,10 +22,11 @@ import docker
 from docker.errors import NotFound
 
 from berth import names
-from berth.config.schema import HUB_DATA_DIR, BerthConfig
+from berth.config.schema import BerthConfig
 from berth.deploy import archive, inventory, volumeio
 from berth.deploy.layout import SPAWNER_PREFIX
 from berth.errors import BerthError
+from berth.hub_container import DATA_DIR
 from berth.images import catalog
 from berth.labels import LABEL_SERVER, LABEL_USER
 
@@ -63,7 +64,7 @@ def database_path(cfg: BerthConfig) -> str:
             hint="back the database up with pg_dump; --users backs up user volumes alone",
         )
     path = PurePosixPath(url.split("://", 1)[1][1:].split("?", 1)[0])
-    return str(path.relative_to(HUB_DATA_DIR))
+    return str(path.relative_to(DATA_DIR))
 
 
 def user_volumes(client: docker.DockerClient, cfg: BerthConfig) -> list[UserVolume]:
