@@ -227,6 +227,11 @@ def main() -> None:
         help="make accounts through open sign-up (default) or `berth users add`",
     )
     parser.add_argument("--timeout", type=float, default=600, help="longest wait for one lab")
+    parser.add_argument(
+        "--logs-dir",
+        type=Path,
+        help="keep the service containers' logs here before the deployment is torn down",
+    )
     args = parser.parse_args()
     if not 1 <= args.users <= 200:
         parser.error("--users must be between 1 and 200")
@@ -251,7 +256,18 @@ def main() -> None:
         if args.soak_minutes > 0:
             ready = [r.user for r in results if r.seconds is not None]
             soak(dep, engine, ready, args)
+        if args.logs_dir:
+            keep_logs(engine, args.logs_dir)
     engine.close()
+
+
+def keep_logs(engine: docker.DockerClient, directory: Path) -> None:
+    """The logs of the deployment's service containers, for a burst that needs explaining."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for container in engine.containers.list(filters={"label": "berth.deploy.role"}):
+        path = directory / f"{container.name}.log"
+        path.write_bytes(container.logs(timestamps=True))
+        print(f"kept {path}")
 
 
 if __name__ == "__main__":

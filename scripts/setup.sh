@@ -20,6 +20,8 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ "$want_test" = 1 ]; then
   command -v chromium >/dev/null || missing+=(chromium)
   command -v npm >/dev/null || missing+=(nodejs npm)
+  # Let's Encrypt's test ACME server, for the tls.acme tests (tests/integration/test_acme*.py).
+  command -v pebble >/dev/null || missing+=(pebble)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine: sets the host up (scripts/setup.sh --test),
-# builds the image stack (cached layers are reused), then lint, unit, integration and browser tests.
+# builds the image stack (cached layers are reused), then lint and type checks, unit, integration
+# and browser tests.
 # `scripts/test.sh --full` adds the heavy suites (see tests/conftest.py); other arguments go to pytest.
 # Builds trust BERTH_CA_BUNDLE (default: the host's bundle, so TLS-inspecting proxies work).
 set -euo pipefail
@@ -19,6 +20,8 @@ export BERTH_CA_BUNDLE=${BERTH_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 
 echo "== lint"
 ruff check .
+# The package's type hints, checked strictly (settings in pyproject.toml's [tool.mypy]).
+mypy
 
 echo "== images"
 berth images build

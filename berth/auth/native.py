@@ -18,6 +18,7 @@ admin's account. Here:
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 from jupyterhub import orm
 from nativeauthenticator import NativeAuthenticator
@@ -47,13 +48,15 @@ def has_invisible(name: str) -> bool:
 
 
 class BerthNativeAuthenticator(NativeAuthenticator):
+    admin_users: set[str]  # JupyterHub's trait (its classes are untyped): declared for mypy
+
     reserved_names = Set(
         Unicode(),
         config=True,
         help="Names that sign-up must not take: the operator's tools make these accounts.",
     )
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.db is not None:  # the hub's own instance (helpers make one for its rules only)
             self._withhold_admin_from_signups()
@@ -72,7 +75,7 @@ class BerthNativeAuthenticator(NativeAuthenticator):
         who is an admin already (made so by someone with admin rights, or before Berth kept
         its record) keeps the rights: nothing new is given.
         """
-        withheld = set()
+        withheld: set[str] = set()
         for listed in self.admin_users:
             name = self.normalize_username(listed)
             if self.get_user(name) is None or ledger.made_by_operator(self.db, name):
@@ -105,7 +108,7 @@ class BerthNativeAuthenticator(NativeAuthenticator):
             return RESERVED_MESSAGE.format(name=name)
         return None  # (an account of exactly this name: upstream says "already in use")
 
-    def create_user(self, username, password, **kwargs):
+    def create_user(self, username: str, password: str, **kwargs: Any) -> Any:
         if self.signup_refusal(username) is not None:
             return None
         user = super().create_user(username, password, **kwargs)
@@ -118,12 +121,12 @@ class BerthNativeAuthenticator(NativeAuthenticator):
         sign-up with such a name at once: whoever signs up first would get it."""
         return {info.username for info in UserInfo.all_users(self.db) if info.is_authorized}
 
-    def delete_user(self, user):
+    def delete_user(self, user: Any) -> Any:
         result = super().delete_user(user)
         ledger.forget(self.db, user.name)
         return result
 
-    def get_handlers(self, app):
+    def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
         return [
             (path, SignUpHandler if handler is native_handlers.SignUpHandler else handler)
             for path, handler in super().get_handlers(app)
@@ -133,7 +136,7 @@ class BerthNativeAuthenticator(NativeAuthenticator):
 class SignUpHandler(native_handlers.SignUpHandler):
     """The sign-up page, saying plainly why a reserved name is refused."""
 
-    async def post(self):
+    async def post(self) -> None:
         authenticator = self.authenticator
         if authenticator.enable_signup:
             username = self.get_body_argument("username", "", strip=False)

@@ -8,12 +8,15 @@ this authenticator refuses the login unless it is true.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from oauthenticator.generic import GenericOAuthenticator
 from tornado import web
 from traitlets import Bool
 
 
-def email_verified(user_info: dict) -> bool:
+def email_verified(user_info: Mapping[str, Any]) -> bool:
     # Some providers (AWS Cognito among them) send the boolean as a string.
     value = user_info.get("email_verified")
     return value is True or (isinstance(value, str) and value.lower() == "true")
@@ -26,8 +29,8 @@ class BerthOIDCAuthenticator(GenericOAuthenticator):
         help="With username_claim 'email', refuse logins whose email_verified is not true.",
     )
 
-    def user_info_to_username(self, user_info):
-        username = super().user_info_to_username(user_info)
+    def user_info_to_username(self, user_info: dict[str, Any]) -> str:
+        username: str = super().user_info_to_username(user_info)
         if (
             self.username_claim == "email"
             and self.require_verified_email

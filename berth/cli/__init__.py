@@ -8,7 +8,7 @@ import typer
 from docker.errors import DockerException
 from rich.markup import escape
 
-from berth.cli import backup, deploy, images, run, users
+from berth.cli import backup, deploy, doctor, images, run, users
 from berth.cli.output import console as _err
 from berth.errors import BerthError
 from berth.versions import BERTH_VERSION
@@ -26,6 +26,7 @@ app.command("status")(deploy.status_command)
 app.command("logs")(deploy.logs_command)
 app.command("backup")(backup.backup_command)
 app.command("restore")(backup.restore_command)
+app.command("doctor")(doctor.doctor_command)
 app.add_typer(users.app, name="users")
 app.command("token")(users.token_command)
 app.command("run")(run.run_command)

@@ -13,6 +13,8 @@ from rich.table import Table
 from berth import engine_client
 from berth.cli.options import CaBundleOption, ConfigOption, load
 from berth.cli.output import console, stack_builder
+from berth.config.egress import EgressConfig
+from berth.config.schema import LimitsConfig
 from berth.deploy import status, up
 from berth.errors import BerthError
 from berth.images import catalog, provision
@@ -48,6 +50,7 @@ def up_command(config: ConfigOption = None, ca_bundle: CaBundleOption = None) ->
         console.print("[bold green]Berth is up.[/]")
     console.print(f"URL: {result.url}")
     console.print(f"each user server: {_limits_line(cfg.limits)} (limits in berth.yaml)")
+    console.print(f"user servers reach: {_egress_line(cfg.egress)} (egress in berth.yaml)")
     accounts = result.accounts
     for name, password, admin in accounts.made:
         console.print(
@@ -62,7 +65,16 @@ def up_command(config: ConfigOption = None, ca_bundle: CaBundleOption = None) ->
         raise BerthError("\n".join(accounts.refused))
 
 
-def _limits_line(cfg_limits) -> str:
+def _egress_line(egress: EgressConfig) -> str:
+    reach = {
+        "public": "the public internet, no private or reserved address",
+        "none": "the hub only",
+        "all": "everything but link-local",
+    }[egress.mode]
+    return reach + (f"; also {', '.join(egress.allow)}" if egress.allow else "")
+
+
+def _limits_line(cfg_limits: LimitsConfig) -> str:
     """The limits the spawner applies: berth.yaml's, else the spawner's defaults for this host
     (the hub runs on this same host, so it computes the same defaults)."""
     mem = limits.default_mem_limit() if cfg_limits.memory is None else cfg_limits.memory
@@ -112,6 +124,8 @@ def status_command(config: ConfigOption = None) -> None:
     console.print(f"hub: [bold]{report.hub_state}[/]   URL: {report.url}")
     for name, state in report.services:
         console.print(f"  {name}: {state}")
+    for line in report.certificate:
+        console.print(line, markup=False, highlight=False)
     table = Table("user", "server", "state", "age", "memory", "cpu", title="user servers")
     for row in report.servers:
         table.add_row(row.user, row.server or "(default)", row.state, row.age, row.memory, row.cpu)
@@ -123,7 +137,8 @@ def status_command(config: ConfigOption = None) -> None:
 def logs_command(
     user: Annotated[str | None, typer.Option(help="A user's server instead of the hub.")] = None,
     service: Annotated[
-        str, typer.Option(help="Which of the service's containers: hub, proxy, guard, firewall.")
+        str,
+        typer.Option(help="Which of the service's containers: hub, proxy, guard, firewall, acme."),
     ] = "hub",
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing.")] = False,
     tail: Annotated[int, typer.Option(help="Lines of history to show.")] = 100,

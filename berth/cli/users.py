@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -45,7 +46,7 @@ def _password(ask: bool) -> dict[str, str]:
     return {"BERTH_PASSWORD": secret}
 
 
-def _native(config) -> bool:
+def _native(config: Path | None) -> bool:
     return load(config).auth.type == "native"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
-from typing import ClassVar
+from typing import ClassVar, TypedDict
 
 from pydantic import Field, field_validator
 
@@ -14,6 +14,27 @@ from berth.config.fields import DockerName
 SCHEDULE_ENV = "BERTH_BACKUP_SCHEDULE"  # the service's settings, as JSON
 _INTERVAL = re.compile(r"^([1-9][0-9]{0,5})([mhd])$")
 _SECONDS = {"m": 60, "h": 3600, "d": 86400}
+
+
+class BackupDestination(TypedDict, total=False):
+    """Where scheduled archives go: exactly one of a host directory or a Docker volume."""
+
+    directory: str
+    volume: str
+
+
+class BackupSchedule(TypedDict):
+    """The scheduled-backup service's settings (JSON in SCHEDULE_ENV; berth.deploy.scheduled).
+
+    ``hub``, ``storage`` and ``network`` are the berth.yaml sections the backup itself needs.
+    """
+
+    every: int  # seconds
+    keep: int
+    destination: BackupDestination
+    hub: dict[str, str]
+    storage: dict[str, str]
+    network: str
 
 
 def interval_seconds(value: str) -> int:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
-POSTGRES_SCHEMES = ("postgresql", "postgresql+psycopg2", "postgresql+psycopg")
+# The hub image has psycopg 3, SQLAlchemy 2.1's default driver for postgresql://, and only it.
+POSTGRES_SCHEMES = ("postgresql", "postgresql+psycopg")
 
 
 def check_db_url(url: str, data_dir: str) -> None:
@@ -15,7 +16,7 @@ def check_db_url(url: str, data_dir: str) -> None:
         raise ValueError("expected a database URL such as sqlite:////path or postgresql://...")
     if scheme == "sqlite":
         _check_sqlite(rest, data_dir)
-    elif scheme in ("postgres", "postgresql+asyncpg"):
+    elif scheme in ("postgres", "postgresql+asyncpg", "postgresql+psycopg2"):
         raise ValueError(f"use the scheme postgresql:// instead of {scheme}://")
     elif scheme in POSTGRES_SCHEMES:
         parts = urlsplit(url)

@@ -52,7 +52,7 @@ def describe(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def check_username(value: Any) -> str:
+def check_username(value: object) -> str:
     """A JupyterHub-safe user name, lowercased as JupyterHub's default normalization does.
 
     Refused: non-strings, empty or blank names, whitespace anywhere (NativeAuthenticator
@@ -129,7 +129,7 @@ _IMAGE_RE = re.compile(
 MAX_REPOSITORY_LENGTH = 255
 
 
-def check_image(value: Any) -> str:
+def check_image(value: object) -> str:
     value = _need_str(value)
     if _IMAGE_RE.match(value) and len(_repository(value)) > MAX_REPOSITORY_LENGTH:
         raise ValueError(
@@ -158,7 +158,7 @@ ImageRef = Annotated[str, BeforeValidator(check_image)]
 # --- paths, names, hosts, URLs -------------------------------------------------------------
 
 
-def check_container_path(value: Any) -> str:
+def check_container_path(value: object) -> str:
     """An absolute path inside a container, normalised (no trailing slash, no ``..``)."""
     value = _need_str(value)
     path = PurePosixPath(value)
@@ -178,7 +178,7 @@ ContainerPath = Annotated[str, BeforeValidator(check_container_path)]
 _SERVICE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
 
 
-def check_service_name(value: Any) -> str:
+def check_service_name(value: object) -> str:
     value = _need_str(value)
     if not _SERVICE_RE.match(value):
         raise ValueError(
@@ -196,7 +196,7 @@ _DNS_RE = re.compile(
 )
 
 
-def check_hostname(value: Any) -> str:
+def check_hostname(value: object) -> str:
     """A DNS name (``*.`` wildcard allowed) or an IP address, for certificate SANs."""
     value = _need_str(value)
     try:
@@ -211,7 +211,7 @@ def check_hostname(value: Any) -> str:
 Hostname = Annotated[str, BeforeValidator(check_hostname)]
 
 
-def check_ip(value: Any) -> str:
+def check_ip(value: object) -> str:
     value = _need_str(value)
     try:
         return str(ipaddress.ip_address(value))
@@ -224,7 +224,7 @@ def check_ip(value: Any) -> str:
 IPAddress = Annotated[str, BeforeValidator(check_ip)]
 
 
-def check_url(value: Any) -> str:
+def check_url(value: object) -> str:
     value = _need_str(value)
     parts = urlsplit(value)
     if parts.scheme not in ("https", "http") or not parts.netloc:
@@ -235,7 +235,7 @@ def check_url(value: Any) -> str:
 HttpUrl = Annotated[str, BeforeValidator(check_url)]
 
 
-def _need_str(value: Any) -> str:
+def _need_str(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {describe(value)}")
     if not value.strip():

@@ -87,6 +87,9 @@ class _Resolver:
             value = getattr(cfg.tls, name)
             if value is not None and self.read(f"tls.{name}", value) is not None:
                 data["tls"][name] = self.path(value)
+        ca = cfg.tls.acme.directory_ca if cfg.tls.acme else None
+        if ca is not None and self.read("tls.acme.directory_ca", ca) is not None:
+            data["tls"]["acme"]["directory_ca"] = self.path(ca)
         self.users(cfg, data)
         if (oauth := cfg.auth.oauth) is not None:
             data["auth"][cfg.auth.type] = self.oauth(f"auth.{cfg.auth.type}", oauth)
@@ -138,8 +141,10 @@ class _Resolver:
         for field, env_name in section.ENV.items():
             if data[field] is not None:
                 continue
-            value = self.environ.get(env_name) or from_file.get(env_name) or None
-            if value is not None and field == "client_secret":
+            value: str | SecretStr | None = (
+                self.environ.get(env_name) or from_file.get(env_name) or None
+            )
+            if isinstance(value, str) and field == "client_secret":
                 value = SecretStr(value)
             data[field] = value
             # A broken env_file is reported once, not again as each value it should hold.

@@ -7,31 +7,37 @@ validate values only; reading the files they name is berth/config/resolve.py's j
 
 from __future__ import annotations
 
+import re
 import string
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from annotated_types import Len
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 
 from berth.config.auth import AuthConfig
 from berth.config.backup import BackupConfig
 from berth.config.base import Section
 from berth.config.dburl import check_db_url
+from berth.config.egress import EgressConfig
 from berth.config.fields import (
     ContainerPath,
     DockerName,
     FieldProblem,
     Hostname,
+    HttpUrl,
     ImageRef,
     IPAddress,
     MemorySize,
     check_docker_name,
+    check_hostname,
     check_image,
     describe,
 )
 from berth.config.services import IdleCullerConfig, ServiceConfig
+from berth.config.system_users import SystemUsersConfig, system_users_problem
 from berth.config.users import UsersConfig
 from berth.hub_container import DATA_DIR
 from berth.names import template_namespace
@@ -53,6 +59,76 @@ class ListenConfig(Section):
     port: int = Field(8443, ge=1, le=65535, description="Host TCP port of the HTTPS service.")
 
 
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _check_email(value: Any) -> str:
+    if not isinstance(value, str) or not _EMAIL_RE.match(value.strip()):
+        raise ValueError(
+            f"expected an e-mail address such as admin@example.org, got {describe(value)}"
+        )
+    return value.strip()
+
+
+def _acme_name(value: Any) -> str:
+    name = check_hostname(value)
+    if name.startswith("*."):
+        raise ValueError(
+            f"{name!r}: a wildcard needs a DNS-01 challenge, which Berth does not do; "
+            "list each name instead"
+        )
+    return name
+
+
+class ACMEConfig(Section):
+    email: Annotated[str, BeforeValidator(_check_email)] = Field(
+        ...,
+        description="Address the certificate authority writes to about the account and "
+        "expiring certificates.",
+    )
+    hostnames: Annotated[list[Annotated[str, BeforeValidator(_acme_name)]], Len(min_length=1)] = (
+        Field(
+            ...,
+            description="DNS names the certificate is for (the first is its subject); each "
+            "must point at this host, whose `http_port` the authority must reach.",
+        )
+    )
+    directory: HttpUrl = Field(
+        LETS_ENCRYPT,
+        description="ACME directory URL of the certificate authority (default: Let's "
+        "Encrypt's production endpoint).",
+    )
+    staging: bool = Field(
+        False,
+        description="Use Let's Encrypt's staging endpoint (untrusted certificates, high rate "
+        "limits) instead of `directory`, to try a setup out.",
+    )
+    directory_ca: Path | None = Field(
+        None,
+        description="PEM file of a CA to trust for the directory's own HTTPS (a test "
+        "authority such as Pebble), besides the system's CAs.",
+    )
+    http_port: int = Field(
+        80,
+        ge=1,
+        le=65535,
+        description="Host TCP port for HTTP-01 challenges; every other request there is "
+        "redirected to HTTPS. The authority always connects to port 80: change it only behind "
+        "a port forward or for tests.",
+    )
+
+    @model_validator(mode="after")
+    def _one_directory(self) -> ACMEConfig:
+        if self.staging and self.directory != LETS_ENCRYPT:
+            raise FieldProblem("staging", "give either staging: true or a directory, not both")
+        return self
+
+    def directory_url(self) -> str:
+        return LETS_ENCRYPT_STAGING if self.staging else self.directory
+
+
 class TLSConfig(Section):
     cert: Path | None = Field(
         None,
@@ -64,6 +140,11 @@ class TLSConfig(Section):
         [],
         description="Extra DNS names or IP addresses for the self-signed certificate, besides "
         "the host's name, `localhost` and the host's addresses.",
+    )
+    acme: ACMEConfig | None = Field(
+        None,
+        description="Obtain and renew a trusted certificate from an ACME authority (Let's "
+        "Encrypt) by itself; until the first one is issued the self-signed one is served.",
     )
 
     @model_validator(mode="after")
@@ -77,6 +158,8 @@ class TLSConfig(Section):
                 "only used for the self-signed certificate; "
                 "remove it when tls.cert and tls.key are given",
             )
+        if self.cert is not None and self.acme is not None:
+            raise FieldProblem("acme", "give either tls.cert and tls.key or tls.acme, not both")
         return self
 
 
@@ -297,6 +380,9 @@ class BerthConfig(Section):
             "none, default) are refused: they cannot isolate one user's server from another's."
         ),
     )
+    egress: EgressConfig = Field(
+        EgressConfig(), description="What user servers may reach beyond Berth's network."
+    )
     backup: BackupConfig = Field(BackupConfig(), description="Scheduled backups.")
     backend: Backend = Field(
         "docker",
@@ -305,6 +391,9 @@ class BerthConfig(Section):
             "services across the nodes of a Swarm this engine manages) or `system-users` "
             "(containers running as the host account of the same name, with its home directory)."
         ),
+    )
+    system_users: SystemUsersConfig = Field(
+        SystemUsersConfig(), description="Settings for `backend: system-users`."
     )
 
     @field_validator("network")
@@ -330,6 +419,8 @@ class BerthConfig(Section):
             )
         if self.backup.enabled:
             self._check_backup()
+        if problem := system_users_problem(self):
+            raise FieldProblem(*problem)
         oauth = self.auth.oauth
         if oauth is not None and not (oauth.has_allow_rule() or self.users.names_anyone()):
             raise FieldProblem(

@@ -18,7 +18,12 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from berth.config.backup import SCHEDULE_ENV, interval_seconds
+from berth.config.backup import (
+    SCHEDULE_ENV,
+    BackupDestination,
+    BackupSchedule,
+    interval_seconds,
+)
 from berth.config.render import SecretFile, render_config_py
 from berth.config.runtime import HubRuntime
 from berth.config.schema import BerthConfig
@@ -51,6 +56,8 @@ def to_jupyterhub_config(cfg: BerthConfig, runtime: HubRuntime | None = None) ->
     c: Config = {}
     _hub(c, cfg, runtime)
     _spawner(c, cfg)
+    if cfg.backend == "system-users":
+        _system_users(c, cfg)
     _auth(c, cfg, runtime)
     _services(c, cfg, runtime)
     return {section: c[section] for section in sorted(c)}
@@ -134,6 +141,25 @@ def _spawner(c: Config, cfg: BerthConfig) -> None:
     if images.allowed:
         allowed = dict(images.allowed) if isinstance(images.allowed, dict) else list(images.allowed)
         _set(c, "ContainerSpawner", "allowed_images", allowed)
+
+
+def _system_users(c: Config, cfg: BerthConfig) -> None:
+    """Servers run as host accounts with their homes: the home is their storage (no volume),
+    and the directory Jupyter opens in (the container's working directory)."""
+    section = cfg.system_users
+    _set(c, "JupyterHub", "spawner_class", "berth-system-users")
+    c["Spawner"].pop("notebook_dir", None)
+    if not c["Spawner"]:
+        del c["Spawner"]
+    c["ContainerSpawner"]["volumes"] = {}
+    for key, value in {
+        "host_homedir_format_string": section.host_home,
+        "image_homedir_format_string": section.image_home,
+        "min_uid": section.min_uid,
+        # berth.yaml's schema requires trust_login_names and refuses free choice of names.
+        "trust_authenticator_names": section.trust_login_names,
+    }.items():
+        _set(c, "SystemUserSpawner", key, value)
 
 
 def _auth(c: Config, cfg: BerthConfig, rt: HubRuntime) -> None:
@@ -244,15 +270,16 @@ def _services(c: Config, cfg: BerthConfig, rt: HubRuntime) -> None:
         _set(c, "JupyterHub", "load_roles", roles)
 
 
-def backup_schedule(cfg: BerthConfig) -> dict[str, Any]:
+def backup_schedule(cfg: BerthConfig) -> BackupSchedule:
     """What the scheduled-backup service needs to know (berth.deploy.scheduled reads it)."""
     backup = cfg.backup
+    destination: BackupDestination = (
+        {"directory": backup.directory} if backup.directory else {"volume": backup.volume}
+    )
     return {
         "every": interval_seconds(backup.every),
         "keep": backup.keep,
-        "destination": {"directory": backup.directory}
-        if backup.directory
-        else {"volume": backup.volume},
+        "destination": destination,
         "hub": {
             "data_volume": cfg.hub.data_volume,
             # only SQLite is allowed with backups on (schema), and its URL holds no secret

@@ -26,6 +26,8 @@ from urllib.parse import quote
 from berth.deploy import layout
 
 API = f"http://127.0.0.1:{layout.HUB_API_PORT}/hub/api"
+# A JSON object: a body sent to or read from the hub's REST API, or what an operation prints.
+JsonObject = dict[str, Any]
 
 
 class Refused(Exception):
@@ -37,7 +39,7 @@ def user_path(name: str, rest: str = "") -> str:
     return f"/users/{quote(name, safe='')}{rest}"
 
 
-def api(method: str, path: str, body: dict | None = None) -> Any:
+def api(method: str, path: str, body: JsonObject | None = None) -> Any:
     with open(layout.CLI_TOKEN_FILE, encoding="utf-8") as handle:
         token = handle.read().strip()
     request = urllib.request.Request(
@@ -96,7 +98,7 @@ class LocalPasswords:
         self.ledger = ledger
         ledger.ensure_table(self.session)
 
-    def find(self, name: str):
+    def find(self, name: str) -> Any:  # NativeAuthenticator's UserInfo row (untyped), or None
         return self.model.find(self.session, name)
 
     def made_by_operator(self, name: str) -> bool:
@@ -146,14 +148,15 @@ def _password(local: LocalPasswords | None = None) -> tuple[str, bool]:
     return (local.generate() if local else secrets.token_urlsafe(12)), True
 
 
-def _hub_user(name: str) -> dict | None:
+def _hub_user(name: str) -> JsonObject | None:
     try:
-        return api("GET", user_path(name))
+        user: JsonObject = api("GET", user_path(name))
     except Refused:
         return None
+    return user
 
 
-def add(name: str, admin: bool, native: bool) -> dict:
+def add(name: str, admin: bool, native: bool) -> JsonObject:
     """`berth users add`: a new user, with a local account when `native`."""
     if _hub_user(name) is not None:
         raise Refused(f"user {name!r} already exists")
@@ -173,7 +176,7 @@ def add(name: str, admin: bool, native: bool) -> dict:
             )
         local.check_strength(password)  # before anything is created: no half-made user
     api("POST", user_path(name), {"admin": admin})
-    result: dict[str, Any] = {"name": name, "admin": admin, "created": True}
+    result: JsonObject = {"name": name, "admin": admin, "created": True}
     if local is not None and local.find(name) is None:
         local.set(name, password, made_by="berth users add")
         if generated:
@@ -181,7 +184,7 @@ def add(name: str, admin: bool, native: bool) -> dict:
     return result
 
 
-def ensure_listed(admins: list[str], users: list[str]) -> dict:
+def ensure_listed(admins: list[str], users: list[str]) -> JsonObject:
     """`berth up`: an account for every name in berth.yaml (local accounts only).
 
     Missing accounts are made, with a one-time password each, and recorded as the operator's.
@@ -193,7 +196,7 @@ def ensure_listed(admins: list[str], users: list[str]) -> dict:
     wanted = [(name, True) for name in admins]
     wanted += [(name, False) for name in users if name not in admins]
     for name, admin in wanted:
-        entry: dict[str, Any] = {"name": name, "admin": admin}
+        entry: JsonObject = {"name": name, "admin": admin}
         user = _hub_user(name)
         info = local.find(name)
         is_admin = bool(user and user.get("admin"))
@@ -214,7 +217,7 @@ def ensure_listed(admins: list[str], users: list[str]) -> dict:
     return {"accounts": accounts}
 
 
-def existing_user(name: str) -> dict:
+def existing_user(name: str) -> JsonObject:
     """The hub's user ``name``; refused when there is none."""
     user = _hub_user(name)
     if user is None:
@@ -227,7 +230,7 @@ def list_users() -> Any:
     return api("GET", "/users")
 
 
-def set_password(name: str) -> dict:
+def set_password(name: str) -> JsonObject:
     """`berth users set-password`: the password given (BERTH_PASSWORD), or a generated one."""
     existing_user(name)
     password, generated = _password()
@@ -235,21 +238,21 @@ def set_password(name: str) -> dict:
     return {"name": name, **({"password": password} if generated else {})}
 
 
-def set_admin(name: str, admin: bool) -> dict:
+def set_admin(name: str, admin: bool) -> JsonObject:
     """`berth users admin NAME on|off`."""
     existing_user(name)
     api("PATCH", user_path(name), {"admin": admin})
     return {"name": name, "admin": admin}
 
 
-def token(name: str, note: str = "berth token") -> dict:
+def token(name: str, note: str = "berth token") -> JsonObject:
     """`berth token`: a new API token of the user's."""
     existing_user(name)
     made = api("POST", user_path(name, "/tokens"), {"note": note})
     return {"name": name, "token": made["token"]}
 
 
-def remove(name: str) -> dict:
+def remove(name: str) -> JsonObject:
     """The hub user and the local account; either may exist alone (a sign-up waiting for
     approval has no hub user yet)."""
     user = _hub_user(name)

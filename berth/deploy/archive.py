@@ -3,7 +3,8 @@
 An archive is one tar (gzip-compressed), written with mode 600 because it holds the hub's
 secrets (cookie secret, TLS key, tokens)::
 
-    hub/database.sqlite          the hub database (SQLite's online backup)
+    hub/database.sqlite          the hub database (SQLite's online backup), or
+    hub/database.sql             a PostgreSQL hub database (pg_dump, plain SQL)
     hub/data/...                 the rest of the hub's data volume
     volumes/<volume>/...         each user volume, its root directory included
     berth-backup.json            last: {"manifest": {...}, "hmac": "..."}
@@ -36,11 +37,17 @@ from typing import IO, Any
 FORMAT_VERSION = 1
 MANIFEST_NAME = "berth-backup.json"
 HUB_DATABASE = "hub/database.sqlite"
+HUB_DATABASE_SQL = "hub/database.sql"  # a PostgreSQL hub database: pg_dump's plain SQL
 HUB_DATA = "hub/data"
 VOLUMES = "volumes"
 SUFFIX = ".tar.gz"
 COPY_CHUNK = 2**20
 MEMBER_TYPES = {tarfile.DIRTYPE: "dir", tarfile.REGTYPE: "file", tarfile.SYMTYPE: "symlink"}
+# The manifest, as JSON: "format", "berth_version", "created", "deployment" ({"id",
+# "data_volume", "network"}), "hub" ({"database": ...} or null), "volumes" ({name: {"user",
+# "labels"}}) and "entries" ({member: Entry.to_json()}). Read from an archive it is untrusted:
+# its readers take it field by field, and only after its HMAC or checksums are checked.
+Manifest = dict[str, Any]
 
 
 class ArchiveProblem(Exception):
@@ -106,7 +113,7 @@ def name_problem(name: str) -> str | None:
     if path.is_absolute() or ".." in path.parts or name != str(path) or "\0" in name:
         return f"{name!r}: not a plain relative path"
     top = path.parts[0] if path.parts else ""
-    if name in (MANIFEST_NAME, HUB_DATABASE):
+    if name in (MANIFEST_NAME, HUB_DATABASE, HUB_DATABASE_SQL):
         return None
     if top == "hub" and path.is_relative_to(HUB_DATA):
         return None
@@ -128,11 +135,11 @@ def mac_key(cookie_secret: bytes) -> bytes:
     return hashlib.sha256(b"berth-backup-hmac\0" + cookie_secret.strip()).digest()
 
 
-def canonical(manifest: dict[str, Any]) -> bytes:
+def canonical(manifest: Manifest) -> bytes:
     return json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
 
 
-def sign(manifest: dict[str, Any], key: bytes) -> str:
+def sign(manifest: Manifest, key: bytes) -> str:
     return hmac.new(key, canonical(manifest), hashlib.sha256).hexdigest()
 
 
@@ -206,7 +213,7 @@ class ArchiveWriter:
         info.mtime = int(dt.datetime.now(dt.UTC).timestamp())
         self.add(name, info, io.BytesIO(data))
 
-    def finish(self, meta: dict[str, Any], key: bytes) -> dict[str, Any]:
+    def finish(self, meta: dict[str, Any], key: bytes) -> Manifest:
         manifest = {
             **meta,
             "format": FORMAT_VERSION,
@@ -255,12 +262,14 @@ Sink = Callable[[str, tarfile.TarInfo, IO[bytes] | None], None]
 
 @dataclass
 class Verified:
-    manifest: dict[str, Any]
+    manifest: Manifest
     entries: dict[str, Entry]
     authenticated: bool  # the HMAC was checked with the target deployment's key
 
 
-def read_archive(path: Path, sink: Sink | None = None) -> tuple[dict[str, Any], str, dict]:
+def read_archive(
+    path: Path, sink: Sink | None = None
+) -> tuple[Manifest, str, dict[str, Entry]]:
     """Read the whole archive once: (manifest, its hmac, entries found). `sink` sees each member
     (but the manifest) with a stream of its content. Raises ArchiveProblem when it is damaged."""
     found: dict[str, Entry] = {}

@@ -2,28 +2,33 @@
 format is :mod:`berth.deploy.archive`; moving bytes out of volumes is :mod:`berth.deploy.volumeio`;
 the way back is :mod:`berth.deploy.restore`).
 
-Nothing is stopped: the hub database comes from SQLite's online backup, the rest of the hub's
-data volume and each user volume are packed by a helper, so that the archive's every checksum is
-of bytes that are in it. User volumes are chosen by their labels (Berth's, role ``volume``, the
-deployment's spawner prefix), and a volume counts as this deployment's only if its name is the
-one ``storage.volume_name_template`` gives for the user and server its labels name.
+Nothing is stopped: the hub database comes from SQLite's online backup (for PostgreSQL, from
+pg_dump, one consistent snapshot, run on the hub's network: :mod:`berth.deploy.pgio`), the rest
+of the hub's data volume and each user volume are packed by a helper, so that the archive's
+every checksum is of bytes that are in it. User volumes are chosen by their labels (Berth's,
+role ``volume``, the deployment's spawner prefix), and a volume counts as this deployment's
+only if its name is the one ``storage.volume_name_template`` gives for the user and server its
+labels name.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+import io
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import docker
 from docker.errors import NotFound
 
 from berth import names
 from berth.config.schema import BerthConfig
-from berth.deploy import archive, inventory, volumeio
+from berth.deploy import archive, inventory, pgio, volumeio
 from berth.deploy.layout import SPAWNER_PREFIX
 from berth.errors import BerthError
 from berth.hub_container import DATA_DIR
@@ -56,13 +61,10 @@ def image_present(client: docker.DockerClient) -> str:
 
 
 def database_path(cfg: BerthConfig) -> str:
-    """The SQLite file, relative to the data volume; PostgreSQL is not backed up (yet)."""
+    """The SQLite file, relative to the data volume."""
     url = cfg.hub.db_url.get_secret_value()
-    if not url.startswith("sqlite:"):
-        raise BerthError(
-            "the hub database is PostgreSQL: `berth backup` backs up SQLite only for now",
-            hint="back the database up with pg_dump; --users backs up user volumes alone",
-        )
+    if pgio.is_postgres(url):
+        raise BerthError("the hub database is PostgreSQL, not a file in the data volume")
     path = PurePosixPath(url.split("://", 1)[1][1:].split("?", 1)[0])
     return str(path.relative_to(DATA_DIR))
 
@@ -103,7 +105,9 @@ def identity(client: docker.DockerClient, image: str, cfg: BerthConfig) -> Ident
 # -- backup ---------------------------------------------------------------------------------
 
 
-def _copy_volume(writer: archive.ArchiveWriter, packed: tarfile.TarFile, rename) -> None:
+def _copy_volume(
+    writer: archive.ArchiveWriter, packed: tarfile.TarFile, rename: Callable[[str], str]
+) -> None:
     for info in packed:
         stream = packed.extractfile(info) if info.isfile() else None
         writer.add(rename(info.name), info, stream)
@@ -131,18 +135,26 @@ def backup(
         if missing:
             raise BerthError(f"no volume of this deployment for: {', '.join(missing)}")
         volumes = [v for v in volumes if v.user in users]
-    db = database_path(cfg) if everything else None
+    db_url = cfg.hub.db_url.get_secret_value()
+    postgres = everything and pgio.is_postgres(db_url)
+    db = database_path(cfg) if everything and not postgres else None
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     final = directory / archive.archive_name()
     partial = directory / f".{final.name}.partial"
     writer = archive.ArchiveWriter(partial)
     try:
-        if db is not None:
+        hub_meta: dict[str, Any] | None = None
+        if postgres:
+            say("hub database (pg_dump)")
+            hub_meta = {"postgresql": {"dump_digest": _add_dump(writer, client, image, cfg)}}
+        elif db is not None:
             say("hub database (online backup)")
             with volumeio.sqlite_copy(client, image, cfg.hub.data_volume, db) as (info, stream):
                 writer.add(archive.HUB_DATABASE, info, stream)
+            hub_meta = {"database": db}
+        if everything:
             say(f"hub data volume {cfg.hub.data_volume}")
-            exclude = [db + suffix for suffix in SQLITE_SIDE_FILES]
+            exclude = [db + suffix for suffix in SQLITE_SIDE_FILES] if db is not None else []
             with volumeio.packed(
                 client, image, cfg.hub.data_volume, exclude, as_hub_user=True
             ) as packed:
@@ -151,7 +163,7 @@ def backup(
             say(f"volume {volume.name} ({volume.user})")
             root = archive.volume_root(volume.name)
             with volumeio.packed(client, image, volume.name) as packed:
-                _copy_volume(writer, packed, lambda n, root=root: archive.member_name(root, n))
+                _copy_volume(writer, packed, functools.partial(archive.member_name, root))
         meta = {
             "berth_version": _version(),
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -160,7 +172,7 @@ def backup(
                 "data_volume": cfg.hub.data_volume,
                 "network": cfg.network,
             },
-            "hub": {"database": db} if db is not None else None,
+            "hub": hub_meta,
             "volumes": {v.name: {"user": v.user, "labels": v.labels} for v in volumes},
         }
         writer.finish(meta, me.key)
@@ -171,6 +183,19 @@ def backup(
         raise
     partial.rename(final)
     return final
+
+
+def _add_dump(
+    writer: archive.ArchiveWriter, client: docker.DockerClient, image: str, cfg: BerthConfig
+) -> str:
+    """Add pg_dump's SQL to the archive; return its digest without the parts that differ
+    between two dumps of the same data (the restore compares a dump of what it loaded)."""
+    db_url = cfg.hub.db_url.get_secret_value()
+    with pgio.dumped(client, image, db_url, cfg.network) as (info, stream):
+        data = stream.read()  # a hub database is small; it is read once, whole
+    info.size = len(data)
+    writer.add(archive.HUB_DATABASE_SQL, info, io.BytesIO(data))
+    return pgio.dump_digest(iter(data.splitlines()))
 
 
 def _version() -> str:

@@ -14,9 +14,13 @@ Forwarded traffic that comes from the bridge (`BERTH-<bridge>-FROM`):
   from a relay (the proxy) new TCP connections to user servers' port only; new connections to
   the hub's API (one address and TCP port); the rest of what stays
   on the network is dropped. Connections that Docker's NAT redirected (ports published on a host
-  address) are dropped, and so is link-local (a cloud's metadata service). What remains goes on
-  to Docker's own rules (which keep networks apart) and out, or is dropped with
-  `allow_internet=False`.
+  address) are dropped. What leaves the network then depends on `egress`:
+  `public` (the default): DNS (port 53) to the resolvers the engine forwards to and the
+  operator's `allow` list go on; every private or reserved range (`BLOCKED_RANGES`: the LAN,
+  CGNAT, link-local and the clouds' metadata services, loopback, multicast, …) is dropped; the
+  rest (the public internet) goes on. `none`: only the `allow` list goes on. `all`: resolvers,
+  then link-local is dropped, and everything else goes on. "Goes on" is a RETURN to Docker's
+  own rules, which keep Docker networks apart.
 Forwarded traffic into the bridge from elsewhere (`BERTH-<bridge>-TO`): only replies, and new
   connections to trusted and relay addresses (Docker then admits only the ports it published).
 Traffic from the bridge to the host (`BERTH-<bridge>-HOST`): only replies and the trusted
@@ -44,6 +48,28 @@ from berth.deploy.network import NetworkAddresses, check_bridge
 Hook = tuple[str, str]  # (built-in or Docker chain, rule arguments that jump to our chain)
 
 LINK_LOCAL = "169.254.0.0/16"
+EGRESS_MODES = ("public", "none", "all")
+# Destinations a user server may not open with `egress: public`: every IPv4 range that is not
+# the public internet (IANA's special-purpose registry), and the metadata services that clouds
+# put at public addresses. Docker networks of the engine are in these ranges too.
+BLOCKED_RANGES = (
+    "0.0.0.0/8",  # "this network"
+    "10.0.0.0/8",  # private (RFC 1918)
+    "100.64.0.0/10",  # carrier-grade NAT (Alibaba's metadata service, Tailscale, …)
+    "127.0.0.0/8",  # loopback
+    LINK_LOCAL,  # link-local: the metadata service of AWS, GCP, Azure, OpenStack, …
+    "172.16.0.0/12",  # private (RFC 1918)
+    "192.0.0.0/24",  # IETF protocol assignments (Oracle Cloud's legacy metadata service)
+    "192.0.2.0/24",  # documentation (TEST-NET-1)
+    "192.88.99.0/24",  # 6to4 relays
+    "192.168.0.0/16",  # private (RFC 1918)
+    "198.18.0.0/15",  # benchmarking
+    "198.51.100.0/24",  # documentation (TEST-NET-2)
+    "203.0.113.0/24",  # documentation (TEST-NET-3)
+    "224.0.0.0/4",  # multicast
+    "240.0.0.0/4",  # reserved, and the broadcast address
+    "168.63.129.16/32",  # Azure's WireServer (a public address)
+)
 HEALTH_INTERVAL_NS = 10_000_000_000
 CHECK_INTERVAL_SECONDS = 10.0
 
@@ -54,11 +80,13 @@ class FirewallSpec:
     subnet: str
     trusted: tuple[str, ...]  # the hub: may open anything on the network, and reach the host
     hub_api: tuple[str, int]
-    allow_internet: bool = True
+    egress: str = "public"  # one of EGRESS_MODES: what user servers (and the proxy) may open
     # The proxy: may open connections to user servers' port only; no host, no other ports (code
     # running in an internet-facing proxy must not get the hub's reach).
     relays: tuple[str, ...] = ()
     server_port: int = 8888
+    allow: tuple[str, ...] = ()  # IPv4 networks reachable whatever the mode (not with `all`)
+    resolvers: tuple[str, ...] = ()  # the engine's DNS servers: port 53 open unless `none`
 
     def __post_init__(self) -> None:
         check_bridge(self.bridge)
@@ -70,6 +98,20 @@ class FirewallSpec:
         for port in (self.hub_api[1], self.server_port):
             if not 0 < port < 65536:
                 raise ValueError(f"{port} is not a TCP port")
+        if self.egress not in EGRESS_MODES:
+            raise ValueError(f"egress {self.egress!r} is not one of {', '.join(EGRESS_MODES)}")
+        if self.allow and self.egress == "all":
+            raise ValueError("an allow list has no effect with egress 'all'")
+        for network in self.allow:
+            try:
+                ipaddress.IPv4Network(network, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{network!r} is not an IPv4 network: {exc}") from None
+        for address in self.resolvers:
+            try:
+                ipaddress.IPv4Address(address)
+            except ValueError:
+                raise ValueError(f"{address!r} is not an IPv4 address") from None
 
     @property
     def from_chain(self) -> str:
@@ -92,19 +134,24 @@ def spec_for_network(
     bridge: str,
     addresses: NetworkAddresses,
     hub_api_port: int,
-    allow_internet: bool = True,
+    egress: str = "public",
     server_port: int = 8888,
+    allow: tuple[str, ...] = (),
+    resolvers: tuple[str, ...] = (),
 ) -> FirewallSpec:
     """The spec of a network planned by berth/deploy/network.py: the hub is trusted, the proxy
-    relays to user servers' port, the hub's API is the one thing user servers may open."""
+    relays to user servers' port, the hub's API is the one thing on the network user servers
+    may open; beyond the network, `egress` decides."""
     return FirewallSpec(
         bridge=bridge,
         subnet=addresses.subnet,
         trusted=(addresses.hub,),
         hub_api=(addresses.hub, hub_api_port),
-        allow_internet=allow_internet,
+        egress=egress,
         relays=(addresses.proxy,),
         server_port=server_port,
+        allow=allow,
+        resolvers=resolvers,
     )
 
 
@@ -136,8 +183,7 @@ def ruleset_v4(spec: FirewallSpec) -> Ruleset:
         "-m conntrack --ctstate DNAT -j DROP",
         f"-d {hub_ip}/32 -o {bridge} -p tcp -m tcp --dport {hub_port} -j ACCEPT",
         f"-o {bridge} -j DROP",
-        f"-d {LINK_LOCAL} -j DROP",
-        "-j RETURN" if spec.allow_internet else "-j DROP",
+        *egress_rules(spec),
     ]
     to_rules = [
         f"{ESTABLISHED} -j RETURN",
@@ -161,6 +207,24 @@ def ruleset_v4(spec: FirewallSpec) -> Ruleset:
             ("INPUT", f"-i {bridge} -j {spec.host_chain}"),
         ),
     )
+
+
+def egress_rules(spec: FirewallSpec) -> list[str]:
+    """The end of the FROM chain: what leaves the network for elsewhere (RETURN: on to
+    Docker's rules and out)."""
+    rules = [f"-d {ipaddress.IPv4Network(net)} -j RETURN" for net in spec.allow]
+    if spec.egress == "none":
+        return [*rules, "-j DROP"]
+    # The engine's DNS server forwards names it does not know from inside the container's
+    # network namespace, through this chain: without these, a resolver on the LAN (or on
+    # link-local, as on GCP) would leave user servers without DNS.
+    rules += [
+        f"-d {ip}/32 -p {proto} -m {proto} --dport 53 -j RETURN"
+        for ip in spec.resolvers
+        for proto in ("udp", "tcp")
+    ]
+    blocked = BLOCKED_RANGES if spec.egress == "public" else (LINK_LOCAL,)
+    return [*rules, *(f"-d {net} -j DROP" for net in blocked), "-j RETURN"]
 
 
 def ruleset_v6(spec: FirewallSpec) -> Ruleset:
@@ -232,9 +296,16 @@ def drift(ruleset: Ruleset, lines: Sequence[str]) -> list[str]:
             count = counts.get(hook, 0)
             problems.append(f"the jump '{hook[1]}' in {hook[0]} is there {count} times")
     # First in their chains: a rule inserted above them (an ACCEPT) would decide before they do.
+    # Another Berth network's jumps may sit above (its chains only RETURN or DROP traffic of
+    # other bridges); counting them would make two firewalls on one host re-insert their
+    # jumps over each other's every few seconds.
     for parent in dict.fromkeys(parent for parent, _ in ruleset.hooks):
         ours = [f"-A {parent} {rule}" for p, rule in ruleset.hooks if p == parent]
-        running = [line for line in lines if line.startswith(f"-A {parent} ")]
+        running = [
+            line
+            for line in lines
+            if line.startswith(f"-A {parent} ") and (line in ours or " -j BERTH-" not in line)
+        ]
         if set(ours) <= set(running) and running[: len(ours)] != ours:
             problems.append(f"Berth's jumps are not the first rules of {parent}")
     return problems
@@ -253,7 +324,12 @@ def spec_arguments(spec: FirewallSpec) -> list[str]:
     ]
     if spec.relays:
         arguments += ["--relays", ",".join(spec.relays), "--server-port", str(spec.server_port)]
-    return arguments if spec.allow_internet else [*arguments, "--no-internet"]
+    arguments += ["--egress", spec.egress]
+    if spec.allow:
+        arguments += ["--allow", ",".join(spec.allow)]
+    if spec.resolvers:
+        arguments += ["--resolvers", ",".join(spec.resolvers)]
+    return arguments
 
 
 def firewall_container_kwargs(
@@ -301,7 +377,9 @@ def parse_spec(argv: Sequence[str]) -> tuple[str, FirewallSpec]:
     parser.add_argument("--relays", default="", help="IP[,IP…]: the proxy")
     parser.add_argument("--server-port", type=int, default=8888, help="user servers' port")
     parser.add_argument("--hub-api", required=True, help="IP:PORT of the hub's API")
-    parser.add_argument("--no-internet", action="store_true")
+    parser.add_argument("--egress", choices=EGRESS_MODES, default="public")
+    parser.add_argument("--allow", default="", help="CIDR[,CIDR…]: reachable in any mode")
+    parser.add_argument("--resolvers", default="", help="IP[,IP…]: DNS servers (port 53)")
     args = parser.parse_args(argv)
     hub_ip, _, hub_port = args.hub_api.rpartition(":")
     try:
@@ -310,9 +388,11 @@ def parse_spec(argv: Sequence[str]) -> tuple[str, FirewallSpec]:
             subnet=args.subnet,
             trusted=tuple(ip for ip in args.trusted.split(",") if ip),
             hub_api=(hub_ip, int(hub_port)),
-            allow_internet=not args.no_internet,
+            egress=args.egress,
             relays=tuple(ip for ip in args.relays.split(",") if ip),
             server_port=args.server_port,
+            allow=tuple(net for net in args.allow.split(",") if net),
+            resolvers=tuple(ip for ip in args.resolvers.split(",") if ip),
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -1,7 +1,11 @@
-"""Facts about this host that `berth up` needs: the names it answers to, the socket's group."""
+"""Facts about this host that `berth up` needs: the names it answers to, the socket's group,
+the DNS servers the engine forwards containers' queries to."""
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+import json
 import os
 import socket
 import stat
@@ -10,6 +14,11 @@ from pathlib import Path
 from berth.errors import BerthError
 
 DOCKER_SOCKET = Path("/var/run/docker.sock")
+DAEMON_JSON = Path("/etc/docker/daemon.json")
+RESOLV_CONF = Path("/etc/resolv.conf")
+# Where systemd-resolved lists the real servers; the engine reads it when /etc/resolv.conf
+# names only the local stub (127.0.0.53).
+SYSTEMD_RESOLV_CONF = Path("/run/systemd/resolve/resolv.conf")
 
 
 def host_names(listen_address: str) -> list[str]:
@@ -53,3 +62,36 @@ def read_operator_tls(cert: Path, key: Path) -> tuple[bytes, bytes]:
             f"the TLS key {key} is readable by every user of this machine", hint=f"chmod 600 {key}"
         )
     return out[0], out[1]
+
+
+def _nameservers(text: str) -> list[str]:
+    fields = (line.split() for line in text.splitlines())
+    return [f[1] for f in fields if len(f) >= 2 and f[0] == "nameserver"]
+
+
+def dns_resolvers(
+    daemon_json: Path = DAEMON_JSON,
+    resolv_conf: Path = RESOLV_CONF,
+    systemd_resolv_conf: Path = SYSTEMD_RESOLV_CONF,
+) -> tuple[str, ...]:
+    """The IPv4 servers the engine's DNS forwards containers' queries to, as the engine picks
+    them: its own `dns` setting, else the host's resolv.conf (systemd-resolved's list when that
+    names only loopback). Loopback ones are left out: the engine's resolver cannot reach them
+    from a container. The firewall lets user servers reach these on port 53 only."""
+    servers: list[str] = []
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # unreadable: not set
+        servers = [str(s) for s in json.loads(daemon_json.read_text()).get("dns", [])]
+    if not servers:
+        with contextlib.suppress(OSError, ValueError):
+            servers = _nameservers(resolv_conf.read_text())
+            if all(ipaddress.ip_address(s).is_loopback for s in servers):
+                servers = _nameservers(systemd_resolv_conf.read_text())
+    found = []
+    for server in servers:
+        try:
+            address = ipaddress.ip_address(server)
+        except ValueError:
+            continue
+        if address.version == 4 and not address.is_loopback:
+            found.append(str(address))
+    return tuple(dict.fromkeys(found))

@@ -7,7 +7,7 @@ import io
 import json
 import tarfile
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import docker
 from docker.errors import NotFound
@@ -18,6 +18,7 @@ from berth.errors import BerthError
 
 # Every container `berth up` makes, including those of older Berths, for down, status and logs.
 SERVICE_CONTAINERS = (
+    layout.ACME_CONTAINER,
     layout.FIREWALL_CONTAINER,
     layout.PROXY_CONTAINER,
     layout.HUB_CONTAINER,
@@ -71,10 +72,11 @@ def exec_accounts(
         ["python3", "-m", "berth.deploy.accounts", json.dumps(request)],
         environment=environment or {},
     )
+    output = cast(bytes, result.output)  # not streamed: the whole output
     try:
-        answer = json.loads(result.output.decode().strip().splitlines()[-1])
+        answer = json.loads(output.decode().strip().splitlines()[-1])
     except (ValueError, IndexError) as exc:
-        raise BerthError(f"account operation failed:\n{result.output.decode()[-800:]}") from exc
+        raise BerthError(f"account operation failed:\n{output.decode()[-800:]}") from exc
     if isinstance(answer, dict) and "error" in answer:
         raise BerthError(answer["error"])
     if result.exit_code != 0:

@@ -4,6 +4,7 @@
   reached the proxy's API, so a healthy hub also means a reachable proxy.
 - ``proxy``: the proxy answers HTTPS on its public port (any status: routes are the hub's job).
 - ``engine``: the engine guard's socket answers /_ping.
+- ``acme``: berth-acme's HTTP port answers (a redirect to HTTPS).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from berth.deploy import layout
 def hub() -> bool:
     url = f"http://127.0.0.1:{layout.HUB_API_PORT}/hub/health"
     with urllib.request.urlopen(url, timeout=3) as answer:
-        return answer.status == 200
+        status: int = answer.status
+    return status == 200
 
 
 def proxy() -> bool:
@@ -34,6 +36,15 @@ def proxy() -> bool:
     try:
         connection.request("GET", "/hub/health")
         return connection.getresponse().status > 0
+    finally:
+        connection.close()
+
+
+def acme() -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", layout.ACME_HTTP_PORT, timeout=3)
+    try:
+        connection.request("GET", "/")
+        return connection.getresponse().status == 301
     finally:
         connection.close()
 
@@ -58,7 +69,7 @@ def engine() -> bool:
         connection.close()
 
 
-CHECKS = {"hub": hub, "proxy": proxy, "engine": engine}
+CHECKS = {"hub": hub, "proxy": proxy, "engine": engine, "acme": acme}
 
 
 def main(argv: list[str] | None = None) -> int:

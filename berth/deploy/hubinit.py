@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from berth import hub_container, tls
-from berth.deploy import layout
+from berth.deploy import layout, pgtool
 
 # The secrets' directory, relative to the data volume's root.
 SECRETS = Path(hub_container.SECRETS_DIR).relative_to(hub_container.DATA_DIR)
@@ -76,6 +76,34 @@ def ensure_self_signed(proxy: Path, names: list[str]) -> bool:
     return True
 
 
+def acme_certificate_in_place(proxy: Path) -> bool:
+    """A certificate without the self-signed marker, which berth-acme removes when it installs
+    its own (berth/acme/service.py)."""
+    tls_dir = proxy / "tls"
+    return (
+        (tls_dir / "cert.pem").exists()
+        and (tls_dir / "key.pem").exists()
+        and not (tls_dir / layout.SELF_SIGNED_MARKER).exists()
+    )
+
+
+def configured_db_url(config_file: str) -> str:
+    """The database URL JupyterHub will use, read the way JupyterHub reads its config."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    path = Path(config_file)
+    config = PyFileConfigLoader(path.name, str(path.parent)).load_config()
+    return str(config.JupyterHub.get("db_url", ""))
+
+
+def check_database(config_file: str) -> None:
+    """A PostgreSQL database that cannot be used stops the hub here with one plain line
+    (`berth: error: …`, which `berth up` shows), not with JupyterHub's traceback."""
+    url = configured_db_url(config_file)
+    if url.startswith("postgresql"):
+        pgtool.check(pgtool.parse_url(url))
+
+
 def main() -> None:
     data, proxy = layout.data_dir(), layout.proxy_dir()
     if move_legacy_tls(data, proxy):
@@ -86,8 +114,11 @@ def main() -> None:
     names = [n for n in os.environ.get("BERTH_TLS_SELF_SIGNED", "").split(",") if n]
     if not names:  # the operator's certificate is in place (copied in by berth up)
         (proxy / "tls" / layout.SELF_SIGNED_MARKER).unlink(missing_ok=True)
+    elif os.environ.get("BERTH_TLS_ACME") and acme_certificate_in_place(proxy):
+        pass  # berth-acme's certificate: it renews it; a self-signed one would replace it
     elif ensure_self_signed(proxy, names):
         print(f"berth: made a self-signed certificate for {', '.join(names)}", file=sys.stderr)
+    check_database(hub_container.CONFIG_FILE)
     os.chdir(data)  # JupyterHub keeps its state files here
     os.execvp("jupyterhub", ["jupyterhub", "-f", hub_container.CONFIG_FILE])
 

@@ -5,7 +5,8 @@ The service is four containers on the engine, each with only what its job needs:
 - the engine guard (``berth-engine-guard``): the only one with the Docker socket; no network;
 - the hub (``berth-hub``): JupyterHub and its data volume; reaches the engine through the guard;
 - the proxy (``berth-proxy``): faces the internet; TLS and the proxy token, nothing else;
-- the firewall (``berth-firewall``, when built in): the host network rules that isolate users.
+- the firewall (``berth-firewall``, when built in): the host network rules that isolate users;
+- with ``tls.acme``, ``berth-acme``: certificates from an ACME authority; the HTTP port.
 """
 
 from __future__ import annotations
@@ -17,27 +18,56 @@ from berth import labels
 
 # The hub container's name, user, port and paths live in berth.hub_container (the config layer
 # needs them too); they are named here as well for the rest of berth.deploy.
-from berth.hub_container import (  # noqa: F401 -- re-exported
-    CLI_TOKEN_FILE,
-    CONFIG_DIR,
-    CONFIG_FILE,
-    DATA_DIR,
-    GENERATED_SECRETS,
-    HUB_API_PORT,
-    HUB_CONTAINER,
-    HUB_GID,
-    HUB_UID,
-    PROXY_DIR,
-    PROXY_TOKEN_FILE,
-    ROOT_DIR,
-    SECRETS_DIR,
-    TLS_CERT,
-    TLS_KEY,
+from berth.hub_container import (  # re-exported (`X as X`: what strict mypy accepts)
+    CLI_TOKEN_FILE as CLI_TOKEN_FILE,
+)
+from berth.hub_container import (
+    CONFIG_DIR as CONFIG_DIR,
+)
+from berth.hub_container import (
+    CONFIG_FILE as CONFIG_FILE,
+)
+from berth.hub_container import (
+    DATA_DIR as DATA_DIR,
+)
+from berth.hub_container import (
+    GENERATED_SECRETS as GENERATED_SECRETS,
+)
+from berth.hub_container import (
+    HUB_API_PORT as HUB_API_PORT,
+)
+from berth.hub_container import (
+    HUB_CONTAINER as HUB_CONTAINER,
+)
+from berth.hub_container import (
+    HUB_GID as HUB_GID,
+)
+from berth.hub_container import (
+    HUB_UID as HUB_UID,
+)
+from berth.hub_container import (
+    PROXY_DIR as PROXY_DIR,
+)
+from berth.hub_container import (
+    PROXY_TOKEN_FILE as PROXY_TOKEN_FILE,
+)
+from berth.hub_container import (
+    ROOT_DIR as ROOT_DIR,
+)
+from berth.hub_container import (
+    SECRETS_DIR as SECRETS_DIR,
+)
+from berth.hub_container import (
+    TLS_CERT as TLS_CERT,
+)
+from berth.hub_container import (
+    TLS_KEY as TLS_KEY,
 )
 
 PROXY_CONTAINER = "berth-proxy"
 GUARD_CONTAINER = "berth-engine-guard"
 FIREWALL_CONTAINER = "berth-firewall"
+ACME_CONTAINER = "berth-acme"  # only with tls.acme
 PREVIOUS_SUFFIX = "-previous"  # a replaced container, kept stopped until its successor is healthy
 
 PROXY_PORT = 8443  # the proxy's port in its container; berth.yaml's listen port maps to it
@@ -45,6 +75,12 @@ PROXY_API_PORT = 8001  # the proxy's REST API: answers on the Berth network, to 
 
 CLI_SERVICE = "berth-cli"
 SELF_SIGNED_MARKER = "self-signed-for"  # beside the certificate: the names it was made for
+
+# berth-acme's own volume (ACME account key, status.json); it writes the certificate and key
+# into the proxy volume's tls/ and answers HTTP-01 on ACME_HTTP_PORT in its container.
+ACME_DIR = "/srv/berth/acme"
+ACME_STATUS_FILE = f"{ACME_DIR}/status.json"
+ACME_HTTP_PORT = 8080
 
 # The engine guard's socket, in a volume shared by the guard (rw) and the hub (ro).
 ENGINE_DIR = "/run/berth-engine"

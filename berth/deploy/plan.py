@@ -20,8 +20,8 @@ from berth import labels
 from berth.config.render import SecretFile, render_config_py
 from berth.config.runtime import HubRuntime
 from berth.config.schema import BerthConfig
-from berth.config.translate import hub_secret_files, to_jupyterhub_config
-from berth.deploy import layout
+from berth.config.translate import Config, hub_secret_files, to_jupyterhub_config
+from berth.deploy import layout, system_users
 from berth.deploy.firewall import firewall_container_kwargs, spec_for_network
 from berth.deploy.layout import HUB_GID, HUB_UID
 from berth.deploy.network import bridge_name, network_addresses, network_create_kwargs
@@ -32,6 +32,13 @@ from berth.errors import BerthError
 # asks the hub to sync at once after it replaced the proxy).
 ROUTE_CHECK_SECONDS = 15
 HEALTH_INTERVAL_NS = 5_000_000_000
+# Keyword arguments of the docker SDK's `client.containers.create` (networks: `.networks.create`).
+CreateKwargs = dict[str, Any]
+# Path in a container -> (content, mode): the files copied into it before it starts.
+ContainerFiles = dict[str, tuple[bytes, int]]
+# Volume name -> its labels.
+VolumeLabels = dict[str, dict[str, str]]
+
 SECURITY = {
     "restart_policy": {"Name": "unless-stopped"},
     "security_opt": ["no-new-privileges"],
@@ -47,7 +54,9 @@ class HostFacts:
     socket_gid: int
     tls_names: list[str]  # names and addresses a self-signed certificate must cover
     operator_tls: tuple[bytes, bytes] | None = None  # (cert, key) read from tls.cert/tls.key
+    acme_directory_ca: bytes | None = None  # read from tls.acme.directory_ca
     subnet: str = layout.NETWORK_SUBNET  # the existing network's, or one the engine allocated
+    resolvers: tuple[str, ...] = ()  # the engine's DNS servers (hostfacts.dns_resolvers)
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,7 @@ class NetworkPlan:
     firewall's rules name them) outside the range user containers get addresses from."""
 
     name: str
-    create_kwargs: dict[str, Any]
+    create_kwargs: CreateKwargs
     subnet: str
     hub_ip: str
     proxy_ip: str
@@ -65,30 +74,35 @@ class NetworkPlan:
 @dataclass(frozen=True)
 class ContainerPlan:
     role: str  # guard, hub, proxy, firewall
-    create_kwargs: dict[str, Any]
-    files: dict[str, tuple[bytes, int]]  # container path -> (content, mode), copied in at create
+    create_kwargs: CreateKwargs
+    files: ContainerFiles
     fingerprint: str
 
     @property
     def name(self) -> str:
-        return self.create_kwargs["name"]
+        name: str = self.create_kwargs["name"]
+        return name
 
 
 @dataclass(frozen=True)
 class DeploymentPlan:
     network: NetworkPlan
-    volumes: dict[str, dict[str, str]]  # name -> labels
+    volumes: VolumeLabels
     guard: ContainerPlan
     firewall: ContainerPlan
     hub: ContainerPlan
     proxy: ContainerPlan
     config_py: str
+    acme: ContainerPlan | None = None  # with tls.acme
+    acme_network: dict[str, Any] | None = None  # its network's create arguments
 
     @property
     def containers(self) -> tuple[ContainerPlan, ...]:
         """In start order: the hub needs the guard (and, like the proxy, the firewall's rules
-        to reach anything on the network); the proxy needs what the hub writes."""
-        return (self.guard, self.firewall, self.hub, self.proxy)
+        to reach anything on the network); the proxy needs what the hub writes; berth-acme
+        replaces what the hub wrote."""
+        acme = (self.acme,) if self.acme else ()
+        return (self.guard, self.firewall, self.hub, self.proxy, *acme)
 
 
 def plan_network(cfg: BerthConfig, facts: HostFacts) -> NetworkPlan:
@@ -105,9 +119,7 @@ def volume_names(cfg: BerthConfig) -> tuple[str, str, str]:
     return data, f"{data}-proxy", f"{data}-engine"
 
 
-def with_deployment_settings(
-    config: dict[str, dict[str, Any]], net: NetworkPlan
-) -> dict[str, dict[str, Any]]:
+def with_deployment_settings(config: Config, net: NetworkPlan) -> Config:
     """Add what this deployment needs beyond berth.yaml: the berth-cli service whose token
     `berth users …` uses, the proxy in its own container, and the spawner's prefix."""
     hub = dict(config.get("JupyterHub", {}))
@@ -149,7 +161,7 @@ def _static_address(net: NetworkPlan, address: str) -> dict[str, Any]:
     }
 
 
-def fingerprint(create_kwargs: dict[str, Any], files: dict[str, tuple[bytes, int]], *extra: str):
+def fingerprint(create_kwargs: CreateKwargs, files: ContainerFiles, *extra: str) -> str:
     """Everything a container is made from (create arguments, files, other inputs), hashed."""
     digest = hashlib.sha256()
     for path in sorted(files):
@@ -160,7 +172,7 @@ def fingerprint(create_kwargs: dict[str, Any], files: dict[str, tuple[bytes, int
     return digest.hexdigest()[:32]
 
 
-def _finish(role: str, kwargs: dict[str, Any], files: dict, *extra: str) -> ContainerPlan:
+def _finish(role: str, kwargs: CreateKwargs, files: ContainerFiles, *extra: str) -> ContainerPlan:
     print_ = fingerprint(kwargs, files, *extra)
     kwargs["labels"] = {layout.LABEL_ROLE: role, layout.LABEL_FINGERPRINT: print_}
     return ContainerPlan(role, kwargs, files, print_)
@@ -191,6 +203,8 @@ def plan_guard(cfg: BerthConfig, facts: HostFacts, engine_volume: str) -> Contai
         "healthcheck": _healthcheck("engine"),
         **SECURITY,
     }
+    if cfg.backend == "system-users":
+        system_users.add_to_guard(kwargs, cfg)
     return _finish("guard", kwargs, {})
 
 
@@ -207,8 +221,10 @@ def plan_hub(
         ssl_key=layout.TLS_KEY,
     )
     config = with_deployment_settings(to_jupyterhub_config(cfg, runtime), net)
+    if cfg.backend == "system-users":
+        config = system_users.with_hub_settings(config)
     config_py = render_config_py(config)
-    files: dict[str, tuple[bytes, int]] = {layout.CONFIG_FILE: (config_py.encode(), 0o644)}
+    files: ContainerFiles = {layout.CONFIG_FILE: (config_py.encode(), 0o644)}
     for path, secret in hub_secret_files(cfg, runtime).items():
         files[path] = (secret.get_secret_value().encode(), 0o600)
     names: list[str] = []
@@ -217,7 +233,7 @@ def plan_hub(
         files[layout.TLS_CERT] = (cert, 0o600)
         files[layout.TLS_KEY] = (key, 0o600)
     else:
-        names = list(dict.fromkeys([*cfg.tls.hostnames, *facts.tls_names]))
+        names = self_signed_names(cfg, facts)
     kwargs = {
         "image": facts.hub_image_id,
         "name": layout.HUB_CONTAINER,
@@ -238,14 +254,82 @@ def plan_hub(
         "healthcheck": _healthcheck("hub"),
         **SECURITY,
     }
+    if cfg.tls.acme:  # the self-signed certificate only stands in until berth-acme has one
+        kwargs["environment"]["BERTH_TLS_ACME"] = "1"
     return _finish("hub", kwargs, files), config_py
 
 
+def self_signed_names(cfg: BerthConfig, facts: HostFacts) -> list[str]:
+    acme = cfg.tls.acme.hostnames if cfg.tls.acme else []
+    return list(dict.fromkeys([*acme, *cfg.tls.hostnames, *facts.tls_names]))
+
+
 def tls_identity(cfg: BerthConfig, facts: HostFacts) -> str:
-    """What the certificate the proxy serves is made from: a new one means a proxy restart."""
+    """What the certificate the proxy serves is made from: a new one means a proxy restart.
+    ACME's certificates change by themselves, and the proxy loads them without one."""
     if facts.operator_tls:
         return "operator:" + hashlib.sha256(b"\0".join(facts.operator_tls)).hexdigest()
-    return "self-signed:" + ",".join(dict.fromkeys([*cfg.tls.hostnames, *facts.tls_names]))
+    if cfg.tls.acme:
+        return "acme"
+    return "self-signed:" + ",".join(self_signed_names(cfg, facts))
+
+
+def acme_network_name(cfg: BerthConfig) -> str:
+    return f"{cfg.network}-acme"
+
+
+def acme_volume_name(cfg: BerthConfig) -> str:
+    return f"{cfg.hub.data_volume}-acme"
+
+
+def acme_network_kwargs(cfg: BerthConfig) -> dict[str, Any]:
+    """berth-acme's network: its own bridge, so it shares none with the hub, the proxy or a
+    user server; it needs only the way out to the authority and its published HTTP port."""
+    return {
+        "name": acme_network_name(cfg),
+        "driver": "bridge",
+        "labels": {layout.LABEL_ROLE: "acme"},
+    }
+
+
+def plan_acme(cfg: BerthConfig, facts: HostFacts, proxy_volume: str) -> ContainerPlan | None:
+    """The ACME client: the proxy volume (to write the certificate) and its own volume (the
+    account key); no engine, no guard, not on the Berth network; the HTTP port published."""
+    acme = cfg.tls.acme
+    if acme is None:
+        return None
+    command = [
+        "python3", "-m", "berth.acme.service",
+        "--directory", acme.directory_url(),
+        "--email", acme.email,
+        "--http-port", str(layout.ACME_HTTP_PORT),
+        "--https-port", str(cfg.listen.port),
+        "--tls-dir", str(PurePosixPath(layout.TLS_CERT).parent),
+        "--state", layout.ACME_DIR,
+    ]  # fmt: skip
+    for name in acme.hostnames:
+        command += ["--name", name]
+    environment = {}
+    if facts.acme_directory_ca:  # a public CA certificate, not a secret
+        environment["BERTH_ACME_DIRECTORY_CA"] = facts.acme_directory_ca.decode()
+    kwargs = {
+        "image": facts.hub_image_id,
+        "name": layout.ACME_CONTAINER,
+        "hostname": layout.ACME_CONTAINER,
+        "command": command,
+        "detach": True,
+        "environment": environment,
+        "ports": {f"{layout.ACME_HTTP_PORT}/tcp": (cfg.listen.address, acme.http_port)},
+        "volumes": {
+            proxy_volume: {"bind": layout.PROXY_DIR, "mode": "rw"},
+            acme_volume_name(cfg): {"bind": layout.ACME_DIR, "mode": "rw"},
+        },
+        "network": acme_network_name(cfg),
+        "read_only": True,
+        "healthcheck": _healthcheck("acme"),
+        **SECURITY,
+    }
+    return _finish("acme", kwargs, {})
 
 
 def plan_proxy(
@@ -277,7 +361,12 @@ def plan_proxy(
 def plan_firewall(cfg: BerthConfig, facts: HostFacts, net: NetworkPlan) -> ContainerPlan:
     """The rules that isolate user servers (berth/deploy/firewall.py): host network, NET_ADMIN."""
     spec = spec_for_network(
-        bridge_name(cfg.network), network_addresses(net.subnet), layout.HUB_API_PORT
+        bridge_name(cfg.network),
+        network_addresses(net.subnet),
+        layout.HUB_API_PORT,
+        egress=cfg.egress.mode,
+        allow=tuple(cfg.egress.allow),
+        resolvers=facts.resolvers if cfg.egress.mode != "none" else (),
     )
     kwargs = firewall_container_kwargs(spec, facts.hub_image_id, name=layout.FIREWALL_CONTAINER)
     return _finish("firewall", kwargs, {})
@@ -301,28 +390,33 @@ def backend_unavailable(backend: str) -> str:
 def plan_deployment(cfg: BerthConfig, facts: HostFacts) -> DeploymentPlan:
     if cfg.backup.enabled:
         raise BerthError(SCHEDULED_BACKUPS_UNAVAILABLE)
-    if cfg.backend != "docker":
+    if cfg.backend == "swarm":
         raise BerthError(backend_unavailable(cfg.backend))
     net = plan_network(cfg, facts)
     volumes = volume_names(cfg)
     data_volume, proxy_volume, engine_volume = volumes
     hub, config_py = plan_hub(cfg, facts, net, volumes)
+    volume_labels = {
+        data_volume: labels.managed(labels.ROLE_HUB_DATA),
+        proxy_volume: {labels.LABEL_ROLE: labels.ROLE_PROXY_DATA},
+        engine_volume: {labels.LABEL_ROLE: labels.ROLE_ENGINE_SOCKET},
+    }
+    if cfg.tls.acme:
+        volume_labels[acme_volume_name(cfg)] = {labels.LABEL_ROLE: labels.ROLE_ACME_DATA}
     return DeploymentPlan(
         network=net,
-        volumes={
-            data_volume: labels.managed(labels.ROLE_HUB_DATA),
-            proxy_volume: {labels.LABEL_ROLE: labels.ROLE_PROXY_DATA},
-            engine_volume: {labels.LABEL_ROLE: labels.ROLE_ENGINE_SOCKET},
-        },
+        volumes=volume_labels,
         guard=plan_guard(cfg, facts, engine_volume),
         firewall=plan_firewall(cfg, facts, net),
         hub=hub,
         proxy=plan_proxy(cfg, facts, net, proxy_volume),
         config_py=config_py,
+        acme=plan_acme(cfg, facts, proxy_volume),
+        acme_network=acme_network_kwargs(cfg) if cfg.tls.acme else None,
     )
 
 
-def files_tar(files: dict[str, tuple[bytes, int]]) -> bytes:
+def files_tar(files: ContainerFiles) -> bytes:
     """One tar (rooted at /) of the plan's files, owned by the hub user, with their modes."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from berth.deploy import layout
 
+PRELOAD = Path(__file__).with_name("proxy_tls.js")
 WAIT_SECONDS = 120.0  # the hub writes the files within a second of starting; allow a slow engine
 
 
@@ -54,9 +55,15 @@ def main(argv: list[str] | None = None) -> int:
         names = ", ".join(str(path) for path in missing)
         print(f"berth-proxy: the hub has not written {names}; is it starting?", file=sys.stderr)
         return 1
-    env = {**os.environ, "CONFIGPROXY_AUTH_TOKEN": token.read_text(encoding="utf-8").strip()}
+    env = {
+        **os.environ,
+        "CONFIGPROXY_AUTH_TOKEN": token.read_text(encoding="utf-8").strip(),
+        # Certificate reload and hardening headers (proxy_tls.js), inside the proxy's process.
+        "NODE_OPTIONS": f"--require {PRELOAD}",
+        "BERTH_TLS_CERT": str(proxy / "tls" / "cert.pem"),
+        "BERTH_TLS_KEY": str(proxy / "tls" / "key.pem"),
+    }
     os.execvpe("configurable-http-proxy", command(args.api_ip, args.hub_url, proxy), env)
-    return 1  # not reached
 
 
 if __name__ == "__main__":

@@ -9,19 +9,22 @@ The hub's data is restored with the hub stopped, then the hub is started again.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 import docker
 from docker.errors import APIError, NotFound
+from docker.models.containers import Container
 
 from berth import engine_client, names
 from berth.config.schema import BerthConfig
-from berth.deploy import archive, layout, volumeio
+from berth.deploy import archive, layout, pgio, volumeio
 from berth.deploy.archive import ArchiveProblem, Entry
 from berth.deploy.backup import SQLITE_SIDE_FILES, Say, identity, image_present
 from berth.errors import BerthError
@@ -40,6 +43,7 @@ class _Splitter:
         self.tars: dict[str, Path] = {}
         self.current: tuple[str, tarfile.TarFile] | None = None
         self.database: tuple[tarfile.TarInfo, Path] | None = None
+        self.sql_dump: Path | None = None  # a PostgreSQL hub database
 
     def _target(self, name: str) -> tuple[str, str]:
         parts = PurePosixPath(name).parts
@@ -53,6 +57,11 @@ class _Splitter:
             with archive.open_private(path) as out:
                 shutil.copyfileobj(content, out, archive.COPY_CHUNK)  # type: ignore[arg-type]
             self.database = (info, path)
+            return
+        if name == archive.HUB_DATABASE_SQL:
+            self.sql_dump = self.workdir / "database.sql"
+            with archive.open_private(self.sql_dump) as out:
+                shutil.copyfileobj(content, out, archive.COPY_CHUNK)  # type: ignore[arg-type]
             return
         key, relative = self._target(name)
         if self.current is None or self.current[0] != key:
@@ -81,7 +90,7 @@ class RestorePlan:
     replace: list[str] = field(default_factory=list)  # existing volumes to replace
 
 
-def plan_restore(manifest: dict[str, Any], users: list[str]) -> RestorePlan:
+def plan_restore(manifest: archive.Manifest, users: list[str]) -> RestorePlan:
     """What to restore from a verified manifest: everything, or the named users' volumes."""
     listed = manifest.get("volumes") or {}
     for name, info in listed.items():
@@ -116,8 +125,8 @@ def _check_targets(client: docker.DockerClient, plan: RestorePlan, replace: bool
         users = client.containers.list(all=True, filters={"volume": name})
         if users:
             raise BerthError(
-                f"the volume {name} is in use by {', '.join(c.name for c in users)}; stop that "
-                "server first (nothing was changed)"
+                f"the volume {name} is in use by {', '.join(str(c.name) for c in users)}; "
+                "stop that server first (nothing was changed)"
             )
     plan.replace = existing
 
@@ -127,7 +136,7 @@ def _verify_volume(
     image: str,
     volume: str,
     expected: dict[str, Entry],
-    rename,
+    rename: Callable[[str], str],
     exclude: list[str] | None = None,
     as_hub_user: bool = False,
 ) -> None:
@@ -200,7 +209,7 @@ def restore(
                 image,
                 name,
                 archive.entries_under(verified.entries, root),
-                lambda n, root=root: archive.member_name(root, n),
+                functools.partial(archive.member_name, root),
             )
     return plan
 
@@ -213,7 +222,12 @@ def _restore_hub(
     splitter: _Splitter,
     say: Say,
 ) -> None:
-    db = str((verified.manifest.get("hub") or {}).get("database") or "")
+    hub_meta = verified.manifest.get("hub") or {}
+    db_url = cfg.hub.db_url.get_secret_value()
+    if "postgresql" in hub_meta or pgio.is_postgres(db_url):
+        _restore_hub_postgres(client, cfg, image, verified, splitter, say)
+        return
+    db = str(hub_meta.get("database") or "")
     if archive.name_problem(f"{archive.HUB_DATA}/{db}") or splitter.database is None:
         raise BerthError("the archive's hub database entry is unusable; nothing was changed")
     volume = cfg.hub.data_volume
@@ -262,7 +276,81 @@ def _restore_hub(
     engine_client.wait_healthy(hub, "the hub", HUB_START_TIMEOUT, interval=0.5)
 
 
-def _hub_container(client: docker.DockerClient):
+def _restore_hub_postgres(
+    client: docker.DockerClient,
+    cfg: BerthConfig,
+    image: str,
+    verified: archive.Verified,
+    splitter: _Splitter,
+    say: Say,
+) -> None:
+    """The hub's data volume, and the PostgreSQL database loaded from the archive's pg_dump
+    (in one transaction: a failed load leaves the database as it was), with the hub stopped.
+    The database is loaded first, so a refused load leaves the volume untouched too."""
+    expected_digest = str(
+        ((verified.manifest.get("hub") or {}).get("postgresql") or {}).get("dump_digest", "")
+    )
+    if splitter.sql_dump is None or not expected_digest:
+        raise BerthError(
+            "the archive holds a SQLite hub database but hub.db_url is PostgreSQL (or the "
+            "other way round); nothing was changed",
+            hint="restore into a deployment with the same kind of database",
+        )
+    if not pgio.is_postgres(cfg.hub.db_url.get_secret_value()):
+        raise BerthError(
+            "the archive holds a PostgreSQL hub database but hub.db_url is SQLite; nothing "
+            "was changed",
+            hint="set hub.db_url to the PostgreSQL database to restore into",
+        )
+    hub_tar = splitter.tars.get(HUB_KEY)
+    if hub_tar is None:
+        raise BerthError("the archive has no hub data; nothing was changed")
+    db_url = cfg.hub.db_url.get_secret_value()
+    say("checking the hub database is reachable (nothing changed yet)")
+    pgio.check(client, image, db_url, cfg.network)
+    volume = cfg.hub.data_volume
+    try:
+        client.volumes.get(volume)
+    except NotFound:
+        client.volumes.create(
+            volume, driver="local", labels={LABEL_MANAGED: "true", LABEL_ROLE: ROLE_HUB_DATA}
+        )
+    hub = _hub_container(client)
+    was_running = hub is not None and hub.status == "running"
+    if hub is not None and was_running:
+        say("stopping the hub to restore its data (user servers keep running)")
+        hub.stop(timeout=15)
+    try:
+        say("loading the hub database (one transaction)")
+        found = pgio.load(client, image, db_url, cfg.network, splitter.sql_dump)
+        if found != expected_digest:
+            raise BerthError(
+                "the restored hub database does not match the archive's dump (a fresh "
+                "pg_dump of it differs)"
+            )
+        say(f"restoring the hub data volume {volume}")
+        volumeio.wipe(client, image, volume)
+        with open(hub_tar, "rb") as tar_file:
+            volumeio.put(client, image, volume, tar_file)
+        _verify_volume(
+            client,
+            image,
+            volume,
+            archive.entries_under(verified.entries, archive.HUB_DATA),
+            lambda name: archive.member_name(archive.HUB_DATA, name),
+            as_hub_user=True,
+        )
+    finally:
+        if hub is not None and was_running:
+            say("starting the hub again")
+            hub.start()
+    if hub is None or not was_running:
+        say("the hub was not running: start the service with `berth up`")
+        return
+    engine_client.wait_healthy(hub, "the hub", HUB_START_TIMEOUT, interval=0.5)
+
+
+def _hub_container(client: docker.DockerClient) -> Container | None:
     try:
         return client.containers.get(layout.HUB_CONTAINER)
     except NotFound:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import docker
 
-from berth.config.backup import SCHEDULE_ENV
+from berth.config.backup import SCHEDULE_ENV, BackupDestination, BackupSchedule
 from berth.config.schema import BerthConfig
 from berth.deploy import backup, layout, volumeio
 
@@ -42,7 +42,9 @@ def next_run(last: float | None, every: float, now: float, failed: bool = False)
     return max(now, last + every)
 
 
-def run_once(client: docker.DockerClient, cfg: BerthConfig, destination: dict, keep: int) -> str:
+def run_once(
+    client: docker.DockerClient, cfg: BerthConfig, destination: BackupDestination, keep: int
+) -> str:
     with tempfile.TemporaryDirectory(prefix="berth-backup-") as staging:
         path = backup.backup(client, cfg, [], True, Path(staging) / "out", say=log)
         removed = volumeio.deliver(client, backup.hub_image(), destination, path, keep)
@@ -52,7 +54,7 @@ def run_once(client: docker.DockerClient, cfg: BerthConfig, destination: dict, k
 
 
 def main() -> int:
-    settings = json.loads(os.environ[SCHEDULE_ENV])
+    settings: BackupSchedule = json.loads(os.environ[SCHEDULE_ENV])
     cfg = BerthConfig.model_validate({key: settings[key] for key in ("hub", "storage", "network")})
     every, keep, destination = (
         float(settings["every"]),

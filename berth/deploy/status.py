@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import docker
 from docker.errors import APIError, NotFound
@@ -15,8 +17,8 @@ from docker.models.volumes import Volume
 
 from berth.config.schema import BerthConfig
 from berth.deploy import accounts, inventory, layout
-from berth.deploy.hub import SERVICE_CONTAINERS, current, current_hub, exec_accounts
-from berth.deploy.plan import volume_names
+from berth.deploy.hub import SERVICE_CONTAINERS, current, current_hub, exec_accounts, read_file
+from berth.deploy.plan import acme_volume_name, volume_names
 from berth.errors import BerthError
 from berth.labels import (
     LABEL_MANAGED,
@@ -28,8 +30,11 @@ from berth.labels import (
     ROLE_VOLUME_INIT,
 )
 
-USER_SERVERS = {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_ROLE}={ROLE_SINGLEUSER}"]}
-INTERRUPTED_INITS = {
+# The engine's list filters (`client.containers.list(filters=...)`).
+Filters = dict[str, str | list[str] | bool]
+
+USER_SERVERS: Filters = {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_ROLE}={ROLE_SINGLEUSER}"]}
+INTERRUPTED_INITS: Filters = {
     "label": [
         f"{LABEL_MANAGED}=true",
         f"{LABEL_ROLE}={ROLE_VOLUME_INIT}",
@@ -38,7 +43,7 @@ INTERRUPTED_INITS = {
 }
 
 
-def user_servers(network: str) -> dict:
+def user_servers(network: str) -> Filters:
     """Filters for this deployment's user servers: Berth's, and on the deployment's network
     (another hub on the same engine has its own network, and its servers are left alone)."""
     return {**USER_SERVERS, "network": network}
@@ -60,6 +65,7 @@ SERVICES = {
     "proxy": layout.PROXY_CONTAINER,
     "guard": layout.GUARD_CONTAINER,
     "firewall": layout.FIREWALL_CONTAINER,
+    "acme": layout.ACME_CONTAINER,
 }
 
 
@@ -70,6 +76,7 @@ class StatusReport:
     url: str
     servers: list[ServerRow]
     users: list[str] | None
+    certificate: list[str] = field(default_factory=list)  # berth-acme's lines, when it runs
 
 
 def human_age(started: str, now: dt.datetime | None = None) -> str:
@@ -82,7 +89,7 @@ def human_age(started: str, now: dt.datetime | None = None) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-def usage(stats: dict) -> tuple[str, str]:
+def usage(stats: dict[str, Any]) -> tuple[str, str]:
     """Memory (MiB) and CPU (% of one core) from one non-streamed stats sample."""
     memory = stats.get("memory_stats", {})
     used = memory.get("usage", 0) - memory.get("stats", {}).get("inactive_file", 0)
@@ -103,7 +110,8 @@ def _row(container: Container) -> ServerRow:
     memory, cpu = ("-", "-")
     if container.status == "running":
         with contextlib.suppress(APIError):
-            memory, cpu = usage(container.stats(stream=False))
+            # not streamed: one sample
+            memory, cpu = usage(cast(dict[str, Any], container.stats(stream=False)))
     return ServerRow(
         labels.get(LABEL_USER, "?"),
         labels.get(LABEL_SERVER, ""),
@@ -119,6 +127,38 @@ def container_state(container: Container | None) -> str:
         return "not created (run berth up)"
     health = container.attrs["State"].get("Health", {}).get("Status")
     return f"{container.status}" + (f", {health}" if health else "")
+
+
+def certificate_lines(status: dict[str, Any]) -> list[str]:
+    """berth-acme's status.json in words: what is served, until when, and what went wrong."""
+    names = ", ".join(status.get("names", []))
+    state = status.get("state", "?")
+    serving = status.get("serving", "?")
+    lines = [f"certificate: {state}; serving {serving}"
+             + (f" (valid until {status['not_after']})" if status.get("not_after") else "")
+             + f"; for {names} from {status.get('directory', '?')}"]  # fmt: skip
+    if status.get("last_error"):
+        lines.append(
+            f"  last failure ({status.get('failures', 0)} in a row, {status.get('last_failure')}): "
+            f"{status['last_error']}"
+        )
+    if status.get("next_attempt"):
+        verb = "renews" if state == "valid" else "next attempt"
+        lines.append(f"  {verb} at {status['next_attempt']}")
+    return lines
+
+
+def acme_status(client: docker.DockerClient) -> list[str]:
+    container = current(client, layout.ACME_CONTAINER)
+    if container is None:
+        return []
+    text = read_file(container, layout.ACME_STATUS_FILE)
+    if not text:
+        return ["certificate: berth-acme has not written its status yet"]
+    try:
+        return certificate_lines(json.loads(text))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return ["certificate: berth-acme's status.json is unreadable"]
 
 
 def gather(client: docker.DockerClient, cfg: BerthConfig) -> StatusReport:
@@ -141,14 +181,18 @@ def gather(client: docker.DockerClient, cfg: BerthConfig) -> StatusReport:
             users = sorted(user["name"] for user in exec_accounts(client, accounts.request("list")))
         except BerthError:
             users = None
-    return StatusReport(hub_state, services, url, servers, users)
+    return StatusReport(hub_state, services, url, servers, users, acme_status(client))
 
 
 def stop_all(client: docker.DockerClient, network: str) -> int:
     """Stop and remove the service's containers and its user servers (the hub first, so it
     does not see the others go; the guard last); return how many user servers stopped."""
-    order = (layout.HUB_CONTAINER, layout.PROXY_CONTAINER, layout.FIREWALL_CONTAINER)
-    order += (layout.GUARD_CONTAINER,)
+    order: tuple[str, ...] = (
+        layout.HUB_CONTAINER,
+        layout.PROXY_CONTAINER,
+        layout.FIREWALL_CONTAINER,
+    )
+    order += (layout.ACME_CONTAINER, layout.GUARD_CONTAINER)
     for base in order:
         for name in (base, base + layout.PREVIOUS_SUFFIX):
             try:
@@ -174,7 +218,7 @@ def data_volumes(client: docker.DockerClient, cfg: BerthConfig) -> list[Volume]:
     another spawner prefix.
     """
     found = inventory.user_volumes(client)
-    for name in volume_names(cfg):
+    for name in (*volume_names(cfg), acme_volume_name(cfg)):
         with contextlib.suppress(NotFound):
             found.append(client.volumes.get(name))
     return list({volume.name: volume for volume in found}.values())
@@ -194,8 +238,9 @@ def container_for(
                 f"{SERVICES[service]} is not running", hint="start it with `berth up`"
             ) from None
     filters = user_servers(network)
+    labels = cast(list[str], filters["label"])
     matches = client.containers.list(
-        all=True, filters={**filters, "label": [*filters["label"], f"{LABEL_USER}={user}"]}
+        all=True, filters={**filters, "label": [*labels, f"{LABEL_USER}={user}"]}
     )
     if not matches:
         raise BerthError(f"no server container for user {user!r}")

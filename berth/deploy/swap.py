@@ -15,7 +15,7 @@ import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from berth.deploy import layout
+from berth.deploy import layout, pgio
 from berth.deploy.hub import current, sync_routes
 from berth.deploy.plan import ContainerPlan, DeploymentPlan, files_tar
 from berth.errors import BerthError
@@ -91,7 +91,7 @@ def replace(client: docker.DockerClient, plan: DeploymentPlan, swaps: list[Swap]
     writes, and the hub for the proxy's API.
     """
     by_role = {swap.plan.role: swap for swap in swaps}
-    roles = [role for role in ("guard", "firewall", "proxy", "hub") if role in by_role]
+    roles = [role for role in ("guard", "firewall", "proxy", "hub", "acme") if role in by_role]
     begun: list[Swap] = []
     try:
         for role in roles:
@@ -130,7 +130,10 @@ def wait_ready(swap: Swap, plan: DeploymentPlan, timeout: float = START_TIMEOUT)
         container.reload()
         state = container.attrs["State"]
         if state["Status"] in ("exited", "dead") or state.get("Restarting"):
-            tail = container.logs(tail=25).decode(errors="replace").strip()
+            log = container.logs(tail=25)
+            if pgio.ERROR_PREFIX.encode() in log:  # the entry said what is wrong, in one line
+                raise BerthError(f"{swap.plan.name} did not start: {pgio.last_error(log, '')}")
+            tail = log.decode(errors="replace").strip()
             raise BerthError(
                 f"{swap.plan.name} stopped (exit status {state.get('ExitCode')}):\n{tail}"
             )
@@ -150,7 +153,8 @@ def _probe(role: str, plan: DeploymentPlan, container: Container) -> Callable[[]
         url = f"http://{plan.network.hub_ip}:{layout.HUB_API_PORT}/hub/health"
         try:
             with urllib.request.urlopen(url, timeout=2) as answer:
-                return answer.status == 200
+                status: int = answer.status
+            return status == 200
         except OSError:
             return False
 
@@ -168,10 +172,14 @@ def _probe(role: str, plan: DeploymentPlan, container: Container) -> Callable[[]
         except OSError:
             return False
 
+    def acme() -> bool:
+        check = ["python3", "-m", "berth.deploy.hubcheck", "acme"]
+        return container.exec_run(check).exit_code == 0
+
     def firewall() -> bool:  # its healthcheck's command, now rather than in 10 s
         check = plan.firewall.create_kwargs["healthcheck"]["test"][1:]
         return container.exec_run(check, user="root").exit_code == 0
 
-    return {"guard": guard, "firewall": firewall, "hub": hub, "proxy": proxy}.get(
+    return {"guard": guard, "firewall": firewall, "hub": hub, "proxy": proxy, "acme": acme}.get(
         role, lambda: False
     )

@@ -8,15 +8,19 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import docker
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
+from docker.models.networks import Network
 
 from berth import ports, tls
 from berth.config.schema import BerthConfig
-from berth.deploy import hostfacts, layout, listed
+from berth.deploy import hostfacts, layout, listed, pgio
 from berth.deploy.hub import SERVICE_CONTAINERS, current, current_hub, exec_accounts, read_file
 from berth.deploy.network import allocate_subnet, bridge_name, network_problems
 from berth.deploy.plan import (
@@ -24,6 +28,7 @@ from berth.deploy.plan import (
     DeploymentPlan,
     HostFacts,
     NetworkPlan,
+    VolumeLabels,
     config_changes,
     plan_deployment,
 )
@@ -54,26 +59,62 @@ def gather_facts(client: docker.DockerClient, cfg: BerthConfig, hub_image: str) 
     if cfg.tls.cert and cfg.tls.key:
         operator = hostfacts.read_operator_tls(cfg.tls.cert, cfg.tls.key)
         tls.check_pair(*operator, source=f"{cfg.tls.cert} / {cfg.tls.key}")
+    directory_ca = None
+    if cfg.tls.acme and cfg.tls.acme.directory_ca:
+        directory_ca = read_ca(cfg.tls.acme.directory_ca)
     return HostFacts(
+        acme_directory_ca=directory_ca,
         subnet=_subnet(client, cfg.network),
-        hub_image_id=client.images.get(hub_image).id,
+        hub_image_id=str(client.images.get(hub_image).id),  # an Image from the engine has one
         socket_gid=hostfacts.socket_gid(),
         tls_names=hostfacts.host_names(cfg.listen.address),
         operator_tls=operator,
+        resolvers=hostfacts.dns_resolvers(),
     )
 
 
-def _find_network(client: docker.DockerClient, name: str) -> Any | None:
+def read_ca(path: Path) -> bytes:
+    """tls.acme.directory_ca: PEM certificates only (a key in it would end up in the
+    container's environment)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BerthError(f"cannot read tls.acme.directory_ca {path}: {exc.strerror}") from exc
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise BerthError(f"tls.acme.directory_ca {path}: not PEM certificates") from exc
+    if b"PRIVATE KEY" in data or not certs:
+        raise BerthError(f"tls.acme.directory_ca {path}: give only CA certificates")
+    return b"".join(cert.public_bytes(serialization.Encoding.PEM) for cert in certs)
+
+
+def ensure_acme_network(client: docker.DockerClient, kwargs: dict[str, Any]) -> None:
+    if _find_network(client, kwargs["name"]) is None:
+        client.networks.create(**kwargs)
+
+
+def remove_unplanned_acme(client: docker.DockerClient, say: Callable[[str], None]) -> None:
+    """tls.acme was removed from berth.yaml: its container goes (its volume stays)."""
+    for name in (layout.ACME_CONTAINER, layout.ACME_CONTAINER + layout.PREVIOUS_SUFFIX):
+        found = current(client, name)
+        if found is not None:
+            say(f"removing {name} (no tls.acme in berth.yaml)")
+            found.remove(force=True)
+
+
+def _find_network(client: docker.DockerClient, name: str) -> Network | None:
     # The engine's name filter matches substrings: compare names exactly.
     found = [n for n in client.networks.list(names=[name]) if n.name == name]
-    return client.networks.get(found[0].id) if found else None
+    return client.networks.get(str(found[0].id)) if found else None
 
 
 def _subnet(client: docker.DockerClient, name: str) -> str:
     """The existing network's subnet when it is fit to keep, else one the engine allocates."""
     network = _find_network(client, name)
     if network is not None and not network_problems(network.attrs, bridge_name(name)):
-        return network.attrs["IPAM"]["Config"][0]["Subnet"]
+        subnet: str = network.attrs["IPAM"]["Config"][0]["Subnet"]
+        return subnet
     return allocate_subnet(client, f"{name}-subnet-probe")
 
 
@@ -113,7 +154,7 @@ def _all_service_names() -> set[str]:
     return {n + suffix for n in SERVICE_CONTAINERS for suffix in ("", layout.PREVIOUS_SUFFIX)}
 
 
-def ensure_volumes(client: docker.DockerClient, volumes: dict[str, dict[str, str]]) -> None:
+def ensure_volumes(client: docker.DockerClient, volumes: VolumeLabels) -> None:
     for name, labels in volumes.items():
         try:
             client.volumes.get(name)
@@ -133,8 +174,14 @@ def apply(
     plan = plan_deployment(cfg, facts)
     existing = {c.role: current(client, c.name) for c in plan.containers}
     _check_port(cfg, [existing.get("proxy"), existing.get("hub")])
+    if cfg.tls.acme:
+        _check_port(cfg, [existing.get("acme")], cfg.tls.acme.http_port, "tls.acme.http_port")
     ensure_network(client, plan.network)
     ensure_volumes(client, plan.volumes)
+    if plan.acme_network:
+        ensure_acme_network(client, plan.acme_network)
+    else:
+        remove_unplanned_acme(client, say)
     url = public_url(cfg, facts)
     stale = [c for c in plan.containers if not up_to_date(existing[c.role], c)]
     if not stale:
@@ -142,6 +189,10 @@ def apply(
     else:
         changes = [line for c in stale for line in _describe(c, existing[c.role], plan)]
         names = ", ".join(c.name for c in stale)
+        if plan.hub in stale:  # an unusable database is refused before the hub is touched
+            pgio.check_before_replacing_hub(
+                client, facts.hub_image_id, cfg.hub.db_url.get_secret_value(), cfg.network
+            )
         say(f"starting {names}" if not any(existing.values()) else f"restarting {names} "
             "(user servers keep running)")  # fmt: skip
         replace(client, plan, [Swap(c, existing[c.role]) for c in stale])
@@ -166,26 +217,34 @@ def _describe(plan: ContainerPlan, existing: Container | None, whole: Deployment
         return changes or ["the hub image, certificate, volumes or a secret file"]
     if plan.role == "proxy":
         return ["the proxy (image, published address or port, certificate)"]
+    if plan.role == "acme":
+        return ["berth-acme (image, tls.acme settings)"]
     return [f"the {plan.role} (image or settings)"]
 
 
-def _check_port(cfg: BerthConfig, publishers: list[Container | None]) -> None:
+def _check_port(
+    cfg: BerthConfig,
+    publishers: list[Container | None],
+    port: int | None = None,
+    key: str = "listen.port",
+) -> None:
     """Refuse a busy listen port before anything running is touched (it would be left down).
     The port is ours when the proxy (or an older Berth's hub) publishes it."""
+    port = cfg.listen.port if port is None else port
     ours = any(
         container is not None
         and container.status == "running"
         and any(
-            binding.get("HostPort") == str(cfg.listen.port)
+            binding.get("HostPort") == str(port)
             for bindings in (container.attrs["NetworkSettings"]["Ports"] or {}).values()
             for binding in bindings or []
         )
         for container in publishers
     )
-    if not ours and not ports.port_free(cfg.listen.address, cfg.listen.port):
+    if not ours and not ports.port_free(cfg.listen.address, port):
         raise BerthError(
-            f"port {cfg.listen.port} on {cfg.listen.address} is already in use",
-            hint="stop what listens there, or set listen.port in berth.yaml",
+            f"port {port} on {cfg.listen.address} is already in use",
+            hint=f"stop what listens there, or set {key} in berth.yaml",
         )
 
 

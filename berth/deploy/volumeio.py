@@ -29,6 +29,7 @@ import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
+from berth.config.backup import BackupDestination
 from berth.deploy import volumetar
 from berth.errors import BerthError
 from berth.hub_container import HUB_GID, HUB_UID
@@ -65,7 +66,10 @@ class _ChunkReader(io.RawIOBase):
         return size
 
 
-def _helper_kwargs(image: str, volume: str, read_only: bool, user: str, caps: list[str]) -> dict:
+def _helper_kwargs(
+    image: str, volume: str, read_only: bool, user: str, caps: list[str]
+) -> dict[str, Any]:
+    """`client.containers.create` arguments of a short-lived helper on one volume."""
     return {
         "image": image,
         "name": f"berth-backup-{uuid.uuid4().hex[:12]}",
@@ -118,7 +122,7 @@ def _fetch(container: Container, path: str) -> Iterator[IO[bytes]]:
     """The single file at `path` in a (stopped) container, as a stream."""
     chunks, _ = container.get_archive(path)
     reader = _ChunkReader(iter(chunks))
-    outer = tarfile.open(fileobj=reader, mode="r|")  # type: ignore[arg-type]  # noqa: SIM115
+    outer = tarfile.open(fileobj=reader, mode="r|")  # noqa: SIM115
     try:
         member = outer.next()
         stream = outer.extractfile(member) if member else None
@@ -159,7 +163,7 @@ def sqlite_copy(
     with _helper(client, command, **_helper_kwargs(image, volume, True, HUB_USER, [])) as helper:
         _run(helper, "the hub database's online backup")
         chunks, _ = helper.get_archive(out)
-        with tarfile.open(fileobj=_ChunkReader(iter(chunks)), mode="r|") as outer:  # type: ignore[arg-type]
+        with tarfile.open(fileobj=_ChunkReader(iter(chunks)), mode="r|") as outer:
             member = outer.next()
             stream = outer.extractfile(member) if member else None
             if member is None or stream is None:
@@ -216,7 +220,11 @@ def _file_as_tar(path: Path, name: str) -> Iterator[bytes]:
 
 
 def deliver(
-    client: docker.DockerClient, image: str, destination: dict[str, str], archive: Path, keep: int
+    client: docker.DockerClient,
+    image: str,
+    destination: BackupDestination,
+    archive: Path,
+    keep: int,
 ) -> list[str]:
     """Copy a finished archive into the backup volume or host directory under a temporary name,
     rename it there, and delete all but the newest `keep`; returns the names deleted."""

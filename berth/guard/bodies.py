@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from berth.homeroots import home_child_problem
 from berth.labels import LABEL_MANAGED, LABEL_PREFIX
 
 # Copies of berth.spawner.specs' constants (a unit test keeps them equal): importing the spawner
@@ -76,6 +77,8 @@ class Limits:
     prefix: str
     allow_binds: tuple[str, ...] = ()  # host paths (and everything under them)
     networks: tuple[str, ...] = ()  # network names; "none" is always allowed
+    home_roots: tuple[str, ...] = ()  # homes roots: one home each bind (see .homes)
+    user_db: str = ""  # the host's passwd and group are here (its /etc, as the guard sees it)
 
 
 def parse_json(body: bytes) -> Any:
@@ -157,6 +160,30 @@ def host_path_allowed(path: str, allow_binds: Iterable[str]) -> bool:
     return False
 
 
+def home_root_of(source: str, roots: tuple[str, ...]) -> str | None:
+    """The homes root ``source`` is (or lies) in, compared as written; None if none."""
+    for root in roots:
+        if source == root or source.startswith(root + "/"):
+            return root
+    return None
+
+
+def _check_home_source(source: str, root: str) -> None:
+    """A home bind's source must be ``<root>/<name>``, written plainly (see .homes)."""
+    if source == root:
+        raise Refused(f"bind mount of {root!r}, the homes root, is not allowed (one home only)")
+    if problem := home_child_problem(source, root):
+        raise Refused(f"bind mount of host path {source!r} is not allowed: {problem}")
+
+
+def _check_host_source(source: str, limits: Limits) -> None:
+    """An absolute bind source: one home, or a path under ``--allow-bind``."""
+    if (root := home_root_of(source, limits.home_roots)) is not None:
+        _check_home_source(source, root)
+    elif not host_path_allowed(source, limits.allow_binds):
+        raise Refused(f"bind mount of host path {source!r} is not allowed")
+
+
 def check_labels(labels: Any, limits: Limits, what: str) -> None:
     if labels is not None and not isinstance(labels, dict):
         raise Refused(f"{what} labels must be an object")
@@ -182,8 +209,7 @@ def _check_bind(bind: Any, limits: Limits, volumes: list[str]) -> None:
         raise Refused("Binds entries must be strings")
     source = bind.split(":", 1)[0]
     if source.startswith("/"):
-        if not host_path_allowed(source, limits.allow_binds):
-            raise Refused(f"bind mount of host path {source!r} is not allowed")
+        _check_host_source(source, limits)
         volumes.append(source)
     elif source:
         volumes.append(source)
@@ -196,8 +222,9 @@ def _check_mount(mount: Any, limits: Limits, volumes: list[str]) -> None:
     kind = _string(spec.get("type"), "Mount Type") or "volume"
     source = _string(spec.get("source"), "Mount Source")
     if kind == "bind":
-        if not host_path_allowed(source, limits.allow_binds):
-            raise Refused(f"bind mount of host path {source!r} is not allowed")
+        if not source.startswith("/"):
+            raise Refused(f"bind mount source {source!r} must be an absolute host path")
+        _check_host_source(source, limits)
         volumes.append(source)
     elif kind == "volume":
         options = fields(spec.get("volumeoptions"), "VolumeOptions")
@@ -281,10 +308,14 @@ def check_container_create(body: bytes, limits: Limits) -> list[str]:
 
 
 def check_exec_create(body: bytes) -> None:
-    """``POST /containers/{id}/exec``: never a privileged exec (it would get every capability)."""
+    """``POST /containers/{id}/exec``: never a privileged exec (it would get every capability),
+    and only as the container's own user: an exec as root into a system user's container could
+    leave a root-owned set-uid program in their host home (the spawner never names a user)."""
     config = fields(parse_json(body), "exec config")
     if config.get("privileged"):
         raise Refused("privileged exec is not allowed")
+    if _string(config.get("user"), "User"):
+        raise Refused("an exec runs as the container's own user (no User)")
 
 
 def check_volume_create(body: bytes, limits: Limits) -> None:

@@ -19,14 +19,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, unquote
 
+from berth.labels import LABEL_MANAGED, LABEL_PREFIX
+
+from . import homes
 from .bodies import (
-    LABEL_MANAGED,
-    LABEL_PREFIX,
     Limits,
     Refused,
     check_container_create,
     check_exec_create,
     check_volume_create,
+    home_root_of,
     host_path_allowed,
     managed,
     network_connect_container,
@@ -90,10 +92,13 @@ class Request:
 @dataclass(frozen=True)
 class Ref:
     """An existing object: kind ``container``, ``exec`` or ``volume`` and its name or Id on the
-    engine, or ``hostpath`` and an allowed host path (found: the path its symlinks lead to)."""
+    engine, or ``hostpath`` and an allowed host path (found: the path its symlinks lead to),
+    or ``home`` and a home directory that a container running as ``who`` mounts (found: a
+    HostDir)."""
 
     kind: str
     name: str
+    who: homes.Identity | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,7 @@ class Found:
     labels: Mapping[str, str]
 
 
-Facts = Mapping[Ref, "Found | None"]  # None: no such object
+Facts = Mapping[Ref, "Found | homes.HostDir | None"]  # None: no such object
 
 
 @dataclass(frozen=True)
@@ -147,7 +152,11 @@ def _clean_path(raw: str) -> str:
     return path
 
 
-def _first(query: dict[str, list[str]], key: str) -> str:
+# A request's query string as parse_qs reads it: parameter -> every value it was given.
+Query = dict[str, list[str]]
+
+
+def _first(query: Query, key: str) -> str:
     values = query.get(key) or [""]
     return values[0]  # the engine (Go's url.Values.Get) reads the first value too
 
@@ -169,7 +178,7 @@ def pull_refusal(image: str) -> str:
 _LIST_PARAMETERS = frozenset({"all", "filters", "limit", "size", "trunc_cmd"})  # as docker-py sends
 
 
-def check_list_filters(query: dict[str, list[str]], limits: Limits) -> None:
+def check_list_filters(query: Query, limits: Limits) -> None:
     """A container listing must be confined, by the engine's own label filter, to this
     deployment's objects (the engine ANDs label filters, so more labels only narrow it)."""
     if set(query) - _LIST_PARAMETERS or any(len(v) != 1 for v in query.values()):
@@ -232,12 +241,15 @@ def plan(request: Request, limits: Limits) -> Plan:
 
 
 def _check(
-    kind: str, found: re.Match[str], query: dict[str, list[str]], req: Request, limits: Limits
+    kind: str, found: re.Match[str], query: Query, req: Request, limits: Limits
 ) -> tuple[Ref, ...]:
     """Route-specific checks; returns the other objects that must exist and be Berth's."""
     if kind == "container-create":
         sources = dict.fromkeys(check_container_create(req.body, limits))
-        return tuple(Ref("hostpath" if s.startswith("/") else "volume", s) for s in sources)
+        who = None
+        if any(home_root_of(s, limits.home_roots) for s in sources):
+            who = homes.container_identity(req.body)
+        return tuple(_source_ref(s, limits, who) for s in sources)
     if kind == "container-list":
         check_list_filters(query, limits)
     elif kind == "exec-create":
@@ -264,6 +276,14 @@ def _check(
     return ()
 
 
+def _source_ref(source: str, limits: Limits, who: homes.Identity | None) -> Ref:
+    if not source.startswith("/"):
+        return Ref("volume", source)
+    if who is not None and home_root_of(source, limits.home_roots):
+        return Ref("home", source, who)
+    return Ref("hostpath", source)
+
+
 def needs(request: Request, limits: Limits) -> tuple[Ref, ...]:
     """The existing objects whose labels :func:`decide` needs (none for a refused request)."""
     try:
@@ -288,6 +308,13 @@ def decide(request: Request, limits: Limits, facts: Facts) -> Decision:
         return Decision(False, str(exc))
     for ref in planned.others:
         other = facts.get(ref)
+        if ref.kind == "home" and ref.who is not None:
+            found_dir = other if isinstance(other, homes.HostDir) else None
+            if refusal := homes.home_refusal(ref.name, ref.who, found_dir):
+                return Decision(False, refusal)
+            continue
+        if isinstance(other, homes.HostDir):  # only ever the fact of a home
+            return Decision(False, f"{ref.kind} {ref.name!r} is not a home")
         if ref.kind == "hostpath":
             if other is not None and not host_path_allowed(other.id, limits.allow_binds):
                 return Decision(
@@ -303,6 +330,8 @@ def decide(request: Request, limits: Limits, facts: Facts) -> Decision:
     if planned.subject is None:
         return Decision(True, target=request.target)
     subject = facts.get(planned.subject)
+    if isinstance(subject, homes.HostDir):
+        return Decision(False, f"{planned.subject.kind} {planned.subject.name!r} is not a home")
     if subject is None:
         return Decision(True, missing=planned.subject)
     if not managed(subject.labels, limits.prefix):

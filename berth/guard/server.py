@@ -17,13 +17,14 @@ import logging
 import os
 import stat
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import h11
 
-from . import policy
-from .bodies import MAX_BODY, Limits, host_path_allowed
+from . import homes, policy
+from .bodies import MAX_BODY, Limits, home_root_of, host_path_allowed
 
 log = logging.getLogger("berth.guard")
 
@@ -113,6 +114,34 @@ def resolve_host_path(path: str, allow_binds: tuple[str, ...]) -> policy.Found |
     return None
 
 
+def inspect_home(path: str, roots: tuple[str, ...], user_db: str) -> homes.HostDir | None:
+    """What is at a home's path on the host, as the guard sees it (the homes root mounted
+    read-only at the same path), with its owner's ids from the host's passwd and group in
+    ``user_db``; None when the guard cannot see that root or read those files."""
+    root = home_root_of(path, roots)
+    if root is None or not os.path.isdir(root) or not user_db:
+        return None
+    try:
+        found = os.lstat(path)
+    except FileNotFoundError:
+        return homes.HostDir("missing")
+    except OSError:
+        return None
+    if stat.S_ISLNK(found.st_mode):
+        kind = "link"
+    elif stat.S_ISDIR(found.st_mode):
+        kind = "directory"
+    else:
+        kind = "other"
+    try:
+        passwd = Path(user_db, "passwd").read_text(encoding="utf-8", errors="replace")
+        group = Path(user_db, "group").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    ids = homes.owner_ids(passwd, group, found.st_uid)
+    return homes.HostDir(kind, found.st_uid, os.path.realpath(path), ids)
+
+
 async def look_up(upstream: Upstream, ref: policy.Ref) -> policy.Found | None:
     """The Id and labels of ``ref`` on the engine, or None when it does not exist."""
     name = quote(ref.name, safe="")
@@ -183,14 +212,7 @@ class Guard:
             event.method.decode(), event.target.decode("latin-1"), headers, bytes(body)
         )
         try:
-            facts = {
-                ref: (
-                    resolve_host_path(ref.name, self.limits.allow_binds)
-                    if ref.kind == "hostpath"
-                    else await look_up(self.upstream, ref)
-                )
-                for ref in policy.needs(request, self.limits)
-            }
+            facts = {ref: await self._fact(ref) for ref in policy.needs(request, self.limits)}
         except LookupFailed as exc:
             log.warning("could not judge %s %s: %s", request.method, request.path, exc)
             await self._answer(conn, writer, 502, f"berth engine guard: {exc}")
@@ -210,6 +232,13 @@ class Guard:
             if switched:
                 return False
         return conn.our_state is h11.DONE and conn.their_state is h11.DONE
+
+    async def _fact(self, ref: policy.Ref) -> policy.Found | homes.HostDir | None:
+        if ref.kind == "hostpath":
+            return resolve_host_path(ref.name, self.limits.allow_binds)
+        if ref.kind == "home":
+            return inspect_home(ref.name, self.limits.home_roots, self.limits.user_db)
+        return await look_up(self.upstream, ref)
 
     async def _answer(
         self, conn: h11.Connection, writer: asyncio.StreamWriter, status: int, message: str
@@ -361,6 +390,13 @@ async def serve(socket_path: str, guard: Guard, ready: asyncio.Event | None = No
         os.umask(old_umask)
     os.chmod(socket_path, 0o660)
     log.info("engine guard listening on %s (prefix %s)", socket_path, guard.limits.prefix)
+    for root in guard.limits.home_roots:
+        if not os.path.isdir(root):
+            log.warning(
+                "cannot see --home-root %s: every home bind will be refused "
+                "(mount it into the guard read-only at the same path)",
+                root,
+            )
     for root in guard.limits.allow_binds:
         if not os.path.isdir(root):
             log.warning(

@@ -11,14 +11,15 @@ import io
 import re
 import tarfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
 
 from berth.errors import BerthError
-from berth.images.catalog import ImageDef, build_order, get
+from berth.images.catalog import REPOSITORY_PREFIX, STACK_DIR, ImageDef, build_order, get
 from berth.versions import BERTH_VERSION, PINS
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
@@ -33,6 +34,9 @@ class BuildOptions:
     ca_bundle: Path | None = None
     version: str = BERTH_VERSION
     no_cache: bool = False
+    # The tags' namespace: another one (`berth-alice`) builds the stack beside berth/* to try a
+    # change without replacing the images everyone else on the engine runs.
+    prefix: str = REPOSITORY_PREFIX
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,7 @@ def build_args(image: ImageDef, options: BuildOptions) -> dict[str, str]:
     if image.parent is None:
         args = {"BASE_IMAGE": options.base_image}
     else:
-        args = {"BASE_CONTAINER": get(image.parent).tag(options.version)}
+        args = {"BASE_CONTAINER": get(image.parent).tag(options.version, options.prefix)}
     args.update({pin: PINS[pin] for pin in image.pins})
     return args
 
@@ -124,6 +128,9 @@ def make_context(image: ImageDef, ca_bundle: bytes | None) -> io.BytesIO:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         _add_tree(tar, image.context_dir)
+        for borrowed in image.borrows:
+            path = STACK_DIR / borrowed
+            _add_tree_file(tar, path, path.name)
         if image.ships_source:
             for path, name in source_files():
                 _add_tree_file(tar, path, name)
@@ -144,7 +151,9 @@ def _add_tree_file(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
         tar.addfile(info, handle)
 
 
-def parse_stream(image: str, chunks: Iterable[dict]) -> Iterator[BuildEvent | str]:
+def parse_stream(
+    image: str, chunks: Iterable[Mapping[str, Any]]
+) -> Iterator[BuildEvent | str]:
     """Turn the engine's build stream into events; yields the image id (a str) last.
 
     Raises BerthError naming the image and the step that failed.
@@ -197,7 +206,7 @@ def build_stack(
                 image_id = item
             else:
                 report(item)
-        tags = (image.tag(options.version), image.tag("latest"))
+        tags = (image.tag(options.version, options.prefix), image.tag("latest", options.prefix))
         for ref in tags:
             repository, _, tag = ref.rpartition(":")
             client.api.tag(image_id, repository, tag)

@@ -3,6 +3,7 @@ build context lives (``berth/images/stack/<name>/``: Dockerfile, start scripts).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from berth.versions import BERTH_VERSION
 
 STACK_DIR = Path(__file__).parent / "stack"
 REPOSITORY_PREFIX = "berth"
+# One lowercase path component, as the engine accepts it in a repository name.
+_PREFIX_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,9 @@ class ImageDef:
     ships_source: bool = False  # the build context carries Berth's own source (the hub)
     # Version pins the Dockerfile takes as build arguments (names in berth.versions.PINS).
     pins: tuple[str, ...] = ()
+    # Files of other images' directories (relative to STACK_DIR) that this build context carries
+    # too, under their own names: one install script shared by two images stays one file.
+    borrows: tuple[str, ...] = ()
 
     @property
     def repository(self) -> str:
@@ -30,8 +36,8 @@ class ImageDef:
     def context_dir(self) -> Path:
         return STACK_DIR / self.name
 
-    def tag(self, version: str = BERTH_VERSION) -> str:
-        return f"{self.repository}:{version}"
+    def tag(self, version: str = BERTH_VERSION, prefix: str = REPOSITORY_PREFIX) -> str:
+        return f"{prefix}/{self.name}:{version}"
 
 
 STACK: tuple[ImageDef, ...] = (
@@ -49,8 +55,15 @@ STACK: tuple[ImageDef, ...] = (
         ships_source=True,
         pins=("JUPYTERHUB_VERSION",),
     ),
-    ImageDef("minimal-notebook", "base-notebook", "git, editors, curl, unzip, tzdata, nbconvert"),
+    ImageDef("minimal-notebook", "base-notebook", "ps, top, less, editors, git, curl, nbconvert"),
     ImageDef("scipy-notebook", "minimal-notebook", "numpy, scipy, pandas, matplotlib, sklearn, …"),
+    ImageDef("r-notebook", "minimal-notebook", "R from Debian, IRkernel, tidyverse, caret, …"),
+    ImageDef(
+        "datascience-notebook",
+        "scipy-notebook",
+        "scipy-notebook's Python and r-notebook's R in one image",
+        borrows=("r-notebook/install-r.sh",),
+    ),
     ImageDef("registry", "foundation", "Debian's docker-registry: images for a Swarm's nodes"),
 )
 _BY_NAME = {image.name: image for image in STACK}
@@ -66,6 +79,16 @@ def get(name: str) -> ImageDef:
     except KeyError:
         known = ", ".join(_BY_NAME)
         raise BerthError(f"unknown image {name!r}; the stack has: {known}") from None
+
+
+def check_prefix(prefix: str) -> str:
+    """A tag namespace for `berth images build --prefix`: one lowercase name, no registry/tag."""
+    if not _PREFIX_RE.match(prefix) or len(prefix) > 64:
+        raise BerthError(
+            f"prefix {prefix[:70]!r} is not a repository namespace like 'berth' or 'berth-alice' "
+            "(lowercase letters, digits, '.', '_', '-', at most 64 characters)"
+        )
+    return prefix
 
 
 def build_order(names: list[str] | None = None) -> list[ImageDef]:

@@ -38,10 +38,14 @@ def build(
     no_cache: bool = False,
     report: Callable[[BuildEvent], None] = lambda event: None,
     say: Say = lambda text: None,
+    prefix: str = catalog.REPOSITORY_PREFIX,
 ) -> list[BuiltImage]:
-    """Build ``names`` and their parents (the whole stack when empty) on a resolved OS base."""
+    """Build ``names`` and their parents (the whole stack when empty) on a resolved OS base,
+    tagged ``<prefix>/<name>``."""
     base = osbase.resolve_base(client, base_image, base_source, say=say)
-    options = BuildOptions(names=names, base_image=base, ca_bundle=ca_bundle, no_cache=no_cache)
+    options = BuildOptions(
+        names=names, base_image=base, ca_bundle=ca_bundle, no_cache=no_cache, prefix=prefix
+    )
     return build_stack(client, options, report)
 
 

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import docker
 from docker.errors import APIError, ImageNotFound, NotFound
@@ -18,6 +19,7 @@ from berth.run.spec import (
     MOUNT_LABEL,
     RUN_LABEL,
     RunSpec,
+    ServerInfo,
     browser_url,
     create_kwargs,
 )
@@ -60,7 +62,7 @@ def _answers(container: Container) -> bool:
     return bool(server_info(container))
 
 
-def server_info(container: Container) -> dict | None:
+def server_info(container: Container) -> ServerInfo | None:
     """The running server's entry from `jupyter server list --jsonlist`, run in the container."""
     try:
         result = container.exec_run(["jupyter", "server", "list", "--jsonlist"])
@@ -69,7 +71,8 @@ def server_info(container: Container) -> dict | None:
     if result.exit_code != 0:
         return None
     try:
-        servers = json.loads(result.output.decode())
+        # not streamed: the whole output
+        servers: list[ServerInfo] = json.loads(cast(bytes, result.output).decode())
     except ValueError:
         return None
     return servers[0] if servers else None
@@ -90,7 +93,7 @@ def url_of(container: Container) -> str:
     return browser_url(info, host, port)
 
 
-def follow_logs(container: Container, write: Callable[[bytes], None]) -> None:
+def follow_logs(container: Container, write: Callable[[bytes], object]) -> None:
     """Copy the container's log to `write` until it exits (Ctrl-C interrupts the caller)."""
     for chunk in container.logs(stream=True, follow=True, since=int(time.time())):
         write(chunk)
@@ -123,7 +126,7 @@ def list_running(client: docker.DockerClient) -> list[Listed]:
             url = "(starting)"
         image = container.attrs["Config"]["Image"]
         mount = container.labels.get(MOUNT_LABEL, "")
-        rows.append(Listed(container.name, image, container.status, url, mount))
+        rows.append(Listed(str(container.name), image, container.status, url, mount))
     return rows
 
 

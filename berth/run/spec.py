@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypedDict
 
 from berth.config.fields import parse_memory
 from berth.errors import BerthError
@@ -80,12 +81,20 @@ class RunSpec:
     memory: int | str | None = None  # bytes, or what docker-py's parse_bytes reads
 
 
-def create_kwargs(spec: RunSpec) -> dict:
+class ServerInfo(TypedDict, total=False):
+    """One entry of `jupyter server list --jsonlist` (the keys Berth reads of it)."""
+
+    secure: bool
+    base_url: str
+    token: str
+
+
+def create_kwargs(spec: RunSpec) -> dict[str, Any]:
     """Arguments for `containers.create`: unprivileged, no capabilities, loopback by default."""
     environment = {"DOCKER_STACKS_JUPYTER_CMD": "lab"}
     if spec.https:
         environment["GEN_CERT"] = "yes"
-    kwargs: dict = {
+    kwargs: dict[str, Any] = {
         "image": spec.image,
         "name": spec.name,
         "detach": True,
@@ -105,7 +114,7 @@ def create_kwargs(spec: RunSpec) -> dict:
     return kwargs
 
 
-def browser_url(server: dict, host: str, port: int) -> str:
+def browser_url(server: ServerInfo, host: str, port: int) -> str:
     """The URL to open on the host, from one entry of `jupyter server list --jsonlist`."""
     scheme = "https" if server.get("secure") else "http"
     base = server.get("base_url") or "/"

@@ -22,11 +22,11 @@ from traitlets import default
 
 from berth import names
 
-from . import errors, images, specs
+from . import errors, gpus, images, specs
 from .build import LIMIT_ENV, SpecInputs, resources
-from .engine_api import DockerEngine, EngineAPI
+from .engine_api import DockerEngine, EngineAPI, EngineRecord
 from .errors import SpawnException
-from .progress import ProgressLog
+from .progress import ProgressEvent, ProgressLog
 from .settings import ContainerSettings
 from .volumes import prepare_volumes
 
@@ -123,8 +123,8 @@ class BerthSpawner(ContainerSettings, Spawner):
 
     # -- state ----------------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
-        state = super().get_state()
-        if self.state_fields and getattr(self, self.state_fields[0], ""):
+        state: dict[str, Any] = super().get_state()
+        if self.state_fields and getattr(self, self.state_fields[0], None):
             state.update({key: getattr(self, key) for key in self.state_fields})
         return state
 
@@ -144,7 +144,7 @@ class BerthSpawner(ContainerSettings, Spawner):
     def get_env(self) -> dict[str, str]:
         """JupyterHub's environment; the limits are added from their resolved values by
         :func:`~berth.spawner.build.limit_env` (the settings may be callables)."""
-        env = super().get_env()
+        env: dict[str, str] = super().get_env()
         for key in LIMIT_ENV:
             env.pop(key, None)
         return env
@@ -156,7 +156,26 @@ class BerthSpawner(ContainerSettings, Spawner):
     async def get_options_form(self) -> str:
         if self.options_form:
             return str(await super().get_options_form())
-        return images.options_form_html(await self.allowed_image_map(), self.image)
+        allowed = await self.allowed_image_map()
+        labels = gpus.form_labels(allowed, await self.gpu_requests())
+        return images.options_form_html(allowed, self.image, labels)
+
+    async def gpu_requests(self) -> dict[str, gpus.GpuRequest]:
+        """The ``gpus`` setting (resolved if callable), checked: a bad entry fails the start."""
+        try:
+            return gpus.parse_all(await resolve(self.gpus, self) or {})
+        except ValueError as exc:
+            raise errors.bad_config(str(exc)) from exc
+
+    async def device_requests(self, image: str) -> list[dict[str, Any]]:
+        """The engine device requests of the server about to start from ``image``."""
+        request = gpus.request_for(
+            await self.gpu_requests(),
+            await self.allowed_image_map(),
+            self.user_options.get("image"),
+            image,
+        )
+        return [request.device_request()] if request else []
 
     async def chosen_image(self) -> str:
         """The image to run: the user's choice if allowed, else refused with a 403."""
@@ -165,11 +184,11 @@ class BerthSpawner(ContainerSettings, Spawner):
         )
 
     # -- progress -------------------------------------------------------------------------------
-    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+    async def progress(self) -> AsyncIterator[ProgressEvent]:
         async for event in self._progress.follow():
             yield event
 
-    def report(self, event: dict[str, Any]) -> None:
+    def report(self, event: ProgressEvent) -> None:
         self._progress.add(event)
 
     # -- start, with failures translated for the user -------------------------------------------
@@ -234,13 +253,14 @@ class BerthSpawner(ContainerSettings, Spawner):
             run_as_root=self.run_as_root,
             extra_create_kwargs=await resolve(self.extra_create_kwargs, self) or {},
             extra_host_config=await resolve(self.extra_host_config, self) or {},
+            device_requests=await self.device_requests(image),
         )
 
     # -- volumes --------------------------------------------------------------------------------
     async def prepare_volumes(
         self,
         spec: specs.ContainerSpec,
-        image_info: dict[str, Any],
+        image_info: EngineRecord,
     ) -> list[str]:
         """Check existing volumes are this user's (:mod:`.volume_policy`), create the rest."""
         return await prepare_volumes(

@@ -29,12 +29,13 @@ class SpecInputs:
     environment: Mapping[str, str]  # JupyterHub's environment, without limits
     resources: specs.Resources = field(default_factory=specs.Resources)
     networking: specs.Networking = field(default_factory=specs.Networking)
-    volumes: Mapping[str, Any] = field(default_factory=dict)
+    volumes: Mapping[str, str | Mapping[str, str]] = field(default_factory=dict)  # src -> target
     read_only_volumes: Mapping[str, str] = field(default_factory=dict)
     command: Sequence[str] | None = None
     run_as_root: bool = False
     extra_create_kwargs: Mapping[str, Any] = field(default_factory=dict)
     extra_host_config: Mapping[str, Any] = field(default_factory=dict)
+    device_requests: Sequence[Mapping[str, Any]] = ()  # GPUs (berth.spawner.gpus)
 
 
 def resources(
@@ -89,4 +90,5 @@ def container_spec(inputs: SpecInputs) -> specs.ContainerSpec:
         privileges=specs.start_privileges(env, inputs.run_as_root),
         extra_create_kwargs=dict(inputs.extra_create_kwargs),
         extra_host_config=dict(inputs.extra_host_config),
+        device_requests=tuple(dict(request) for request in inputs.device_requests),
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shlex
 import time
-from typing import Any
 
 import docker.errors
 
@@ -13,7 +12,7 @@ from berth import names
 from . import errors, images, specs
 from .base import BerthSpawner, account_key, resolve
 from .build import container_spec
-from .engine_api import ContainerRuntime
+from .engine_api import ContainerRuntime, EngineRecord
 from .errors import SpawnException
 from .readiness import container_address, wait_until_ready
 from .slots import boot_slot
@@ -53,7 +52,8 @@ class ContainerSpawner(BerthSpawner):
         self.container_name = spec.name
         self.log.info("Created container %s (%s) from %s", spec.name, self.container_id[:12], image)
         self.report({"progress": 80, "message": "Starting container"})
-        async with boot_slot(self.max_concurrent_boots, self.boot_slot_hold):
+        slot_wait = self.start_timeout / 2  # leave the other half for the boot itself
+        async with boot_slot(self.max_concurrent_boots, self.boot_slot_hold, slot_wait):
             await engine.start_container(self.container_id)
             if self.post_start_cmd:
                 await self._post_start()
@@ -73,7 +73,7 @@ class ContainerSpawner(BerthSpawner):
                     raise self._failure_exception(failure, spec.resources.mem_limit)
         return url
 
-    def _failure_exception(self, record: dict[str, Any], mem_limit: int | None) -> SpawnException:
+    def _failure_exception(self, record: EngineRecord, mem_limit: int | None) -> SpawnException:
         state = record.get("State") or {}
         if not record.get("Id") or state.get("Status") in {"removing", "dead"}:
             return errors.removed_while_starting(self.container_name)

@@ -25,9 +25,15 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 import docker
 import docker.errors
+import docker.utils
+
+from .specs import CreateContainerKwargs, CreateVolumeKwargs
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+# A JSON object as the Engine API returns it: an inspect result, a list summary, a pull record.
+EngineRecord = dict[str, Any]
 
 _lock = threading.Lock()
 _executors: dict[int, ThreadPoolExecutor] = {}
@@ -51,11 +57,19 @@ def shared_client(base_url: str, pool_size: int, timeout: float) -> docker.APICl
         return client
     if base_url:
         client = docker.APIClient(
-            base_url=base_url, version="auto", timeout=timeout, max_pool_size=pool_size
+            base_url=base_url,
+            version="auto",
+            timeout=timeout,  # type: ignore[arg-type]  # stubs say int; requests takes a float
+            max_pool_size=pool_size,
         )
     else:  # DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, as the docker CLI reads them
         env = docker.utils.kwargs_from_env()
-        client = docker.APIClient(version="auto", timeout=timeout, max_pool_size=pool_size, **env)
+        client = docker.APIClient(
+            version="auto",
+            timeout=timeout,  # type: ignore[arg-type]  # stubs say int; requests takes a float
+            max_pool_size=pool_size,
+            **env,
+        )
     with _lock:
         return _clients.setdefault(key, client)
 
@@ -63,35 +77,39 @@ def shared_client(base_url: str, pool_size: int, timeout: float) -> docker.APICl
 class ImageStore(Protocol):
     """Where images are looked up and pulled."""
 
-    async def inspect_image(self, image: str) -> dict[str, Any] | None: ...
+    async def inspect_image(self, image: str) -> EngineRecord | None: ...
 
-    async def pull(self, image: str, on_event: Callable[[dict[str, Any]], None]) -> None: ...
+    async def pull(self, image: str, on_event: Callable[[EngineRecord], None]) -> None: ...
 
 
 class VolumeStore(Protocol):
     """Named volumes, and the short-lived container that hands a fresh one to its user."""
 
-    async def inspect_volume(self, name: str) -> dict[str, Any] | None: ...
+    async def inspect_volume(self, name: str) -> EngineRecord | None: ...
 
-    async def create_volume(self, kwargs: dict[str, Any]) -> None: ...
+    async def create_volume(self, kwargs: CreateVolumeKwargs) -> None: ...
 
-    async def list_containers(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    async def list_containers(self, labels: Mapping[str, str]) -> list[EngineRecord]:
         """Summaries of all containers (any state) that carry every one of ``labels``."""
         ...
 
     async def remove_volume(self, name: str) -> None: ...
 
+    async def remove_container(self, container_id: str) -> None:
+        """Removes a volume-init container that a killed hub left behind."""
+        ...
+
     async def run_to_completion(
-        self, kwargs: dict[str, Any], timeout: float
+        self, kwargs: CreateContainerKwargs, timeout: float
     ) -> tuple[int, str]: ...
 
 
 class ContainerRuntime(Protocol):
     """The lifecycle of one container (or, in another back end, its equivalent)."""
 
-    async def inspect_container(self, name_or_id: str) -> dict[str, Any] | None: ...
+    async def inspect_container(self, name_or_id: str) -> EngineRecord | None: ...
 
-    async def create_container(self, kwargs: dict[str, Any]) -> str: ...
+    async def create_container(self, kwargs: CreateContainerKwargs) -> str: ...
 
     async def start_container(self, container_id: str) -> None: ...
 
@@ -132,14 +150,14 @@ class DockerEngine:
         return await self.run(self._client)
 
     # -- containers ---------------------------------------------------------------------------
-    async def inspect_container(self, name_or_id: str) -> dict[str, Any] | None:
+    async def inspect_container(self, name_or_id: str) -> EngineRecord | None:
         api = await self.client()
         try:
             return await self.run(api.inspect_container, name_or_id)
         except docker.errors.NotFound:
             return None
 
-    async def create_container(self, kwargs: dict[str, Any]) -> str:
+    async def create_container(self, kwargs: CreateContainerKwargs) -> str:
         api = await self.client()
         kwargs = dict(kwargs)
         kwargs["host_config"] = api.create_host_config(**kwargs["host_config"])
@@ -165,7 +183,7 @@ class DockerEngine:
             if exc.status_code != 409 or "in progress" not in str(exc):  # already being removed
                 raise
 
-    async def list_containers(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    async def list_containers(self, labels: Mapping[str, str]) -> list[EngineRecord]:
         """Summaries of all containers (any state) carrying every one of ``labels``."""
         api = await self.client()
         filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
@@ -173,7 +191,8 @@ class DockerEngine:
 
     async def wait_container(self, container_id: str, timeout: float) -> int:
         api = await self.client()
-        result = await self.run(api.wait, container_id, timeout=timeout)
+        # stubs say int; the SDK hands the timeout to requests, which takes a float
+        result = await self.run(api.wait, container_id, timeout=timeout)  # type: ignore[arg-type]
         return int(result.get("StatusCode", 0))
 
     async def logs_tail(self, container_id: str, lines: int = 20) -> str:
@@ -186,28 +205,29 @@ class DockerEngine:
 
     async def exec_run(self, container_id: str, cmd: list[str]) -> tuple[int, str]:
         api = await self.client()
-        exec_id = await self.run(api.exec_create, container_id, cmd)
-        output = await self.run(api.exec_start, exec_id)
+        exec_id = (await self.run(api.exec_create, container_id, cmd))["Id"]
+        # exec_start is overloaded on its flags, which a ParamSpec cannot carry: bind them here.
+        output = await self.run(lambda: api.exec_start(exec_id))
         info = await self.run(api.exec_inspect, exec_id)
         text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)
         return int(info.get("ExitCode") or 0), text
 
     # -- images -------------------------------------------------------------------------------
-    async def inspect_image(self, image: str) -> dict[str, Any] | None:
+    async def inspect_image(self, image: str) -> EngineRecord | None:
         api = await self.client()
         try:
             return await self.run(api.inspect_image, image)
         except docker.errors.NotFound:
             return None
 
-    async def pull(self, image: str, on_event: Callable[[dict[str, Any]], None]) -> None:
+    async def pull(self, image: str, on_event: Callable[[EngineRecord], None]) -> None:
         """Pull ``image``, calling ``on_event`` (in the event loop) for each progress record."""
         api = await self.client()
         loop = asyncio.get_running_loop()
         repository, tag = docker.utils.parse_repository_tag(image)
 
         def consume() -> None:
-            stream: Iterator[dict[str, Any]] = api.pull(
+            stream: Iterator[EngineRecord] = api.pull(
                 repository, tag=tag or "latest", stream=True, decode=True
             )
             for record in stream:
@@ -218,7 +238,7 @@ class DockerEngine:
         await self.run(consume)
 
     # -- volumes ------------------------------------------------------------------------------
-    async def inspect_volume(self, name: str) -> dict[str, Any] | None:
+    async def inspect_volume(self, name: str) -> EngineRecord | None:
         api = await self.client()
         try:
             return await self.run(api.inspect_volume, name)
@@ -230,11 +250,13 @@ class DockerEngine:
         with contextlib.suppress(docker.errors.NotFound):
             await self.run(api.remove_volume, name)
 
-    async def create_volume(self, kwargs: dict[str, Any]) -> None:
+    async def create_volume(self, kwargs: CreateVolumeKwargs) -> None:
         api = await self.client()
         await self.run(api.create_volume, **kwargs)
 
-    async def run_to_completion(self, kwargs: dict[str, Any], timeout: float) -> tuple[int, str]:
+    async def run_to_completion(
+        self, kwargs: CreateContainerKwargs, timeout: float
+    ) -> tuple[int, str]:
         """Create, start, wait for and remove a short-lived container; (exit status, logs)."""
         container_id = await self.create_container(kwargs)
         try:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import docker.errors
 import requests.exceptions
 
-try:  # JupyterHub 6
-    from jupyterhub.spawner import SpawnException
+try:  # JupyterHub 6 (the "as" re-exports it: the spawner modules import it from here)
+    from jupyterhub.spawner import SpawnException as SpawnException
 except ImportError:  # JupyterHub 5 (pinned: see berth/versions.py)
     from tornado import web
 
@@ -108,7 +108,8 @@ def engine_unreachable(detail: str) -> SpawnException:
 
 
 def engine_error(action: str, exc: docker.errors.APIError) -> SpawnException:
-    explanation = exc.explanation or str(exc)
+    # (the stubs say str; an APIError built by hand may carry the response's bytes)
+    explanation: str | bytes = exc.explanation or str(exc)
     if isinstance(explanation, bytes):
         explanation = explanation.decode("utf-8", "replace")
     return SpawnException(

@@ -9,9 +9,10 @@ from typing import Any
 import docker.errors
 
 from . import errors
-from .engine_api import ImageStore
+from .engine_api import EngineRecord, ImageStore
+from .progress import ProgressEvent
 
-Report = Callable[[dict[str, Any]], None]
+Report = Callable[[ProgressEvent], None]
 
 # Berth's images are built on the host (`berth images build`), never pulled: a `berth/...` image
 # on a registry is whoever registered that name, not Berth.
@@ -53,16 +54,22 @@ def choose_image(default_image: str, allowed: Mapping[str, str], requested: obje
     raise errors.image_not_allowed(requested, list(choices))
 
 
-def options_form_html(allowed: Mapping[str, str], default_image: str) -> str:
-    """A ``<select>`` of the allowed images; empty when there is nothing to choose."""
+def options_form_html(
+    allowed: Mapping[str, str], default_image: str, labels: Mapping[str, str] | None = None
+) -> str:
+    """A ``<select>`` of the allowed images; empty when there is nothing to choose.
+
+    ``labels`` (display name -> text shown) may say more than the name, e.g. that a choice
+    comes with GPUs; the value sent back is always the display name."""
     if len(allowed) < 2:
         return ""
+    labels = labels or {}
     options = []
     for display, image in allowed.items():
         selected = " selected" if image == default_image else ""
         options.append(
             f'<option value="{html.escape(display, quote=True)}"{selected}>'
-            f"{html.escape(display)}</option>"
+            f"{html.escape(labels.get(display, display))}</option>"
         )
     return (
         '<label for="berth-image">Image</label>\n'
@@ -87,7 +94,7 @@ class PullProgress:
         self.layers: dict[str, tuple[int, int]] = {}
         self.percent = start  # never goes back when a new layer's size becomes known
 
-    def event(self, record: Mapping[str, Any]) -> dict[str, Any] | None:
+    def event(self, record: Mapping[str, Any]) -> ProgressEvent | None:
         layer = record.get("id")
         detail = record.get("progressDetail") or {}
         status = str(record.get("status", ""))
@@ -112,7 +119,7 @@ class PullProgress:
 
 async def ensure_image(
     engine: ImageStore, image: str, policy: str, report: Report
-) -> dict[str, Any]:
+) -> EngineRecord:
     """Make ``image`` present according to ``policy``; returns its inspect record."""
     found = await engine.inspect_image(image)
     if is_own_image(image):  # whatever the policy: never pulled
@@ -126,7 +133,7 @@ async def ensure_image(
     report({"progress": 10, "message": f"Pulling image {image}"})
     progress = PullProgress(image)
 
-    def on_record(record: dict[str, Any]) -> None:
+    def on_record(record: EngineRecord) -> None:
         event = progress.event(record)
         if event:
             report(event)

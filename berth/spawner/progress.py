@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import NotRequired, TypedDict
+
+
+class ProgressEvent(TypedDict):
+    """One event of the spawn page's progress stream (JupyterHub's ``Spawner.progress``)."""
+
+    progress: NotRequired[int]  # percent; without it the bar stays where it is
+    message: str
 
 
 class ProgressLog:
     """Append-only list of events; ``follow()`` replays it and then waits for more."""
 
     def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
+        self.events: list[ProgressEvent] = []
         self.closed = False
         self._changed = asyncio.Event()
 
@@ -21,7 +28,7 @@ class ProgressLog:
         self.closed = False
         self._wake()
 
-    def add(self, event: dict[str, Any]) -> None:
+    def add(self, event: ProgressEvent) -> None:
         self.events.append(event)
         self._wake()
 
@@ -33,7 +40,7 @@ class ProgressLog:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
-    async def follow(self) -> AsyncIterator[dict[str, Any]]:
+    async def follow(self) -> AsyncIterator[ProgressEvent]:
         seen = 0
         while True:
             changed = self._changed

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
-from .engine_api import ContainerRuntime
+from .engine_api import ContainerRuntime, EngineRecord
 from .specs import Networking
 
 
@@ -16,7 +15,7 @@ class AddressError(RuntimeError):
     """The engine did not report an address for the container."""
 
 
-def container_address(record: dict[str, Any], networking: Networking) -> tuple[str, int]:
+def container_address(record: EngineRecord, networking: Networking) -> tuple[str, int]:
     """(host, port) the hub connects to, from an inspect record."""
     settings = record.get("NetworkSettings") or {}
     if networking.use_internal_ip:
@@ -47,7 +46,7 @@ async def _answers(client: AsyncHTTPClient, url: str) -> bool:
 
 async def wait_until_ready(
     engine: ContainerRuntime, container_id: str, url: str, timeout: float
-) -> dict[str, Any] | None:
+) -> EngineRecord | None:
     """Wait until ``url`` answers. Returns None then, or the inspect record (with ``_logs``)
     if the container stopped first. Gives up silently at ``timeout`` (JupyterHub's own
     ``start_timeout`` / ``http_timeout`` take over from there)."""
@@ -61,7 +60,7 @@ async def wait_until_ready(
 
 async def _wait(
     engine: ContainerRuntime, client: AsyncHTTPClient, container_id: str, url: str, timeout: float
-) -> dict[str, Any] | None:
+) -> EngineRecord | None:
     deadline = time.monotonic() + timeout
     delay = 0.05
     next_check = 0.0

@@ -156,9 +156,20 @@ class ContainerSettings(LoggingConfigurable):
         [Dict(), Callable()],
         default_value={},
         help="""Extra keyword arguments for ``docker.APIClient.create_host_config`` (or a callable
-        of the spawner returning them), merged over Berth's own. This is how GPUs are requested:
-        ``{"device_requests": [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]}``.
-        """,
+        of the spawner returning them), merged over Berth's own (e.g. a device request for a
+        driver other than the one ``gpus`` asks for).""",
+    ).tag(config=True)
+
+    gpus = Union(
+        [Dict(), Callable()],
+        default_value={},
+        help="""GPUs per image or profile: ``{image or display name of allowed_images: request}``
+        (or a callable of the spawner returning that dict, for per-user decisions). A request is
+        ``"all"``, a count, or a list of GPU indexes or UUIDs, as ``docker run --gpus`` takes
+        them; the server gets them as an engine device request with the ``gpu`` capability.
+        A profile's entry (its display name) wins over its image's, so two profiles of one image
+        can differ; the options form says which choices come with GPUs. The host needs NVIDIA's
+        driver and Container Toolkit (see docs/spawner.md, GPUs). Not on the Swarm back end.""",
     ).tag(config=True)
 
     post_start_cmd = Union(
@@ -186,7 +197,9 @@ class ContainerSettings(LoggingConfigurable):
         host. Server start-up is CPU-bound: in a burst of spawns, a limit near the number of
         cores lets the first servers be ready early instead of all of them late (and the last
         no later). Pulls, volume setup and container creation are never limited; see
-        ``boot_slot_hold`` for servers that are slow to boot for other reasons.""",
+        ``boot_slot_hold`` for servers that are slow to boot for other reasons. A boot waits
+        for a slot at most half of ``start_timeout``, then goes ahead without one: the queue
+        orders boots and never makes one time out.""",
     ).tag(config=True)
 
     @default("max_concurrent_boots")

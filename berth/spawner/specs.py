@@ -30,20 +30,44 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth import names
-from berth.labels import (  # noqa: F401 -- the spawners and their tests know them as specs.*
-    LABEL_MANAGED,
-    LABEL_PREFIX,
-    LABEL_ROLE,
-    LABEL_SERVER,
-    LABEL_SPAWNER,
-    LABEL_USER,
-    LABEL_USER_CREATED,
-    LABEL_USER_ID,
-    ROLE_HUB_DATA,
-    ROLE_SHARED_VOLUME,
-    ROLE_SINGLEUSER,
-    ROLE_VOLUME,
-    ROLE_VOLUME_INIT,
+from berth.labels import (  # `X as X`: the spawners and their tests know them as specs.*
+    LABEL_MANAGED as LABEL_MANAGED,
+)
+from berth.labels import (
+    LABEL_PREFIX as LABEL_PREFIX,
+)
+from berth.labels import (
+    LABEL_ROLE as LABEL_ROLE,
+)
+from berth.labels import (
+    LABEL_SERVER as LABEL_SERVER,
+)
+from berth.labels import (
+    LABEL_SPAWNER as LABEL_SPAWNER,
+)
+from berth.labels import (
+    LABEL_USER as LABEL_USER,
+)
+from berth.labels import (
+    LABEL_USER_CREATED as LABEL_USER_CREATED,
+)
+from berth.labels import (
+    LABEL_USER_ID as LABEL_USER_ID,
+)
+from berth.labels import (
+    ROLE_HUB_DATA as ROLE_HUB_DATA,
+)
+from berth.labels import (
+    ROLE_SHARED_VOLUME as ROLE_SHARED_VOLUME,
+)
+from berth.labels import (
+    ROLE_SINGLEUSER as ROLE_SINGLEUSER,
+)
+from berth.labels import (
+    ROLE_VOLUME as ROLE_VOLUME,
+)
+from berth.labels import (
+    ROLE_VOLUME_INIT as ROLE_VOLUME_INIT,
 )
 
 PER_USER_FIELDS = frozenset({"username", "servername", "server_suffix"})
@@ -141,6 +165,8 @@ class ContainerSpec:
     extra_create_kwargs: Mapping[str, Any] = field(default_factory=dict)
     extra_host_config: Mapping[str, Any] = field(default_factory=dict)
     working_dir: str | None = None  # None: the image's WORKDIR
+    # docker.types.DeviceRequest keyword arguments (GPUs, see berth.spawner.gpus)
+    device_requests: Sequence[Mapping[str, Any]] = ()
 
 
 def start_privileges(environment: Mapping[str, str], run_as_root: bool = False) -> Privileges:
@@ -237,9 +263,18 @@ def bind_mode(mount: Mount) -> str:
     return mode if mount.is_host_path else f"{mode},nocopy"
 
 
-def host_config_kwargs(spec: ContainerSpec) -> dict[str, Any]:
+# The Engine API's keyword arguments, as the builders return them (plain dicts, so tests
+# compare them whole; extra_*_kwargs may add any key the SDK accepts, hence Any values).
+HostConfigKwargs = dict[str, Any]  # for docker.APIClient.create_host_config
+# For docker.APIClient.create_container, "host_config" holding HostConfigKwargs (the engine
+# turns it into the API's form): what ContainerRuntime.create_container takes.
+CreateContainerKwargs = dict[str, Any]
+CreateVolumeKwargs = dict[str, Any]  # for docker.APIClient.create_volume
+
+
+def host_config_kwargs(spec: ContainerSpec) -> HostConfigKwargs:
     """Keyword arguments for ``APIClient.create_host_config``."""
-    hc: dict[str, Any] = {
+    hc: HostConfigKwargs = {
         "binds": {m.source: {"bind": m.target, "mode": bind_mode(m)} for m in spec.mounts},
         "cap_drop": ["ALL"],
         "cap_add": list(spec.privileges.cap_add),
@@ -260,6 +295,8 @@ def host_config_kwargs(spec: ContainerSpec) -> dict[str, Any]:
         hc["cpu_shares"] = max(2, int(res.cpu_guarantee * 1024))
     if res.pids_limit:
         hc["pids_limit"] = res.pids_limit
+    if spec.device_requests:
+        hc["device_requests"] = [dict(request) for request in spec.device_requests]
     net = spec.networking
     if net.network_name:
         hc["network_mode"] = net.network_name
@@ -268,9 +305,9 @@ def host_config_kwargs(spec: ContainerSpec) -> dict[str, Any]:
     return deep_merge(hc, spec.extra_host_config)
 
 
-def container_create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
+def container_create_kwargs(spec: ContainerSpec) -> CreateContainerKwargs:
     """Keyword arguments for ``APIClient.create_container`` (``host_config`` still a dict)."""
-    kwargs: dict[str, Any] = {
+    kwargs: CreateContainerKwargs = {
         "image": spec.image,
         "name": spec.name,
         "command": list(spec.command) if spec.command else None,

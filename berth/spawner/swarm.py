@@ -21,6 +21,7 @@ from . import errors, specs
 from . import swarm_specs as ss
 from .base import BerthSpawner, resolve
 from .build import container_spec
+from .engine_api import EngineRecord
 from .errors import SpawnException
 from .readiness import _answers
 from .swarm_engine import SwarmEngine
@@ -93,6 +94,13 @@ class SwarmSpawner(SwarmSettings, BerthSpawner):
 
     async def _service_spec(self, image: str) -> ss.ServiceSpec:
         base = container_spec(await self.spec_inputs(image))
+        if base.device_requests:
+            # A service has no device requests (only generic resources a node advertises):
+            # starting it without the GPUs the choice promised would be a silent downgrade.
+            raise errors.bad_config(
+                f"{image} comes with GPUs (the gpus setting), which the Swarm back end cannot "
+                "give a server; remove it from gpus or use the single-host back end"
+            )
         constraints = list(await resolve(self.placement_constraints, self) or [])
         spread = list(await resolve(self.placement_spread, self) or [])
         per_image = self.image_placement.get(image) or {}
@@ -251,7 +259,7 @@ class SwarmSpawner(SwarmSettings, BerthSpawner):
             self.service_id = ""
 
     # -- running ------------------------------------------------------------------------------
-    async def _task_record(self) -> dict[str, Any] | None:
+    async def _task_record(self) -> EngineRecord | None:
         engine = self.swarm
         if self.task_id:
             return await engine.inspect_task(self.task_id)

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
 import docker.errors
 
-from .engine_api import DockerEngine
+from .engine_api import DockerEngine, EngineRecord
+from .swarm_specs import ServiceCreateKwargs
 
 
 class SwarmEngine(DockerEngine):
     """`DockerEngine` (shared thread pool and client) plus services, tasks, nodes, networks."""
 
-    async def create_service(self, kwargs: dict[str, Any]) -> str:
+    async def create_service(self, kwargs: ServiceCreateKwargs) -> str:
         api = await self.client()
         created = await self.run(api.create_service, **kwargs)
         return str(created["ID"])
 
-    async def inspect_service(self, name_or_id: str) -> dict[str, Any] | None:
+    async def inspect_service(self, name_or_id: str) -> EngineRecord | None:
         api = await self.client()
         try:
             return await self.run(api.inspect_service, name_or_id)
@@ -30,25 +30,25 @@ class SwarmEngine(DockerEngine):
         with contextlib.suppress(docker.errors.NotFound):
             await self.run(api.remove_service, name_or_id)
 
-    async def tasks(self, service_id: str) -> list[dict[str, Any]]:
+    async def tasks(self, service_id: str) -> list[EngineRecord]:
         api = await self.client()
         return list(await self.run(api.tasks, filters={"service": service_id}))
 
-    async def inspect_task(self, task_id: str) -> dict[str, Any] | None:
+    async def inspect_task(self, task_id: str) -> EngineRecord | None:
         api = await self.client()
         try:
             return await self.run(api.inspect_task, task_id)
         except docker.errors.NotFound:
             return None
 
-    async def inspect_node(self, node_id: str) -> dict[str, Any] | None:
+    async def inspect_node(self, node_id: str) -> EngineRecord | None:
         api = await self.client()
         try:
             return await self.run(api.inspect_node, node_id)
         except docker.errors.NotFound:
             return None
 
-    async def inspect_network(self, name: str) -> dict[str, Any] | None:
+    async def inspect_network(self, name: str) -> EngineRecord | None:
         api = await self.client()
         try:
             return await self.run(api.inspect_network, name)

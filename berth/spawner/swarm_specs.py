@@ -18,9 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from . import specs
+from .progress import ProgressEvent
+
+# Keyword arguments of docker.APIClient.create_service (what SwarmEngine.create_service takes).
+ServiceCreateKwargs = dict[str, Any]
+_Task = TypeVar("_Task", bound=Mapping[str, Any])
 
 NANO = 10**9
 VOLUME_POLICY_PIN = "pin"
@@ -71,7 +76,9 @@ def render_driver_options(
     return {key: names.render(value, namespace) for key, value in options.items()}
 
 
-def mount_json(mount: specs.Mount, driver: VolumeDriver, labels: Mapping[str, str]) -> dict:
+def mount_json(
+    mount: specs.Mount, driver: VolumeDriver, labels: Mapping[str, str]
+) -> dict[str, Any]:
     """A service mount; a named volume the node creates carries ``labels`` (its owner)."""
     if mount.is_host_path:
         return {
@@ -164,7 +171,7 @@ def task_template(spec: ServiceSpec) -> dict[str, Any]:
     return specs.deep_merge(template, spec.extra_task_template)
 
 
-def service_create_kwargs(spec: ServiceSpec) -> dict[str, Any]:
+def service_create_kwargs(spec: ServiceSpec) -> ServiceCreateKwargs:
     """Keyword arguments for ``docker.APIClient.create_service``."""
     return {
         "task_template": task_template(spec),
@@ -235,7 +242,7 @@ def task_view(task: Mapping[str, Any], network_id: str = "") -> TaskView:
     )
 
 
-def current_task(tasks: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+def current_task(tasks: Sequence[_Task]) -> _Task | None:
     """The newest task (by creation time) of a one-replica service."""
     if not tasks:
         return None
@@ -244,7 +251,7 @@ def current_task(tasks: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None
 
 def progress_event(
     view: TaskView, node_name: str = "", reserved: str = ""
-) -> dict[str, Any] | None:
+) -> ProgressEvent | None:
     """The spawn-page event for a task state; ``None`` for terminal states."""
     found = TASK_PROGRESS.get(view.state)
     if found is None:

@@ -7,18 +7,23 @@ run), see :mod:`.system_users` for what is looked up and refused.
 
 from __future__ import annotations
 
+from typing import Any
+
+import docker.errors
 from jupyterhub.auth import LocalAuthenticator
 from traitlets import Bool, Integer, Unicode
 
 from berth import names
 
-from . import errors, specs, system_users
+from . import account_files, errors, specs, system_users
 from .build import container_spec
 from .container import ContainerSpawner
 
 
 class SystemUserSpawner(ContainerSpawner):
     """A container per server, run as the host account named like the user (docs/spawner.md)."""
+
+    _account_name: str = ""  # the account of the spawn in progress, for error messages
 
     host_homedir_format_string = Unicode(
         "/home/{username}",
@@ -51,6 +56,26 @@ class SystemUserSpawner(ContainerSpawner):
         names are host accounts' by construction.""",
     ).tag(config=True)
 
+    passwd_file = Unicode(
+        "",
+        help="""Read accounts from this passwd(5) file instead of the host's user database
+        (NSS), with ``group_file``. For a hub that sees the host's accounts only as a copy:
+        `berth up` points both at the one the engine guard keeps. Empty: NSS.""",
+    ).tag(config=True)
+
+    group_file = Unicode(
+        "",
+        help="""The group(5) file that goes with ``passwd_file`` (supplementary groups).""",
+    ).tag(config=True)
+
+    check_host_home = Bool(
+        True,
+        help="""Check that the host home exists, is a directory (not a link) and belongs to the
+        account before the container is created. Off only where the hub cannot see the host's
+        homes and something else checks them: under `berth up` the engine guard does, and
+        refuses the container otherwise.""",
+    ).tag(config=True)
+
     def authenticator_problem(self) -> str | None:
         """Why this hub's logins do not prove that a user owns the host account of that name."""
         if self.trust_authenticator_names or isinstance(self.authenticator, LocalAuthenticator):
@@ -62,8 +87,20 @@ class SystemUserSpawner(ContainerSpawner):
         )
 
     def host_account(self) -> system_users.HostAccount:
-        """The account that runs this user's server (blocking NSS lookup; it is local)."""
-        return system_users.lookup(self.user.name, self.min_uid)
+        """The account that runs this user's server (a blocking look-up; it is local)."""
+        if not self.passwd_file:
+            return system_users.lookup(self.user.name, self.min_uid)
+        if not self.group_file:
+            raise errors.bad_config("SystemUserSpawner.passwd_file needs group_file too")
+        try:
+            return system_users.lookup(
+                self.user.name,
+                self.min_uid,
+                account_files.passwd_lookup(self.passwd_file),
+                account_files.grouplist_lookup(self.group_file),
+            )
+        except OSError as exc:
+            raise errors.bad_config(f"the user database cannot be read ({exc})") from exc
 
     def home_problem(self, path: str, uid: int) -> str | None:
         """Why ``path`` is not ``uid``'s home. A hub that sees the host's homes under another
@@ -83,8 +120,21 @@ class SystemUserSpawner(ContainerSpawner):
             )
         except names.InvalidNameError as exc:
             raise errors.bad_config(str(exc)) from exc
-        problem = self.home_problem(host_home, account.uid)
+        problem = self.home_problem(host_home, account.uid) if self.check_host_home else None
         if problem is not None:
             raise system_users.bad_home(account.name, problem)
+        self._account_name = account.name
         spec = container_spec(await self.spec_inputs(image))
         return system_users.system_user_spec(spec, account, host_home, image_home)
+
+    async def _start(self) -> Any:
+        """The container spawner's start; a home the engine guard refuses (missing, a link,
+        someone else's) is told to the user as such, not as an engine error."""
+        self._account_name = ""
+        try:
+            return await super()._start()
+        except docker.errors.APIError as exc:
+            problem = system_users.guard_home_refusal(exc)
+            if problem is None or not self._account_name:
+                raise
+            raise system_users.bad_home(self._account_name, problem) from exc

@@ -132,6 +132,21 @@ def home_problem(
     return None
 
 
+# How the engine guard (berth/guard/homes.py) begins its refusals of a home bind.
+GUARD_HOME_REFUSAL = "berth engine guard: home "
+
+
+def guard_home_refusal(exc: Exception) -> str | None:
+    """The engine guard's reason for refusing a home (``home '/home/x' does not exist …``)
+    from the engine error the hub got, or None for any other error."""
+    explanation = getattr(exc, "explanation", None) or ""
+    if isinstance(explanation, bytes):
+        explanation = explanation.decode("utf-8", "replace")
+    if getattr(exc, "status_code", None) != 403 or GUARD_HOME_REFUSAL not in explanation:
+        return None
+    return explanation.split("berth engine guard: ", 1)[1].strip()
+
+
 # Extra create/host-config keys that would change who the container runs as or what it may do;
 # a migrated DockerSpawner config often sets `user: root`, which here would mean a root server.
 IDENTITY_KEYS = frozenset({"user", "privileged", "cap_add", "group_add", "userns_mode"})

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import errors, specs, volume_policy
-from .engine_api import VolumeStore
+from .engine_api import EngineRecord, VolumeStore
 from .images import Report
 from .specs import (
     LABEL_MANAGED,
@@ -32,6 +32,8 @@ from .specs import (
     LABEL_USER,
     NO_NEW_PRIVILEGES,
     ROLE_VOLUME_INIT,
+    CreateContainerKwargs,
+    CreateVolumeKwargs,
     Identity,
     Privileges,
     labels,
@@ -41,7 +43,7 @@ from .specs import (
 
 def volume_create_kwargs(
     name: str, identity: Identity, role: str = specs.ROLE_VOLUME
-) -> dict[str, Any]:
+) -> CreateVolumeKwargs:
     """Keyword arguments for ``APIClient.create_volume``: labelled with the owner."""
     owner = (
         identity
@@ -86,7 +88,7 @@ fi
 
 def volume_init_kwargs(
     image: str, volume: str, target: str, owner: str, identity: Identity
-) -> dict[str, Any]:
+) -> CreateContainerKwargs:
     """A short-lived root container (CAP_CHOWN, no network) that chowns a fresh volume."""
     return {
         "image": image,
@@ -113,7 +115,7 @@ def volume_init_kwargs(
 async def prepare_volumes(
     engine: VolumeStore,
     spec: specs.ContainerSpec,
-    image_info: dict[str, Any],
+    image_info: EngineRecord,
     timeout: float,
     report: Report,
     log: logging.Logger | logging.LoggerAdapter[Any],

@@ -7,6 +7,7 @@ created and to the host's own addresses; every probe is bounded by a short timeo
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import selectors
 import socket
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import docker
+from docker.types import IPAMConfig, IPAMPool
 from engine_cleanup import remove_containers, remove_networks
 
 from berth.deploy.firewall import FirewallSpec, firewall_container_kwargs, spec_for_network
@@ -307,3 +309,128 @@ def lab(client: Any, fw_image: str, user_image: str) -> Iterator[Lab]:
         yield the_lab
     finally:
         the_lab.cleanup()
+
+
+# Answers DNS queries for any name with one A record (10.9.9.9), echoes other UDP datagrams,
+# accepts TCP connections: a LAN host with a resolver and services.
+LAN_HOST = r"""
+import selectors, socket
+sel = selectors.DefaultSelector()
+for kind, port in [("tcp", 80), ("tcp", 8080), ("udp", 53), ("udp", 8080)]:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    if kind == "tcp":
+        s.listen(128)
+    s.setblocking(False)
+    sel.register(s, selectors.EVENT_READ, (kind, port))
+def answer(query):
+    end = query.index(b"\0", 12) + 5  # the question: its name, type and class
+    record = b"\xc0\x0c\0\x01\0\x01\0\0\0\x3c\0\x04" + bytes([10, 9, 9, 9])
+    return query[:2] + b"\x81\x80" + query[4:6] + b"\0\x01\0\0\0\0" + query[12:end] + record
+print("listening", flush=True)
+while True:
+    for key, _ in sel.select():
+        try:
+            if key.data[0] == "tcp":
+                key.fileobj.accept()[0].close()
+                continue
+            data, peer = key.fileobj.recvfrom(2048)
+            try:
+                reply = answer(data) if key.data[1] == 53 else data
+            except ValueError:
+                reply = data
+            key.fileobj.sendto(reply, peer)
+        except OSError:
+            pass
+"""
+LAN_TARGETS = [("tcp", 80), ("tcp", 8080), ("udp", 8080), ("udp", 53)]
+LAN_PREFIX = "berth-egress-"
+
+
+def host_routes() -> list[ipaddress.IPv4Network]:
+    output = subprocess.run(
+        ["ip", "-4", "route", "show"], capture_output=True, text=True, check=True
+    ).stdout
+    routes = [line.split()[0] for line in output.splitlines()]
+    return [ipaddress.IPv4Network(r if r != "default" else "0.0.0.0/0") for r in routes]
+
+
+@dataclass
+class Lan:
+    """Private networks standing for the host's LAN: Docker networks of our own (10.x,
+    100.64/10 and 192.168.x subnets) with one host on all of them, routed to and from a lab's
+    bridge by two DOCKER-USER rules each, as the host routes to its real LAN. Docker keeps its
+    own networks apart (DOCKER-ISOLATION), which a real LAN is not; the rules only skip that,
+    and sit below Berth's jumps, so Berth's chains decide first."""
+
+    lab: Lab
+    name: str = field(default_factory=lambda: LAN_PREFIX + uuid.uuid4().hex[:6])
+    networks: list[Any] = field(default_factory=list)
+    addresses: list[str] = field(default_factory=list)  # the LAN host's, one per network
+    rules: list[list[str]] = field(default_factory=list)
+    host: Any = None
+
+    def create(self, first_octets: Iterable[str]) -> None:
+        taken = host_routes()
+        for index, prefix in enumerate(first_octets):
+            for attempt in range(20):
+                subnet = ipaddress.IPv4Network(
+                    f"{prefix}.{(int(uuid.uuid4().hex[:2], 16) + attempt) % 256}.0/24"
+                )
+                if not any(subnet.overlaps(route) for route in taken if route.prefixlen):
+                    break
+            bridge = f"beg{self.name[-6:]}{index}"
+            network = self.lab.client.networks.create(
+                f"{self.name}-{index}",
+                driver="bridge",
+                options={"com.docker.network.bridge.name": bridge},
+                ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet))]),
+                labels={LABEL: self.name},
+            )
+            self.networks.append(network)
+            self.addresses.append(str(subnet[10]))
+            self.rules += [
+                ["-i", self.lab.bridge, "-o", bridge, "-j", "ACCEPT"],
+                ["-i", bridge, "-o", self.lab.bridge, "-m", "conntrack", "--ctstate",
+                 "RELATED,ESTABLISHED", "-j", "ACCEPT"],
+            ]  # fmt: skip
+        for rule in self.rules:
+            self.lab.iptables("-I", "DOCKER-USER", "1", *rule)
+        first, *others = self.networks
+        endpoint = self.lab.client.api.create_endpoint_config(ipv4_address=self.addresses[0])
+        self.host = self.lab.client.containers.create(
+            self.lab.user_image,
+            ["python3", "-c", LAN_HOST],
+            name=f"{self.name}-host",
+            labels={LABEL: self.name},
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            network=first.name,
+            networking_config={first.name: endpoint},
+            detach=True,
+        )
+        for network, address in zip(others, self.addresses[1:], strict=True):
+            network.connect(self.host, ipv4_address=address)
+        self.host.start()
+        wait_for_log(self.host, ["listening"], 120)
+
+    def targets(self, address: str) -> list[Target]:
+        return [(kind, address, port) for kind, port in LAN_TARGETS]
+
+    def cleanup(self) -> None:
+        errors = []
+        for rule in self.rules:
+            try:
+                self.lab.iptables("-D", "DOCKER-USER", *rule)
+            except docker.errors.DockerException as exc:
+                errors.append(f"rule {rule}: {exc}")
+        if self.host is not None:
+            self.host.remove(force=True)
+        for network in self.networks:
+            try:
+                network.remove()
+            except docker.errors.APIError as exc:
+                errors.append(f"{network.name}: {exc}")
+        if errors:
+            raise RuntimeError("could not clean up: " + "; ".join(errors))

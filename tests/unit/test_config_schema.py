@@ -33,6 +33,7 @@ def test_defaults_are_secure_and_valid():
     assert cfg.auth.native.open_signup is False
     assert cfg.hub.db_url.get_secret_value() == "sqlite:////srv/berth/data/jupyterhub.sqlite"
     assert cfg.idle_culler.enabled
+    assert (cfg.egress.mode, cfg.egress.allow) == ("public", [])  # no LAN, no metadata service
     # The defaults pass their own validators.
     assert BerthConfig.model_validate(cfg.model_dump()) == cfg
 
@@ -236,6 +237,7 @@ TOKEN = "0123456789abcdef"
         ({"users": {"admins": [123]}}, "users.admins[0]", "quote the name"),
         ({"hub": {"db_url": "mysql://u@h/db"}}, "hub.db_url", "not supported"),
         ({"hub": {"db_url": "postgres://u@h/db"}}, "hub.db_url", "postgresql://"),
+        ({"hub": {"db_url": "postgresql+psycopg2://u@h/db"}}, "hub.db_url", "postgresql://"),
         ({"hub": {"db_url": "postgresql://h"}}, "hub.db_url", "host and a database name"),
         ({"hub": {"db_url": "sqlite://"}}, "hub.db_url", "in-memory"),
         ({"hub": {"db_url": "sqlite:///jupyterhub.sqlite"}}, "hub.db_url", "absolute path"),
@@ -304,6 +306,13 @@ TOKEN = "0123456789abcdef"
             "idle culler",
         ),
         ({"version": 2}, "version", "expected 1"),
+        ({"egress": {"mode": "open"}}, "egress.mode", "'public', 'none' or 'all'"),
+        ({"egress": "none"}, "egress", "expected a mapping"),
+        ({"egress": {"allow": ["10.1.2.3/24"]}}, "egress.allow[0]", "host bits set"),
+        ({"egress": {"allow": ["fd00::/8"]}}, "egress.allow[0]", "IPv4 network"),
+        ({"egress": {"allow": [10]}}, "egress.allow[0]", "got 10"),
+        ({"egress": {"allow": ["0.0.0.0/0"]}}, "egress.allow[0]", "mode: all"),
+        ({"egress": {"mode": "all", "allow": ["10.0.0.0/8"]}}, "egress.allow", "no effect"),
         ({"listen": ["0.0.0.0", 8443]}, "listen", "expected a mapping"),
     ],
 )
@@ -348,3 +357,8 @@ def test_an_empty_key_takes_its_default():
     assert cfg.tls.cert is None and cfg.users.allowed == [] and cfg.services == []
     assert cfg.images.default == "berth/base-notebook:latest"
     assert refusal({"services": [{"name": None, "scopes": ["servers"], "token": TOKEN}]})
+
+
+def test_egress_allow_takes_addresses_and_networks():
+    cfg = config_from_data({"egress": {"mode": "none", "allow": ["10.1.2.0/24", " 192.168.7.20"]}})
+    assert cfg.egress.allow == ["10.1.2.0/24", "192.168.7.20/32"]

@@ -405,3 +405,14 @@ def test_berth_up_prints_the_limits_in_force():
     assert _limits_line(LimitsConfig()) == limits.describe(
         limits.default_mem_limit(), limits.default_cpu_limit(), 1024
     )
+
+
+def test_berth_up_prints_what_user_servers_reach():
+    from berth.cli.deploy import _egress_line
+    from berth.config.egress import EgressConfig
+
+    assert _egress_line(EgressConfig()) == "the public internet, no private or reserved address"
+    assert _egress_line(EgressConfig(mode="none", allow=["10.1.2.0/24", "10.3.0.1/32"])) == (
+        "the hub only; also 10.1.2.0/24, 10.3.0.1/32"
+    )
+    assert _egress_line(EgressConfig(mode="all")) == "everything but link-local"

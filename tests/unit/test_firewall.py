@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from docker.types import IPAMConfig, IPAMPool
 
@@ -48,7 +50,22 @@ EXPECTED_V4 = """\
 -A BERTH-berth-FROM -m conntrack --ctstate DNAT -j DROP
 -A BERTH-berth-FROM -d 172.30.0.2/32 -o berth -p tcp -m tcp --dport 8081 -j ACCEPT
 -A BERTH-berth-FROM -o berth -j DROP
+-A BERTH-berth-FROM -d 0.0.0.0/8 -j DROP
+-A BERTH-berth-FROM -d 10.0.0.0/8 -j DROP
+-A BERTH-berth-FROM -d 100.64.0.0/10 -j DROP
+-A BERTH-berth-FROM -d 127.0.0.0/8 -j DROP
 -A BERTH-berth-FROM -d 169.254.0.0/16 -j DROP
+-A BERTH-berth-FROM -d 172.16.0.0/12 -j DROP
+-A BERTH-berth-FROM -d 192.0.0.0/24 -j DROP
+-A BERTH-berth-FROM -d 192.0.2.0/24 -j DROP
+-A BERTH-berth-FROM -d 192.88.99.0/24 -j DROP
+-A BERTH-berth-FROM -d 192.168.0.0/16 -j DROP
+-A BERTH-berth-FROM -d 198.18.0.0/15 -j DROP
+-A BERTH-berth-FROM -d 198.51.100.0/24 -j DROP
+-A BERTH-berth-FROM -d 203.0.113.0/24 -j DROP
+-A BERTH-berth-FROM -d 224.0.0.0/4 -j DROP
+-A BERTH-berth-FROM -d 240.0.0.0/4 -j DROP
+-A BERTH-berth-FROM -d 168.63.129.16/32 -j DROP
 -A BERTH-berth-FROM -j RETURN
 -A BERTH-berth-TO -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN
 -A BERTH-berth-TO -d 172.30.0.2/32 -j RETURN
@@ -85,10 +102,81 @@ def test_rules_as_text() -> None:
     assert render_rules(SPEC) == EXPECTED_V4
 
 
-def test_without_internet_the_last_rule_drops() -> None:
-    spec = FirewallSpec("berth", "172.30.0.0/16", ("172.30.0.2",), ("172.30.0.2", 8081), False)
+# The FROM chain up to the egress rules: the same in every mode.
+NETWORK_RULES = (
+    "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+    "-s 172.30.0.2/32 -o berth -j ACCEPT",
+    "-s 172.30.0.2/32 -j RETURN",
+    "-s 172.30.0.3/32 -o berth -p tcp -m tcp --dport 8888 -j ACCEPT",
+    "-m conntrack --ctstate INVALID -j DROP",
+    "-m conntrack --ctstate DNAT -j DROP",
+    "-d 172.30.0.2/32 -o berth -p tcp -m tcp --dport 8081 -j ACCEPT",
+    "-o berth -j DROP",
+)
+
+
+def from_chain(**changes: object) -> tuple[str, ...]:
+    spec = FirewallSpec(**{**SPEC.__dict__, **changes})  # type: ignore[arg-type]
     rules = dict(ruleset_v4(spec).chains)["BERTH-berth-FROM"]
-    assert rules[-2:] == ("-d 169.254.0.0/16 -j DROP", "-j DROP")
+    assert rules[: len(NETWORK_RULES)] == NETWORK_RULES
+    return rules[len(NETWORK_RULES) :]
+
+
+def test_public_egress_drops_every_private_and_reserved_range_but_dns_and_the_allow_list() -> None:
+    """The default. Fails on main, where user servers reached the LAN (10/8, 172.16/12,
+    192.168/16), CGNAT and every reserved range: only link-local was dropped."""
+    blocked = [line for line in EXPECTED_V4.splitlines() if line.endswith("-j DROP")]
+    assert from_chain(allow=("10.1.2.0/24", "192.168.5.7"), resolvers=("10.0.0.2",)) == (
+        "-d 10.1.2.0/24 -j RETURN",
+        "-d 192.168.5.7/32 -j RETURN",
+        "-d 10.0.0.2/32 -p udp -m udp --dport 53 -j RETURN",
+        "-d 10.0.0.2/32 -p tcp -m tcp --dport 53 -j RETURN",
+        *(line.removeprefix("-A BERTH-berth-FROM ") for line in blocked if "-d " in line),
+        "-j RETURN",
+    )
+
+
+def test_no_egress_drops_everything_but_the_allow_list() -> None:
+    """Not even DNS: the engine's resolver forwards through this chain, and DNS carries data."""
+    assert from_chain(egress="none", resolvers=("10.0.0.2",)) == ("-j DROP",)
+    assert from_chain(egress="none", allow=("10.1.2.0/24",)) == (
+        "-d 10.1.2.0/24 -j RETURN",
+        "-j DROP",
+    )
+
+
+def test_all_egress_drops_only_link_local_as_before() -> None:
+    """Main's behaviour, but the engine's resolver is reachable on port 53 even on link-local
+    (GCP's resolver is 169.254.169.254; its metadata port 80 stays closed)."""
+    assert from_chain(egress="all") == ("-d 169.254.0.0/16 -j DROP", "-j RETURN")
+    assert from_chain(egress="all", resolvers=("169.254.169.254",)) == (
+        "-d 169.254.169.254/32 -p udp -m udp --dport 53 -j RETURN",
+        "-d 169.254.169.254/32 -p tcp -m tcp --dport 53 -j RETURN",
+        "-d 169.254.0.0/16 -j DROP",
+        "-j RETURN",
+    )
+
+
+def test_the_blocked_ranges_are_every_non_public_ipv4_range() -> None:
+    """Checked against Python's list of what is not globally reachable: every address that
+    `ipaddress` calls private, reserved, multicast or unspecified lies in a blocked range."""
+    import ipaddress
+
+    from berth.deploy.firewall import BLOCKED_RANGES
+
+    blocked = [ipaddress.IPv4Network(net) for net in BLOCKED_RANGES]
+    samples = [
+        "0.1.2.3", "10.9.9.9", "100.100.100.200", "127.0.0.1", "169.254.169.254",
+        "172.31.255.1", "192.0.0.192", "192.0.2.2", "192.168.1.1", "198.18.0.1",
+        "198.51.100.9", "203.0.113.5", "224.0.0.251", "239.255.255.250", "255.255.255.255",
+        "240.0.0.1", "168.63.129.16",
+    ]  # fmt: skip
+    for sample in samples:
+        address = ipaddress.IPv4Address(sample)
+        assert any(address in net for net in blocked), sample
+    for public in ("1.1.1.1", "151.101.0.223", "8.8.8.8", "100.128.0.1", "172.32.0.1"):
+        address = ipaddress.IPv4Address(public)
+        assert address.is_global and not any(address in net for net in blocked), public
 
 
 def test_user_traffic_on_the_network_is_dropped_before_egress() -> None:
@@ -99,6 +187,7 @@ def test_user_traffic_on_the_network_is_dropped_before_egress() -> None:
     assert rules.index("-m conntrack --ctstate DNAT -j DROP") < api
     assert rules.index("-o berth -j DROP") == api + 1
     assert rules[-1] == "-j RETURN"  # on to Docker's rules, which keep networks apart
+    assert rules.index("-d 10.0.0.0/8 -j DROP") > api
 
 
 def test_rules_in_place_show_no_drift() -> None:
@@ -132,6 +221,23 @@ def test_a_rule_above_the_jumps_is_drift() -> None:
     above.insert(
         above.index("-A DOCKER-USER -i berth -j BERTH-berth-FROM"), "-A DOCKER-USER -j ACCEPT"
     )
+    assert drift(ruleset_v4(SPEC), above) == [
+        "Berth's jumps are not the first rules of DOCKER-USER"
+    ]
+
+
+def test_another_berth_networks_jumps_above_are_not_drift() -> None:
+    """Two Berth firewalls on one host (a deployment and a test's): each one's jumps above the
+    other's must not count, or they re-insert theirs over each other's every 10 s (they did)."""
+    other = [
+        "-A DOCKER-USER -i berth-x -j BERTH-berth-x-FROM",
+        "-A DOCKER-USER ! -i berth-x -o berth-x -j BERTH-berth-x-TO",
+    ]
+    above = list(RUNNING)
+    at = above.index("-A DOCKER-USER -i berth -j BERTH-berth-FROM")
+    above[at:at] = other
+    assert drift(ruleset_v4(SPEC), above) == []
+    above.insert(at, "-A DOCKER-USER -j ACCEPT")
     assert drift(ruleset_v4(SPEC), above) == [
         "Berth's jumps are not the first rules of DOCKER-USER"
     ]
@@ -194,6 +300,11 @@ def test_chain_names_fit_iptables_for_the_longest_bridge() -> None:
         ({"trusted": ("172.30.0.1",)}, "not a container address"),  # the gateway: the host
         ({"hub_api": ("172.30.255.255", 8081)}, "not a container address"),
         ({"hub_api": ("172.30.0.2", 0)}, "not a TCP port"),
+        ({"egress": "open"}, "not one of public, none, all"),
+        ({"egress": "all", "allow": ("10.0.0.0/8",)}, "no effect with egress 'all'"),
+        ({"allow": ("10.1.2.3/24",)}, "host bits set"),
+        ({"allow": ("fd00::/8",)}, "IPv4"),
+        ({"resolvers": ("resolver",)}, "IPv4"),
     ],
 )
 def test_bad_specs_are_refused(changes: dict[str, object], message: str) -> None:
@@ -203,10 +314,19 @@ def test_bad_specs_are_refused(changes: dict[str, object], message: str) -> None
 
 
 def test_command_line_round_trip() -> None:
-    closed = FirewallSpec("berth", "172.30.0.0/16", ("172.30.0.2",), ("172.30.0.2", 8081), False)
-    for spec in (SPEC, closed):
+    closed = FirewallSpec("berth", "172.30.0.0/16", ("172.30.0.2",), ("172.30.0.2", 8081), "none")
+    listed = FirewallSpec(
+        "berth", "172.30.0.0/16", (), ("172.30.0.2", 8081), allow=("10.0.0.0/8", "10.2.0.1/32"),
+        resolvers=("10.0.0.2", "169.254.169.254"),
+    )  # fmt: skip
+    for spec in (SPEC, closed, listed):
         assert parse_spec(["apply", *spec_arguments(spec)]) == ("apply", spec)
-    assert spec_arguments(closed)[-1] == "--no-internet"
+    assert spec_arguments(closed)[-2:] == ["--egress", "none"]
+    assert spec_arguments(listed)[-6:] == [
+        "--egress", "public",
+        "--allow", "10.0.0.0/8,10.2.0.1/32",
+        "--resolvers", "10.0.0.2,169.254.169.254",
+    ]  # fmt: skip
 
 
 def test_the_firewall_container() -> None:
@@ -223,6 +343,8 @@ def test_the_firewall_container() -> None:
         "172.30.0.3",
         "--server-port",
         "8888",
+        "--egress",
+        "public",
     ]
     module = ["python3", "-m", "berth.deploy.firewall"]
     assert firewall_container_kwargs(SPEC, "berth/hub:latest") == {
@@ -319,7 +441,11 @@ def test_an_existing_network_made_by_main_is_unfit() -> None:
 def test_the_spec_of_a_planned_network() -> None:
     addresses = network_addresses("172.30.0.0/16")
     assert spec_for_network("berth", addresses, 8081) == SPEC
-    assert not spec_for_network("berth", addresses, 8081, allow_internet=False).allow_internet
+    assert spec_for_network(
+        "berth", addresses, 8081, egress="none", allow=("10.0.0.0/8",), resolvers=("10.0.0.2",)
+    ) == FirewallSpec(
+        **{**SPEC.__dict__, "egress": "none", "allow": ("10.0.0.0/8",), "resolvers": ("10.0.0.2",)}
+    )
 
 
 def test_the_proxy_relays_to_servers_port_only_and_never_reaches_the_host() -> None:
@@ -331,3 +457,23 @@ def test_the_proxy_relays_to_servers_port_only_and_never_reaches_the_host() -> N
         "-A BERTH-berth-FROM -s 172.30.0.3/32 -o berth -p tcp -m tcp --dport 8888 -j ACCEPT",
         "-A BERTH-berth-TO -d 172.30.0.3/32 -j RETURN",  # its published port, from outside
     ]
+
+
+def test_the_engines_dns_servers_as_the_engine_picks_them(tmp_path: Path) -> None:
+    """The daemon's own `dns` first; else resolv.conf, or systemd-resolved's list when it names
+    only the local stub; loopback and IPv6 servers never (the engine cannot use them here)."""
+    from berth.deploy.hostfacts import dns_resolvers
+
+    daemon, resolv, systemd = (tmp_path / n for n in ("daemon.json", "resolv.conf", "systemd"))
+    resolv.write_text("# comment\nsearch lan\nnameserver 10.255.255.53\nnameserver fd00::1\n")
+    systemd.write_text("nameserver 192.168.1.1\nnameserver 192.168.1.1\n")
+    assert dns_resolvers(daemon, resolv, systemd) == ("10.255.255.53",)  # no daemon.json
+    daemon.write_text('{"live-restore": true}')
+    assert dns_resolvers(daemon, resolv, systemd) == ("10.255.255.53",)
+    daemon.write_text('{"dns": ["10.0.0.2", "127.0.0.1"]}')
+    assert dns_resolvers(daemon, resolv, systemd) == ("10.0.0.2",)
+    daemon.write_text("not json")
+    resolv.write_text("nameserver 127.0.0.53\noptions edns0\n")
+    assert dns_resolvers(daemon, resolv, systemd) == ("192.168.1.1",)
+    systemd.unlink()
+    assert dns_resolvers(daemon, resolv, systemd) == ()

@@ -128,3 +128,79 @@ def test_versions_agree_with_pyproject():
     dockerfile = (catalog.get("base-notebook").context_dir / "Dockerfile").read_text()
     assert f"ARG JUPYTERHUB_VERSION={JUPYTERHUB_VERSION}" in dockerfile
     assert BERTH_VERSION.count(".") == 2
+
+
+def test_r_images_are_built_on_their_docker_stacks_parents():
+    order = [image.name for image in catalog.build_order(["datascience-notebook"])]
+    assert order == [
+        "foundation",
+        "base-notebook",
+        "minimal-notebook",
+        "scipy-notebook",
+        "datascience-notebook",
+    ]
+    order = [image.name for image in catalog.build_order(["r-notebook"])]
+    assert order == ["foundation", "base-notebook", "minimal-notebook", "r-notebook"]
+
+
+def test_datascience_context_carries_r_notebooks_install_script():
+    script = (catalog.STACK_DIR / "r-notebook" / "install-r.sh").read_bytes()
+    members = _members(make_context(catalog.get("datascience-notebook"), None))
+    assert set(members) == {"Dockerfile", "install-r.sh"}
+    with tarfile.open(fileobj=make_context(catalog.get("datascience-notebook"), None)) as tar:
+        borrowed = tar.extractfile("install-r.sh")
+        assert borrowed is not None and borrowed.read() == script
+    assert members["install-r.sh"].mode & 0o111  # the Dockerfile runs it directly
+
+
+def test_a_prefix_builds_and_chains_the_stack_beside_berth():
+    options = BuildOptions(version="9.9", prefix="berth-alice")
+    assert build_args(catalog.get("r-notebook"), options) == {
+        "BASE_CONTAINER": "berth-alice/minimal-notebook:9.9"
+    }
+    assert catalog.get("r-notebook").tag("latest", "berth-alice") == "berth-alice/r-notebook:latest"
+    assert catalog.check_prefix("berth-alice") == "berth-alice"
+
+
+@pytest.mark.parametrize(
+    "prefix", ["", "Berth", "berth/x", "berth:1", "-berth", "berth-", "a b", "x" * 65, "ber..th"]
+)
+def test_a_prefix_that_is_not_one_repository_component_is_refused(prefix):
+    with pytest.raises(BerthError, match="is not a repository namespace"):
+        catalog.check_prefix(prefix)
+
+
+def test_images_list_rows_show_parents_tags_sizes_and_what_each_adds():
+    from berth.cli.images import Built, list_rows
+
+    found = {
+        "foundation": [
+            Built(
+                ("p/foundation:0.1.0", "p/foundation:latest"), 139_000_000, "2026-11-26T18:22:01.5Z"
+            )
+        ],
+        "base-notebook": [
+            Built(("p/base-notebook:latest",), 523_000_000, "2026-11-26T20:16:00Z"),
+            Built(("p/base-notebook:old",), 348_000_000, "2026-11-26T18:43:00Z"),
+        ],
+        "r-notebook": [
+            Built(("p/r-notebook:latest", "other/r:1"), 971_000_000, "2026-11-26T20:40:00Z")
+        ],
+    }
+    rows = list_rows(found, "p")
+    assert rows[:3] == [
+        ("foundation", "os base", "0.1.0, latest", "139 MB", "", "2026-11-26 18:22"),
+        ("base-notebook", "foundation", "latest", "523 MB", "+384 MB", "2026-11-26 20:16"),
+        ("base-notebook", "foundation", "old", "348 MB", "+209 MB", "2026-11-26 18:43"),
+    ]
+    by_name = {row[0]: row for row in rows}
+    assert by_name["hub"] == ("hub", "foundation", "not built", "", "", "")
+    # minimal-notebook is not built, so what r-notebook adds over it is unknown.
+    assert by_name["r-notebook"] == (
+        "r-notebook",
+        "minimal-notebook",
+        "latest",
+        "971 MB",
+        "",
+        "2026-11-26 20:40",
+    )

@@ -210,6 +210,23 @@ async def test_boot_slot_is_given_back_after_hold() -> None:
     blocker.cancel()
 
 
+async def test_a_boot_waits_for_a_slot_at_most_wait_seconds() -> None:
+    """A queue longer than the start timeout must not fail spawns (50 at once on 2 cores did)."""
+    blocker = asyncio.create_task(_hold_slot(1, hold=60, duration=60))
+    await asyncio.sleep(0.01)
+    from berth.spawner.slots import boot_slot
+
+    entered = asyncio.Event()
+
+    async def boot() -> None:
+        async with boot_slot(1, hold=60, wait=0.05):
+            entered.set()
+
+    await asyncio.wait_for(boot(), 1)  # would wait 60 s for the blocker's slot without `wait`
+    assert entered.is_set()
+    blocker.cancel()
+
+
 async def _hold_slot(limit: int, hold: float, duration: float) -> None:
     from berth.spawner.slots import boot_slot
 

@@ -1,0 +1,1 @@
+"""`berth doctor`: the failures people hit most, checked and explained with their fix."""

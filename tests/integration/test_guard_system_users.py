@@ -1,0 +1,112 @@
+"""SystemUserSpawner in a real JupyterHub that reaches the engine only through the engine guard,
+set up as `berth up` sets it for `backend: system-users` (the guard's `--home-root /home` and
+copy of the user database; the spawner reading that copy, without its own home check), but on
+the host, so it runs without the deployment lock.
+
+Accounts (``bsg<run>…``, made with useradd after the guard started) are removed afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hub_harness import Hub, chp_available, default_image, image_available
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not image_available(), reason=f"image {default_image()} not built"),
+    pytest.mark.skipif(not chp_available(), reason="configurable-http-proxy not on PATH"),
+    pytest.mark.skipif(
+        os.geteuid() != 0 or not shutil.which("useradd"), reason="needs root and useradd"
+    ),
+]
+
+RUN = uuid.uuid4().hex[:5]
+ALICE, HOMELESS = f"bsg{RUN}a", f"bsg{RUN}h"
+
+SPAWNER_CONFIG = """
+c.SystemUserSpawner.image = "{image}"
+c.SystemUserSpawner.prefix = "{prefix}"
+c.SystemUserSpawner.pull_policy = "never"
+c.SystemUserSpawner.docker_url = "unix://WORKDIR/guard.sock"
+c.SystemUserSpawner.trust_authenticator_names = True  # the dummy authenticator, for the test
+c.SystemUserSpawner.passwd_file = "WORKDIR/userdb/passwd"
+c.SystemUserSpawner.group_file = "WORKDIR/userdb/group"
+c.SystemUserSpawner.check_host_home = False
+"""
+
+
+def run(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def hub_and_guard_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hub, Path]]:
+    hub = Hub(tmp_path_factory.mktemp("hub-sysusers-guard"), spawner="berth-system-users")
+    hub.prefix = f"berth-sug-{hub.run_id}"
+    hub.network_name = f"{hub.prefix}-net"
+    hub.spawner_config = SPAWNER_CONFIG.replace("WORKDIR", str(hub.workdir))
+    log_path = hub.workdir / "guard.log"
+    argv = [sys.executable, "-m", "berth.guard", "--socket", str(hub.workdir / "guard.sock"),
+            "--prefix", hub.prefix, "--network", "bridge", "--home-root", "/home",
+            "--user-db-from", "/etc", "--user-db-to", str(hub.workdir / "userdb")]  # fmt: skip
+    made: list[str] = []
+    with log_path.open("wb") as log_file:
+        guard = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while not (hub.workdir / "guard.sock").is_socket():
+            assert guard.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        run("useradd", "--create-home", "--user-group", ALICE)
+        made.append(ALICE)
+        Path(f"/home/{ALICE}").chmod(0o700)
+        run("useradd", "--no-create-home", "--user-group", HOMELESS)
+        made.append(HOMELESS)
+        yield hub.start(), log_path
+    finally:
+        hub.cleanup()
+        guard.terminate()
+        guard.wait(timeout=10)
+        for name in made:
+            subprocess.run(["userdel", "--force", "--remove", name], capture_output=True)
+            shutil.rmtree(f"/home/{name}", ignore_errors=True)
+        print(log_path.read_text())
+        print(hub.log_tail())
+
+
+def test_an_account_made_after_the_guard_started_spawns_and_owns_its_files(
+    hub_and_guard_log: tuple[Hub, Path],
+) -> None:
+    hub, guard_log = hub_and_guard_log
+    alice = pwd.getpwnam(ALICE)
+    hub.spawn(ALICE)  # found in the guard's copy, refreshed after useradd
+    out = hub.execute(ALICE, "import os; open('made.txt', 'w').write('x'); print(os.getuid())")
+    assert out.split() == [str(alice.pw_uid)]
+    made = Path(f"/home/{ALICE}/made.txt").stat()
+    assert (made.st_uid, made.st_gid) == (alice.pw_uid, alice.pw_gid)
+    hub.stop(ALICE)
+    assert "refused" not in guard_log.read_text()
+
+
+def test_a_missing_home_is_refused_by_the_guard_and_told_as_such(
+    hub_and_guard_log: tuple[Hub, Path],
+) -> None:
+    hub, guard_log = hub_and_guard_log
+    hub.create_user(HOMELESS)
+    r = hub.request_spawn(HOMELESS)
+    assert r.status_code == 500, r.text
+    message = r.json()["message"]
+    assert message.startswith("Your home directory cannot be used: home '/home/"), message
+    assert "does not exist on the host" in message
+    assert not os.path.exists(f"/home/{HOMELESS}")
+    assert f"home '/home/{HOMELESS}' does not exist" in guard_log.read_text()

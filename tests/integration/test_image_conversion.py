@@ -1,0 +1,87 @@
+"""Notebook conversion in base-notebook, the way JupyterLab's "Save and Export Notebook As" menu
+does it: GET /nbconvert/<format>/<path> on the running server, for a real notebook that was first
+executed in the image (so the export carries real outputs).
+
+LaTeX is the format that needs pandoc (nbconvert turns Markdown cells into LaTeX with it): on main
+before pandoc was added to base-notebook, that export answered HTTP 500 (PandocMissing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from stack_images import Server, execute_notebook, notebook, outputs_text, stack_image, start_server
+
+pytestmark = pytest.mark.integration
+
+REPORT = notebook(
+    [
+        (
+            "markdown",
+            "# Quarterly report\n\nThe **total** of the series, and *Euler*: $e^{i\\pi}+1=0$.\n\n"
+            "- first point\n- second point",
+        ),
+        ("code", "values = [3, 4, 5]\nprint('total', sum(values))"),
+        ("code", "{'mean': sum(values) / len(values)}"),
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def server(docker_client: Any, run_container_module: Any) -> Iterator[Server]:
+    running = start_server(run_container_module, stack_image(docker_client, "base-notebook"))
+    executed = execute_notebook(running, "report.ipynb", REPORT)
+    assert outputs_text(executed) == ["total 12\n", "{'mean': 4.0}"]
+    yield running
+
+
+def export(server: Server, exporter: str) -> str:
+    status, headers, body = server.get(
+        f"nbconvert/{exporter}/work/report.executed.ipynb?download=true"
+    )
+    assert status == 200, body[-2000:]
+    assert "attachment" in headers.get("Content-Disposition", ""), headers
+    return body.decode()
+
+
+def test_pandoc_is_installed_in_a_version_nbconvert_supports(server: Server) -> None:
+    code, output = server.exec(
+        "python -c 'from nbconvert.utils.pandoc import check_pandoc_version as c; print(c())'"
+    )
+    assert code == 0 and output.strip().splitlines()[-1] == "True", output
+
+
+def test_export_as_html(server: Server) -> None:
+    html = export(server, "html")
+    assert "<h1" in html and "Quarterly report" in html
+    assert "<strong>total</strong>" in html
+    assert "total 12" in html and "<pre>{'mean': 4.0}</pre>" in html
+
+
+def test_export_as_markdown(server: Server) -> None:
+    markdown = export(server, "markdown")
+    assert "# Quarterly report" in markdown
+    assert "print('total', sum(values))" in markdown
+    assert "    total 12" in markdown  # outputs are indented blocks
+
+
+def test_export_as_latex_converts_markdown_with_pandoc(server: Server) -> None:
+    latex = export(server, "latex")
+    assert "\\documentclass" in latex and "\\end{document}" in latex
+    # Each of these is pandoc's rendering of a Markdown cell:
+    assert "\\section{Quarterly report}" in latex
+    assert "\\textbf{total}" in latex and "\\emph{Euler}" in latex
+    assert "\\(e^{i\\pi}+1=0\\)" in latex
+    assert "\\begin{itemize}" in latex
+    assert "total 12" in latex
+
+
+def test_the_command_line_converts_too(server: Server) -> None:
+    """`jupyter nbconvert` in the terminal (what the menu's server handler runs in-process)."""
+    code, output = server.exec(
+        "jupyter nbconvert --to latex report.executed.ipynb --output cli && grep -c section cli.tex"
+    )
+    assert code == 0, output
+    assert output.strip().splitlines()[-1] != "0", output
