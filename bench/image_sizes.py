@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import docker
 import requests
 
-from berth.images.stack import STACK
+from berth.images.catalog import STACK
 
 # Uncompressed MB. Issue 9 set base-notebook ≤ 350 (measured 348); issue 10 adds pandoc there
 # (+175 MB, Debian's statically linked pandoc 2.17: nbconvert's LaTeX export needs it), so the

@@ -17,7 +17,8 @@ in argv); they are written as the three bytes UTF-8 would give them ("surrogatep
 every string has an escape and no name can make :func:`escape` fail.
 
 Why this is injective: a ``-`` in the output always starts a three-character escape and is
-never a literal, so the output can be decoded left to right (:func:`unescape` does so); two
+never a literal, so the output can be decoded left to right (the tests' decoder in
+``tests/unit/name_decoder.py`` does so, for every name they try); two
 different inputs therefore always give two different outputs. Upper case is escaped (not
 folded), so ``Alice`` and ``alice`` stay apart even where names are compared without case
 (DNS, case-insensitive file systems behind Docker Desktop).
@@ -53,13 +54,12 @@ SAFE_CHARS = frozenset(string.ascii_lowercase + string.digits)
 ESCAPE_CHAR = "-"
 SERVER_SEPARATOR = "_"
 
-#: What the Docker Engine accepts for container and volume names.
-DOCKER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")  # not "$": it allows a final "\n"
+#: What the Docker Engine accepts for container, volume and network names: at least two
+#: characters (the engine refuses "a": "names should be at least two alphanumeric characters").
+DOCKER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")  # not "$": it allows a final "\n"
 #: Docker has no documented limit, but names end up in DNS (63 bytes per label is the
 #: hard limit there) and in file system paths; we refuse names longer than this.
 MAX_NAME_LENGTH = 255
-
-_ESCAPED_RE = re.compile(r"-([0-9a-f]{2})|([a-z0-9])")
 
 
 class InvalidNameError(ValueError):
@@ -76,26 +76,6 @@ def escape(text: str) -> str:
             encoded = char.encode("utf-8", "surrogatepass")
             out.extend(f"{ESCAPE_CHAR}{byte:02x}" for byte in encoded)
     return "".join(out)
-
-
-def unescape(escaped: str) -> str:
-    """Invert :func:`escape`; raises ``ValueError`` for strings it cannot have produced."""
-    raw = bytearray()
-    pos = 0
-    while pos < len(escaped):
-        match = _ESCAPED_RE.match(escaped, pos)
-        if match is None:
-            raise ValueError(f"not an escaped name: {escaped!r} (at offset {pos})")
-        hex_byte, plain = match.groups()
-        if hex_byte is not None:
-            raw.append(int(hex_byte, 16))
-        else:
-            raw.extend(plain.encode("ascii"))
-        pos = match.end()
-    text = raw.decode("utf-8", "surrogatepass")
-    if escape(text) != escaped:  # e.g. "-61" decodes to "a", which escapes as "a"
-        raise ValueError(f"not a canonical escaped name: {escaped!r}")
-    return text
 
 
 def template_namespace(prefix: str, username: str, servername: str = "") -> dict[str, str]:
@@ -121,18 +101,16 @@ def render(template: str, namespace: Mapping[str, str]) -> str:
 
 
 def check_docker_name(name: str, what: str = "container") -> str:
-    """Return ``name`` if Docker accepts it as a container/volume name, else raise."""
-    if not DOCKER_NAME_RE.match(name):
-        raise InvalidNameError(
-            f"{what} name {name!r} is not valid for Docker: it must match "
-            f"{DOCKER_NAME_RE.pattern} (check the prefix and the name template)"
-        )
+    """Return ``name`` if Docker accepts it as a container, volume or network name, else raise.
+
+    The one check of Docker names: berth.yaml's fields (:mod:`berth.config.fields`), the
+    spawners' rendered names and ``berth restore`` all call it.
+    """
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidNameError(f"{what} name is longer than {MAX_NAME_LENGTH} characters")
+    if not DOCKER_NAME_RE.match(name):
+        raise InvalidNameError(
+            f"{what} name {name!r} is not a valid Docker name: 2 to {MAX_NAME_LENGTH} "
+            "characters from a-z A-Z 0-9 _ . -, starting with a letter or digit"
+        )
     return name
-
-
-def container_name(template: str, prefix: str, username: str, servername: str = "") -> str:
-    """Render and check a container name for ``(username, servername)``."""
-    namespace = template_namespace(prefix, username, servername)
-    return check_docker_name(render(template, namespace), "container")

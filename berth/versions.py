@@ -7,3 +7,6 @@ BERTH_VERSION = "0.1.0"
 # 5.5.x, not 6: NativeAuthenticator 1.3.0 (the latest, used for local accounts) still calls the
 # hub's statsd client, which JupyterHub 6 removed, and every login fails with a 500 there.
 JUPYTERHUB_VERSION = "5.5.4"
+
+# The pins an image's Dockerfile may take as build arguments (berth.images.catalog.ImageDef.pins).
+PINS = {"JUPYTERHUB_VERSION": JUPYTERHUB_VERSION}

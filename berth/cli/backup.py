@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from berth import engine
+from berth import engine_client
 from berth.cli.options import ConfigOption, load
 from berth.cli.output import console
 from berth.config.fields import check_username
@@ -47,7 +47,7 @@ def backup_command(
     if keep is not None and keep < 1:
         raise BerthError("--keep must be at least 1")
     cfg = load(config)
-    client = engine.connect()
+    client = engine_client.connect()
     path = backup.backup(
         client, cfg, names, everything, to, say=lambda text: console.print(f"  {text}")
     )
@@ -78,7 +78,7 @@ def restore_command(
     if not archive.is_file():
         raise BerthError(f"no such archive: {archive}")
     cfg = load(config)
-    client = engine.connect()
+    client = engine_client.connect()
     if check:
         verified = restore.verify_only(client, cfg, archive, force_foreign)
         volumes = verified.manifest.get("volumes") or {}

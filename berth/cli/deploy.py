@@ -3,57 +3,29 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import docker
 import typer
-from docker.errors import APIError, NotFound
+from docker.errors import APIError
 from rich.console import Console
 from rich.table import Table
 
-from berth import engine
-from berth.cli.images import CaBundleOption, build_images
-from berth.cli.options import ConfigOption, load
-from berth.cli.output import console
+from berth import engine_client
+from berth.cli.options import CaBundleOption, ConfigOption, load
+from berth.cli.output import console, stack_builder
 from berth.config.egress import EgressConfig
 from berth.config.schema import BerthConfig, LimitsConfig
 from berth.deploy import status, swarm_status, swarm_up, up
 from berth.errors import BerthError
-from berth.images import stack
-from berth.images.builder import SOURCE_LABEL, source_digest
+from berth.images import catalog, provision
 from berth.spawner import limits
-
-
-def _ensure_images(
-    client: docker.DockerClient, images: list[str], ca_bundle: Path | None
-) -> None:
-    """Build the Berth images that are missing, and the hub image when Berth's source changed
-    since it was built (the hub runs Berth's own code: spawner, start-up, accounts)."""
-    stack_repositories = {image.repository for image in stack.STACK}
-    wanted = []
-    for ref in images:
-        repository = ref.split(":", 1)[0]
-        if repository not in stack_repositories:
-            continue
-        try:
-            found = client.images.get(ref)
-        except NotFound:
-            wanted.append(repository)
-            continue
-        if repository == stack.HUB_IMAGE.repository and (
-            found.labels.get(SOURCE_LABEL) != source_digest()
-        ):
-            wanted.append(repository)
-    if wanted:
-        console.print(f"building {', '.join(wanted)} (missing or older than this Berth)")
-        build_images(wanted, ca_bundle=ca_bundle, client=client)
 
 
 def up_command(config: ConfigOption = None, ca_bundle: CaBundleOption = None) -> None:
     """Start the multi-user service, or apply a changed berth.yaml (idempotent)."""
     cfg = load(config)
-    client = engine.connect()
+    client = engine_client.connect()
     # (A Swarm node cannot have live-restore: dockerd refuses it in swarm mode.)
     if cfg.backend != "swarm" and not client.info().get("LiveRestoreEnabled"):
         console.print(
@@ -61,20 +33,25 @@ def up_command(config: ConfigOption = None, ca_bundle: CaBundleOption = None) ->
             'dockerd restarts. Set {"live-restore": true} in /etc/docker/daemon.json '
             "(scripts/start-dockerd.sh does this on a machine without that file)."
         )
-    hub_image = stack.HUB_IMAGE.tag("latest")
+    hub_image = catalog.HUB_IMAGE.tag("latest")
     allowed = cfg.images.allowed
     notebook_images = [
         cfg.images.default,
         *(allowed.values() if isinstance(allowed, dict) else allowed),
     ]
     if cfg.backend == "swarm":
-        registry_image = stack.get("registry").tag("latest")
-        _ensure_images(client, [hub_image, registry_image, *notebook_images], ca_bundle)
+        registry_image = catalog.get("registry").tag("latest")
+        wanted = provision.to_build(client, [hub_image, registry_image, *notebook_images])
+    else:
+        wanted = provision.to_build(client, [hub_image, *notebook_images])
+    if wanted:
+        console.print(f"building {', '.join(wanted)} (missing or older than this Berth)")
+        stack_builder(client, ca_bundle)(wanted)
+    if cfg.backend == "swarm":
         result = swarm_up.apply(
             client, cfg, hub_image, registry_image, say=lambda text: console.print(text)
         )
     else:
-        _ensure_images(client, [hub_image, *notebook_images], ca_bundle)
         result = up.apply(client, cfg, hub_image, say=lambda text: console.print(text))
     if not result.changed:
         console.print("[green]Berth is up; nothing changed.[/]")
@@ -125,7 +102,7 @@ def down_command(
 ) -> None:
     """Stop the hub and the user servers; volumes (all data) are kept."""
     cfg = load(config)
-    client = engine.connect()
+    client = engine_client.connect()
     if cfg.backend == "swarm":
         if delete_data:
             raise BerthError(
@@ -163,7 +140,7 @@ def down_command(
 def status_command(config: ConfigOption = None) -> None:
     """Hub health, URL, users and running servers (age, memory, CPU)."""
     cfg = load(config)
-    client = engine.connect()
+    client = engine_client.connect()
     if cfg.backend == "swarm":
         _swarm_status(client, cfg)
         return
@@ -209,7 +186,7 @@ def logs_command(
     config: ConfigOption = None,
 ) -> None:
     """Print the hub's log (or the proxy's, the guard's, …), or a user's server log."""
-    client = engine.connect()
+    client = engine_client.connect()
     container = status.container_for(client, user, load(config).network, service)
     if not follow:
         sys.stdout.write(container.logs(tail=tail).decode(errors="replace"))

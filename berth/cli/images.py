@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated
 
-import docker
 import typer
 from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
-from berth import engine
-from berth.cli.output import console
+from berth import engine_client
+from berth.cli.options import CaBundleOption
+from berth.cli.output import build_progress, print_built, say_dim
 from berth.config.fields import check_image
 from berth.errors import BerthError
-from berth.images import osbase
-from berth.images.builder import BuildEvent, BuildOptions, build_stack
-from berth.images.stack import REPOSITORY_PREFIX, STACK, build_order, check_prefix
+from berth.images import osbase, provision
+from berth.images.catalog import REPOSITORY_PREFIX, STACK, build_order, check_prefix
 
 app = typer.Typer(help="Build and list Berth's notebook images.", no_args_is_help=True)
 
@@ -39,90 +28,6 @@ PrefixOption = Annotated[
         "(parents too) to try a change without replacing the berth/* images others run.",
     ),
 ]
-
-CaBundleOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--ca-bundle",
-        envvar="BERTH_CA_BUNDLE",
-        help="PEM file of extra CAs that every download in the build (and in user containers) "
-        "trusts; needed behind a TLS-inspecting proxy. Env: BERTH_CA_BUNDLE.",
-    ),
-]
-
-
-class BuildReporter:
-    """Build progress: a bar per image on a terminal, one line per step elsewhere (CI logs).
-
-    With verbose, the build's own output is shown too.
-    """
-
-    def __init__(self, verbose: bool) -> None:
-        self.verbose = verbose
-        self.bar: Progress | None = None
-        self.task: TaskID | None = None
-
-    def __call__(self, event: BuildEvent) -> None:
-        text = " ".join(event.text.split())  # fold the Dockerfile's line continuations
-        text = text if len(text) <= 70 else text[:69] + "…"
-        if event.kind == "start" and console.is_terminal:
-            self.bar = Progress(
-                TextColumn("[bold]{task.fields[image]}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("{task.description}"),
-                console=console,
-                transient=True,
-            )
-            self.bar.start()
-            self.task = self.bar.add_task("", image=event.image, total=None)
-        elif event.kind == "start":
-            console.print(f"[bold]building {event.image}[/]")
-        elif event.kind == "step" and self.bar is not None and self.task is not None:
-            self.bar.update(
-                self.task, completed=event.step - 1, total=event.steps, description=escape(text)
-            )
-        elif event.kind == "step":
-            console.print(
-                f"  [cyan]{event.image}[/] {event.step}/{event.steps} {escape(text)}",
-                highlight=False,
-            )
-        elif event.kind == "output" and self.verbose:
-            console.print(f"    {event.text}", highlight=False, markup=False)
-        elif event.kind == "done":
-            if self.bar is not None:
-                self.bar.stop()
-                self.bar = None
-            console.print(f"  [green]✓ {event.image}[/] built in {event.text}")
-
-
-def build_images(
-    names: list[str],
-    ca_bundle: Path | None = None,
-    base_image: str = osbase.DEFAULT_BASE_IMAGE,
-    base_source: osbase.BaseSource = osbase.BaseSource.AUTO,
-    no_cache: bool = False,
-    verbose: bool = False,
-    client: docker.DockerClient | None = None,
-    prefix: str = REPOSITORY_PREFIX,
-) -> None:
-    """Build `names` and their parents (used by `berth images build`, `run` and `up`)."""
-    client = client or engine.connect()
-    base = osbase.resolve_base(
-        client, base_image, base_source, say=lambda text: console.print(f"[dim]{text}[/]")
-    )
-    options = BuildOptions(
-        names=names, base_image=base, ca_bundle=ca_bundle, no_cache=no_cache, prefix=prefix
-    )
-    reporter = BuildReporter(verbose)
-    try:
-        built = build_stack(client, options, reporter)
-    finally:
-        if reporter.bar is not None:  # a failed build must not leave the cursor hidden
-            reporter.bar.stop()
-    for image in built:
-        console.print(f"[green]{image.name}[/]: {', '.join(image.tags)}")
 
 
 @app.command("build")
@@ -155,15 +60,20 @@ def build_command(
         check_image(base_image)
     except ValueError as exc:
         raise BerthError(f"--base-image: {exc}") from None
-    build_images(
-        names or [],
-        ca_bundle,
-        base_image,
-        base_source,
-        no_cache,
-        verbose or bool(os.environ.get("BERTH_BUILD_VERBOSE")),
-        prefix=prefix,
-    )
+    verbose = verbose or bool(os.environ.get("BERTH_BUILD_VERBOSE"))
+    with build_progress(verbose) as report:
+        built = provision.build(
+            engine_client.connect(),
+            names or [],
+            ca_bundle=ca_bundle,
+            base_image=base_image,
+            base_source=base_source,
+            no_cache=no_cache,
+            report=report,
+            say=say_dim,
+            prefix=prefix,
+        )
+    print_built(built)
 
 
 @dataclass(frozen=True)
@@ -211,7 +121,7 @@ def list_rows(found: dict[str, list[Built]], prefix: str = REPOSITORY_PREFIX) ->
 def list_command(prefix: PrefixOption = REPOSITORY_PREFIX) -> None:
     """Show the stack's images that are built, with their sizes and what each adds."""
     check_prefix(prefix)
-    client = engine.connect()
+    client = engine_client.connect()
     found = {
         image.name: [
             Built(tuple(item.tags), item.attrs.get("Size", 0), item.attrs.get("Created", ""))

@@ -29,3 +29,14 @@ def load(path: Path | None) -> BerthConfig:
     if path is not None:
         return load_config(path)
     return load_config(DEFAULT_CONFIG, missing_ok=True)
+
+
+CaBundleOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-bundle",
+        envvar="BERTH_CA_BUNDLE",
+        help="PEM file of extra CAs that every download in the build (and in user containers) "
+        "trusts; needed behind a TLS-inspecting proxy. Env: BERTH_CA_BUNDLE.",
+    ),
+]

@@ -10,16 +10,16 @@ from typing import Annotated
 
 import docker
 import typer
-from docker.errors import APIError
+from docker.models.containers import Container
 from rich.console import Console
 from rich.table import Table
 
-from berth import engine
-from berth.cli.images import CaBundleOption, build_images
-from berth.cli.output import console
+from berth import engine_client
+from berth.cli.options import CaBundleOption
+from berth.cli.output import console, stack_builder
 from berth.config.fields import check_image
 from berth.errors import BerthError
-from berth.images import stack
+from berth.images import catalog, provision
 from berth.run import runner
 from berth.run.spec import (
     RUN_LABEL,
@@ -30,25 +30,7 @@ from berth.run.spec import (
     validate_port,
 )
 
-DEFAULT_IMAGE = stack.DEFAULT_NOTEBOOK_IMAGE.tag("latest")
-
-
-def _ensure_image(client: docker.DockerClient, image: str, ca_bundle: Path | None) -> None:
-    if runner.image_present(client, image):
-        return
-    repository = image.split(":", 1)[0]
-    if repository in {item.repository for item in stack.STACK}:
-        console.print(f"{image} is not built yet; building it now")
-        build_images([repository], ca_bundle=ca_bundle, client=client)
-        return
-    try:
-        console.print(f"pulling {image} …")
-        client.images.pull(image)
-    except APIError as exc:
-        raise BerthError(
-            f"image {image} is not on this machine and cannot be pulled: {exc.explanation}",
-            hint="build one of Berth's images with `berth images build`, or pull it yourself",
-        ) from exc
+DEFAULT_IMAGE = catalog.DEFAULT_NOTEBOOK_IMAGE.tag("latest")
 
 
 def _image(text: str) -> str:
@@ -59,7 +41,7 @@ def _image(text: str) -> str:
 
 
 def _print_list() -> None:
-    rows = runner.list_running(engine.connect())
+    rows = runner.list_running(engine_client.connect())
     if not rows:
         console.print("no notebooks started by `berth run` are running")
         return
@@ -101,6 +83,31 @@ def run_command(
         _stop(validate_name(stop))
         return
     # Every argument is checked before the engine is contacted (or an image pulled).
+    spec = _checked_spec(image, port, https, public, mount, name, memory)
+    client = engine_client.connect()
+    provision.ensure_image(client, spec.image, stack_builder(client, ca_bundle), console.print)
+    if not detach:
+        _interrupt_on_signals()
+    container, url = _start_until_ready(client, spec)
+    console.print(f"[bold green]Jupyter is ready:[/] {url}", highlight=False, soft_wrap=True)
+    console.print(f"files in {spec.mount} appear in work/ (as uid {spec.identity.uid})")
+    if detach:
+        console.print(f"stop it with: berth run --stop {spec.name}")
+        print(url)
+        return
+    _follow_then_remove(container, spec)
+
+
+def _checked_spec(
+    image: str,
+    port: int,
+    https: bool,
+    public: bool,
+    mount: Path | None,
+    name: str | None,
+    memory: str | None,
+) -> RunSpec:
+    """The container to run, from the checked arguments; notes and warnings are printed."""
     validate_port(port)
     image = _image(image)
     name = validate_name(f"berth-run-{port}" if name is None else name)
@@ -117,7 +124,7 @@ def run_command(
             "[yellow]warning:[/] --public without --https sends the token in clear text to "
             "anyone on the network path; add --https"
         )
-    spec = RunSpec(
+    return RunSpec(
         image=image,
         name=name,
         port=port,
@@ -127,24 +134,23 @@ def run_command(
         public=public,
         memory=memory_bytes,
     )
-    client = engine.connect()
-    _ensure_image(client, image, ca_bundle)
-    if not detach:
-        _interrupt_on_signals()
+
+
+def _start_until_ready(client: docker.DockerClient, spec: RunSpec) -> tuple[Container, str]:
+    """Start the container and wait for its server; a server that never gets ready (or an
+    interrupt meanwhile) leaves no container behind."""
     container = runner.start(client, spec)
     try:
         with console.status("waiting for the notebook server …"):
             runner.wait_healthy(container)
-        url = runner.url_of(container)
+        return container, runner.url_of(container)
     except BaseException:
         runner.remove(container)
         raise
-    console.print(f"[bold green]Jupyter is ready:[/] {url}", highlight=False, soft_wrap=True)
-    console.print(f"files in {directory} appear in work/ (as uid {identity.uid})")
-    if detach:
-        console.print(f"stop it with: berth run --stop {spec.name}")
-        print(url)
-        return
+
+
+def _follow_then_remove(container: Container, spec: RunSpec) -> None:
+    """Show the server's log until it exits or is interrupted; then remove the container."""
     console.print("[dim]following the server log; Ctrl-C stops and removes the container[/]")
     try:
         runner.follow_logs(container, sys.stderr.buffer.write)
@@ -169,7 +175,7 @@ def _interrupt_on_signals() -> None:
 
 
 def _stop(name: str) -> None:
-    client = engine.connect()
+    client = engine_client.connect()
     matches = client.containers.list(all=True, filters={"label": RUN_LABEL, "name": name})
     container = next((item for item in matches if item.name == name), None)
     if container is None:

@@ -11,11 +11,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from berth import engine
+from berth import engine_client
 from berth.cli.options import ConfigOption, load
 from berth.cli.output import console
 from berth.config.fields import check_username
-from berth.deploy.up import exec_accounts
+from berth.deploy import accounts
+from berth.deploy.hub import exec_accounts
 from berth.errors import BerthError
 
 app = typer.Typer(help="Manage the hub's users.", no_args_is_help=True)
@@ -28,14 +29,6 @@ def _name(value: str) -> str:
         return check_username(value)
     except ValueError as exc:
         raise BerthError(f"invalid user name {value!r}: {exc}") from None
-
-
-def accounts_argv(
-    op: str, name: str, options: list[str] | None = None, after: list[str] | None = None
-) -> list[str]:
-    """Arguments for berth.deploy.accounts (argparse): options first, then ``--``, so that a
-    user name starting with ``-`` (which JupyterHub allows) is not taken for an option."""
-    return [op, *(options or []), "--", name, *(after or [])]
 
 
 def _password(ask: bool) -> dict[str, str]:
@@ -69,9 +62,8 @@ def add(
     """Add a user (with local accounts: a password, generated unless --password)."""
     name = _name(name)
     native = _native(config)
-    flags = [*(["--admin"] if admin else []), *(["--native"] if native else [])]
-    args = accounts_argv("add", name, flags)
-    answer = exec_accounts(engine.connect(), args, _password(password and native))
+    wanted = accounts.request("add", name=name, admin=admin, native=native)
+    answer = exec_accounts(engine_client.connect(), wanted, _password(password and native))
     console.print(f"added {answer['name']}" + (" (admin)" if admin else ""))
     if "password" in answer:
         console.print(f"one-time password: [bold]{answer['password']}[/] (shown once)")
@@ -81,14 +73,14 @@ def add(
 def remove(name: str) -> None:
     """Remove a user (their server stops; their files volume is kept)."""
     name = _name(name)
-    exec_accounts(engine.connect(), accounts_argv("remove", name))
+    exec_accounts(engine_client.connect(), accounts.request("remove", name=name))
     console.print(f"removed {name}; the user's volume is kept")
 
 
 @app.command("list")
 def list_users() -> None:
     """List users, whether they are admins, and their servers."""
-    users = exec_accounts(engine.connect(), ["list"])
+    users = exec_accounts(engine_client.connect(), accounts.request("list"))
     out = Console()
     if not out.is_terminal:
         for user in users:
@@ -111,7 +103,8 @@ def list_users() -> None:
 def set_password(name: str) -> None:
     """Set a local user's password (typed twice, or piped on stdin)."""
     name = _name(name)
-    answer = exec_accounts(engine.connect(), accounts_argv("set-password", name), _password(True))
+    wanted = accounts.request("set-password", name=name)
+    answer = exec_accounts(engine_client.connect(), wanted, _password(True))
     console.print(f"password of {answer['name']} changed")
     if "password" in answer:
         console.print(f"new password: [bold]{answer['password']}[/] (shown once)")
@@ -123,7 +116,8 @@ def admin(name: str, state: Annotated[str, typer.Argument(help="on or off")]) ->
     if state not in ("on", "off"):
         raise BerthError(f"admin takes 'on' or 'off', not {state!r}")
     name = _name(name)
-    exec_accounts(engine.connect(), accounts_argv("admin", name, after=[state]))
+    wanted = accounts.request("admin", name=name, admin=state == "on")
+    exec_accounts(engine_client.connect(), wanted)
     console.print(f"{name} is {'now' if state == 'on' else 'no longer'} an admin")
 
 
@@ -133,5 +127,9 @@ def token_command(
 ) -> None:
     """Print a new API token for a user (for scripts using JupyterHub's REST API)."""
     name = _name(name)
-    answer = exec_accounts(engine.connect(), accounts_argv("token", name, [f"--note={note}"]))
+    try:
+        note.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BerthError("--note is not valid UTF-8 text") from None
+    answer = exec_accounts(engine_client.connect(), accounts.request("token", name=name, note=note))
     print(answer["token"])

@@ -3,7 +3,7 @@
 Typical use (what `berth up` does)::
 
     cfg = load_config(path, missing_ok=path_is_the_default)     # ConfigError on any problem
-    runtime = HubRuntime(hub_connect_host="berth-hub")
+    runtime = HubRuntime()  # the hub container of berth.hub_container
     config_py = render_config_py(to_jupyterhub_config(cfg, runtime))
     secrets = hub_secret_files(cfg, runtime)                    # write each, mode 600
 """

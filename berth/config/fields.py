@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator
 
+from berth import names, sizes
+
 # JupyterHub keeps user names in a 255-character column (orm.User.name).
 MAX_USERNAME_LENGTH = 255
 _YAML_BOOL_HINT = (
@@ -87,55 +89,29 @@ Username = Annotated[str, BeforeValidator(check_username)]
 
 # --- memory --------------------------------------------------------------------------------
 
-_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-_BYTES_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTkmgt]?)\s*$")
 # Docker refuses memory limits below 6 MiB; catching it here saves a failed spawn later.
 MIN_MEMORY = 6 * 1024**2
-# The engine's API holds sizes in a signed 64-bit integer.
-MAX_MEMORY = 2**63 - 1
-_TOO_LARGE = "memory must be less than 8388608T, the most Docker can hold"
-MEMORY_EXPECTED = "an integer number of bytes or a number with suffix K, M, G or T (e.g. 512M, 2G)"
 
 
-def parse_bytes(value: Any) -> int | None:
-    """``2G`` -> 2147483648 (units of 1024, as JupyterHub's ByteSpecification); None passes."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"expected {MEMORY_EXPECTED}, got {describe(value)}")
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and (match := _BYTES_RE.match(value)):
-        digits, unit = match.groups()
-        size = float(digits) * _UNITS[unit.upper()]
-        if size > MAX_MEMORY:  # also keeps int() away from inf (400 digits overflow a float)
-            raise ValueError(f"{_TOO_LARGE} (got {describe(value)})")
-        number = int(size)
-    else:
-        raise ValueError(f"expected {MEMORY_EXPECTED}, got {describe(value)}")
-    if number < 0:
-        raise ValueError(f"memory cannot be negative (got {describe(value)})")
-    if number > MAX_MEMORY:
-        raise ValueError(f"{_TOO_LARGE} (got {describe(value)})")
-    if 0 < number < MIN_MEMORY:  # 0 means "no limit"
+def parse_memory(value: Any) -> int | None:
+    """A memory limit: a byte size (:mod:`berth.sizes`, e.g. ``2G``) of at least Docker's
+    minimum, or 0 for "no limit"; None passes."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str | None):
+        raise ValueError(f"expected {sizes.EXPECTED}, got {describe(value)}")
+    number = sizes.parse_bytes(value)
+    if number is not None and 0 < number < MIN_MEMORY:  # 0 means "no limit"
         raise ValueError(f"memory must be at least 6M, Docker's minimum (got {describe(value)})")
     return number
 
 
-MemorySize = Annotated[int | None, BeforeValidator(parse_bytes)]
+MemorySize = Annotated[int | None, BeforeValidator(parse_memory)]
 
 # --- Docker names and image references -----------------------------------------------------
 
-DOCKER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")  # not "$": it allows a final "\n"
-
 
 def check_docker_name(value: str) -> str:
-    if not DOCKER_NAME_RE.match(value) or len(value) > 255:
-        raise ValueError(
-            f"{value!r} is not a valid Docker name: 2 to 255 characters from a-z A-Z 0-9 _ . -, "
-            "starting with a letter or digit"
-        )
-    return value
+    """A volume or network name Docker accepts (:func:`berth.names.check_docker_name`)."""
+    return names.check_docker_name(value, "the")
 
 
 DockerName = Annotated[str, BeforeValidator(lambda v: check_docker_name(_need_str(v)))]

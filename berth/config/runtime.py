@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from berth.config.schema import HUB_DATA_DIR
+from berth.hub_container import DATA_DIR, HUB_API_PORT, HUB_CONTAINER, SECRETS_DIR
 
-_SECRETS = f"{HUB_DATA_DIR}/secrets"
+_SECRETS = SECRETS_DIR
 
 
 @dataclass(frozen=True)
@@ -25,11 +25,11 @@ class HubRuntime:
     #: Key for encrypting auth state: 32 random bytes, hex; None disables auth state.
     crypt_key_file: str | None = f"{_SECRETS}/crypt_key"
     #: The certificate the proxy serves: the operator's copy or the self-signed one.
-    ssl_cert: str = f"{HUB_DATA_DIR}/tls/cert.pem"
-    ssl_key: str = f"{HUB_DATA_DIR}/tls/key.pem"
+    ssl_cert: str = f"{DATA_DIR}/tls/cert.pem"
+    ssl_key: str = f"{DATA_DIR}/tls/key.pem"
     #: Name by which user containers reach the hub on the Docker network.
-    hub_connect_host: str = "berth-hub"
-    hub_port: int = 8081
+    hub_connect_host: str = HUB_CONTAINER
+    hub_port: int = HUB_API_PORT
     #: Address and port the proxy binds; None: berth.yaml's listen.address / listen.port.
     #: In a container the default binds every interface; Docker publishes listen.address.
     bind_address: str | None = "0.0.0.0"

@@ -39,10 +39,11 @@ from berth.config.fields import (
 from berth.config.services import IdleCullerConfig, ServiceConfig
 from berth.config.system_users import SystemUsersConfig, system_users_problem
 from berth.config.users import UsersConfig
+from berth.hub_container import DATA_DIR
 from berth.names import template_namespace
 
 # Where the hub container mounts its data volume (database, secrets, certificate).
-HUB_DATA_DIR = "/srv/berth/data"
+HUB_DATA_DIR = DATA_DIR
 DEFAULT_DB_URL = f"sqlite:///{HUB_DATA_DIR}/jupyterhub.sqlite"
 DEFAULT_IMAGE = "berth/base-notebook:latest"
 # The fields the spawner fills in name templates, from the spawner's own namespace.
@@ -298,8 +299,8 @@ class LimitsConfig(Section):
     memory: MemorySize = Field(
         None,
         description="Memory limit of each user server: bytes, or a number with suffix K, M, "
-        "G or T (powers of 1024); 0: no limit. Unset: 2G, or a quarter of the host's memory "
-        "when that is less.",
+        "G or T (powers of 1024), also written KiB, MiB, GiB, TiB; 0: no limit. Unset: 2G, "
+        "or a quarter of the host's memory when that is less.",
     )
     cpu: float | None = Field(
         None,

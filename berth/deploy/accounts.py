@@ -4,20 +4,22 @@ JupyterHub's side (the user, the admin flag, tokens) goes through its REST API w
 berth-cli service token; local passwords live in NativeAuthenticator's table, written with its
 own model and its own password rules, and every account made here is recorded as the
 operator's (berth/auth/ledger.py) so that it can be told from one made by a sign-up. Output is
-one JSON document on stdout; a refusal is {"error": "..."} and exit status 1. A password
+one JSON document on stdout; a refusal is {"error": "..."} and exit status 1. The request
+is one JSON object argument, ``{"op": ..., **fields}`` (:func:`request`). A password
 arrives in the exec's environment (BERTH_PASSWORD), never on a command line.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
+import inspect
 import json
 import os
 import secrets
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -215,65 +217,39 @@ def ensure_listed(admins: list[str], users: list[str]) -> JsonObject:
     return {"accounts": accounts}
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    try:
-        out = run(args)
-    except Refused as exc:
-        print(json.dumps({"error": str(exc)}))
-        return 1
-    print(json.dumps(out))
-    return 0
+def existing_user(name: str) -> JsonObject:
+    """The hub's user ``name``; refused when there is none."""
+    user = _hub_user(name)
+    if user is None:
+        raise Refused(f"no user named {name!r}")
+    return user
 
 
-def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="berth-accounts")
-    sub = parser.add_subparsers(dest="op", required=True)
-    cmd = sub.add_parser("add")
-    cmd.add_argument("name")
-    cmd.add_argument("--admin", action="store_true")
-    cmd.add_argument("--native", action="store_true")
-    listed = sub.add_parser("ensure-listed")
-    listed.add_argument("--admin", action="append", default=[], dest="admins")
-    listed.add_argument("--user", action="append", default=[], dest="users")
-    sub.add_parser("remove").add_argument("name")
-    sub.add_parser("list")
-    sub.add_parser("set-password").add_argument("name")
-    admin = sub.add_parser("admin")
-    admin.add_argument("name")
-    admin.add_argument("state", choices=("on", "off"))
-    token = sub.add_parser("token")
-    token.add_argument("name")
-    token.add_argument("--note", default="berth token")
-    return parser
+def list_users() -> Any:
+    """`berth users list` and `berth status`: JupyterHub's users, with their servers."""
+    return api("GET", "/users")
 
 
-def run(args: argparse.Namespace) -> Any:
-    if args.op == "add":
-        return add(args.name, args.admin, args.native)
-    if args.op == "ensure-listed":
-        return ensure_listed(args.admins, args.users)
-    if args.op == "remove":
-        return remove(args.name)
-    if args.op == "list":
-        return api("GET", "/users")
-    if args.op == "set-password":
-        if _hub_user(args.name) is None:
-            raise Refused(f"no user named {args.name!r}")
-        password, generated = _password()
-        LocalPasswords().set(args.name, password)
-        return {"name": args.name, **({"password": password} if generated else {})}
-    if args.op == "admin":
-        if _hub_user(args.name) is None:
-            raise Refused(f"no user named {args.name!r}")
-        api("PATCH", user_path(args.name), {"admin": args.state == "on"})
-        return {"name": args.name, "admin": args.state == "on"}
-    if args.op == "token":
-        if _hub_user(args.name) is None:
-            raise Refused(f"no user named {args.name!r}")
-        made = api("POST", user_path(args.name, "/tokens"), {"note": args.note})
-        return {"name": args.name, "token": made["token"]}
-    raise Refused(f"unknown operation {args.op}")
+def set_password(name: str) -> JsonObject:
+    """`berth users set-password`: the password given (BERTH_PASSWORD), or a generated one."""
+    existing_user(name)
+    password, generated = _password()
+    LocalPasswords().set(name, password)
+    return {"name": name, **({"password": password} if generated else {})}
+
+
+def set_admin(name: str, admin: bool) -> JsonObject:
+    """`berth users admin NAME on|off`."""
+    existing_user(name)
+    api("PATCH", user_path(name), {"admin": admin})
+    return {"name": name, "admin": admin}
+
+
+def token(name: str, note: str = "berth token") -> JsonObject:
+    """`berth token`: a new API token of the user's."""
+    existing_user(name)
+    made = api("POST", user_path(name, "/tokens"), {"note": note})
+    return {"name": name, "token": made["token"]}
 
 
 def remove(name: str) -> JsonObject:
@@ -297,6 +273,59 @@ def remove(name: str) -> JsonObject:
     if local is not None:
         local.remove(name)
     return {"name": name, "removed": True}
+
+
+# The operations, by the name a request gives; each takes the request's other fields as its
+# keyword arguments (a JSON object, so a name starting with "-" is just a value).
+OPERATIONS: dict[str, Callable[..., Any]] = {
+    "add": add,
+    "ensure-listed": ensure_listed,
+    "remove": remove,
+    "list": list_users,
+    "set-password": set_password,
+    "admin": set_admin,
+    "token": token,
+}
+
+
+def request(op: str, **fields: Any) -> dict[str, Any]:
+    """What the host asks of this tool: ``{"op": op, **fields}``, checked against the
+    operation's parameters before anything is sent."""
+    if op not in OPERATIONS:
+        raise ValueError(f"unknown account operation {op!r}")
+    inspect.signature(OPERATIONS[op]).bind(**fields)  # TypeError: a missing or unknown field
+    return {"op": op, **fields}
+
+
+def dispatch(wanted: Any) -> Any:
+    """Run the operation a request (a decoded JSON object) names."""
+    op = wanted.get("op") if isinstance(wanted, dict) else None
+    if op not in OPERATIONS:
+        raise Refused(f"unknown operation {op!r}")
+    fields = {key: value for key, value in wanted.items() if key != "op"}
+    try:
+        inspect.signature(OPERATIONS[op]).bind(**fields)
+    except TypeError as exc:
+        raise Refused(f"{op}: {exc}") from None
+    return OPERATIONS[op](**fields)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m berth.deploy.accounts REQUEST``: REQUEST is one JSON object (:func:`request`)."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if len(argv) != 1:
+            raise Refused("expected one argument: the request, a JSON object")
+        try:
+            wanted = json.loads(argv[0])
+        except ValueError:
+            raise Refused("the request is not JSON") from None
+        out = dispatch(wanted)
+    except Refused as exc:
+        print(json.dumps({"error": str(exc)}))
+        return 1
+    print(json.dumps(out))
+    return 0
 
 
 if __name__ == "__main__":

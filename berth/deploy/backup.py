@@ -27,20 +27,14 @@ import docker
 from docker.errors import NotFound
 
 from berth import names
-from berth.config.schema import HUB_DATA_DIR, BerthConfig
-from berth.deploy import archive, pgio, volumeio
+from berth.config.schema import BerthConfig
+from berth.deploy import archive, inventory, pgio, volumeio
+from berth.deploy.layout import SPAWNER_PREFIX
 from berth.errors import BerthError
-from berth.images import stack
-from berth.spawner.specs import (
-    LABEL_MANAGED,
-    LABEL_PREFIX,
-    LABEL_ROLE,
-    LABEL_SERVER,
-    LABEL_USER,
-    ROLE_VOLUME,
-)
+from berth.hub_container import DATA_DIR
+from berth.images import catalog
+from berth.labels import LABEL_SERVER, LABEL_USER
 
-SPAWNER_PREFIX = "berth"  # ContainerSpawner.prefix, which berth.yaml leaves at its default
 COOKIE_SECRET = "secrets/cookie_secret"  # in the data volume (berth.deploy.hubinit makes it)
 SQLITE_SIDE_FILES = ("", "-journal", "-wal", "-shm")
 Say = Callable[[str], None]
@@ -54,7 +48,7 @@ class UserVolume:
 
 
 def hub_image() -> str:
-    return stack.HUB_IMAGE.tag("latest")
+    return catalog.HUB_IMAGE.tag("latest")
 
 
 def image_present(client: docker.DockerClient) -> str:
@@ -72,17 +66,16 @@ def database_path(cfg: BerthConfig) -> str:
     if pgio.is_postgres(url):
         raise BerthError("the hub database is PostgreSQL, not a file in the data volume")
     path = PurePosixPath(url.split("://", 1)[1][1:].split("?", 1)[0])
-    return str(path.relative_to(HUB_DATA_DIR))
+    return str(path.relative_to(DATA_DIR))
 
 
 def user_volumes(client: docker.DockerClient, cfg: BerthConfig) -> list[UserVolume]:
     """This deployment's user volumes: found by label, confirmed by the name template."""
-    filters = {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_ROLE}={ROLE_VOLUME}"]}
     found = []
-    for volume in client.volumes.list(filters=filters):
+    for volume in inventory.user_volumes(client):
         labels = dict(volume.attrs.get("Labels") or {})
         user, server = labels.get(LABEL_USER, ""), labels.get(LABEL_SERVER, "")
-        if not user or labels.get(LABEL_PREFIX) != SPAWNER_PREFIX:
+        if not user:
             continue
         namespace = names.template_namespace(SPAWNER_PREFIX, user, server)
         with contextlib.suppress(names.InvalidNameError):

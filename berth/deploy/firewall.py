@@ -42,6 +42,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from berth import labels
 from berth.deploy.network import NetworkAddresses, check_bridge
 
 Hook = tuple[str, str]  # (built-in or Docker chain, rule arguments that jump to our chain)
@@ -362,7 +363,7 @@ def firewall_container_kwargs(
         "mem_limit": "128m",
         "pids_limit": 64,
         "restart_policy": {"Name": "unless-stopped"},
-        "labels": {"berth.managed": "true", "berth.role": "firewall"},
+        "labels": labels.managed(labels.ROLE_FIREWALL),
         "detach": True,
     }
 

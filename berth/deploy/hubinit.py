@@ -15,8 +15,11 @@ import shutil
 import sys
 from pathlib import Path
 
-from berth import tls
+from berth import hub_container, tls
 from berth.deploy import layout, pgtool
+
+# The secrets' directory, relative to the data volume's root.
+SECRETS = Path(hub_container.SECRETS_DIR).relative_to(hub_container.DATA_DIR)
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -31,8 +34,8 @@ def write_private(path: Path, data: bytes) -> None:
 def ensure_secrets(data: Path, proxy: Path) -> list[str]:
     """Create each generated secret that is missing; return the names created."""
     created = []
-    wanted = [data / "secrets" / name for name in layout.GENERATED_SECRETS]
-    wanted.append(proxy / Path(layout.PROXY_TOKEN_FILE).name)
+    wanted = [data / SECRETS / name for name in hub_container.GENERATED_SECRETS]
+    wanted.append(proxy / Path(hub_container.PROXY_TOKEN_FILE).name)
     for path in wanted:
         if not path.exists():
             write_private(path, secrets.token_hex(32).encode())
@@ -51,7 +54,7 @@ def move_legacy_tls(data: Path, proxy: Path) -> bool:
         if (old / name).exists():
             write_private(new / name, (old / name).read_bytes())
     shutil.rmtree(old)  # one copy of the key, in the proxy's volume
-    (data / "secrets" / "proxy_token").unlink(missing_ok=True)  # the proxy volume has its own
+    (data / SECRETS / "proxy_token").unlink(missing_ok=True)  # the proxy volume has its own
     return moved
 
 
@@ -130,12 +133,11 @@ def main() -> None:
         pass  # berth-acme's certificate: it renews it; a self-signed one would replace it
     elif ensure_self_signed(proxy, names):
         print(f"berth: made a self-signed certificate for {', '.join(names)}", file=sys.stderr)
-    check_database(layout.CONFIG_FILE)
+    check_database(hub_container.CONFIG_FILE)
     os.chdir(data)  # JupyterHub keeps its state files here
     # berth.deploy.hubapp: JupyterHub without loading every installed plug-in at start.
-    os.execv(
-        sys.executable, [sys.executable, "-m", "berth.deploy.hubapp", "-f", layout.CONFIG_FILE]
-    )
+    hub_command = ["-m", "berth.deploy.hubapp", "-f", hub_container.CONFIG_FILE]
+    os.execv(sys.executable, [sys.executable, *hub_command])
 
 
 if __name__ == "__main__":

@@ -14,33 +14,66 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-HUB_CONTAINER = "berth-hub"
+from berth import labels
+
+# The hub container's name, user, port and paths live in berth.hub_container (the config layer
+# needs them too); they are named here as well for the rest of berth.deploy.
+from berth.hub_container import (  # re-exported (`X as X`: what strict mypy accepts)
+    CLI_TOKEN_FILE as CLI_TOKEN_FILE,
+)
+from berth.hub_container import (
+    CONFIG_DIR as CONFIG_DIR,
+)
+from berth.hub_container import (
+    CONFIG_FILE as CONFIG_FILE,
+)
+from berth.hub_container import (
+    DATA_DIR as DATA_DIR,
+)
+from berth.hub_container import (
+    GENERATED_SECRETS as GENERATED_SECRETS,
+)
+from berth.hub_container import (
+    HUB_API_PORT as HUB_API_PORT,
+)
+from berth.hub_container import (
+    HUB_CONTAINER as HUB_CONTAINER,
+)
+from berth.hub_container import (
+    HUB_GID as HUB_GID,
+)
+from berth.hub_container import (
+    HUB_UID as HUB_UID,
+)
+from berth.hub_container import (
+    PROXY_DIR as PROXY_DIR,
+)
+from berth.hub_container import (
+    PROXY_TOKEN_FILE as PROXY_TOKEN_FILE,
+)
+from berth.hub_container import (
+    ROOT_DIR as ROOT_DIR,
+)
+from berth.hub_container import (
+    SECRETS_DIR as SECRETS_DIR,
+)
+from berth.hub_container import (
+    TLS_CERT as TLS_CERT,
+)
+from berth.hub_container import (
+    TLS_KEY as TLS_KEY,
+)
+
 PROXY_CONTAINER = "berth-proxy"
 GUARD_CONTAINER = "berth-engine-guard"
 FIREWALL_CONTAINER = "berth-firewall"
 ACME_CONTAINER = "berth-acme"  # only with tls.acme
 PREVIOUS_SUFFIX = "-previous"  # a replaced container, kept stopped until its successor is healthy
 
-HUB_UID, HUB_GID = 1000, 100  # the hub image's unprivileged user: every service container's
 PROXY_PORT = 8443  # the proxy's port in its container; berth.yaml's listen port maps to it
 PROXY_API_PORT = 8001  # the proxy's REST API: answers on the Berth network, to the proxy token only
-HUB_API_PORT = 8081
 
-CONFIG_DIR = "/srv/berth/config"
-CONFIG_FILE = f"{CONFIG_DIR}/jupyterhub_config.py"
-DATA_DIR = "/srv/berth/data"
-SECRETS_DIR = f"{DATA_DIR}/secrets"
 CLI_SERVICE = "berth-cli"
-CLI_TOKEN_FILE = f"{SECRETS_DIR}/berth_cli_token"
-# Secrets the hub container makes on first start in its data volume (32 random bytes, hex, 600).
-GENERATED_SECRETS = ("cookie_secret", "crypt_key", "berth_cli_token")
-
-# The proxy's volume: all the proxy may read. The hub writes it (token, self-signed certificate;
-# berth up copies an operator's certificate in through the hub); the proxy mounts it read-only.
-PROXY_DIR = "/srv/berth/proxy"
-PROXY_TOKEN_FILE = f"{PROXY_DIR}/proxy_token"
-TLS_CERT = f"{PROXY_DIR}/tls/cert.pem"
-TLS_KEY = f"{PROXY_DIR}/tls/key.pem"
 SELF_SIGNED_MARKER = "self-signed-for"  # beside the certificate: the names it was made for
 
 # berth-acme's own volume (ACME account key, status.json); it writes the certificate and key
@@ -59,9 +92,9 @@ SPAWNER_PREFIX = "berth"  # ContainerSpawner.prefix: the guard lets the hub touc
 # user containers the upper half. Outside the engine's default pools' usual first picks.
 NETWORK_SUBNET = "172.30.0.0/16"
 
-LABEL_ROLE = "berth.deploy.role"  # guard, hub, proxy or firewall
-LABEL_FINGERPRINT = "berth.deploy.fingerprint"
-LABEL_VOLUME_ROLE = "berth.role"
+# The service containers' labels (berth.labels): which one, and the fingerprint of its inputs.
+LABEL_ROLE = labels.LABEL_DEPLOY_ROLE  # guard, hub, proxy or firewall
+LABEL_FINGERPRINT = labels.LABEL_FINGERPRINT
 
 
 def data_dir() -> Path:

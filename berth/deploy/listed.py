@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth.config.users import UsersConfig
+from berth.deploy import accounts
 
 
 @dataclass
@@ -22,12 +23,11 @@ class ListedAccounts:
     refused: list[str] = field(default_factory=list)  # admin rights Berth would not give
 
 
-def ensure_args(users: UsersConfig) -> list[str]:
-    # `--admin=NAME`, one word: a name starting with "-" (JupyterHub allows it) stays a value.
-    args = ["ensure-listed"]
-    args += [f"--admin={name}" for name in users.admins]
-    args += [f"--user={name}" for name in users.allowed if name not in users.admins]
-    return args
+def ensure_request(users: UsersConfig) -> dict[str, Any]:
+    """The accounts tool's ``ensure-listed`` request for berth.yaml's names, admins once."""
+    admins = list(users.admins)
+    others = [name for name in users.allowed if name not in users.admins]
+    return accounts.request("ensure-listed", admins=admins, users=others)
 
 
 def read_answer(answer: dict[str, Any]) -> ListedAccounts:
@@ -42,8 +42,10 @@ def read_answer(answer: dict[str, Any]) -> ListedAccounts:
     return out
 
 
-def ensure_listed(run_accounts: Callable[[list[str]], Any], users: UsersConfig) -> ListedAccounts:
-    """`run_accounts(args)` runs berth.deploy.accounts in the hub and returns its answer."""
+def ensure_listed(
+    run_accounts: Callable[[dict[str, Any]], Any], users: UsersConfig
+) -> ListedAccounts:
+    """`run_accounts(request)` runs berth.deploy.accounts in the hub and returns its answer."""
     if not users.admins and not users.allowed:
         return ListedAccounts()
-    return read_answer(run_accounts(ensure_args(users)))
+    return read_answer(run_accounts(ensure_request(users)))

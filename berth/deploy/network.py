@@ -18,6 +18,8 @@ from typing import Any
 
 from docker.types import IPAMConfig, IPAMPool
 
+from berth import labels
+
 OPTION_BRIDGE_NAME = "com.docker.network.bridge.name"
 OPTION_ICC = "com.docker.network.bridge.enable_icc"
 OPTION_MASQUERADE = "com.docker.network.bridge.enable_ip_masquerade"
@@ -81,7 +83,7 @@ def network_create_kwargs(name: str, bridge: str, subnet: str) -> dict[str, Any]
         "ipam": IPAMConfig(driver="default", pool_configs=[pool]),
         "enable_ipv6": False,
         "check_duplicate": True,
-        "labels": {"berth.managed": "true", "berth.role": "network"},
+        "labels": labels.managed(labels.ROLE_NETWORK),
     }
 
 
@@ -117,7 +119,9 @@ def allocate_subnet(client: Any, probe_name: str) -> str:
     for leftover in client.networks.list(names=[probe_name]):  # from a run cut short
         if leftover.name == probe_name:  # the engine's name filter matches substrings
             leftover.remove()
-    probe = client.networks.create(probe_name, driver="bridge", labels={"berth.managed": "true"})
+    probe = client.networks.create(
+        probe_name, driver="bridge", labels={labels.LABEL_MANAGED: "true"}
+    )
     try:
         probe.reload()
         return str(probe.attrs["IPAM"]["Config"][0]["Subnet"])

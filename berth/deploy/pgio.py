@@ -26,7 +26,8 @@ from docker.models.containers import Container
 from berth.deploy import layout, pgtool, volumeio
 from berth.deploy.network import network_addresses
 from berth.errors import BerthError
-from berth.spawner.specs import LABEL_MANAGED, LABEL_ROLE, NO_NEW_PRIVILEGES
+from berth.labels import LABEL_MANAGED, LABEL_ROLE
+from berth.spawner.specs import NO_NEW_PRIVILEGES
 
 SCRIPT = "/tmp/berth-pgtool.py"
 URL_FILE = "/tmp/berth-db-url"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+from berth import labels
 from berth.config.render import SecretFile, render_config_py
 from berth.config.runtime import HubRuntime
 from berth.config.schema import BerthConfig
@@ -396,12 +397,12 @@ def plan_deployment(cfg: BerthConfig, facts: HostFacts) -> DeploymentPlan:
     data_volume, proxy_volume, engine_volume = volumes
     hub, config_py = plan_hub(cfg, facts, net, volumes)
     volume_labels = {
-        data_volume: {"berth.managed": "true", "berth.role": "hub-data"},
-        proxy_volume: {"berth.role": "proxy-data"},
-        engine_volume: {"berth.role": "engine-socket"},
+        data_volume: labels.managed(labels.ROLE_HUB_DATA),
+        proxy_volume: {labels.LABEL_ROLE: labels.ROLE_PROXY_DATA},
+        engine_volume: {labels.LABEL_ROLE: labels.ROLE_ENGINE_SOCKET},
     }
     if cfg.tls.acme:
-        volume_labels[acme_volume_name(cfg)] = {"berth.role": "acme-data"}
+        volume_labels[acme_volume_name(cfg)] = {labels.LABEL_ROLE: labels.ROLE_ACME_DATA}
     return DeploymentPlan(
         network=net,
         volumes=volume_labels,
@@ -422,7 +423,7 @@ def files_tar(files: ContainerFiles) -> bytes:
         directories: set[str] = set()
         for path in sorted(files):
             for parent in reversed(PurePosixPath(path).parents[:-1]):
-                if str(parent) not in directories and str(parent).startswith("/srv/berth/"):
+                if str(parent) not in directories and str(parent).startswith(f"{layout.ROOT_DIR}/"):
                     directories.add(str(parent))
                     info = tarfile.TarInfo(str(parent).lstrip("/"))
                     info.type, info.mode, info.uid, info.gid = (

@@ -22,13 +22,13 @@ import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from berth import engine, names
+from berth import engine_client, names
 from berth.config.schema import BerthConfig
 from berth.deploy import archive, layout, pgio, volumeio
 from berth.deploy.archive import ArchiveProblem, Entry
 from berth.deploy.backup import SQLITE_SIDE_FILES, Say, identity, image_present
 from berth.errors import BerthError
-from berth.spawner.specs import LABEL_MANAGED, LABEL_ROLE, LABEL_USER, ROLE_HUB_DATA, ROLE_VOLUME
+from berth.labels import LABEL_MANAGED, LABEL_ROLE, LABEL_USER, ROLE_HUB_DATA, ROLE_VOLUME
 
 HUB_START_TIMEOUT = 120.0
 HUB_KEY = ":hub"  # the splitter's key for the hub's data (":" is in no volume name)
@@ -273,7 +273,7 @@ def _restore_hub(
         return
     say("starting the hub again")
     hub.start()
-    engine.wait_healthy(hub, "the hub", HUB_START_TIMEOUT, interval=0.5)
+    engine_client.wait_healthy(hub, "the hub", HUB_START_TIMEOUT, interval=0.5)
 
 
 def _restore_hub_postgres(
@@ -347,7 +347,7 @@ def _restore_hub_postgres(
     if hub is None or not was_running:
         say("the hub was not running: start the service with `berth up`")
         return
-    engine.wait_healthy(hub, "the hub", HUB_START_TIMEOUT, interval=0.5)
+    engine_client.wait_healthy(hub, "the hub", HUB_START_TIMEOUT, interval=0.5)
 
 
 def _hub_container(client: docker.DockerClient) -> Container | None:

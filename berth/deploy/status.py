@@ -16,11 +16,11 @@ from docker.models.containers import Container
 from docker.models.volumes import Volume
 
 from berth.config.schema import BerthConfig
-from berth.deploy import layout
+from berth.deploy import accounts, inventory, layout
+from berth.deploy.hub import SERVICE_CONTAINERS, current, current_hub, exec_accounts, read_file
 from berth.deploy.plan import acme_volume_name, volume_names
-from berth.deploy.up import SERVICE_CONTAINERS, current, current_hub, exec_accounts, read_file
 from berth.errors import BerthError
-from berth.spawner.specs import (
+from berth.labels import (
     LABEL_MANAGED,
     LABEL_PREFIX,
     LABEL_ROLE,
@@ -178,7 +178,7 @@ def gather(client: docker.DockerClient, cfg: BerthConfig) -> StatusReport:
     users = None
     if hub is not None and hub.status == "running":
         try:
-            users = sorted(user["name"] for user in exec_accounts(client, ["list"]))
+            users = sorted(user["name"] for user in exec_accounts(client, accounts.request("list")))
         except BerthError:
             users = None
     return StatusReport(hub_state, services, url, servers, users, acme_status(client))
@@ -211,17 +211,13 @@ def stop_all(client: docker.DockerClient, network: str) -> int:
 
 
 def data_volumes(client: docker.DockerClient, cfg: BerthConfig) -> list[Volume]:
-    """This deployment's hub data volume and the user volumes its template names.
+    """This deployment's hub data volumes and its users' volumes (found by their labels, so
+    any name template is covered: :mod:`berth.deploy.inventory`).
 
-    Another deployment's volumes on the same engine are not included, even though they carry
-    the same Berth labels.
+    Another deployment's volumes on the same engine are not included: their labels name
+    another spawner prefix.
     """
-    prefix = cfg.storage.volume_name_template.split("{", 1)[0]
-    found = [
-        volume
-        for volume in client.volumes.list(filters={"label": f"{LABEL_MANAGED}=true"})
-        if prefix and volume.name.startswith(prefix)
-    ]
+    found = inventory.user_volumes(client)
     for name in (*volume_names(cfg), acme_volume_name(cfg)):
         with contextlib.suppress(NotFound):
             found.append(client.volumes.get(name))

@@ -9,10 +9,10 @@ from typing import Any
 import docker
 
 from berth.config.schema import BerthConfig
-from berth.deploy import layout
+from berth.deploy import accounts, layout
+from berth.deploy.hub import current_hub, exec_accounts
 from berth.deploy.swarm_plan import REGISTRY_SERVICE
 from berth.deploy.swarm_up import current_service, manager_node, user_service_filters
-from berth.deploy.up import current_hub, exec_accounts
 from berth.errors import BerthError
 from berth.spawner import specs
 
@@ -103,6 +103,7 @@ def gather(client: docker.DockerClient, cfg: BerthConfig) -> SwarmReport:
     hub = current_hub(client)
     if hub is not None and hub.status == "running":
         with contextlib.suppress(BerthError):
-            users = sorted(user["name"] for user in exec_accounts(client, ["list"]))
+            answer = exec_accounts(client, accounts.request("list"))
+            users = sorted(user["name"] for user in answer)
     servers.sort(key=lambda row: (row.user, row.server))
     return SwarmReport(services, node_rows(nodes, running_on), servers, users)

@@ -20,6 +20,7 @@ from docker.errors import APIError, NotFound
 from berth import tls
 from berth.config.schema import BerthConfig
 from berth.deploy import hostfacts, layout, listed
+from berth.deploy.hub import exec_accounts
 from berth.deploy.swarm_plan import (
     DOCKER_SOCKET,
     LABEL_STACK,
@@ -32,7 +33,7 @@ from berth.deploy.swarm_plan import (
     plan_swarm,
     with_ids,
 )
-from berth.deploy.up import UpResult, ensure_volumes, exec_accounts, public_url, with_default_admin
+from berth.deploy.up import UpResult, ensure_volumes, public_url, with_default_admin
 from berth.errors import BerthError
 from berth.spawner import specs
 

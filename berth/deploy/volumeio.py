@@ -32,14 +32,16 @@ from docker.models.containers import Container
 from berth.config.backup import BackupDestination
 from berth.deploy import volumetar
 from berth.errors import BerthError
-from berth.spawner.specs import LABEL_MANAGED, LABEL_ROLE, NO_NEW_PRIVILEGES
+from berth.hub_container import HUB_GID, HUB_UID
+from berth.labels import LABEL_MANAGED, LABEL_ROLE
+from berth.spawner.specs import NO_NEW_PRIVILEGES
 
 MOUNT = "/berth-volume"  # not a directory of the image: nothing is copied into a new volume
 OUT_DIR = "/tmp/berth-pack"
 ROLE_HELPER = "backup-helper"
 HELPER_TIMEOUT = 3600
 SCRIPT = "/tmp/berth-volumetar.py"  # berth/deploy/volumetar.py, copied in before the start
-HUB_USER = "1000:100"  # the hub image's user (berth.deploy.plan.HUB_UID, HUB_GID)
+HUB_USER = f"{HUB_UID}:{HUB_GID}"  # the hub image's user
 
 
 class _ChunkReader(io.RawIOBase):

@@ -14,7 +14,8 @@ import docker
 from docker.errors import APIError, ImageNotFound, NotFound
 
 from berth.doctor.checks import HubReachFacts, ImageFacts, VolumeFacts, VolumesFacts
-from berth.spawner.specs import LABEL_MANAGED, LABEL_ROLE, NO_NEW_PRIVILEGES
+from berth.labels import LABEL_MANAGED, LABEL_ROLE
+from berth.spawner.specs import NO_NEW_PRIVILEGES
 
 ROLE_PROBE = "doctor-probe"
 PROBE_TIMEOUT = 60

@@ -10,7 +10,7 @@ from berth.config.schema import BerthConfig
 from berth.deploy import backup, layout, pgio
 from berth.doctor import checks, facts, probes
 from berth.errors import BerthError
-from berth.images import stack
+from berth.images import catalog
 from berth.versions import JUPYTERHUB_VERSION
 
 HUB_API_URL = f"http://{layout.HUB_CONTAINER}:{layout.HUB_API_PORT}/hub/api/"
@@ -35,7 +35,7 @@ def diagnose(cfg: BerthConfig) -> list[checks.Finding]:
             checks.check_disk(facts.disk_facts(engine)),
             checks.check_certificate(facts.certificate_facts(client, cfg)),
         ]
-        hub_image = stack.HUB_IMAGE.tag("latest")
+        hub_image = catalog.HUB_IMAGE.tag("latest")
         findings.append(checks.check_database(_database(client, cfg, hub_image)))
         findings.append(checks.check_hub_reachable(_hub_reach(client, cfg, hub_image)))
         for image in configured_images(cfg):

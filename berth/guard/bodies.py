@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from berth.homeroots import home_child_problem
+from berth.labels import LABEL_MANAGED, LABEL_PREFIX
 
 # Copies of berth.spawner.specs' constants (a unit test keeps them equal): importing the spawner
 # package would load JupyterHub into the guard, which needs none of it.
-LABEL_MANAGED = "berth.managed"
-LABEL_PREFIX = "berth.prefix"
 NO_NEW_PRIVILEGES = "no-new-privileges"
 ROOT_START_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID")
 GRANT_SUDO_EXTRA_CAPS = ("AUDIT_WRITE", "FSETID", "KILL")

@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, unquote
 
+from berth.labels import LABEL_MANAGED, LABEL_PREFIX
+
 from . import homes
 from .bodies import (
-    LABEL_MANAGED,
-    LABEL_PREFIX,
     Limits,
     Refused,
     check_container_create,

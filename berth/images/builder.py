@@ -19,8 +19,8 @@ from typing import Any
 import docker
 
 from berth.errors import BerthError
-from berth.images.stack import REPOSITORY_PREFIX, STACK_DIR, ImageDef, build_order
-from berth.versions import BERTH_VERSION, JUPYTERHUB_VERSION
+from berth.images.catalog import REPOSITORY_PREFIX, STACK_DIR, ImageDef, build_order, get
+from berth.versions import BERTH_VERSION, PINS
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 LABEL_PREFIX = "berth"
@@ -81,9 +81,8 @@ def build_args(image: ImageDef, options: BuildOptions) -> dict[str, str]:
     if image.parent is None:
         args = {"BASE_IMAGE": options.base_image}
     else:
-        args = {"BASE_CONTAINER": f"{options.prefix}/{image.parent}:{options.version}"}
-    if image.name in ("base-notebook", "hub"):
-        args["JUPYTERHUB_VERSION"] = JUPYTERHUB_VERSION
+        args = {"BASE_CONTAINER": get(image.parent).tag(options.version, options.prefix)}
+    args.update({pin: PINS[pin] for pin in image.pins})
     return args
 
 

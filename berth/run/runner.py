@@ -12,7 +12,7 @@ import docker
 from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
 
-from berth import engine, ports
+from berth import engine_client, ports
 from berth.errors import BerthError
 from berth.run.spec import (
     CONTAINER_PORT,
@@ -54,7 +54,7 @@ def start(client: docker.DockerClient, spec: RunSpec) -> Container:
 
 def wait_healthy(container: Container, timeout: float = HEALTH_TIMEOUT) -> None:
     """Wait for the image's healthcheck (or a known server, for images without one)."""
-    engine.wait_healthy(container, "the notebook server", timeout, ready=_answers)
+    engine_client.wait_healthy(container, "the notebook server", timeout, ready=_answers)
 
 
 def _answers(container: Container) -> bool:

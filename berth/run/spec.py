@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
 
-from berth.config.fields import parse_bytes
+from berth.config.fields import parse_memory
 from berth.errors import BerthError
 
 RUN_LABEL = "berth.run"
@@ -58,7 +58,7 @@ def validate_name(name: str) -> str:
 def validate_memory(text: str) -> int:
     """``--memory`` as bytes; what berth.yaml's limits.memory accepts (2g, 512M, 1.5G, ...)."""
     try:
-        return parse_bytes(text.strip()) or 0
+        return parse_memory(text.strip()) or 0
     except ValueError as exc:
         raise BerthError(f"--memory {text!r}: {exc}") from None
 

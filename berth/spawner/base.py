@@ -6,7 +6,7 @@ turning failures into messages for the user, the state kept in the hub's databas
 resource limits, and the volume policy (which existing volume may be mounted for whom). A back
 end subclasses it and implements :meth:`BerthSpawner._start` plus JupyterHub's ``stop`` /
 ``poll`` (and ``get_url`` if its servers move), using :attr:`BerthSpawner.engine` -- any object
-with the :class:`~berth.spawner.engine.EngineAPI` operations it needs -- and the pure builders
+with the :class:`~berth.spawner.engine_api.EngineAPI` operations it needs -- and the pure builders
 (:mod:`.build`, :mod:`.specs`) fed with :meth:`BerthSpawner.spec_inputs`.
 """
 
@@ -24,7 +24,7 @@ from berth import names
 
 from . import errors, gpus, images, specs
 from .build import LIMIT_ENV, SpecInputs, resources
-from .engine import DockerEngine, EngineAPI, EngineRecord
+from .engine_api import DockerEngine, EngineAPI, EngineRecord
 from .errors import SpawnException
 from .progress import ProgressEvent, ProgressLog
 from .settings import ContainerSettings

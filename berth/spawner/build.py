@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from berth import names
+from berth import names, sizes
 
 from . import errors, specs
 
@@ -48,9 +48,9 @@ def resources(
     """Limits as settings give them (``'2G'``, ``0`` for none, …) -> :class:`~.specs.Resources`."""
     try:
         return specs.Resources(
-            mem_limit=specs.parse_bytes(mem_limit) or None,  # 0: no limit
+            mem_limit=sizes.parse_bytes(mem_limit) or None,  # 0: no limit
             cpu_limit=float(cpu_limit) if cpu_limit else None,
-            mem_guarantee=specs.parse_bytes(mem_guarantee) or None,
+            mem_guarantee=sizes.parse_bytes(mem_guarantee) or None,
             cpu_guarantee=float(cpu_guarantee) if cpu_guarantee else None,
             pids_limit=int(pids_limit) if pids_limit else None,
         )

@@ -12,7 +12,7 @@ from berth import names
 from . import errors, images, specs
 from .base import BerthSpawner, account_key, resolve
 from .build import container_spec
-from .engine import ContainerRuntime, EngineRecord
+from .engine_api import ContainerRuntime, EngineRecord
 from .errors import SpawnException
 from .readiness import container_address, wait_until_ready
 from .slots import boot_slot

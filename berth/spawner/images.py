@@ -9,7 +9,7 @@ from typing import Any
 import docker.errors
 
 from . import errors
-from .engine import EngineRecord, ImageStore
+from .engine_api import EngineRecord, ImageStore
 from .progress import ProgressEvent
 
 Report = Callable[[ProgressEvent], None]

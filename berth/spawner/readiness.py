@@ -7,7 +7,7 @@ import time
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
-from .engine import ContainerRuntime, EngineRecord
+from .engine_api import ContainerRuntime, EngineRecord
 from .specs import Networking
 
 

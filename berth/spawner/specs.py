@@ -30,23 +30,47 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth import names
+from berth.labels import (  # `X as X`: the spawners and their tests know them as specs.*
+    LABEL_MANAGED as LABEL_MANAGED,
+)
+from berth.labels import (
+    LABEL_PREFIX as LABEL_PREFIX,
+)
+from berth.labels import (
+    LABEL_ROLE as LABEL_ROLE,
+)
+from berth.labels import (
+    LABEL_SERVER as LABEL_SERVER,
+)
+from berth.labels import (
+    LABEL_SPAWNER as LABEL_SPAWNER,
+)
+from berth.labels import (
+    LABEL_USER as LABEL_USER,
+)
+from berth.labels import (
+    LABEL_USER_CREATED as LABEL_USER_CREATED,
+)
+from berth.labels import (
+    LABEL_USER_ID as LABEL_USER_ID,
+)
+from berth.labels import (
+    ROLE_HUB_DATA as ROLE_HUB_DATA,
+)
+from berth.labels import (
+    ROLE_SHARED_VOLUME as ROLE_SHARED_VOLUME,
+)
+from berth.labels import (
+    ROLE_SINGLEUSER as ROLE_SINGLEUSER,
+)
+from berth.labels import (
+    ROLE_VOLUME as ROLE_VOLUME,
+)
+from berth.labels import (
+    ROLE_VOLUME_INIT as ROLE_VOLUME_INIT,
+)
 
-LABEL_MANAGED = "berth.managed"
-LABEL_ROLE = "berth.role"
-LABEL_USER = "berth.user"
-LABEL_SERVER = "berth.server"
-LABEL_SPAWNER = "berth.spawner"
-LABEL_PREFIX = "berth.prefix"  # the spawner's prefix: tells deployments on one engine apart
-# JupyterHub's user id and the account's creation time: tell a re-created user (same name, the
-# id possibly reused by the database) from the deleted one.
-LABEL_USER_ID = "berth.user-id"
-LABEL_USER_CREATED = "berth.user-created"
-ROLE_SINGLEUSER = "single-user"
-ROLE_VOLUME_INIT = "volume-init"
 PER_USER_FIELDS = frozenset({"username", "servername", "server_suffix"})
-ROLE_VOLUME = "volume"  # a user's own volume (its template names the user)
-ROLE_SHARED_VOLUME = "shared-volume"  # a volume whose template names no user
-ROLE_HUB_DATA = "hub-data"  # the hub's database and secrets (berth up creates it)
 HEALTHCHECK_INTERVAL_NS = 30 * 10**9
 
 ROOT_START_SWITCHES = (
@@ -61,23 +85,6 @@ ROOT_START_SWITCHES = (
 ROOT_START_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID")
 GRANT_SUDO_EXTRA_CAPS = ("AUDIT_WRITE", "FSETID", "KILL")
 NO_NEW_PRIVILEGES = "no-new-privileges"
-
-_BYTES_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-
-
-def parse_bytes(value: int | float | str | None) -> int | None:
-    """``'2G'`` -> 2147483648 (JupyterHub's 1024-based K/M/G/T suffixes); ``None`` stays."""
-    if value is None or isinstance(value, int | float):
-        return None if value is None else int(value)
-    match = _BYTES_RE.match(value)
-    if match is None:
-        raise ValueError(f"not a byte size: {value!r} (use an integer or e.g. '512M', '2G')")
-    number, unit = match.groups()
-    size = float(number) * _UNITS[unit.upper()]
-    if size == float("inf"):  # e.g. 400 digits: int() of it would raise OverflowError
-        raise ValueError(f"not a byte size: {value[:40]!r}... is too large")
-    return int(size)
 
 
 def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:

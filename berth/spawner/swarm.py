@@ -21,7 +21,7 @@ from . import errors, specs
 from . import swarm_specs as ss
 from .base import BerthSpawner, resolve
 from .build import container_spec
-from .engine import EngineRecord
+from .engine_api import EngineRecord
 from .errors import SpawnException
 from .readiness import _answers
 from .swarm_engine import SwarmEngine

@@ -6,7 +6,7 @@ import contextlib
 
 import docker.errors
 
-from .engine import DockerEngine, EngineRecord
+from .engine_api import DockerEngine, EngineRecord
 from .swarm_specs import ServiceCreateKwargs
 
 

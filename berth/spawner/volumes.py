@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import errors, specs, volume_policy
-from .engine import EngineRecord, VolumeStore
+from .engine_api import EngineRecord, VolumeStore
 from .images import Report
 from .specs import (
     LABEL_MANAGED,

@@ -19,6 +19,8 @@ import pytest
 
 docker = pytest.importorskip("docker")
 
+from engine_cleanup import remove_containers  # noqa: E402 -- after the docker check
+
 DEFAULT_IMAGE = "berth/base-notebook:latest"
 TEST_LABEL = "berth-test"
 
@@ -76,14 +78,7 @@ class ContainerRunner:
         return container
 
     def cleanup(self) -> None:
-        errors = []
-        for container in reversed(self.containers):
-            try:
-                container.remove(force=True, v=True)
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError as error:
-                errors.append(f"{container.name}: {error}")
+        errors = remove_containers(self.containers)
         self.containers.clear()
         if errors:
             raise RuntimeError("could not remove test containers: " + "; ".join(errors))

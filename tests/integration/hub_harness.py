@@ -121,9 +121,16 @@ class Hub:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
+        self.wait_answering(60, self.hub_proc)
+
+    def wait_answering(
+        self, timeout: float, process: subprocess.Popen[bytes] | None = None
+    ) -> None:
+        """Until the hub's API answers through the proxy (bounded); fail early if ``process``
+        (the hub's) exits meanwhile."""
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.hub_proc.poll() is not None:
+            if process is not None and process.poll() is not None:
                 raise RuntimeError(f"hub exited early; log:\n{self.log_tail()}")
             with contextlib.suppress(requests.RequestException):
                 if self.http.get(f"{self.url}/hub/api/", timeout=2).status_code == 200:
@@ -174,37 +181,55 @@ class Hub:
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
+    # What the test's service token may do on the hub.
+    API_SCOPES = ("admin:users", "admin:servers", "access:servers", "read:users")
+
     def _config(self) -> str:
+        return (
+            self._where_config()
+            + self._common_config()
+            + textwrap.dedent(self.spawner_config).format(
+                prefix=self.prefix, network=self.network_name, image=self.image
+            )
+        )
+
+    def _where_config(self) -> str:
+        """Addresses, files and proxy of this hub: a process on loopback, CHP beside it."""
         return textwrap.dedent(f"""
             c = get_config()  # noqa
             c.JupyterHub.ip = "127.0.0.1"
             c.JupyterHub.port = {self.proxy_port}
             c.JupyterHub.hub_ip = {self.gateway!r}
             c.JupyterHub.hub_port = {self.hub_port}
+            c.JupyterHub.db_url = "sqlite:///jupyterhub.sqlite"
+            c.JupyterHub.cookie_secret_file = "jupyterhub_cookie_secret"
+            c.ConfigurableHTTPProxy.should_start = False
+            c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{self.proxy_api_port}"
+            c.ConfigurableHTTPProxy.auth_token = {self.proxy_token!r}
+            c.Spawner.start_timeout = 120
+        """)
+
+    def _common_config(self) -> str:
+        """What every test hub shares: dummy logins, named servers, the test's service token,
+        the spawner class, quick polls."""
+        scopes = list(self.API_SCOPES)
+        return textwrap.dedent(f"""
             c.JupyterHub.cleanup_servers = False
             c.JupyterHub.allow_named_servers = True
             c.JupyterHub.authenticator_class = "dummy"
             c.Authenticator.allow_all = True
-            c.JupyterHub.db_url = "sqlite:///jupyterhub.sqlite"
-            c.JupyterHub.cookie_secret_file = "jupyterhub_cookie_secret"
             c.JupyterHub.last_activity_interval = 3600
-            c.ConfigurableHTTPProxy.should_start = False
-            c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{self.proxy_api_port}"
-            c.ConfigurableHTTPProxy.auth_token = {self.proxy_token!r}
             c.JupyterHub.services = [{{"name": "berth-test", "api_token": {self.token!r}}}]
             c.JupyterHub.load_roles = [{{
                 "name": "berth-test-admin",
-                "scopes": ["admin:users", "admin:servers", "access:servers", "read:users"],
+                "scopes": {scopes!r},
                 "services": ["berth-test"],
             }}]
             c.JupyterHub.spawner_class = {self.spawner!r}
             c.Spawner.http_timeout = 60
-            c.Spawner.start_timeout = 120
             c.Spawner.poll_interval = 2
             c.Spawner.poll_jitter = 0
-        """) + textwrap.dedent(self.spawner_config).format(
-            prefix=self.prefix, network=self.network_name, image=self.image
-        )
+        """)
 
     # -- REST API -----------------------------------------------------------------------------
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:

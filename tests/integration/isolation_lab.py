@@ -23,6 +23,7 @@ from typing import Any
 
 import docker
 from docker.types import IPAMConfig, IPAMPool
+from engine_cleanup import remove_containers, remove_networks
 
 from berth.deploy.firewall import FirewallSpec, firewall_container_kwargs, spec_for_network
 from berth.deploy.network import (
@@ -33,10 +34,10 @@ from berth.deploy.network import (
     network_create_kwargs,
     network_problems,
 )
+from berth.hub_container import HUB_API_PORT
 
 PREFIX = "berth-fw-"
 LABEL = "berth-fw-test"
-HUB_API_PORT = 8081
 PROBE_TIMEOUT = 2.0
 
 # Listens on the given TCP ports (accepts and closes) and UDP ports (echoes) on 0.0.0.0.
@@ -235,35 +236,30 @@ class Lab:
         self.firewall.stop(timeout=20)
         return self.firewall.logs().decode()
 
-    def iptables(self, *args: str) -> None:
-        """Runs iptables on the host (as an operator or another tool would)."""
-        self.client.containers.run(
+    def _on_host(self, command: list[str], what: str) -> bytes:
+        """Run ``command`` in the firewall image on the host's network, with NET_ADMIN only
+        (as an operator, or the firewall's own tools, would)."""
+        return self.client.containers.run(
             self.fw_image,
-            ["iptables-nft", *args],
+            command,
             user="root",
             network_mode="host",
             cap_drop=["ALL"],
             cap_add=["NET_ADMIN"],
             labels={LABEL: self.name},
-            name=f"{self.name}-iptables-{uuid.uuid4().hex[:4]}",
+            name=f"{self.name}-{what}-{uuid.uuid4().hex[:4]}",
             remove=True,
         )
+
+    def iptables(self, *args: str) -> None:
+        """Runs iptables on the host (as an operator or another tool would)."""
+        self._on_host(["iptables-nft", *args], "iptables")
 
     def rules(self) -> list[str]:
         """The host's IPv4 and IPv6 filter rules, read with the firewall image's iptables."""
         lines = []
         for command in ("iptables-nft", "ip6tables-nft"):
-            output = self.client.containers.run(
-                self.fw_image,
-                [command, "-t", "filter", "-S"],
-                user="root",
-                network_mode="host",
-                cap_drop=["ALL"],
-                cap_add=["NET_ADMIN"],
-                labels={LABEL: self.name},
-                name=f"{self.name}-rules-{uuid.uuid4().hex[:4]}",
-                remove=True,
-            ).decode()
+            output = self._on_host([command, "-t", "filter", "-S"], "rules").decode()
             lines += [f"{command}: {line}" for line in output.splitlines()]
         return lines
 
@@ -273,38 +269,16 @@ class Lab:
             return
         from berth.deploy.firewall import spec_arguments
 
-        self.client.containers.run(
-            self.fw_image,
-            ["python3", "-m", "berth.deploy.firewall", "remove", *spec_arguments(self.spec)],
-            user="root",
-            network_mode="host",
-            cap_drop=["ALL"],
-            cap_add=["NET_ADMIN"],
-            labels={LABEL: self.name},
-            name=f"{self.name}-remove",
-            remove=True,
-        )
+        remove = ["python3", "-m", "berth.deploy.firewall", "remove", *spec_arguments(self.spec)]
+        self._on_host(remove, "remove")
 
     def cleanup(self) -> None:
-        errors = []
-        for container in reversed(self.containers):
-            try:
-                container.remove(force=True, v=True)
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError as exc:
-                errors.append(f"{container.name}: {exc}")
+        errors = remove_containers(self.containers)
         try:
             self.remove_rules()
         except docker.errors.DockerException as exc:
             errors.append(f"rules: {exc}")
-        for network in self.networks:
-            try:
-                network.remove()
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError as exc:
-                errors.append(f"{network.name}: {exc}")
+        errors += remove_networks(self.networks)
         if errors:
             raise RuntimeError("could not clean up: " + "; ".join(errors))
 

@@ -8,9 +8,7 @@ its proxy through the port the manager node publishes on the test bridge. The RE
 
 from __future__ import annotations
 
-import contextlib
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,12 @@ HUB_NAME = "berth-swarm-hub"
 
 class SwarmHub(Hub):
     def __init__(self, cluster: Cluster, image: str, spawner_config: str = "") -> None:
-        super().__init__(Path("/nonexistent"), spawner_config, spawner="berth-swarm", image=image)
+        super().__init__(
+            Path("/nonexistent"),
+            spawner_config,
+            spawner="berth.spawner.swarm.SwarmSpawner",
+            image=image,
+        )
         self.cluster = cluster
 
     def start(self) -> SwarmHub:
@@ -33,13 +36,7 @@ class SwarmHub(Hub):
     def restart_hub(self) -> None:
         """Restart the hub's container (hub and proxy; the database is kept in it)."""
         self.cluster.manager.client.containers.get(HUB_NAME).restart(timeout=30)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with contextlib.suppress(requests.RequestException):
-                if self.http.get(f"{self.url}/hub/api/", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.5)
-        raise RuntimeError(f"hub did not come back:\n{self.log_tail()}")
+        self.wait_answering(120)
 
     def cleanup(self) -> None:
         self.http.close()  # the hub, its services and volumes go with the cluster's nodes
@@ -78,36 +75,32 @@ class SwarmHub(Hub):
                     events.append(json.loads(line[5:]))
         return events
 
-    def _config(self) -> str:
+    API_SCOPES = (*Hub.API_SCOPES, "admin:server_state", "proxy")
+
+    def _where_config(self) -> str:
+        """A container on the manager node: every interface, files in /tmp, its own proxy."""
         return textwrap.dedent(f"""
             c = get_config()  # noqa
             c.JupyterHub.ip = "0.0.0.0"
             c.JupyterHub.port = 8000
             c.JupyterHub.hub_ip = "0.0.0.0"
             c.JupyterHub.hub_connect_ip = {HUB_NAME!r}
-            c.JupyterHub.cleanup_servers = False
-            c.JupyterHub.allow_named_servers = True
-            c.JupyterHub.authenticator_class = "dummy"
-            c.Authenticator.allow_all = True
             c.JupyterHub.db_url = "sqlite:////tmp/jupyterhub.sqlite"
             c.JupyterHub.cookie_secret_file = "/tmp/jupyterhub_cookie_secret"
-            c.JupyterHub.last_activity_interval = 3600
             # Answer spawn requests at once (202): the tests follow the progress stream.
             c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 0}}
-            c.JupyterHub.services = [{{"name": "berth-test", "api_token": {self.token!r}}}]
-            c.JupyterHub.load_roles = [{{
-                "name": "berth-test-admin",
-                "scopes": ["admin:users", "admin:servers", "admin:server_state",
-                           "access:servers", "read:users", "proxy"],
-                "services": ["berth-test"],
-            }}]
-            c.JupyterHub.spawner_class = "berth.spawner.swarm.SwarmSpawner"
-            c.Spawner.http_timeout = 60
             c.Spawner.start_timeout = 180
-            c.Spawner.poll_interval = 2
-            c.Spawner.poll_jitter = 0
+        """)
+
+    def _config(self) -> str:
+        return (
+            self._where_config()
+            + self._common_config()
+            + textwrap.dedent(f"""
             c.SwarmSpawner.docker_url = "unix:///var/run/docker.sock"
             c.SwarmSpawner.network_name = {OVERLAY!r}
             c.SwarmSpawner.image = {self.image!r}
             c.SwarmSpawner.prefix = "berth"
-        """) + textwrap.dedent(self.spawner_config)
+        """)
+            + textwrap.dedent(self.spawner_config)
+        )

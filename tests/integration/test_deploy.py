@@ -488,6 +488,8 @@ class TestDeployment:
         assert {"berth-test-deploy-data", "berth-test-deploy-user-alice"} <= names
         refused = dep.berth("down", "--delete-data")  # no terminal: no typed confirmation
         assert refused.returncode == 1 and "confirmation" in refused.stderr
+        # What it would delete: the user's volume too, found by its labels.
+        assert "berth-test-deploy-user-alice" in refused.stderr
         assert "berth-test-deploy-data" in {v.name for v in engine.volumes.list()}
         result = dep.up()
         assert "one-time password" not in result.stderr  # the admin exists already

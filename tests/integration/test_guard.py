@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from berth.spawner import images, specs
-from berth.spawner.engine import Engine
+from berth.spawner.engine_api import Engine
 from berth.spawner.volumes import prepare_volumes
 
 docker = pytest.importorskip("docker")

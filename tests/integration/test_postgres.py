@@ -16,7 +16,7 @@ from deployment import Deployment
 from hub_users import BrowserUser, add_user
 from postgres_server import postgres_deployment, psql, wait_ready
 
-from berth import engine as berth_engine
+from berth import engine_client
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +77,7 @@ def test_a_hub_restart_keeps_users_servers_and_logins(pg, engine, state):
     dep = pg[0]
     hub = engine.containers.get("berth-hub")
     hub.restart(timeout=15)
-    berth_engine.wait_healthy(hub, "the hub", 120, interval=0.5)
+    engine_client.wait_healthy(hub, "the hub", 120, interval=0.5)
     alice: BrowserUser = state["alice"]
     alice.wait_for_lab(timeout=120)  # her login cookie and her server outlived the restart
     model = dep.api("GET", "/hub/api/users/alice").json()

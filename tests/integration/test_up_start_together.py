@@ -1,4 +1,4 @@
-"""berth up starts the containers of one step together (berth.deploy.up.start_together), on the
+"""berth up starts the containers of one step together (berth.deploy.swap.start_together), on the
 real engine, with throwaway containers of berth/os-base that only sleep."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from collections.abc import Iterator
 import docker
 import pytest
 
+from berth.deploy.hub import current
 from berth.deploy.plan import ContainerPlan
-from berth.deploy.up import Swap, current, start_together
+from berth.deploy.swap import Swap, start_together
 from berth.errors import BerthError
 
 pytestmark = pytest.mark.integration

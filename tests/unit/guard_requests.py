@@ -3,7 +3,7 @@
 :func:`sent` runs one docker-py call against a client whose transport records the prepared
 request and stops there, so unit tests of the engine guard's policy judge exactly the method,
 path, headers and body that docker-py would put on the wire (and the spawner's own keyword
-arguments go through docker-py's ``create_host_config`` just as in :mod:`berth.spawner.engine`).
+arguments go through docker-py's ``create_host_config`` just as in :mod:`berth.spawner.engine_api`).
 """
 
 from __future__ import annotations

@@ -26,11 +26,10 @@ from test_bad_input_config import files as berth_yaml_files
 from typer.testing import CliRunner
 
 from berth.cli import main
-from berth.cli.users import accounts_argv
 from berth.config.fields import check_image, check_username
 from berth.deploy import accounts
 from berth.errors import BerthError
-from berth.images import stack
+from berth.images import catalog
 from berth.run.spec import validate_memory, validate_name
 
 NO_ENGINE = "unix:///nonexistent/berth-fuzz-no-engine.sock"
@@ -205,7 +204,9 @@ def test_berth_run_arguments(home: Path, image, name, port, memory) -> None:
 # --- `berth images build NAME...` ----------------------------------------------------------
 
 image_names = st.one_of(
-    st.sampled_from([image.name for image in stack.STACK] + [i.repository for i in stack.STACK]),
+    st.sampled_from(
+        [image.name for image in catalog.STACK] + [i.repository for i in catalog.STACK]
+    ),
     st.sampled_from(["notebook", "berth/", "hub:latest", "berth/hub:1.0", "HUB", "../hub"]),
     argv_text.filter(bool),
 )
@@ -221,7 +222,7 @@ def test_images_build_names(home: Path, names: list[str], base: str | None) -> N
     count("cli images")
     extra = [] if base is None else ["--base-image", base]
     status, stderr = berth(home, "images", "build", *extra, "--", *names)
-    good = all(valid(stack.get, name) for name in names) and (
+    good = all(valid(catalog.get, name) for name in names) and (
         base is None or valid(check_image, base)
     )
     if good:
@@ -257,19 +258,14 @@ def test_config_files_on_the_command_line(home: Path, data: bytes, command) -> N
 # --- what `berth users ...` hands to berth.deploy.accounts in the hub container -------------
 
 
-def parsed_by_accounts(argv: list[str]) -> dict:
-    """berth.deploy.accounts.main's reading of ``argv`` (its operation is not run)."""
+def received_by_accounts(wanted: dict) -> dict:
+    """What berth.deploy.accounts.main hands its operation for a request sent as the hub's
+    exec sends it (one JSON argument); the operation itself is not run."""
     out = io.StringIO()
-    with (
-        mock.patch.object(accounts, "run", lambda args: vars(args)),
-        contextlib.redirect_stdout(out),
-        contextlib.redirect_stderr(io.StringIO()),
-    ):
-        try:
-            status = accounts.main(argv)
-        except SystemExit as exc:  # argparse refused the arguments
-            status = exc.code
-    assert status == 0, (argv, status)
+    echo = {op: (lambda **fields: fields) for op in accounts.OPERATIONS}
+    with mock.patch.dict(accounts.OPERATIONS, echo), contextlib.redirect_stdout(out):
+        status = accounts.main([json.dumps(wanted)])
+    assert status == 0, (wanted, out.getvalue())
     return json.loads(out.getvalue())
 
 
@@ -280,11 +276,37 @@ def parsed_by_accounts(argv: list[str]) -> dict:
 def test_accounts_receive_the_name_that_was_checked(name: str, note: str) -> None:
     count("cli user names")
     name = check_username(name)
-    assert parsed_by_accounts(accounts_argv("add", name, ["--admin"]))["name"] == name
-    assert parsed_by_accounts(accounts_argv("remove", name))["name"] == name
-    assert parsed_by_accounts(accounts_argv("admin", name, after=["off"]))["state"] == "off"
-    token = parsed_by_accounts(accounts_argv("token", name, [f"--note={note}"]))
-    assert (token["name"], token["note"]) == (name, note)
+    add = accounts.request("add", name=name, admin=True, native=False)
+    assert received_by_accounts(add) == {"name": name, "admin": True, "native": False}
+    assert received_by_accounts(accounts.request("remove", name=name)) == {"name": name}
+    admin = accounts.request("admin", name=name, admin=False)
+    assert received_by_accounts(admin) == {"name": name, "admin": False}
+    if not any("\ud800" <= ch <= "\udfff" for ch in note):  # `berth token` refuses those
+        token = received_by_accounts(accounts.request("token", name=name, note=note))
+        assert token == {"name": name, "note": note}
+
+
+@pytest.mark.parametrize(
+    ("wanted", "error"),
+    [
+        ({"op": "nope"}, "unknown operation 'nope'"),
+        ({"op": "remove"}, "remove: missing a required argument: 'name'"),
+        ({"op": "remove", "name": "a", "extra": 1}, "remove: got an unexpected keyword"),
+        (["remove", "a"], "unknown operation None"),
+    ],
+)
+def test_accounts_refuse_malformed_requests(wanted, error) -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert accounts.main([json.dumps(wanted)]) == 1
+    assert json.loads(out.getvalue())["error"].startswith(error)
+
+
+def test_account_requests_are_checked_on_the_host() -> None:
+    with pytest.raises(TypeError):
+        accounts.request("admin", name="alice")  # no state given
+    with pytest.raises(ValueError, match="unknown account operation"):
+        accounts.request("rename", name="alice")
 
 
 @pytest.mark.parametrize(

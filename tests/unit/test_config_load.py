@@ -51,7 +51,8 @@ def test_error_names_file_line_and_key(tmp_path):
     assert (error.key_path, error.problems[0].line) == ("limits.memory", 4)
     assert str(error) == (
         f"{tmp_path / 'berth.yaml'}:4: limits.memory: expected an integer number of bytes or a "
-        "number with suffix K, M, G or T (e.g. 512M, 2G), got '2GB'"
+        "number with suffix K, M, G or T (powers of 1024; also KiB, MiB, GiB, TiB; "
+        "e.g. 512M, 2G, 2GiB), got '2GB'"
     )
 
 

@@ -4,7 +4,7 @@ import pytest
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from berth.config import BerthConfig, ConfigError, config_from_data
-from berth.config.fields import parse_bytes
+from berth.config.fields import parse_memory
 from berth.config.keys import key_paths, model_in
 
 
@@ -71,7 +71,7 @@ def test_config_is_immutable():
     ],
 )
 def test_memory_units(value, expected):
-    assert parse_bytes(value) == expected
+    assert parse_memory(value) == expected
     assert config_from_data({"limits": {"memory": value}}).limits.memory == expected
 
 

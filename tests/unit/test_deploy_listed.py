@@ -1,7 +1,10 @@
 """`berth up`'s request for the accounts of berth.yaml's names, and how it reads the answer."""
 
+import inspect
+
 from berth.config import config_from_data
-from berth.deploy.listed import ListedAccounts, ensure_args, ensure_listed, read_answer
+from berth.deploy import accounts
+from berth.deploy.listed import ListedAccounts, ensure_listed, ensure_request, read_answer
 
 
 def users(**section):
@@ -9,15 +12,15 @@ def users(**section):
 
 
 def test_every_listed_name_is_asked_for_once_admins_as_admins():
-    args = ensure_args(users(admins=["alice"], allowed=["Bob", "alice", "-carol"]))
-    assert args == ["ensure-listed", "--admin=alice", "--user=bob", "--user=-carol"]
+    wanted = ensure_request(users(admins=["alice"], allowed=["Bob", "alice", "-carol"]))
+    assert wanted == {"op": "ensure-listed", "admins": ["alice"], "users": ["bob", "-carol"]}
 
 
 def test_the_hub_side_reads_back_every_name():
-    from berth.deploy.accounts import parser
-
-    args = parser().parse_args(ensure_args(users(admins=["-a", "b"], allowed=["--c", "d"])))
-    assert (args.admins, args.users) == (["-a", "b"], ["--c", "d"])
+    wanted = ensure_request(users(admins=["-a", "b"], allowed=["--c", "d"]))
+    fields = {key: value for key, value in wanted.items() if key != "op"}
+    bound = inspect.signature(accounts.OPERATIONS[wanted["op"]]).bind(**fields)
+    assert bound.arguments == {"admins": ["-a", "b"], "users": ["--c", "d"]}
 
 
 def test_nobody_listed_means_no_exec():

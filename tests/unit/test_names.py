@@ -6,9 +6,11 @@ import random
 import string
 
 import pytest
+from name_decoder import container_name, unescape
 
 from berth import names
-from berth.names import DOCKER_NAME_RE, container_name, escape, unescape
+from berth.config import ConfigError, config_from_data
+from berth.names import DOCKER_NAME_RE, escape
 
 TEMPLATE = "{prefix}-{username}{server_suffix}"
 
@@ -101,3 +103,23 @@ def test_property_no_collisions_over_generated_names() -> None:
         assert seen.setdefault(name, (user, server)) == (user, server), name
         assert unescape(escape(user)) == user
     assert len(seen) == len(pairs)
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [("ab", True), ("a", False), ("-ab", False), ("a b", False), ("a" * 255, True),
+     ("a" * 256, False), ("x.y_z-1", True)],
+)  # fmt: skip
+def test_one_docker_name_rule_for_config_and_spawner(name: str, valid: bool) -> None:
+    """berth.yaml's names and the spawner's rendered names pass the same check (Docker refuses
+    one-character names: the spawner used to let them through to the engine)."""
+    spawner_ok = config_ok = True
+    try:
+        names.check_docker_name(name, "volume")
+    except names.InvalidNameError:
+        spawner_ok = False
+    try:
+        config_from_data({"network": name})
+    except ConfigError:
+        config_ok = False
+    assert (spawner_ok, config_ok) == (valid, valid)

@@ -11,7 +11,7 @@ from traitlets.config import Config
 from berth import names
 from berth.spawner import ContainerSpawner, build, specs
 from berth.spawner.base import BerthSpawner
-from berth.spawner.engine import DockerEngine, EngineAPI
+from berth.spawner.engine_api import DockerEngine, EngineAPI
 from berth.spawner.errors import SpawnException
 
 ALICE = specs.Identity("alice", "", "ContainerSpawner", "berth", "7", "2026-11-26T10:00:00")

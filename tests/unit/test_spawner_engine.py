@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from berth.spawner import engine as engine_mod
+from berth.spawner import engine_api as engine_mod
 from berth.spawner import images
-from berth.spawner.engine import Engine
+from berth.spawner.engine_api import Engine
 from berth.spawner.errors import SpawnException
 
 

@@ -171,27 +171,6 @@ def test_mounts_from_config_rejects_bad_names(volumes: dict[str, str]) -> None:
         specs.mounts_from_config(volumes, {}, ns)
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (None, None),
-        (1024, 1024),
-        ("1K", 1024),
-        ("512M", 512 * 1024**2),
-        ("2G", 2 * 1024**3),
-        ("1.5G", int(1.5 * 1024**3)),
-        ("1T", 1024**4),
-    ],
-)
-def test_parse_bytes(value: object, expected: int | None) -> None:
-    assert specs.parse_bytes(value) == expected  # type: ignore[arg-type]
-
-
-def test_parse_bytes_rejects_garbage() -> None:
-    with pytest.raises(ValueError):
-        specs.parse_bytes("lots")
-
-
 def test_owned_by() -> None:
     mine = specs.labels(ALICE)
     assert specs.owned_by(mine, ALICE)

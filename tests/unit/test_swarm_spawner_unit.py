@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,7 +10,6 @@ from traitlets.config import Config
 
 from berth.spawner import SwarmSpawner
 from berth.spawner.errors import SpawnException
-from berth.spawner.swarm_settings import SwarmSettings
 
 
 def make_spawner(**config: Any) -> SwarmSpawner:
@@ -22,23 +20,6 @@ def make_spawner(**config: Any) -> SwarmSpawner:
     user = SimpleNamespace(name="alice", url="/user/alice/", escaped_name="alice")
     orm_spawner = SimpleNamespace(name="", display_name="", server=None)
     return SwarmSpawner(config=c, user=user, hub=hub, orm_spawner=orm_spawner)
-
-
-def test_every_swarm_setting_is_configurable_and_documented() -> None:
-    doc = (Path(__file__).parents[2] / "docs" / "spawner.md").read_text()
-    own = SwarmSettings.class_own_traits()
-    assert len(own) >= 8
-    for name, trait in own.items():
-        assert trait.metadata.get("config") is True, name
-        assert trait.help and len(trait.help) > 20, name
-        assert f"`{name}`" in doc, name
-
-
-def test_entry_point_resolves() -> None:
-    from importlib.metadata import entry_points
-
-    (ep,) = [e for e in entry_points(group="jupyterhub.spawners") if e.name == "berth-swarm"]
-    assert ep.load() is SwarmSpawner
 
 
 async def test_placement_per_image_and_pinning_to_the_volume_node() -> None:

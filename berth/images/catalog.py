@@ -1,4 +1,5 @@
-"""Which images Berth builds, what each one is built on, and where its Dockerfile lives."""
+"""The catalog of images Berth builds: what each one is built on, what it needs, and where its
+build context lives (``berth/images/stack/<name>/``: Dockerfile, start scripts)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ class ImageDef:
     parent: str | None  # the stack image this one is FROM; None means the OS base
     summary: str
     ships_source: bool = False  # the build context carries Berth's own source (the hub)
+    # Version pins the Dockerfile takes as build arguments (names in berth.versions.PINS).
+    pins: tuple[str, ...] = ()
     # Files of other images' directories (relative to STACK_DIR) that this build context carries
     # too, under their own names: one install script shared by two images stays one file.
     borrows: tuple[str, ...] = ()
@@ -39,8 +42,19 @@ class ImageDef:
 
 STACK: tuple[ImageDef, ...] = (
     ImageDef("foundation", None, "Debian, tini, jovyan, start.sh, hooks, fix-permissions"),
-    ImageDef("base-notebook", "foundation", "Jupyter Server, JupyterLab, Notebook 7, singleuser"),
-    ImageDef("hub", "foundation", "JupyterHub, proxy, authenticators, Berth's spawner", True),
+    ImageDef(
+        "base-notebook",
+        "foundation",
+        "Jupyter Server, JupyterLab, Notebook 7, singleuser",
+        pins=("JUPYTERHUB_VERSION",),
+    ),
+    ImageDef(
+        "hub",
+        "foundation",
+        "JupyterHub, proxy, authenticators, Berth's spawner",
+        ships_source=True,
+        pins=("JUPYTERHUB_VERSION",),
+    ),
     ImageDef("minimal-notebook", "base-notebook", "ps, top, less, editors, git, curl, nbconvert"),
     ImageDef("scipy-notebook", "minimal-notebook", "numpy, scipy, pandas, matplotlib, sklearn, …"),
     ImageDef("r-notebook", "minimal-notebook", "R from Debian, IRkernel, tidyverse, caret, …"),

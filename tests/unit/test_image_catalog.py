@@ -1,6 +1,7 @@
 """The stack's order, build arguments, build contexts and the build stream parser."""
 
 import io
+import re
 import tarfile
 import tomllib
 from pathlib import Path
@@ -8,32 +9,32 @@ from pathlib import Path
 import pytest
 
 from berth.errors import BerthError
-from berth.images import stack
+from berth.images import catalog
 from berth.images.builder import BuildEvent, BuildOptions, build_args, make_context, parse_stream
 from berth.images.osbase import mmdebstrap_command
-from berth.versions import BERTH_VERSION, JUPYTERHUB_VERSION
+from berth.versions import BERTH_VERSION, JUPYTERHUB_VERSION, PINS
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_build_order_includes_parents_first():
-    order = [image.name for image in stack.build_order(["scipy-notebook"])]
+    order = [image.name for image in catalog.build_order(["scipy-notebook"])]
     assert order == ["foundation", "base-notebook", "minimal-notebook", "scipy-notebook"]
-    assert [i.name for i in stack.build_order(["berth/base-notebook:latest"])] == [
+    assert [i.name for i in catalog.build_order(["berth/base-notebook:latest"])] == [
         "foundation",
         "base-notebook",
     ]
-    assert stack.build_order([]) == list(stack.STACK)
+    assert catalog.build_order([]) == list(catalog.STACK)
 
 
 def test_unknown_image_is_refused_with_the_known_names():
     with pytest.raises(BerthError, match=r"unknown image 'datascience'.*base-notebook"):
-        stack.build_order(["datascience"])
+        catalog.build_order(["datascience"])
 
 
 def test_every_parent_is_an_earlier_image_and_has_a_dockerfile():
     seen: set[str] = set()
-    for image in stack.STACK:
+    for image in catalog.STACK:
         assert image.parent is None or image.parent in seen
         assert (image.context_dir / "Dockerfile").is_file()
         seen.add(image.name)
@@ -41,14 +42,33 @@ def test_every_parent_is_an_earlier_image_and_has_a_dockerfile():
 
 def test_build_args_chain_the_stack_at_one_version():
     options = BuildOptions(base_image="berth/os-base:bookworm", version="9.9")
-    assert build_args(stack.get("foundation"), options) == {"BASE_IMAGE": "berth/os-base:bookworm"}
-    assert build_args(stack.get("base-notebook"), options) == {
+    assert build_args(catalog.get("foundation"), options) == {
+        "BASE_IMAGE": "berth/os-base:bookworm"
+    }
+    assert build_args(catalog.get("base-notebook"), options) == {
         "BASE_CONTAINER": "berth/foundation:9.9",
         "JUPYTERHUB_VERSION": JUPYTERHUB_VERSION,
     }
-    assert build_args(stack.get("scipy-notebook"), options) == {
+    assert build_args(catalog.get("scipy-notebook"), options) == {
         "BASE_CONTAINER": "berth/minimal-notebook:9.9"
     }
+
+
+def test_each_dockerfile_gets_exactly_the_version_pins_it_declares():
+    """The catalog says which pins an image takes (no image special-cased by name in the
+    builder): each declared pin is an ARG of its Dockerfile, and each *_VERSION ARG is pinned."""
+    options = BuildOptions(version="9.9")
+    for image in catalog.STACK:
+        dockerfile = (image.context_dir / "Dockerfile").read_text()
+        # ARG NAME_VERSION=default: the default is what a plain `docker build` uses.
+        declared = dict(re.findall(r"^ARG ([A-Z_]+_VERSION)=(\S+)", dockerfile, re.MULTILINE))
+        assert set(image.pins) == set(declared), image.name
+        args = build_args(image, options)
+        assert (
+            {pin: args[pin] for pin in image.pins}
+            == declared
+            == {pin: PINS[pin] for pin in declared}
+        )
 
 
 def _members(buffer: io.BytesIO) -> dict[str, tarfile.TarInfo]:
@@ -57,16 +77,16 @@ def _members(buffer: io.BytesIO) -> dict[str, tarfile.TarInfo]:
 
 
 def test_foundation_context_carries_the_ca_bundle_and_is_stable():
-    first = make_context(stack.get("foundation"), b"-----BEGIN CERTIFICATE-----\n")
-    second = make_context(stack.get("foundation"), b"-----BEGIN CERTIFICATE-----\n")
+    first = make_context(catalog.get("foundation"), b"-----BEGIN CERTIFICATE-----\n")
+    second = make_context(catalog.get("foundation"), b"-----BEGIN CERTIFICATE-----\n")
     assert first.getvalue() == second.getvalue()  # same bytes: the layer cache keeps hitting
     members = _members(first)
     assert "Dockerfile" in members
     assert members["extra-ca.crt"].size == len(b"-----BEGIN CERTIFICATE-----\n")
     assert all(member.mtime == 0 for member in members.values())
-    empty = _members(make_context(stack.get("foundation"), None))
+    empty = _members(make_context(catalog.get("foundation"), None))
     assert empty["extra-ca.crt"].size == 0
-    assert "extra-ca.crt" not in _members(make_context(stack.get("base-notebook"), b"x"))
+    assert "extra-ca.crt" not in _members(make_context(catalog.get("base-notebook"), b"x"))
 
 
 def test_parse_stream_reports_steps_and_returns_the_id():
@@ -105,13 +125,13 @@ def test_mmdebstrap_command_builds_a_slim_minbase():
 def test_versions_agree_with_pyproject():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert f"jupyterhub=={JUPYTERHUB_VERSION}" in project["dependencies"]
-    dockerfile = (stack.get("base-notebook").context_dir / "Dockerfile").read_text()
+    dockerfile = (catalog.get("base-notebook").context_dir / "Dockerfile").read_text()
     assert f"ARG JUPYTERHUB_VERSION={JUPYTERHUB_VERSION}" in dockerfile
     assert BERTH_VERSION.count(".") == 2
 
 
 def test_r_images_are_built_on_their_docker_stacks_parents():
-    order = [image.name for image in stack.build_order(["datascience-notebook"])]
+    order = [image.name for image in catalog.build_order(["datascience-notebook"])]
     assert order == [
         "foundation",
         "base-notebook",
@@ -119,15 +139,15 @@ def test_r_images_are_built_on_their_docker_stacks_parents():
         "scipy-notebook",
         "datascience-notebook",
     ]
-    order = [image.name for image in stack.build_order(["r-notebook"])]
+    order = [image.name for image in catalog.build_order(["r-notebook"])]
     assert order == ["foundation", "base-notebook", "minimal-notebook", "r-notebook"]
 
 
 def test_datascience_context_carries_r_notebooks_install_script():
-    script = (stack.STACK_DIR / "r-notebook" / "install-r.sh").read_bytes()
-    members = _members(make_context(stack.get("datascience-notebook"), None))
+    script = (catalog.STACK_DIR / "r-notebook" / "install-r.sh").read_bytes()
+    members = _members(make_context(catalog.get("datascience-notebook"), None))
     assert set(members) == {"Dockerfile", "install-r.sh"}
-    with tarfile.open(fileobj=make_context(stack.get("datascience-notebook"), None)) as tar:
+    with tarfile.open(fileobj=make_context(catalog.get("datascience-notebook"), None)) as tar:
         borrowed = tar.extractfile("install-r.sh")
         assert borrowed is not None and borrowed.read() == script
     assert members["install-r.sh"].mode & 0o111  # the Dockerfile runs it directly
@@ -135,11 +155,11 @@ def test_datascience_context_carries_r_notebooks_install_script():
 
 def test_a_prefix_builds_and_chains_the_stack_beside_berth():
     options = BuildOptions(version="9.9", prefix="berth-alice")
-    assert build_args(stack.get("r-notebook"), options) == {
+    assert build_args(catalog.get("r-notebook"), options) == {
         "BASE_CONTAINER": "berth-alice/minimal-notebook:9.9"
     }
-    assert stack.get("r-notebook").tag("latest", "berth-alice") == "berth-alice/r-notebook:latest"
-    assert stack.check_prefix("berth-alice") == "berth-alice"
+    assert catalog.get("r-notebook").tag("latest", "berth-alice") == "berth-alice/r-notebook:latest"
+    assert catalog.check_prefix("berth-alice") == "berth-alice"
 
 
 @pytest.mark.parametrize(
@@ -147,7 +167,7 @@ def test_a_prefix_builds_and_chains_the_stack_beside_berth():
 )
 def test_a_prefix_that_is_not_one_repository_component_is_refused(prefix):
     with pytest.raises(BerthError, match="is not a repository namespace"):
-        stack.check_prefix(prefix)
+        catalog.check_prefix(prefix)
 
 
 def test_images_list_rows_show_parents_tags_sizes_and_what_each_adds():

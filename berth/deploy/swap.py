@@ -1,0 +1,200 @@
+"""Replacing the service's containers: each new one starts while its predecessor is kept,
+stopped, until the new one is ready; a failure puts every predecessor of the run back."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import docker
+from docker.errors import APIError, NotFound
+from docker.models.containers import Container
+
+from berth.deploy import layout, pgio
+from berth.deploy.hub import current, sync_routes
+from berth.deploy.plan import ContainerPlan, DeploymentPlan, files_tar
+from berth.errors import BerthError
+
+START_TIMEOUT = 120.0
+# How often a starting container is asked whether it is ready: on the path of every `berth up`
+# that starts something (the hub answers about 1.5 s after its start; each ask is an inspect and
+# a probe).
+READY_POLL_SECONDS = 0.1
+
+
+def up_to_date(container: Container | None, plan: ContainerPlan) -> bool:
+    return (
+        container is not None
+        and container.status == "running"
+        and container.labels.get(layout.LABEL_FINGERPRINT) == plan.fingerprint
+    )
+
+
+def start_container(client: docker.DockerClient, plan: ContainerPlan) -> Container:
+    container = client.containers.create(**plan.create_kwargs)
+    try:
+        if plan.files:
+            container.put_archive("/", files_tar(plan.files))
+        container.start()
+    except APIError as exc:
+        container.remove(force=True)
+        message = exc.explanation or str(exc)
+        published = plan.create_kwargs.get("ports", {}).get(f"{layout.PROXY_PORT}/tcp")
+        if published and (
+            "address already in use" in message or "port is already allocated" in message
+        ):
+            raise BerthError(
+                f"port {published[1]} on {published[0]} is already in use",
+                hint="stop what listens there or set listen.port in berth.yaml",
+            ) from exc
+        raise BerthError(f"the engine refused to start {plan.name}: {message}") from exc
+    return container
+
+
+@dataclass
+class Swap:
+    """One container being replaced: the previous one is kept, stopped, until the new is ready."""
+
+    plan: ContainerPlan
+    previous: Container | None
+    new: Container | None = None
+
+    def begin(self, client: docker.DockerClient) -> None:
+        leftover = current(client, self.plan.name + layout.PREVIOUS_SUFFIX)
+        if leftover is not None:  # from a run that was cut short
+            leftover.remove(force=True)
+        if self.previous is not None:
+            self.previous.stop(timeout=15)
+            self.previous.rename(self.plan.name + layout.PREVIOUS_SUFFIX)
+
+    def undo(self, client: docker.DockerClient) -> None:
+        failed = current(client, self.plan.name)
+        if failed is not None:
+            failed.remove(force=True)
+        if self.previous is not None:
+            self.previous.rename(self.plan.name)
+            self.previous.start()
+
+    def finish(self) -> None:
+        if self.previous is not None:
+            with contextlib.suppress(NotFound):
+                self.previous.remove(force=True)
+
+
+def replace(client: docker.DockerClient, plan: DeploymentPlan, swaps: list[Swap]) -> None:
+    """Start the planned containers in place of the stale ones; if any does not become ready,
+    undo every replacement of this run, so a bad change never leaves the service down.
+
+    The guard starts first (the hub polls user servers through it as it starts); the proxy
+    and the hub then start together: the proxy waits for the token and certificate the hub
+    writes, and the hub for the proxy's API.
+    """
+    by_role = {swap.plan.role: swap for swap in swaps}
+    roles = [role for role in ("guard", "firewall", "proxy", "hub", "acme") if role in by_role]
+    begun: list[Swap] = []
+    try:
+        for role in roles:
+            by_role[role].begin(client)
+            begun.append(by_role[role])
+        waited: set[str] = set()
+        for group in (("guard", "firewall"), ("proxy", "hub", "acme")):
+            if group[0] == "proxy":  # these need the firewall's rules; the hub the guard
+                for first in ("guard", "firewall"):
+                    if first in by_role and first not in waited:
+                        wait_ready(by_role[first], plan)
+                        waited.add(first)
+            start_together(client, [by_role[role] for role in group if role in by_role])
+        for role in roles:
+            if role not in waited:
+                wait_ready(by_role[role], plan)
+    except BaseException:
+        for swap in reversed(begun):
+            with contextlib.suppress(APIError, NotFound):
+                swap.undo(client)
+        raise
+    for swap in begun:
+        swap.finish()
+    if "proxy" in by_role and "hub" not in by_role:
+        sync_routes(client)
+
+
+def start_together(client: docker.DockerClient, swaps: list[Swap]) -> None:
+    """Start the containers of one step at the same time: each is a few engine calls (create,
+    copy its files in, start) that need not wait for the other's. Returns when every start has
+    ended, so an undo finds every container made; the first failure is raised then."""
+    with ThreadPoolExecutor(max_workers=max(1, len(swaps))) as pool:
+        started = [(swap, pool.submit(start_container, client, swap.plan)) for swap in swaps]
+    for swap, future in started:
+        swap.new = future.result()
+
+
+def wait_ready(swap: Swap, plan: DeploymentPlan, timeout: float = START_TIMEOUT) -> None:
+    """Wait until the new container is healthy, or answers a probe (quicker than the engine's
+    first healthcheck, which runs only after its interval); fail fast when it stops."""
+    container = swap.new
+    assert container is not None
+    probe = _probe(swap.plan.role, plan, container)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        container.reload()
+        state = container.attrs["State"]
+        if state["Status"] in ("exited", "dead") or state.get("Restarting"):
+            log = container.logs(tail=25)
+            if pgio.ERROR_PREFIX.encode() in log:  # the entry said what is wrong, in one line
+                raise BerthError(f"{swap.plan.name} did not start: {pgio.last_error(log, '')}")
+            tail = log.decode(errors="replace").strip()
+            raise BerthError(
+                f"{swap.plan.name} stopped (exit status {state.get('ExitCode')}):\n{tail}"
+            )
+        if state.get("Health", {}).get("Status") == "healthy" or probe():
+            return
+        time.sleep(READY_POLL_SECONDS)
+    tail = container.logs(tail=25).decode(errors="replace").strip()
+    raise BerthError(f"{swap.plan.name} did not become ready within {timeout:.0f}s:\n{tail}")
+
+
+def _probe(role: str, plan: DeploymentPlan, container: Container) -> Callable[[], bool]:
+    def guard() -> bool:
+        check = ["python3", "-m", "berth.deploy.hubcheck", "engine"]
+        return container.exec_run(check).exit_code == 0
+
+    def hub() -> bool:  # the host reaches the Berth network through its bridge
+        url = f"http://{plan.network.hub_ip}:{layout.HUB_API_PORT}/hub/health"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                status: int = answer.status
+            return status == 200
+        except OSError:
+            return False
+
+    def proxy() -> bool:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        published = plan.proxy.create_kwargs["ports"][f"{layout.PROXY_PORT}/tcp"]
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(published[0], published[0])
+        try:
+            with (
+                socket.create_connection((host, published[1]), timeout=2) as raw,
+                context.wrap_socket(raw),
+            ):
+                return True
+        except OSError:
+            return False
+
+    def acme() -> bool:
+        check = ["python3", "-m", "berth.deploy.hubcheck", "acme"]
+        return container.exec_run(check).exit_code == 0
+
+    def firewall() -> bool:  # its healthcheck's command, now rather than in 10 s
+        check = plan.firewall.create_kwargs["healthcheck"]["test"][1:]
+        return container.exec_run(check, user="root").exit_code == 0
+
+    return {"guard": guard, "firewall": firewall, "hub": hub, "proxy": proxy, "acme": acme}.get(
+        role, lambda: False
+    )
