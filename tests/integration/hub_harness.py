@@ -45,10 +45,15 @@ def free_port() -> int:
 
 
 def image_available(image: str | None = None) -> bool:
+    """Whether the image is built. Only "no such image" is a no: an engine that does not answer
+    (or any other error) is raised, so it is reported for what it is instead of as a skip."""
+    client = docker.from_env()
     try:
-        docker.from_env().images.get(image or default_image())
-    except Exception:
+        client.images.get(image or default_image())
+    except docker.errors.ImageNotFound:
         return False
+    finally:
+        client.close()
     return True
 
 
