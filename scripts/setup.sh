@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up a Debian/Ubuntu host for Berth: Docker engine (started if none answers), mmdebstrap for
 # registry-less builds, a virtualenv with Berth, and `berth` on PATH. Idempotent: a second run
-# installs nothing. `--test` also installs what the test suite drives (Chromium, Node's CHP).
+# installs nothing. `--test` also installs what the test suite drives: Chromium, Node's CHP, and
+# the linter of the shell scripts (shellcheck).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +21,7 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ "$want_test" = 1 ]; then
   command -v chromium >/dev/null || missing+=(chromium)
   command -v npm >/dev/null || missing+=(nodejs npm)
+  command -v shellcheck >/dev/null || missing+=(shellcheck)  # lints the start scripts
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
