@@ -295,7 +295,7 @@ def test_accounts_receive_the_name_that_was_checked(name: str, note: str) -> Non
         (["backup", "no/slash"], "invalid user name 'no/slash'"),
         (["backup", "--all", "--keep", "0"], "--keep must be at least 1"),
         (["restore", "missing.tar.gz"], "no such archive: missing.tar.gz"),
-        (["restore", "berth.yaml", "-x"], ""),
+        (["restore", "berth.yaml", "-x"], "No such option: -x"),
     ],
 )
 def test_backup_and_restore_refuse_bad_arguments_before_the_engine(home, args, message):
