@@ -147,6 +147,22 @@ def get_file(dep: Deployment, user: str, name: str) -> str:
     return answer.json()["content"]
 
 
+def user_model(dep: Deployment, name: str) -> dict | None:
+    """The user's model from the hub's REST API (None: no such user). A hub that a previous
+    test restarted may still be starting (the proxy answers 503): waits up to 120 s for it."""
+
+    def answer() -> requests.Response | None:
+        try:
+            got = dep.api("GET", f"/hub/api/users/{name}")
+        except requests.RequestException:
+            return None
+        return got if got.status_code in (200, 404) else None
+
+    got = eventually(answer, 120)
+    assert got is not None, "the hub's REST API did not answer within 120 s"
+    return got.json() if got.status_code == 200 else None
+
+
 ALICE_PASSWORD = "a-Better-passw0rd"
 NOTES = "kept across restarts"
 
@@ -156,14 +172,14 @@ def alice(hub_deployment: Deployment) -> Deployment:
     """The deployment with alice as several tests expect her, whatever ran before: her account
     with ALICE_PASSWORD, her server running, and notes.txt (NOTES) in her volume."""
     dep = hub_deployment
-    if dep.api("GET", "/hub/api/users/alice").status_code == 404:
+    if user_model(dep, "alice") is None:
         added = dep.berth("users", "add", "alice")
         assert added.returncode == 0, added.stderr
     if dep.passwords.get("alice") != ALICE_PASSWORD:
         changed = dep.berth("users", "set-password", "alice", stdin=ALICE_PASSWORD + "\n")
         assert changed.returncode == 0, changed.stderr
         dep.passwords["alice"] = ALICE_PASSWORD
-    server = (dep.api("GET", "/hub/api/users/alice").json().get("servers") or {}).get("")
+    server = ((user_model(dep, "alice") or {}).get("servers") or {}).get("")
     if not (server and server.get("ready")):
         dep.start_server("alice")
     if read_or_none(dep, "alice", "notes.txt") != NOTES:
@@ -484,9 +500,10 @@ class TestDeployment:
         dep = alice
         hub_log = dep.berth("logs", "--tail", "50")
         assert hub_log.returncode == 0 and "JupyterHub" in hub_log.stdout
-        user_log = dep.berth("logs", "--user", "alice")
+        # All of the log: the start-up lines are what is looked for, however long it ran.
+        user_log = dep.berth("logs", "--user", "alice", "--tail", "1000000")
         assert user_log.returncode == 0 and "jupyterhub-singleuser" in user_log.stdout.lower()
-        proxy_log = dep.berth("logs", "--service", "proxy")
+        proxy_log = dep.berth("logs", "--service", "proxy", "--tail", "1000000")
         assert proxy_log.returncode == 0 and "Proxying https://" in proxy_log.stdout
         nobody = dep.berth("logs", "--user", "nobody")
         assert nobody.returncode == 1 and "no server container" in nobody.stderr
