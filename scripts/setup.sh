@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up a Debian/Ubuntu host for Berth: Docker engine (started if none answers), mmdebstrap for
 # registry-less builds, a virtualenv with Berth, and `berth` on PATH. Idempotent: a second run
-# installs nothing. `--test` also installs what the test suite drives (Chromium, Node's CHP).
+# installs nothing. `--test` also installs what the test suite drives: Chromium, Node's CHP, and
+# the linter of the shell scripts (shellcheck).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +23,7 @@ if [ "$want_test" = 1 ]; then
   command -v npm >/dev/null || missing+=(nodejs npm)
   # Let's Encrypt's test ACME server, for the tls.acme tests (tests/integration/test_acme*.py).
   command -v pebble >/dev/null || missing+=(pebble)
+  command -v shellcheck >/dev/null || missing+=(shellcheck)  # lints the start scripts
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"

@@ -1,14 +1,19 @@
-"""Fixtures shared by integration and browser tests, and the `full` tier.
+"""Fixtures shared by integration and browser tests, the `full` tier, and no skips under CI.
 
 Tests marked ``@pytest.mark.full`` (hundreds of servers, a multi-node Swarm, long soaks) run only
 from ``scripts/test.sh --full`` (which sets ``BERTH_FULL=1``); the CI command skips them with a
 reason that says how to run them.
+
+Under CI (``CI=true``, as `.ci/run` and most CI services set it) every other skip fails the run:
+a green CI run means the engine, the images, the proxy, shellcheck, … were all there and every
+test ran. The reason the test gave for skipping is kept in the failure.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from deployment import Deployment, deployment
@@ -20,13 +25,56 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def full_tier_skipped(item: pytest.Item) -> bool:
+    """Whether the item is a heavy test and the heavy suites are not asked for."""
+    return item.get_closest_marker("full") is not None and os.environ.get("BERTH_FULL") != "1"
+
+
+def under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.environ.get("BERTH_FULL") == "1":
-        return
     skip = pytest.mark.skip(reason="heavy suite: run `scripts/test.sh --full`")
     for item in items:
-        if item.get_closest_marker("full") is not None:
+        if full_tier_skipped(item):
             item.add_marker(skip)
+
+
+def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2])
+    return str(longrepr)
+
+
+def _fail_instead(report: pytest.TestReport | pytest.CollectReport) -> None:
+    report.outcome = "failed"
+    report.longrepr = f"a skip fails the run under CI (CI={os.environ.get('CI')}): " + (
+        _skip_reason(report)
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if (
+        report.skipped
+        and not hasattr(report, "wasxfail")
+        and under_ci()
+        and not full_tier_skipped(item)
+    ):
+        _fail_instead(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Any:
+    """A whole module skipped while importing (``pytest.importorskip``) also fails under CI."""
+    report = yield
+    if report.skipped and under_ci():
+        _fail_instead(report)
+    return report
 
 
 @pytest.fixture(scope="module")

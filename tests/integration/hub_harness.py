@@ -2,7 +2,8 @@
 
 Used by the spawner integration tests and by ``bench/spawn.py``. Everything it creates on the
 engine (a bridge network, containers and volumes of its spawners) carries a per-run prefix
-``berth-test-<hex>``; :meth:`Hub.cleanup` removes exactly those, also after failures.
+``berth-test-<hex>`` (``$BERTH_TEST_PREFIX-<hex>`` when that is set, to tell the runs of several
+people on one engine apart); :meth:`Hub.cleanup` removes exactly those, also after failures.
 
 The hub listens on the gateway address of its own test network (so containers can reach its
 API) and CHP on 127.0.0.1; the test client only ever talks to 127.0.0.1. CHP runs as its own
@@ -45,10 +46,15 @@ def free_port() -> int:
 
 
 def image_available(image: str | None = None) -> bool:
+    """Whether the image is built. Only "no such image" is a no: an engine that does not answer
+    (or any other error) is raised, so it is reported for what it is instead of as a skip."""
+    client = docker.from_env()
     try:
-        docker.from_env().images.get(image or default_image())
-    except Exception:
+        client.images.get(image or default_image())
+    except docker.errors.ImageNotFound:
         return False
+    finally:
+        client.close()
     return True
 
 
@@ -70,7 +76,7 @@ class Hub:
         self.workdir = workdir
         self.image = image or default_image()
         self.run_id = uuid.uuid4().hex[:8]
-        self.prefix = f"berth-test-{self.run_id}"
+        self.prefix = f"{os.environ.get('BERTH_TEST_PREFIX', 'berth-test')}-{self.run_id}"
         self.network_name = f"{self.prefix}-net"
         self.token = secrets.token_hex(16)
         self.proxy_token = secrets.token_hex(16)

@@ -2,8 +2,9 @@
 
 Every attack goes through the proxy as a stranger's browser would: GET the sign-up page for
 its XSRF token, POST the form, then try to log in with the stranger's password. One deployment
-for the module (tests run in order and build on each other's state): `users.admins: [boss]`,
-`users.allowed: [bob]`, sign-up on (the example berth.yaml's set-up).
+for the module: `users.admins: [boss]`, `users.allowed: [bob]`, sign-up on (the example
+berth.yaml's set-up). The tests share it but not an order: each one can run alone, with names of
+its own, and leaves berth.yaml and the running hub in agreement.
 """
 
 from __future__ import annotations
@@ -81,8 +82,25 @@ def with_admins(dep: Deployment, *names: str) -> None:
     dep.write_config()
 
 
+def admins(dep: Deployment) -> list[str]:
+    return list(dep.config["users"]["admins"])
+
+
+def a_strangers_account_listed_as_admin(dep: Deployment, name: str) -> requests.Session:
+    """A stranger signed up as `name` (approved by boss as an ordinary user); then the operator
+    lists `name` as an admin. Returns the stranger's session."""
+    assert "sent to the admin" in sign_up(dep, name).text
+    boss = log_in(dep, "boss", dep.passwords["boss"])
+    boss.get(f"{dep.url}/hub/authorize/{name}", timeout=30)  # approve (an ordinary user)
+    stranger = log_in(dep, name, STRANGER)
+    assert stranger is not None
+    with_admins(dep, *admins(dep), name)
+    return stranger
+
+
 def test_berth_up_makes_every_listed_account(dep):
-    assert set(dep.passwords) == {"boss", "bob"}  # no default `admin`: one is listed
+    assert {"boss", "bob"} <= set(dep.passwords)
+    assert "admin" not in dep.passwords  # no default `admin`: one is listed
     assert log_in(dep, "boss", dep.passwords["boss"]) is not None
     assert log_in(dep, "bob", dep.passwords["bob"]) is not None
     assert is_admin(dep, "boss") and not is_admin(dep, "bob")
@@ -106,11 +124,12 @@ def test_an_unlisted_sign_up_waits_for_approval(dep):
 
 
 def test_berth_users_add_does_not_approve_a_strangers_sign_up(dep):
-    """Fails on main: `berth users add mallory` approved the waiting sign-up of whoever had
-    signed up as mallory (the operator meant to make an account for the real one)."""
-    added = dep.berth("users", "add", "mallory")
+    """Fails on main: `berth users add mallet` approved the waiting sign-up of whoever had
+    signed up as mallet (the operator meant to make an account for the real one)."""
+    assert "sent to the admin" in sign_up(dep, "mallet").text
+    added = dep.berth("users", "add", "mallet")
     assert added.returncode == 1 and "signing up" in added.stderr, added.stderr
-    assert log_in(dep, "mallory", STRANGER) is None
+    assert log_in(dep, "mallet", STRANGER) is None
 
 
 def test_a_second_up_changes_nothing(dep, engine):
@@ -128,7 +147,7 @@ def test_a_new_admin_name_cannot_be_taken_while_berth_up_runs(dep, engine):
     approved at once (the name is in admin_users) and `berth up` accepted the existing account,
     so the stranger logged in as an admin."""
     old_hub = engine.containers.get("berth-hub").id
-    with_admins(dep, "boss", "newboss")
+    with_admins(dep, *admins(dep), "newboss")
     up = subprocess.Popen(
         [sys.executable, "-m", "berth", "up"],
         cwd=dep.workdir,
@@ -167,12 +186,8 @@ def test_a_new_admin_name_cannot_be_taken_while_berth_up_runs(dep, engine):
 def test_a_signed_up_account_is_not_made_an_admin(dep):
     """A stranger signed up as carol before the operator listed carol as an admin (and was even
     approved as an ordinary user). Fails on main: the hub made that account an admin."""
-    assert "sent to the admin" in sign_up(dep, "carol").text
-    boss = log_in(dep, "boss", dep.passwords["boss"])
-    boss.get(f"{dep.url}/hub/authorize/carol", timeout=30)  # approve (an ordinary user)
-    stranger = log_in(dep, "carol", STRANGER)
-    assert stranger is not None
-    with_admins(dep, "boss", "newboss", "carol")
+    listed_before = admins(dep)
+    stranger = a_strangers_account_listed_as_admin(dep, "carol")
     refused = dep.berth("up")
     assert refused.returncode == 1, refused.stderr
     flat = " ".join(refused.stderr.split())
@@ -184,14 +199,19 @@ def test_a_signed_up_account_is_not_made_an_admin(dep):
     again = dep.berth("up")  # the hub runs the new config: the same answer, nothing given
     assert again.returncode == 1 and "signing up" in again.stderr
     assert not is_admin(dep, "carol")
+    with_admins(dep, *listed_before)  # the operator takes the listing back
+    dep.up()
+    assert not is_admin(dep, "carol")
 
 
 def test_remove_then_up_makes_the_admin_account_afresh(dep):
-    removed = dep.berth("users", "remove", "carol")
+    a_strangers_account_listed_as_admin(dep, "erin")
+    assert dep.berth("up").returncode == 1  # refused, as in the test above
+    removed = dep.berth("users", "remove", "erin")
     assert removed.returncode == 0, removed.stderr
     result = dep.up()
-    assert "carol" in dep.passwords, result.stderr
-    assert log_in(dep, "carol", STRANGER) is None
-    assert log_in(dep, "carol", dep.passwords["carol"]) is not None
-    assert is_admin(dep, "carol")
+    assert "erin" in dep.passwords, result.stderr
+    assert log_in(dep, "erin", STRANGER) is None
+    assert log_in(dep, "erin", dep.passwords["erin"]) is not None
+    assert is_admin(dep, "erin")
     assert "nothing changed" in dep.up().stderr

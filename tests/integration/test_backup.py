@@ -1,9 +1,11 @@
 """`berth backup` / `berth restore` against a real `berth up` deployment.
 
-In order, as an operator's day: back up while alice's kernel writes, lose alice's volume and
-restore it (her notebook comes back through her server: checked through Jupyter's contents API
-over HTTPS, as the browser's file browser reads it), refuse damaged and edited archives without
-changing anything, and restore the hub's database (with the hub stopped and started again).
+As an operator's day: back up while alice's kernel writes, lose alice's volume and restore it
+(her notebook comes back through her server: checked through Jupyter's contents API over HTTPS,
+as the browser's file browser reads it), refuse damaged and edited archives without changing
+anything, and restore the hub's database (with the hub stopped and started again). The two
+archives are made once, by the `backups` fixture, for whichever test asks first; each test then
+puts alice's server in the state it needs, so any one of them can run alone.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import io
 import json
 import os
 import stat
+import subprocess
 import tarfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -61,9 +65,65 @@ def engine():
     client.close()
 
 
+@dataclass
+class Backups:
+    users_only: subprocess.CompletedProcess  # `berth backup alice`
+    everything: subprocess.CompletedProcess  # `berth backup --all`
+    writer_kept_running: bool  # alice's kernel still wrote after both backups
+    labels: dict[str, str]  # alice's volume's labels when they were made
+
+    @property
+    def alice(self) -> Path:
+        return Path(self.users_only.stdout.strip().splitlines()[-1])
+
+    @property
+    def full(self) -> Path:
+        return Path(self.everything.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture(scope="module")
-def state() -> dict:
-    return {}
+def backups(hub_deployment, engine, tmp_path_factory) -> Backups:
+    """alice with a notebook, backed up (her volume alone, then everything) while her kernel
+    rewrites a file in her volume as fast as it can."""
+    dep = hub_deployment
+    if dep.api("GET", "/hub/api/users/alice").status_code == 404:
+        assert dep.berth("users", "add", "alice").returncode == 0
+    running(dep, "alice")
+    saved = dep.api(
+        "PUT",
+        "/user/alice/api/contents/analysis.ipynb",
+        json={"type": "notebook", "content": NOTEBOOK},
+    )
+    assert saved.status_code in (200, 201), saved.text
+    target = tmp_path_factory.mktemp("backups")
+    with KernelClient(f"{dep.url}/user/alice/", dep.token()) as kernel:
+        started = kernel.execute(WRITER)
+        assert started.ok, started.describe()
+        time.sleep(1)
+        users_only = dep.berth("backup", "alice", "--to", str(target), timeout=600)
+        everything = dep.berth("backup", "--all", "--to", str(target), timeout=600)
+        progress = kernel.execute(
+            "import os; print(os.path.getsize('/home/jovyan/work/counter.txt') >= 0)"
+        )
+        kernel.execute("stop.set()")
+    assert users_only.returncode == 0, users_only.stderr
+    assert everything.returncode == 0, everything.stderr
+    assert progress.ok, progress.describe()
+    labels = engine.volumes.get(VOLUME).attrs["Labels"]
+    return Backups(users_only, everything, "True" in progress.stdout, labels)
+
+
+def running(dep: Deployment, user: str) -> None:
+    """The user's server runs (started if it does not)."""
+    server = (dep.api("GET", f"/hub/api/users/{user}").json().get("servers") or {}).get("")
+    if not (server and server.get("ready")):
+        dep.start_server(user)
+
+
+def stopped(dep: Deployment, user: str) -> None:
+    """The user's server does not run (stopped if it does)."""
+    if "" in (dep.api("GET", f"/hub/api/users/{user}").json().get("servers") or {}):
+        dep.stop_server(user)
 
 
 def contents(dep: Deployment, user: str, name: str):
@@ -78,54 +138,30 @@ def volume_created(engine) -> str:
     return engine.volumes.get(VOLUME).attrs["CreatedAt"]
 
 
-def test_backup_while_a_kernel_writes(hub_deployment, engine, state, tmp_path_factory):
+def test_backup_while_a_kernel_writes(hub_deployment, backups: Backups):
     dep = hub_deployment
-    assert dep.berth("users", "add", "alice").returncode == 0
-    dep.start_server("alice")
-    saved = dep.api(
-        "PUT",
-        "/user/alice/api/contents/analysis.ipynb",
-        json={"type": "notebook", "content": NOTEBOOK},
-    )
-    assert saved.status_code in (200, 201), saved.text
-    backups = tmp_path_factory.mktemp("backups")
-    with KernelClient(f"{dep.url}/user/alice/", dep.token()) as kernel:
-        started = kernel.execute(WRITER)
-        assert started.ok, started.describe()
-        time.sleep(1)
-        users_only = dep.berth("backup", "alice", "--to", str(backups), timeout=600)
-        everything = dep.berth("backup", "--all", "--to", str(backups), timeout=600)
-        progress = kernel.execute(
-            "import os; print(os.path.getsize('/home/jovyan/work/counter.txt') >= 0)"
-        )
-        kernel.execute("stop.set()")
-    assert users_only.returncode == 0, users_only.stderr
-    assert everything.returncode == 0, everything.stderr
-    assert progress.ok and "True" in progress.stdout, progress.describe()
-    alice_archive = Path(users_only.stdout.strip().splitlines()[-1])
-    full_archive = Path(everything.stdout.strip().splitlines()[-1])
-    for path in (alice_archive, full_archive):
+    assert backups.writer_kept_running  # the backups did not stop or block alice's kernel
+    for path in (backups.alice, backups.full):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
         check = restore(dep, str(path), "--check")
         assert check.returncode == 0 and "intact" in check.stderr, check.stderr
-    with tarfile.open(full_archive) as tar:
+    with tarfile.open(backups.full) as tar:
         names = tar.getnames()
         manifest = json.loads(tar.extractfile("berth-backup.json").read())["manifest"]  # type: ignore[union-attr]
     assert "hub/database.sqlite" in names and "hub/data/secrets/cookie_secret" in names
     assert f"volumes/{VOLUME}/counter.txt" in names
     assert f"volumes/{VOLUME}/analysis.ipynb" in names
     assert manifest["volumes"][VOLUME]["user"] == "alice"
-    assert manifest["volumes"][VOLUME]["labels"] == engine.volumes.get(VOLUME).attrs["Labels"]
-    state.update(alice=alice_archive, full=full_archive, labels=manifest["volumes"][VOLUME])
+    assert manifest["volumes"][VOLUME]["labels"] == backups.labels
 
 
-def test_restore_a_deleted_volume_and_see_the_notebook(hub_deployment, engine, state):
+def test_restore_a_deleted_volume_and_see_the_notebook(hub_deployment, engine, backups: Backups):
     dep = hub_deployment
     labels = engine.volumes.get(VOLUME).attrs["Labels"]
-    dep.stop_server("alice")
+    stopped(dep, "alice")
     engine.volumes.get(VOLUME).remove()
-    result = restore(dep, str(state["alice"]), "alice")
+    result = restore(dep, str(backups.alice), "alice")
     assert result.returncode == 0, result.stderr
     assert "restored and verified" in result.stderr
     assert engine.volumes.get(VOLUME).attrs["Labels"] == labels  # the spawner's ownership check
@@ -136,12 +172,13 @@ def test_restore_a_deleted_volume_and_see_the_notebook(hub_deployment, engine, s
     assert contents(dep, "alice", "counter.txt").status_code == 200
 
 
-def test_an_existing_volume_is_kept_unless_replace(hub_deployment, engine, state):
+def test_an_existing_volume_is_kept_unless_replace(hub_deployment, engine, backups: Backups):
     dep = hub_deployment
+    running(dep, "alice")
     before = volume_created(engine)
-    kept = restore(dep, str(state["alice"]), "alice")
+    kept = restore(dep, str(backups.alice), "alice")
     assert kept.returncode == 1 and "exist already" in kept.stderr, kept.stderr
-    in_use = restore(dep, str(state["alice"]), "alice", "--replace")
+    in_use = restore(dep, str(backups.alice), "alice", "--replace")
     assert in_use.returncode == 1 and "in use" in in_use.stderr, in_use.stderr
     assert volume_created(engine) == before
 
@@ -158,11 +195,13 @@ def _rewrite(source: Path, target: Path, edit) -> None:
             out.addfile(member, io.BytesIO(data) if data is not None else None)
 
 
-def test_truncated_and_tampered_archives_change_nothing(hub_deployment, engine, state, tmp_path):
+def test_truncated_and_tampered_archives_change_nothing(
+    hub_deployment, engine, backups: Backups, tmp_path
+):
     dep = hub_deployment
-    dep.stop_server("alice")
+    stopped(dep, "alice")
     before = volume_created(engine)
-    source = state["alice"]
+    source = backups.alice
     truncated = tmp_path / "truncated.tar.gz"
     truncated.write_bytes(source.read_bytes()[: source.stat().st_size * 2 // 3])
 
@@ -202,14 +241,14 @@ def test_truncated_and_tampered_archives_change_nothing(hub_deployment, engine, 
     assert answer.json()["content"]["cells"][0]["source"] == NOTEBOOK["cells"][0]["source"]
 
 
-def test_restore_the_hub_database(hub_deployment, engine, state):
+def test_restore_the_hub_database(hub_deployment, engine, backups: Backups):
     """A user added after the backup is gone once the hub's data is restored; the admin's
     sessions and the cookie secret are the backup's; the hub runs again."""
     dep = hub_deployment
     assert dep.berth("users", "add", "bob").returncode == 0
-    dep.stop_server("alice")
+    stopped(dep, "alice")
     hub_before = engine.containers.get("berth-hub").id
-    result = restore(dep, str(state["full"]), "--replace")
+    result = restore(dep, str(backups.full), "--replace")
     assert result.returncode == 0, result.stderr
     assert "stopping the hub" in result.stderr and "starting the hub again" in result.stderr
     hub = engine.containers.get("berth-hub")

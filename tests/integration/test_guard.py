@@ -123,7 +123,7 @@ async def test_the_spawners_whole_lifecycle_works_through_the_guard(
     info = await images.ensure_image(engine, berth_image, "ifnotpresent", events.append)
     created = await prepare_volumes(engine, spec, info, 60, events.append, logging.getLogger())
     assert created == [f"{PREFIX}-ada"]  # volume create + the volume-init container ran
-    assert docker_client.volumes.get(f"{PREFIX}-ada").attrs["Labels"][specs.LABEL_PREFIX] == PREFIX
+    assert docker_client.volumes.get(f"{PREFIX}-ada").attrs["Labels"]["berth.prefix"] == PREFIX
 
     container_id = await engine.create_container(specs.container_create_kwargs(spec))
     await engine.start_container(container_id)

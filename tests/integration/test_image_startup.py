@@ -17,7 +17,6 @@ import json
 import os
 import re
 import ssl
-import time
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -415,9 +414,8 @@ def test_restartable_restarts_the_server(fleet: Fleet) -> None:
     server.container.reload()
     assert server.container.status == "running"
     assert server.logs().count("starting it again") == 1
-    # `docker stop` still stops it: the loop ends on SIGTERM instead of restarting.
-    started = time.monotonic()
+    # `docker stop` still stops it: the loop ends on SIGTERM instead of restarting. Had it
+    # restarted, the engine would SIGKILL it after the grace period: status 137.
     server.container.stop(timeout=20)
-    assert time.monotonic() - started < 15
-    assert server.container.wait(timeout=5)["StatusCode"] in (0, 143, 128 + 15)
+    assert server.container.wait(timeout=5)["StatusCode"] in (0, 143)
     assert server.logs().count("starting it again") == 1

@@ -67,16 +67,15 @@ def hub(cluster) -> Iterator:
         hub.cleanup()
 
 
-def failed_spawn_message(hub, user: str) -> tuple[str, float]:
-    """Start ``user``'s server, expecting a failure: (the message, seconds until it came)."""
+def failed_spawn_message(hub, user: str) -> str:
+    """Start ``user``'s server, expecting a failure: the message it failed with."""
     hub.create_user(user)
-    started = time.monotonic()
     r = hub.request_spawn(user)
     if r.status_code >= 400:
-        return r.json().get("message", r.text), time.monotonic() - started
+        return str(r.json().get("message", r.text))
     events = hub.progress(user)
     assert events and events[-1].get("failed"), events
-    return events[-1]["message"], time.monotonic() - started
+    return str(events[-1]["message"])
 
 
 def test_servers_spread_over_the_nodes_with_task_progress(hub, cluster) -> None:
@@ -157,7 +156,7 @@ def test_a_drained_node_gets_no_new_servers(hub, cluster) -> None:
 
 
 def test_no_room_anywhere_fails_with_the_schedulers_reason(hub) -> None:
-    message, _ = failed_spawn_message(hub, "huge-a")
+    message = failed_spawn_message(hub, "huge-a")
     assert "no node can run this server now" in message, message
     assert "not enough free memory or CPU on 3 nodes" in message, message
     assert "100 GiB of memory" in message, message
@@ -165,9 +164,9 @@ def test_no_room_anywhere_fails_with_the_schedulers_reason(hub) -> None:
 
 
 def test_a_task_that_dies_is_reported_at_once(hub) -> None:
-    message, seconds = failed_spawn_message(hub, "dies-a")
+    # The task's own exit, not JupyterHub's start timeout ("did not start in 180 seconds").
+    message = failed_spawn_message(hub, "dies-a")
     assert "exited" in message and "status 3" in message, message
-    assert seconds < 90, seconds  # not the 180-second start timeout
 
 
 def wait_server_gone(hub, user: str, timeout: float = 120) -> None:
@@ -219,7 +218,7 @@ def test_local_volume_pins_the_server_to_its_node_and_a_dead_node_is_noticed(hub
     cluster.kill(node)
     wait_server_gone(hub, user)
 
-    message, _ = failed_spawn_message(hub, user)
+    message = failed_spawn_message(hub, user)
     assert f"Your files are on Swarm node {first}" in message, message
     assert "not started on another node" in message, message
     # Everyone else can still start: a user without volumes lands on a live node.

@@ -227,13 +227,13 @@ def test_spawner_spec_for_any_user(user: str, server: str) -> None:
     kwargs = specs.container_create_kwargs(spec)
     assert valid_docker_name(kwargs["name"])
     assert kwargs["name"] == container_name(DEFAULT_TEMPLATE, "berth", user, server)
-    assert kwargs["labels"][specs.LABEL_USER] == user
-    assert kwargs["labels"][specs.LABEL_SERVER] == server
+    assert kwargs["labels"]["berth.user"] == user
+    assert kwargs["labels"]["berth.server"] == server
     (volume,) = kwargs["host_config"]["binds"]
     assert valid_docker_name(volume)
     assert volume == names.render(DEFAULT_VOLUME, names.template_namespace("berth", user))
     created = volumes.volume_create_kwargs(volume, spec.identity)
-    assert created["labels"][specs.LABEL_USER] == user
+    assert created["labels"]["berth.user"] == user
 
 
 # --- byte sizes the spawner parses (mem_guarantee, callables' results) ---------------------

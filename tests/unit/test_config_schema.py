@@ -32,7 +32,7 @@ def test_defaults_are_secure_and_valid():
     assert cfg.auth.type == "native"
     assert cfg.auth.native.open_signup is False
     assert cfg.hub.db_url.get_secret_value() == "sqlite:////srv/berth/data/jupyterhub.sqlite"
-    assert cfg.idle_culler.enabled
+    assert cfg.idle_culler.enabled is True
     assert (cfg.egress.mode, cfg.egress.allow) == ("public", [])  # no LAN, no metadata service
     # The defaults pass their own validators.
     assert BerthConfig.model_validate(cfg.model_dump()) == cfg
@@ -142,8 +142,12 @@ def test_oidc_and_github_sections():
 
 def test_cull_every_longer_than_timeout_is_fine():
     cfg = config_from_data({"idle_culler": {"timeout": 60, "every": 600}})
-    assert cfg.idle_culler.every == 600
-    assert config_from_data({"idle_culler": {"enabled": False, "timeout": 0}})
+    assert (cfg.idle_culler.timeout, cfg.idle_culler.every) == (60, 600)
+
+
+def test_a_timeout_of_zero_is_fine_while_the_culler_is_off():
+    off = config_from_data({"idle_culler": {"enabled": False, "timeout": 0}}).idle_culler
+    assert off.model_dump() == {"enabled": False, "timeout": 0, "every": 300, "max_age": 0}
 
 
 OIDC = {"authorize_url": "https://i/a", "token_url": "https://i/t", "userdata_url": "https://i/u"}
@@ -188,8 +192,8 @@ TOKEN = "0123456789abcdef"
         ({"limits": {"memory": "1K"}}, "limits.memory", "at least 6M"),
         ({"limits": {"memory": True}}, "limits.memory", "expected an integer number"),
         ({"limits": {"cpu": 0.001}}, "limits.cpu", "at least 0.01"),
-        ({"limits": {"pids": -1}}, "limits.pids", ""),
-        ({"limits": {"cpu": float("inf")}}, "limits.cpu", ""),
+        ({"limits": {"pids": -1}}, "limits.pids", "must be at least 0, got -1"),
+        ({"limits": {"cpu": float("inf")}}, "limits.cpu", "finite number, got inf"),
         ({"auth": {"type": "ldap"}}, "auth.type", "'native', 'github' or 'oidc'"),
         (
             {"auth": {"native": {"open_signup": True, "enable_signup": False}}},
@@ -356,7 +360,9 @@ def test_an_empty_key_takes_its_default():
     )
     assert cfg.tls.cert is None and cfg.users.allowed == [] and cfg.services == []
     assert cfg.images.default == "berth/base-notebook:latest"
-    assert refusal({"services": [{"name": None, "scopes": ["servers"], "token": TOKEN}]})
+    # …but a required key left empty is refused, not defaulted.
+    error = refusal({"services": [{"name": None, "scopes": ["servers"], "token": TOKEN}]})
+    assert (error.key_path, error.message) == ("services[0].name", "expected a string, got null")
 
 
 def test_egress_allow_takes_addresses_and_networks():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -19,12 +18,12 @@ async def test_a_blocked_engine_call_does_not_delay_others() -> None:
     eng = Engine(workers=4)
     release = threading.Event()
     slow = asyncio.ensure_future(eng.run(release.wait, 5))  # e.g. a long image pull
-    started = time.monotonic()
+    # The other call finishes while the blocked one still waits: a single thread would have
+    # run the blocked call to its end (False, after 5 s) first.
     assert await eng.run(lambda: 42) == 42
-    assert time.monotonic() - started < 1
     assert not slow.done()
     release.set()
-    assert await slow is True
+    assert await slow is True  # released by us, not by its 5 s timeout
 
 
 def test_shared_client_pool_matches_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -234,25 +234,45 @@ async def _hold_slot(limit: int, hold: float, duration: float) -> None:
         await asyncio.sleep(duration)
 
 
-async def test_boot_slots_unlimited_by_default() -> None:
-    from berth.spawner.slots import boot_slot
-
-    async with boot_slot(0, hold=0.01):
-        pass
-    assert make_spawner().max_concurrent_boots == (os.cpu_count() or 2)
+def test_boot_slots_default_to_one_per_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert make_spawner().max_concurrent_boots == 6
+    monkeypatch.setattr(os, "cpu_count", lambda: None)  # the OS does not say
+    assert make_spawner().max_concurrent_boots == 2
     assert make_spawner(max_concurrent_boots=0).max_concurrent_boots == 0
 
 
-async def test_limits_by_default() -> None:
+async def test_zero_boot_slots_is_no_limit() -> None:
+    from berth.spawner.slots import boot_slot
+
+    inside = 0
+    most = 0
+
+    async def boot() -> None:
+        nonlocal inside, most
+        async with boot_slot(0, hold=10):
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.01)
+            inside -= 1
+
+    await asyncio.wait_for(asyncio.gather(*(boot() for _ in range(6))), 2)
+    assert most == 6
+
+
+async def test_limits_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fails on main before the change: user servers had no pids, memory or CPU limit."""
     from berth.spawner import limits
 
+    # A host like this one: 24 GiB, 2 CPUs.
+    monkeypatch.setattr(limits, "host_memory", lambda: 24 * 1024**3)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
     sp = make_spawner()
     spec = await sp._build_spec("img:1")
     hc = specs_host_config(spec)
-    assert hc["pids_limit"] == limits.DEFAULT_PIDS_LIMIT == 1024
-    assert hc["mem_limit"] == hc["memswap_limit"] == limits.default_mem_limit()
-    assert hc["nano_cpus"] == int(limits.default_cpu_limit() * 1e9)
+    assert hc["pids_limit"] == 1024
+    assert hc["mem_limit"] == hc["memswap_limit"] == 2 * 1024**3
+    assert hc["nano_cpus"] == 1_000_000_000
 
 
 async def test_limits_can_be_turned_off() -> None:

@@ -1,4 +1,5 @@
-"""run-hooks.sh and fix-permissions, run on the host against temporary directories; shellcheck.
+"""run-hooks.sh and fix-permissions, run on the host against temporary directories; shellcheck
+on the images' start scripts and the host's scripts.
 
 start.sh itself changes users and /etc: it is tested in containers only
 (tests/integration/test_image_startup.py).
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-STACK = Path(__file__).resolve().parents[2] / "berth" / "images" / "stack"
+REPO = Path(__file__).resolve().parents[2]
+STACK = REPO / "berth" / "images" / "stack"
 RUN_HOOKS = STACK / "foundation" / "run-hooks.sh"
 FIX_PERMISSIONS = STACK / "foundation" / "fix-permissions"
 SHELL_SCRIPTS = [
@@ -23,6 +25,11 @@ SHELL_SCRIPTS = [
     FIX_PERMISSIONS,
     STACK / "base-notebook" / "start-notebook.sh",
     STACK / "base-notebook" / "start-singleuser.sh",
+    # The host's: set-up, engine start and the test command (what CI runs).
+    REPO / "scripts" / "setup.sh",
+    REPO / "scripts" / "start-dockerd.sh",
+    REPO / "scripts" / "test.sh",
+    REPO / ".ci" / "run",
 ]
 
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
@@ -147,7 +154,10 @@ def test_fix_permissions(tmp_path: Path) -> None:
     assert subprocess.run([str(FIX_PERMISSIONS)], capture_output=True).returncode == 2
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
+@pytest.mark.skipif(
+    shutil.which("shellcheck") is None,
+    reason="shellcheck is not installed (scripts/setup.sh --test installs it)",
+)
 def test_shellcheck_is_clean() -> None:
     result = subprocess.run(
         ["shellcheck", "--external-sources", *map(str, SHELL_SCRIPTS)],
