@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,6 +169,10 @@ def teardown(workdir: Path) -> None:
         check=False,
     )
     client = docker.from_env()
+    # Containers a test made beside the deployment (e.g. one holding a tmpfs volume mounted).
+    for container in client.containers.list(all=True, filters={"name": PREFIX}):
+        if container.name.startswith(PREFIX):
+            container.remove(force=True)
     for volume in client.volumes.list():
         if volume.name.startswith(PREFIX):
             volume.remove(force=True)
@@ -179,8 +183,14 @@ def teardown(workdir: Path) -> None:
 
 
 @contextmanager
-def deployment(workdir: Path, extra: dict[str, Any] | None = None) -> Iterator[Deployment]:
-    """An exclusive, fresh deployment from `base_config` updated with `extra`."""
+def deployment(
+    workdir: Path,
+    extra: dict[str, Any] | None = None,
+    prepare: Callable[[dict[str, Any]], None] | None = None,
+) -> Iterator[Deployment]:
+    """An exclusive, fresh deployment from `base_config` updated with `extra`; `prepare` gets
+    the config after the previous deployment is gone and before `berth up` (to pre-create a
+    volume, say). Objects it makes are named with PREFIX, so that the teardown removes them."""
     os.makedirs(workdir, exist_ok=True)
     with exclusive_hub():
         teardown(workdir)
@@ -190,6 +200,8 @@ def deployment(workdir: Path, extra: dict[str, Any] | None = None) -> Iterator[D
         dep = Deployment(workdir, port, config)
         dep.write_config()
         try:
+            if prepare is not None:
+                prepare(config)
             dep.up()
             yield dep
         finally:
