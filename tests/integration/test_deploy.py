@@ -349,14 +349,17 @@ class TestDeployment:
         assert dep.up().stderr.count("nothing changed") == 1
 
     def test_a_failed_hub_replacement_puts_the_previous_hub_back(self, alice, engine):
-        """A change that leaves the new hub unable to start (here: a database that does not
-        answer) is rolled back: the previous hub runs again and users keep their servers."""
+        """A change that leaves the new hub unable to start (here: a SQLite file in a folder
+        that does not exist, which only the hub's own start finds out) is rolled back: the
+        previous hub runs again and users keep their servers. (A PostgreSQL database that does
+        not answer no longer gets this far: `berth up` checks it before touching the running
+        hub; tests/integration/test_postgres.py.)"""
         dep = alice
         hub_before = engine.containers.get("berth-hub").id
         proxy_before = engine.containers.get("berth-proxy").id
         good = dict(dep.config)
         dep.write_config(
-            {**good, "hub": {**good["hub"], "db_url": "postgresql://berth@127.0.0.1:9/hub"}}
+            {**good, "hub": {**good["hub"], "db_url": "sqlite:////srv/berth/data/no/hub.sqlite"}}
         )
         failed = dep.berth("up", timeout=600)
         dep.write_config(good)
