@@ -185,7 +185,8 @@ async def test_progress_follower_opened_before_start_sees_the_new_spawn() -> Non
     assert seen == ["new spawn"]
 
 
-async def test_boot_slots_limit_concurrency() -> None:
+async def _most_booting_at_once(limit: int, boots: int = 6) -> int:
+    """Run `boots` short boots through `boot_slot(limit)`; how many were inside at once."""
     from berth.spawner.slots import boot_slot
 
     inside = 0
@@ -193,14 +194,18 @@ async def test_boot_slots_limit_concurrency() -> None:
 
     async def boot() -> None:
         nonlocal inside, most
-        async with boot_slot(2, hold=10):
+        async with boot_slot(limit, hold=10):
             inside += 1
             most = max(most, inside)
             await asyncio.sleep(0.01)
             inside -= 1
 
-    await asyncio.wait_for(asyncio.gather(*(boot() for _ in range(6))), 2)
-    assert most == 2
+    await asyncio.wait_for(asyncio.gather(*(boot() for _ in range(boots))), 2)
+    return most
+
+
+async def test_boot_slots_limit_concurrency() -> None:
+    assert await _most_booting_at_once(2) == 2
 
 
 async def test_boot_slot_is_given_back_after_hold() -> None:
@@ -243,21 +248,7 @@ def test_boot_slots_default_to_one_per_cpu(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 async def test_zero_boot_slots_is_no_limit() -> None:
-    from berth.spawner.slots import boot_slot
-
-    inside = 0
-    most = 0
-
-    async def boot() -> None:
-        nonlocal inside, most
-        async with boot_slot(0, hold=10):
-            inside += 1
-            most = max(most, inside)
-            await asyncio.sleep(0.01)
-            inside -= 1
-
-    await asyncio.wait_for(asyncio.gather(*(boot() for _ in range(6))), 2)
-    assert most == 6
+    assert await _most_booting_at_once(0) == 6
 
 
 async def test_limits_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
