@@ -7,6 +7,9 @@ in docs/images.md:
 1. rfc3987_syntax: installs Berth's lazy syntax_helpers over the published one (parsers built on
    first use instead of ~1.4 s at every server start), after checking the published file is the
    one that replacement was written for.
+   jupyterhub: the hub-only imports of the modules jupyterhub-singleuser loads become imports on
+   first use (lazy_hub_imports.py: no sqlalchemy, alembic, jupyterhub.orm or page handlers in a
+   user server, ~37 MiB and ~0.3 s less), also checked against the release they were made for.
 2. Removes what no feature reads at run time: packages' own test suites, the JavaScript source
    maps of nbclassic (read only by a browser's developer tools), and the files listed in UNREAD
    (each with its reason).
@@ -36,6 +39,8 @@ import time
 import urllib.request
 from collections import defaultdict
 from pathlib import Path
+
+import lazy_hub_imports
 
 VENV = Path(sys.prefix)
 SITE = Path(sysconfig.get_paths()["purelib"])
@@ -328,9 +333,11 @@ def keep_startup_bytecode(used: set[Path]) -> None:
 def main() -> None:
     before = tree_size(VENV)
     lazy_rfc3987_syntax()
+    patched = lazy_hub_imports.install(SITE)
+    say(f"jupyterhub: hub-only imports made lazy in {len(patched) - 1} modules")
     # Compiled again so that the new files have byte-code before the recording sees them.
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(SITE / "rfc3987_syntax")],
-                   check=True)  # fmt: skip
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(SITE / "rfc3987_syntax"),
+                    *map(str, patched)], check=True)  # fmt: skip
     used = bytecode_used_at_start()
     remove_unread_files()
     strip_extension_modules()

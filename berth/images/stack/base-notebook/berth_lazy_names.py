@@ -1,0 +1,66 @@
+"""Stand-ins for names that JupyterHub's modules bind at import but use only in the hub.
+
+Installed into base-notebook's site-packages by lazy_hub_imports.py (at build time, see there
+and docs/images.md). jupyterhub-singleuser imports jupyterhub.log, .utils, .scopes (through
+.services.auth) and .metrics; at their top these import the hub's database layer (sqlalchemy,
+alembic, mako, jupyterhub.orm) and its page handlers, which a single-user server never calls
+(~39 MiB and ~1 s of every start). In the patched modules those names are bound to the objects
+below instead: a module is imported the first time code actually uses it, so the hub, which
+does use them, behaves as before, and a single-user server never pays for them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+
+class LazyModule:
+    """A module imported on first attribute use, which then replaces this stand-in.
+
+    `owner` is the module holding the stand-in under `name`; after the import that name is
+    rebound to the real module, so later uses cost nothing extra.
+    """
+
+    def __init__(self, owner: str, name: str, target: str) -> None:
+        self._owner, self._name, self._target = owner, name, target
+
+    def __getattr__(self, attribute: str) -> Any:
+        module = importlib.import_module(self._target)
+        owner = sys.modules.get(self._owner)
+        if owner is not None and vars(owner).get(self._name) is self:
+            setattr(owner, self._name, module)
+        return getattr(module, attribute)
+
+    def __repr__(self) -> str:
+        return f"<lazy module {self._target!r} (not imported yet)>"
+
+
+class _ClassIfLoaded(type):
+    """isinstance/issubclass against a class of a module that may never be imported.
+
+    An object can be an instance of that class only if its module was imported: until then
+    every check is False, and nothing is imported to answer it.
+    """
+
+    _module: str
+    _class: str
+
+    def _loaded(cls) -> type | None:
+        module = sys.modules.get(cls._module)
+        found = getattr(module, cls._class, None) if module is not None else None
+        return found if isinstance(found, type) else None
+
+    def __instancecheck__(cls, instance: object) -> bool:
+        real = cls._loaded()
+        return real is not None and isinstance(instance, real)
+
+    def __subclasscheck__(cls, subclass: type) -> bool:
+        real = cls._loaded()
+        return real is not None and issubclass(subclass, real)
+
+
+def class_if_loaded(module: str, name: str) -> type:
+    """A stand-in for `module.name` in isinstance/issubclass checks (see _ClassIfLoaded)."""
+    return _ClassIfLoaded(name, (), {"_module": module, "_class": name})
