@@ -40,7 +40,7 @@ from berth.images.catalog import STACK
 # budget moved with it to 530. The others: measured on 2026-11-26 plus a small margin.
 BUDGET_MB = {
     "foundation": 150,
-    "base-notebook": 530,  # measured 523 (348 + pandoc)
+    "base-notebook": 530,  # measured 513 (348 + pandoc, less the hub-only byte-code)
     "minimal-notebook": 630,  # measured 617: + git, editors, ps/top, curl, ssh client, tzdata
     "scipy-notebook": 1250,  # measured 1222 (1047 before pandoc)
     "r-notebook": 950,  # measured 932: + R 4.2, IRkernel, tidyverse, caret, … (Debian)
