@@ -134,3 +134,15 @@ def test_the_command_line_converts_to_pdf(minimal_server: Server) -> None:
     )
     assert code == 0, output
     assert "PDF successfully created" in output and "%PDF-" in output, output
+
+
+def test_every_latex_engine_works_in_a_terminal(minimal_server: Server) -> None:
+    """The image leaves out LaTeX's -dev formats only: pdflatex, xelatex and lualatex, which
+    people run themselves, each still compile a document."""
+    document = "\\documentclass{article}\\begin{document}Hello \\textbf{world}\\end{document}\n"
+    minimal_server.put("/home/jovyan/work/hello.tex", document.encode())
+    for engine in ("pdflatex", "xelatex", "lualatex"):
+        code, output = minimal_server.exec(
+            f"rm -f hello.pdf && {engine} -interaction=nonstopmode hello.tex && head -c 5 hello.pdf"
+        )
+        assert code == 0 and output.endswith("%PDF-"), f"{engine}: {output[-1500:]}"
