@@ -37,14 +37,21 @@ from berth.images.catalog import STACK
 
 # Uncompressed MB. Issue 9 set base-notebook ≤ 350 (measured 348); issue 10 adds pandoc there
 # (+175 MB, Debian's statically linked pandoc 2.17: nbconvert's LaTeX export needs it), so the
-# budget moved with it to 530. The others: measured on 2026-11-26 plus a small margin.
+# budget moved with it to 530, and TeX for PDF export in minimal-notebook (+418 MB, in every
+# image from minimal-notebook on). The others: measured on 2026-11-26/27 plus a small margin.
 BUDGET_MB = {
     "foundation": 150,
     "base-notebook": 530,  # measured 513 (348 + pandoc, less the hub-only byte-code)
-    "minimal-notebook": 630,  # measured 617: + git, editors, ps/top, curl, ssh client, tzdata
-    "scipy-notebook": 1250,  # measured 1222 (1047 before pandoc)
-    "r-notebook": 950,  # measured 932: + R 4.2, IRkernel, tidyverse, caret, … (Debian)
-    "datascience-notebook": 1560,  # measured 1537: scipy-notebook + the same R
+    # measured 1036: 617 (git, editors, ps/top, curl, ssh client, tzdata) + TeX
+    "minimal-notebook": 1050,
+    "scipy-notebook": 1660,  # measured 1641 (1222 + TeX; 1047 before pandoc)
+    # measured 1298 (932 + TeX, less the libraries R and TeX share): + R 4.2, IRkernel, …
+    "r-notebook": 1320,
+    "datascience-notebook": 1930,  # measured 1903: scipy-notebook + the same R
+    # measured 2655: + Java 17 (203 MB), PySpark with its jars and connect extras, pandas 2
+    "pyspark-notebook": 2700,
+    "all-spark-notebook": 2980,  # measured 2928: pyspark-notebook + the same R, reticulate
+    "tensorflow-notebook": 2870,  # measured 2825: + tensorflow-cpu 2.21 without C++ headers
 }
 # docker-stacks' images for comparison (uncompressed MB, from issue 10). Their r-notebook and
 # datascience-notebook are built on their minimal and scipy images, so those are lower bounds.
@@ -53,6 +60,9 @@ DOCKER_STACKS_MB = {
     "scipy-notebook": 4350,
     "r-notebook": 1090,  # at least: their base-notebook alone
     "datascience-notebook": 4350,  # at least: their scipy-notebook alone
+    "pyspark-notebook": 5000,
+    "all-spark-notebook": 5700,
+    "tensorflow-notebook": 5900,
 }
 DOCKER_STACKS_LOWER_BOUNDS = {"r-notebook", "datascience-notebook"}
 IDLE_RSS_BUDGET_MIB = 60

@@ -24,7 +24,12 @@ ruff check .
 mypy
 
 echo "== images"
-berth images build
+# The full tier also tests the Spark and TensorFlow images, which a bare build leaves out.
+if [ "${BERTH_FULL:-}" = 1 ]; then
+  berth images build --all
+else
+  berth images build
+fi
 
 echo "== tests"
 set +e

@@ -34,8 +34,14 @@ PrefixOption = Annotated[
 def build_command(
     names: Annotated[
         list[str] | None,
-        typer.Argument(help="Images to build (with their parents). Default: the whole stack."),
+        typer.Argument(
+            help="Images to build (with their parents). Default: the stack without the Spark "
+            "and TensorFlow images (--all adds them)."
+        ),
     ] = None,
+    build_all: Annotated[
+        bool, typer.Option("--all", help="The whole stack, Spark and TensorFlow images too.")
+    ] = False,
     ca_bundle: CaBundleOption = None,
     base_image: Annotated[
         str, typer.Option(help="Registry image the foundation starts from.")
@@ -54,6 +60,10 @@ def build_command(
     """Build notebook images with their parents (foundation → base → minimal → scipy → …)."""
     # Checked before the engine is contacted and the base image resolved (which may pull or
     # bootstrap Debian for minutes): an unknown name is refused at once.
+    if build_all and names:
+        raise BerthError("give image names or --all, not both")
+    if build_all:
+        names = [image.name for image in build_order(everything=True)]
     build_order(names or [])
     check_prefix(prefix)
     try:

@@ -29,7 +29,7 @@ SOURCE_LABEL = f"{LABEL_PREFIX}.source"
 
 @dataclass(frozen=True)
 class BuildOptions:
-    names: list[str] = field(default_factory=list)  # empty: the whole stack
+    names: list[str] = field(default_factory=list)  # empty: the default build (catalog)
     base_image: str = "debian:bookworm-slim"  # resolved OS base (see osbase.resolve_base)
     ca_bundle: Path | None = None
     version: str = BERTH_VERSION

@@ -27,6 +27,9 @@ class ImageDef:
     # Files of other images' directories (relative to STACK_DIR) that this build context carries
     # too, under their own names: one install script shared by two images stays one file.
     borrows: tuple[str, ...] = ()
+    # Built by a bare `berth images build` (and so by CI's). The big data-science images (Spark,
+    # TensorFlow: each a download of hundreds of MB) are built only when named, or with --all.
+    default_build: bool = True
 
     @property
     def repository(self) -> str:
@@ -65,6 +68,25 @@ STACK: tuple[ImageDef, ...] = (
         borrows=("r-notebook/install-r.sh",),
     ),
     ImageDef("registry", "foundation", "Debian's docker-registry: images for a Swarm's nodes"),
+    ImageDef(
+        "pyspark-notebook",
+        "scipy-notebook",
+        "PySpark (Spark in the package) and Debian's headless Java 17",
+        default_build=False,
+    ),
+    ImageDef(
+        "all-spark-notebook",
+        "pyspark-notebook",
+        "pyspark-notebook with r-notebook's R, and reticulate for Spark from R",
+        borrows=("r-notebook/install-r.sh",),
+        default_build=False,
+    ),
+    ImageDef(
+        "tensorflow-notebook",
+        "scipy-notebook",
+        "TensorFlow (CPU) and Keras on scipy-notebook",
+        default_build=False,
+    ),
 )
 _BY_NAME = {image.name: image for image in STACK}
 DEFAULT_NOTEBOOK_IMAGE = _BY_NAME["base-notebook"]
@@ -91,10 +113,11 @@ def check_prefix(prefix: str) -> str:
     return prefix
 
 
-def build_order(names: list[str] | None = None) -> list[ImageDef]:
-    """The requested images and all their ancestors, parents first (the whole stack if none)."""
+def build_order(names: list[str] | None = None, everything: bool = False) -> list[ImageDef]:
+    """The requested images and all their ancestors, parents first. Without names: the images
+    of the default build, or with `everything` the whole stack."""
     if not names:
-        return list(STACK)
+        return [image for image in STACK if everything or image.default_build]
     wanted: set[str] = set()
     for name in names:
         image: ImageDef | None = get(name)

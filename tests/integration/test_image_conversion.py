@@ -4,10 +4,15 @@ executed in the image (so the export carries real outputs).
 
 LaTeX is the format that needs pandoc (nbconvert turns Markdown cells into LaTeX with it): on main
 before pandoc was added to base-notebook, that export answered HTTP 500 (PandocMissing).
+
+PDF is minimal-notebook's (TeX, as in docker-stacks): nbconvert compiles its LaTeX with xelatex.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,13 +42,25 @@ def server(docker_client: Any, run_container_module: Any) -> Iterator[Server]:
     yield running
 
 
-def export(server: Server, exporter: str) -> str:
+@pytest.fixture(scope="module")
+def minimal_server(docker_client: Any, run_container_module: Any) -> Iterator[Server]:
+    running = start_server(run_container_module, stack_image(docker_client, "minimal-notebook"))
+    executed = execute_notebook(running, "report.ipynb", REPORT)
+    assert outputs_text(executed) == ["total 12\n", "{'mean': 4.0}"]
+    yield running
+
+
+def export_bytes(server: Server, exporter: str) -> bytes:
     status, headers, body = server.get(
         f"nbconvert/{exporter}/work/report.executed.ipynb?download=true"
     )
     assert status == 200, body[-2000:]
     assert "attachment" in headers.get("Content-Disposition", ""), headers
-    return body.decode()
+    return body
+
+
+def export(server: Server, exporter: str) -> str:
+    return export_bytes(server, exporter).decode()
 
 
 def test_pandoc_is_installed_in_a_version_nbconvert_supports(server: Server) -> None:
@@ -85,3 +102,47 @@ def test_the_command_line_converts_too(server: Server) -> None:
     )
     assert code == 0, output
     assert output.strip().splitlines()[-1] != "0", output
+
+
+def pdf_objects(pdf: bytes) -> bytes:
+    """The PDF with its compressed streams inflated: PDF 1.5 keeps page and font objects in
+    compressed object streams, where a plain search does not see them."""
+    parts = [pdf]
+    for stream in re.findall(rb"stream\r?\n(.*?)endstream", pdf, re.S):
+        with contextlib.suppress(zlib.error):
+            parts.append(zlib.decompressobj().decompress(stream))
+    return b"\n".join(parts)
+
+
+def test_export_as_pdf_in_minimal_notebook(minimal_server: Server) -> None:
+    """The menu's PDF export compiles the notebook with xelatex. On main (no TeX in the image)
+    this answered HTTP 500: "xelatex not found on PATH"."""
+    pdf = export_bytes(minimal_server, "pdf")
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF"), pdf[:100]
+    objects = pdf_objects(pdf)
+    assert len(re.findall(rb"/Type\s*/Page\b", objects)) >= 1
+    # XeTeX embeds Latin Modern: roman for the text (bold for **total**), mono for the code.
+    fonts = set(re.findall(rb"/BaseFont\s*/[A-Z]{6}\+([\w-]+)", objects))
+    assert {b"LMRoman10-Regular", b"LMRoman10-Bold", b"LMMono10-Regular"} <= fonts, fonts
+
+
+def test_the_command_line_converts_to_pdf(minimal_server: Server) -> None:
+    """`jupyter nbconvert --to pdf` in a terminal, as the notebook user."""
+    code, output = minimal_server.exec(
+        "jupyter nbconvert --to pdf report.executed.ipynb --output cli 2>&1 && "
+        "head -c 5 cli.pdf && echo && ls -l cli.pdf"
+    )
+    assert code == 0, output
+    assert "PDF successfully created" in output and "%PDF-" in output, output
+
+
+def test_every_latex_engine_works_in_a_terminal(minimal_server: Server) -> None:
+    """The image leaves out LaTeX's -dev formats only: pdflatex, xelatex and lualatex, which
+    people run themselves, each still compile a document."""
+    document = "\\documentclass{article}\\begin{document}Hello \\textbf{world}\\end{document}\n"
+    minimal_server.put("/home/jovyan/work/hello.tex", document.encode())
+    for engine in ("pdflatex", "xelatex", "lualatex"):
+        code, output = minimal_server.exec(
+            f"rm -f hello.pdf && {engine} -interaction=nonstopmode hello.tex && head -c 5 hello.pdf"
+        )
+        assert code == 0 and output.endswith("%PDF-"), f"{engine}: {output[-1500:]}"

@@ -233,6 +233,16 @@ def test_images_build_names(home: Path, names: list[str], base: str | None) -> N
         assert_refused_before_engine(status, stderr)
 
 
+def test_images_build_all_and_names_together_is_refused(home: Path) -> None:
+    status, stderr = berth(home, "images", "build", "--all", "scipy-notebook")
+    assert_refused_before_engine(status, stderr)
+    assert "--all" in stderr, stderr
+
+
+def test_images_build_all_reaches_the_engine(home: Path) -> None:
+    assert_reached_engine(*berth(home, "images", "build", "--all"))
+
+
 # --- `berth up -c FILE` with generated berth.yaml files ------------------------------------
 
 

@@ -24,7 +24,27 @@ def test_build_order_includes_parents_first():
         "foundation",
         "base-notebook",
     ]
-    assert catalog.build_order([]) == list(catalog.STACK)
+    assert catalog.build_order([], everything=True) == list(catalog.STACK)
+
+
+def test_a_bare_build_leaves_out_the_spark_and_tensorflow_images():
+    """`berth images build` (and so CI) builds the stack without the big data-science images;
+    naming one builds it with its parents."""
+    heavy = {"pyspark-notebook", "all-spark-notebook", "tensorflow-notebook"}
+    default = [image.name for image in catalog.build_order([])]
+    assert default == [image.name for image in catalog.STACK if image.name not in heavy]
+    assert [image.name for image in catalog.build_order(["all-spark-notebook"])] == [
+        "foundation",
+        "base-notebook",
+        "minimal-notebook",
+        "scipy-notebook",
+        "pyspark-notebook",
+        "all-spark-notebook",
+    ]
+    assert [image.name for image in catalog.build_order(["tensorflow-notebook"])][-2:] == [
+        "scipy-notebook",
+        "tensorflow-notebook",
+    ]
 
 
 def test_unknown_image_is_refused_with_the_known_names():
@@ -151,6 +171,14 @@ def test_datascience_context_carries_r_notebooks_install_script():
         borrowed = tar.extractfile("install-r.sh")
         assert borrowed is not None and borrowed.read() == script
     assert members["install-r.sh"].mode & 0o111  # the Dockerfile runs it directly
+
+
+def test_all_spark_context_carries_the_same_r_install_script():
+    script = (catalog.STACK_DIR / "r-notebook" / "install-r.sh").read_bytes()
+    with tarfile.open(fileobj=make_context(catalog.get("all-spark-notebook"), None)) as tar:
+        assert set(tar.getnames()) == {"Dockerfile", "install-r.sh"}
+        borrowed = tar.extractfile("install-r.sh")
+        assert borrowed is not None and borrowed.read() == script
 
 
 def test_a_prefix_builds_and_chains_the_stack_beside_berth():
