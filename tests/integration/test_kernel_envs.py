@@ -1,0 +1,87 @@
+"""berth-kernel in a real server through a hub: a Python environment of the user's own becomes a
+kernel, `!pip install` and `%pip install` in it land in it (and not in the default kernel), and
+it is still there after the server is stopped and started again (it lives in the volume).
+
+Installs ipykernel and two small wheels from PyPI into the environment (about a minute here).
+Fails on main before this change: base-notebook has no berth-kernel there."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from hub_harness import Hub, chp_available, default_image, image_available
+from kernel_client import JupyterAPI, KernelClient
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not image_available(), reason=f"image {default_image()} not built"),
+    pytest.mark.skipif(not chp_available(), reason="configurable-http-proxy not on PATH"),
+]
+
+SPAWNER_CONFIG = """
+c.ContainerSpawner.image = "{image}"
+c.ContainerSpawner.prefix = "{prefix}"
+c.ContainerSpawner.pull_policy = "never"
+c.ContainerSpawner.volumes = {{"{{prefix}}-user-{{username}}": "/home/jovyan/work"}}
+c.Spawner.notebook_dir = "/home/jovyan/work"
+"""
+ENV = "/home/jovyan/work/.envs/tools"
+WHERE = "import sys, tomli_w, cowsay; print(sys.prefix, tomli_w.__file__, cowsay.__file__)"
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    h = Hub(tmp_path_factory.mktemp("hub"), SPAWNER_CONFIG)
+    try:
+        yield h.start()
+    finally:
+        h.cleanup()
+
+
+def kernel(hub: Hub, name: str = "python3") -> KernelClient:
+    return KernelClient(hub.user_url("kim"), hub.token, kernel_name=name, timeout=120)
+
+
+def kernel_names(hub: Hub) -> dict[str, str]:
+    status, body = JupyterAPI(hub.user_url("kim"), hub.token).request("GET", "api/kernelspecs")
+    assert status == 200, body
+    return {n: s["spec"]["display_name"] for n, s in body["kernelspecs"].items()}
+
+
+def test_an_environment_of_ones_own_is_a_kernel_that_pip_installs_into(hub: Hub) -> None:
+    hub.spawn("kim")
+    first_container = hub.container("kim").id
+    with kernel(hub) as default:
+        made = default.execute("!berth-kernel create tools", timeout=600)
+        assert made.ok and "[3/3] Registering the kernel" in made.stdout, made.describe()
+    assert kernel_names(hub)["tools"] == "Python (tools)"
+
+    with kernel(hub, "tools") as tools:
+        for cell in ("!pip install -q tomli-w", "%pip install -q cowsay"):
+            installed = tools.execute(cell, timeout=300)
+            assert installed.ok, installed.describe()
+        where = tools.execute(WHERE)
+        assert where.ok, where.describe()
+        prefix, tomli_file, cowsay_file = where.stdout.split()
+        assert prefix == ENV
+        assert tomli_file.startswith(f"{ENV}/lib/") and cowsay_file.startswith(f"{ENV}/lib/")
+        which = tools.execute("!which pip python")
+        assert which.stdout.split() == [f"{ENV}/bin/pip", f"{ENV}/bin/python"], which.describe()
+
+    with kernel(hub) as default:
+        for module in ("tomli_w", "cowsay"):
+            missing = default.execute(f"import {module}")
+            assert missing.error and missing.error["ename"] == "ModuleNotFoundError", module
+
+    # stopped (the container is removed) and started again: the kernel and its packages remain
+    hub.stop("kim")
+    hub.spawn("kim")
+    assert hub.container("kim").id != first_container
+    assert kernel_names(hub)["tools"] == "Python (tools)"
+    with kernel(hub, "tools") as tools:
+        again = tools.execute(WHERE)
+        assert again.ok and again.stdout.split()[0] == ENV, again.describe()
+    with kernel(hub) as default:
+        listed = default.execute("!berth-kernel list")
+        assert listed.stdout.split() == ["tools", ENV], listed.describe()
