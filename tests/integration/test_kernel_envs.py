@@ -7,6 +7,7 @@ Fails on main before this change: base-notebook has no berth-kernel there."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -85,3 +86,46 @@ def test_an_environment_of_ones_own_is_a_kernel_that_pip_installs_into(hub: Hub)
     with kernel(hub) as default:
         listed = default.execute("!berth-kernel list")
         assert listed.stdout.split() == ["tools", ENV], listed.describe()
+
+
+LANGUAGE_HOME = "/home/jovyan/work/.envs/.languages/deno"
+
+
+def deno_kernel_running(hub: Hub) -> bool:
+    """Whether the installed Deno runs as a kernel in lee's server (by the processes' argv)."""
+    script = f"""
+import glob
+for path in glob.glob('/proc/[0-9]*/cmdline'):
+    try:
+        argv = open(path, 'rb').read().split(b'\\0')
+    except OSError:
+        continue
+    if argv[:3] == [b'{LANGUAGE_HOME}/bin/deno', b'jupyter', b'--kernel']:
+        print('running')
+"""
+    result = hub.container("lee").exec_run(["python", "-c", script])
+    return b"running" in result.output
+
+
+def test_a_language_not_in_the_image_installs_itself_on_first_use(hub: Hub) -> None:
+    """The launcher's Deno kernel installs Deno into the volume on its first start, with the
+    progress in the cell, restarts as Deno, and later starts are Deno at once."""
+    hub.spawn("lee")
+    base = hub.user_url("lee")
+    status, body = JupyterAPI(base, hub.token).request("GET", "api/kernelspecs")
+    assert status == 200, body
+    assert body["kernelspecs"]["deno"]["spec"]["display_name"] == "Deno (installs on first use)"
+    with KernelClient(base, hub.token, kernel_name="deno", timeout=600) as first:
+        shown = first.execute("console.log(6 * 7)", timeout=600)
+        assert shown.ok, shown.describe()
+        out = shown.stdout
+        assert f"Installing Deno into {LANGUAGE_HOME} (first use only)" in out, out
+        assert "Downloading: 100%" in out and "Deno is installed." in out, out
+        assert "restarts as Deno" in out, out
+        deadline = time.monotonic() + 90  # Jupyter notices the exit and restarts the kernel
+        while not deno_kernel_running(hub):
+            assert time.monotonic() < deadline, "the kernel did not come back as Deno"
+            time.sleep(1)
+    with KernelClient(base, hub.token, kernel_name="deno", timeout=120) as later:
+        typed = later.execute("const answer: number = 6 * 7; console.log(answer)")
+        assert typed.ok and typed.stdout == "42\n", typed.describe()

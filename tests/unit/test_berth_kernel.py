@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import json
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -79,3 +80,51 @@ def test_create_refuses_an_existing_environment(tmp_path: Path) -> None:
     (tmp_path / "tools").mkdir()
     with pytest.raises(bk.Refused, match="exists already"):
         bk.create(tmp_path, "tools", [])
+
+
+def load_first_use() -> ModuleType:
+    path = str(STACK / "berth-first-use-kernel")
+    loader = importlib.machinery.SourceFileLoader("berth_first_use_kernel", path)
+    spec = importlib.util.spec_from_loader("berth_first_use_kernel", loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    loader.exec_module(module)
+    return module
+
+
+first_use = load_first_use()
+
+
+def test_languages_go_where_berth_kernel_keeps_environments() -> None:
+    for environ in (
+        {"HOME": "/h"},
+        {"HOME": "/h", "JUPYTERHUB_ROOT_DIR": "/w"},
+        {"HOME": "/h", "JUPYTERHUB_ROOT_DIR": "/w", "BERTH_ENVS_DIR": "/e"},
+    ):
+        assert first_use.envs_root(environ) == bk.envs_root(environ)
+    assert first_use.language_dir("deno", {"BERTH_ENVS_DIR": "/e"}) == Path("/e/.languages/deno")
+
+
+def test_a_half_done_installation_is_not_taken_for_an_installed_language(tmp_path: Path) -> None:
+    environ = {"BERTH_ENVS_DIR": str(tmp_path)}
+    home = tmp_path / ".languages" / "deno"
+    (home / "bin").mkdir(parents=True)
+    (home / "bin" / "deno").touch()
+    assert first_use.installed("deno", environ) is None  # no completion mark: done again
+    (home / first_use.COMPLETE).write_text("deno==2.9.8\n")
+    assert first_use.installed("deno", environ) == home / "bin" / "deno"
+
+
+def test_download_progress_is_shown_in_tenths() -> None:
+    job = first_use.Installation("deno", {"BERTH_ENVS_DIR": "/nowhere"})
+    shown = [job._percent(f"Progress {n} of 1000\n") for n in (0, 50, 99, 100, 420, 999, 1000)]
+    assert shown == ["Downloading: 0%", "", "", "Downloading: 10%", "Downloading: 40%",
+                     "Downloading: 90%", "Downloading: 100%"]  # fmt: skip
+    assert job._percent("Progress of nothing\n") == ""
+
+
+def test_the_first_use_kernel_spec_names_a_known_language() -> None:
+    spec = json.loads((STACK / "kernels" / "deno" / "kernel.json").read_text())
+    assert spec["argv"] == ["/usr/local/bin/berth-first-use-kernel", "deno", "{connection_file}"]
+    assert spec["argv"][1] in first_use.LANGUAGES
