@@ -129,3 +129,28 @@ def test_a_language_not_in_the_image_installs_itself_on_first_use(hub: Hub) -> N
     with KernelClient(base, hub.token, kernel_name="deno", timeout=120) as later:
         typed = later.execute("const answer: number = 6 * 7; console.log(answer)")
         assert typed.ok and typed.stdout == "42\n", typed.describe()
+
+
+def test_r_installs_itself_from_debian_on_first_use(hub: Hub) -> None:
+    """R is not in base-notebook: its launcher kernel installs R and IRkernel from Debian's
+    packages into the volume as the user (no root), then runs R code."""
+    hub.spawn("rosa")
+    base = hub.user_url("rosa")
+    home = "/home/jovyan/work/.envs/.languages/r"
+    with KernelClient(base, hub.token, kernel_name="r", timeout=900) as first:
+        shown = first.execute("1 + 1", timeout=900)
+        assert shown.ok, shown.describe()
+        out = shown.stdout
+        assert f"Installing R into {home} (first use only)" in out, out
+        assert "Unpacking: 100%" in out and "R is installed." in out, out
+    deadline = time.monotonic() + 120
+    while True:  # the stand-in's exit and Jupyter's restart may outlast the first attempts
+        try:
+            with KernelClient(base, hub.token, kernel_name="r", timeout=60) as later:
+                fitted = later.execute("cat(round(coef(lm(dist ~ speed, cars))[[2]], 3))")
+                break
+        except (RuntimeError, TimeoutError):
+            assert time.monotonic() < deadline, "R did not start after its installation"
+    assert fitted.ok and fitted.stdout == "3.932", fitted.describe()
+    owner = hub.container("rosa").exec_run(["stat", "-c", "%U", f"{home}/usr/lib/R/bin/R"])
+    assert owner.output.decode().strip() == "jovyan"

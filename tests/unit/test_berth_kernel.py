@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -124,7 +125,50 @@ def test_download_progress_is_shown_in_tenths() -> None:
     assert job._percent("Progress of nothing\n") == ""
 
 
-def test_the_first_use_kernel_spec_names_a_known_language() -> None:
-    spec = json.loads((STACK / "kernels" / "deno" / "kernel.json").read_text())
-    assert spec["argv"] == ["/usr/local/bin/berth-first-use-kernel", "deno", "{connection_file}"]
-    assert spec["argv"][1] in first_use.LANGUAGES
+@pytest.mark.parametrize("name", sorted(first_use.LANGUAGES))
+def test_each_language_has_its_kernel_spec(name: str) -> None:
+    spec = json.loads((STACK / "kernels" / name / "kernel.json").read_text())
+    assert spec["argv"] == ["/usr/local/bin/berth-first-use-kernel", name, "{connection_file}"]
+    assert spec["display_name"] == f"{first_use.LANGUAGES[name].display} (installs on first use)"
+
+
+def test_relocation_points_links_and_system_paths_into_the_users_directory(tmp_path: Path) -> None:
+    """What R's Debian packages need when unpacked into a home instead of /."""
+    home = tmp_path / "r"
+    (home / "usr/lib/R/etc").mkdir(parents=True)
+    (home / "usr/lib/R/bin").mkdir(parents=True)
+    (home / "etc/R").mkdir(parents=True)
+    (home / "usr/lib/R/etc/Renviron.ucf").write_text(
+        "R_LIBS_SITE=/usr/local/lib/R/site-library:/usr/lib/R/site-library\n"
+    )
+    (home / "usr/lib/R/etc/Renviron").symlink_to("/etc/R/Renviron")  # made by ucf in /
+    (home / "usr/lib/R/etc/elsewhere").symlink_to("/usr/share/zoneinfo")  # not in the tree
+    (home / "usr/lib/R/bin/R").write_text(
+        'R_HOME_DIR=/usr/lib/R\nR_SHARE_DIR="/usr/share/R/share"\n# /usr/lib/Rx /x/usr/lib/R\n'
+    )
+    for name in ("ldpaths", "Makeconf"):
+        (home / "etc/R" / name).write_text(": ${R_LD_LIBRARY_PATH=/usr/lib/R/lib}\n")
+    first_use.relocate(home, first_use.LANGUAGES["r"])
+    assert os.readlink(home / "usr/lib/R/etc/Renviron") == str(home / "etc/R/Renviron")
+    assert os.readlink(home / "usr/lib/R/etc/elsewhere") == "/usr/share/zoneinfo"
+    assert (home / "usr/lib/R/etc/Renviron").read_text() == (
+        f"R_LIBS_SITE={home}/usr/local/lib/R/site-library:{home}/usr/lib/R/site-library\n"
+    )
+    assert (home / "usr/lib/R/bin/R").read_text() == (
+        f'R_HOME_DIR={home}/usr/lib/R\nR_SHARE_DIR="{home}/usr/share/R/share"\n'
+        "# /usr/lib/Rx /x/usr/lib/R\n"  # only whole system paths
+    )
+    assert (
+        home / "etc/R/ldpaths"
+    ).read_text() == f": ${{R_LD_LIBRARY_PATH={home}/usr/lib/R/lib}}\n"
+
+
+def test_the_installed_kernel_finds_the_languages_libraries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/opt/x")
+    env = first_use.kernel_environment(Path("/h/r"), first_use.LANGUAGES["r"])
+    dirs = env["LD_LIBRARY_PATH"].split(":")
+    assert dirs[0].startswith("/h/r/usr/lib/") and dirs[-2:] == ["/h/r/usr/lib/R/lib", "/opt/x"]
+    deno = first_use.kernel_environment(Path("/h/d"), first_use.LANGUAGES["deno"])
+    assert deno["LD_LIBRARY_PATH"] == "/opt/x"
