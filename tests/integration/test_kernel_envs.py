@@ -148,9 +148,12 @@ def test_r_installs_itself_from_debian_on_first_use(hub: Hub) -> None:
         try:
             with KernelClient(base, hub.token, kernel_name="r", timeout=60) as later:
                 fitted = later.execute("cat(round(coef(lm(dist ~ speed, cars))[[2]], 3))")
+                where = later.execute('cat(.libPaths()[1], getOption("repos")[["CRAN"]])')
                 break
         except (RuntimeError, TimeoutError):
             assert time.monotonic() < deadline, "R did not start after its installation"
     assert fitted.ok and fitted.stdout == "3.932", fitted.describe()
+    # install.packages() would land in the volume
+    assert where.stdout == f"{home}/usr/local/lib/R/site-library https://cloud.r-project.org"
     owner = hub.container("rosa").exec_run(["stat", "-c", "%U", f"{home}/usr/lib/R/bin/R"])
     assert owner.output.decode().strip() == "jovyan"
