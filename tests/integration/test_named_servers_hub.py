@@ -5,6 +5,7 @@ and attacks on them (crafted names, another user's server through the API)."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 
@@ -93,21 +94,48 @@ def test_two_named_servers_with_their_own_images_and_volumes(hub: Hub) -> None:
     assert hub.execute("alice", which_git, server="one").strip() == "None"
 
 
+def xsrf_of(page: requests.Response) -> str:
+    found = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+    assert found, page.text[:500]
+    return found.group(1)
+
+
+def log_in(hub: Hub, user: str) -> requests.Session:
+    """A browser session of ``user`` (the test hub's dummy authenticator takes any password)."""
+    browser = requests.Session()
+    page = browser.get(f"{hub.url}/hub/login", timeout=30)
+    r = browser.post(
+        f"{hub.url}/hub/login",
+        data={"username": user, "password": "any", "_xsrf": xsrf_of(page)},
+        timeout=60,
+    )
+    assert r.status_code == 200, r.status_code
+    return browser
+
+
+def test_the_options_form_starts_a_named_server_on_the_chosen_image(hub: Hub) -> None:
+    """What the home page's "Add New Server" leads to: the options form of that server."""
+    browser = log_in(hub, "nina")
+    form = browser.get(f"{hub.url}/hub/spawn/nina/pick", timeout=30)
+    assert form.status_code == 200
+    assert '<option value="Base"' in form.text and '<option value="Minimal"' in form.text
+    action = re.search(r'id="spawn_form"\s+action="([^"]+)"', form.text)
+    assert action, form.text[:2000]
+    # the form's action carries the _xsrf token, as a browser would send it
+    target = hub.url + html.unescape(action.group(1))
+    r = browser.post(target, files={"image": (None, "Minimal")}, timeout=120)
+    assert r.status_code == 200, r.status_code
+    hub.wait_ready("nina", "pick")
+    assert hub.container("nina", "pick").attrs["Config"]["Image"] == MINIMAL
+    hub.stop("nina", "pick")
+
+
 def test_the_home_page_lists_the_named_servers(hub: Hub) -> None:
     hub.create_user("lena")
     for server in ("first", UNICODE_SERVER):  # running or not: the page lists them
         r = hub.api("POST", hub.server_path("lena", server), json={"image": "Base"}, timeout=120)
         assert r.status_code in {201, 202}, r.text
-    browser = requests.Session()
-    page = browser.get(f"{hub.url}/hub/login", timeout=30)
-    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
-    assert xsrf, page.text[:500]
-    r = browser.post(
-        f"{hub.url}/hub/login",
-        data={"username": "lena", "password": "any", "_xsrf": xsrf.group(1)},
-        timeout=60,
-    )
-    assert r.status_code == 200, r.status_code
+    browser = log_in(hub, "lena")
     home = browser.get(f"{hub.url}/hub/home", timeout=30)
     assert home.status_code == 200
     home.encoding = "utf-8"  # the page declares it in a <meta> only

@@ -1,0 +1,74 @@
+"""Named servers in a real `berth up` deployment (hub container, engine guard, Berth's network):
+`servers.named` in berth.yaml lets one user run two servers on different images, each with its
+own volume, and the limit holds. Fails on main before this change: berth.yaml has no `servers`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+from deployment import PREFIX, Deployment, deployment
+from kernel_client import KernelClient
+
+BASE = "berth/base-notebook:latest"
+MINIMAL = "berth/minimal-notebook:latest"
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def dep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    extra = {
+        "servers": {"named": True, "limit_per_user": 2},
+        "images": {"default": BASE, "allowed": {"Base": BASE, "Minimal": MINIMAL}},
+        "storage": {"volume_name_template": f"{PREFIX}-user-{{username}}{{server_suffix}}"},
+    }
+    with deployment(Path(tmp_path_factory.mktemp("named")), extra) as d:
+        yield d
+
+
+def start(dep: Deployment, server: str, image: str) -> None:
+    answer = dep.api("POST", f"/hub/api/users/admin/servers/{server}", json={"image": image})
+    assert answer.status_code in (201, 202), answer.text
+
+
+def run(dep: Deployment, server: str, code: str) -> str:
+    base = f"{dep.url}/user/admin/{server}/"
+    with KernelClient(base, dep.token(), timeout=120) as kernel:
+        result = kernel.execute(code)
+        assert result.ok, result.describe()
+        return result.stdout.strip()
+
+
+def test_two_named_servers_with_their_images_and_volumes(dep: Deployment) -> None:
+    start(dep, "one", "Base")
+    start(dep, "two", "Minimal")
+    for server in ("one", "two"):
+        dep.start_server("admin", server)  # already requested: waits until it is ready
+    client = docker.from_env()
+    try:
+        found = {
+            c.labels["berth.server"]: c
+            for c in client.containers.list(
+                filters={"label": ["berth.user=admin", "berth.role=single-user"]}
+            )
+        }
+        assert found["one"].attrs["Config"]["Image"] == BASE
+        assert found["two"].attrs["Config"]["Image"] == MINIMAL
+        volumes = {
+            server: [m["Name"] for m in found[server].attrs["Mounts"] if m["Type"] == "volume"]
+            for server in ("one", "two")
+        }
+        assert volumes == {
+            "one": [f"{PREFIX}-user-admin_one"],
+            "two": [f"{PREFIX}-user-admin_two"],
+        }
+    finally:
+        client.close()
+    run(dep, "one", "open('/home/jovyan/work/here.txt', 'w').write('one')")
+    check = "import os; print(os.path.exists('/home/jovyan/work/here.txt'))"
+    assert (run(dep, "one", check), run(dep, "two", check)) == ("True", "False")
+    third = dep.api("POST", "/hub/api/users/admin/servers/three", json={"image": "Base"})
+    assert third.status_code == 400 and "maximum of 2 named servers" in third.text, third.text
