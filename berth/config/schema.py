@@ -35,6 +35,7 @@ from berth.config.fields import (
 )
 from berth.config.servers import ServersConfig, servers_problem
 from berth.config.services import IdleCullerConfig, ServiceConfig
+from berth.config.snapshots import SnapshotsConfig
 from berth.config.storage import StorageConfig
 from berth.config.system_users import SystemUsersConfig, system_users_problem
 from berth.config.users import UsersConfig
@@ -282,6 +283,9 @@ class BerthConfig(Section):
     images: ImagesConfig = Field(ImagesConfig(), description="Notebook images.")
     storage: StorageConfig = Field(StorageConfig(), description="Users' persistent files.")
     servers: ServersConfig = Field(ServersConfig(), description="Several servers per user.")
+    snapshots: SnapshotsConfig = Field(
+        SnapshotsConfig(), description="Snapshots of users' servers (`berth snapshot`)."
+    )
     limits: LimitsConfig = Field(LimitsConfig(), description="Resources per user server.")
     auth: AuthConfig = Field(AuthConfig(), description="How people log in.")
     users: UsersConfig = Field(UsersConfig(), description="Who may log in, and who is admin.")

@@ -80,6 +80,7 @@ GOOD: dict[str, list[Any]] = {
     "storage.mount_point": ["/home/jovyan/work", "/srv/work/"],
     "servers.named": [False, True],
     "servers.limit_per_user": [3, 0, 10],
+    "snapshots.keep": [3, 0, 50],
     "limits.memory": ["2G", "512M", 1073741824, "1.5G", 0, None],
     "limits.cpu": [0.5, 2, 1.5, 0, None],
     "limits.pids": [1024, 64, 0, None],

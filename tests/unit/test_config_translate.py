@@ -72,6 +72,7 @@ def test_spawner_defaults():
         "network_name": "berth",
         "use_internal_ip": True,
         "remove": True,
+        "snapshot_images": True,
     }
 
 
