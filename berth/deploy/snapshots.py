@@ -1,9 +1,9 @@
 """`berth snapshot`: a user's running server committed into an image that user can start again.
 
-An image is named ``berth-snapshot/u<escaped user>:<name>`` (``u`` because a repository path
-component must start with a letter or digit, which an escaped name need not; the escaping keeps
-users apart, see :mod:`berth.names`) and labelled with its owner and the deployment's spawner
-prefix. The spawner offers a user exactly the snapshots whose labels name them
+An image is named ``berth-snapshot/<prefix>/u<escaped user>:<name>`` (``u`` because a
+repository path component must start with a letter or digit, which an escaped name need not;
+the escaping keeps users apart, see :mod:`berth.names`) and labelled with its owner and the
+deployment's spawner prefix. The spawner offers a user exactly the snapshots whose labels name them
 (``ContainerSpawner.snapshot_images``), so nobody starts another user's snapshot.
 
 What is in one: the container's own file system -- packages installed with pip or apt, files
@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import docker
-from docker.errors import ImageNotFound
+from docker.errors import APIError, ImageNotFound
 
 from berth import names
 from berth.errors import BerthError
@@ -69,14 +69,26 @@ def check_name(name: str) -> str:
     return name
 
 
-def image_ref(user: str, name: str) -> str:
-    return f"{REPOSITORY}/u{names.escape(user)}:{check_name(name)}"
+def image_ref(prefix: str, user: str, name: str) -> str:
+    """``berth-snapshot/<deployment's spawner prefix>/u<escaped user>:<name>``: deployments on
+    one engine keep theirs apart."""
+    return f"{REPOSITORY}/{prefix.lower()}/u{names.escape(user)}:{check_name(name)}"
 
 
-def commit_config(base: Mapping[str, Any], labels: Mapping[str, str]) -> dict[str, Any]:
+def commit_config(
+    base: Mapping[str, Any], container_env: list[str], labels: Mapping[str, str]
+) -> dict[str, Any]:
     """The config of the committed image: the base image's (see the module docstring) and the
-    snapshot's labels over the base image's labels."""
+    snapshot's labels over the base image's labels.
+
+    The engine fills in what this config leaves out from the container's, variable by variable
+    for the environment: so every variable the container has beyond the base image's (the
+    server's API token among them) is given here, empty. The spawner sets them afresh."""
     config = {key: base[key] for key in KEPT_CONFIG if base.get(key) is not None}
+    env = list(base.get("Env") or [])
+    known = {item.split("=", 1)[0] for item in env}
+    extra = {item.split("=", 1)[0] for item in container_env} - known
+    config["Env"] = env + [f"{key}=" for key in sorted(extra)]
     config["Labels"] = {**(base.get("Labels") or {}), **labels}
     return config
 
@@ -97,7 +109,7 @@ def take(
     """Commit the user's running server (pausing it for the moment of the commit)."""
     now = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
     name = check_name(name or now.strftime("%Y%m%d-%H%M%S"))
-    ref = image_ref(user, name)
+    ref = image_ref(prefix, user, name)
     try:
         client.images.get(ref)
         raise BerthError(f"{user} has a snapshot named {name!r} already", hint="choose another")
@@ -108,14 +120,16 @@ def take(
     labels = {LABEL_OWNER: user, LABEL_NAME: name, LABEL_SERVER_OF: server,
               LABEL_TAKEN: now.isoformat(), LABEL_DEPLOYMENT: prefix}  # fmt: skip
     repository, tag = ref.rsplit(":", 1)
-    container.commit(repository=repository, tag=tag, conf=commit_config(base, labels))
+    container_env = container.attrs.get("Config", {}).get("Env") or []
+    conf = commit_config(base, container_env, labels)
+    container.commit(repository=repository, tag=tag, conf=conf)
     return _snapshot(client.images.get(ref))
 
 
 def _snapshot(image: Any) -> Snapshot:
     labels = image.labels
     return Snapshot(
-        image=image_ref(labels[LABEL_OWNER], labels[LABEL_NAME]),
+        image=image_ref(labels[LABEL_DEPLOYMENT], labels[LABEL_OWNER], labels[LABEL_NAME]),
         owner=labels[LABEL_OWNER],
         name=labels[LABEL_NAME],
         server=labels.get(LABEL_SERVER_OF, ""),
@@ -137,19 +151,36 @@ def snapshots(client: docker.DockerClient, prefix: str, user: str | None = None)
     return sorted(found, key=lambda s: (s.taken, s.image))
 
 
+def _remove_image(client: docker.DockerClient, snapshot: Snapshot) -> None:
+    try:
+        client.images.remove(snapshot.image, noprune=False)
+    except APIError as exc:
+        if exc.status_code != 409:
+            raise
+        raise BerthError(
+            f"{snapshot.image} is in use by a container (a server started from it)",
+            hint="stop that server, then remove the snapshot",
+        ) from None
+
+
 def remove(client: docker.DockerClient, prefix: str, user: str, name: str) -> Snapshot:
     for snapshot in snapshots(client, prefix, user):
         if snapshot.name == name:
-            client.images.remove(snapshot.image, noprune=False)
+            _remove_image(client, snapshot)
             return snapshot
     raise BerthError(f"{user} has no snapshot named {name!r}", hint="see `berth snapshot list`")
 
 
 def prune(client: docker.DockerClient, prefix: str, user: str, keep: int) -> list[Snapshot]:
-    """Remove the user's oldest snapshots beyond the newest ``keep`` (0: keep all)."""
+    """Remove the user's oldest snapshots beyond the newest ``keep`` (0: keep all); one that a
+    running server uses stays until the next prune."""
     if keep <= 0:
         return []
-    old = snapshots(client, prefix, user)[:-keep]
-    for snapshot in old:
-        client.images.remove(snapshot.image, noprune=False)
-    return old
+    removed = []
+    for snapshot in snapshots(client, prefix, user)[:-keep]:
+        try:
+            _remove_image(client, snapshot)
+        except BerthError:
+            continue
+        removed.append(snapshot)
+    return removed

@@ -12,10 +12,12 @@ from berth.spawner import images
 
 def test_image_names_keep_users_apart_and_are_valid_references() -> None:
     refs = {
-        user: snapshots.image_ref(user, "v1") for user in ("alice", "Alice", "a.b", "a-b", "zoë")
+        user: snapshots.image_ref("berth", user, "v1")
+        for user in ("alice", "Alice", "a.b", "a-b", "zoë")
     }
-    assert refs["alice"] == "berth-snapshot/ualice:v1"
-    assert refs["Alice"] == "berth-snapshot/u-41lice:v1"
+    assert refs["alice"] == "berth-snapshot/berth/ualice:v1"
+    assert refs["Alice"] == "berth-snapshot/berth/u-41lice:v1"
+    assert snapshots.image_ref("other", "alice", "v1") == "berth-snapshot/other/ualice:v1"
     assert len(set(refs.values())) == len(refs)
     assert snapshots.REPOSITORY == images.SNAPSHOT_REPOSITORY
 
@@ -38,8 +40,14 @@ def test_the_committed_image_keeps_the_base_images_config_not_the_containers() -
         "Hostname": "abc",
     }
     labels = {"berth.snapshot.owner": "ada", "berth.snapshot.name": "v1"}
-    assert snapshots.commit_config(base, labels) == {
-        "Env": ["PATH=/opt/venv/bin:/usr/bin", "NB_USER=jovyan"],
+    container_env = ["PATH=/opt/venv/bin:/usr/bin", "JUPYTERHUB_API_TOKEN=secret", "MEM_LIMIT=2"]
+    assert snapshots.commit_config(base, container_env, labels) == {
+        "Env": [
+            "PATH=/opt/venv/bin:/usr/bin",
+            "NB_USER=jovyan",
+            "JUPYTERHUB_API_TOKEN=",  # given empty, or the engine would copy the container's
+            "MEM_LIMIT=",
+        ],
         "Cmd": ["start-notebook.py"],
         "Entrypoint": ["tini", "-g", "--", "start.sh"],
         "User": "1000",
@@ -50,7 +58,7 @@ def test_the_committed_image_keeps_the_base_images_config_not_the_containers() -
 
 def record(owner: str, name: str, taken: str, tags: list[str] | None = None) -> dict:
     return {
-        "RepoTags": tags if tags is not None else [snapshots.image_ref(owner, name)],
+        "RepoTags": tags if tags is not None else [snapshots.image_ref("berth", owner, name)],
         "Labels": {
             "berth.snapshot.owner": owner,
             "berth.snapshot.name": name,
@@ -68,7 +76,7 @@ def test_a_user_is_offered_their_own_snapshots_only_oldest_first() -> None:
         record("ada", "elsewhere", "2026-11-26T12:00:00", tags=["evil/app:latest"]),
     ]
     assert images.snapshot_choices(found, "ada") == {
-        "Snapshot first": "berth-snapshot/uada:first",
-        "Snapshot later": "berth-snapshot/uada:later",
+        "Snapshot first": "berth-snapshot/berth/uada:first",
+        "Snapshot later": "berth-snapshot/berth/uada:later",
     }
     assert images.snapshot_choices(found, "carol") == {}
