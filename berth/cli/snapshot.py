@@ -59,8 +59,9 @@ def list_command(
     user: Annotated[str | None, typer.Argument(help="Only this user's.")] = None,
 ) -> None:
     """This deployment's snapshots, oldest first, with their sizes."""
+    owner = _name(user) if user else None
     client = engine_client.connect()
-    found = snapshots.snapshots(client, SPAWNER_PREFIX, _name(user) if user else None)
+    found = snapshots.snapshots(client, SPAWNER_PREFIX, owner)
     table = Table("user", "name", "server", "taken (UTC)", "size", "image")
     for snap in found:
         table.add_row(snap.owner, snap.name, snap.server, snap.taken, _mb(snap.size), snap.image)
@@ -73,6 +74,7 @@ def remove_command(
     name: Annotated[str, typer.Argument(help="Its name (see `berth snapshot list`).")],
 ) -> None:
     """Remove one of USER's snapshots (servers started from it keep running)."""
+    user, name = _name(user), snapshots.check_name(name)  # before the engine is asked
     client = engine_client.connect()
-    removed = snapshots.remove(client, SPAWNER_PREFIX, _name(user), snapshots.check_name(name))
+    removed = snapshots.remove(client, SPAWNER_PREFIX, user, name)
     console.print(f"removed {removed.image}")

@@ -4,6 +4,7 @@ own volume, and the limit holds. Fails on main before this change: berth.yaml ha
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,3 +73,28 @@ def test_two_named_servers_with_their_images_and_volumes(dep: Deployment) -> Non
     assert (run(dep, "one", check), run(dep, "two", check)) == ("True", "False")
     third = dep.api("POST", "/hub/api/users/admin/servers/three", json={"image": "Base"})
     assert third.status_code == 400 and "maximum of 2 named servers" in third.text, third.text
+
+
+def test_a_snapshot_taken_with_the_cli_starts_again_through_the_guard(dep: Deployment) -> None:
+    """`berth snapshot take` on the host; the hub (through the engine guard's image listing)
+    offers it to its owner, whose server then has the files from outside the volume."""
+    run(dep, "one", "open('/home/jovyan/outside.txt', 'w').write('snap')")
+    taken = dep.berth("snapshot", "take", "admin", "--server", "one", "--name", "v1")
+    assert taken.returncode == 0, taken.stderr
+    image = taken.stdout.strip()
+    assert image == "berth-snapshot/berth/uadmin:v1"
+    listed = dep.berth("snapshot", "list", "admin")
+    assert "v1" in listed.stdout + listed.stderr
+    try:
+        dep.stop_server("admin", "one")
+        start(dep, "one", "Snapshot v1")
+        dep.start_server("admin", "one")
+        assert run(dep, "one", "print(open('/home/jovyan/outside.txt').read())") == "snap"
+        dep.stop_server("admin", "one")
+        removed = dep.berth("snapshot", "remove", "admin", "v1")
+        assert removed.returncode == 0, removed.stderr
+    finally:
+        client = docker.from_env()
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            client.images.remove(image, force=True)
+        client.close()
