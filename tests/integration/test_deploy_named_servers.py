@@ -5,6 +5,7 @@ own volume, and the limit holds. Fails on main before this change: berth.yaml ha
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +36,16 @@ def start(dep: Deployment, server: str, image: str) -> None:
     assert answer.status_code in (201, 202), answer.text
 
 
+def wait_ready(dep: Deployment, server: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        model = dep.api("GET", "/hub/api/users/admin").json()
+        if ((model.get("servers") or {}).get(server) or {}).get("ready"):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"admin/{server} did not become ready: {model}")
+
+
 def run(dep: Deployment, server: str, code: str) -> str:
     base = f"{dep.url}/user/admin/{server}/"
     with KernelClient(base, dep.token(), timeout=120) as kernel:
@@ -47,7 +58,7 @@ def test_two_named_servers_with_their_images_and_volumes(dep: Deployment) -> Non
     start(dep, "one", "Base")
     start(dep, "two", "Minimal")
     for server in ("one", "two"):
-        dep.start_server("admin", server)  # already requested: waits until it is ready
+        wait_ready(dep, server)
     client = docker.from_env()
     try:
         found = {
@@ -88,7 +99,7 @@ def test_a_snapshot_taken_with_the_cli_starts_again_through_the_guard(dep: Deplo
     try:
         dep.stop_server("admin", "one")
         start(dep, "one", "Snapshot v1")
-        dep.start_server("admin", "one")
+        wait_ready(dep, "one")
         assert run(dep, "one", "print(open('/home/jovyan/outside.txt').read())") == "snap"
         dep.stop_server("admin", "one")
         removed = dep.berth("snapshot", "remove", "admin", "v1")
