@@ -31,6 +31,15 @@ ROLE_ACME_DATA = "acme-data"  # berth-acme's account key and state (berth up, tl
 ROLE_NETWORK = "network"  # the Berth network (berth up)
 ROLE_FIREWALL = "firewall"  # the firewall container (berth up)
 
+# Images `berth snapshot` commits from a user's server: whose (the JupyterHub user name, raw),
+# the snapshot's name, the server it was taken from, when (UTC) and in which deployment (the
+# spawner prefix). The spawner offers a user only the snapshots whose owner label names them.
+LABEL_SNAPSHOT_OWNER = "berth.snapshot.owner"
+LABEL_SNAPSHOT_NAME = "berth.snapshot.name"
+LABEL_SNAPSHOT_SERVER = "berth.snapshot.server"
+LABEL_SNAPSHOT_TAKEN = "berth.snapshot.taken"
+LABEL_SNAPSHOT_PREFIX = "berth.snapshot.prefix"
+
 # `berth up`'s service containers: which one (guard, hub, proxy or firewall), and a
 # fingerprint of everything it is made from.
 LABEL_DEPLOY_ROLE = "berth.deploy.role"

@@ -8,7 +8,7 @@ import typer
 from docker.errors import DockerException
 from rich.markup import escape
 
-from berth.cli import backup, deploy, doctor, images, run, users
+from berth.cli import backup, deploy, doctor, images, run, snapshot, users
 from berth.cli.output import console as _err
 from berth.errors import BerthError
 from berth.versions import BERTH_VERSION
@@ -31,6 +31,7 @@ app.add_typer(users.app, name="users")
 app.command("token")(users.token_command)
 app.command("run")(run.run_command)
 app.add_typer(images.app, name="images")
+app.add_typer(snapshot.app, name="snapshot")
 
 
 @app.command()

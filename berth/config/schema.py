@@ -8,7 +8,6 @@ validate values only; reading the files they name is berth/config/resolve.py's j
 from __future__ import annotations
 
 import re
-import string
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +22,6 @@ from berth.config.base import Section
 from berth.config.dburl import check_db_url
 from berth.config.egress import EgressConfig
 from berth.config.fields import (
-    ContainerPath,
     DockerName,
     FieldProblem,
     Hostname,
@@ -31,23 +29,22 @@ from berth.config.fields import (
     ImageRef,
     IPAddress,
     MemorySize,
-    check_docker_name,
     check_hostname,
     check_image,
     describe,
 )
+from berth.config.servers import ServersConfig, servers_problem
 from berth.config.services import IdleCullerConfig, ServiceConfig
+from berth.config.snapshots import SnapshotsConfig
+from berth.config.storage import StorageConfig
 from berth.config.system_users import SystemUsersConfig, system_users_problem
 from berth.config.users import UsersConfig
 from berth.hub_container import DATA_DIR
-from berth.names import template_namespace
 
 # Where the hub container mounts its data volume (database, secrets, certificate).
 HUB_DATA_DIR = DATA_DIR
 DEFAULT_DB_URL = f"sqlite:///{HUB_DATA_DIR}/jupyterhub.sqlite"
 DEFAULT_IMAGE = "berth/base-notebook:latest"
-# The fields the spawner fills in name templates, from the spawner's own namespace.
-TEMPLATE_FIELDS = frozenset(template_namespace("berth", "user", "server"))
 
 
 class ListenConfig(Section):
@@ -218,83 +215,6 @@ def _display_name(name: Any) -> str:
     return name
 
 
-class StorageConfig(Section):
-    volume_name_template: str = Field(
-        "berth-user-{username}",
-        description="Name of each user's Docker volume. Fields: `{username}` (escaped user "
-        "name, required), `{servername}`, `{server_suffix}`, `{prefix}`.",
-    )
-    mount_point: ContainerPath = Field(
-        "/home/jovyan/work",
-        description="Where the user's volume is mounted in their container; also the "
-        "directory Jupyter opens in. Files outside it are lost when the server stops.",
-    )
-
-    @field_validator("volume_name_template")
-    @classmethod
-    def _template(cls, value: str) -> str:
-        check_volume_template(value)
-        return value
-
-
-# Name fields whose value depends on the user; {prefix} is one constant for a deployment.
-_PER_USER_FIELDS = frozenset({"username", "servername", "server_suffix"})
-# escape() never writes these, so they can separate escaped names (see berth/names.py).
-_SEPARATORS = frozenset("_.")
-# (user, server) pairs a template must render validly for: escapes that start with "-"
-# (any name not starting with a-z/0-9) and the default server (empty server name).
-_SAMPLE_NAMES = (("user", "server"), ("-", "-"), ("-", ""))
-
-
-def check_volume_template(value: str) -> None:
-    """Refuse a volume name template that fails for some users or lets two users share.
-
-    A volume that exists is mounted as it is found, so two users whose names render to one
-    volume name would share their files: fields cannot be formatted (``{username:.3}``
-    truncates), and two per-user fields need a ``_`` or ``.`` between them (``-`` is part of
-    escaped names: ``{username}-{servername}`` renders user ``a`` with server ``2eb.`` and
-    user ``a.b`` with server ``2e`` alike), except before ``{server_suffix}``, which brings
-    its own ``_``.
-    """
-    try:
-        parts = list(string.Formatter().parse(value))
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not a valid template: {exc}") from None
-    fields = {field for _, field, _, _ in parts if field is not None}
-    unknown = fields - TEMPLATE_FIELDS
-    if unknown:
-        known = ", ".join(sorted("{" + f + "}" for f in TEMPLATE_FIELDS))
-        raise ValueError(f"unknown field(s) {sorted(unknown)} (known: {known})")
-    if "username" not in fields:
-        raise ValueError("must contain {username}, or every user would share one volume")
-    after_field = False
-    for literal, field, spec, conversion in parts:
-        if field is None:
-            continue
-        if spec or conversion:
-            raise ValueError(
-                f"{{{field}}} cannot be formatted or converted (no ':' or '!' inside the "
-                "braces): it could make two users' volume names equal"
-            )
-        per_user = field in _PER_USER_FIELDS
-        if per_user and after_field and field != "server_suffix" and not set(literal) & _SEPARATORS:
-            raise ValueError(
-                f"put '_' or '.' before {{{field}}}: without one, two different users can "
-                "get the same volume name"
-            )
-        after_field = per_user or (after_field and not set(literal) & _SEPARATORS)
-    for user, server in _SAMPLE_NAMES:
-        rendered = value.format_map(template_namespace("berth", user, server))
-        try:
-            check_docker_name(rendered)
-        except ValueError:
-            raise ValueError(
-                f"gives the volume name {rendered!r} for the user {user!r}, which is not a "
-                "valid Docker name: start with fixed text (e.g. 'berth-user-{username}') and "
-                "use only a-z A-Z 0-9 _ . - outside the fields"
-            ) from None
-
-
 class LimitsConfig(Section):
     memory: MemorySize = Field(
         None,
@@ -362,6 +282,10 @@ class BerthConfig(Section):
     tls: TLSConfig = Field(TLSConfig(), description="HTTPS certificate.")
     images: ImagesConfig = Field(ImagesConfig(), description="Notebook images.")
     storage: StorageConfig = Field(StorageConfig(), description="Users' persistent files.")
+    servers: ServersConfig = Field(ServersConfig(), description="Several servers per user.")
+    snapshots: SnapshotsConfig = Field(
+        SnapshotsConfig(), description="Snapshots of users' servers (`berth snapshot`)."
+    )
     limits: LimitsConfig = Field(LimitsConfig(), description="Resources per user server.")
     auth: AuthConfig = Field(AuthConfig(), description="How people log in.")
     users: UsersConfig = Field(UsersConfig(), description="Who may log in, and who is admin.")
@@ -419,7 +343,7 @@ class BerthConfig(Section):
             )
         if self.backup.enabled:
             self._check_backup()
-        if problem := system_users_problem(self):
+        if problem := system_users_problem(self) or servers_problem(self):
             raise FieldProblem(*problem)
         oauth = self.auth.oauth
         if oauth is not None and not (oauth.has_allow_rule() or self.users.names_anyone()):

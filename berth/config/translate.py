@@ -138,6 +138,12 @@ def _spawner(c: Config, cfg: BerthConfig) -> None:
         "remove": True,
     }.items():
         _set(c, "ContainerSpawner", key, value)
+    if cfg.backend == "docker":
+        # `berth snapshot take` images, each offered to its owner only.
+        _set(c, "ContainerSpawner", "snapshot_images", True)
+    if cfg.servers.named:
+        _set(c, "JupyterHub", "allow_named_servers", True)
+        _set(c, "JupyterHub", "named_server_limit_per_user", cfg.servers.limit_per_user)
     if images.allowed:
         allowed = dict(images.allowed) if isinstance(images.allowed, dict) else list(images.allowed)
         _set(c, "ContainerSpawner", "allowed_images", allowed)

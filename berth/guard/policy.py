@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, unquote
 
-from berth.labels import LABEL_MANAGED, LABEL_PREFIX
+from berth.labels import LABEL_MANAGED, LABEL_PREFIX, LABEL_SNAPSHOT_PREFIX
 
 from . import homes
 from .bodies import (
@@ -54,6 +54,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", r"/containers/(?P<ref>[^/]+)/exec", "exec-create"),
     ("POST", r"/exec/(?P<ref>[^/]+)/(?:start|resize)", "exec"),
     ("GET", r"/exec/(?P<ref>[^/]+)/json", "exec"),
+    ("GET", r"/images/json", "image-list"),
     ("GET", r"/images/(?P<image>.+)/json", "image"),
     ("POST", r"/images/create", "pull"),
     ("POST", r"/volumes/create", "volume-create"),
@@ -178,6 +179,37 @@ def pull_refusal(image: str) -> str:
 _LIST_PARAMETERS = frozenset({"all", "filters", "limit", "size", "trunc_cmd"})  # as docker-py sends
 
 
+_IMAGE_LIST_PARAMETERS = frozenset({"all", "filters", "only_ids"})  # as docker-py sends
+
+
+def _label_filters(query: Query, what: str) -> list[str]:
+    """The label filters of a listing's query, which may filter by label only."""
+    try:
+        filters = parse_json(_first(query, "filters").encode() or b"{}")
+    except Refused as exc:
+        raise Refused(f"{what} filters: {exc}") from exc
+    if not isinstance(filters, dict) or set(filters) != {"label"}:
+        article = "an" if what[0] in "aeiou" else "a"
+        raise Refused(f"{article} {what} must filter by label only")
+    wanted = filters["label"]
+    if isinstance(wanted, dict):  # the engine's older form: {"key=value": true}
+        wanted = [key for key, on in wanted.items() if on is True]
+    if not isinstance(wanted, list) or not all(isinstance(item, str) for item in wanted):
+        raise Refused(f"{what} label filters must be strings")
+    return wanted
+
+
+def check_image_list_filters(query: Query, limits: Limits) -> None:
+    """An image listing (the spawner's look for a user's snapshots) is confined to this
+    deployment's snapshots by the engine's label filter: names and labels of other images
+    stay unseen."""
+    if set(query) - _IMAGE_LIST_PARAMETERS or any(len(v) != 1 for v in query.values()):
+        raise Refused("an image listing takes only the all, filters and only_ids parameters")
+    required = f"{LABEL_SNAPSHOT_PREFIX}={limits.prefix}"
+    if required not in _label_filters(query, "image listing"):
+        raise Refused(f"an image listing must filter by the label {required}")
+
+
 def check_list_filters(query: Query, limits: Limits) -> None:
     """A container listing must be confined, by the engine's own label filter, to this
     deployment's objects (the engine ANDs label filters, so more labels only narrow it)."""
@@ -186,17 +218,7 @@ def check_list_filters(query: Query, limits: Limits) -> None:
             "a container listing takes only the all, filters, limit, size and "
             "trunc_cmd parameters, once each"
         )
-    try:
-        filters = parse_json(_first(query, "filters").encode() or b"{}")
-    except Refused as exc:
-        raise Refused(f"container listing filters: {exc}") from exc
-    if not isinstance(filters, dict) or set(filters) != {"label"}:
-        raise Refused("a container listing must filter by label only")
-    wanted = filters["label"]
-    if isinstance(wanted, dict):  # the engine's older form: {"key=value": true}
-        wanted = [key for key, on in wanted.items() if on is True]
-    if not isinstance(wanted, list) or not all(isinstance(item, str) for item in wanted):
-        raise Refused("container listing label filters must be strings")
+    wanted = _label_filters(query, "container listing")
     required = {f"{LABEL_MANAGED}=true", f"{LABEL_PREFIX}={limits.prefix}"}
     if not required <= set(wanted):
         raise Refused(
@@ -252,6 +274,8 @@ def _check(
         return tuple(_source_ref(s, limits, who) for s in sources)
     if kind == "container-list":
         check_list_filters(query, limits)
+    elif kind == "image-list":
+        check_image_list_filters(query, limits)
     elif kind == "exec-create":
         check_exec_create(req.body)
     elif kind == "volume-create":

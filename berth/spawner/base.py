@@ -21,6 +21,7 @@ from jupyterhub.spawner import Spawner
 from traitlets import default
 
 from berth import names
+from berth.labels import LABEL_SNAPSHOT_OWNER, LABEL_SNAPSHOT_PREFIX
 
 from . import errors, gpus, images, specs
 from .build import LIMIT_ENV, SpecInputs, resources
@@ -151,7 +152,15 @@ class BerthSpawner(ContainerSettings, Spawner):
 
     # -- options form and allowed images --------------------------------------------------------
     async def allowed_image_map(self) -> dict[str, str]:
-        return images.normalize_allowed(await resolve(self.allowed_images, self))
+        allowed = images.normalize_allowed(await resolve(self.allowed_images, self))
+        if self.snapshot_images:
+            own = await self.engine.list_images(
+                {LABEL_SNAPSHOT_PREFIX: self.prefix, LABEL_SNAPSHOT_OWNER: self.user.name}
+            )
+            snapshots = images.snapshot_choices(own, self.user.name)
+            if snapshots:  # the default stays the default, and a choice
+                allowed = {**(allowed or {self.image: self.image}), **snapshots}
+        return allowed
 
     async def get_options_form(self) -> str:
         if self.options_form:

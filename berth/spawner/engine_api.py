@@ -79,6 +79,10 @@ class ImageStore(Protocol):
 
     async def inspect_image(self, image: str) -> EngineRecord | None: ...
 
+    async def list_images(self, labels: Mapping[str, str]) -> list[EngineRecord]:
+        """Summaries of the images that carry every one of ``labels``."""
+        ...
+
     async def pull(self, image: str, on_event: Callable[[EngineRecord], None]) -> None: ...
 
 
@@ -219,6 +223,11 @@ class DockerEngine:
             return await self.run(api.inspect_image, image)
         except docker.errors.NotFound:
             return None
+
+    async def list_images(self, labels: Mapping[str, str]) -> list[EngineRecord]:
+        api = await self.client()
+        filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
+        return list(await self.run(api.images, filters=filters))
 
     async def pull(self, image: str, on_event: Callable[[EngineRecord], None]) -> None:
         """Pull ``image``, calling ``on_event`` (in the event loop) for each progress record."""

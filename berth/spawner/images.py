@@ -8,6 +8,8 @@ from typing import Any
 
 import docker.errors
 
+from berth.labels import LABEL_SNAPSHOT_NAME, LABEL_SNAPSHOT_OWNER, LABEL_SNAPSHOT_TAKEN
+
 from . import errors
 from .engine_api import EngineRecord, ImageStore
 from .progress import ProgressEvent
@@ -33,6 +35,26 @@ def normalize_allowed(value: object) -> dict[str, str]:
     if isinstance(value, list | tuple):
         return {str(v): str(v) for v in value}
     raise TypeError(f"allowed_images must be a list or a dict, not {type(value).__name__}")
+
+
+SNAPSHOT_REPOSITORY = "berth-snapshot"  # berth.deploy.snapshots names its images so
+
+
+def snapshot_choices(records: list[EngineRecord], owner: str) -> dict[str, str]:
+    """Display name -> image of ``owner``'s snapshots, from image summaries (oldest first).
+
+    The engine filtered by labels already; the owner is checked again here, and only tags in
+    Berth's snapshot repository count."""
+    found = []
+    for record in records:
+        labels = record.get("Labels") or {}
+        if labels.get(LABEL_SNAPSHOT_OWNER) != owner:
+            continue
+        for tag in record.get("RepoTags") or []:
+            if tag.startswith(SNAPSHOT_REPOSITORY + "/"):
+                name = labels.get(LABEL_SNAPSHOT_NAME, tag.rsplit(":", 1)[-1])
+                found.append((labels.get(LABEL_SNAPSHOT_TAKEN, ""), f"Snapshot {name}", tag))
+    return {display: tag for _, display, tag in sorted(found)}
 
 
 def choose_image(default_image: str, allowed: Mapping[str, str], requested: object) -> str:
@@ -117,9 +139,7 @@ class PullProgress:
         }
 
 
-async def ensure_image(
-    engine: ImageStore, image: str, policy: str, report: Report
-) -> EngineRecord:
+async def ensure_image(engine: ImageStore, image: str, policy: str, report: Report) -> EngineRecord:
     """Make ``image`` present according to ``policy``; returns its inspect record."""
     found = await engine.inspect_image(image)
     if is_own_image(image):  # whatever the policy: never pulled

@@ -67,6 +67,14 @@ class ContainerSettings(LoggingConfigurable):
         API) is checked on the server and anything else is refused with a 403 error.""",
     ).tag(config=True)
 
+    snapshot_images = Bool(
+        False,
+        help="""Offer each user their own snapshots (images `berth snapshot` committed from
+        their servers, labelled with the owner and this spawner's ``prefix``) besides
+        ``allowed_images``, as "Snapshot NAME". Only the owner's: another user's snapshot is
+        refused like any image that is not offered.""",
+    ).tag(config=True)
+
     pull_policy = CaselessStrEnum(
         ["ifnotpresent", "always", "never"],
         default_value="ifnotpresent",

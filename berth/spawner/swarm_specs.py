@@ -249,9 +249,7 @@ def current_task(tasks: Sequence[_Task]) -> _Task | None:
     return max(tasks, key=lambda t: (str(t.get("CreatedAt", "")), int(t.get("Slot") or 0)))
 
 
-def progress_event(
-    view: TaskView, node_name: str = "", reserved: str = ""
-) -> ProgressEvent | None:
+def progress_event(view: TaskView, node_name: str = "", reserved: str = "") -> ProgressEvent | None:
     """The spawn-page event for a task state; ``None`` for terminal states."""
     found = TASK_PROGRESS.get(view.state)
     if found is None:

@@ -32,7 +32,7 @@ def test_enabled_backups_add_a_hub_service_with_their_settings():
             "data_volume": "berth-hub-data",
             "db_url": "sqlite:////srv/berth/data/jupyterhub.sqlite",
         },
-        "storage": {"volume_name_template": "berth-user-{username}"},
+        "storage": {"volume_name_template": "berth-user-{username}{server_suffix}"},
         "network": "berth",
     }
 

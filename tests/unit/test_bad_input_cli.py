@@ -334,3 +334,21 @@ def test_backup_and_restore_refuse_bad_arguments_before_the_engine(home, args, m
     status, stderr = berth(home, *args)
     assert_refused_before_engine(status, stderr)
     assert message in stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["snapshot", "take", "bad user!"], "invalid user name"),
+        (["snapshot", "take", "alice", "--name", "../x"], "invalid snapshot name"),
+        (["snapshot", "take", "alice", "--name", "A:b"], "invalid snapshot name"),
+        (["snapshot", "remove", "alice", "x/y"], "invalid snapshot name"),
+    ],
+)
+def test_snapshot_names_are_refused_before_the_engine_is_asked(
+    home: Path, args: list[str], fragment: str
+) -> None:
+    """The engine address here answers nothing: a refusal that names the bad input shows it was
+    checked first."""
+    status, text = berth(home, *args)
+    assert status != 0 and fragment in text, text

@@ -231,7 +231,7 @@ def test_spawner_spec_for_any_user(user: str, server: str) -> None:
     assert kwargs["labels"]["berth.server"] == server
     (volume,) = kwargs["host_config"]["binds"]
     assert valid_docker_name(volume)
-    assert volume == names.render(DEFAULT_VOLUME, names.template_namespace("berth", user))
+    assert volume == names.render(DEFAULT_VOLUME, names.template_namespace("berth", user, server))
     created = volumes.volume_create_kwargs(volume, spec.identity)
     assert created["labels"]["berth.user"] == user
 

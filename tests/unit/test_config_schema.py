@@ -27,7 +27,7 @@ def test_defaults_are_secure_and_valid():
     assert (cfg.listen.address, cfg.listen.port) == ("0.0.0.0", 8443)
     assert cfg.tls.cert is None  # self-signed
     assert cfg.images.default == "berth/base-notebook:latest"
-    assert cfg.storage.volume_name_template == "berth-user-{username}"
+    assert cfg.storage.volume_name_template == "berth-user-{username}{server_suffix}"
     assert cfg.storage.mount_point == "/home/jovyan/work"
     assert cfg.auth.type == "native"
     assert cfg.auth.native.open_signup is False

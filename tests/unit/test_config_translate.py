@@ -68,10 +68,11 @@ def test_spawner_defaults():
     assert c["ContainerSpawner"] == {
         "image": "berth/base-notebook:latest",
         "pull_policy": "ifnotpresent",
-        "volumes": {"berth-user-{username}": "/home/jovyan/work"},
+        "volumes": {"berth-user-{username}{server_suffix}": "/home/jovyan/work"},
         "network_name": "berth",
         "use_internal_ip": True,
         "remove": True,
+        "snapshot_images": True,
     }
 
 

@@ -714,3 +714,23 @@ def test_a_port_published_on_loopback_and_the_default_log_driver_are_allowed() -
         port_bindings={8888: ("127.0.0.1", None)}, log_config={"type": "json-file"}
     )
     assert judge(request).allowed
+
+
+def test_the_spawner_may_list_this_deployments_snapshots_only() -> None:
+    """The hub looks for a user's `berth snapshot` images; an image listing not confined by the
+    engine's label filter to this deployment's snapshots would show it every image on the host
+    (the guard had no image listing route before snapshots: all were refused)."""
+    ours = {"label": [f"berth.snapshot.prefix={PREFIX}", "berth.snapshot.owner=ada"]}
+    assert judge(sent(lambda api: api.images(filters=ours))).allowed
+    for filters, reason in [
+        (None, "must filter by label only"),
+        ({"label": ["berth.snapshot.owner=ada"]}, f"berth.snapshot.prefix={PREFIX}"),
+        ({"label": ["berth.snapshot.prefix=other"]}, f"berth.snapshot.prefix={PREFIX}"),
+        ({"label": [f"berth.snapshot.prefix={PREFIX}"], "dangling": ["true"]}, "by label only"),
+        ({"reference": ["*"]}, "by label only"),
+    ]:
+        assert reason in refusal(sent(lambda api, f=filters: api.images(filters=f)))
+    named = sent(lambda api: api.images(name="secret/app", filters=ours))
+    assert "an image listing must filter by label only" in refusal(named)
+    wide = Request("GET", sent(lambda api: api.images(filters=ours)).target + "&digests=1")
+    assert "only the all, filters and only_ids" in refusal(wide)

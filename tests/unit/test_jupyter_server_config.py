@@ -43,8 +43,11 @@ def run_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     package.paths = paths  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "jupyter_core", package)
     monkeypatch.setitem(sys.modules, "jupyter_core.paths", paths)
-    for name in ("GEN_CERT", "NB_UMASK"):
+    for name in ("GEN_CERT", "NB_UMASK", "BERTH_ENVS_DIR", "JUPYTERHUB_ROOT_DIR"):
         monkeypatch.delenv(name, raising=False)
+    # set (not deleted) so that monkeypatch restores it after the file changed it
+    monkeypatch.setenv("JUPYTER_PATH", "")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
 
     def run(**server_app: Any) -> Section:
         config = Section()
@@ -126,3 +129,21 @@ def test_nb_umask(run_config: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         assert os.umask(0o022) == 0o027
     finally:
         os.umask(previous)
+
+
+def test_the_users_environment_kernels_are_on_jupyters_path(
+    run_config: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """berth-kernel's specs (in the volume) are found at every start; the command and this file
+    agree on where they are."""
+    run_config()
+    assert os.environ["JUPYTER_PATH"] == str(tmp_path / "home" / ".envs" / ".jupyter")
+    monkeypatch.setenv("JUPYTERHUB_ROOT_DIR", "/home/jovyan/work")
+    monkeypatch.setenv("JUPYTER_PATH", "/opt/mine")
+    run_config()
+    run_config()  # twice: added once
+    assert os.environ["JUPYTER_PATH"] == "/opt/mine:/home/jovyan/work/.envs/.jupyter"
+    monkeypatch.setenv("BERTH_ENVS_DIR", "/srv/envs")
+    monkeypatch.setenv("JUPYTER_PATH", "")
+    run_config()
+    assert os.environ["JUPYTER_PATH"] == "/srv/envs/.jupyter"

@@ -6,6 +6,7 @@ import os
 import socket
 import stat
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from jupyter_core.paths import jupyter_data_dir
@@ -87,3 +88,21 @@ if os.environ.get("NB_UMASK"):
         os.umask(int(os.environ["NB_UMASK"], 8))
     except ValueError:
         raise SystemExit(f"NB_UMASK={os.environ['NB_UMASK']!r} is not an octal umask") from None
+
+
+def berth_envs_root(environ: Mapping[str, str]) -> Path:
+    """Where `berth-kernel` keeps the user's environments (the command computes the same)."""
+    if environ.get("BERTH_ENVS_DIR"):
+        return Path(environ["BERTH_ENVS_DIR"])
+    base = environ.get("JUPYTERHUB_ROOT_DIR") or environ.get("HOME") or str(Path.home())
+    return Path(base) / ".envs"
+
+
+# The kernels of the user's own environments (berth-kernel create): their specs live beside the
+# environments, in the user's volume, so they are on Jupyter's path at every start -- also when
+# only ~/work is mounted and ~/.local/share/jupyter starts empty. Kernels and terminals inherit
+# the variable, so `jupyter kernelspec list` in them sees the same kernels.
+_berth_specs = str(berth_envs_root(os.environ) / ".jupyter")
+_jupyter_path = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+if _berth_specs not in _jupyter_path:
+    os.environ["JUPYTER_PATH"] = os.pathsep.join([*_jupyter_path, _berth_specs])

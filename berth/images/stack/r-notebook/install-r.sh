@@ -55,3 +55,6 @@ PROFILE
 setpriv --reuid="${NB_UID}" --regid="${NB_GID}" --clear-groups -- \
     R --quiet --no-save -e "IRkernel::installspec(user = FALSE, prefix = '${VENV_DIR}')"
 fix-permissions /usr/local/lib/R/site-library "${VENV_DIR}/share/jupyter"
+
+# R is here: base-notebook's "R (installs on first use)" kernel would only install a second one.
+rm -rf "${VENV_DIR}/share/jupyter/kernels/r"

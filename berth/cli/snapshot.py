@@ -1,0 +1,80 @@
+"""`berth snapshot …`: a user's running server committed into an image they can start again."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from berth import engine_client
+from berth.cli.options import ConfigOption, load
+from berth.cli.output import console
+from berth.config.fields import check_username
+from berth.deploy import snapshots
+from berth.deploy.layout import SPAWNER_PREFIX
+from berth.errors import BerthError
+
+app = typer.Typer(
+    help="Snapshots of users' servers, which only their owner can start.", no_args_is_help=True
+)
+
+
+def _name(value: str) -> str:
+    try:
+        return check_username(value)
+    except ValueError as exc:
+        raise BerthError(f"invalid user name {value!r}: {exc}") from None
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:,.0f} MB"
+
+
+@app.command("take")
+def take_command(
+    user: Annotated[str, typer.Argument(help="Whose running server.")],
+    name: Annotated[str, typer.Option(help="The snapshot's name (default: the time).")] = "",
+    server: Annotated[str, typer.Option(help="A named server of the user.")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Commit USER's running server into an image USER can pick at their next start."""
+    user = _name(user)
+    if name:
+        snapshots.check_name(name)
+    cfg = load(config)
+    client = engine_client.connect()
+    taken = snapshots.take(client, SPAWNER_PREFIX, user, server, name)
+    console.print(
+        f"[bold green]snapshot taken:[/] {taken.image} ({_mb(taken.size)}); {user} sees it "
+        f"as 'Snapshot {taken.name}' on the start page"
+    )
+    print(taken.image)
+    for old in snapshots.prune(client, SPAWNER_PREFIX, user, cfg.snapshots.keep):
+        console.print(f"  removed the older snapshot {old.image} (snapshots.keep)")
+
+
+@app.command("list")
+def list_command(
+    user: Annotated[str | None, typer.Argument(help="Only this user's.")] = None,
+) -> None:
+    """This deployment's snapshots, oldest first, with their sizes."""
+    owner = _name(user) if user else None
+    client = engine_client.connect()
+    found = snapshots.snapshots(client, SPAWNER_PREFIX, owner)
+    table = Table("user", "name", "server", "taken (UTC)", "size", "image")
+    for snap in found:
+        table.add_row(snap.owner, snap.name, snap.server, snap.taken, _mb(snap.size), snap.image)
+    console.print(table if found else "no snapshots")
+
+
+@app.command("remove")
+def remove_command(
+    user: Annotated[str, typer.Argument(help="Whose snapshot.")],
+    name: Annotated[str, typer.Argument(help="Its name (see `berth snapshot list`).")],
+) -> None:
+    """Remove one of USER's snapshots (servers started from it keep running)."""
+    user, name = _name(user), snapshots.check_name(name)  # before the engine is asked
+    client = engine_client.connect()
+    removed = snapshots.remove(client, SPAWNER_PREFIX, user, name)
+    console.print(f"removed {removed.image}")

@@ -1,0 +1,186 @@
+"""`berth snapshot`: a user's running server committed into an image that user can start again.
+
+An image is named ``berth-snapshot/<prefix>/u<escaped user>:<name>`` (``u`` because a
+repository path component must start with a letter or digit, which an escaped name need not;
+the escaping keeps users apart, see :mod:`berth.names`) and labelled with its owner and the
+deployment's spawner prefix. The spawner offers a user exactly the snapshots whose labels name them
+(``ContainerSpawner.snapshot_images``), so nobody starts another user's snapshot.
+
+What is in one: the container's own file system -- packages installed with pip or apt, files
+outside the mounted volume -- and not the volumes, which stay where they are. The image keeps the
+configuration of the image the server was started from (command, user, environment, working
+directory), not the container's: the container's environment holds the server's API token.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import docker
+from docker.errors import APIError, ImageNotFound
+
+from berth import names
+from berth.errors import BerthError
+from berth.labels import (
+    LABEL_MANAGED,
+    LABEL_PREFIX,
+    LABEL_ROLE,
+    LABEL_SERVER,
+    LABEL_SNAPSHOT_NAME,
+    LABEL_SNAPSHOT_OWNER,
+    LABEL_SNAPSHOT_PREFIX,
+    LABEL_SNAPSHOT_SERVER,
+    LABEL_SNAPSHOT_TAKEN,
+    LABEL_USER,
+)
+from berth.labels import ROLE_SINGLEUSER as SINGLEUSER
+
+REPOSITORY = "berth-snapshot"
+LABEL_OWNER = LABEL_SNAPSHOT_OWNER
+LABEL_NAME = LABEL_SNAPSHOT_NAME
+LABEL_SERVER_OF = LABEL_SNAPSHOT_SERVER
+LABEL_TAKEN = LABEL_SNAPSHOT_TAKEN
+LABEL_DEPLOYMENT = LABEL_SNAPSHOT_PREFIX
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\Z")
+# What the new image keeps from the image the server was started from.
+KEPT_CONFIG = ("Env", "Cmd", "Entrypoint", "User", "WorkingDir", "ExposedPorts", "Healthcheck")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    image: str  # repository:tag
+    owner: str
+    name: str
+    server: str
+    taken: str
+    size: int  # bytes
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.match(name):
+        raise BerthError(
+            f"invalid snapshot name {name!r}",
+            hint="1 to 64 characters from a-z 0-9 _ . -, starting with a letter or digit",
+        )
+    return name
+
+
+def image_ref(prefix: str, user: str, name: str) -> str:
+    """``berth-snapshot/<deployment's spawner prefix>/u<escaped user>:<name>``: deployments on
+    one engine keep theirs apart."""
+    return f"{REPOSITORY}/{prefix.lower()}/u{names.escape(user)}:{check_name(name)}"
+
+
+def commit_config(
+    base: Mapping[str, Any], container_env: list[str], labels: Mapping[str, str]
+) -> dict[str, Any]:
+    """The config of the committed image: the base image's (see the module docstring) and the
+    snapshot's labels over the base image's labels.
+
+    The engine fills in what this config leaves out from the container's, variable by variable
+    for the environment: so every variable the container has beyond the base image's (the
+    server's API token among them) is given here, empty. The spawner sets them afresh."""
+    config = {key: base[key] for key in KEPT_CONFIG if base.get(key) is not None}
+    env = list(base.get("Env") or [])
+    known = {item.split("=", 1)[0] for item in env}
+    extra = {item.split("=", 1)[0] for item in container_env} - known
+    config["Env"] = env + [f"{key}=" for key in sorted(extra)]
+    config["Labels"] = {**(base.get("Labels") or {}), **labels}
+    return config
+
+
+def _server_container(client: docker.DockerClient, prefix: str, user: str, server: str) -> Any:
+    wanted = [f"{LABEL_MANAGED}=true", f"{LABEL_ROLE}={SINGLEUSER}", f"{LABEL_PREFIX}={prefix}"]
+    for container in client.containers.list(filters={"label": wanted}):
+        labels = container.labels
+        if labels.get(LABEL_USER) == user and labels.get(LABEL_SERVER) == server:
+            return container
+    what = f"{user}'s server {server!r}" if server else f"{user}'s server"
+    raise BerthError(f"{what} is not running", hint="start it, then take the snapshot")
+
+
+def take(
+    client: docker.DockerClient, prefix: str, user: str, server: str = "", name: str = ""
+) -> Snapshot:
+    """Commit the user's running server (pausing it for the moment of the commit)."""
+    now = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
+    name = check_name(name or now.strftime("%Y%m%d-%H%M%S"))
+    ref = image_ref(prefix, user, name)
+    try:
+        client.images.get(ref)
+        raise BerthError(f"{user} has a snapshot named {name!r} already", hint="choose another")
+    except ImageNotFound:
+        pass
+    container = _server_container(client, prefix, user, server)
+    base = client.images.get(container.attrs["Image"]).attrs.get("Config") or {}
+    labels = {LABEL_OWNER: user, LABEL_NAME: name, LABEL_SERVER_OF: server,
+              LABEL_TAKEN: now.isoformat(), LABEL_DEPLOYMENT: prefix}  # fmt: skip
+    repository, tag = ref.rsplit(":", 1)
+    container_env = container.attrs.get("Config", {}).get("Env") or []
+    conf = commit_config(base, container_env, labels)
+    container.commit(repository=repository, tag=tag, conf=conf)
+    return _snapshot(client.images.get(ref))
+
+
+def _snapshot(image: Any) -> Snapshot:
+    labels = image.labels
+    return Snapshot(
+        image=image_ref(labels[LABEL_DEPLOYMENT], labels[LABEL_OWNER], labels[LABEL_NAME]),
+        owner=labels[LABEL_OWNER],
+        name=labels[LABEL_NAME],
+        server=labels.get(LABEL_SERVER_OF, ""),
+        taken=labels.get(LABEL_TAKEN, ""),
+        size=int(image.attrs.get("Size") or 0),
+    )
+
+
+def snapshots(client: docker.DockerClient, prefix: str, user: str | None = None) -> list[Snapshot]:
+    """This deployment's snapshots (of one user), oldest first."""
+    found = []
+    for image in client.images.list(filters={"label": [f"{LABEL_DEPLOYMENT}={prefix}"]}):
+        labels = image.labels
+        if LABEL_OWNER in labels and LABEL_NAME in labels and user in (None, labels[LABEL_OWNER]):
+            try:
+                found.append(_snapshot(image))
+            except BerthError:
+                continue  # a hand-made label that is no snapshot name
+    return sorted(found, key=lambda s: (s.taken, s.image))
+
+
+def _remove_image(client: docker.DockerClient, snapshot: Snapshot) -> None:
+    try:
+        client.images.remove(snapshot.image, noprune=False)
+    except APIError as exc:
+        if exc.status_code != 409:
+            raise
+        raise BerthError(
+            f"{snapshot.image} is in use by a container (a server started from it)",
+            hint="stop that server, then remove the snapshot",
+        ) from None
+
+
+def remove(client: docker.DockerClient, prefix: str, user: str, name: str) -> Snapshot:
+    for snapshot in snapshots(client, prefix, user):
+        if snapshot.name == name:
+            _remove_image(client, snapshot)
+            return snapshot
+    raise BerthError(f"{user} has no snapshot named {name!r}", hint="see `berth snapshot list`")
+
+
+def prune(client: docker.DockerClient, prefix: str, user: str, keep: int) -> list[Snapshot]:
+    """Remove the user's oldest snapshots beyond the newest ``keep`` (0: keep all); one that a
+    running server uses stays until the next prune."""
+    if keep <= 0:
+        return []
+    removed = []
+    for snapshot in snapshots(client, prefix, user)[:-keep]:
+        try:
+            _remove_image(client, snapshot)
+        except BerthError:
+            continue
+        removed.append(snapshot)
+    return removed

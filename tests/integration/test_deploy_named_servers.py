@@ -1,0 +1,111 @@
+"""Named servers in a real `berth up` deployment (hub container, engine guard, Berth's network):
+`servers.named` in berth.yaml lets one user run two servers on different images, each with its
+own volume, and the limit holds. Fails on main before this change: berth.yaml has no `servers`."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+from deployment import PREFIX, Deployment, deployment
+from kernel_client import KernelClient
+
+BASE = "berth/base-notebook:latest"
+MINIMAL = "berth/minimal-notebook:latest"
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def dep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    extra = {
+        "servers": {"named": True, "limit_per_user": 2},
+        "images": {"default": BASE, "allowed": {"Base": BASE, "Minimal": MINIMAL}},
+        "storage": {"volume_name_template": f"{PREFIX}-user-{{username}}{{server_suffix}}"},
+    }
+    with deployment(Path(tmp_path_factory.mktemp("named")), extra) as d:
+        yield d
+
+
+def start(dep: Deployment, server: str, image: str) -> None:
+    answer = dep.api("POST", f"/hub/api/users/admin/servers/{server}", json={"image": image})
+    assert answer.status_code in (201, 202), answer.text
+
+
+def wait_ready(dep: Deployment, server: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        model = dep.api("GET", "/hub/api/users/admin").json()
+        if ((model.get("servers") or {}).get(server) or {}).get("ready"):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"admin/{server} did not become ready: {model}")
+
+
+def run(dep: Deployment, server: str, code: str) -> str:
+    base = f"{dep.url}/user/admin/{server}/"
+    with KernelClient(base, dep.token(), timeout=120) as kernel:
+        result = kernel.execute(code)
+        assert result.ok, result.describe()
+        return result.stdout.strip()
+
+
+def test_two_named_servers_with_their_images_and_volumes(dep: Deployment) -> None:
+    start(dep, "one", "Base")
+    start(dep, "two", "Minimal")
+    for server in ("one", "two"):
+        wait_ready(dep, server)
+    client = docker.from_env()
+    try:
+        found = {
+            c.labels["berth.server"]: c
+            for c in client.containers.list(
+                filters={"label": ["berth.user=admin", "berth.role=single-user"]}
+            )
+        }
+        assert found["one"].attrs["Config"]["Image"] == BASE
+        assert found["two"].attrs["Config"]["Image"] == MINIMAL
+        volumes = {
+            server: [m["Name"] for m in found[server].attrs["Mounts"] if m["Type"] == "volume"]
+            for server in ("one", "two")
+        }
+        assert volumes == {
+            "one": [f"{PREFIX}-user-admin_one"],
+            "two": [f"{PREFIX}-user-admin_two"],
+        }
+    finally:
+        client.close()
+    run(dep, "one", "open('/home/jovyan/work/here.txt', 'w').write('one')")
+    check = "import os; print(os.path.exists('/home/jovyan/work/here.txt'))"
+    assert (run(dep, "one", check), run(dep, "two", check)) == ("True", "False")
+    third = dep.api("POST", "/hub/api/users/admin/servers/three", json={"image": "Base"})
+    assert third.status_code == 400 and "maximum of 2 named servers" in third.text, third.text
+
+
+def test_a_snapshot_taken_with_the_cli_starts_again_through_the_guard(dep: Deployment) -> None:
+    """`berth snapshot take` on the host; the hub (through the engine guard's image listing)
+    offers it to its owner, whose server then has the files from outside the volume."""
+    run(dep, "one", "open('/home/jovyan/outside.txt', 'w').write('snap')")
+    taken = dep.berth("snapshot", "take", "admin", "--server", "one", "--name", "v1")
+    assert taken.returncode == 0, taken.stderr
+    image = taken.stdout.strip()
+    assert image == "berth-snapshot/berth/uadmin:v1"
+    listed = dep.berth("snapshot", "list", "admin")
+    assert "v1" in listed.stdout + listed.stderr
+    try:
+        dep.stop_server("admin", "one")
+        start(dep, "one", "Snapshot v1")
+        wait_ready(dep, "one")
+        assert run(dep, "one", "print(open('/home/jovyan/outside.txt').read())") == "snap"
+        dep.stop_server("admin", "one")
+        removed = dep.berth("snapshot", "remove", "admin", "v1")
+        assert removed.returncode == 0, removed.stderr
+    finally:
+        client = docker.from_env()
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            client.images.remove(image, force=True)
+        client.close()

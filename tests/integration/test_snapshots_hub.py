@@ -1,0 +1,111 @@
+"""Snapshots through a real hub: a package installed into a server (outside the volume) is in
+the snapshot `berth snapshot take` makes; the owner starts a server from it through the options
+form's choice, and another user can neither see nor request it. Fails on main before this
+change: there is no berth.deploy.snapshots and no snapshot_images setting."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import docker
+import pytest
+import requests
+from hub_harness import Hub, chp_available, default_image, image_available
+
+from berth.deploy import snapshots
+from berth.errors import BerthError
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not image_available(), reason=f"image {default_image()} not built"),
+    pytest.mark.skipif(not chp_available(), reason="configurable-http-proxy not on PATH"),
+]
+
+SPAWNER_CONFIG = """
+c.ContainerSpawner.image = "{image}"
+c.ContainerSpawner.prefix = "{prefix}"
+c.ContainerSpawner.pull_policy = "ifnotpresent"
+c.ContainerSpawner.snapshot_images = True
+c.ContainerSpawner.volumes = {{"{{prefix}}-user-{{username}}": "/home/jovyan/work"}}
+"""
+MARK = "/home/jovyan/.snapshot-mark"  # outside the volume: only a snapshot keeps it
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    h = Hub(tmp_path_factory.mktemp("hub"), SPAWNER_CONFIG)
+    client = docker.from_env()
+    try:
+        yield h.start()
+    finally:
+        h.cleanup()
+        for snap in snapshots.snapshots(client, h.prefix):
+            client.images.remove(snap.image, force=True)
+        client.close()
+
+
+def spawn_page(hub: Hub, user: str) -> str:
+    """The start page ``user`` sees (logged in with the test hub's dummy authenticator)."""
+    browser = requests.Session()
+    page = browser.get(f"{hub.url}/hub/login", timeout=30)
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+    assert xsrf, page.text[:500]
+    data = {"username": user, "password": "any", "_xsrf": xsrf.group(1)}
+    login = browser.post(f"{hub.url}/hub/login", data=data, timeout=60, allow_redirects=False)
+    assert login.status_code == 302, login.status_code
+    form = browser.get(f"{hub.url}/hub/spawn/{user}", timeout=30, allow_redirects=False)
+    assert form.status_code in {200, 302}, form.status_code  # 302: no form, a start
+    return form.text
+
+
+def test_the_owner_starts_a_server_from_their_snapshot_and_nobody_else(hub: Hub) -> None:
+    hub.spawn("ada")
+    hub.execute("ada", f"open({MARK!r}, 'w').write('kept')\n!pip install -q tomli-w")
+    client = docker.from_env()
+    taken = snapshots.take(client, hub.prefix, "ada", name="v1")
+    assert (
+        taken.image == f"berth-snapshot/{hub.prefix}/uada:v1"
+        and taken.owner == "ada"
+        and taken.size > 0
+    )
+    config = client.images.get(taken.image).attrs["Config"]
+    assert "JUPYTERHUB_API_TOKEN=" in config["Env"]  # there, empty: the token is not
+    assert not [e for e in config["Env"] if e.startswith("JUPYTERHUB_API_TOKEN=") and e[21:]]
+    hub.stop("ada")
+
+    assert '<option value="Snapshot v1"' in spawn_page(hub, "ada")
+    hub.spawn("ada", image="Snapshot v1")
+    assert hub.container("ada").attrs["Config"]["Image"] == taken.image
+    check = f"import tomli_w; print(open({MARK!r}).read())"
+    assert hub.execute("ada", check).strip() == "kept"
+
+    # bob: not offered, and refused when he names it (by display name or by image)
+    hub.create_user("bob")
+    for choice in ("Snapshot v1", taken.image):
+        r = hub.request_spawn("bob", image=choice)
+        assert r.status_code == 403, (choice, r.status_code, r.text)
+    assert not [c for c in client.containers.list(all=True, filters={"label": "berth.user=bob"})
+                if c.name.startswith(hub.prefix)]  # fmt: skip
+    # another user's start page offers no snapshot of ada's (here: no choice at all)
+    assert "Snapshot" not in spawn_page(hub, "dee")
+
+    with pytest.raises(BerthError, match="in use by a container"):
+        snapshots.remove(client, hub.prefix, "ada", "v1")  # ada's server runs from it
+    hub.stop("ada")
+    removed = snapshots.remove(client, hub.prefix, "ada", "v1")
+    assert removed.image == taken.image
+    assert snapshots.snapshots(client, hub.prefix, "ada") == []
+    client.close()
+
+
+def test_old_snapshots_are_pruned_beyond_the_rule(hub: Hub) -> None:
+    hub.spawn("cy")
+    client = docker.from_env()
+    for name in ("a1", "a2", "a3"):
+        snapshots.take(client, hub.prefix, "cy", name=name)
+    pruned = snapshots.prune(client, hub.prefix, "cy", keep=2)
+    assert [s.name for s in pruned] == ["a1"]
+    assert [s.name for s in snapshots.snapshots(client, hub.prefix, "cy")] == ["a2", "a3"]
+    hub.stop("cy")
+    client.close()
