@@ -110,13 +110,13 @@ class ACMEConfig(Section):
         description="PEM file of a CA to trust for the directory's own HTTPS (a test "
         "authority such as Pebble), besides the system's CAs.",
     )
-    http_port: int | None = Field(
+    http_port: int = Field(
         80,
-        ge=1,
+        ge=0,
         le=65535,
         description="Host TCP port for HTTP-01 challenges; every other request there is "
         "redirected to HTTPS. The authority always connects to port 80: change it only behind "
-        "a port forward or for tests. `null`: no plain-HTTP port at all (port 80 closed or "
+        "a port forward or for tests. `0`: no plain-HTTP port at all (port 80 closed or "
         "taken), and the certificate is obtained with TLS-ALPN-01 on the HTTPS port.",
     )
     challenge: Literal["auto", "http-01", "tls-alpn-01"] = Field(
@@ -124,14 +124,14 @@ class ACMEConfig(Section):
         description="How the authority checks that the names point here: `http-01` (a "
         "token on `http_port`), `tls-alpn-01` (a special handshake on the HTTPS port, which "
         "must then be 443 as the authority sees it), or `auto`: HTTP-01 when `http_port` is "
-        "set, TLS-ALPN-01 when it is `null`.",
+        "set, TLS-ALPN-01 when it is `0`.",
     )
 
     @model_validator(mode="after")
     def _one_directory(self) -> ACMEConfig:
         if self.staging and self.directory != LETS_ENCRYPT:
             raise FieldProblem("staging", "give either staging: true or a directory, not both")
-        if self.challenge == "http-01" and self.http_port is None:
+        if self.challenge == "http-01" and not self.http_port:
             raise FieldProblem("challenge", "http-01 needs an http_port (or use tls-alpn-01)")
         return self
 
@@ -139,7 +139,7 @@ class ACMEConfig(Section):
         """The challenge berth-acme answers: `auto` resolved (see `challenge`)."""
         if self.challenge != "auto":
             return self.challenge
-        return "http-01" if self.http_port is not None else "tls-alpn-01"
+        return "http-01" if self.http_port else "tls-alpn-01"
 
     def directory_url(self) -> str:
         return LETS_ENCRYPT_STAGING if self.staging else self.directory

@@ -324,7 +324,7 @@ def plan_acme(cfg: BerthConfig, facts: HostFacts, proxy_volume: str) -> Containe
         # the HTTP server still answers inside, for the health check.
         "ports": (
             {f"{layout.ACME_HTTP_PORT}/tcp": (cfg.listen.address, acme.http_port)}
-            if acme.http_port is not None
+            if acme.http_port
             else {}
         ),
         "volumes": {
