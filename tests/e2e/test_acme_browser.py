@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -45,18 +47,25 @@ def acme(tmp_path_factory) -> Iterator[Any]:
     client = docker.from_env()
     try:
         with acme_deployment(tmp_path_factory.mktemp("acme-e2e"), client, VALIDITY) as found:
-            dep, _ = found
+            dep, pebble = found
+            root = pebble.root()
 
-            def issued() -> bool:
-                result = dep.berth("status")
-                return "certificate: valid; serving acme" in result.stdout + result.stderr
+            def served() -> bool:
+                """The issued chain on the HTTPS port (the proxy looks every 5 seconds)."""
+                context = ssl.create_default_context(cadata=root.decode())
+                try:
+                    raw = socket.create_connection(("127.0.0.1", dep.port), timeout=10)
+                    with context.wrap_socket(raw, server_hostname=NAME):
+                        return True
+                except (ssl.SSLError, OSError):
+                    return False
 
-            for _ in range(90):  # bounded: Pebble issues within seconds
-                if issued():
+            for _ in range(120):  # bounded: Pebble issues within seconds
+                if served():
                     break
                 time.sleep(1)
             else:
-                raise AssertionError("no certificate from Pebble within 90 s")
+                raise AssertionError("no certificate from Pebble served within 120 s")
             yield found
     finally:
         client.close()
