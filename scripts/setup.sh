@@ -23,6 +23,8 @@ if [ "$want_test" = 1 ]; then
   command -v npm >/dev/null || missing+=(nodejs npm)
   # Let's Encrypt's test ACME server, for the tls.acme tests (tests/integration/test_acme*.py).
   command -v pebble >/dev/null || missing+=(pebble)
+  # certutil: the browser test trusts Pebble's root in a temporary NSS database.
+  command -v certutil >/dev/null || missing+=(libnss3-tools)
   command -v shellcheck >/dev/null || missing+=(shellcheck)  # lints the start scripts
 fi
 if [ ${#missing[@]} -gt 0 ]; then

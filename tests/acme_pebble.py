@@ -1,12 +1,11 @@
 """Pebble, Let's Encrypt's test ACME server (Debian package `pebble`), for the tls.acme tests.
 
-Two ways to run it, both reaching only this machine:
-
-- `loopback_pebble`: Pebble and pebble-challtestsrv as processes on 127.0.0.1; the latter is
-  Pebble's DNS resolver and answers every name with 127.0.0.1, so Pebble really validates
-  HTTP-01 against a challenge server on loopback.
-- `pebble_container`: Pebble in a container built from the Debian package's binary, on the
-  deployment's `<network>-acme` network, where Docker's DNS resolves `berth-acme.<network>`.
+`loopback_pebble` runs Pebble and pebble-challtestsrv as processes on this machine; the latter
+is Pebble's DNS resolver and answers every name with 127.0.0.1 (unless told otherwise with
+`resolve`), so Pebble really validates: HTTP-01 on `http_port` and TLS-ALPN-01 on `tls_port` of
+127.0.0.1, which is where a deployment publishes its ports. Pebble's directory listens on
+`listen_ip`: 127.0.0.1 for a process on this machine, or the gateway of a Docker network for
+berth-acme in a container on it (a host address: the traffic stays on this machine).
 
 Pebble serves its directory over HTTPS: `directory_ca` makes a CA and a certificate for it,
 the CA being what `tls.acme.directory_ca` trusts. Pebble's issuing root (made anew at every
@@ -16,14 +15,12 @@ start) is fetched from its management port: a client trusting it sees a valid ch
 from __future__ import annotations
 
 import datetime as dt
-import io
 import ipaddress
 import json
 import shutil
 import socket
 import ssl
 import subprocess
-import tarfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -105,7 +102,9 @@ def directory_ca(workdir: Path, names: list[str]) -> tuple[Path, Path, Path]:
     return paths
 
 
-def config(cert: str, key: str, listen: str, management: str, http_port: int, validity: int):
+def config(
+    cert: str, key: str, listen: str, management: str, http_port: int, tls_port: int, validity: int
+):
     return {
         "pebble": {
             "listenAddress": listen,
@@ -113,7 +112,7 @@ def config(cert: str, key: str, listen: str, management: str, http_port: int, va
             "certificate": cert,
             "privateKey": key,
             "httpPort": http_port,
-            "tlsPort": 5001,
+            "tlsPort": tls_port,
             "ocspResponderURL": "",
             "externalAccountBindingRequired": False,
             "certificateValidityPeriod": validity,
@@ -142,26 +141,45 @@ class LoopbackPebble:
     directory: str
     ca: Path
     http_port: int  # where Pebble validates HTTP-01 on 127.0.0.1
+    tls_port: int  # where Pebble validates TLS-ALPN-01 on 127.0.0.1
     management: str
+    resolver: str  # pebble-challtestsrv's management URL
 
     def root(self) -> bytes:
         return fetch_root(self.management, self.ca)
 
+    def resolve(self, name: str, address: str) -> None:
+        """Pebble's DNS answers `name` with `address` from now on (another loopback address,
+        where nothing listens, makes a challenge fail)."""
+        body = json.dumps({"host": name, "addresses": [address]}).encode()
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(f"{self.resolver}/add-a", data=body, timeout=5) as answer:
+            assert answer.status == 200
+
 
 @contextmanager
-def loopback_pebble(workdir: Path, validity: int) -> Iterator[LoopbackPebble]:
+def loopback_pebble(
+    workdir: Path,
+    validity: int,
+    listen_ip: str = "127.0.0.1",
+    http_port: int | None = None,
+    tls_port: int | None = None,
+) -> Iterator[LoopbackPebble]:
     pebble = need_pebble()
     if CHALLTESTSRV is None:
         pytest.skip("pebble-challtestsrv is not installed (Debian package pebble)")
-    ca, cert, key = directory_ca(workdir, ["localhost", "127.0.0.1"])
-    dns, http_port = free_port(), free_port()
+    names = list(dict.fromkeys(["localhost", "127.0.0.1", listen_ip]))
+    ca, cert, key = directory_ca(workdir, names)
+    dns, resolver_port = free_port(), free_port()
+    http_port, tls_port = http_port or free_port(), tls_port or free_port()
     listen, management = free_port(), free_port()
     (workdir / "pebble.json").write_text(json.dumps(config(
-        str(cert), str(key), f"127.0.0.1:{listen}", f"127.0.0.1:{management}", http_port, validity
+        str(cert), str(key), f"{listen_ip}:{listen}", f"127.0.0.1:{management}", http_port,
+        tls_port, validity,
     )))  # fmt: skip
     resolver = subprocess.Popen(
         [CHALLTESTSRV, "-dns01", f"127.0.0.1:{dns}", "-http01", "", "-https01", "",
-         "-tlsalpn01", "", "-management", f"127.0.0.1:{free_port()}", "-defaultIPv6", "",
+         "-tlsalpn01", "", "-management", f"127.0.0.1:{resolver_port}", "-defaultIPv6", "",
          "-defaultIPv4", "127.0.0.1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -171,76 +189,12 @@ def loopback_pebble(workdir: Path, validity: int) -> Iterator[LoopbackPebble]:
     )  # fmt: skip
     try:
         found = LoopbackPebble(
-            f"https://127.0.0.1:{listen}/dir", ca, http_port, f"https://127.0.0.1:{management}"
-        )
+            f"https://{listen_ip}:{listen}/dir", ca, http_port, tls_port,
+            f"https://127.0.0.1:{management}", f"http://127.0.0.1:{resolver_port}",
+        )  # fmt: skip
         found.root()  # waits until Pebble answers
         yield found
     finally:
         for process in (server, resolver):
             process.terminate()
             process.wait(timeout=10)
-
-
-PEBBLE_IMAGE = "berth-test-pebble:latest"
-PEBBLE_DOCKERFILE = """\
-FROM berth/os-base:bookworm
-COPY pebble /usr/local/bin/pebble
-COPY pebble.json pebble-cert.pem pebble-key.pem /etc/pebble/
-USER 65534
-ENTRYPOINT ["/usr/local/bin/pebble", "-config", "/etc/pebble/pebble.json"]
-"""
-
-
-@dataclass
-class PebbleContainer:
-    directory: str
-    ca: Path
-    management: str
-    container: object
-
-    def root(self) -> bytes:
-        return fetch_root(self.management, self.ca)
-
-
-@contextmanager
-def pebble_container(
-    client, workdir: Path, name: str, network: str, http_port: int, validity: int
-) -> Iterator[PebbleContainer]:
-    """Pebble in a container on `network` (which must exist), validating on `http_port` of
-    the names it is asked for, as Docker's DNS on that network resolves them."""
-    pebble = need_pebble()
-    ca, cert, key = directory_ca(workdir, [name])
-    settings = config("/etc/pebble/pebble-cert.pem", "/etc/pebble/pebble-key.pem",
-                      f"0.0.0.0:{DIRECTORY_PORT}", f"0.0.0.0:{MANAGEMENT_PORT}", http_port,
-                      validity)  # fmt: skip
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        files = {
-            "Dockerfile": (PEBBLE_DOCKERFILE.encode(), 0o644),
-            "pebble": (Path(pebble).read_bytes(), 0o755),
-            "pebble.json": (json.dumps(settings).encode(), 0o644),
-            "pebble-cert.pem": (cert.read_bytes(), 0o644),
-            "pebble-key.pem": (key.read_bytes(), 0o644),  # a throw-away test key
-        }
-        for member, (data, mode) in files.items():
-            info = tarfile.TarInfo(member)
-            info.size, info.mode = len(data), mode
-            tar.addfile(info, io.BytesIO(data))
-    context.seek(0)
-    client.images.build(fileobj=context, custom_context=True, tag=PEBBLE_IMAGE, rm=True)
-    container = client.containers.run(
-        PEBBLE_IMAGE, name=name, detach=True, network=network, environment=PEBBLE_ENV,
-        labels={"berth-test": "acme"},
-    )  # fmt: skip
-    try:
-        container.reload()
-        address = container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
-        found = PebbleContainer(
-            f"https://{name}:{DIRECTORY_PORT}/dir", ca,
-            f"https://{address}:{MANAGEMENT_PORT}", container,
-        )  # fmt: skip
-        found.root()
-        yield found
-    finally:
-        container.remove(force=True)
-        client.images.remove(PEBBLE_IMAGE, force=True)

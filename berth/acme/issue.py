@@ -1,5 +1,5 @@
 """One certificate from an ACME authority with certbot's `acme` library (the protocol is
-the library's; this is only the order: account, HTTP-01 answers, finalize)."""
+the library's; this is only the order: account, HTTP-01 or TLS-ALPN-01 answers, finalize)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from pathlib import Path
 
 import requests
 from acme import challenges, client, crypto_util, errors, messages
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from josepy.b64 import b64encode
 from josepy.jwk import JWKRSA
 
+from berth.acme import alpn
 from berth.acme.challenge import Tokens
 
 USER_AGENT = "berth-acme"
@@ -32,6 +34,53 @@ class Issued:
 
 # Writes one file of the account's state (mode 600, written aside and renamed).
 WriteFile = Callable[[Path, bytes], None]
+
+
+@dataclass(frozen=True)
+class Answers:
+    """Where the running order's answers go: HTTP-01 tokens for the HTTP port, or TLS-ALPN-01
+    certificates for the proxy's HTTPS port."""
+
+    challenge: str  # "http-01" or "tls-alpn-01"
+    tokens: Tokens
+    certificates: alpn.Certificates
+
+    def clear(self) -> None:
+        self.tokens.clear()
+        self.certificates.clear()
+
+
+def key_authorization(token: str, jwk: JWKRSA) -> str:
+    """RFC 8555 8.1: the token and the account key's thumbprint."""
+    thumbprint = b64encode(jwk.public_key().thumbprint(hash_function=hashes.SHA256))
+    return f"{token}.{thumbprint.decode()}"
+
+
+def challenge_type(chall: challenges.Challenge) -> str:
+    """A challenge's type, also for those the library does not know (tls-alpn-01 now)."""
+    typ = getattr(chall, "typ", None)
+    return typ if isinstance(typ, str) else str(chall.to_partial_json().get("type", "?"))
+
+
+def _answer(
+    acme: client.ClientV2, authz: messages.AuthorizationResource, jwk: JWKRSA, answers: Answers
+) -> None:
+    """Put the answer for one name where the authority will look, then tell it to look."""
+    name = authz.body.identifier.value
+    found = [c for c in authz.body.challenges if challenge_type(c.chall) == answers.challenge]
+    if not found:
+        offered = ", ".join(sorted({challenge_type(c.chall) for c in authz.body.challenges}))
+        raise IssueError(f"{name}: the authority offers no {answers.challenge} (only {offered})")
+    challb = found[0]
+    if isinstance(challb.chall, challenges.HTTP01):
+        response, validation = challb.response_and_validation(jwk)
+        answers.tokens.put(challb.chall.encode("token"), validation)
+    else:  # tls-alpn-01: the acme library no longer builds it; RFC 8737 is one certificate
+        token = challb.chall.to_partial_json().get("token", "")
+        authorization = key_authorization(str(token), jwk)
+        answers.certificates.put(name, authorization)
+        response = challenges.KeyAuthorizationChallengeResponse(key_authorization=authorization)
+    acme.answer_challenge(challb, response)
 
 
 def _private_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
@@ -73,7 +122,8 @@ def describe(exc: BaseException, directory: str) -> str:
             for chall in authz.body.challenges:
                 if chall.error is not None:
                     detail = chall.error.detail or chall.error.description or chall.error.typ
-                    parts.append(f"{authz.body.identifier.value}: {chall.chall.typ} {detail}")
+                    typ = challenge_type(chall.chall)
+                    parts.append(f"{authz.body.identifier.value}: {typ} {detail}")
         return "the challenge failed: " + ("; ".join(parts) or "the authority gave no reason")
     if isinstance(exc, messages.Error):
         return f"the authority refused: {exc.detail or exc.description or exc.typ}"
@@ -91,12 +141,12 @@ def obtain(
     email: str,
     names: list[str],
     state: Path,
-    tokens: Tokens,
+    answers: Answers,
     verify: bool | str,
     write: WriteFile,
 ) -> Issued:
-    """Register (once), order a certificate for `names`, answer the HTTP-01 challenges through
-    `tokens`, and return the chain with a new P-256 key. Raises IssueError with the reason."""
+    """Register (once), order a certificate for `names`, answer its challenges through
+    `answers`, and return the chain with a new P-256 key. Raises IssueError with the reason."""
     try:
         jwk = account_key(state / "account-key.pem", write)
         net = client.ClientNetwork(jwk, user_agent=USER_AGENT, verify_ssl=verify)  # type: ignore[arg-type]
@@ -108,12 +158,7 @@ def obtain(
         for authz in order.authorizations:
             if authz.body.status == messages.STATUS_VALID:
                 continue  # the authority remembers a recent validation
-            found = [c for c in authz.body.challenges if isinstance(c.chall, challenges.HTTP01)]
-            if not found:
-                raise IssueError(f"{authz.body.identifier.value}: the authority offers no HTTP-01")
-            response, validation = found[0].response_and_validation(jwk)
-            tokens.put(found[0].chall.encode("token"), validation)
-            acme.answer_challenge(found[0], response)
+            _answer(acme, authz, jwk, answers)
         deadline = dt.datetime.now() + dt.timedelta(seconds=ORDER_SECONDS)
         order = acme.poll_and_finalize(order, deadline=deadline)
         return Issued(order.fullchain_pem.encode(), key_pem)
@@ -122,4 +167,4 @@ def obtain(
     except Exception as exc:  # every failure becomes a reason on one line, never a crash
         raise IssueError(describe(exc, directory)) from exc
     finally:
-        tokens.clear()
+        answers.clear()

@@ -4,7 +4,9 @@ Keeps a trusted certificate in the proxy volume: issues one when none of ours is
 self-signed one, names changed), renews it with a third of its lifetime left, and after a
 failure keeps the certificate that is there and tries again with a doubling back-off. Every
 attempt's outcome goes to the log and to status.json in its own volume, which `berth status`
-reads. The proxy notices the new files and loads them for new connections only.
+reads, with a copy in the proxy volume, from which the hub logs failures and recoveries
+(berth/deploy/acme_log.py). The proxy notices the new files and loads them for new connections
+only.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from berth.acme import renewal
+from berth.acme import alpn, renewal
 from berth.acme.challenge import Tokens, make_server
-from berth.acme.issue import IssueError, obtain
+from berth.acme.issue import Answers, IssueError, obtain
 from berth.deploy import layout
 
 STATUS_FILE = "status.json"
+STATUS_FILE_FOR_HUB = layout.ACME_STATUS_FOR_HUB
 LONGEST_SLEEP = 600.0  # look again at least this often (a restarted hub may rewrite the files)
 
 
@@ -48,6 +51,7 @@ class Status:
 
     directory: str
     names: list[str]
+    challenge: str = "http-01"  # or tls-alpn-01
     state: str = "starting"  # issuing, valid, failing
     serving: str = ""  # which certificate the proxy has: "acme", "self-signed", "other", "none"
     not_after: str = ""
@@ -67,11 +71,14 @@ def _iso(when: dt.datetime | None) -> str:
 class Keeper:
     def __init__(self, args: argparse.Namespace, tokens: Tokens) -> None:
         self.args = args
-        self.tokens = tokens
+        tls_dir = Path(args.tls_dir)
+        self.answers = Answers(
+            args.challenge, tokens, alpn.Certificates(tls_dir / layout.ACME_ALPN_DIR, write_private)
+        )
         self.state = Path(args.state)
-        self.cert = Path(args.tls_dir) / "cert.pem"
-        self.key = Path(args.tls_dir) / "key.pem"
-        self.status = Status(args.directory, list(args.names))
+        self.cert = tls_dir / "cert.pem"
+        self.key = tls_dir / "key.pem"
+        self.status = Status(args.directory, list(args.names), args.challenge)
         self.retry_first = dt.timedelta(seconds=args.retry_first)
         self.verify: bool | str = True
         if args.directory_ca_env and os.environ.get(args.directory_ca_env):
@@ -80,7 +87,8 @@ class Keeper:
         if saved.exists():  # failures survive a restart, so the back-off does too
             try:
                 old = json.loads(saved.read_text())
-                if old.get("names") == self.status.names and old.get("directory") == args.directory:
+                same = (old.get("names"), old.get("directory"), old.get("challenge", "http-01"))
+                if same == (self.status.names, args.directory, args.challenge):
                     self.status.failures = int(old.get("failures", 0))
                     self.status.last_failure = old.get("last_failure", "")
                     self.status.last_error = old.get("last_error", "")
@@ -110,7 +118,10 @@ class Keeper:
         return served, ours
 
     def save(self) -> None:
-        write_private(self.state / STATUS_FILE, json.dumps(asdict(self.status), indent=1).encode())
+        text = json.dumps(asdict(self.status), indent=1).encode()
+        write_private(self.state / STATUS_FILE, text)
+        # The hub's copy (it mounts the proxy volume, not this one): no secret in it.
+        write_private(Path(self.args.tls_dir).parent / STATUS_FILE_FOR_HUB, text)
 
     def step(self, now: dt.datetime) -> float:
         """Issue if due; return how long to sleep before looking again."""
@@ -148,11 +159,14 @@ class Keeper:
         self.status.state, self.status.next_attempt = "issuing", _iso(now)
         self.save()
         names = ", ".join(self.status.names)
-        say(f"asking {self.args.directory} for a certificate for {names} ({reason})")
+        say(
+            f"asking {self.args.directory} for a certificate for {names} ({reason}); "
+            f"answering {self.args.challenge}"
+        )
         try:
             issued = obtain(
                 self.args.directory, self.args.email, self.status.names, self.state,
-                self.tokens, self.verify, write_private,
+                self.answers, self.verify, write_private,
             )  # fmt: skip
         except IssueError as exc:
             return self._failed(str(exc), served, dt.datetime.now(dt.UTC))
@@ -160,7 +174,10 @@ class Keeper:
         fresh = renewal.inspect(issued.fullchain_pem)
         done = dt.datetime.now(dt.UTC)
         self.status.failures, self.status.last_error, self.status.last_success = 0, "", _iso(done)
-        self.status.history = [*self.status.history, f"{_iso(done)} issued"][-10:]
+        self.status.history = [
+            *self.status.history,
+            f"{_iso(done)} issued ({self.args.challenge})",
+        ][-10:]
         say(
             f"installed a certificate for {', '.join(fresh.names)}, valid until "
             f"{_iso(fresh.not_after)}; renewing from {_iso(renewal.renew_at(fresh))}"
@@ -203,6 +220,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--email", required=True)
     parser.add_argument("--name", dest="names", action="append", required=True)
     parser.add_argument("--http-port", type=int, default=8080, help="port in this container")
+    parser.add_argument("--challenge", choices=["http-01", alpn.CHALLENGE], default="http-01")
     parser.add_argument("--https-port", type=int, default=443, help="public HTTPS port")
     parser.add_argument("--tls-dir", default="/srv/berth/proxy/tls")
     parser.add_argument("--state", default="/srv/berth/acme")
@@ -221,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     server = make_server(args.http_port, tokens, list(args.names), args.https_port)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     keeper = Keeper(args, tokens)
-    say(f"answering HTTP-01 on port {args.http_port}; directory {args.directory}")
+    say(f"answering {args.challenge}; directory {args.directory}")
     while True:
         try:
             pause = keeper.step(dt.datetime.now(dt.UTC))

@@ -12,6 +12,8 @@ always, through their entry-point names in the config file. `jupyterhub` itself 
 
 from __future__ import annotations
 
+import os
+
 from jupyterhub import app
 from jupyterhub.auth import Authenticator
 from jupyterhub.crypto import CryptKeeper
@@ -26,6 +28,15 @@ class JupyterHub(app.JupyterHub):  # type: ignore[misc]  # JupyterHub is not typ
     def _classes_without_plugins(self) -> list[type]:
         """JupyterHub's own configurable classes, without the entry points' (see above)."""
         return [Spawner, Authenticator, CryptKeeper]
+
+    async def start(self) -> None:
+        await super().start()
+        if os.environ.get("BERTH_TLS_ACME"):  # berth-acme's failures in this log too
+            from berth.deploy import acme_log, layout
+
+            self._acme_log = acme_log.start(
+                self.log, layout.proxy_dir() / layout.ACME_STATUS_FOR_HUB
+            )
 
 
 def main() -> None:

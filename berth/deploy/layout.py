@@ -81,6 +81,10 @@ SELF_SIGNED_MARKER = "self-signed-for"  # beside the certificate: the names it w
 ACME_DIR = "/srv/berth/acme"
 ACME_STATUS_FILE = f"{ACME_DIR}/status.json"
 ACME_HTTP_PORT = 8080
+# In the proxy volume: a copy of status.json for the hub, which logs failures from it
+# (berth/deploy/acme_log.py), and tls/alpn/, the TLS-ALPN-01 certificates the proxy serves.
+ACME_STATUS_FOR_HUB = "acme-status.json"
+ACME_ALPN_DIR = "alpn"
 
 # The engine guard's socket, in a volume shared by the guard (rw) and the hub (ro).
 ENGINE_DIR = "/run/berth-engine"

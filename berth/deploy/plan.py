@@ -303,6 +303,7 @@ def plan_acme(cfg: BerthConfig, facts: HostFacts, proxy_volume: str) -> Containe
         "--directory", acme.directory_url(),
         "--email", acme.email,
         "--http-port", str(layout.ACME_HTTP_PORT),
+        "--challenge", acme.challenge_type(),
         "--https-port", str(cfg.listen.port),
         "--tls-dir", str(PurePosixPath(layout.TLS_CERT).parent),
         "--state", layout.ACME_DIR,
@@ -319,7 +320,13 @@ def plan_acme(cfg: BerthConfig, facts: HostFacts, proxy_volume: str) -> Containe
         "command": command,
         "detach": True,
         "environment": environment,
-        "ports": {f"{layout.ACME_HTTP_PORT}/tcp": (cfg.listen.address, acme.http_port)},
+        # Without http_port nothing is published (TLS-ALPN-01 goes through the proxy's port);
+        # the HTTP server still answers inside, for the health check.
+        "ports": (
+            {f"{layout.ACME_HTTP_PORT}/tcp": (cfg.listen.address, acme.http_port)}
+            if acme.http_port
+            else {}
+        ),
         "volumes": {
             proxy_volume: {"bind": layout.PROXY_DIR, "mode": "rw"},
             acme_volume_name(cfg): {"bind": layout.ACME_DIR, "mode": "rw"},

@@ -7,12 +7,14 @@
 // hardening headers to every response, Strict-Transport-Security only while the certificate
 // served is not self-signed (a browser ignores it over an untrusted certificate anyway, and an
 // operator's test with the self-signed one must not pin the name to HTTPS for a year).
+// TLS-ALPN-01 challenges on the same port: proxy_alpn.js.
 "use strict";
 
 const crypto = require("crypto");
 const fs = require("fs");
 const https = require("https");
 const tls = require("tls");
+const alpn = require("./proxy_alpn.js");
 
 const CERT = process.env.BERTH_TLS_CERT;
 const KEY = process.env.BERTH_TLS_KEY;
@@ -85,5 +87,6 @@ const createServer = https.createServer;
 https.createServer = function (options, ...rest) {
   const server = createServer.call(this, options, ...rest);
   if (CERT && KEY && options && options.cert && options.key) keep(server, options);
+  if (alpn.DIR) alpn.route(server);
   return server;
 };

@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         "NODE_OPTIONS": f"--require {PRELOAD}",
         "BERTH_TLS_CERT": str(proxy / "tls" / "cert.pem"),
         "BERTH_TLS_KEY": str(proxy / "tls" / "key.pem"),
+        # TLS-ALPN-01 answers that berth-acme writes (proxy_alpn.js); empty without tls.acme.
+        "BERTH_TLS_ALPN_DIR": str(proxy / "tls" / layout.ACME_ALPN_DIR),
     }
     os.execvpe("configurable-http-proxy", command(args.api_ip, args.hub_url, proxy), env)
 

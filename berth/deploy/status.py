@@ -136,7 +136,8 @@ def certificate_lines(status: dict[str, Any]) -> list[str]:
     serving = status.get("serving", "?")
     lines = [f"certificate: {state}; serving {serving}"
              + (f" (valid until {status['not_after']})" if status.get("not_after") else "")
-             + f"; for {names} from {status.get('directory', '?')}"]  # fmt: skip
+             + f"; for {names} from {status.get('directory', '?')}"
+             + (f" by {status['challenge']}" if status.get("challenge") else "")]  # fmt: skip
     if status.get("last_error"):
         lines.append(
             f"  last failure ({status.get('failures', 0)} in a row, {status.get('last_failure')}): "

@@ -174,7 +174,7 @@ def apply(
     plan = plan_deployment(cfg, facts)
     existing = {c.role: current(client, c.name) for c in plan.containers}
     _check_port(cfg, [existing.get("proxy"), existing.get("hub")])
-    if cfg.tls.acme:
+    if cfg.tls.acme and cfg.tls.acme.http_port:
         _check_port(cfg, [existing.get("acme")], cfg.tls.acme.http_port, "tls.acme.http_port")
     ensure_network(client, plan.network)
     ensure_volumes(client, plan.volumes)

@@ -1,7 +1,9 @@
 """berth-acme's loop (`python -m berth.acme.service`) against a real ACME server: Pebble on
-loopback, really validating HTTP-01 through a loopback resolver (tests/acme_pebble.py).
+loopback, really validating HTTP-01 and TLS-ALPN-01 through a loopback resolver
+(tests/acme_pebble.py). TLS-ALPN-01 is answered by the proxy's preload
+(berth/deploy/proxy_tls.js, proxy_alpn.js) in Node on this machine.
 
-No engine and no deployment: the container around it is tested in test_acme_deploy.py.
+No engine and no deployment: the containers around them are tested in test_acme_deploy.py.
 """
 
 from __future__ import annotations
@@ -9,6 +11,9 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -36,7 +41,14 @@ def pebble(tmp_path_factory) -> Iterator[LoopbackPebble]:
 class Keeper:
     """One berth-acme loop as a process, with its tls dir and state dir."""
 
-    def __init__(self, pebble: LoopbackPebble, workdir: Path, names: list[str], http_port: int):
+    def __init__(
+        self,
+        pebble: LoopbackPebble,
+        workdir: Path,
+        names: list[str],
+        http_port: int,
+        challenge: str = "http-01",
+    ):
         self.tls_dir, self.state = workdir / "tls", workdir / "state"
         self.tls_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "BERTH_ACME_DIRECTORY_CA": pebble.ca.read_text()}
@@ -44,6 +56,7 @@ class Keeper:
             sys.executable, "-m", "berth.acme.service", "--directory", pebble.directory,
             "--email", "ops@example.org", "--http-port", str(http_port), "--https-port", "8443",
             "--tls-dir", str(self.tls_dir), "--state", str(self.state), "--retry-first", "2",
+            "--challenge", challenge,
         ]  # fmt: skip
         for name in names:
             command += ["--name", name]
@@ -159,3 +172,68 @@ def test_an_untrusted_directory_is_refused_with_what_to_check(pebble, tmp_path):
         assert not (keeper.tls_dir / "cert.pem").exists()
     finally:
         keeper.stop()
+
+
+PRELOAD = Path(__file__).resolve().parents[2] / "berth" / "deploy" / "proxy_tls.js"
+HTTPS_SERVER = """
+const fs = require("fs");
+const [key, cert, port] = process.argv.slice(1);
+require("https")
+  .createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) }, (q, s) => s.end("ok"))
+  .listen(Number(port), "127.0.0.1");
+"""
+
+
+def served_certificate(port: int, name: str, protocols: list[str]) -> x509.Certificate:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    context.set_alpn_protocols(protocols)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    with context.wrap_socket(raw, server_hostname=name) as connection:
+        return x509.load_der_x509_certificate(connection.getpeercert(binary_form=True))
+
+
+def test_tls_alpn_01_is_answered_on_the_https_port_with_port_80_closed(pebble, tmp_path):
+    """No HTTP port at all (http-01 cannot work: nothing listens where Pebble validates it):
+    berth-acme writes the TLS-ALPN-01 certificate, the HTTPS server's preload shows it to
+    Pebble's `acme-tls/1` handshake, and the issued certificate then replaces the self-signed
+    one on that same server without a restart. Fails before this change (berth-acme answered
+    HTTP-01 only: "the authority offers no HTTP-01" was never the problem, the port was)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node on this machine (apt-get install nodejs)")
+    stand_in = tls.self_signed([NAME])
+    (tmp_path / "tls").mkdir()
+    cert, key = tmp_path / "tls" / "cert.pem", tmp_path / "tls" / "key.pem"
+    cert.write_bytes(stand_in.cert_pem)
+    key.write_bytes(stand_in.key_pem)
+    env = {**os.environ, "NODE_OPTIONS": f"--require {PRELOAD}", "BERTH_TLS_CERT": str(cert),
+           "BERTH_TLS_KEY": str(key), "BERTH_TLS_POLL_MS": "300",
+           "BERTH_TLS_ALPN_DIR": str(tmp_path / "tls" / "alpn")}  # fmt: skip
+    server_log = tmp_path / "https.log"
+    server = subprocess.Popen(
+        [node, "-e", HTTPS_SERVER, str(key), str(cert), str(pebble.tls_port)],
+        env=env, stdout=server_log.open("w"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    keeper = Keeper(pebble, tmp_path, [NAME], free_port(), challenge="tls-alpn-01")
+    try:
+        status = keeper.wait(lambda: keeper.status().get("state") == "valid" and keeper.status(),
+                             60, "no certificate")  # fmt: skip
+        assert status["challenge"] == "tls-alpn-01" and status["serving"] == "acme"
+        assert status["history"][-1].endswith("issued (tls-alpn-01)")
+        chain = cert.read_bytes()
+        verify_chain(chain, pebble.root(), NAME)
+        issued = x509.load_pem_x509_certificates(chain)[0]
+        keeper.wait(lambda: served_certificate(pebble.tls_port, NAME, ["http/1.1"]) == issued,
+                    10, "the HTTPS server does not serve the issued certificate")  # fmt: skip
+        log = server_log.read_text()
+        assert f"answering acme-tls/1 for {NAME}" in log, log
+        # The challenge certificates are gone once the order is done: an `acme-tls/1`
+        # handshake now finds nothing (a browser's never did).
+        assert list((tmp_path / "tls" / "alpn").iterdir()) == []
+        with pytest.raises((ssl.SSLError, OSError)):
+            served_certificate(pebble.tls_port, NAME, ["acme-tls/1"])
+    finally:
+        keeper.stop()
+        server.terminate()
+        server.wait(timeout=10)

@@ -1,10 +1,13 @@
-"""`berth up` with tls.acme against Pebble in a container on berth-acme's network.
+"""`berth up` with tls.acme against Pebble, validating for real through the published ports.
 
-Pebble validates HTTP-01 for real: it resolves `berth-acme.<network>-acme` with Docker's DNS
-and fetches the token from berth-acme's HTTP port. A client that trusts Pebble's root then
-sees a valid chain on the service's HTTPS port (what a browser does once the root is
-trusted); the certificate is renewed while a connection stays open; a challenge that fails
-leaves the previous certificate served with the reason in `berth status`.
+Pebble runs on this machine (tests/acme_pebble.py); berth-acme reaches its directory on the
+gateway of berth-acme's network (a host address), and Pebble validates the names, which its
+resolver answers with 127.0.0.1, on the ports the deployment publishes there: HTTP-01 on
+`tls.acme.http_port` (berth-acme) and TLS-ALPN-01 on the HTTPS port (the proxy). A client
+that trusts Pebble's root then sees a valid chain on the service's HTTPS port (what a browser
+does once the root is trusted: tests/e2e/test_acme_browser.py); the certificate is renewed
+while a connection and a login stay open; a challenge that fails leaves the previous
+certificate served with the reason in `berth status` and in the hub's log.
 
 Holds the deployment lock (tests/deployment.py) and needs `berth/hub` built from this tree.
 """
@@ -12,31 +15,33 @@ Holds the deployment lock (tests/deployment.py) and needs `berth/hub` built from
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 import ssl
 import time
 import urllib.request
 from collections.abc import Iterator
-from typing import Any
 
 import docker
 import pytest
-from acme_pebble import pebble_container
+import requests
+from acme_deployment import ACME_NETWORK, NAME, acme_deployment
+from acme_pebble import LoopbackPebble
 from cryptography import x509
-from deployment import PREFIX, Deployment, base_config, exclusive_hub, free_port, teardown
+from deployment import PREFIX, Deployment
 
 pytestmark = pytest.mark.integration
 
-ACME_NETWORK = f"{PREFIX}-net-acme"  # berth up's `<network>-acme`, made first for Pebble
-NAME = f"berth-acme.{ACME_NETWORK}"  # what Docker's DNS answers on that network
+BROKEN = "broken.berth.test"  # Pebble's resolver answers 127.0.0.2, where nothing listens
+ALPN_NAME = "alpn.berth.test"
 VALIDITY = 90  # seconds; renewed with 30 left
 
 
 class Pinned(http.client.HTTPSConnection):
-    """HTTPS to the published port on loopback, verified for NAME (as a browser would be)."""
+    """HTTPS to the published port on loopback, verified for `name` (as a browser would be)."""
 
-    def __init__(self, port: int, root: bytes) -> None:
-        super().__init__(NAME, port, timeout=20, context=ssl.create_default_context(
+    def __init__(self, port: int, root: bytes, name: str = NAME) -> None:
+        super().__init__(name, port, timeout=20, context=ssl.create_default_context(
             cadata=root.decode()))  # fmt: skip
 
     def connect(self) -> None:
@@ -54,34 +59,15 @@ class Pinned(http.client.HTTPSConnection):
 
 
 @pytest.fixture(scope="module")
-def acme(tmp_path_factory) -> Iterator[tuple[Deployment, Any, docker.DockerClient]]:
-    workdir = tmp_path_factory.mktemp("acme-deploy")
+def acme(tmp_path_factory) -> Iterator[tuple[Deployment, LoopbackPebble, docker.DockerClient]]:
     client = docker.from_env()
-    with exclusive_hub():
-        teardown(workdir)
-        client.networks.create(ACME_NETWORK, driver="bridge", labels={"berth.deploy.role": "acme"})
-        try:
-            with pebble_container(
-                client, workdir, f"{PREFIX}-pebble", ACME_NETWORK, 8080, VALIDITY
-            ) as pebble:
-                port = free_port()
-                config = base_config(port)
-                config["tls"] = {
-                    "acme": {
-                        "email": "ops@example.org",
-                        "hostnames": [NAME],
-                        "directory": pebble.directory,
-                        "directory_ca": "ca.pem",  # written by pebble_container
-                        "http_port": free_port(),
-                    }
-                }
-                dep = Deployment(workdir, port, config)
-                dep.write_config()
-                dep.up()
-                yield dep, pebble, client
-        finally:
-            teardown(workdir)
-            client.close()
+    try:
+        with acme_deployment(tmp_path_factory.mktemp("acme-deploy"), client, VALIDITY) as found:
+            dep, pebble = found
+            pebble.resolve(BROKEN, "127.0.0.2")
+            yield dep, pebble, client
+    finally:
+        client.close()
 
 
 def wait_for(probe, timeout: float, what: str):
@@ -169,11 +155,38 @@ def test_berth_acme_has_no_engine_no_hub_data_and_no_way_to_the_hub(acme):
     assert container.exec_run(["id", "-u"]).output.decode().strip() == "1000"
 
 
-def test_renewal_swaps_the_certificate_without_dropping_an_open_connection(acme):
+def login(dep: Deployment) -> requests.Session:
+    """The admin's browser session (cookies), over the loopback address."""
+    session = requests.Session()
+    session.verify, session.trust_env = False, False  # the chain is what Pinned checks
+    page = session.get(f"{dep.url}/hub/login", timeout=30)
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+    form = {"username": "admin", "password": dep.admin_password}
+    if xsrf:
+        form["_xsrf"] = xsrf.group(1)
+    answer = session.post(f"{dep.url}/hub/login", data=form, timeout=30, allow_redirects=False)
+    assert answer.status_code == 302, answer.text[:300]
+    return session
+
+
+def logged_in(session: requests.Session, dep: Deployment) -> bool:
+    answer = session.get(f"{dep.url}/hub/home", timeout=30, allow_redirects=False)
+    return answer.status_code == 200
+
+
+# The login goes to 127.0.0.1 unverified (requests cannot send another name); Pinned checks
+# the chain for the name.
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_renewal_swaps_the_certificate_without_dropping_a_connection_or_a_session(acme):
+    """The renewed certificate reaches new connections while a connection opened before keeps
+    answering on the old one, a logged-in user stays logged in, and neither the proxy nor the
+    hub restarts."""
     dep, pebble, client = acme
     started = {n: client.containers.get(n).attrs["State"]["StartedAt"]
                for n in ("berth-proxy", "berth-hub")}  # fmt: skip
     root = pebble.root()
+    session = login(dep)
+    assert logged_in(session, dep)
     held = Pinned(dep.port, root)
     assert held.get("/hub/health").status == 200
     first = held.serial()
@@ -190,19 +203,26 @@ def test_renewal_swaps_the_certificate_without_dropping_an_open_connection(acme)
     wait_for(renewed, VALIDITY + 30, "no renewed certificate on a new connection")
     assert held.get("/hub/health").status == 200 and held.serial() == first  # never dropped
     held.close()
+    assert logged_in(session, dep)  # the same cookie, on a new connection
     assert started == {n: client.containers.get(n).attrs["State"]["StartedAt"] for n in started}
 
 
+def hub_log(dep: Deployment) -> str:
+    result = dep.berth("logs", "--tail", "2000")  # the hub's, as an operator reads it
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_a_failing_challenge_keeps_serving_the_previous_certificate(acme):
+    """A name the authority cannot reach: `berth status` and the hub's own log (`berth logs`)
+    give the reason and the next attempt, and the previous trusted certificate stays served.
+    The hub's log part fails before this change (only berth-acme's log had it)."""
     dep, pebble, _ = acme
     config = dep.config
-    # Pebble's own name: Docker's DNS answers it (no query leaves the machine), and nothing
-    # listens on the challenge port there.
-    unreachable = f"{PREFIX}-pebble.{ACME_NETWORK}"
-    config["tls"]["acme"]["hostnames"] = [NAME, unreachable]
+    config["tls"]["acme"]["hostnames"] = [NAME, BROKEN]
     dep.write_config(config)
     dep.up()
-    reason = f"the challenge failed: {unreachable}"
+    reason = f"the challenge failed: {BROKEN}: http-01"
 
     def failed() -> str | None:
         text = status_text(dep)
@@ -216,6 +236,47 @@ def test_a_failing_challenge_keeps_serving_the_previous_certificate(acme):
     connection.close()
     log = dep.berth("logs", "--service", "acme").stdout
     assert "could not get a certificate (attempt 1): " + reason in log
+    line = wait_for(
+        lambda: next((x for x in hub_log(dep).splitlines() if reason in x), None),
+        30, "the failure is not in the hub's log",
+    )  # fmt: skip
+    assert f"could not get a certificate for {NAME}, {BROKEN} (attempt " in line
+    assert "still serving acme (valid until" in line and "next attempt at" in line
+    assert line.startswith("[W "), line  # JupyterHub's warning
+
+
+def test_tls_alpn_01_through_the_proxy_when_port_80_is_closed(acme):
+    """`http_port: 0`: berth-acme publishes no port, and the certificate for a new name is
+    obtained with TLS-ALPN-01 answered by the proxy on the HTTPS port, then served there.
+    Fails before this change (no way to close port 80; HTTP-01 only)."""
+    dep, pebble, client = acme
+    config = dep.config
+    config["tls"]["acme"]["hostnames"] = [ALPN_NAME]
+    config["tls"]["acme"]["http_port"] = 0
+    dep.write_config(config)
+    dep.up()
+    ports = client.containers.get("berth-acme").attrs["NetworkSettings"]["Ports"] or {}
+    assert all(not bindings for bindings in ports.values()), ports
+
+    def issued() -> str | None:
+        text = status_text(dep)
+        return text if "certificate: valid; serving acme" in text and ALPN_NAME in text else None
+
+    assert "by tls-alpn-01" in wait_for(issued, 90, "no certificate by TLS-ALPN-01")
+    root = pebble.root()
+
+    def trusted() -> bool:
+        connection = Pinned(dep.port, root, ALPN_NAME)
+        try:
+            return connection.get("/hub/health").status == 200
+        except ssl.SSLCertVerificationError:
+            return False
+        finally:
+            connection.close()
+
+    wait_for(trusted, 30, "the proxy does not serve the certificate for " + ALPN_NAME)
+    proxy_log = dep.berth("logs", "--service", "proxy").stdout
+    assert f"answering acme-tls/1 for {ALPN_NAME}" in proxy_log
 
 
 def test_without_acme_the_self_signed_certificate_returns_without_hsts(acme):

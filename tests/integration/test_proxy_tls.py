@@ -1,10 +1,12 @@
-"""The proxy's certificate reload and headers (berth/deploy/proxy_tls.js) in the real
-configurable-http-proxy of the `berth/hub` image, in front of an upstream that behaves like a
-hostile user server. No deployment: one container, a loopback port.
+"""The proxy's certificate reload and headers (berth/deploy/proxy_tls.js), and its TLS-ALPN-01
+answers (proxy_alpn.js), in the real configurable-http-proxy (and Node) of the `berth/hub` image,
+in front of an upstream that behaves like a hostile user server. No deployment: one container,
+a loopback port.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import http.client
@@ -25,10 +27,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from berth import tls
+from berth.acme import alpn
 
 pytestmark = pytest.mark.integration
 
 PRELOAD = Path(__file__).resolve().parents[2] / "berth" / "deploy" / "proxy_tls.js"
+ALPN_PRELOAD = PRELOAD.with_name("proxy_alpn.js")
 # A user server that tries to switch HSTS off for everyone, and to pin other hosts.
 UPSTREAM = """
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -103,12 +107,14 @@ def proxy() -> Iterator[tuple[object, int]]:
         entrypoint=["sh", "-c", script], ports={"8443/tcp": ("127.0.0.1", port)},
         environment={"NODE_OPTIONS": "--require /tmp/t/proxy_tls.js",
                      "BERTH_TLS_CERT": "/tmp/t/tls/cert.pem", "BERTH_TLS_KEY": "/tmp/t/tls/key.pem",
-                     "BERTH_TLS_POLL_MS": "500", "CONFIGPROXY_AUTH_TOKEN": "test"},
+                     "BERTH_TLS_POLL_MS": "500", "CONFIGPROXY_AUTH_TOKEN": "test",
+                     "BERTH_TLS_ALPN_DIR": "/tmp/t/tls/alpn"},
         labels={"berth-test": "proxy-tls"},
     )  # fmt: skip
     try:
         container.put_archive("/tmp", tar_of({
-            "t/proxy_tls.js": PRELOAD.read_bytes(), "t/upstream.py": UPSTREAM.encode(),
+            "t/proxy_tls.js": PRELOAD.read_bytes(), "t/proxy_alpn.js": ALPN_PRELOAD.read_bytes(),
+            "t/upstream.py": UPSTREAM.encode(),
             "t/tls/cert.pem": pair.cert_pem, "t/tls/key.pem": pair.key_pem,
         }))  # fmt: skip
         container.start()
@@ -188,3 +194,90 @@ def test_hsts_is_the_proxys_alone(proxy):
     answer = Connection(port).get()
     assert answer.headers.get_all("Strict-Transport-Security") == ["max-age=31536000"]
     assert answer.getheader("Referrer-Policy") == "strict-origin-when-cross-origin"
+
+
+def handshake(port: int, name: str, protocols: list[str], piece: int = 0) -> ssl.SSLObject:
+    """A TLS handshake by hand (memory BIOs), its ClientHello sent in `piece`-byte segments
+    when `piece` is given, as a slow or hostile client may."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    if protocols:
+        context.set_alpn_protocols(protocols)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls_object = context.wrap_bio(incoming, outgoing, server_hostname=name)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        for _ in range(50):  # bounded: a handshake is a few round trips
+            try:
+                tls_object.do_handshake()
+                return tls_object
+            except ssl.SSLWantReadError:
+                data = outgoing.read()
+                step = piece or len(data) or 1
+                for start in range(0, len(data), step):
+                    raw.sendall(data[start : start + step])
+                    if piece:
+                        time.sleep(0.01)
+                received = raw.recv(65536)
+                if not received:
+                    raise ConnectionResetError("the proxy closed the connection") from None
+                incoming.write(received)
+    raise AssertionError("no handshake")
+
+
+def served(tls_object: ssl.SSLObject) -> x509.Certificate:
+    return x509.load_der_x509_certificate(tls_object.getpeercert(binary_form=True))
+
+
+def is_challenge(cert: x509.Certificate) -> bool:
+    return any(e.oid == alpn.ACME_IDENTIFIER for e in cert.extensions)
+
+
+def test_acme_tls_1_alone_gets_the_challenge_certificate(proxy):
+    """The authority's `acme-tls/1` handshake for a name with a challenge gets its certificate,
+    even with the ClientHello cut into 7-byte segments; every other handshake (browsers' ALPN,
+    none, another name, a name that tries to leave the directory) never does. Fails before
+    this change (no TLS-ALPN-01 at all: the proxy's certificate answered `acme-tls/1` too)."""
+    container, port = proxy
+    name = "hub.example.org"
+    pem = alpn.challenge_pem(name, "token.thumbprint")
+    # Also one a path with a slash in the client's SNI would reach, were it not refused.
+    container.put_archive("/tmp", tar_of({f"t/tls/alpn/{name}.pem": pem,
+                                          f"t/tls/alpn/alpn/{name}.pem": pem}))  # fmt: skip
+    for piece in (0, 7):
+        answer = handshake(port, name, ["acme-tls/1"], piece)
+        assert answer.selected_alpn_protocol() == "acme-tls/1"
+        assert is_challenge(served(answer))
+        assert served(answer).extensions.get_extension_for_oid(
+            alpn.ACME_IDENTIFIER
+        ).value.value == alpn.acme_identifier("token.thumbprint")
+    for protocols in (["h2", "http/1.1"], ["http/1.1"], []):
+        for piece in (0, 7):
+            answer = handshake(port, name, protocols, piece)
+            assert not is_challenge(served(answer)), (protocols, piece)
+            assert answer.selected_alpn_protocol() in (None, "http/1.1")
+    for other in ("other.example.org", "alpn/hub.example.org", "HUB.example.org."):
+        try:
+            answer = handshake(port, other, ["acme-tls/1"])
+        except (ssl.SSLError, OSError):
+            continue  # refused: no challenge for that name
+        # Only the same name in other letters may match (DNS names are case-insensitive).
+        assert other == "HUB.example.org." and is_challenge(served(answer)), other
+    assert Connection(port).get().status == 200  # the proxy is still serving browsers
+    assert f"answering acme-tls/1 for {name}" in container.logs().decode()
+
+
+def test_bytes_that_are_not_tls_go_to_the_proxys_own_server(proxy):
+    """Plain HTTP or garbage on the HTTPS port is refused by the proxy's TLS server as before,
+    and a client that sends nothing holds no more than its own connection."""
+    container, port = proxy
+    idle = socket.create_connection(("127.0.0.1", port), timeout=10)
+    for junk in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"\x16\x03\x01\xff\xff" + b"\x00" * 64):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            raw.sendall(junk)
+            raw.shutdown(socket.SHUT_WR)
+            with contextlib.suppress(ConnectionResetError):
+                assert not raw.recv(4096).startswith(b"HTTP/1.1 200")
+    assert Connection(port).get().status == 200
+    idle.close()
+    container.reload()
+    assert container.status == "running"

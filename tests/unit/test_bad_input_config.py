@@ -63,7 +63,8 @@ GOOD: dict[str, list[Any]] = {
     "tls.acme.directory": ["https://acme-v02.api.letsencrypt.org/directory", "https://ca/dir"],
     "tls.acme.staging": [False, True],
     "tls.acme.directory_ca": ["cert.pem", "missing.pem"],
-    "tls.acme.http_port": [80, 8080],
+    "tls.acme.http_port": [80, 8080, 0],
+    "tls.acme.challenge": ["auto", "tls-alpn-01", "http-01"],
     "images.default": ["berth/base-notebook:latest", "berth/scipy-notebook:latest"],
     "images.allowed": [
         ["berth/base-notebook:latest", "berth/scipy-notebook:latest"],

@@ -329,6 +329,8 @@ def test_acme_runs_in_its_own_container_without_engine_or_berth_network():
             "ops@example.org",
             "--http-port",
             "8080",
+            "--challenge",
+            "http-01",
             "--https-port",
             "443",
             "--tls-dir",
@@ -365,6 +367,18 @@ def test_acme_runs_in_its_own_container_without_engine_or_berth_network():
         "BERTH_TLS_ACME": "1",
         "DOCKER_HOST": "unix:///run/berth-engine/docker.sock",
     }
+
+
+def test_with_port_80_closed_nothing_is_published_and_tls_alpn_01_is_answered():
+    closed = {"tls": {"acme": {**ACME["tls"]["acme"], "http_port": 0}}}
+    kwargs = plan(closed).acme.create_kwargs
+    assert kwargs["ports"] == {}
+    assert kwargs["command"][kwargs["command"].index("--challenge") + 1] == "tls-alpn-01"
+    # Chosen explicitly, the HTTP port still redirects to HTTPS.
+    chosen = {"tls": {"acme": {**ACME["tls"]["acme"], "challenge": "tls-alpn-01"}}}
+    kwargs = plan(chosen).acme.create_kwargs
+    assert kwargs["ports"] == {"8080/tcp": ("0.0.0.0", 80)}
+    assert kwargs["command"][kwargs["command"].index("--challenge") + 1] == "tls-alpn-01"
 
 
 def test_without_acme_nothing_of_it_is_planned_and_nothing_else_changes():
