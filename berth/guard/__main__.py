@@ -15,7 +15,8 @@ from berth.homeroots import home_root_problem
 
 from . import userdb
 from .bodies import Limits
-from .server import Guard, Upstream, serve
+from .lookups import Upstream
+from .server import Guard, serve
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -18,7 +18,8 @@ import pytest
 
 from berth.guard import health
 from berth.guard.bodies import Limits
-from berth.guard.server import Guard, Upstream, serve
+from berth.guard.lookups import Upstream
+from berth.guard.server import Guard, serve
 
 PREFIX = "berth-guard-unit"
 OURS = {"berth.managed": "true", "berth.prefix": PREFIX}
