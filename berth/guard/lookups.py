@@ -119,7 +119,7 @@ def inspect_home(path: str, roots: tuple[str, ...], user_db: str) -> homes.HostD
 async def look_up(upstream: Upstream, ref: policy.Ref) -> policy.Found | None:
     """The Id and labels of ``ref`` on the engine, or None when it does not exist."""
     name = quote(ref.name, safe="")
-    if ref.kind == "volume":
+    if ref.kind in {"volume", "swarm-volume"}:  # a Swarm's: as the manager's engine has it
         data = await _inspect(upstream, f"/volumes/{name}")
         return policy.Found(data["Name"], data.get("Labels") or {}) if data else None
     if ref.kind == "exec":
@@ -128,6 +128,16 @@ async def look_up(upstream: Upstream, ref: policy.Ref) -> policy.Found | None:
             return None
         container = await look_up(upstream, policy.Ref("container", str(data["ContainerID"])))
         return policy.Found(data["ID"], container.labels) if container else None
+    if ref.kind == "service":
+        data = await _inspect(upstream, f"/services/{name}")
+        spec = (data or {}).get("Spec") or {}
+        return policy.Found(data["ID"], spec.get("Labels") or {}) if data else None
+    if ref.kind == "task":
+        # A task's container labels are its service's ContainerSpec's, which the guard judged
+        # when the service was made (and which an existing service cannot change).
+        data = await _inspect(upstream, f"/tasks/{name}")
+        task_spec = ((data or {}).get("Spec") or {}).get("ContainerSpec") or {}
+        return policy.Found(data["ID"], task_spec.get("Labels") or {}) if data else None
     data = await _inspect(upstream, f"/containers/{name}/json")
     if data is None:
         return None
