@@ -310,6 +310,14 @@ def deploy_role(body: dict[str, Any]) -> None:
     body["Labels"]["berth.deploy.role"] = "hub"
 
 
+def stack(body: dict[str, Any]) -> None:
+    body["Labels"]["berth.deploy.stack"] = "swarm"
+
+
+def role(body: dict[str, Any]) -> None:
+    body["Labels"]["berth.role"] = "volume"  # out of reach of `berth down`'s clean-up
+
+
 def two_users(body: dict[str, Any]) -> None:
     container(body)["Labels"]["berth.user"] = "bob"
 
@@ -344,7 +352,9 @@ def old_networks(body: dict[str, Any]) -> None:
         (log_driver, "TaskTemplate field(s) logdriver are not allowed"),
         (runtime, "TaskTemplate field(s) runtime are not allowed"),
         (hub_name, "the service name 'berth-proxy' is not one a user's server may take"),
-        (deploy_role, "a user's service carries no berth.deploy.role label"),
+        (deploy_role, "a user's service carries no berth.deploy.* label"),
+        (stack, "a user's service carries no berth.deploy.* label"),
+        (role, "a user's service carries the label berth.role=single-user"),
         (two_users, "the service's and its containers' labels name different users"),
         (two_spellings, "ContainerSpec sets 'capabilityadd' twice (in two spellings)"),
         (old_networks, "service spec field(s) networks are not allowed"),
@@ -426,3 +436,25 @@ def test_a_single_engine_guard_allows_no_services() -> None:
     single = Limits(PREFIX, networks=(NETWORK,))
     decision = decide(create(), single, {})
     assert decision == Decision(False, "the hub may not call POST /services/create")
+
+
+def test_shared_volumes_get_exactly_the_configured_driver_and_options() -> None:
+    """volume_policy 'shared' (NFS through the local driver): the spawner's DriverConfig is
+    allowed when the guard was given the same driver and options; any other is refused."""
+    nfs = (("type", "nfs"), ("o", "addr=10.0.0.5,rw"), ("device", ":/export/{username}"))
+    shared = Limits(
+        PREFIX,
+        networks=(NETWORK,),
+        swarm=SwarmLimits(**{**SWARM.__dict__, "volume_driver": "local", "volume_options": nfs}),
+    )
+    options = {"type": "nfs", "o": "addr=10.0.0.5,rw", "device": ":/export/ada"}
+    spec = service_spec(volume_driver=ss.VolumeDriver("local", options))
+    assert decide(create(spec), shared, {}).allowed
+    bobs = service_spec(volume_driver=ss.VolumeDriver("local", {**options, "device": ":/export"}))
+    assert decide(create(bobs), shared, {}).reason == (
+        "a volume's DriverConfig must be the configured driver and options"
+    )
+    assert decide(create(), shared, {}).reason == "volumes must use the driver 'local'"
+    assert refusal(create(spec)) == (
+        "a volume's DriverConfig must be the configured driver and options"
+    )
