@@ -49,7 +49,7 @@ def guard_command(cfg: BerthConfig, spawner: dict[str, Any], reserved: list[str]
         ("--max-pids", limits.pids),
     ):
         if value is not None:
-            command += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+            command += [flag, str(value)]  # str: a float as it round-trips, never rounded
     for name in reserved:
         command += ["--reserved-name", name]
     return command

@@ -167,7 +167,7 @@ def test_the_engine_guard_is_the_only_service_with_the_managers_socket():
         "images": {"default": "berth/base-notebook:latest",
                    "allowed": ["berth/base-notebook:latest", "quay.io/x/y:1"]},
         "storage": {"volume_name_template": "lab-{username}"},
-        "limits": {"memory": "1G", "pids": 200},
+        "limits": {"memory": "1G", "pids": 200, "cpu": 0.3},
     })  # fmt: skip
     assert [s.name for s in p.services] == [
         "berth-registry", "berth-engine-guard", "berth-hub", "berth-proxy"
@@ -190,7 +190,7 @@ def test_the_engine_guard_is_the_only_service_with_the_managers_socket():
                     "--volume-template", "lab-{username}",
                     "--image", "mgr:5000/berth/base-notebook:latest",
                     "--image", "quay.io/x/y:1",
-                    "--max-memory", str(2**30), "--max-pids", "200",
+                    "--max-memory", str(2**30), "--max-cpus", "0.3", "--max-pids", "200",
                     "--reserved-name", "berth-registry",
                     "--reserved-name", "berth-engine-guard",
                     "--reserved-name", "berth-hub",
