@@ -414,9 +414,8 @@ WHY_REFUSED = {
 
 def test_a_hostile_hub_reaches_only_its_users_services_through_the_guard(cluster, deployed):
     """From inside the hub's container, as an attacker who took it over: every call through
-    the only engine socket the hub has. Fails on main, where the hub held the manager's own
-    socket: /run/berth-engine/docker.sock did not exist there (and through the manager's socket
-    each attack below is carried out)."""
+    the only engine socket the hub has. Fails on main (checked: no berth-engine-guard service;
+    the hub holds the manager's own /var/run/docker.sock, which judges nothing)."""
     import json
 
     client = cluster.manager.client
