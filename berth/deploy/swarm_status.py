@@ -72,7 +72,7 @@ def gather(client: docker.DockerClient, cfg: BerthConfig) -> SwarmReport:
     nodes = api.nodes()
     hostnames = {n["ID"]: (n.get("Description") or {}).get("Hostname", n["ID"][:12]) for n in nodes}
     services = []
-    for name in (*SERVICE_NAMES.values(),):
+    for name in SERVICE_NAMES.values():
         found = current_service(client, name)
         state = "not created (run berth up)"
         if found is not None:
