@@ -14,7 +14,10 @@ from typing import Any
 
 import pytest
 from guard_requests import sent
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
+from berth.guard import services
 from berth.guard.bodies import Limits, SwarmLimits
 from berth.guard.policy import Decision, Found, Ref, Request, decide, needs
 from berth.spawner import specs
@@ -458,3 +461,43 @@ def test_shared_volumes_get_exactly_the_configured_driver_and_options() -> None:
     assert refusal(create(spec)) == (
         "a volume's DriverConfig must be the configured driver and options"
     )
+
+
+# -- generated: any field the builder never writes is refused, wherever it is put -------------
+
+STRUCTS = {  # where in the spawner's body, and the fields allowed there (folded)
+    (): services.SERVICE_FIELDS,
+    ("TaskTemplate",): services.TASK_FIELDS,
+    ("TaskTemplate", "ContainerSpec"): services.CONTAINER_FIELDS,
+    ("TaskTemplate", "ContainerSpec", "Mounts", 0): services.MOUNT_FIELDS,
+    ("TaskTemplate", "ContainerSpec", "Mounts", 0, "VolumeOptions"): (
+        services.VOLUME_OPTION_FIELDS
+    ),
+    ("TaskTemplate", "Resources", "Limits"): services.LIMIT_FIELDS,
+    ("TaskTemplate", "Placement"): services.PLACEMENT_FIELDS,
+}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    where=st.sampled_from(sorted(STRUCTS, key=len)),
+    key=st.text(
+        st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"), min_size=1
+    ),
+    value=st.one_of(st.booleans(), st.integers(), st.text(max_size=5), st.just({"x": 1})),
+)
+def test_any_field_the_builder_never_writes_is_refused(where: tuple, key: str, value: Any) -> None:
+    assume(key.lower() not in STRUCTS[where])
+
+    def add(body: dict[str, Any]) -> None:
+        target: Any = body
+        for step in where:
+            target = target[step]
+        if key.lower() in {k.lower() for k in target}:  # the same field in another spelling
+            return
+        target[key] = value
+
+    request = edited(add)
+    if request.body == create().body:
+        return
+    assert not judge(request).allowed
