@@ -1,6 +1,6 @@
 """What `berth up` wants on a Docker Swarm (berth.yaml `backend: swarm`), as a pure function.
 
-The single-engine deployment (plan.py) is four containers on one engine. On a Swarm it is three
+The single-engine deployment (plan.py) is four containers on one engine. On a Swarm it is four
 services, all pinned to the manager `berth up` runs against (their volumes are local volumes on
 that node), plus the objects they use:
 
@@ -8,8 +8,9 @@ that node), plus the objects they use:
   in host mode on the manager: Berth pushes the notebook images there and every node pulls them;
 - ``berth-hub``: JupyterHub with the Swarm spawner, on the attachable overlay network the users'
   servers are on; its berth.yaml secrets are Swarm secrets, its jupyterhub_config.py a Swarm
-  config; it reaches the manager's Engine API through the socket (no engine guard: see
-  docs/security.md, "On a Swarm");
+  config; it reaches the manager's Engine API only through the engine guard;
+- ``berth-engine-guard``: the only service with the manager's socket; serves the hub the Swarm
+  spawner's calls on Berth's labelled services (swarm_guard.py, berth/guard/services.py);
 - ``berth-proxy``: configurable-http-proxy, the listen port published in host mode.
 
 Secrets and configs are immutable on a Swarm, so each is named after a hash of its content: a
@@ -30,7 +31,7 @@ from berth.config.render import render_config_py
 from berth.config.runtime import HubRuntime
 from berth.config.schema import BerthConfig
 from berth.config.translate import hub_secret_files, to_jupyterhub_config
-from berth.deploy import layout
+from berth.deploy import layout, swarm_guard
 from berth.deploy.plan import (
     HEALTH_INTERVAL_NS,
     NetworkPlan,
@@ -53,6 +54,12 @@ STACK_VALUE = "swarm"
 DOCKER_SOCKET = "/var/run/docker.sock"
 STOP_GRACE_NS = 15_000_000_000
 RESTART = {"Condition": "any", "Delay": 5_000_000_000}
+SERVICE_NAMES = {  # Berth's own services (no user's server may take these names)
+    "registry": REGISTRY_SERVICE,
+    "guard": layout.GUARD_CONTAINER,
+    "hub": layout.HUB_CONTAINER,
+    "proxy": layout.PROXY_CONTAINER,
+}
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,7 @@ class SwarmPlan:
     secrets: tuple[SecretPlan, ...]
     configs: tuple[SecretPlan, ...]
     registry: ServicePlan
+    guard: ServicePlan
     hub: ServicePlan
     proxy: ServicePlan
     pushes: tuple[tuple[str, str], ...]  # (local image, the registry's name for it)
@@ -105,9 +113,9 @@ class SwarmPlan:
 
     @property
     def services(self) -> tuple[ServicePlan, ...]:
-        """In start order: the registry before anything pulls; the proxy waits for the hub's
-        files in their shared volume."""
-        return (self.registry, self.hub, self.proxy)
+        """In start order: the registry before anything pulls; the guard before the hub uses
+        it; the proxy waits for the hub's files in their shared volume."""
+        return (self.registry, self.guard, self.hub, self.proxy)
 
 
 SWARM_LISTEN_ADDRESS = (
@@ -161,7 +169,7 @@ def hub_config(cfg: BerthConfig, registry: str) -> dict[str, dict[str, Any]]:
         spawner["allowed_images"] = {k: registry_name(v, registry) for k, v in allowed.items()}
     elif allowed:
         spawner["allowed_images"] = [registry_name(v, registry) for v in allowed]
-    spawner["docker_url"] = f"unix://{DOCKER_SOCKET}"
+    spawner["docker_url"] = f"unix://{layout.ENGINE_SOCKET}"  # the engine guard
     config["SwarmSpawner"] = spawner
     config["JupyterHub"] = {**config["JupyterHub"], "spawner_class": "berth-swarm"}
     return {section: config[section] for section in sorted(config)}
@@ -186,9 +194,7 @@ def _service(
     networks: list[str], *extra: str,
 ) -> ServicePlan:  # fmt: skip
     kwargs: dict[str, Any] = {
-        "name": {"registry": REGISTRY_SERVICE, "hub": layout.HUB_CONTAINER}.get(
-            role, layout.PROXY_CONTAINER
-        ),
+        "name": SERVICE_NAMES[role],
         "mode": {"Replicated": {"Replicas": 1}},
         "endpoint_spec": endpoint,
         "task_template": {
@@ -213,6 +219,16 @@ def _published(port: int, target: int) -> dict[str, Any]:
     return {"Mode": "dnsrr", "Ports": [{**port_spec, "PublishMode": "host"}]}
 
 
+def plan_guard(cfg: BerthConfig, facts: SwarmFacts, spawner: dict[str, Any]) -> ServicePlan:
+    engine_volume = volume_names(cfg)[2]
+    container = swarm_guard.guard_container(
+        cfg, spawner, list(SERVICE_NAMES.values()), facts.hub_image, facts.socket_gid,
+        engine_volume,
+    )  # fmt: skip
+    container["HealthCheck"] = _health("engine")
+    return _service("guard", container, facts, {"Mode": "dnsrr"}, [], facts.hub_image_id)
+
+
 def plan_registry(cfg: BerthConfig, facts: SwarmFacts) -> ServicePlan:
     container = {
         "Image": facts.registry_image,
@@ -234,7 +250,7 @@ def plan_swarm(cfg: BerthConfig, facts: SwarmFacts) -> SwarmPlan:
         raise BerthError(SCHEDULED_BACKUPS_UNAVAILABLE)
     if cfg.listen.address != "0.0.0.0":
         raise BerthError(SWARM_LISTEN_ADDRESS)
-    data_volume, proxy_volume, _ = volume_names(cfg)
+    data_volume, proxy_volume, engine_volume = volume_names(cfg)
     config = hub_config(cfg, facts.registry)
     config_py = render_config_py(config)
     configs = (
@@ -266,12 +282,11 @@ def plan_swarm(cfg: BerthConfig, facts: SwarmFacts) -> SwarmPlan:
             "Image": facts.hub_image,
             "Hostname": layout.HUB_CONTAINER,
             "Env": [f"{key}={value}" for key, value in sorted(env.items())],
-            "Groups": [str(facts.socket_gid)],
             "Mounts": [
                 _volume(data_volume, layout.DATA_DIR),
                 _volume(proxy_volume, layout.PROXY_DIR),
-                # The manager's Engine API: the Swarm spawner makes services through it.
-                {"Type": "bind", "Source": DOCKER_SOCKET, "Target": DOCKER_SOCKET},
+                # The engine guard's socket, not the manager's: the Swarm spawner's calls only.
+                _volume(engine_volume, layout.ENGINE_DIR, read_only=True),
             ],
             "Secrets": [
                 {"SecretName": s.name, "File": {"Name": s.target, **owner, "Mode": s.mode}}
@@ -331,10 +346,12 @@ def plan_swarm(cfg: BerthConfig, facts: SwarmFacts) -> SwarmPlan:
             data_volume: {"berth.managed": "true", "berth.role": "hub-data"},
             proxy_volume: {"berth.role": "proxy-data"},
             registry_volume(cfg): {"berth.role": "registry-data"},
+            engine_volume: {"berth.role": "engine-socket"},
         },
         secrets=secrets,
         configs=configs,
         registry=plan_registry(cfg, facts),
+        guard=plan_guard(cfg, facts, config["SwarmSpawner"]),
         hub=hub,
         proxy=proxy,
         pushes=pushes,

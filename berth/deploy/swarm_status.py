@@ -9,9 +9,9 @@ from typing import Any
 import docker
 
 from berth.config.schema import BerthConfig
-from berth.deploy import accounts, layout
+from berth.deploy import accounts
 from berth.deploy.hub import current_hub, exec_accounts
-from berth.deploy.swarm_plan import REGISTRY_SERVICE
+from berth.deploy.swarm_plan import SERVICE_NAMES
 from berth.deploy.swarm_up import current_service, manager_node, user_service_filters
 from berth.errors import BerthError
 from berth.spawner import specs
@@ -72,7 +72,7 @@ def gather(client: docker.DockerClient, cfg: BerthConfig) -> SwarmReport:
     nodes = api.nodes()
     hostnames = {n["ID"]: (n.get("Description") or {}).get("Hostname", n["ID"][:12]) for n in nodes}
     services = []
-    for name in (layout.HUB_CONTAINER, layout.PROXY_CONTAINER, REGISTRY_SERVICE):
+    for name in SERVICE_NAMES.values():
         found = current_service(client, name)
         state = "not created (run berth up)"
         if found is not None:

@@ -204,7 +204,7 @@ def _check(role: str) -> Callable[[Any], bool]:
     def ready(container: Any) -> bool:
         if role == "registry":  # no Python in that image: running is enough; pushes retry
             return True
-        check = ["python3", "-m", "berth.deploy.hubcheck", role]
+        check = ["python3", "-m", "berth.deploy.hubcheck", {"guard": "engine"}.get(role, role)]
         return bool(container.exec_run(check).exit_code == 0)
 
     return ready
@@ -255,7 +255,7 @@ def apply(
         say(f"starting {', '.join(s.name for s in stale)} (user servers keep running)")
     # The hub and the proxy go together (the proxy waits for the hub's files): the proxy
     # first, so it never serves a hub that is gone.
-    for service in (plan.proxy, plan.hub, plan.registry):
+    for service in (plan.proxy, plan.hub, plan.guard, plan.registry):
         if service in stale and existing[service.role] is not None:
             remove_service(client, service.name)
     for service in plan.services:
@@ -264,7 +264,7 @@ def apply(
     if plan.registry in stale:
         wait_running(client, plan.registry, _check("registry"))
     push_images(client, plan.pushes, say)
-    for service in (plan.hub, plan.proxy):
+    for service in (plan.guard, plan.hub, plan.proxy):
         wait_running(client, service, _check(service.role))
     remove_unused_objects(client, set(ids))
     changes = [f"{s.name} (image, settings, secrets or config)" for s in stale]
@@ -287,10 +287,11 @@ def user_service_filters() -> dict[str, list[str]]:
 
 
 def stop_all(client: docker.DockerClient) -> int:
-    """Remove the hub, the proxy, the registry and the users' server services (volumes, the
-    network and the images in the registry's volume stay); how many user servers stopped."""
+    """Remove the hub, the proxy, the engine guard, the registry and the users' server services
+    (volumes, the network and the images in the registry's volume stay); how many user servers
+    stopped."""
     manager_node(client)
-    for name in (layout.HUB_CONTAINER, layout.PROXY_CONTAINER):
+    for name in (layout.HUB_CONTAINER, layout.PROXY_CONTAINER, layout.GUARD_CONTAINER):
         remove_service(client, name)
     servers = client.api.services(filters=user_service_filters())
     for service in servers:

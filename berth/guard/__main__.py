@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from berth.homeroots import home_root_problem
+from berth.spawner import limits
 
 from . import userdb
-from .bodies import Limits
-from .server import Guard, Upstream, serve
+from .bodies import Limits, SwarmLimits
+from .lookups import Upstream
+from .server import Guard, serve
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,7 +66,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where the filtered copies of passwd and group are kept (the hub reads them)",
     )
     parser.add_argument("--debug", action="store_true", help="log every connection")
+    swarm_arguments(parser)
     args = parser.parse_args(argv)
+    if args.swarm and (args.home_root or args.allow_bind):
+        parser.error("--swarm allows no host paths (--home-root, --allow-bind)")
+    if args.swarm and not (args.image and args.volume_template):
+        parser.error("--swarm needs --image and --volume-template")
+    for option in args.volume_opt:
+        if "=" not in option:
+            parser.error(f"--volume-opt takes KEY=VALUE, not {option!r}")
     if (args.user_db_from is None) != (args.user_db_to is None):
         parser.error("--user-db-from and --user-db-to go together")
     for path in args.home_root:
@@ -84,6 +94,54 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def swarm_arguments(parser: argparse.ArgumentParser) -> None:
+    """A Swarm manager's guard: what a user's service may be (see .services)."""
+    group = parser.add_argument_group("Swarm (the hub runs the Swarm spawner)")
+    group.add_argument(
+        "--swarm", action="store_true", help="allow the Swarm spawner's calls, and nothing else"
+    )
+    group.add_argument(
+        "--image", action="append", default=[], help="an image a server may run; repeatable"
+    )
+    group.add_argument(
+        "--volume-template",
+        action="append",
+        default=[],
+        help="a volume name template of the users' volumes",
+    )
+    group.add_argument("--volume-driver", default="", help="the driver of users' volumes")
+    group.add_argument(
+        "--volume-opt", action="append", default=[], metavar="KEY=VALUE", help="its options"
+    )
+    group.add_argument(
+        "--placement-constraint",
+        action="append",
+        default=[],
+        help="a constraint every server must keep",
+    )
+    group.add_argument(
+        "--reserved-name", action="append", default=[], help="a service name no server may take"
+    )
+    # Unset: the spawner's own defaults, for this host (the guard runs beside the hub).
+    group.add_argument("--max-memory", type=int, help="bytes; 0: no limit required")
+    group.add_argument("--max-cpus", type=float, help="CPUs; 0: no limit required")
+    group.add_argument("--max-pids", type=int, help="processes; 0: no limit required")
+
+
+def swarm_limits_from(args: argparse.Namespace) -> SwarmLimits:
+    return SwarmLimits(
+        images=tuple(args.image),
+        volume_templates=tuple(args.volume_template),
+        volume_driver=args.volume_driver,
+        volume_options=tuple((o.split("=", 1)[0], o.split("=", 1)[1]) for o in args.volume_opt),
+        max_memory=limits.default_mem_limit() if args.max_memory is None else args.max_memory,
+        max_cpus=limits.default_cpu_limit() if args.max_cpus is None else args.max_cpus,
+        max_pids=limits.DEFAULT_PIDS_LIMIT if args.max_pids is None else args.max_pids,
+        constraints=tuple(args.placement_constraint),
+        reserved_names=tuple(args.reserved_name),
+    )
+
+
 def limits_from(args: argparse.Namespace) -> Limits:
     return Limits(
         args.prefix,
@@ -91,6 +149,7 @@ def limits_from(args: argparse.Namespace) -> Limits:
         networks=tuple(args.network),
         home_roots=tuple(args.home_root),
         user_db=args.user_db_from or "",
+        swarm=swarm_limits_from(args) if args.swarm else None,
     )
 
 

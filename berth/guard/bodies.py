@@ -71,6 +71,21 @@ class Refused(Exception):
 
 
 @dataclass(frozen=True)
+class SwarmLimits:
+    """What a user's Swarm service may be (``backend: swarm``; see :mod:`.services`)."""
+
+    images: tuple[str, ...] = ()  # exactly as the hub's config names them
+    volume_templates: tuple[str, ...] = ()  # the users' volume name templates
+    volume_driver: str = ""  # "": the local driver with no options (no DriverConfig)
+    volume_options: tuple[tuple[str, str], ...] = ()  # templates, like the volume names
+    max_memory: int = 0  # bytes; 0: no limit required
+    max_cpus: float = 0.0
+    max_pids: int = 0
+    constraints: tuple[str, ...] = ()  # placement constraints every server keeps
+    reserved_names: tuple[str, ...] = ()  # Berth's own services: never a user's name
+
+
+@dataclass(frozen=True)
 class Limits:
     """What the operator allows beyond Berth's own objects."""
 
@@ -79,6 +94,7 @@ class Limits:
     networks: tuple[str, ...] = ()  # network names; "none" is always allowed
     home_roots: tuple[str, ...] = ()  # homes roots: one home each bind (see .homes)
     user_db: str = ""  # the host's passwd and group are here (its /etc, as the guard sees it)
+    swarm: SwarmLimits | None = None  # a Swarm manager: only the Swarm spawner's calls
 
 
 def parse_json(body: bytes) -> Any:

@@ -1,7 +1,7 @@
 """The engine guard's policy, as pure functions: a request (and the labels of the objects it
 touches) in, allow or refuse out.
 
-Only the calls Berth's spawner makes are allowed (:data:`ROUTES`); everything else is refused.
+Only the calls Berth's spawner makes are allowed (:mod:`.routes`); everything else is refused.
 A decision is made in two steps, so that this module never does I/O:
 
 1. :func:`needs` names the existing objects whose labels decide (the container a call is on, the
@@ -17,11 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, quote, unquote
+from urllib.parse import parse_qs, quote, quote_plus, unquote, urlencode
 
-from berth.labels import LABEL_MANAGED, LABEL_PREFIX, LABEL_SNAPSHOT_PREFIX
+from berth.labels import LABEL_MANAGED, LABEL_PREFIX, LABEL_SNAPSHOT_PREFIX, LABEL_USER
 
-from . import homes
+from . import homes, routes, services
 from .bodies import (
     Limits,
     Refused,
@@ -39,39 +39,8 @@ _VERSION = re.compile(r"^(/v[0-9]+(?:\.[0-9]+)*)(/.*)$")
 _OBJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 _DOCKER_HUB = ("docker.io/", "index.docker.io/", "registry-1.docker.io/")
 
-# (method, path pattern, what the call is on). A ``ref`` group names an existing object that
-# must be Berth's; its kind is the third field.
-ROUTES: tuple[tuple[str, str, str], ...] = (
-    ("GET", r"/_ping", "engine"),
-    ("HEAD", r"/_ping", "engine"),
-    ("GET", r"/version", "engine"),
-    ("POST", r"/containers/create", "container-create"),
-    ("GET", r"/containers/json", "container-list"),
-    ("GET", r"/containers/(?P<ref>[^/]+)/json", "container"),
-    ("GET", r"/containers/(?P<ref>[^/]+)/logs", "container"),
-    ("POST", r"/containers/(?P<ref>[^/]+)/(?:start|stop|kill|wait)", "container"),
-    ("DELETE", r"/containers/(?P<ref>[^/]+)", "container"),
-    ("POST", r"/containers/(?P<ref>[^/]+)/exec", "exec-create"),
-    ("POST", r"/exec/(?P<ref>[^/]+)/(?:start|resize)", "exec"),
-    ("GET", r"/exec/(?P<ref>[^/]+)/json", "exec"),
-    ("GET", r"/images/json", "image-list"),
-    ("GET", r"/images/(?P<image>.+)/json", "image"),
-    ("POST", r"/images/create", "pull"),
-    ("POST", r"/volumes/create", "volume-create"),
-    ("GET", r"/volumes/(?P<ref>[^/]+)", "volume"),
-    # The spawner's clean-up of a preparation a killed hub cut short. Only this deployment's
-    # labelled volumes: a hub could destroy those anyway (a container that mounts them).
-    ("DELETE", r"/volumes/(?P<ref>[^/]+)", "volume"),
-    ("GET", r"/networks/(?P<network>[^/]+)", "network"),
-    ("POST", r"/networks/(?P<network>[^/]+)/(?:connect|disconnect)", "network-connect"),
-)
-_COMPILED = tuple((method, re.compile(f"^{path}$"), kind) for method, path, kind in ROUTES)
-_SUBJECT_KIND = {"container": "container", "exec-create": "container", "exec": "exec"}
-# The calls that carry a JSON body; every other call must come without one. (An old API
-# version's container start reads a whole HostConfig from its body: privileged, binds, ...)
-_WITH_BODY = frozenset(
-    {"container-create", "exec-create", "exec", "volume-create", "network-connect"}
-)
+# Where a task listing's service goes in the forwarded query (its full ID, once looked up).
+_SERVICE_ID = "@service@"  # "@" is in no object name (_OBJECT_NAME)
 # Older API versions read host settings from more places (the body of a container start below
 # 1.24, among others); docker-py negotiates the engine's own version (1.41 on Docker 20.10).
 MIN_API_VERSION = (1, 40)
@@ -92,14 +61,16 @@ class Request:
 
 @dataclass(frozen=True)
 class Ref:
-    """An existing object: kind ``container``, ``exec`` or ``volume`` and its name or Id on the
-    engine, or ``hostpath`` and an allowed host path (found: the path its symlinks lead to),
-    or ``home`` and a home directory that a container running as ``who`` mounts (found: a
-    HostDir)."""
+    """An existing object: kind ``container``, ``exec``, ``volume``, ``service`` or ``task``
+    and its name or Id on the engine, or ``hostpath`` and an allowed host path (found: the path
+    its symlinks lead to), or ``home`` and a home directory that a container running as ``who``
+    mounts (found: a HostDir), or ``swarm-volume`` and a volume a user's service mounts (found
+    on the manager, if there: it must be Berth's and, when it names a user, ``owner``'s)."""
 
     kind: str
     name: str
     who: homes.Identity | None = None
+    owner: str = ""
 
 
 @dataclass(frozen=True)
@@ -242,7 +213,7 @@ def plan(request: Request, limits: Limits) -> Plan:
         raise Refused("form-encoded requests are not allowed")
     query = parse_qs(raw_query, keep_blank_values=True)
     method = request.method.upper()
-    for route_method, pattern, kind in _COMPILED:
+    for route_method, pattern, kind in routes.SWARM_COMPILED if limits.swarm else routes.COMPILED:
         if route_method != method or not (found := pattern.match(path)):
             continue
         template = path
@@ -253,9 +224,19 @@ def plan(request: Request, limits: Limits) -> Plan:
                 raise Refused(f"unusual object name {name!r}")
             start, end = found.span("ref")
             template = path[:start] + "{}" + path[end:]
-            subject = Ref(_SUBJECT_KIND.get(kind, kind), name)
-        if request.body and kind not in _WITH_BODY:
+            subject = Ref(routes.SUBJECT_KIND.get(kind, kind), name)
+        if request.body and kind not in routes.WITH_BODY:
             raise Refused(f"{method} {path} takes no request body")
+        if kind == "task-list":  # the one service it asks about is the subject
+            if set(query) != {"filters"} or len(query["filters"]) != 1:
+                raise Refused("a task listing takes only the filters parameter, once")
+            service = services.task_list_service(query["filters"][0])
+            if not _OBJECT_NAME.match(service):
+                raise Refused(f"unusual service name {service!r}")
+            forwarded = urlencode(
+                {"filters": services.task_list_query(query["filters"][0], _SERVICE_ID)}
+            )
+            return Plan(version, template, forwarded, Ref("service", service))
         return Plan(
             version, template, raw_query, subject, _check(kind, found, query, request, limits)
         )
@@ -272,6 +253,9 @@ def _check(
         if any(home_root_of(s, limits.home_roots) for s in sources):
             who = homes.container_identity(req.body)
         return tuple(_source_ref(s, limits, who) for s in sources)
+    if kind == "service-create":
+        user, _, mounted = services.check_service_create(req.body, limits)
+        return tuple(Ref("swarm-volume", v, owner=user) for v in dict.fromkeys(mounted))
     if kind == "container-list":
         check_list_filters(query, limits)
     elif kind == "image-list":
@@ -339,6 +323,10 @@ def decide(request: Request, limits: Limits, facts: Facts) -> Decision:
             continue
         if isinstance(other, homes.HostDir):  # only ever the fact of a home
             return Decision(False, f"{ref.kind} {ref.name!r} is not a home")
+        if ref.kind == "swarm-volume":
+            if refusal := _swarm_volume_refusal(ref, other, limits):
+                return Decision(False, refusal)
+            continue
         if ref.kind == "hostpath":
             if other is not None and not host_path_allowed(other.id, limits.allow_binds):
                 return Decision(
@@ -361,4 +349,20 @@ def decide(request: Request, limits: Limits, facts: Facts) -> Decision:
     if not managed(subject.labels, limits.prefix):
         return Decision(False, _not_berths(planned.subject, limits))
     path = planned.version + quote(planned.template.format(subject.id), safe="/:@")
-    return Decision(True, target=path + (f"?{planned.query}" if planned.query else ""))
+    query = planned.query.replace(quote_plus(_SERVICE_ID), quote_plus(subject.id))
+    return Decision(True, target=path + (f"?{query}" if query else ""))
+
+
+def _swarm_volume_refusal(ref: Ref, found: Found | None, limits: Limits) -> str:
+    """A volume a user's service mounts, as the manager's engine has it: absent (the node makes
+    it), or Berth's and that user's. The hub's own volumes live here, without these labels."""
+    if found is None:
+        return ""
+    if not managed(found.labels, limits.prefix):
+        return (
+            f"volume {ref.name!r} exists on the manager and "
+            + _not_berths(ref, limits)[len(f"{ref.kind} {ref.name!r} ") :]
+        )
+    if found.labels.get(LABEL_USER, "") not in {"", ref.owner}:
+        return f"volume {ref.name!r} belongs to another user"
+    return ""

@@ -16,19 +16,23 @@ import json
 import logging
 import os
 import stat
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-from urllib.parse import quote
 
 import h11
 
 from . import homes, policy
-from .bodies import MAX_BODY, Limits, home_root_of, host_path_allowed
+from .bodies import MAX_BODY, Limits
+from .lookups import (
+    READ_SIZE,
+    LookupFailed,
+    Upstream,
+    inspect_home,
+    look_up,
+    next_event,
+    resolve_host_path,
+)
 
 log = logging.getLogger("berth.guard")
 
-READ_SIZE = 65536
 # Headers that describe one hop, not the message: never copied from one connection to the other.
 HOP_BY_HOP = frozenset(
     {
@@ -47,117 +51,6 @@ HOP_BY_HOP = frozenset(
 
 class ClientGone(Exception):
     """The client closed its connection."""
-
-
-@dataclass(frozen=True)
-class Upstream:
-    socket_path: str  # the engine's unix socket
-
-    @classmethod
-    def from_url(cls, url: str) -> Upstream:
-        if not url.startswith("unix://"):
-            raise ValueError(f"upstream must be unix:///path/to/docker.sock, not {url!r}")
-        return cls(url[len("unix://") :])
-
-    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.open_unix_connection(self.socket_path, limit=READ_SIZE)
-
-
-async def _next_event(conn: h11.Connection, reader: asyncio.StreamReader) -> Any:
-    while True:
-        event = conn.next_event()
-        if event is not h11.NEED_DATA:
-            return event
-        conn.receive_data(await reader.read(READ_SIZE))
-
-
-async def _get_json(upstream: Upstream, path: str) -> tuple[int, Any]:
-    """One GET to the engine (for the policy's look-ups): status and decoded JSON."""
-    reader, writer = await upstream.connect()
-    try:
-        conn = h11.Connection(h11.CLIENT)
-        request = h11.Request(method="GET", target=path, headers=[("Host", "docker")])
-        writer.write(conn.send(request) + conn.send(h11.EndOfMessage()))
-        response = await _next_event(conn, reader)
-        if not isinstance(response, h11.Response):
-            raise ConnectionError(f"engine answered {response!r}")
-        body = bytearray()
-        while isinstance(event := await _next_event(conn, reader), h11.Data):
-            body += event.data
-        return response.status_code, json.loads(body or b"null")
-    finally:
-        writer.close()
-
-
-class LookupFailed(Exception):
-    """The engine answered a look-up with neither the object nor "no such object"."""
-
-
-async def _inspect(upstream: Upstream, path: str) -> Any:
-    """The engine's record at ``path``; None for 404. Any other answer is not a "no": a busy
-    engine must not make the guard report a live container as gone."""
-    status, data = await _get_json(upstream, path)
-    if status == 404:
-        return None
-    if status != 200 or not isinstance(data, dict):
-        message = data.get("message") if isinstance(data, dict) else data
-        raise LookupFailed(f"the engine answered {status} to a look-up: {message}")
-    return data
-
-
-def resolve_host_path(path: str, allow_binds: tuple[str, ...]) -> policy.Found | None:
-    """Where ``path`` leads once its symbolic links are followed, if the guard can see the
-    allowed tree it lies in (mounted into the guard at the same path); else None."""
-    for root in allow_binds:
-        if host_path_allowed(path, (root,)) and os.path.isdir(root):
-            return policy.Found(os.path.realpath(path), {})
-    return None
-
-
-def inspect_home(path: str, roots: tuple[str, ...], user_db: str) -> homes.HostDir | None:
-    """What is at a home's path on the host, as the guard sees it (the homes root mounted
-    read-only at the same path), with its owner's ids from the host's passwd and group in
-    ``user_db``; None when the guard cannot see that root or read those files."""
-    root = home_root_of(path, roots)
-    if root is None or not os.path.isdir(root) or not user_db:
-        return None
-    try:
-        found = os.lstat(path)
-    except FileNotFoundError:
-        return homes.HostDir("missing")
-    except OSError:
-        return None
-    if stat.S_ISLNK(found.st_mode):
-        kind = "link"
-    elif stat.S_ISDIR(found.st_mode):
-        kind = "directory"
-    else:
-        kind = "other"
-    try:
-        passwd = Path(user_db, "passwd").read_text(encoding="utf-8", errors="replace")
-        group = Path(user_db, "group").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    ids = homes.owner_ids(passwd, group, found.st_uid)
-    return homes.HostDir(kind, found.st_uid, os.path.realpath(path), ids)
-
-
-async def look_up(upstream: Upstream, ref: policy.Ref) -> policy.Found | None:
-    """The Id and labels of ``ref`` on the engine, or None when it does not exist."""
-    name = quote(ref.name, safe="")
-    if ref.kind == "volume":
-        data = await _inspect(upstream, f"/volumes/{name}")
-        return policy.Found(data["Name"], data.get("Labels") or {}) if data else None
-    if ref.kind == "exec":
-        data = await _inspect(upstream, f"/exec/{name}/json")
-        if data is None:
-            return None
-        container = await look_up(upstream, policy.Ref("container", str(data["ContainerID"])))
-        return policy.Found(data["ID"], container.labels) if container else None
-    data = await _inspect(upstream, f"/containers/{name}/json")
-    if data is None:
-        return None
-    return policy.Found(data["Id"], (data.get("Config") or {}).get("Labels") or {})
 
 
 class Guard:
@@ -194,13 +87,13 @@ class Guard:
         self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> bool:
         """Answer one request; False when the connection is done (closed or switched)."""
-        event = await _next_event(conn, reader)
+        event = await next_event(conn, reader)
         if not isinstance(event, h11.Request):
             return False
         if conn.they_are_waiting_for_100_continue:
             writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
         body = bytearray()
-        while isinstance(part := await _next_event(conn, reader), h11.Data):
+        while isinstance(part := await next_event(conn, reader), h11.Data):
             body += part.data
             if len(body) > MAX_BODY:
                 reason = f"request body larger than {MAX_BODY} bytes"
@@ -288,9 +181,9 @@ class Guard:
         up_reader: asyncio.StreamReader,
         up_writer: asyncio.StreamWriter,
     ) -> bool:
-        response = await _next_event(up, up_reader)
+        response = await next_event(up, up_reader)
         while isinstance(response, h11.InformationalResponse) and response.status_code != 101:
-            response = await _next_event(up, up_reader)  # e.g. 100 Continue: not for the client
+            response = await next_event(up, up_reader)  # e.g. 100 Continue: not for the client
         if isinstance(response, h11.InformationalResponse):  # 101: a raw stream from now on
             writer.write(conn.send(response))
             await writer.drain()
@@ -316,7 +209,7 @@ class Guard:
         watcher = asyncio.ensure_future(reader.read(READ_SIZE))
         try:
             while True:
-                part = asyncio.ensure_future(_next_event(up, up_reader))
+                part = asyncio.ensure_future(next_event(up, up_reader))
                 done, _ = await asyncio.wait({part, watcher}, return_when=asyncio.FIRST_COMPLETED)
                 if watcher in done:
                     data = watcher.result()

@@ -214,8 +214,9 @@ def test_secrets_reach_the_hub_only_and_the_proxy_has_no_engine(cluster, deploye
     )  # fmt: skip
     probe = f"import os; print([p for p in {wanted!r} if os.path.exists(p)])"
     in_hub = hub.exec_run(["python3", "-c", probe]).output.decode().strip()
-    # The probe finds them where they are (on a Swarm the hub has the manager's socket).
-    assert in_hub == str([wanted[0], *wanted[2:]]), in_hub
+    # The probe finds them where they are: the hub has the engine guard's socket, not the
+    # manager's (see test_a_hostile_hub_reaches_only_its_users_services_through_the_guard).
+    assert in_hub == str(list(wanted[1:])), in_hub
     assert proxy.exec_run(["python3", "-c", probe]).output.decode().strip() == "[]"
     # ... and it cannot write where it runs.
     assert proxy.exec_run(["touch", "/srv/berth/proxy/x"]).exit_code != 0
@@ -303,6 +304,152 @@ def test_a_restarted_hub_keeps_users_logged_in_and_servers_running(cluster, depl
     while time.monotonic() < deadline and not all(answers(deployed, u) for u in alive):
         time.sleep(2)
     assert [user for user in alive if answers(deployed, user)] == alive
+
+
+# Run inside the hub's container, as code an attacker runs there would: every call through the
+# socket the hub has. Prints {attack: [HTTP status, message]}; "allowed" stands for a 2xx.
+HOSTILE_HUB = r"""
+import json, sys
+import docker
+from berth.spawner import specs, swarm_specs as ss
+
+image, network, manager, proxy_container = sys.argv[1:5]
+api = docker.APIClient(base_url="unix:///run/berth-engine/docker.sock", version="auto")
+mallory = specs.Identity(username="mallory", prefix="berth")
+
+def service(**changes):
+    spec = ss.ServiceSpec(
+        name="berth-mallory", image=image, identity=mallory, network_name=network,
+        mounts=(specs.Mount("berth-swarmup-mallory", "/home/jovyan/work"),),
+        resources=specs.Resources(mem_limit=256 * 2**20, cpu_limit=1, pids_limit=1024),
+    )
+    kwargs = ss.service_create_kwargs(spec)
+    for path, value in changes.items():
+        *parents, last = path.split(".")
+        target = kwargs
+        for key in parents:
+            target = target[key]
+        target[last] = value
+    return lambda: api.create_service(**kwargs)
+
+def node_id(name):
+    return next(n["ID"] for n in api.nodes() if n["Description"]["Hostname"] == name)
+
+def drain():
+    node = api.inspect_node(node_id(manager))
+    spec = {**node["Spec"], "Availability": "drain"}
+    return api.update_node(node["ID"], node["Version"]["Index"], spec)
+
+container = "task_template.ContainerSpec"
+attacks = {
+    "service bind-mounting /": service(**{f"{container}.Mounts": [
+        {"Type": "bind", "Source": "/", "Target": "/host"}]}),
+    "service mounting the hub's data volume": service(**{f"{container}.Mounts": [
+        {"Type": "volume", "Source": "berth-swarmup-data", "Target": "/x",
+         "VolumeOptions": {"Labels": specs.labels(mallory, "volume")}}]}),
+    "service with another deployment's labels": service(
+        labels={**specs.labels(mallory), "berth.prefix": "other"}),
+    "service on the host network": service(**{"task_template.Networks": [{"Target": "host"}]}),
+    "service with CAP_SYS_ADMIN": service(**{f"{container}.CapabilityAdd": ["SYS_ADMIN"]}),
+    "service with a secret": service(**{f"{container}.Secrets": [{"SecretName": "x"}]}),
+    "service on every node": service(mode={"Global": {}}),
+    "service publishing a port": service(
+        endpoint_spec={"Mode": "vip", "Ports": [{"TargetPort": 22, "PublishedPort": 2222}]}),
+    "service without a memory limit": service(**{"task_template.Resources": {}}),
+    "service named berth-proxy": service(name="berth-proxy"),
+    "list secrets": api.secrets,
+    "list configs": api.configs,
+    "read the swarm's join tokens": api.inspect_swarm,
+    "drain the manager": drain,
+    "remove a node": lambda: api.remove_node(node_id(manager), force=True),
+    "leave the swarm": lambda: api.leave_swarm(force=True),
+    "list all services": api.services,
+    "list all tasks": api.tasks,
+    "exec into the proxy": lambda: api.exec_create(proxy_container, ["id"]),
+    "list containers": api.containers,
+}
+for name in ("berth-hub", "berth-proxy", "berth-registry", "berth-engine-guard"):
+    attacks[f"remove {name}"] = lambda name=name: api.remove_service(name)
+    attacks[f"inspect {name}"] = lambda name=name: api.inspect_service(name)
+    attacks[f"update {name}"] = lambda name=name: api.update_service(
+        name, 1, task_template={"ContainerSpec": {"Image": "debian"}})
+results = {}
+for attack, call in attacks.items():
+    try:
+        call()
+        results[attack] = ["allowed", ""]
+    except docker.errors.APIError as exc:
+        results[attack] = [exc.status_code, exc.explanation or ""]
+# What the hub's spawner needs still works: its own user's service, tasks and nodes.
+ann = api.inspect_service("berth-ann")
+results["own: inspect berth-ann"] = ["allowed" if ann["ID"] else "?", ""]
+results["own: its tasks"] = [len(api.tasks(filters={"service": ann["ID"]})), ""]
+# The spec every attack above changes one thing of is itself allowed (then removed again).
+created = service()()
+api.remove_service(created["ID"])
+results["own: a server's service"] = ["allowed", ""]
+print(json.dumps(results))
+"""
+
+
+WHY_REFUSED = {
+    "service bind-mounting /": "mounts of type 'bind' are not allowed",
+    "service mounting the hub's data volume": "'berth-swarmup-data' is not one of this user's",
+    "service with another deployment's labels": "must carry the labels berth.managed=true",
+    "service on the host network": "network 'host' is not one the hub may use",
+    "service with CAP_SYS_ADMIN": "capabilities SYS_ADMIN are not allowed",
+    "service with a secret": "field(s) secrets are not allowed",
+    "service on every node": "field(s) global are not allowed",
+    "service publishing a port": "a user's service publishes no ports",
+    "service without a memory limit": "the memory limit must be set",
+    "service named berth-proxy": "'berth-proxy' is not one a user's server may take",
+    "list all tasks": "a task listing takes only the filters parameter",
+    **{
+        f"{verb} {name}": "is not Berth's"
+        for verb in ("remove", "inspect")
+        for name in ("berth-hub", "berth-proxy", "berth-registry", "berth-engine-guard")
+    },
+}
+
+
+def test_a_hostile_hub_reaches_only_its_users_services_through_the_guard(cluster, deployed):
+    """From inside the hub's container, as an attacker who took it over: every call through
+    the only engine socket the hub has. Fails on main (checked: no berth-engine-guard service;
+    the hub holds the manager's own /var/run/docker.sock, which judges nothing)."""
+    import json
+
+    client = cluster.manager.client
+    guard = client.containers.list(
+        filters={"label": "com.docker.swarm.service.name=berth-engine-guard"}
+    )
+    assert len(guard) == 1
+    # The spawner's own calls (the spawns, polls and stops above) were all allowed.
+    before = guard[0].logs().decode(errors="replace")
+    assert "refused" not in before, before[-3000:]
+    hub = client.containers.list(filters={"label": "com.docker.swarm.service.name=berth-hub"})[0]
+    proxy = client.containers.list(filters={"label": "com.docker.swarm.service.name=berth-proxy"})[
+        0
+    ]
+    image = f"{cluster.manager.name}:5000/{NOTEBOOK}"
+    argv = [image, "berth-swarmup-net", cluster.manager.name, str(proxy.id)]
+    run = hub.exec_run(["python3", "-c", HOSTILE_HUB, *argv])
+    assert run.exit_code == 0, run.output.decode(errors="replace")[-3000:]
+    results = json.loads(run.output.decode().strip().splitlines()[-1])
+    assert results.pop("own: inspect berth-ann") == ["allowed", ""]
+    assert results.pop("own: its tasks")[0] >= 1
+    assert results.pop("own: a server's service") == ["allowed", ""]
+    allowed = {name: r for name, r in results.items() if r[0] != 403}
+    assert not allowed, allowed
+    for attack, (_, message) in results.items():
+        assert message.startswith("berth engine guard: "), (attack, message)
+        assert WHY_REFUSED.get(attack, "the hub may not call") in message, (attack, message)
+    # ... and nothing happened: no service of mallory's, every node active, Berth's services on.
+    assert not client.services.list(filters={"name": "berth-mallory"})
+    assert {n.attrs["Spec"]["Availability"] for n in client.nodes.list()} == {"active"}
+    names = {s.name for s in client.services.list()}
+    assert {"berth-hub", "berth-proxy", "berth-registry", "berth-engine-guard"} <= names
+    after = guard[0].logs().decode(errors="replace")
+    assert after.count("refused") >= len(results)  # the guard says what it refused
 
 
 def test_berth_down_removes_the_services_and_keeps_the_volumes(cluster, config_file, deployed):

@@ -19,8 +19,8 @@ from guard_requests import create_container
 
 from berth.guard.bodies import Limits
 from berth.guard.homes import HostDir, Identity, OwnerIds, owner_ids
+from berth.guard.lookups import inspect_home
 from berth.guard.policy import Decision, Found, Ref, Request, decide, needs
-from berth.guard.server import inspect_home
 from berth.spawner import specs, system_users
 from berth.spawner.system_users import HostAccount
 

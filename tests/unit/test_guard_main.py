@@ -5,9 +5,68 @@ from __future__ import annotations
 import pytest
 
 from berth.guard.__main__ import limits_from, parse_args
-from berth.guard.bodies import Limits
+from berth.guard.bodies import Limits, SwarmLimits
+from berth.spawner import limits
 
 DB = ["--user-db-from", "/etc", "--user-db-to", "/tmp/userdb"]
+SWARM = ["--swarm", "--image", "i", "--volume-template", "v"]
+NO_SWARM = {
+    "swarm": False,
+    "image": [],
+    "volume_template": [],
+    "volume_driver": "",
+    "volume_opt": [],
+    "placement_constraint": [],
+    "reserved_name": [],
+    "max_memory": None,
+    "max_cpus": None,
+    "max_pids": None,
+}
+
+
+def test_a_swarm_managers_guard_command_line_parses() -> None:
+    """As swarm_plan.py starts it (`backend: swarm`); unset maxima are the spawner's defaults."""
+    args = parse_args(
+        [
+            "--socket", "/run/berth-engine/docker.sock", "--prefix", "berth", "--network", "net",
+            "--swarm", "--image", "m:5000/berth/base-notebook:latest",
+            "--volume-template", "berth-user-{username}",
+            "--volume-driver", "local", "--volume-opt", "type=nfs", "--volume-opt", "o=a=b",
+            "--placement-constraint", "node.role==worker",
+            "--reserved-name", "berth-hub", "--max-memory", "268435456",
+        ]
+    )  # fmt: skip
+    assert limits_from(args) == Limits(
+        "berth",
+        networks=("net",),
+        swarm=SwarmLimits(
+            images=("m:5000/berth/base-notebook:latest",),
+            volume_templates=("berth-user-{username}",),
+            volume_driver="local",
+            volume_options=(("type", "nfs"), ("o", "a=b")),
+            max_memory=268435456,
+            max_cpus=limits.default_cpu_limit(),
+            max_pids=limits.DEFAULT_PIDS_LIMIT,
+            constraints=("node.role==worker",),
+            reserved_names=("berth-hub",),
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--swarm"], "--swarm needs --image and --volume-template"),
+        ([*SWARM, "--allow-bind", "/srv"], "--swarm allows no host paths"),
+        ([*SWARM, "--volume-opt", "x"], "--volume-opt takes KEY=VALUE, not 'x'"),
+    ],
+)  # fmt: skip
+def test_a_swarm_command_line_that_cannot_work_is_refused(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--socket", "/s", "--prefix", "b", *argv])
+    assert message in capsys.readouterr().err
 
 
 def test_the_documented_command_line_parses() -> None:
@@ -32,6 +91,7 @@ def test_the_documented_command_line_parses() -> None:
         "user_db_from": "/srv/berth/host-etc",
         "user_db_to": "/run/berth-engine/userdb",
         "debug": False,
+        **NO_SWARM,
     }
     assert limits_from(args) == Limits(
         "berth",

@@ -17,8 +17,9 @@ import h11
 import pytest
 
 from berth.guard import health
-from berth.guard.bodies import Limits
-from berth.guard.server import Guard, Upstream, serve
+from berth.guard.bodies import Limits, SwarmLimits
+from berth.guard.lookups import Upstream
+from berth.guard.server import Guard, serve
 
 PREFIX = "berth-guard-unit"
 OURS = {"berth.managed": "true", "berth.prefix": PREFIX}
@@ -70,11 +71,14 @@ class FakeEngine:
 
 
 @contextlib.asynccontextmanager
-async def running(tmp_path: Path, engine: FakeEngine | None) -> AsyncIterator[Path]:
+async def running(
+    tmp_path: Path, engine: FakeEngine | None, limits: Limits | None = None
+) -> AsyncIterator[Path]:
     """The guard on ``tmp_path/guard.sock`` in front of ``engine`` (None: no engine socket)."""
     engine_path = tmp_path / "engine.sock"
     server = await asyncio.start_unix_server(engine.handle, engine_path) if engine else None
-    guard = Guard(Limits(PREFIX, networks=("bridge",)), Upstream(str(engine_path)))
+    limits = limits or Limits(PREFIX, networks=("bridge",))
+    guard = Guard(limits, Upstream(str(engine_path)))
     ready = asyncio.Event()
     task = asyncio.ensure_future(serve(str(tmp_path / "guard.sock"), guard, ready))
     await ready.wait()
@@ -206,3 +210,55 @@ async def test_the_health_check_pings_through_to_the_engine(tmp_path: Path) -> N
     async with running(tmp_path, None) as guard_socket:  # the engine is gone: unhealthy
         assert await asyncio.to_thread(health.main, [str(guard_socket)]) == 1
     assert health.main([str(tmp_path / "nothing.sock")]) == 1
+
+
+SWARM = Limits(PREFIX, swarm=SwarmLimits(images=("i",), volume_templates=("v-{username}",)))
+SID, TID = "s" * 25, "t" * 25
+
+
+def swarm_records(method: str, target: str) -> Answer:
+    if target == "/services/berth-ada":
+        return json_answer(200, {"ID": SID, "Spec": {"Name": "berth-ada", "Labels": OURS}})
+    if target == f"/tasks/{TID}":
+        spec = {"ContainerSpec": {"Labels": OURS}}
+        return json_answer(200, {"ID": TID, "ServiceID": SID, "Spec": spec})
+    if target.startswith("/tasks/"):  # a task of Berth's own services: no such labels
+        return json_answer(200, {"ID": "x", "Spec": {"ContainerSpec": {}}})
+    return json_answer(200, [])
+
+
+async def test_a_task_listing_reaches_the_engine_for_the_judged_service_only(
+    tmp_path: Path,
+) -> None:
+    """The guard looks the service up by the name it was asked about, then forwards the listing
+    with that service's full ID (a name or ID prefix judged is the service listed)."""
+    engine = FakeEngine(swarm_records)
+    query = b"filters=%7B%22service%22%3A+%5B%22berth-ada%22%5D%7D"
+    async with running(tmp_path, engine, SWARM) as guard_socket:
+        answer = await exchange(
+            guard_socket, b"GET /v1.41/tasks?" + query + b" HTTP/1.1\r\nHost: docker\r\n\r\n"
+        )
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    lookup, forwarded = engine.received
+    assert lookup[:2] == ("GET", "/services/berth-ada")
+    assert forwarded[:2] == (
+        "GET", f"/v1.41/tasks?filters=%7B%22service%22%3A%5B%22{SID}%22%5D%7D"
+    )  # fmt: skip
+
+
+async def test_a_task_is_judged_by_its_container_labels(tmp_path: Path) -> None:
+    engine = FakeEngine(swarm_records)
+    async with running(tmp_path, engine, SWARM) as guard_socket:
+        ours = await exchange(
+            guard_socket, f"GET /v1.41/tasks/{TID} HTTP/1.1\r\nHost: docker\r\n\r\n".encode()
+        )
+        theirs = await exchange(
+            guard_socket, b"GET /v1.41/tasks/hubtask HTTP/1.1\r\nHost: docker\r\n\r\n"
+        )
+    assert ours.startswith(b"HTTP/1.1 200 ")
+    assert theirs.startswith(b"HTTP/1.1 403 ") and b"is not Berth's" in theirs
+    assert [r[1] for r in engine.received] == [
+        f"/tasks/{TID}",
+        f"/v1.41/tasks/{TID}",
+        "/tasks/hubtask",
+    ]

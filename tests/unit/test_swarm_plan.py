@@ -61,14 +61,14 @@ def test_the_hub_is_a_service_on_the_manager_with_its_secrets_and_config_from_th
                 "Image": "berth/hub:latest",
                 "Hostname": "berth-hub",
                 "Env": ["BERTH_TLS_SELF_SIGNED=mgr,127.0.0.1"],
-                "Groups": ["998"],
                 "Mounts": [
                     {"Type": "volume", "Source": "berth-hub-data",
                      "Target": "/srv/berth/data", "ReadOnly": False},
                     {"Type": "volume", "Source": "berth-hub-data-proxy",
                      "Target": "/srv/berth/proxy", "ReadOnly": False},
-                    {"Type": "bind", "Source": "/var/run/docker.sock",
-                     "Target": "/var/run/docker.sock"},
+                    # The engine guard's socket: no socket of the manager, not its group.
+                    {"Type": "volume", "Source": "berth-hub-data-engine",
+                     "Target": "/run/berth-engine", "ReadOnly": True},
                 ],
                 "Secrets": [{
                     "SecretName": secret.name,
@@ -161,13 +161,69 @@ def test_the_registry_runs_on_the_manager_and_the_notebook_images_are_pushed_to_
     assert "'quay.io/x/y:1'" in p.config_py and "'mgr:5000/berth/scipy" in p.config_py
 
 
+def test_the_engine_guard_is_the_only_service_with_the_managers_socket():
+    """Fails on main, where the hub itself had the socket (and there was no guard service)."""
+    p = plan({
+        "images": {"default": "berth/base-notebook:latest",
+                   "allowed": ["berth/base-notebook:latest", "quay.io/x/y:1"]},
+        "storage": {"volume_name_template": "lab-{username}"},
+        "limits": {"memory": "1G", "pids": 200, "cpu": 0.3},
+    })  # fmt: skip
+    assert [s.name for s in p.services] == [
+        "berth-registry", "berth-engine-guard", "berth-hub", "berth-proxy"
+    ]  # fmt: skip
+    assert without_labels(p.guard.create_kwargs) == {
+        "name": "berth-engine-guard",
+        "mode": {"Replicated": {"Replicas": 1}},
+        "endpoint_spec": {"Mode": "dnsrr"},
+        "task_template": {
+            "ContainerSpec": {
+                "CapabilityDrop": ["ALL"],
+                "StopGracePeriod": 15_000_000_000,
+                "Image": "berth/hub:latest",
+                "Hostname": "berth-engine-guard",
+                "Command": [
+                    "python3", "-m", "berth.guard", "--swarm",
+                    "--socket", "/run/berth-engine/docker.sock",
+                    "--upstream", "unix:///var/run/docker.sock",
+                    "--prefix", "berth", "--network", "berth",
+                    "--volume-template", "lab-{username}",
+                    "--image", "mgr:5000/berth/base-notebook:latest",
+                    "--image", "quay.io/x/y:1",
+                    "--max-memory", str(2**30), "--max-cpus", "0.3", "--max-pids", "200",
+                    "--reserved-name", "berth-registry",
+                    "--reserved-name", "berth-engine-guard",
+                    "--reserved-name", "berth-hub",
+                    "--reserved-name", "berth-proxy",
+                ],
+                "Groups": ["998"],
+                "Mounts": [
+                    {"Type": "bind", "Source": "/var/run/docker.sock",
+                     "Target": "/var/run/docker.sock"},
+                    {"Type": "volume", "Source": "berth-hub-data-engine",
+                     "Target": "/run/berth-engine"},
+                ],
+                "ReadOnly": True,
+                "HealthCheck": health("engine"),
+            },
+            "Placement": PINNED,
+            "RestartPolicy": RESTART,
+            "Networks": [],
+        },
+    }  # fmt: skip
+    assert p.volumes["berth-hub-data-engine"] == {"berth.role": "engine-socket"}
+    for service in (p.hub, p.proxy, p.registry):
+        assert "docker.sock" not in str(service.create_kwargs["task_template"]["ContainerSpec"])
+        assert "Groups" not in service.create_kwargs["task_template"]["ContainerSpec"]
+
+
 def test_the_hub_config_uses_the_swarm_spawner_on_the_overlay_and_names_services():
     text = plan().config_py
     for line in (
         "c.JupyterHub.spawner_class = 'berth-swarm'",
         "c.SwarmSpawner.network_name = 'berth'",
         "c.SwarmSpawner.prefix = 'berth'",
-        "c.SwarmSpawner.docker_url = 'unix:///var/run/docker.sock'",
+        "c.SwarmSpawner.docker_url = 'unix:///run/berth-engine/docker.sock'",
         "c.ConfigurableHTTPProxy.api_url = 'http://berth-proxy:8001'",
         "c.JupyterHub.hub_connect_ip = 'berth-hub'",
         "c.JupyterHub.cookie_secret_file = '/srv/berth/data/secrets/cookie_secret'",
