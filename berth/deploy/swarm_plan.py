@@ -39,6 +39,7 @@ from berth.deploy.plan import (
     volume_names,
     with_deployment_settings,
 )
+from berth.deploy.swarm_fence import plan_fence
 from berth.errors import BerthError
 
 REGISTRY_SERVICE = "berth-registry"
@@ -102,6 +103,7 @@ class SwarmPlan:
     proxy: ServicePlan
     pushes: tuple[tuple[str, str], ...]  # (local image, the registry's name for it)
     config_py: str
+    fence: ServicePlan | None = None  # berth-fence on every node (swarm_fence.py)
 
     @property
     def services(self) -> tuple[ServicePlan, ...]:
@@ -319,6 +321,9 @@ def plan_swarm(cfg: BerthConfig, facts: SwarmFacts) -> SwarmPlan:
         for image in dict.fromkeys(images)
         if registry_name(image, facts.registry) != image
     )
+    # berth-fence runs the hub image on every node: it goes to the registry too.
+    fence_image = registry_name(facts.hub_image, facts.registry)
+    pushes += ((facts.hub_image, fence_image),) if fence_image != facts.hub_image else ()
     return SwarmPlan(
         network={
             "name": cfg.network,
@@ -339,6 +344,7 @@ def plan_swarm(cfg: BerthConfig, facts: SwarmFacts) -> SwarmPlan:
         proxy=proxy,
         pushes=pushes,
         config_py=config_py,
+        fence=plan_fence(cfg, facts, fence_image),
     )
 
 

@@ -1,0 +1,63 @@
+"""berth-fence in `berth up` on a Swarm: its plan (pure) and keeping it current.
+
+A global service from the hub's image, pulled by every node from Berth's registry (swarm_plan
+pushes the hub image there for it). The rules and the loop are fence.py / fencedaemon.py. It is
+made once the images are pushed; the hub's servers wait for it (berth/fence_signal.py), so a
+server spawned while it comes up only starts a little later. Replacing it leaves every rule in
+place (they are in the servers' namespaces); the new one checks them all as it starts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from berth.config.schema import BerthConfig
+from berth.deploy import layout
+from berth.deploy.fence import FENCE_SERVICE, FenceSpec, fence_service_kwargs
+from berth.deploy.plan import fingerprint
+
+if TYPE_CHECKING:
+    import docker
+
+    from berth.deploy.swarm_plan import ServicePlan, SwarmFacts
+
+SERVER_PORT = 8888  # the spawners' port for user servers (BerthSpawner's default)
+
+
+def fence_spec(cfg: BerthConfig) -> FenceSpec:
+    return FenceSpec(
+        network=cfg.network,
+        hub=layout.HUB_CONTAINER,
+        hub_port=layout.HUB_API_PORT,
+        relays=(layout.PROXY_CONTAINER,),
+        server_port=SERVER_PORT,
+        egress=cfg.egress.mode,
+        allow=tuple(cfg.egress.allow),
+    )
+
+
+def plan_fence(cfg: BerthConfig, facts: SwarmFacts, image: str) -> ServicePlan:
+    """The fence's service; ``image`` is the hub image as the nodes pull it."""
+    from berth.deploy.swarm_plan import LABEL_STACK, STACK_VALUE, ServicePlan
+
+    kwargs = fence_service_kwargs(fence_spec(cfg), image)
+    print_ = fingerprint(kwargs, {}, facts.hub_image_id)
+    kwargs["labels"] = {
+        LABEL_STACK: STACK_VALUE,
+        layout.LABEL_ROLE: "fence",
+        layout.LABEL_FINGERPRINT: print_,
+    }
+    return ServicePlan("fence", kwargs, print_)
+
+
+def ensure_fence(client: docker.DockerClient, plan: ServicePlan) -> bool:
+    """Make the fence service match ``plan``; whether it had to be (re)made."""
+    from berth.deploy.swarm_up import current_service, remove_service, up_to_date
+
+    found = current_service(client, FENCE_SERVICE)
+    if up_to_date(found, plan):
+        return False
+    if found is not None:
+        remove_service(client, FENCE_SERVICE)
+    client.api.create_service(**plan.create_kwargs)
+    return True
