@@ -9,7 +9,7 @@ place (they are in the servers' namespaces); the new one checks them all as it s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from berth.config.schema import BerthConfig
 from berth.deploy import layout
@@ -61,3 +61,17 @@ def ensure_fence(client: docker.DockerClient, plan: ServicePlan) -> bool:
         remove_service(client, FENCE_SERVICE)
     client.api.create_service(**plan.create_kwargs)
     return True
+
+
+def fence_state(client: docker.DockerClient, nodes: list[dict[str, Any]]) -> str:
+    """For `berth status`: on how many of the ready nodes the fence runs (servers on a node
+    without it wait, then fail naming it)."""
+    from berth.deploy.swarm_up import current_service
+
+    found = current_service(client, FENCE_SERVICE)
+    if found is None:
+        return "not created (run berth up)"
+    ready = {n["ID"] for n in nodes if (n.get("Status") or {}).get("State") == "ready"}
+    tasks = client.api.tasks(filters={"service": found["ID"], "desired-state": "running"})
+    running = {t.get("NodeID") for t in tasks if (t.get("Status") or {}).get("State") == "running"}
+    return f"running on {len(ready & running)} of {len(ready)} ready nodes"
