@@ -66,3 +66,22 @@ def test_a_name_that_does_not_resolve_keeps_the_last_addresses(monkeypatch) -> N
 def test_no_process_is_refused_before_entering_anything() -> None:
     with pytest.raises(fencedaemon.FenceError, match="no process"):
         fencedaemon.fence_container({"State": {"Pid": 0}, "Id": "x"}, ())
+
+
+def test_status_counts_the_ready_nodes_the_fence_runs_on(monkeypatch) -> None:
+    from berth.deploy import swarm_fence, swarm_up
+
+    tasks = [
+        {"NodeID": "a", "Status": {"State": "running"}},
+        {"NodeID": "b", "Status": {"State": "starting"}},
+        {"NodeID": "c", "Status": {"State": "running"}},  # a node that is down
+    ]
+    client = SimpleNamespace(api=SimpleNamespace(tasks=lambda filters: tasks))
+    nodes = [
+        {"ID": i, "Status": {"State": s}}
+        for i, s in (("a", "ready"), ("b", "ready"), ("c", "down"))
+    ]
+    monkeypatch.setattr(swarm_up, "current_service", lambda client, name: {"ID": "f"})
+    assert swarm_fence.fence_state(client, nodes) == "running on 1 of 2 ready nodes"  # type: ignore[arg-type]
+    monkeypatch.setattr(swarm_up, "current_service", lambda client, name: None)
+    assert swarm_fence.fence_state(client, nodes) == "not created (run berth up)"  # type: ignore[arg-type]
