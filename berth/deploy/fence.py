@@ -44,7 +44,7 @@ HOST_PROC = "/host/proc"  # the node's /proc: every container's network namespac
 HOST_ETC = "/host/etc"  # the node's /etc: the resolvers its engine forwards to
 DOCKER_SOCKET = "/var/run/docker.sock"
 CAPABILITIES = ("NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE")  # iptables; setns; open another's ns
-CHECK_INTERVAL_SECONDS = 5.0
+CHECK_INTERVAL_SECONDS = 30.0  # a full check costs ~20 ms of CPU per server (measured)
 
 
 @dataclass(frozen=True)

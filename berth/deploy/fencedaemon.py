@@ -1,7 +1,7 @@
 """The berth-fence loop on one node (`python -m berth.deploy.fence …`; rules in fence.py).
 
 Watches the node's engine for user servers starting and fences each at once (the server waits
-for it, berth/fence_signal.py); every few seconds, and whenever the hub's or the proxy's address
+for it, berth/fence_signal.py); every 30 seconds, and whenever the hub's or the proxy's address
 changes, it checks every server on the node and rewrites rules that are missing or changed.
 A fence that starts (first start, restart, replacement) thus fences every server already
 there. Stopping it leaves the rules in place: they are in the servers' own namespaces.
