@@ -50,6 +50,34 @@ def plan_fence(cfg: BerthConfig, facts: SwarmFacts, image: str) -> ServicePlan:
     return ServicePlan("fence", kwargs, print_)
 
 
+def image_commands(
+    client: docker.DockerClient, cfg: BerthConfig
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each configured image's CMD, read on the manager (which has the images it pushes): the
+    hub then starts servers behind the fence's wait without asking the engine about images."""
+    import docker.errors
+
+    images = [cfg.images.default]
+    allowed = cfg.images.allowed
+    images += list(allowed.values() if isinstance(allowed, dict) else allowed)
+    found = []
+    for image in dict.fromkeys(images):
+        try:
+            command = (client.images.get(image).attrs.get("Config") or {}).get("Cmd") or []
+        except docker.errors.ImageNotFound:
+            continue  # the spawner reads it on the manager when it starts a server
+        if command:
+            found.append((image, tuple(str(part) for part in command)))
+    return tuple(found)
+
+
+def spawner_image_commands(facts: SwarmFacts) -> dict[str, list[str]]:
+    """SwarmSpawner.image_commands: keyed by the names the spawner sees (the registry's)."""
+    from berth.deploy.swarm_plan import registry_name
+
+    return {registry_name(image, facts.registry): list(cmd) for image, cmd in facts.image_commands}
+
+
 def ensure_fence(client: docker.DockerClient, plan: ServicePlan) -> bool:
     """Make the fence service match ``plan``; whether it had to be (re)made."""
     from berth.deploy.swarm_up import current_service, remove_service, up_to_date

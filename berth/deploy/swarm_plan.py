@@ -39,7 +39,7 @@ from berth.deploy.plan import (
     volume_names,
     with_deployment_settings,
 )
-from berth.deploy.swarm_fence import plan_fence
+from berth.deploy.swarm_fence import plan_fence, spawner_image_commands
 from berth.errors import BerthError
 
 REGISTRY_SERVICE = "berth-registry"
@@ -69,6 +69,7 @@ class SwarmFacts:
     socket_gid: int  # the group of the manager's Engine API socket
     tls_names: list[str]
     operator_tls: tuple[bytes, bytes] | None = None
+    image_commands: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (image, its CMD), for the fence
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,7 @@ def plan_swarm(cfg: BerthConfig, facts: SwarmFacts) -> SwarmPlan:
         raise BerthError(SWARM_LISTEN_ADDRESS)
     data_volume, proxy_volume, _ = volume_names(cfg)
     config = hub_config(cfg, facts.registry)
+    config["SwarmSpawner"]["image_commands"] = spawner_image_commands(facts)
     config_py = render_config_py(config)
     configs = (
         SecretPlan(

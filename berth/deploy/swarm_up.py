@@ -22,7 +22,7 @@ from berth.config.schema import BerthConfig
 from berth.deploy import hostfacts, layout, listed
 from berth.deploy.fence import FENCE_SERVICE
 from berth.deploy.hub import exec_accounts
-from berth.deploy.swarm_fence import ensure_fence
+from berth.deploy.swarm_fence import ensure_fence, image_commands
 from berth.deploy.swarm_plan import (
     DOCKER_SOCKET,
     LABEL_STACK,
@@ -90,6 +90,7 @@ def gather_facts(
         socket_gid=socket_gid(client, hub_image),
         tls_names=hostfacts.host_names(cfg.listen.address),
         operator_tls=operator,
+        image_commands=image_commands(client, cfg),
     )
 
 

@@ -148,6 +148,8 @@ class SwarmSpawner(SwarmSettings, BerthSpawner):
     async def _image_command(self, image: str) -> list[str]:
         """The image's CMD (the wait goes in front of it; the ENTRYPOINT stays), read on the
         manager, which pulls the image first if it does not have it."""
+        if self.image_commands.get(image):
+            return list(self.image_commands[image])
         engine = self.engine
         record = await engine.inspect_image(image)
         if record is None:

@@ -65,6 +65,13 @@ class SwarmSettings(LoggingConfigurable):
         servers on the overlay reach each other's ports, the proxy's API and the nodes.""",
     ).tag(config=True)
 
+    image_commands = Dict(
+        value_trait=List(Unicode()),
+        help="""Each image's CMD, ``{image: [command, ...]}``, for the wait for berth-fence to
+        start (``fence_wait``); an image not listed is read on the manager (pulled there if
+        missing). `berth up` fills it from the images it pushes, so the hub never asks.""",
+    ).tag(config=True)
+
     extra_task_template = Union(
         [Dict(), Callable()],
         default_value={},

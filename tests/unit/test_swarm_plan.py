@@ -300,3 +300,20 @@ def test_the_fence_runs_on_every_node_from_the_registry_with_the_egress_setting(
     assert p.fence.fingerprint != plan().fence.fingerprint  # another egress: a new fence
     new_hub = SwarmFacts(**{**FACTS.__dict__, "hub_image_id": "sha256:new"})
     assert plan(facts=new_hub).fence.fingerprint != plan().fence.fingerprint
+
+
+def test_the_hub_knows_each_images_command_so_it_need_not_ask_the_engine():
+    """Under the engine guard the hub may not inspect images; `berth up` reads them."""
+    facts = SwarmFacts(
+        **{
+            **FACTS.__dict__,
+            "image_commands": (("berth/base-notebook:latest", ("start-notebook.py",)),),
+        }
+    )
+    text = plan(facts=facts).config_py
+    wanted = (
+        "c.SwarmSpawner.image_commands = "
+        "{'mgr:5000/berth/base-notebook:latest': ['start-notebook.py']}"
+    )
+    assert wanted in text, text
+    assert "c.SwarmSpawner.image_commands = {}" in plan().config_py

@@ -149,3 +149,11 @@ async def test_an_image_without_a_command_is_a_config_error() -> None:
     sp.engine = ImageEngine({"i:1": None})  # type: ignore[assignment]
     with pytest.raises(SpawnException, match="no CMD"):
         await sp._service_spec("i:1")
+
+
+async def test_a_known_command_is_not_asked_of_the_engine() -> None:
+    """`berth up` passes each image's CMD: the hub behind the guard never inspects images."""
+    sp = make_spawner(network_name="ov", image_commands={"reg:5000/i:1": ["start.sh", "lab"]})
+    sp.engine = NoEngine()  # type: ignore[assignment]
+    spec = await sp._service_spec("reg:5000/i:1")
+    assert spec.command == ["python3", "-c", WAIT_SCRIPT, "60", "start.sh", "lab"]
