@@ -241,7 +241,8 @@ def test_servers_spread_over_the_nodes_and_status_shows_where(cluster, config_fi
         assert re.search(rf"{user}\s.*running\s.*{node}", result.stdout), result.stdout
     for node in cluster.nodes:
         assert re.search(rf"{node.name}\s.*ready\s.*active", result.stdout), result.stdout
-    assert "berth-fence: running on 3 of 3 ready nodes" in result.stdout, result.stdout
+    out = result.stdout + result.stderr  # the services go to stderr, the tables to stdout
+    assert "berth-fence: running on 3 of 3 ready nodes" in out, out
     logs = berth(cluster, config_file, "logs", "--tail", "5", timeout=120)
     assert logs.returncode == 0 and logs.stdout.strip(), logs.stderr
 
