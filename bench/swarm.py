@@ -136,6 +136,7 @@ def main() -> int:
                 break
             time.sleep(2)
         cluster.manager.client.services.get("prepull").remove()
+        cluster.start_fence("berth-swarm-hub")  # servers start once fenced, as deployed
         single = cluster.nodes[1].name
         hub = SwarmHub(cluster, image, CONFIG.replace("{node}", single)).start()
         results = [

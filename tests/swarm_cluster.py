@@ -225,6 +225,61 @@ class Cluster:
                 raise RuntimeError(f"push {target}: {record['error']}")
         return target
 
+    # -- berth-fence --------------------------------------------------------------------------
+    FENCE = "berth-fence"
+
+    def start_fence(self, hub: str, relays: tuple[str, ...] = (), wait: bool = True) -> None:
+        """berth-fence as a global service on every node (the service `berth up` makes, with
+        this worktree's ``berth`` from each node's /src), fencing the servers on the overlay."""
+        from berth.deploy.fence import FenceSpec, fence_service_kwargs
+
+        image = self.publish("berth/hub:latest")
+        kwargs = fence_service_kwargs(FenceSpec(OVERLAY, hub, relays=relays), image)
+        container = kwargs["task_template"]["ContainerSpec"]
+        container["Env"].append("PYTHONPATH=/src")
+        container["Mounts"].append(
+            {"Type": "bind", "Source": "/src", "Target": "/src", "ReadOnly": True}
+        )
+        self.manager.api.create_service(**kwargs)
+        if wait:
+            self.wait_fence_running()
+
+    def wait_fence_running(self, timeout: float = 180) -> None:
+        """Until the fence's task runs on every node (and says so in its log)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready = 0
+            for node in self.nodes:
+                found = node.client.containers.list(
+                    filters={"label": f"com.docker.swarm.service.name={self.FENCE}"}
+                )
+                if found and b"watching user servers" in found[0].logs():
+                    ready += 1
+            if ready == len(self.nodes):
+                return
+            time.sleep(1)
+        raise RuntimeError(f"berth-fence is not running on every node:\n{self.fence_logs()}")
+
+    def stop_fence(self) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            self.manager.api.remove_service(self.FENCE)
+        deadline = time.monotonic() + 60
+        label = {"label": f"com.docker.swarm.service.name={self.FENCE}"}
+        while time.monotonic() < deadline:
+            if not any(n.client.containers.list(all=True, filters=label) for n in self.nodes):
+                return
+            time.sleep(0.5)
+        raise RuntimeError("berth-fence's containers did not go away")
+
+    def fence_logs(self, lines: int = 30) -> str:
+        out = []
+        label = {"label": f"com.docker.swarm.service.name={self.FENCE}"}
+        for node in self.nodes:
+            with contextlib.suppress(Exception):
+                for container in node.client.containers.list(all=True, filters=label):
+                    out.append(f"-- {node.name}:\n" + container.logs(tail=lines).decode())
+        return "\n".join(out)
+
     # -- the test hub -------------------------------------------------------------------------
     def start_hub(self, config: str, name: str = "berth-swarm-hub", port: int = 8000) -> str:
         """Run JupyterHub (+ CHP) from berth/hub on the manager, on the overlay, with this

@@ -43,33 +43,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from berth import labels
+from berth.deploy.egress_rules import BLOCKED_RANGES, EGRESS_MODES, LINK_LOCAL, egress_tail
 from berth.deploy.network import NetworkAddresses, check_bridge
+
+__all__ = ["BLOCKED_RANGES", "EGRESS_MODES", "LINK_LOCAL"]  # moved to egress_rules.py
 
 Hook = tuple[str, str]  # (built-in or Docker chain, rule arguments that jump to our chain)
 
-LINK_LOCAL = "169.254.0.0/16"
-EGRESS_MODES = ("public", "none", "all")
-# Destinations a user server may not open with `egress: public`: every IPv4 range that is not
-# the public internet (IANA's special-purpose registry), and the metadata services that clouds
-# put at public addresses. Docker networks of the engine are in these ranges too.
-BLOCKED_RANGES = (
-    "0.0.0.0/8",  # "this network"
-    "10.0.0.0/8",  # private (RFC 1918)
-    "100.64.0.0/10",  # carrier-grade NAT (Alibaba's metadata service, Tailscale, …)
-    "127.0.0.0/8",  # loopback
-    LINK_LOCAL,  # link-local: the metadata service of AWS, GCP, Azure, OpenStack, …
-    "172.16.0.0/12",  # private (RFC 1918)
-    "192.0.0.0/24",  # IETF protocol assignments (Oracle Cloud's legacy metadata service)
-    "192.0.2.0/24",  # documentation (TEST-NET-1)
-    "192.88.99.0/24",  # 6to4 relays
-    "192.168.0.0/16",  # private (RFC 1918)
-    "198.18.0.0/15",  # benchmarking
-    "198.51.100.0/24",  # documentation (TEST-NET-2)
-    "203.0.113.0/24",  # documentation (TEST-NET-3)
-    "224.0.0.0/4",  # multicast
-    "240.0.0.0/4",  # reserved, and the broadcast address
-    "168.63.129.16/32",  # Azure's WireServer (a public address)
-)
 HEALTH_INTERVAL_NS = 10_000_000_000
 CHECK_INTERVAL_SECONDS = 10.0
 
@@ -212,19 +192,7 @@ def ruleset_v4(spec: FirewallSpec) -> Ruleset:
 def egress_rules(spec: FirewallSpec) -> list[str]:
     """The end of the FROM chain: what leaves the network for elsewhere (RETURN: on to
     Docker's rules and out)."""
-    rules = [f"-d {ipaddress.IPv4Network(net)} -j RETURN" for net in spec.allow]
-    if spec.egress == "none":
-        return [*rules, "-j DROP"]
-    # The engine's DNS server forwards names it does not know from inside the container's
-    # network namespace, through this chain: without these, a resolver on the LAN (or on
-    # link-local, as on GCP) would leave user servers without DNS.
-    rules += [
-        f"-d {ip}/32 -p {proto} -m {proto} --dport 53 -j RETURN"
-        for ip in spec.resolvers
-        for proto in ("udp", "tcp")
-    ]
-    blocked = BLOCKED_RANGES if spec.egress == "public" else (LINK_LOCAL,)
-    return [*rules, *(f"-d {net} -j DROP" for net in blocked), "-j RETURN"]
+    return egress_tail(spec.egress, spec.allow, spec.resolvers)
 
 
 def ruleset_v6(spec: FirewallSpec) -> Ruleset:

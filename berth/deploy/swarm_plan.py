@@ -32,6 +32,7 @@ from berth.config.runtime import HubRuntime
 from berth.config.schema import BerthConfig
 from berth.config.translate import hub_secret_files, to_jupyterhub_config
 from berth.deploy import layout, swarm_guard
+from berth.deploy.fence import FENCE_SERVICE
 from berth.deploy.plan import (
     HEALTH_INTERVAL_NS,
     NetworkPlan,
@@ -40,6 +41,7 @@ from berth.deploy.plan import (
     volume_names,
     with_deployment_settings,
 )
+from berth.deploy.swarm_fence import plan_fence, spawner_image_commands
 from berth.errors import BerthError
 
 REGISTRY_SERVICE = "berth-registry"
@@ -75,6 +77,7 @@ class SwarmFacts:
     socket_gid: int  # the group of the manager's Engine API socket
     tls_names: list[str]
     operator_tls: tuple[bytes, bytes] | None = None
+    image_commands: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (image, its CMD), for the fence
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ class SwarmPlan:
     proxy: ServicePlan
     pushes: tuple[tuple[str, str], ...]  # (local image, the registry's name for it)
     config_py: str
+    fence: ServicePlan | None = None  # berth-fence on every node (swarm_fence.py)
 
     @property
     def services(self) -> tuple[ServicePlan, ...]:
@@ -222,7 +226,7 @@ def _published(port: int, target: int) -> dict[str, Any]:
 def plan_guard(cfg: BerthConfig, facts: SwarmFacts, spawner: dict[str, Any]) -> ServicePlan:
     engine_volume = volume_names(cfg)[2]
     container = swarm_guard.guard_container(
-        cfg, spawner, list(SERVICE_NAMES.values()), facts.hub_image, facts.socket_gid,
+        cfg, spawner, [*SERVICE_NAMES.values(), FENCE_SERVICE], facts.hub_image, facts.socket_gid,
         engine_volume,
     )  # fmt: skip
     container["HealthCheck"] = _health("engine")
@@ -252,6 +256,7 @@ def plan_swarm(cfg: BerthConfig, facts: SwarmFacts) -> SwarmPlan:
         raise BerthError(SWARM_LISTEN_ADDRESS)
     data_volume, proxy_volume, engine_volume = volume_names(cfg)
     config = hub_config(cfg, facts.registry)
+    config["SwarmSpawner"]["image_commands"] = spawner_image_commands(facts)
     config_py = render_config_py(config)
     configs = (
         SecretPlan(
@@ -334,6 +339,9 @@ def plan_swarm(cfg: BerthConfig, facts: SwarmFacts) -> SwarmPlan:
         for image in dict.fromkeys(images)
         if registry_name(image, facts.registry) != image
     )
+    # berth-fence runs the hub image on every node: it goes to the registry too.
+    fence_image = registry_name(facts.hub_image, facts.registry)
+    pushes += ((facts.hub_image, fence_image),) if fence_image != facts.hub_image else ()
     return SwarmPlan(
         network={
             "name": cfg.network,
@@ -356,6 +364,7 @@ def plan_swarm(cfg: BerthConfig, facts: SwarmFacts) -> SwarmPlan:
         proxy=proxy,
         pushes=pushes,
         config_py=config_py,
+        fence=plan_fence(cfg, facts, fence_image),
     )
 
 

@@ -10,7 +10,9 @@ import docker
 
 from berth.config.schema import BerthConfig
 from berth.deploy import accounts
+from berth.deploy.fence import FENCE_SERVICE
 from berth.deploy.hub import current_hub, exec_accounts
+from berth.deploy.swarm_fence import fence_state
 from berth.deploy.swarm_plan import SERVICE_NAMES
 from berth.deploy.swarm_up import current_service, manager_node, user_service_filters
 from berth.errors import BerthError
@@ -82,6 +84,7 @@ def gather(client: docker.DockerClient, cfg: BerthConfig) -> SwarmReport:
             if task and task.get("NodeID"):
                 state += f" on {hostnames.get(task['NodeID'], task['NodeID'][:12])}"
         services.append((name, state))
+    services.append((FENCE_SERVICE, fence_state(client, nodes)))
     servers: list[SwarmServerRow] = []
     running_on: dict[str, int] = {}
     for service in api.services(filters=user_service_filters()):

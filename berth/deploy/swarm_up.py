@@ -20,7 +20,9 @@ from docker.errors import APIError, NotFound
 from berth import tls
 from berth.config.schema import BerthConfig
 from berth.deploy import hostfacts, layout, listed
+from berth.deploy.fence import FENCE_SERVICE
 from berth.deploy.hub import exec_accounts
+from berth.deploy.swarm_fence import ensure_fence, image_commands
 from berth.deploy.swarm_plan import (
     DOCKER_SOCKET,
     LABEL_STACK,
@@ -88,6 +90,7 @@ def gather_facts(
         socket_gid=socket_gid(client, hub_image),
         tls_names=hostfacts.host_names(cfg.listen.address),
         operator_tls=operator,
+        image_commands=image_commands(client, cfg),
     )
 
 
@@ -264,6 +267,9 @@ def apply(
     if plan.registry in stale:
         wait_running(client, plan.registry, _check("registry"))
     push_images(client, plan.pushes, say)
+    if plan.fence is not None and ensure_fence(client, plan.fence):
+        say("starting berth-fence on every node (user servers wait for it)")
+        stale.append(plan.fence)
     for service in (plan.guard, plan.hub, plan.proxy):
         wait_running(client, service, _check(service.role))
     remove_unused_objects(client, set(ids))
@@ -298,5 +304,6 @@ def stop_all(client: docker.DockerClient) -> int:
         with contextlib.suppress(NotFound):
             client.api.remove_service(service["ID"])
     remove_service(client, REGISTRY_SERVICE)
+    remove_service(client, FENCE_SERVICE)  # after the servers: nothing left to fence
     remove_unused_objects(client, set())
     return len(servers)

@@ -17,6 +17,8 @@ from typing import Any
 import docker.errors
 from tornado.httpclient import AsyncHTTPClient
 
+from berth import fence_signal
+
 from . import errors, specs
 from . import swarm_specs as ss
 from .base import BerthSpawner, resolve
@@ -120,12 +122,18 @@ class SwarmSpawner(SwarmSettings, BerthSpawner):
             if shared
             else {},
         )
+        command = base.command
+        if self.fence_wait > 0:
+            # The server's command (and any code of the user's) starts only once it is fenced.
+            command = fence_signal.wait_then(
+                list(command or await self._image_command(image)), self.fence_wait
+            )
         return ss.ServiceSpec(
             name=base.name,
             image=image,
             identity=self.identity,
             network_name=self.network_name,
-            command=base.command,
+            command=command,
             environment=base.environment,
             mounts=base.mounts,
             volume_driver=driver,
@@ -136,6 +144,25 @@ class SwarmSpawner(SwarmSettings, BerthSpawner):
             pinned_node=self.volume_node if (has_volumes and not shared) else "",
             extra_task_template=await resolve(self.extra_task_template, self) or {},
         )
+
+    async def _image_command(self, image: str) -> list[str]:
+        """The image's CMD (the wait goes in front of it; the ENTRYPOINT stays), read on the
+        manager, which pulls the image first if it does not have it."""
+        if self.image_commands.get(image):
+            return list(self.image_commands[image])
+        engine = self.engine
+        record = await engine.inspect_image(image)
+        if record is None:
+            self.report({"progress": 10, "message": f"Reading {image}'s command"})
+            await engine.pull(image, lambda _: None)
+            record = await engine.inspect_image(image) or {}
+        command = list((record.get("Config") or {}).get("Cmd") or [])
+        if not command:
+            raise errors.bad_config(
+                f"{image} has no CMD, so the wait for berth-fence has nothing to start: set "
+                "Spawner.cmd (or SwarmSpawner.fence_wait = 0 without the fence)"
+            )
+        return command
 
     async def _check_volume_node(self, engine: SwarmEngine, spec: ss.ServiceSpec) -> None:
         """Refuse to start away from the user's files: their node must be there and active."""

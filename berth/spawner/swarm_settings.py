@@ -57,6 +57,21 @@ class SwarmSettings(LoggingConfigurable):
         the scheduler's reason) before the start fails with that reason in plain words.""",
     ).tag(config=True)
 
+    fence_wait = Float(
+        60.0,
+        help="""Seconds a new server waits, before its command starts, for berth-fence (a
+        global service, docs/deploy.md) to fence its network; a server not fenced by then exits
+        and the start fails naming the fence. 0: no wait, for a Swarm without the fence, where
+        servers on the overlay reach each other's ports, the proxy's API and the nodes.""",
+    ).tag(config=True)
+
+    image_commands = Dict(
+        value_trait=List(Unicode()),
+        help="""Each image's CMD, ``{image: [command, ...]}``, for the wait for berth-fence to
+        start (``fence_wait``); an image not listed is read on the manager (pulled there if
+        missing). `berth up` fills it from the images it pushes, so the hub never asks.""",
+    ).tag(config=True)
+
     extra_task_template = Union(
         [Dict(), Callable()],
         default_value={},

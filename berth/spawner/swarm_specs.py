@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from berth.fence_signal import EXIT_NOT_FENCED
+
 from . import specs
 from .progress import ProgressEvent
 
@@ -300,6 +302,11 @@ def failure_message(view: TaskView, node_name: str = "") -> str:
     if view.state == "rejected":
         node = node_name or view.node_id[:12] or "?"
         return f"Node {node} could not start the server: {view.error or view.message}"
+    if view.state == "failed" and view.exit_code == EXIT_NOT_FENCED:
+        return (
+            f"The server was not started{where}: berth-fence did not fence its network in "
+            "time. Is the berth-fence service running on every node? (docs/deploy.md)"
+        )
     if view.state == "failed":
         if view.exit_code is not None and view.exit_code == 137:
             return (

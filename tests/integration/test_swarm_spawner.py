@@ -8,6 +8,7 @@ a worker node.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -42,6 +43,15 @@ def per_user(spawner):
             "type": "none", "o": "bind", "device": "/srv/berth-shared/{username}",
         }
 
+    if name in ("fence-a", "fence-c"):  # two servers on one node, B on another
+        spawner.placement_constraints = ["node.role == manager"]
+    if name == "fence-b":
+        spawner.placement_constraints = ["node.role == worker"]
+    if name.startswith("nofence"):
+        spawner.fence_wait = 4
+    if name == "fence-d":  # waits while the test checks it is not running yet
+        spawner.fence_wait = 300
+
 c.Spawner.pre_spawn_hook = per_user
 c.SwarmSpawner.schedule_timeout = 5
 """
@@ -60,6 +70,8 @@ def hub(cluster) -> Iterator:
     from swarm_hub import SwarmHub
 
     image = cluster.publish(default_image())
+    # The test hub runs its proxy in its own container: the hub is also the relay.
+    cluster.start_fence("berth-swarm-hub")
     hub = SwarmHub(cluster, image, SPAWNER_CONFIG)
     try:
         yield hub.start()
@@ -122,6 +134,158 @@ def test_overlay_carries_hub_to_server_traffic_only(hub, cluster) -> None:
     env = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
     assert "JUPYTERHUB_API_URL=http://berth-swarm-hub:8081/hub/api" in env, env
     hub.stop("overlay-a")
+
+
+# -- berth-fence: the overlay carries hub <-> server traffic only ---------------------------------
+
+PROBE = """
+import json, socket
+def gateway():
+    for line in open("/proc/net/route").read().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == "00000000":
+            return socket.inet_ntoa(bytes.fromhex(fields[2])[::-1])
+def probe(host, port):
+    s = socket.socket()
+    s.settimeout(2)
+    try:
+        s.connect((host, port))
+        return "open"
+    except socket.timeout:
+        return "timeout"
+    except OSError as e:
+        return type(e).__name__
+    finally:
+        s.close()
+targets = dict(TARGETS, gateway_registry=(gateway(), 5000))
+print(json.dumps({name: probe(*where) for name, where in targets.items()}))
+"""
+
+
+def server_ip(hub, user: str) -> str:
+    route = hub.api("GET", "/proxy").json()[f"/user/{user}/"]["target"]
+    return str(route.split("//", 1)[1].rsplit(":", 1)[0])
+
+
+def attack_from(hub, cluster, user: str, targets: dict[str, tuple[str, int]]) -> dict[str, str]:
+    """Connect from inside ``user``'s server (code run in its kernel, through the proxy) to each
+    target: {"b_server": "open" | "timeout" | "ConnectionRefusedError" | …}."""
+    out = hub.execute(user, f"TARGETS = {targets!r}\n" + PROBE, timeout=120)
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def node_container(cluster, user: str):
+    """(node, container) of ``user``'s server, found on the node's own engine."""
+    for node in cluster.nodes:
+        found = node.client.containers.list(filters={"label": f"berth.user={user}"})
+        if found:
+            return node, found[0]
+    raise AssertionError(f"no container of {user} on any node")
+
+
+def netns_rules(cluster, user: str) -> str:
+    node, container = node_container(cluster, user)
+    container.reload()
+    pid = str(container.attrs["State"]["Pid"])
+    found = node.container.exec_run(["nsenter", "-t", pid, "-n", "iptables-nft", "-S"])
+    return str(found.output.decode())
+
+
+@pytest.fixture(scope="module")
+def fenced_trio(hub, cluster) -> dict[str, str]:
+    """Servers A and C on the manager, B on a worker; B also listens on port 9999."""
+    for user in ("fence-a", "fence-b", "fence-c"):
+        hub.create_user(user)
+        assert hub.request_spawn(user).status_code in {201, 202}
+    for user in ("fence-a", "fence-b", "fence-c"):
+        hub.wait_ready(user, timeout=300)
+    assert hub.server_node("fence-a") == hub.server_node("fence-c") == cluster.manager.name
+    assert hub.server_node("fence-b") != cluster.manager.name
+    hub.execute(
+        "fence-b", "import subprocess; subprocess.Popen(['python3', '-m', 'http.server', '9999'])"
+    )
+    return {user: server_ip(hub, user) for user in ("fence-a", "fence-b", "fence-c")}
+
+
+def attack_targets(cluster, ips: dict[str, str]) -> dict[str, tuple[str, int]]:
+    return {
+        "b_server": (ips["fence-b"], 8888),
+        "b_own_port": (ips["fence-b"], 9999),
+        "c_server_same_node": (ips["fence-c"], 8888),
+        "hub_public_port": ("berth-swarm-hub", 8000),
+        "registry": (cluster.manager.address, 5000),
+        "manager_engine": (cluster.manager.address, 2375),
+        "worker_engine": (cluster.nodes[1].address, 2375),
+    }
+
+
+def test_a_server_reaches_the_hub_api_and_nothing_else_on_the_swarm(hub, cluster, fenced_trio):
+    """From A's server: B's and C's ports, the hub's other port, the registry (by the manager's
+    address and by the node's gateway) and the nodes' engines are closed; the hub's API is open.
+    Fails on main before berth-fence: every one of them answered."""
+    found = attack_from(hub, cluster, "fence-a", {
+        **attack_targets(cluster, fenced_trio), "hub_api": ("berth-swarm-hub", 8081),
+    })  # fmt: skip
+    assert found.pop("hub_api") == "open", found
+    assert all(result != "open" for result in found.values()), found
+    # The proxy still reaches every server (their pages load), and B still reaches the hub.
+    for user in fenced_trio:
+        assert hub.execute(user, "print(6 * 7)").strip() == "42"
+    found = attack_from(hub, cluster, "fence-b", {"a_server": (fenced_trio["fence-a"], 8888)})
+    assert found == {"a_server": "timeout", "gateway_registry": "timeout"}, found
+
+
+def test_a_restarted_fence_writes_the_rules_again(hub, cluster, fenced_trio):
+    """The rules lost (flushed by hand in A's namespace while the fence is down): A reaches the
+    registry, as on main. The fence started again finds every server and fences it again."""
+    cluster.stop_fence()
+    node, container = node_container(cluster, "fence-a")
+    pid = str(container.attrs["State"]["Pid"])
+    flushed = node.container.exec_run(
+        ["nsenter", "-t", pid, "-n", "sh", "-c", "iptables-nft -F && iptables-nft -X"]
+    )
+    assert flushed.exit_code == 0, flushed.output
+    target = {"registry": (cluster.manager.address, 5000)}
+    assert attack_from(hub, cluster, "fence-a", target)["registry"] == "open"
+    cluster.start_fence("berth-swarm-hub")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "BERTH-FENCE-OUT" not in netns_rules(cluster, "fence-a"):
+        time.sleep(1)
+    assert "-A OUTPUT -j BERTH-FENCE-OUT" in netns_rules(cluster, "fence-a"), cluster.fence_logs()
+    assert attack_from(hub, cluster, "fence-a", target)["registry"] != "open"
+
+
+def test_a_new_server_runs_nothing_until_it_is_fenced(hub, cluster, fenced_trio):
+    """Without the fence, a new server's task runs but its command waits (the hub has no route
+    to it, nothing listens); one left unfenced for its `fence_wait` fails naming the fence.
+    The fence back: the waiting server is fenced, then starts, then is routed."""
+    cluster.stop_fence()
+    try:
+        message = failed_spawn_message(hub, "nofence-a")
+        assert "berth-fence did not fence its network" in message, message
+        hub.create_user("fence-d")
+        assert hub.request_spawn("fence-d").status_code in {201, 202}
+        deadline = time.monotonic() + 120
+        container = None
+        while time.monotonic() < deadline and container is None:
+            with contextlib.suppress(AssertionError):
+                container = node_container(cluster, "fence-d")[1]
+            time.sleep(1)
+        assert container is not None
+        time.sleep(5)
+        processes = " ".join(" ".join(p) for p in container.top()["Processes"])
+        assert "jupyterhub-singleuser" not in processes and "python3 -c" in processes, processes
+        assert "BERTH-FENCE" not in netns_rules(cluster, "fence-d")
+        assert "/user/fence-d/" not in hub.api("GET", "/proxy").json()
+        assert not (hub.user_model("fence-d")["servers"].get("") or {}).get("ready")
+    finally:
+        cluster.start_fence("berth-swarm-hub")
+    hub.wait_ready("fence-d", timeout=120)
+    assert "-A OUTPUT -j BERTH-FENCE-OUT" in netns_rules(cluster, "fence-d")
+    found = attack_from(hub, cluster, "fence-d", attack_targets(cluster, fenced_trio))
+    assert all(result != "open" for result in found.values()), found
+    for user in ("fence-a", "fence-b", "fence-c", "fence-d"):
+        hub.stop(user)
 
 
 def test_a_restarted_hub_finds_its_servers(hub) -> None:

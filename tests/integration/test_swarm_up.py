@@ -242,8 +242,79 @@ def test_servers_spread_over_the_nodes_and_status_shows_where(cluster, config_fi
         assert re.search(rf"{user}\s.*running\s.*{node}", result.stdout), result.stdout
     for node in cluster.nodes:
         assert re.search(rf"{node.name}\s.*ready\s.*active", result.stdout), result.stdout
+    out = result.stdout + result.stderr  # the services go to stderr, the tables to stdout
+    assert "berth-fence: running on 3 of 3 ready nodes" in out, out
     logs = berth(cluster, config_file, "logs", "--tail", "5", timeout=120)
     assert logs.returncode == 0 and logs.stdout.strip(), logs.stderr
+
+
+PROBE = """
+import json, socket, sys
+def probe(host, port):
+    s = socket.socket()
+    s.settimeout(2)
+    try:
+        s.connect((host, port))
+        return "open"
+    except socket.timeout:
+        return "timeout"
+    except OSError as e:
+        return type(e).__name__
+    finally:
+        s.close()
+print(json.dumps({name: probe(h, p) for name, (h, p) in json.loads(sys.argv[1]).items()}))
+"""
+
+
+def server_container(cluster, user: str):
+    for node in cluster.nodes:
+        found = node.client.containers.list(
+            filters={"label": [f"berth.user={user}", "berth.prefix=berth"]}
+        )
+        if found:
+            return found[0]
+    raise AssertionError(f"no container of {user}")
+
+
+def test_the_overlay_carries_hub_to_server_traffic_only(cluster, deployed):
+    """From ann's server (code run in it, as its user): the other servers, the proxy's API
+    (8001), the registry and the nodes' engines are closed; the hub's API is open; the proxy
+    still reaches every server (checked by `spawn` through the public URL). Fails on main
+    before berth-fence: every one of them answered."""
+    import json
+
+    client = cluster.manager.client
+    tasks = {}
+    for user in ("bob", "cyd"):
+        found = client.services.list(
+            filters={"label": [f"berth.user={user}", "berth.prefix=berth"]}
+        )
+        task = next(t for t in found[0].tasks() if t["Status"]["State"] == "running")
+        attachment = next(
+            a
+            for a in task["NetworksAttachments"]
+            if a["Network"]["Spec"]["Name"] == "berth-swarmup-net"
+        )
+        tasks[user] = attachment["Addresses"][0].split("/")[0]
+    targets = {
+        "hub_api": ["berth-hub", 8081],
+        "bob": [tasks["bob"], 8888],
+        "cyd": [tasks["cyd"], 8888],
+        "proxy_api": ["berth-proxy", 8001],
+        "proxy_public": ["berth-proxy", 8443],
+        "registry": [cluster.manager.address, 5000],
+        "manager_engine": [cluster.manager.address, 2375],
+        "worker_engine": [cluster.nodes[2].address, 2375],
+    }
+    ann = server_container(cluster, "ann")
+    ran = ann.exec_run(["python3", "-c", PROBE, json.dumps(targets)], user="1000")
+    assert ran.exit_code == 0, ran.output
+    found = json.loads(ran.output.decode().strip().splitlines()[-1])
+    assert found.pop("hub_api") == "open", found
+    assert all(result != "open" for result in found.values()), found
+    fences = client.services.get("berth-fence")
+    assert fences.attrs["Spec"]["Mode"] == {"Global": {}}
+    assert not fences.attrs.get("Endpoint", {}).get("Ports")  # nothing published
 
 
 def test_a_drained_node_gets_no_new_servers(cluster, deployed):

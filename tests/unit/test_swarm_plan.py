@@ -156,6 +156,7 @@ def test_the_registry_runs_on_the_manager_and_the_notebook_images_are_pushed_to_
     assert p.pushes == (
         ("berth/base-notebook:latest", "mgr:5000/berth/base-notebook:latest"),
         ("berth/scipy-notebook:latest", "mgr:5000/berth/scipy-notebook:latest"),
+        ("berth/hub:latest", "mgr:5000/berth/hub:latest"),  # for berth-fence on every node
     )
     assert "c.SwarmSpawner.image = 'mgr:5000/berth/base-notebook:latest'" in p.config_py
     assert "'quay.io/x/y:1'" in p.config_py and "'mgr:5000/berth/scipy" in p.config_py
@@ -195,6 +196,7 @@ def test_the_engine_guard_is_the_only_service_with_the_managers_socket():
                     "--reserved-name", "berth-engine-guard",
                     "--reserved-name", "berth-hub",
                     "--reserved-name", "berth-proxy",
+                    "--reserved-name", "berth-fence",
                 ],
                 "Groups": ["998"],
                 "Mounts": [
@@ -330,3 +332,45 @@ def test_the_hub_copies_an_operator_certificate_from_its_secrets_for_the_proxy(t
     assert (proxy / "tls" / "cert.pem").read_bytes() == b"CERT"
     assert (proxy / "tls" / "key.pem").stat().st_mode & 0o777 == 0o600
     assert copy_operator_tls(secrets, proxy) is False  # unchanged: not written again
+
+
+def test_the_fence_runs_on_every_node_from_the_registry_with_the_egress_setting():
+    from berth.deploy.fence import FenceSpec, fence_service_kwargs
+
+    p = plan({"egress": {"mode": "none", "allow": ["10.9.0.0/16"]}})
+    assert p.fence is not None
+    spec = FenceSpec(
+        network="berth", hub="berth-hub", hub_port=8081, relays=("berth-proxy",),
+        server_port=8888, egress="none", allow=("10.9.0.0/16",),
+    )  # fmt: skip
+    expected = fence_service_kwargs(spec, "mgr:5000/berth/hub:latest")
+    expected["labels"] = {
+        "berth.deploy.stack": "swarm",
+        "berth.deploy.role": "fence",
+        "berth.deploy.fingerprint": p.fence.fingerprint,
+    }
+    assert p.fence.create_kwargs == expected
+    assert (
+        p.fence.fingerprint
+        == plan({"egress": {"mode": "none", "allow": ["10.9.0.0/16"]}}).fence.fingerprint
+    )
+    assert p.fence.fingerprint != plan().fence.fingerprint  # another egress: a new fence
+    new_hub = SwarmFacts(**{**FACTS.__dict__, "hub_image_id": "sha256:new"})
+    assert plan(facts=new_hub).fence.fingerprint != plan().fence.fingerprint
+
+
+def test_the_hub_knows_each_images_command_so_it_need_not_ask_the_engine():
+    """Under the engine guard the hub may not inspect images; `berth up` reads them."""
+    facts = SwarmFacts(
+        **{
+            **FACTS.__dict__,
+            "image_commands": (("berth/base-notebook:latest", ("start-notebook.py",)),),
+        }
+    )
+    text = plan(facts=facts).config_py
+    wanted = (
+        "c.SwarmSpawner.image_commands = "
+        "{'mgr:5000/berth/base-notebook:latest': ['start-notebook.py']}"
+    )
+    assert wanted in text, text
+    assert "c.SwarmSpawner.image_commands = {}" in plan().config_py

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from traitlets.config import Config
 
+from berth.fence_signal import WAIT_SCRIPT
 from berth.spawner import SwarmSpawner
 from berth.spawner.errors import SpawnException
+
+
+class ImageEngine:
+    """A manager's engine that knows images' CMDs (``images``) and pulls the rest."""
+
+    def __init__(
+        self, images: dict[str, list[str] | None], missing: frozenset[str] = frozenset()
+    ) -> None:
+        self.images, self.missing, self.pulled = images, set(missing), []
+
+    async def inspect_image(self, image: str) -> dict[str, Any] | None:
+        if image in self.missing:
+            return None
+        return {"Config": {"Entrypoint": ["tini", "-g", "--"], "Cmd": self.images[image]}}
+
+    async def pull(self, image: str, on_event: Any) -> None:
+        self.pulled.append(image)
+        self.missing.discard(image)
 
 
 def make_spawner(**config: Any) -> SwarmSpawner:
@@ -19,7 +39,9 @@ def make_spawner(**config: Any) -> SwarmSpawner:
     hub = SimpleNamespace(public_host="", api_url="http://hub:8081/hub/api", base_url="/hub/")
     user = SimpleNamespace(name="alice", url="/user/alice/", escaped_name="alice")
     orm_spawner = SimpleNamespace(name="", display_name="", server=None)
-    return SwarmSpawner(config=c, user=user, hub=hub, orm_spawner=orm_spawner)
+    spawner = SwarmSpawner(config=c, user=user, hub=hub, orm_spawner=orm_spawner)
+    spawner.engine = ImageEngine(defaultdict(lambda: ["start-notebook.py"]))  # type: ignore[assignment]
+    return spawner
 
 
 async def test_placement_per_image_and_pinning_to_the_volume_node() -> None:
@@ -87,3 +109,51 @@ async def test_an_image_off_the_allow_list_is_refused_before_the_swarm_is_asked(
     with pytest.raises(SpawnException) as caught:
         await sp.start()
     assert caught.value.status_code == 403
+
+
+# -- the wait for berth-fence -----------------------------------------------------------------
+
+
+async def test_the_images_command_starts_only_behind_the_wait_for_the_fence() -> None:
+    """Without the wait, a server's command (and the user's own start-up code, e.g. a
+    jupyter_server_config.py in their home) ran before the fence had written its rules."""
+    sp = make_spawner(network_name="ov")
+    spec = await sp._service_spec("i:1")
+    assert spec.command == ["python3", "-c", WAIT_SCRIPT, "60", "start-notebook.py"]
+
+
+async def test_a_configured_command_is_wrapped_without_asking_the_engine() -> None:
+    sp = make_spawner(network_name="ov", cmd=["jupyterhub-singleuser"], fence_wait=12.5)
+    sp.engine = NoEngine()  # type: ignore[assignment]
+    spec = await sp._service_spec("i:1")
+    assert spec.command == ["python3", "-c", WAIT_SCRIPT, "12.5", "jupyterhub-singleuser"]
+
+
+async def test_no_wait_leaves_the_command_alone() -> None:
+    sp = make_spawner(network_name="ov", fence_wait=0)
+    sp.engine = NoEngine()  # type: ignore[assignment]
+    assert (await sp._service_spec("i:1")).command is None
+
+
+async def test_an_image_the_manager_lacks_is_pulled_to_read_its_command() -> None:
+    sp = make_spawner(network_name="ov")
+    engine = ImageEngine({"reg:5000/i:1": ["start.sh", "lab"]}, missing={"reg:5000/i:1"})
+    sp.engine = engine  # type: ignore[assignment]
+    spec = await sp._service_spec("reg:5000/i:1")
+    assert engine.pulled == ["reg:5000/i:1"]
+    assert spec.command == ["python3", "-c", WAIT_SCRIPT, "60", "start.sh", "lab"]
+
+
+async def test_an_image_without_a_command_is_a_config_error() -> None:
+    sp = make_spawner(network_name="ov")
+    sp.engine = ImageEngine({"i:1": None})  # type: ignore[assignment]
+    with pytest.raises(SpawnException, match="no CMD"):
+        await sp._service_spec("i:1")
+
+
+async def test_a_known_command_is_not_asked_of_the_engine() -> None:
+    """`berth up` passes each image's CMD: the hub behind the guard never inspects images."""
+    sp = make_spawner(network_name="ov", image_commands={"reg:5000/i:1": ["start.sh", "lab"]})
+    sp.engine = NoEngine()  # type: ignore[assignment]
+    spec = await sp._service_spec("reg:5000/i:1")
+    assert spec.command == ["python3", "-c", WAIT_SCRIPT, "60", "start.sh", "lab"]

@@ -200,6 +200,14 @@ def test_dead_and_rejected_tasks_are_failures_not_progress() -> None:
     )
 
 
+def test_a_server_the_fence_did_not_fence_names_the_fence() -> None:
+    view = ss.TaskView(state="failed", node_id="n1", exit_code=75, error="non-zero exit (75)")
+    assert ss.failure_message(view, "node-1") == (
+        "The server was not started on node node-1: berth-fence did not fence its network in "
+        "time. Is the berth-fence service running on every node? (docs/deploy.md)"
+    )
+
+
 def test_current_task_is_the_newest() -> None:
     old = {"CreatedAt": "2026-11-26T17:28:00Z", "Slot": 1, "ID": "old"}
     new = {"CreatedAt": "2026-11-26T17:29:00Z", "Slot": 1, "ID": "new"}
