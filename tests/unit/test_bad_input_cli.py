@@ -119,6 +119,22 @@ def test_user_names_on_the_command_line(home: Path, command, name: str) -> None:
 
 
 @examples(60)
+@given(argv_text)
+@example("a/b")  # went on to the engine, to ask it for a label no server carries
+@example("alice\u200b")
+@example("Alice")
+def test_logs_user_names(home: Path, name: str) -> None:
+    count("cli user names")
+    status, stderr = berth(home, "logs", f"--user={name}")
+    if valid(check_username, name):
+        assert_reached_engine(status, stderr)
+    else:
+        assert_refused_before_engine(status, stderr)
+        if status == 1:
+            assert "invalid user name" in stderr
+
+
+@examples(60)
 @given(argv_text, st.sampled_from(["on", "off", "yes", "", "ON", "[/]"]))
 def test_admin_switch_on_the_command_line(home: Path, name: str, state: str) -> None:
     count("cli user names")
