@@ -7,15 +7,11 @@ validate values only; reading the files they name is berth/config/resolve.py's j
 
 from __future__ import annotations
 
-import re
-import string
 import unicodedata
 from collections.abc import Callable
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from annotated_types import Len
-from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from berth.config.auth import AuthConfig
 from berth.config.backup import BackupConfig
@@ -26,28 +22,23 @@ from berth.config.fields import (
     ContainerPath,
     DockerName,
     FieldProblem,
-    Hostname,
-    HttpUrl,
     ImageRef,
     IPAddress,
     MemorySize,
-    check_docker_name,
-    check_hostname,
     check_image,
     describe,
 )
+from berth.config.https import TLSConfig
 from berth.config.services import IdleCullerConfig, ServiceConfig
 from berth.config.system_users import SystemUsersConfig, system_users_problem
 from berth.config.users import UsersConfig
+from berth.config.volume_template import check_volume_template
 from berth.hub_container import DATA_DIR
-from berth.names import template_namespace
 
 # Where the hub container mounts its data volume (database, secrets, certificate).
 HUB_DATA_DIR = DATA_DIR
 DEFAULT_DB_URL = f"sqlite:///{HUB_DATA_DIR}/jupyterhub.sqlite"
 DEFAULT_IMAGE = "berth/base-notebook:latest"
-# The fields the spawner fills in name templates, from the spawner's own namespace.
-TEMPLATE_FIELDS = frozenset(template_namespace("berth", "user", "server"))
 
 
 class ListenConfig(Section):
@@ -57,110 +48,6 @@ class ListenConfig(Section):
         "service local to the machine, `::` listens on IPv6 too.",
     )
     port: int = Field(8443, ge=1, le=65535, description="Host TCP port of the HTTPS service.")
-
-
-LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
-LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def _check_email(value: Any) -> str:
-    if not isinstance(value, str) or not _EMAIL_RE.match(value.strip()):
-        raise ValueError(
-            f"expected an e-mail address such as admin@example.org, got {describe(value)}"
-        )
-    return value.strip()
-
-
-def _acme_name(value: Any) -> str:
-    name = check_hostname(value)
-    if name.startswith("*."):
-        raise ValueError(
-            f"{name!r}: a wildcard needs a DNS-01 challenge, which Berth does not do; "
-            "list each name instead"
-        )
-    return name
-
-
-class ACMEConfig(Section):
-    email: Annotated[str, BeforeValidator(_check_email)] = Field(
-        ...,
-        description="Address the certificate authority writes to about the account and "
-        "expiring certificates.",
-    )
-    hostnames: Annotated[list[Annotated[str, BeforeValidator(_acme_name)]], Len(min_length=1)] = (
-        Field(
-            ...,
-            description="DNS names the certificate is for (the first is its subject); each "
-            "must point at this host, whose `http_port` the authority must reach.",
-        )
-    )
-    directory: HttpUrl = Field(
-        LETS_ENCRYPT,
-        description="ACME directory URL of the certificate authority (default: Let's "
-        "Encrypt's production endpoint).",
-    )
-    staging: bool = Field(
-        False,
-        description="Use Let's Encrypt's staging endpoint (untrusted certificates, high rate "
-        "limits) instead of `directory`, to try a setup out.",
-    )
-    directory_ca: Path | None = Field(
-        None,
-        description="PEM file of a CA to trust for the directory's own HTTPS (a test "
-        "authority such as Pebble), besides the system's CAs.",
-    )
-    http_port: int = Field(
-        80,
-        ge=1,
-        le=65535,
-        description="Host TCP port for HTTP-01 challenges; every other request there is "
-        "redirected to HTTPS. The authority always connects to port 80: change it only behind "
-        "a port forward or for tests.",
-    )
-
-    @model_validator(mode="after")
-    def _one_directory(self) -> ACMEConfig:
-        if self.staging and self.directory != LETS_ENCRYPT:
-            raise FieldProblem("staging", "give either staging: true or a directory, not both")
-        return self
-
-    def directory_url(self) -> str:
-        return LETS_ENCRYPT_STAGING if self.staging else self.directory
-
-
-class TLSConfig(Section):
-    cert: Path | None = Field(
-        None,
-        description="PEM certificate (chain) file of the operator, relative to berth.yaml. "
-        "Without `cert` and `key`, Berth generates a self-signed certificate on first run.",
-    )
-    key: Path | None = Field(None, description="PEM private key file matching `cert`.")
-    hostnames: list[Hostname] = Field(
-        [],
-        description="Extra DNS names or IP addresses for the self-signed certificate, besides "
-        "the host's name, `localhost` and the host's addresses.",
-    )
-    acme: ACMEConfig | None = Field(
-        None,
-        description="Obtain and renew a trusted certificate from an ACME authority (Let's "
-        "Encrypt) by itself; until the first one is issued the self-signed one is served.",
-    )
-
-    @model_validator(mode="after")
-    def _pair(self) -> TLSConfig:
-        if (self.cert is None) != (self.key is None):
-            missing = "key" if self.key is None else "cert"
-            raise FieldProblem(missing, "tls.cert and tls.key must be given together")
-        if self.cert is not None and self.hostnames:
-            raise FieldProblem(
-                "hostnames",
-                "only used for the self-signed certificate; "
-                "remove it when tls.cert and tls.key are given",
-            )
-        if self.cert is not None and self.acme is not None:
-            raise FieldProblem("acme", "give either tls.cert and tls.key or tls.acme, not both")
-        return self
 
 
 class ImagesConfig(Section):
@@ -235,64 +122,6 @@ class StorageConfig(Section):
     def _template(cls, value: str) -> str:
         check_volume_template(value)
         return value
-
-
-# Name fields whose value depends on the user; {prefix} is one constant for a deployment.
-_PER_USER_FIELDS = frozenset({"username", "servername", "server_suffix"})
-# escape() never writes these, so they can separate escaped names (see berth/names.py).
-_SEPARATORS = frozenset("_.")
-# (user, server) pairs a template must render validly for: escapes that start with "-"
-# (any name not starting with a-z/0-9) and the default server (empty server name).
-_SAMPLE_NAMES = (("user", "server"), ("-", "-"), ("-", ""))
-
-
-def check_volume_template(value: str) -> None:
-    """Refuse a volume name template that fails for some users or lets two users share.
-
-    A volume that exists is mounted as it is found, so two users whose names render to one
-    volume name would share their files: fields cannot be formatted (``{username:.3}``
-    truncates), and two per-user fields need a ``_`` or ``.`` between them (``-`` is part of
-    escaped names: ``{username}-{servername}`` renders user ``a`` with server ``2eb.`` and
-    user ``a.b`` with server ``2e`` alike), except before ``{server_suffix}``, which brings
-    its own ``_``.
-    """
-    try:
-        parts = list(string.Formatter().parse(value))
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not a valid template: {exc}") from None
-    fields = {field for _, field, _, _ in parts if field is not None}
-    unknown = fields - TEMPLATE_FIELDS
-    if unknown:
-        known = ", ".join(sorted("{" + f + "}" for f in TEMPLATE_FIELDS))
-        raise ValueError(f"unknown field(s) {sorted(unknown)} (known: {known})")
-    if "username" not in fields:
-        raise ValueError("must contain {username}, or every user would share one volume")
-    after_field = False
-    for literal, field, spec, conversion in parts:
-        if field is None:
-            continue
-        if spec or conversion:
-            raise ValueError(
-                f"{{{field}}} cannot be formatted or converted (no ':' or '!' inside the "
-                "braces): it could make two users' volume names equal"
-            )
-        per_user = field in _PER_USER_FIELDS
-        if per_user and after_field and field != "server_suffix" and not set(literal) & _SEPARATORS:
-            raise ValueError(
-                f"put '_' or '.' before {{{field}}}: without one, two different users can "
-                "get the same volume name"
-            )
-        after_field = per_user or (after_field and not set(literal) & _SEPARATORS)
-    for user, server in _SAMPLE_NAMES:
-        rendered = value.format_map(template_namespace("berth", user, server))
-        try:
-            check_docker_name(rendered)
-        except ValueError:
-            raise ValueError(
-                f"gives the volume name {rendered!r} for the user {user!r}, which is not a "
-                "valid Docker name: start with fixed text (e.g. 'berth-user-{username}') and "
-                "use only a-z A-Z 0-9 _ . - outside the fields"
-            ) from None
 
 
 class LimitsConfig(Section):
