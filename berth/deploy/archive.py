@@ -267,9 +267,7 @@ class Verified:
     authenticated: bool  # the HMAC was checked with the target deployment's key
 
 
-def read_archive(
-    path: Path, sink: Sink | None = None
-) -> tuple[Manifest, str, dict[str, Entry]]:
+def read_archive(path: Path, sink: Sink | None = None) -> tuple[Manifest, str, dict[str, Entry]]:
     """Read the whole archive once: (manifest, its hmac, entries found). `sink` sees each member
     (but the manifest) with a stream of its content. Raises ArchiveProblem when it is damaged."""
     found: dict[str, Entry] = {}

@@ -17,8 +17,9 @@ from docker.models.containers import Container
 
 from berth import engine_client
 from berth.deploy import layout, pgio
+from berth.deploy.containerplan import ContainerPlan, files_tar
 from berth.deploy.hub import current, sync_routes
-from berth.deploy.plan import ContainerPlan, DeploymentPlan, files_tar
+from berth.deploy.plan import DeploymentPlan
 from berth.errors import BerthError
 
 START_TIMEOUT = 120.0
