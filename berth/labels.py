@@ -36,6 +36,10 @@ ROLE_FIREWALL = "firewall"  # the firewall container (berth up)
 LABEL_DEPLOY_ROLE = "berth.deploy.role"
 LABEL_FINGERPRINT = "berth.deploy.fingerprint"
 
+# `berth run`'s notebook containers, and the host directory each one mounts.
+LABEL_RUN = "berth.run"
+LABEL_RUN_MOUNT = "berth.run.mount"
+
 
 def managed(role: str) -> dict[str, str]:
     """The labels of an object of ``role`` that Berth made."""
