@@ -17,12 +17,11 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import docker
 import pytest
 import requests
-from deployment import Deployment
+from deployment import NO_LIVE_RESTORE, Deployment, restart_dockerd
 
 pytestmark = pytest.mark.integration
 
@@ -47,11 +46,6 @@ def login(dep: Deployment, user: str, password: str) -> requests.Session:
     return session
 
 
-REPO = Path(__file__).resolve().parents[2]
-NO_LIVE_RESTORE = (
-    "the engine runs without live-restore: scripts/start-dockerd.sh writes it only when "
-    '/etc/docker/daemon.json is absent; add "live-restore": true to that file'
-)
 SERVICE = ["berth-hub", "berth-proxy", "berth-engine-guard"]  # unprivileged, no capability
 EVERY_CONTAINER = [*SERVICE, "berth-firewall"]  # the firewall runs as root with NET_ADMIN only
 
@@ -484,14 +478,7 @@ class TestDeployment:
             c.name: c.attrs["State"]["StartedAt"]
             for c in (*map(engine.containers.get, SERVICE), *alice_servers(engine))
         }
-        restart = subprocess.run(
-            ["bash", str(REPO / "scripts" / "start-dockerd.sh"), "--restart"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert restart.returncode == 0, restart.stderr
+        restart_dockerd()
         for name, started in before.items():
             container = engine.containers.get(name)
             assert container.status == "running", name
