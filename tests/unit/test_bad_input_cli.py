@@ -20,9 +20,9 @@ from unittest import mock
 import pytest
 from bad_input import any_char, assert_clear_error, count, examples, outcome
 from bad_input import names as name_text
+from berth_yaml_files import files as berth_yaml_files
 from hypothesis import example, given
 from hypothesis import strategies as st
-from test_bad_input_config import files as berth_yaml_files
 from typer.testing import CliRunner
 
 from berth.cli import main
