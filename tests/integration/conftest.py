@@ -103,3 +103,20 @@ def run_container_module(
         yield runner
     finally:
         runner.cleanup()
+
+
+@pytest.fixture(scope="module")
+def fleet(run_container_module: Any, tmp_path_factory: Any, request: Any) -> Iterator[Any]:
+    """The image-startup scenarios (image_scenarios.py) that the module's selected tests name
+    with `@pytest.mark.containers(...)`, all started at once so that they boot in parallel."""
+    from image_fleet import Fleet
+
+    fleet = Fleet(run_container_module, tmp_path_factory)
+    needed: list[str] = []
+    for item in request.session.items:
+        if item.module is request.module:
+            for marker in item.iter_markers("containers"):
+                needed += [name for name in marker.args if name not in needed]
+    fleet.launch(needed)
+    yield fleet
+
