@@ -17,19 +17,11 @@ import subprocess
 import sys
 import time
 
-import docker
 import pytest
 import requests
 from deployment import NO_LIVE_RESTORE, Deployment, restart_dockerd
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def engine():
-    client = docker.from_env()
-    yield client
-    client.close()
 
 
 def login(dep: Deployment, user: str, password: str) -> requests.Session:

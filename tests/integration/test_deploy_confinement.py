@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 
-import docker
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -84,13 +83,6 @@ for name, attempt in tries.items():
         found[name] = exc.status_code
 print(json.dumps(found))
 """
-
-
-@pytest.fixture(scope="module")
-def engine():
-    client = docker.from_env()
-    yield client
-    client.close()
 
 
 def test_service_containers_are_unprivileged(hub_deployment, engine):

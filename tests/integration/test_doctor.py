@@ -14,7 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import docker
 import pytest
 import yaml
 
@@ -78,13 +77,6 @@ def test_no_permission_on_the_engine_socket():
     )
     assert result.returncode == 0, result.stderr
     assert "status='fail'" in result.stdout and "permission denied on its socket" in result.stdout
-
-
-@pytest.fixture(scope="module")
-def engine():
-    client = docker.from_env()
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")

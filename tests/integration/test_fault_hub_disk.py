@@ -7,7 +7,6 @@ and logins and spawns work again. (The other faults: test_faults.py.)
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +33,6 @@ HUB_FILLER = "/srv/berth/data/filler"
 FILL_HUB_DATA = FILL_VOLUME.replace("{mount}/ballast", HUB_FILLER).replace(
     "{mount}", "/srv/berth/data"
 )
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[docker.DockerClient]:
-    client = docker.from_env(timeout=120)
-    yield client
-    client.close()
 
 
 def hub_data_on_small_tmpfs(engine: docker.DockerClient) -> Any:

@@ -50,13 +50,6 @@ HAS_PIDS_KEY = "pids" in LimitsConfig.model_fields
 BYSTANDER = "bystander"
 MOUNT_POINT = StorageConfig().mount_point  # where the user's volume is (the kernel's cwd is not)
 @pytest.fixture(scope="module")
-def engine() -> Iterator[docker.DockerClient]:
-    client = docker.from_env(timeout=120)
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
 def dep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     limits: dict[str, Any] = {"memory": MEMORY_LIMIT}
     if HAS_PIDS_KEY:
