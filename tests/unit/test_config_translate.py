@@ -4,6 +4,7 @@
 import importlib
 
 import pytest
+from oauth_clients import GITHUB, OIDC
 from traitlets.config import Config, Configurable
 
 from berth.config import (
@@ -17,14 +18,6 @@ from berth.config import (
 )
 
 TOKEN = "0123456789abcdef"
-OIDC = {
-    "client_id": "berth",
-    "client_secret": "oidc-secret",
-    "authorize_url": "https://id.example.org/auth",
-    "token_url": "https://id.example.org/token",
-    "userdata_url": "https://id.example.org/userinfo",
-}
-GITHUB = {"client_id": "gh-id", "client_secret": "gh-secret"}
 
 
 def apply(overrides: dict, runtime: HubRuntime | None = None) -> dict:

@@ -1,15 +1,8 @@
 """berth.yaml's `auth` and `users` in -> the authenticator's JupyterHub config out."""
 
-from berth.config import SecretFile, config_from_data, to_jupyterhub_config
+from oauth_clients import GITHUB, OIDC
 
-OIDC = {
-    "client_id": "berth",
-    "client_secret": "oidc-secret",
-    "authorize_url": "https://id.example.org/auth",
-    "token_url": "https://id.example.org/token",
-    "userdata_url": "https://id.example.org/userinfo",
-}
-GITHUB = {"client_id": "gh-id", "client_secret": "gh-secret"}
+from berth.config import SecretFile, config_from_data, to_jupyterhub_config
 
 
 def apply(overrides: dict) -> dict:
