@@ -35,21 +35,34 @@ def wait_healthy(
     timeout: float,
     ready: Callable[[Container], bool] | None = None,
     interval: float = 0.25,
+    *,
+    ready_before_healthcheck: bool = False,
+    explain_stop: Callable[[bytes], str | None] | None = None,
 ) -> None:
-    """Wait for a container's HEALTHCHECK to pass (or `ready`, for images without one).
+    """Wait for a container's HEALTHCHECK to pass, or for `ready` to say yes: for images
+    without a healthcheck, and, with `ready_before_healthcheck`, also while the healthcheck has
+    not passed yet (a probe answers sooner than the engine's first check, which runs only after
+    its interval).
 
-    Fails with the log's tail as soon as the container stops or restarts, and at the timeout.
+    Fails as soon as the container stops or restarts (with `explain_stop`'s message for its
+    log when that gives one, else the log's tail), and at the timeout.
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         container.reload()
         state = container.attrs["State"]
         if state["Status"] in ("exited", "dead") or state.get("Restarting"):
-            tail = container.logs(tail=25).decode(errors="replace").strip()
+            log = container.logs(tail=25)
+            explained = explain_stop(log) if explain_stop is not None else None
+            if explained:
+                raise BerthError(explained)
+            tail = log.decode(errors="replace").strip()
             raise BerthError(f"{what} stopped (exit status {state.get('ExitCode')}):\n{tail}")
         health = state.get("Health", {}).get("Status")
-        if health == "healthy" or (health is None and ready is not None and ready(container)):
+        if health == "healthy":
+            return
+        if ready is not None and (health is None or ready_before_healthcheck) and ready(container):
             return
         time.sleep(interval)
     tail = container.logs(tail=25).decode(errors="replace").strip()
-    raise BerthError(f"{what} did not become healthy within {timeout:.0f}s:\n{tail}")
+    raise BerthError(f"{what} did not become ready within {timeout:.0f}s:\n{tail}")

@@ -45,6 +45,10 @@ LABEL_SNAPSHOT_PREFIX = "berth.snapshot.prefix"
 LABEL_DEPLOY_ROLE = "berth.deploy.role"
 LABEL_FINGERPRINT = "berth.deploy.fingerprint"
 
+# `berth run`'s notebook containers, and the host directory each one mounts.
+LABEL_RUN = "berth.run"
+LABEL_RUN_MOUNT = "berth.run.mount"
+
 
 def managed(role: str) -> dict[str, str]:
     """The labels of an object of ``role`` that Berth made."""

@@ -26,6 +26,24 @@ import yaml
 
 LOCK = Path("/tmp/berth-deployment-tests.lock")
 PREFIX = "berth-test-deploy"
+REPO = Path(__file__).resolve().parents[1]
+NO_LIVE_RESTORE = (
+    "the engine runs without live-restore: scripts/start-dockerd.sh writes it only when "
+    '/etc/docker/daemon.json is absent; add "live-restore": true to that file'
+)
+
+
+def restart_dockerd() -> None:
+    """Restart the shared engine (scripts/start-dockerd.sh --restart); tests that do hold the
+    hub-image lock, as every deployment test does."""
+    restart = subprocess.run(
+        ["bash", str(REPO / "scripts" / "start-dockerd.sh"), "--restart"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert restart.returncode == 0, restart.stderr
 
 
 def free_port() -> int:

@@ -26,23 +26,11 @@ from berth.acme import alpn, renewal
 from berth.acme.challenge import Tokens, make_server
 from berth.acme.issue import Answers, IssueError, obtain
 from berth.deploy import layout
+from berth.private_files import write_private
 
 STATUS_FILE = "status.json"
 STATUS_FILE_FOR_HUB = layout.ACME_STATUS_FOR_HUB
 LONGEST_SLEEP = 600.0  # look again at least this often (a restarted hub may rewrite the files)
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Replace a file atomically (a reader sees the old or the new bytes), mode 600."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    partial = path.with_name(f".{path.name}.partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(partial, 0o600)
-    os.replace(partial, path)
 
 
 @dataclass

@@ -8,23 +8,12 @@ from typing import Annotated
 import typer
 
 from berth import engine_client
-from berth.cli.options import ConfigOption, load
+from berth.cli.options import ConfigOption, load, username
 from berth.cli.output import console
-from berth.config.fields import check_username
 from berth.deploy import backup, restore
 from berth.errors import BerthError
 
 UsersArgument = Annotated[list[str] | None, typer.Argument(help="User names.", show_default=False)]
-
-
-def _names(values: list[str] | None) -> list[str]:
-    checked = []
-    for value in values or []:
-        try:
-            checked.append(check_username(value))
-        except ValueError as exc:
-            raise BerthError(f"invalid user name {value!r}: {exc}") from None
-    return checked
 
 
 def backup_command(
@@ -41,7 +30,7 @@ def backup_command(
     config: ConfigOption = None,
 ) -> None:
     """Back up while the service runs: the hub's data (--all) or some users' volumes."""
-    names = _names(users)
+    names = [username(value) for value in users or []]
     if bool(names) == everything:
         raise BerthError("name the users to back up, or pass --all (not both)")
     if keep is not None and keep < 1:
@@ -74,7 +63,7 @@ def restore_command(
     config: ConfigOption = None,
 ) -> None:
     """Restore everything, or some users' volumes, after verifying the whole archive."""
-    names = _names(users)
+    names = [username(value) for value in users or []]
     if not archive.is_file():
         raise BerthError(f"no such archive: {archive}")
     cfg = load(config)

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from berth import engine_client
-from berth.cli.options import CaBundleOption, ConfigOption, load
+from berth.cli.options import CaBundleOption, ConfigOption, load, username
 from berth.cli.output import console, stack_builder
 from berth.config.egress import EgressConfig
 from berth.config.schema import BerthConfig, LimitsConfig
@@ -186,6 +186,7 @@ def logs_command(
     config: ConfigOption = None,
 ) -> None:
     """Print the hub's log (or the proxy's, the guard's, …), or a user's server log."""
+    user = None if user is None else username(user)
     client = engine_client.connect()
     container = status.container_for(client, user, load(config).network, service)
     if not follow:

@@ -1,4 +1,4 @@
-"""Options shared by the deployment commands."""
+"""Options and arguments shared by the deployment commands."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from typing import Annotated
 
 import typer
 
+from berth.config.fields import check_username
 from berth.config.load import load_config
 from berth.config.schema import BerthConfig
+from berth.errors import BerthError
 
 DEFAULT_CONFIG = Path("berth.yaml")
 
@@ -29,6 +31,16 @@ def load(path: Path | None) -> BerthConfig:
     if path is not None:
         return load_config(path)
     return load_config(DEFAULT_CONFIG, missing_ok=True)
+
+
+def username(value: str) -> str:
+    """A user name from the command line, checked and lowercased as the hub keeps it. Call it
+    before connecting to the engine, so that a typo is refused as such even when the engine is
+    down."""
+    try:
+        return check_username(value)
+    except ValueError as exc:
+        raise BerthError(f"invalid user name {value!r}: {exc}") from None
 
 
 CaBundleOption = Annotated[

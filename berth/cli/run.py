@@ -20,9 +20,9 @@ from berth.cli.output import console, stack_builder
 from berth.config.fields import check_image
 from berth.errors import BerthError
 from berth.images import catalog, provision
+from berth.labels import LABEL_RUN
 from berth.run import runner
 from berth.run.spec import (
-    RUN_LABEL,
     RunSpec,
     choose_identity,
     validate_memory,
@@ -176,7 +176,7 @@ def _interrupt_on_signals() -> None:
 
 def _stop(name: str) -> None:
     client = engine_client.connect()
-    matches = client.containers.list(all=True, filters={"label": RUN_LABEL, "name": name})
+    matches = client.containers.list(all=True, filters={"label": LABEL_RUN, "name": name})
     container = next((item for item in matches if item.name == name), None)
     if container is None:
         raise BerthError(f"no notebook started by `berth run` is named {name!r}")

@@ -12,23 +12,13 @@ from rich.console import Console
 from rich.table import Table
 
 from berth import engine_client
-from berth.cli.options import ConfigOption, load
+from berth.cli.options import ConfigOption, load, username
 from berth.cli.output import console
-from berth.config.fields import check_username
 from berth.deploy import accounts
 from berth.deploy.hub import exec_accounts
 from berth.errors import BerthError
 
 app = typer.Typer(help="Manage the hub's users.", no_args_is_help=True)
-
-
-def _name(value: str) -> str:
-    """The checked, lowercased name; call it before connecting to the engine, so that a typo
-    is refused as such even when the engine is down."""
-    try:
-        return check_username(value)
-    except ValueError as exc:
-        raise BerthError(f"invalid user name {value!r}: {exc}") from None
 
 
 def _password(ask: bool) -> dict[str, str]:
@@ -60,7 +50,7 @@ def add(
     config: ConfigOption = None,
 ) -> None:
     """Add a user (with local accounts: a password, generated unless --password)."""
-    name = _name(name)
+    name = username(name)
     native = _native(config)
     wanted = accounts.request("add", name=name, admin=admin, native=native)
     answer = exec_accounts(engine_client.connect(), wanted, _password(password and native))
@@ -72,7 +62,7 @@ def add(
 @app.command("remove")
 def remove(name: str) -> None:
     """Remove a user (their server stops; their files volume is kept)."""
-    name = _name(name)
+    name = username(name)
     exec_accounts(engine_client.connect(), accounts.request("remove", name=name))
     console.print(f"removed {name}; the user's volume is kept")
 
@@ -102,7 +92,7 @@ def list_users() -> None:
 @app.command("set-password")
 def set_password(name: str) -> None:
     """Set a local user's password (typed twice, or piped on stdin)."""
-    name = _name(name)
+    name = username(name)
     wanted = accounts.request("set-password", name=name)
     answer = exec_accounts(engine_client.connect(), wanted, _password(True))
     console.print(f"password of {answer['name']} changed")
@@ -115,7 +105,7 @@ def admin(name: str, state: Annotated[str, typer.Argument(help="on or off")]) ->
     """Make a user an admin (on) or not (off)."""
     if state not in ("on", "off"):
         raise BerthError(f"admin takes 'on' or 'off', not {state!r}")
-    name = _name(name)
+    name = username(name)
     wanted = accounts.request("admin", name=name, admin=state == "on")
     exec_accounts(engine_client.connect(), wanted)
     console.print(f"{name} is {'now' if state == 'on' else 'no longer'} an admin")
@@ -126,7 +116,7 @@ def token_command(
     note: Annotated[str, typer.Option(help="Note stored with the token.")] = "berth token",
 ) -> None:
     """Print a new API token for a user (for scripts using JupyterHub's REST API)."""
-    name = _name(name)
+    name = username(name)
     try:
         note.encode("utf-8")
     except UnicodeEncodeError:

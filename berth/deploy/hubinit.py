@@ -17,18 +17,10 @@ from pathlib import Path
 
 from berth import hub_container, tls
 from berth.deploy import layout, pgtool
+from berth.private_files import write_private
 
 # The secrets' directory, relative to the data volume's root.
 SECRETS = Path(hub_container.SECRETS_DIR).relative_to(hub_container.DATA_DIR)
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write a file readable by its owner only (created with mode 600, never wider)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.chmod(path, 0o600)
 
 
 def ensure_secrets(data: Path, proxy: Path) -> list[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import tarfile
 import uuid
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
 from berth.deploy import layout, pgtool, volumeio
+from berth.deploy.containerplan import files_tar
 from berth.deploy.network import network_addresses
 from berth.errors import BerthError
 from berth.labels import LABEL_MANAGED, LABEL_ROLE
@@ -52,17 +52,6 @@ def dump_digest(lines: Iterator[bytes]) -> str:
             continue
         digest.update(stripped + b"\n")
     return digest.hexdigest()
-
-
-def _files_tar(files: dict[str, tuple[bytes, int]]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, (data, mode) in files.items():
-            info = tarfile.TarInfo(name.lstrip("/"))
-            info.size, info.mode = len(data), mode
-            info.uid, info.gid = layout.HUB_UID, layout.HUB_GID
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def placement(client: docker.DockerClient, network: str) -> dict[str, Any]:
@@ -119,7 +108,7 @@ def _helper(
             SCRIPT: (Path(pgtool.__file__).read_bytes(), 0o644),
             URL_FILE: (db_url.encode(), 0o600),
         }
-        container.put_archive("/", _files_tar(files))
+        container.put_archive("/", files_tar(files))
         yield container
     finally:
         with contextlib.suppress(NotFound, APIError):
@@ -182,7 +171,7 @@ def load(client: docker.DockerClient, image: str, db_url: str, network: str, dum
     """Replace the hub database's contents with `dump` (all or nothing); return the digest
     (:func:`dump_digest`) of a fresh dump of the result, to compare with the archive's."""
     with _helper(client, image, db_url, network, ["load", URL_FILE, DUMP_FILE]) as helper:
-        helper.put_archive("/", _files_tar({DUMP_FILE: (dump.read_bytes(), 0o600)}))
+        helper.put_archive("/", files_tar({DUMP_FILE: (dump.read_bytes(), 0o600)}))
         _run(helper, "loading the hub database")
     with dumped(client, image, db_url, network) as (_, stream):
         return dump_digest(iter(stream.readline, b""))

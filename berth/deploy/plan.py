@@ -3,17 +3,14 @@
 The service is several containers (see layout.py), each planned here with its create
 arguments, the files copied into it before it starts, and a fingerprint of everything it is
 made from, stored as a label: the next `berth up` compares fingerprints container by container,
-so it says "nothing changed" or restarts exactly the containers whose inputs changed.
+so it says "nothing changed" or restarts exactly the containers whose inputs changed. What a
+container's plan is made of is in containerplan.py; the certificate and the ACME client's
+container in tls_plan.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
-import tarfile
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any
 
 from berth import labels
@@ -22,66 +19,36 @@ from berth.config.runtime import HubRuntime
 from berth.config.schema import BerthConfig
 from berth.config.translate import Config, hub_secret_files, to_jupyterhub_config
 from berth.deploy import layout, system_users
+
+# (`X as X`: re-exported for swarm_plan.py, which imports them from here.)
+from berth.deploy.containerplan import HEALTH_INTERVAL_NS as HEALTH_INTERVAL_NS
+from berth.deploy.containerplan import (
+    SECURITY,
+    ContainerFiles,
+    ContainerPlan,
+    HostFacts,
+    VolumeLabels,
+    finish,
+    healthcheck,
+    static_address,
+)
+from berth.deploy.containerplan import NetworkPlan as NetworkPlan
+from berth.deploy.containerplan import fingerprint as fingerprint
 from berth.deploy.firewall import firewall_container_kwargs, spec_for_network
-from berth.deploy.layout import HUB_GID, HUB_UID
 from berth.deploy.network import bridge_name, network_addresses, network_create_kwargs
+from berth.deploy.tls_plan import (
+    acme_network_kwargs,
+    acme_volume_name,
+    plan_acme,
+    self_signed_names,
+)
+from berth.deploy.tls_plan import tls_identity as tls_identity
 from berth.errors import BerthError
 
 # How often JupyterHub compares the proxy's routes with its own and adds the missing ones: a
 # restarted proxy starts empty, and serves users again within this many seconds (`berth up`
 # asks the hub to sync at once after it replaced the proxy).
 ROUTE_CHECK_SECONDS = 15
-HEALTH_INTERVAL_NS = 5_000_000_000
-# Keyword arguments of the docker SDK's `client.containers.create` (networks: `.networks.create`).
-CreateKwargs = dict[str, Any]
-# Path in a container -> (content, mode): the files copied into it before it starts.
-ContainerFiles = dict[str, tuple[bytes, int]]
-# Volume name -> its labels.
-VolumeLabels = dict[str, dict[str, str]]
-
-SECURITY = {
-    "restart_policy": {"Name": "unless-stopped"},
-    "security_opt": ["no-new-privileges"],
-    "cap_drop": ["ALL"],
-}
-
-
-@dataclass(frozen=True)
-class HostFacts:
-    """What berth up learns from the host and engine before planning."""
-
-    hub_image_id: str
-    socket_gid: int
-    tls_names: list[str]  # names and addresses a self-signed certificate must cover
-    operator_tls: tuple[bytes, bytes] | None = None  # (cert, key) read from tls.cert/tls.key
-    acme_directory_ca: bytes | None = None  # read from tls.acme.directory_ca
-    subnet: str = layout.NETWORK_SUBNET  # the existing network's, or one the engine allocated
-    resolvers: tuple[str, ...] = ()  # the engine's DNS servers (hostfacts.dns_resolvers)
-
-
-@dataclass(frozen=True)
-class NetworkPlan:
-    """The Berth network: an explicit subnet, so the hub and proxy keep fixed addresses (the
-    firewall's rules name them) outside the range user containers get addresses from."""
-
-    name: str
-    create_kwargs: CreateKwargs
-    subnet: str
-    hub_ip: str
-    proxy_ip: str
-
-
-@dataclass(frozen=True)
-class ContainerPlan:
-    role: str  # guard, hub, proxy, firewall
-    create_kwargs: CreateKwargs
-    files: ContainerFiles
-    fingerprint: str
-
-    @property
-    def name(self) -> str:
-        name: str = self.create_kwargs["name"]
-        return name
 
 
 @dataclass(frozen=True)
@@ -144,40 +111,6 @@ def with_deployment_settings(config: Config, net: NetworkPlan) -> Config:
     }
 
 
-def _healthcheck(check: str) -> dict[str, Any]:
-    return {
-        "test": ["CMD", "python3", "-m", "berth.deploy.hubcheck", check],
-        "interval": HEALTH_INTERVAL_NS,
-        "timeout": 2 * HEALTH_INTERVAL_NS,
-        "retries": 3,
-        "start_period": 2 * HEALTH_INTERVAL_NS,
-    }
-
-
-def _static_address(net: NetworkPlan, address: str) -> dict[str, Any]:
-    return {
-        "network": net.name,
-        "networking_config": {net.name: {"IPAMConfig": {"IPv4Address": address}}},
-    }
-
-
-def fingerprint(create_kwargs: CreateKwargs, files: ContainerFiles, *extra: str) -> str:
-    """Everything a container is made from (create arguments, files, other inputs), hashed."""
-    digest = hashlib.sha256()
-    for path in sorted(files):
-        digest.update(path.encode() + b"\0" + files[path][0] + b"\0")
-    digest.update(json.dumps(create_kwargs, sort_keys=True, default=str).encode())
-    for item in extra:
-        digest.update(b"\0" + item.encode())
-    return digest.hexdigest()[:32]
-
-
-def _finish(role: str, kwargs: CreateKwargs, files: ContainerFiles, *extra: str) -> ContainerPlan:
-    print_ = fingerprint(kwargs, files, *extra)
-    kwargs["labels"] = {layout.LABEL_ROLE: role, layout.LABEL_FINGERPRINT: print_}
-    return ContainerPlan(role, kwargs, files, print_)
-
-
 def plan_guard(cfg: BerthConfig, facts: HostFacts, engine_volume: str) -> ContainerPlan:
     """The only container with the engine's socket: no network, and the socket's group only."""
     command = [
@@ -200,12 +133,12 @@ def plan_guard(cfg: BerthConfig, facts: HostFacts, engine_volume: str) -> Contai
         },
         "group_add": [str(facts.socket_gid)],
         "read_only": True,
-        "healthcheck": _healthcheck("engine"),
+        "healthcheck": healthcheck("engine"),
         **SECURITY,
     }
     if cfg.backend == "system-users":
         system_users.add_to_guard(kwargs, cfg)
-    return _finish("guard", kwargs, {})
+    return finish("guard", kwargs, {})
 
 
 def plan_hub(
@@ -250,93 +183,13 @@ def plan_hub(
             proxy_volume: {"bind": layout.PROXY_DIR, "mode": "rw"},
             engine_volume: {"bind": layout.ENGINE_DIR, "mode": "ro"},
         },
-        **_static_address(net, net.hub_ip),
-        "healthcheck": _healthcheck("hub"),
+        **static_address(net, net.hub_ip),
+        "healthcheck": healthcheck("hub"),
         **SECURITY,
     }
     if cfg.tls.acme:  # the self-signed certificate only stands in until berth-acme has one
         kwargs["environment"]["BERTH_TLS_ACME"] = "1"
-    return _finish("hub", kwargs, files), config_py
-
-
-def self_signed_names(cfg: BerthConfig, facts: HostFacts) -> list[str]:
-    acme = cfg.tls.acme.hostnames if cfg.tls.acme else []
-    return list(dict.fromkeys([*acme, *cfg.tls.hostnames, *facts.tls_names]))
-
-
-def tls_identity(cfg: BerthConfig, facts: HostFacts) -> str:
-    """What the certificate the proxy serves is made from: a new one means a proxy restart.
-    ACME's certificates change by themselves, and the proxy loads them without one."""
-    if facts.operator_tls:
-        return "operator:" + hashlib.sha256(b"\0".join(facts.operator_tls)).hexdigest()
-    if cfg.tls.acme:
-        return "acme"
-    return "self-signed:" + ",".join(self_signed_names(cfg, facts))
-
-
-def acme_network_name(cfg: BerthConfig) -> str:
-    return f"{cfg.network}-acme"
-
-
-def acme_volume_name(cfg: BerthConfig) -> str:
-    return f"{cfg.hub.data_volume}-acme"
-
-
-def acme_network_kwargs(cfg: BerthConfig) -> dict[str, Any]:
-    """berth-acme's network: its own bridge, so it shares none with the hub, the proxy or a
-    user server; it needs only the way out to the authority and its published HTTP port."""
-    return {
-        "name": acme_network_name(cfg),
-        "driver": "bridge",
-        "labels": {layout.LABEL_ROLE: "acme"},
-    }
-
-
-def plan_acme(cfg: BerthConfig, facts: HostFacts, proxy_volume: str) -> ContainerPlan | None:
-    """The ACME client: the proxy volume (to write the certificate) and its own volume (the
-    account key); no engine, no guard, not on the Berth network; the HTTP port published."""
-    acme = cfg.tls.acme
-    if acme is None:
-        return None
-    command = [
-        "python3", "-m", "berth.acme.service",
-        "--directory", acme.directory_url(),
-        "--email", acme.email,
-        "--http-port", str(layout.ACME_HTTP_PORT),
-        "--challenge", acme.challenge_type(),
-        "--https-port", str(cfg.listen.port),
-        "--tls-dir", str(PurePosixPath(layout.TLS_CERT).parent),
-        "--state", layout.ACME_DIR,
-    ]  # fmt: skip
-    for name in acme.hostnames:
-        command += ["--name", name]
-    environment = {}
-    if facts.acme_directory_ca:  # a public CA certificate, not a secret
-        environment["BERTH_ACME_DIRECTORY_CA"] = facts.acme_directory_ca.decode()
-    kwargs = {
-        "image": facts.hub_image_id,
-        "name": layout.ACME_CONTAINER,
-        "hostname": layout.ACME_CONTAINER,
-        "command": command,
-        "detach": True,
-        "environment": environment,
-        # Without http_port nothing is published (TLS-ALPN-01 goes through the proxy's port);
-        # the HTTP server still answers inside, for the health check.
-        "ports": (
-            {f"{layout.ACME_HTTP_PORT}/tcp": (cfg.listen.address, acme.http_port)}
-            if acme.http_port
-            else {}
-        ),
-        "volumes": {
-            proxy_volume: {"bind": layout.PROXY_DIR, "mode": "rw"},
-            acme_volume_name(cfg): {"bind": layout.ACME_DIR, "mode": "rw"},
-        },
-        "network": acme_network_name(cfg),
-        "read_only": True,
-        "healthcheck": _healthcheck("acme"),
-        **SECURITY,
-    }
-    return _finish("acme", kwargs, {})
+    return finish("hub", kwargs, files), config_py
 
 
 def plan_proxy(
@@ -357,12 +210,12 @@ def plan_proxy(
         "environment": {"BERTH_PROXY_DIR": layout.PROXY_DIR},
         "ports": {f"{layout.PROXY_PORT}/tcp": (cfg.listen.address, cfg.listen.port)},
         "volumes": {proxy_volume: {"bind": layout.PROXY_DIR, "mode": "ro"}},
-        **_static_address(net, net.proxy_ip),
+        **static_address(net, net.proxy_ip),
         "read_only": True,
-        "healthcheck": _healthcheck("proxy"),
+        "healthcheck": healthcheck("proxy"),
         **SECURITY,
     }
-    return _finish("proxy", kwargs, {}, tls_identity(cfg, facts))
+    return finish("proxy", kwargs, {}, tls_identity(cfg, facts))
 
 
 def plan_firewall(cfg: BerthConfig, facts: HostFacts, net: NetworkPlan) -> ContainerPlan:
@@ -376,7 +229,7 @@ def plan_firewall(cfg: BerthConfig, facts: HostFacts, net: NetworkPlan) -> Conta
         resolvers=facts.resolvers if cfg.egress.mode != "none" else (),
     )
     kwargs = firewall_container_kwargs(spec, facts.hub_image_id, name=layout.FIREWALL_CONTAINER)
-    return _finish("firewall", kwargs, {})
+    return finish("firewall", kwargs, {})
 
 
 SCHEDULED_BACKUPS_UNAVAILABLE = (
@@ -421,30 +274,6 @@ def plan_deployment(cfg: BerthConfig, facts: HostFacts) -> DeploymentPlan:
         acme=plan_acme(cfg, facts, proxy_volume),
         acme_network=acme_network_kwargs(cfg) if cfg.tls.acme else None,
     )
-
-
-def files_tar(files: ContainerFiles) -> bytes:
-    """One tar (rooted at /) of the plan's files, owned by the hub user, with their modes."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        directories: set[str] = set()
-        for path in sorted(files):
-            for parent in reversed(PurePosixPath(path).parents[:-1]):
-                if str(parent) not in directories and str(parent).startswith(f"{layout.ROOT_DIR}/"):
-                    directories.add(str(parent))
-                    info = tarfile.TarInfo(str(parent).lstrip("/"))
-                    info.type, info.mode, info.uid, info.gid = (
-                        tarfile.DIRTYPE,
-                        0o700,
-                        HUB_UID,
-                        HUB_GID,
-                    )
-                    tar.addfile(info)
-            data, mode = files[path]
-            info = tarfile.TarInfo(path.lstrip("/"))
-            info.size, info.mode, info.uid, info.gid = len(data), mode, HUB_UID, HUB_GID
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def config_changes(old: str, new: str) -> list[str]:

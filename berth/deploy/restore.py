@@ -230,13 +230,7 @@ def _restore_hub(
     db = str(hub_meta.get("database") or "")
     if archive.name_problem(f"{archive.HUB_DATA}/{db}") or splitter.database is None:
         raise BerthError("the archive's hub database entry is unusable; nothing was changed")
-    volume = cfg.hub.data_volume
-    try:
-        client.volumes.get(volume)
-    except NotFound:
-        client.volumes.create(
-            volume, driver="local", labels={LABEL_MANAGED: "true", LABEL_ROLE: ROLE_HUB_DATA}
-        )
+    volume = _ensure_hub_volume(client, cfg)
     hub_tar = splitter.tars.get(HUB_KEY)
     if hub_tar is None:
         raise BerthError("the archive has no hub data; nothing was changed")
@@ -246,15 +240,8 @@ def _restore_hub(
         member.size, member.uid, member.gid = info.size, info.uid, info.gid
         member.mode, member.mtime = info.mode, info.mtime
         tar.addfile(member, data)
-    hub = _hub_container(client)
-    was_running = hub is not None and hub.status == "running"
-    if hub is not None and was_running:
-        say("stopping the hub to restore its data (user servers keep running)")
-        hub.stop(timeout=15)
-    say(f"restoring the hub data volume {volume}")
-    volumeio.wipe(client, image, volume)
-    with open(hub_tar, "rb") as tar_file:
-        volumeio.put(client, image, volume, tar_file)
+    hub = _stop_running_hub(client, say)
+    _refill(client, image, volume, hub_tar, say)
     expected = {
         **archive.entries_under(verified.entries, archive.HUB_DATA),
         archive.HUB_DATABASE: verified.entries[archive.HUB_DATABASE],
@@ -268,7 +255,7 @@ def _restore_hub(
 
     side_files = [db + suffix for suffix in SQLITE_SIDE_FILES[1:]]
     _verify_volume(client, image, volume, expected, rename, side_files, as_hub_user=True)
-    if hub is None or not was_running:
+    if hub is None:
         say("the hub was not running: start the service with `berth up`")
         return
     say("starting the hub again")
@@ -308,18 +295,8 @@ def _restore_hub_postgres(
     db_url = cfg.hub.db_url.get_secret_value()
     say("checking the hub database is reachable (nothing changed yet)")
     pgio.check(client, image, db_url, cfg.network)
-    volume = cfg.hub.data_volume
-    try:
-        client.volumes.get(volume)
-    except NotFound:
-        client.volumes.create(
-            volume, driver="local", labels={LABEL_MANAGED: "true", LABEL_ROLE: ROLE_HUB_DATA}
-        )
-    hub = _hub_container(client)
-    was_running = hub is not None and hub.status == "running"
-    if hub is not None and was_running:
-        say("stopping the hub to restore its data (user servers keep running)")
-        hub.stop(timeout=15)
+    volume = _ensure_hub_volume(client, cfg)
+    hub = _stop_running_hub(client, say)
     try:
         say("loading the hub database (one transaction)")
         found = pgio.load(client, image, db_url, cfg.network, splitter.sql_dump)
@@ -328,10 +305,7 @@ def _restore_hub_postgres(
                 "the restored hub database does not match the archive's dump (a fresh "
                 "pg_dump of it differs)"
             )
-        say(f"restoring the hub data volume {volume}")
-        volumeio.wipe(client, image, volume)
-        with open(hub_tar, "rb") as tar_file:
-            volumeio.put(client, image, volume, tar_file)
+        _refill(client, image, volume, hub_tar, say)
         _verify_volume(
             client,
             image,
@@ -341,13 +315,43 @@ def _restore_hub_postgres(
             as_hub_user=True,
         )
     finally:
-        if hub is not None and was_running:
+        if hub is not None:
             say("starting the hub again")
             hub.start()
-    if hub is None or not was_running:
+    if hub is None:
         say("the hub was not running: start the service with `berth up`")
         return
     engine_client.wait_healthy(hub, "the hub", HUB_START_TIMEOUT, interval=0.5)
+
+
+def _ensure_hub_volume(client: docker.DockerClient, cfg: BerthConfig) -> str:
+    """The hub's data volume, made (with the labels `berth up` gives it) if missing."""
+    volume = cfg.hub.data_volume
+    try:
+        client.volumes.get(volume)
+    except NotFound:
+        client.volumes.create(
+            volume, driver="local", labels={LABEL_MANAGED: "true", LABEL_ROLE: ROLE_HUB_DATA}
+        )
+    return volume
+
+
+def _stop_running_hub(client: docker.DockerClient, say: Say) -> Container | None:
+    """Stop the hub if it runs; return it then (to be started again), else None."""
+    hub = _hub_container(client)
+    if hub is None or hub.status != "running":
+        return None
+    say("stopping the hub to restore its data (user servers keep running)")
+    hub.stop(timeout=15)
+    return hub
+
+
+def _refill(client: docker.DockerClient, image: str, volume: str, tar: Path, say: Say) -> None:
+    """Empty the hub's data volume, then put the archive's hub data in."""
+    say(f"restoring the hub data volume {volume}")
+    volumeio.wipe(client, image, volume)
+    with open(tar, "rb") as tar_file:
+        volumeio.put(client, image, volume, tar_file)
 
 
 def _hub_container(client: docker.DockerClient) -> Container | None:

@@ -18,7 +18,8 @@ from docker.models.volumes import Volume
 from berth.config.schema import BerthConfig
 from berth.deploy import accounts, inventory, layout
 from berth.deploy.hub import SERVICE_CONTAINERS, current, current_hub, exec_accounts, read_file
-from berth.deploy.plan import acme_volume_name, volume_names
+from berth.deploy.plan import volume_names
+from berth.deploy.tls_plan import acme_volume_name
 from berth.errors import BerthError
 from berth.labels import (
     LABEL_MANAGED,

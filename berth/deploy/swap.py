@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
-import time
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,9 +15,11 @@ import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
+from berth import engine_client
 from berth.deploy import layout, pgio
+from berth.deploy.containerplan import ContainerPlan, files_tar
 from berth.deploy.hub import current, sync_routes
-from berth.deploy.plan import ContainerPlan, DeploymentPlan, files_tar
+from berth.deploy.plan import DeploymentPlan
 from berth.errors import BerthError
 
 START_TIMEOUT = 120.0
@@ -135,28 +136,26 @@ def start_together(client: docker.DockerClient, swaps: list[Swap]) -> None:
 
 
 def wait_ready(swap: Swap, plan: DeploymentPlan, timeout: float = START_TIMEOUT) -> None:
-    """Wait until the new container is healthy, or answers a probe (quicker than the engine's
-    first healthcheck, which runs only after its interval); fail fast when it stops."""
+    """Wait until the new container is healthy, or answers a probe; fail fast when it stops
+    (with the one line its entry wrote, when it wrote one)."""
     container = swap.new
     assert container is not None
     probe = _probe(swap.plan.role, plan, container)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        container.reload()
-        state = container.attrs["State"]
-        if state["Status"] in ("exited", "dead") or state.get("Restarting"):
-            log = container.logs(tail=25)
-            if pgio.ERROR_PREFIX.encode() in log:  # the entry said what is wrong, in one line
-                raise BerthError(f"{swap.plan.name} did not start: {pgio.last_error(log, '')}")
-            tail = log.decode(errors="replace").strip()
-            raise BerthError(
-                f"{swap.plan.name} stopped (exit status {state.get('ExitCode')}):\n{tail}"
-            )
-        if state.get("Health", {}).get("Status") == "healthy" or probe():
-            return
-        time.sleep(READY_POLL_SECONDS)
-    tail = container.logs(tail=25).decode(errors="replace").strip()
-    raise BerthError(f"{swap.plan.name} did not become ready within {timeout:.0f}s:\n{tail}")
+
+    def explain_stop(log: bytes) -> str | None:
+        if pgio.ERROR_PREFIX.encode() not in log:
+            return None
+        return f"{swap.plan.name} did not start: {pgio.last_error(log, '')}"
+
+    engine_client.wait_healthy(
+        container,
+        swap.plan.name,
+        timeout,
+        ready=lambda _: probe(),
+        interval=READY_POLL_SECONDS,
+        ready_before_healthcheck=True,
+        explain_stop=explain_stop,
+    )
 
 
 def _probe(role: str, plan: DeploymentPlan, container: Container) -> Callable[[], bool]:

@@ -21,17 +21,10 @@ from docker.models.networks import Network
 from berth import ports, tls
 from berth.config.schema import BerthConfig
 from berth.deploy import hostfacts, layout, listed, pgio
+from berth.deploy.containerplan import ContainerPlan, HostFacts, NetworkPlan, VolumeLabels
 from berth.deploy.hub import SERVICE_CONTAINERS, current, current_hub, exec_accounts, read_file
 from berth.deploy.network import allocate_subnet, bridge_name, network_problems
-from berth.deploy.plan import (
-    ContainerPlan,
-    DeploymentPlan,
-    HostFacts,
-    NetworkPlan,
-    VolumeLabels,
-    config_changes,
-    plan_deployment,
-)
+from berth.deploy.plan import DeploymentPlan, config_changes, plan_deployment
 from berth.deploy.swap import Swap, replace, up_to_date, wait_ready
 from berth.errors import BerthError
 

@@ -17,8 +17,8 @@ from docker.models.containers import Container
 
 from berth.config.schema import BerthConfig
 from berth.deploy import layout
+from berth.doctor.certificate import CertificateFacts
 from berth.doctor.checks import (
-    CertificateFacts,
     ClockFacts,
     DaemonFacts,
     DiskFacts,

@@ -13,7 +13,7 @@ from typing import Any
 import docker
 from docker.errors import APIError, ImageNotFound, NotFound
 
-from berth.doctor.checks import HubReachFacts, ImageFacts, VolumeFacts, VolumesFacts
+from berth.doctor.hub_checks import HubReachFacts, ImageFacts, VolumeFacts, VolumesFacts
 from berth.labels import LABEL_MANAGED, LABEL_ROLE
 from berth.spawner.specs import NO_NEW_PRIVILEGES
 

@@ -14,10 +14,9 @@ from docker.models.containers import Container
 
 from berth import engine_client, ports
 from berth.errors import BerthError
+from berth.labels import LABEL_RUN, LABEL_RUN_MOUNT
 from berth.run.spec import (
     CONTAINER_PORT,
-    MOUNT_LABEL,
-    RUN_LABEL,
     RunSpec,
     ServerInfo,
     browser_url,
@@ -119,13 +118,13 @@ class Listed:
 
 def list_running(client: docker.DockerClient) -> list[Listed]:
     rows = []
-    for container in client.containers.list(filters={"label": RUN_LABEL}):
+    for container in client.containers.list(filters={"label": LABEL_RUN}):
         try:
             url = url_of(container)
         except BerthError:
             url = "(starting)"
         image = container.attrs["Config"]["Image"]
-        mount = container.labels.get(MOUNT_LABEL, "")
+        mount = container.labels.get(LABEL_RUN_MOUNT, "")
         rows.append(Listed(str(container.name), image, container.status, url, mount))
     return rows
 

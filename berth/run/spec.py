@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
 
+from berth import names
 from berth.config.fields import parse_memory
 from berth.errors import BerthError
+from berth.labels import LABEL_RUN, LABEL_RUN_MOUNT
 
-RUN_LABEL = "berth.run"
-MOUNT_LABEL = "berth.run.mount"
 WORK_DIR = "/home/jovyan/work"
 CONTAINER_PORT = 8888
 DEFAULT_UID, USERS_GID = 1000, 100
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}\Z")  # not "$": it allows a final "\n"
+# Shorter than Docker's own limit: the name is the default host name in the container, and a
+# host name label has at most 63 characters.
+MAX_RUN_NAME_LENGTH = 63
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,17 @@ def choose_identity(dir_uid: int, dir_gid: int, caller_uid: int) -> RunIdentity:
 
 
 def validate_name(name: str) -> str:
-    if not _NAME.match(name):
+    """A container name Docker accepts (:func:`berth.names.check_docker_name`, the one check),
+    of at most 63 characters."""
+    try:
+        names.check_docker_name(name)
+        if len(name) > MAX_RUN_NAME_LENGTH:
+            raise ValueError
+    except ValueError:
         raise BerthError(
             f"invalid container name {name!r}: use letters, digits, '_', '.' or '-' "
-            "(starting with a letter or digit, at most 63 characters)"
-        )
+            f"(starting with a letter or digit, 2 to {MAX_RUN_NAME_LENGTH} characters)"
+        ) from None
     return name
 
 
@@ -107,7 +114,7 @@ def create_kwargs(spec: RunSpec) -> dict[str, Any]:
         "volumes": {str(spec.mount): {"bind": WORK_DIR, "mode": "rw"}},
         "security_opt": ["no-new-privileges"],
         "cap_drop": ["ALL"],
-        "labels": {RUN_LABEL: "1", MOUNT_LABEL: str(spec.mount)},
+        "labels": {LABEL_RUN: "1", LABEL_RUN_MOUNT: str(spec.mount)},
     }
     if spec.memory:
         kwargs["mem_limit"] = spec.memory

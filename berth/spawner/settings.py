@@ -7,6 +7,7 @@ Kept apart from the lifecycle code so each module has one job. ``ContainerSettin
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from jupyterhub.traitlets import ByteSpecification
 from traitlets import (
@@ -17,6 +18,7 @@ from traitlets import (
     Float,
     Integer,
     List,
+    TraitType,
     Unicode,
     Union,
     default,
@@ -24,6 +26,12 @@ from traitlets import (
 from traitlets.config import LoggingConfigurable
 
 from . import limits
+
+
+def or_callable(*values: TraitType[Any, Any], default: Any, help: str) -> Union:
+    """A setting given as a value of one of ``values``, or as a callable taking the spawner and
+    returning one (may be async; evaluated at each start, see ``base.resolve``)."""
+    return Union([*values, Callable()], default_value=default, help=help).tag(config=True)
 
 
 class ContainerSettings(LoggingConfigurable):
@@ -56,16 +64,17 @@ class ContainerSettings(LoggingConfigurable):
         ``JUPYTERHUB_API_TOKEN`` is set, as ``start-notebook.py`` does).""",
     ).tag(config=True)
 
-    allowed_images = Union(
-        [List(Unicode()), Dict(Unicode()), Callable()],
-        default_value=[],
+    allowed_images = or_callable(
+        List(Unicode()),
+        Dict(Unicode()),
+        default=[],
         help="""Images users may choose from.
 
         A list of images, a dict of display name -> image, or a callable taking the spawner and
         returning either (may be async). Empty: only ``image``. With more than one choice an
         options form is offered; the choice (``user_options["image"]``, from the form or the REST
         API) is checked on the server and anything else is refused with a 403 error.""",
-    ).tag(config=True)
+    )
 
     snapshot_images = Bool(
         False,
@@ -152,25 +161,25 @@ class ContainerSettings(LoggingConfigurable):
         capabilities this adds.""",
     ).tag(config=True)
 
-    extra_create_kwargs = Union(
-        [Dict(), Callable()],
-        default_value={},
+    extra_create_kwargs = or_callable(
+        Dict(),
+        default={},
         help="""Extra keyword arguments for ``docker.APIClient.create_container`` (or a callable of
         the spawner returning them), merged over Berth's own (dicts merge, other values
         replace).""",
-    ).tag(config=True)
+    )
 
-    extra_host_config = Union(
-        [Dict(), Callable()],
-        default_value={},
+    extra_host_config = or_callable(
+        Dict(),
+        default={},
         help="""Extra keyword arguments for ``docker.APIClient.create_host_config`` (or a callable
         of the spawner returning them), merged over Berth's own (e.g. a device request for a
         driver other than the one ``gpus`` asks for).""",
-    ).tag(config=True)
+    )
 
-    gpus = Union(
-        [Dict(), Callable()],
-        default_value={},
+    gpus = or_callable(
+        Dict(),
+        default={},
         help="""GPUs per image or profile: ``{image or display name of allowed_images: request}``
         (or a callable of the spawner returning that dict, for per-user decisions). A request is
         ``"all"``, a count, or a list of GPU indexes or UUIDs, as ``docker run --gpus`` takes
@@ -178,7 +187,7 @@ class ContainerSettings(LoggingConfigurable):
         A profile's entry (its display name) wins over its image's, so two profiles of one image
         can differ; the options form says which choices come with GPUs. The host needs NVIDIA's
         driver and Container Toolkit (see docs/spawner.md, GPUs). Not on the Swarm back end.""",
-    ).tag(config=True)
+    )
 
     post_start_cmd = Union(
         [Unicode(), List(Unicode())],

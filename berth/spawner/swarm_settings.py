@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-from traitlets import Callable, CaselessStrEnum, Dict, Float, List, Unicode, Union
+from traitlets import CaselessStrEnum, Dict, Float, List, Unicode
 from traitlets.config import LoggingConfigurable
+
+from .settings import or_callable
 
 
 class SwarmSettings(LoggingConfigurable):
-    placement_constraints = Union(
-        [List(Unicode()), Callable()],
-        default_value=[],
+    placement_constraints = or_callable(
+        List(Unicode()),
+        default=[],
         help="""Swarm placement constraints for every server, e.g. ``["node.labels.jupyter ==
         true"]``, or a callable of the spawner returning them (may be async).""",
-    ).tag(config=True)
+    )
 
-    placement_spread = Union(
-        [List(Unicode()), Callable()],
-        default_value=[],
+    placement_spread = or_callable(
+        List(Unicode()),
+        default=[],
         help="""Spread preferences (``node.labels.rack``): servers are spread evenly over the
         values of these node labels, in order. Empty: Swarm's default, which spreads by the
         number of tasks per node. A list or a callable of the spawner.""",
-    ).tag(config=True)
+    )
 
     image_placement = Dict(
         help="""Extra placement per image: ``{image: {"constraints": [...], "spread":
@@ -72,9 +74,9 @@ class SwarmSettings(LoggingConfigurable):
         missing). `berth up` fills it from the images it pushes, so the hub never asks.""",
     ).tag(config=True)
 
-    extra_task_template = Union(
-        [Dict(), Callable()],
-        default_value={},
+    extra_task_template = or_callable(
+        Dict(),
+        default={},
         help="""Extra Engine API ``TaskTemplate`` JSON (or a callable of the spawner returning it),
         merged over Berth's own, e.g. ``{"ContainerSpec": {"Hostname": "x"}}``.""",
-    ).tag(config=True)
+    )

@@ -1,6 +1,7 @@
 """Fixtures for tests that run real containers on the local Docker engine.
 
 - `docker_client`: a docker SDK client; the tests are skipped when no engine answers.
+- `engine`: a docker SDK client for the module (the deployment and operations tests use it).
 - `berth_image`: the image under test, BERTH_TEST_IMAGE (default berth/base-notebook:latest);
   skipped when it has not been built.
 - `run_container` / `run_container_module`: factories that create (and by default start)
@@ -31,6 +32,15 @@ def pytest_configure(config: Any) -> None:
         "containers(*names): the named container scenarios a test uses, so that a module can "
         "start all the scenarios of the selected tests at once and let them boot in parallel",
     )
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Any]:
+    """A docker SDK client for a module's tests on the shared engine (120 s per request: the
+    engine is slow at times, with everyone's tests on it)."""
+    client = docker.from_env(timeout=120)
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="session")
@@ -103,3 +113,20 @@ def run_container_module(
         yield runner
     finally:
         runner.cleanup()
+
+
+@pytest.fixture(scope="module")
+def fleet(run_container_module: Any, tmp_path_factory: Any, request: Any) -> Iterator[Any]:
+    """The image-startup scenarios (image_scenarios.py) that the module's selected tests name
+    with `@pytest.mark.containers(...)`, all started at once so that they boot in parallel."""
+    from image_fleet import Fleet
+
+    fleet = Fleet(run_container_module, tmp_path_factory)
+    needed: list[str] = []
+    for item in request.session.items:
+        if item.module is request.module:
+            for marker in item.iter_markers("containers"):
+                needed += [name for name in marker.args if name not in needed]
+    fleet.launch(needed)
+    yield fleet
+

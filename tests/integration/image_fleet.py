@@ -1,7 +1,6 @@
-"""The container scenarios of test_image_startup.py and the helpers that run and observe them.
-
-A scenario is one `docker run` of the image under test (environment, user, files, mounts);
-`Fleet` starts the scenarios a test module needs at once, so they boot in parallel.
+"""Running the container scenarios of the image-startup tests (image_scenarios.py) and
+observing them: `Fleet` starts the scenarios a test module needs at once, so they boot in
+parallel; `Running` is one of them, with helpers to look at it.
 """
 
 from __future__ import annotations
@@ -15,225 +14,16 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from image_scenarios import SCENARIOS, Scenario
 from kernel_client import JupyterAPI, insecure_ssl_context
 
 BOOT_TIMEOUT = 120  # seconds for a server to answer when many boot at once on a small machine
 EXIT_TIMEOUT = 60
 TOKEN_RE = re.compile(r"https?://127\.0\.0\.1:\d+/\S*\?token=([0-9a-f]{32,})")
 
-
-@dataclass(frozen=True)
-class Scenario:
-    """How to run one container. server=True: wait for a Jupyter server; else: for its exit."""
-
-    env: dict[str, str] = field(default_factory=dict)
-    user: str | None = None
-    command: list[str] | None = None
-    server: bool = True
-    port: int = 8888
-    token: str | None = None  # known token (set through NOTEBOOK_ARGS); else read from the log
-    healthcheck: bool = False  # keep the image's HEALTHCHECK (off elsewhere: it costs CPU)
-    files: dict[str, tuple[str, int]] = field(default_factory=dict)  # path: (text, mode)
-    bind_work: bool = False  # bind-mount a fresh host directory at /home/jovyan/work
-
-
-def sh(script: str) -> list[str]:
-    return ["bash", "-c", script]
-
-
-def hook_files(directory: str, hooks: dict[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
-    return {f"/usr/local/bin/{directory}/{name}": spec for name, spec in hooks.items()}
-
-
-HOOKS = {
-    **hook_files(
-        "start-notebook.d",
-        {
-            "10-first.sh": (
-                'echo "hook 10-first.sh as $(id -u)"\nexport HOOK_VALUE=exported\n',
-                0o644,
-            ),
-            "20-second": ('#!/bin/sh\necho "hook 20-second as $(id -u)"\n', 0o755),
-            "30-notes.txt": ("echo this must not run\n", 0o644),
-        },
-    ),
-    **hook_files(
-        "before-notebook.d",
-        {"10-before.sh": ('echo "hook 10-before.sh as $(id -u) sees $HOOK_VALUE"\n', 0o644)},
-    ),
-}
-FAILING_HOOKS = hook_files(
-    "start-notebook.d",
-    {
-        "10-ok.sh": ('echo "hook 10-ok.sh"\n', 0o644),
-        "20-broken.sh": ('echo "hook 20-broken.sh"\nfalse\n', 0o644),
-        "30-after.sh": ('echo "hook 30-after.sh"\n', 0o644),
-    },
-)
-FAILING_EXECUTABLE_HOOK = hook_files(
-    "before-notebook.d", {"50-exits-7": ("#!/bin/sh\nexit 7\n", 0o755)}
-)
-
-# (variable, value, run as root?) that must stop the start, naming the variable.
-BAD_VALUES = [
-    ("NB_UID", "abc", True),
-    ("NB_GID", "1x", True),
-    ("NB_USER", "Bad User", True),
-    ("NB_UMASK", "999", False),
-    ("JUPYTER_PORT", "70000", False),
-    ("JUPYTER_PORT", "http", False),
-    ("NB_UID", "12.5", False),
-]
-# Checked later, by start-notebook.py (the command), still before any server starts.
-BAD_SERVER_VALUES = [
-    ("DOCKER_STACKS_JUPYTER_CMD", "lab --debug"),
-    ("DOCKER_STACKS_JUPYTER_CMD", "nosuchapp"),
-    ("NOTEBOOK_ARGS", "--ServerApp.base_url='/unbalanced"),
-]
-
-ROOT_IDS = {"NB_UID": "1234", "NB_GID": "2345"}
-
-SCENARIOS: dict[str, Scenario] = {
-    # Servers.
-    "default": Scenario(healthcheck=True),
-    "https": Scenario(env={"GEN_CERT": "yes"}, healthcheck=True),
-    "root-ids-bind": Scenario(user="root", env=ROOT_IDS, bind_work=True),
-    "renamed": Scenario(user="root", env={"NB_USER": "berthuser"}, healthcheck=True),
-    "arbitrary-uid": Scenario(user="1234", healthcheck=True),
-    "port-base-url": Scenario(
-        env={
-            "JUPYTER_PORT": "9999",
-            "NOTEBOOK_ARGS": "--ServerApp.base_url=/berth/"
-            " --IdentityProvider.token=berth-test-token",
-        },
-        port=9999,
-        token="berth-test-token",
-        healthcheck=True,
-    ),
-    "explicit-root-server": Scenario(user="root", env={"NB_USER": "root", "NB_UID": "0"}),
-    # Through the compatibility wrapper start-notebook.sh.
-    "cmd-server": Scenario(
-        env={"DOCKER_STACKS_JUPYTER_CMD": "server"}, command=["start-notebook.sh"]
-    ),
-    "cmd-notebook": Scenario(env={"DOCKER_STACKS_JUPYTER_CMD": "notebook"}),
-    "restartable": Scenario(env={"RESTARTABLE": "yes"}),
-    # Commands that run to completion.
-    "singleuser": Scenario(
-        server=False,
-        env={
-            "JUPYTERHUB_API_TOKEN": "not-a-real-token",
-            "JUPYTERHUB_SERVICE_URL": "http://0.0.0.0:8888/user/tester/",
-            "JUPYTERHUB_API_URL": "http://127.0.0.1:1/hub/api",
-        },
-    ),
-    # What DockerSpawner configs written for docker-stacks run.
-    "singleuser-sh": Scenario(
-        server=False,
-        command=["start-singleuser.sh", "--debug"],
-        env={
-            "JUPYTERHUB_API_TOKEN": "not-a-real-token",
-            "JUPYTERHUB_SERVICE_URL": "http://0.0.0.0:8888/user/tester/",
-            "JUPYTERHUB_API_URL": "http://127.0.0.1:1/hub/api",
-            "NOTEBOOK_ARGS": "--ServerApp.log_level=DEBUG",
-        },
-    ),
-    "root-drops-privileges": Scenario(
-        server=False, user="root", command=sh('id -u; whoami; echo "HOME=$HOME"; pwd')
-    ),
-    "explicit-root": Scenario(
-        server=False,
-        user="root",
-        env={"NB_USER": "root", "NB_UID": "0"},
-        command=sh('id -u; echo "HOME=$HOME"; getent passwd root'),
-    ),
-    "renamed-cmd": Scenario(
-        server=False,
-        user="root",
-        env={"NB_USER": "berthuser"},
-        command=sh('whoami; echo "HOME=$HOME"; pwd; readlink ~; touch ~/probe && echo ok'),
-    ),
-    "sudo-granted": Scenario(
-        server=False, user="root", env={"GRANT_SUDO": "yes"}, command=sh("sudo -n id -u")
-    ),
-    "sudo-refused": Scenario(server=False, user="root", command=sh("sudo -n true")),
-    "sudo-not-root": Scenario(server=False, env={"GRANT_SUDO": "yes"}, command=sh("sudo -n true")),
-    "chown-home": Scenario(
-        server=False,
-        user="root",
-        env={**ROOT_IDS, "CHOWN_HOME": "yes", "CHOWN_HOME_OPTS": "-R"},
-        command=sh("stat -c %u:%g /home/jovyan /home/jovyan/work"),
-    ),
-    "no-chown-home": Scenario(
-        server=False,
-        user="root",
-        env=ROOT_IDS,
-        command=sh("stat -c %u:%g /home/jovyan; id -u; id -g; touch ~/probe && echo writable"),
-    ),
-    "chown-extra": Scenario(
-        server=False,
-        user="root",
-        env={
-            **ROOT_IDS,
-            "NB_GROUP": "berthgroup",
-            "CHOWN_EXTRA": "/srv,/mnt",
-            "CHOWN_EXTRA_OPTS": "-R",
-        },
-        command=sh("stat -c %u:%g /srv /mnt; id -gn"),
-    ),
-    "ignored-switches": Scenario(
-        server=False,
-        env={
-            "NB_UID": "2000",
-            "NB_GID": "3000",
-            "NB_USER": "alice",
-            "NB_GROUP": "team",
-            "CHOWN_HOME": "yes",
-            "CHOWN_EXTRA": "/srv",
-            "GRANT_SUDO": "1",
-        },
-        command=sh("id -u"),
-    ),
-    "umask": Scenario(
-        server=False,
-        user="root",
-        env={"NB_UMASK": "002"},
-        command=sh("cd /tmp && touch f && mkdir d && stat -c %a f d"),
-    ),
-    "env-unset": Scenario(
-        server=False,
-        env={
-            "SECRET_A": "a",
-            "SECRET_B": "b",
-            "KEPT_C": "c",
-            "JUPYTER_ENV_VARS_TO_UNSET": "SECRET_A, SECRET_B",
-        },
-        command=sh("env"),
-    ),
-    "arbitrary-uid-cmd": Scenario(
-        server=False,
-        user="1234",
-        command=sh('whoami; echo "HOME=$HOME"; touch "$HOME/probe" && echo home-writable'),
-    ),
-    "hooks": Scenario(
-        server=False, user="root", files=HOOKS, command=sh('echo "command sees $HOOK_VALUE"')
-    ),
-    "hook-fails": Scenario(server=False, files=FAILING_HOOKS, command=sh("echo command ran")),
-    "executable-hook-fails": Scenario(
-        server=False, files=FAILING_EXECUTABLE_HOOK, command=sh("echo command ran")
-    ),
-    **{
-        f"bad-{name}-{i}": Scenario(server=False, user="root" if root else None, env={name: value})
-        for i, (name, value, root) in enumerate(BAD_VALUES)
-    },
-    **{
-        f"bad-server-{name}-{i}": Scenario(server=False, env={name: value})
-        for i, (name, value) in enumerate(BAD_SERVER_VALUES)
-    },
-}
 
 # Lists the processes of a container: run with the image's Debian python, isolated from the venv.
 PS_SCRIPT = """
@@ -426,3 +216,9 @@ class Fleet:
         running = self.running[name]
         result = running.container.wait(timeout=EXIT_TIMEOUT)
         return result["StatusCode"], running
+
+
+def server_process(running: Running) -> dict[str, Any]:
+    """The scenario's Jupyter server process (`jupyter-lab`, or DOCKER_STACKS_JUPYTER_CMD's)."""
+    command = running.scenario.env.get("DOCKER_STACKS_JUPYTER_CMD", "lab")
+    return running.process(f"jupyter-{command}")

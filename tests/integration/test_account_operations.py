@@ -45,7 +45,8 @@ pytestmark = [
 STRONG = "a-Better-passw0rd-for-tests"
 
 # A user's server: `python -m http.server` on a free loopback port; its pid is written to
-# <dir>/<user>.pid so that a test can see whether it still runs.
+# <dir>/<user>.pid (<dir>/<user>_<server>.pid for a named server) so that a test can see
+# whether it still runs.
 HUB_CONFIG = """
 import os, socket, subprocess, sys
 from jupyterhub.spawner import Spawner
@@ -61,7 +62,8 @@ class HttpServerSpawner(Spawner):
             [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd={workdir!r},
         )
-        with open(os.path.join({workdir!r}, self.user.name + ".pid"), "w") as f:
+        pid_file = self.user.name + ("_" + self.name if self.name else "") + ".pid"
+        with open(os.path.join({workdir!r}, pid_file), "w") as f:
             f.write(str(self.proc.pid))
         return ("127.0.0.1", port)
 
@@ -81,6 +83,7 @@ c.JupyterHub.hub_port = {hub_port}
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
 c.ConfigurableHTTPProxy.auth_token = {proxy_token!r}
 c.JupyterHub.cleanup_servers = True
+c.JupyterHub.allow_named_servers = True
 c.JupyterHub.authenticator_class = "berth-native"
 c.JupyterHub.db_url = "sqlite:///{workdir}/jupyterhub.sqlite"
 c.JupyterHub.cookie_secret_file = "{workdir}/cookie_secret"
@@ -165,14 +168,18 @@ class LocalHub:
     def users(self) -> set[str]:
         return {user["name"] for user in self.api("GET", "/users").json()}
 
-    def start_server(self, name: str) -> int:
-        """Start `name`'s server and return the pid of its process, once it answers."""
-        started = self.api("POST", f"/users/{name}/server")
+    def start_server(self, name: str, server: str = "") -> int:
+        """Start `name`'s server (a named one with `server`) and return the pid of its
+        process, once it answers."""
+        path = f"/users/{name}/servers/{server}" if server else f"/users/{name}/server"
+        started = self.api("POST", path)
         assert started.status_code in (201, 202), started.text
+        pid_file = self.workdir / (f"{name}_{server}.pid" if server else f"{name}.pid")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if self.api("GET", f"/users/{name}").json()["servers"].get("", {}).get("ready"):
-                return int((self.workdir / f"{name}.pid").read_text())
+            servers = self.api("GET", f"/users/{name}").json()["servers"]
+            if servers.get(server, {}).get("ready"):
+                return int(pid_file.read_text())
             time.sleep(0.2)
         raise AssertionError(f"{name}'s server did not start; log:\n{self.log_tail()}")
 
@@ -286,12 +293,16 @@ def test_set_password_refuses_a_weak_one_and_keeps_the_old(ops: LocalHub) -> Non
     )
 
 
-def test_remove_stops_the_running_server_and_forgets_the_account(ops: LocalHub) -> None:
+def test_remove_stops_the_running_servers_and_forgets_the_account(ops: LocalHub) -> None:
+    """Berth stops every server itself: JupyterHub's own user deletion stops only the default
+    server and refuses (a 500, the named server left running) while a named one runs, so this
+    fails if `accounts.remove` leaves the stopping to JupyterHub."""
     assert run_op("add", name="leaver", admin=False, native=True, password=STRONG)[0] == 0
-    pid = ops.start_server("leaver")
-    assert running(pid)
+    default, named = ops.start_server("leaver"), ops.start_server("leaver", "lab")
+    assert running(default) and running(named)
     assert run_op("remove", name="leaver") == (0, {"name": "leaver", "removed": True})
-    assert not running(pid), "the server's process still runs"
+    assert not running(default), "the default server's process still runs"
+    assert not running(named), "the named server's process still runs"
     assert "leaver" not in ops.users()
     assert local_account("leaver") is None and not made_by_operator("leaver")
     assert run_op("remove", name="leaver") == (1, {"error": "no user named 'leaver'"})

@@ -36,13 +36,6 @@ def dep(tmp_path_factory) -> Iterator[Deployment]:
         yield made
 
 
-@pytest.fixture(scope="module")
-def engine():
-    client = docker.from_env()
-    yield client
-    client.close()
-
-
 def form_session(dep: Deployment, path: str) -> tuple[requests.Session, str]:
     session = dep.session()
     page = session.get(f"{dep.url}{path}", timeout=90)

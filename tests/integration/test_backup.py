@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker
 import pytest
 from deployment import Deployment
 from kernel_client import KernelClient
@@ -56,13 +55,6 @@ def write():
             handle.write(str(i) * (i % 20000))
 threading.Thread(target=write, daemon=True).start()
 """
-
-
-@pytest.fixture(scope="module")
-def engine():
-    client = docker.from_env()
-    yield client
-    client.close()
 
 
 @dataclass

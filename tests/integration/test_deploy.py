@@ -10,28 +10,18 @@ and the running deployment in agreement.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import docker
 import pytest
 import requests
-from deployment import Deployment
+from deployment import NO_LIVE_RESTORE, Deployment, restart_dockerd
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def engine():
-    client = docker.from_env()
-    yield client
-    client.close()
 
 
 def login(dep: Deployment, user: str, password: str) -> requests.Session:
@@ -47,82 +37,8 @@ def login(dep: Deployment, user: str, password: str) -> requests.Session:
     return session
 
 
-REPO = Path(__file__).resolve().parents[2]
-NO_LIVE_RESTORE = (
-    "the engine runs without live-restore: scripts/start-dockerd.sh writes it only when "
-    '/etc/docker/daemon.json is absent; add "live-restore": true to that file'
-)
 SERVICE = ["berth-hub", "berth-proxy", "berth-engine-guard"]  # unprivileged, no capability
 EVERY_CONTAINER = [*SERVICE, "berth-firewall"]  # the firewall runs as root with NET_ADMIN only
-
-# Run inside the proxy container: every way to the engine and to the hub's data.
-PROXY_ATTACK = """
-import json, os, socket
-found = {}
-for path in ("/var/run/docker.sock", "/run/berth-engine/docker.sock"):
-    try:
-        socket.socket(socket.AF_UNIX).connect(path)
-        found[path] = "connected"
-    except OSError:
-        found[path] = "unreachable"
-try:
-    import docker
-    docker.from_env(timeout=5).ping()
-    found["docker.from_env"] = "connected"
-except Exception:
-    found["docker.from_env"] = "unreachable"
-for path in ("/srv/berth/data/jupyterhub.sqlite", "/srv/berth/data/secrets/cookie_secret"):
-    found[path] = "present" if os.path.exists(path) else "absent"
-try:
-    open("/srv/berth/proxy/proxy_token", "a").close()
-    found["write the proxy volume"] = "written"
-except OSError:
-    found["write the proxy volume"] = "refused"
-print(json.dumps(found))
-"""
-
-# Run inside the hub container with the docker SDK and the container's own DOCKER_HOST.
-HUB_ATTACKS = (
-    "privileged",
-    "host network",
-    "bind of /",
-    "cap SYS_ADMIN",
-    "the hub's data volume",
-    "stop berth-proxy",
-    "exec in the engine guard",
-    "inspect berth-proxy",
-)
-HUB_ATTACK = """
-import json, os, docker
-client = docker.from_env(timeout=30)
-berth = {"berth.managed": "true", "berth.prefix": "berth", "berth.role": "single-user"}
-# Everything else as a spawner would ask, so that each refusal is for the attack itself.
-base = dict(image="berth/foundation:latest", command=["true"], labels=berth,
-            cap_drop=["ALL"], security_opt=["no-new-privileges"])
-tries = {
-    "privileged": lambda: client.containers.create(name="berth-attack-1", privileged=True, **base),
-    "host network": lambda: client.containers.create(
-        name="berth-attack-2", network_mode="host", **base),
-    "bind of /": lambda: client.containers.create(
-        name="berth-attack-3", volumes={"/": {"bind": "/host", "mode": "rw"}}, **base),
-    "cap SYS_ADMIN": lambda: client.containers.create(
-        name="berth-attack-4", cap_add=["SYS_ADMIN"], **base),
-    "the hub's data volume": lambda: client.containers.create(
-        name="berth-attack-5", volumes={os.environ["DATA"]: {"bind": "/data"}}, **base),
-    "stop berth-proxy": lambda: client.api.stop("berth-proxy"),
-    "exec in the engine guard": lambda: client.api.exec_create("berth-engine-guard", ["id"]),
-    "inspect berth-proxy": lambda: client.api.inspect_container("berth-proxy"),
-}
-found = {}
-for name, attempt in tries.items():
-    try:
-        attempt()
-        found[name] = "allowed"
-    except docker.errors.APIError as exc:
-        found[name] = exc.status_code
-print(json.dumps(found))
-"""
-
 
 def alice_servers(engine) -> list:
     return engine.containers.list(filters={"label": "berth.user=alice"})
@@ -188,10 +104,11 @@ def alice(hub_deployment: Deployment) -> Deployment:
 
 
 class TestDeployment:
-    def test_first_up_prints_url_and_a_one_time_admin_password(self, hub_deployment, engine):
+    def test_first_up_gives_a_one_time_admin_password_and_healthy_services(
+        self, hub_deployment, engine
+    ):
         dep = hub_deployment
         assert dep.admin_password, "berth up did not print the first admin's password"
-        hub = engine.containers.get("berth-hub")
 
         def all_healthy():
             states = [engine.containers.get(n).attrs["State"] for n in SERVICE]
@@ -199,83 +116,7 @@ class TestDeployment:
 
         # berth up returns once each answers; the engine's own healthcheck follows within 15 s.
         assert eventually(all_healthy, 60)
-        for name in SERVICE:
-            container = engine.containers.get(name)
-            config = container.attrs["HostConfig"]
-            assert config["CapDrop"] == ["ALL"], name
-            assert "no-new-privileges" in config["SecurityOpt"], name
-            assert not config["Privileged"], name
-            assert container.attrs["Config"]["User"] not in ("", "root", "0"), name
-        firewall = engine.containers.get("berth-firewall").attrs["HostConfig"]
-        assert firewall["NetworkMode"] == "host" and firewall["CapAdd"] == ["NET_ADMIN"]
-        assert firewall["CapDrop"] == ["ALL"] and not firewall["Binds"]
-        # Secrets are born in the volumes with mode 600 and never appear in the environment.
-        listing = hub.exec_run(
-            [
-                "stat",
-                "-c",
-                "%a %U %n",
-                "/srv/berth/data/secrets/cookie_secret",
-                "/srv/berth/proxy/proxy_token",
-                "/srv/berth/proxy/tls/key.pem",
-            ]
-        ).output.decode()
-        assert listing.count("600 jovyan ") == 3, listing
-        secret = hub.exec_run(["cat", "/srv/berth/data/secrets/cookie_secret"]).output.decode()
-        token = hub.exec_run(["cat", "/srv/berth/proxy/proxy_token"]).output.decode()
-        for name in SERVICE:
-            container = engine.containers.get(name)
-            env = " ".join(container.attrs["Config"]["Env"] + container.attrs["Config"]["Cmd"])
-            for value in (secret.strip(), token.strip()):
-                assert value and value not in env, name
-                assert value not in container.logs().decode(), name
-
-    def test_the_proxy_has_no_engine_and_no_hub_data(self, hub_deployment, engine):
-        """From inside the internet-facing proxy, the engine is out of reach and the hub's
-        database and cookie secret are not there to read. Fails on main, where the proxy ran
-        in the hub's container, next to the Docker socket and the data volume."""
-        proxy = engine.containers.get("berth-proxy")
-        mounts = {m["Destination"]: m for m in proxy.attrs["Mounts"]}
-        assert set(mounts) == {"/srv/berth/proxy"} and mounts["/srv/berth/proxy"]["RW"] is False
-        assert proxy.attrs["HostConfig"]["GroupAdd"] in (None, [])
-        attempt = proxy.exec_run(["python3", "-c", PROXY_ATTACK])
-        assert attempt.exit_code == 0, attempt.output.decode()
-        found = json.loads(attempt.output.decode().strip().splitlines()[-1])
-        assert found == {
-            "/var/run/docker.sock": "unreachable",
-            "/run/berth-engine/docker.sock": "unreachable",
-            "docker.from_env": "unreachable",
-            "/srv/berth/data/jupyterhub.sqlite": "absent",
-            "/srv/berth/data/secrets/cookie_secret": "absent",
-            "write the proxy volume": "refused",
-        }, found
-        # The proxy's processes run as the unprivileged user, not root.
-        top = proxy.top(ps_args="-o pid,user")
-        column = top["Titles"].index("USER")
-        users = {row[column] for row in top["Processes"]}
-        assert users and "root" not in users, users
-
-    def test_the_hub_may_only_make_the_calls_the_spawner_needs(self, hub_deployment, engine):
-        """From inside the hub's container, through its DOCKER_HOST, each dangerous call is
-        refused with 403 and did not happen, while a normal spawn still works. Fails on main,
-        where the hub held the engine's socket itself and every one of these succeeded."""
-        dep = hub_deployment
-        hub = engine.containers.get("berth-hub")
-        proxy_started = engine.containers.get("berth-proxy").attrs["State"]["StartedAt"]
-        data = dep.config["hub"]["data_volume"]
-        attempt = hub.exec_run(["python3", "-c", HUB_ATTACK], environment={"DATA": data})
-        assert attempt.exit_code == 0, attempt.output.decode()
-        found = json.loads(attempt.output.decode().strip().splitlines()[-1])
-        assert found == {name: 403 for name in HUB_ATTACKS}, found
-        leftovers = engine.containers.list(all=True, filters={"name": "berth-attack"})
-        assert not leftovers, [c.name for c in leftovers]
-        proxy = engine.containers.get("berth-proxy")
-        assert proxy.status == "running" and proxy.attrs["State"]["StartedAt"] == proxy_started
-        assert engine.containers.get("berth-engine-guard").status == "running"
-        # A normal spawn, through the same guard, works.
-        assert dep.berth("users", "add", "spawnee").returncode == 0
-        dep.start_server("spawnee")
-        dep.stop_server("spawnee")
+        assert hub_home(login(dep, "admin", dep.admin_password), dep) == 200
 
     def test_wrong_password_is_refused_and_the_admin_logs_in(self, hub_deployment):
         dep = hub_deployment
@@ -484,14 +325,7 @@ class TestDeployment:
             c.name: c.attrs["State"]["StartedAt"]
             for c in (*map(engine.containers.get, SERVICE), *alice_servers(engine))
         }
-        restart = subprocess.run(
-            ["bash", str(REPO / "scripts" / "start-dockerd.sh"), "--restart"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert restart.returncode == 0, restart.stderr
+        restart_dockerd()
         for name, started in before.items():
             container = engine.containers.get(name)
             assert container.status == "running", name

@@ -55,13 +55,6 @@ def dep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
 
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[docker.DockerClient]:
-    client = docker.from_env()
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
 def accounts(dep: Deployment, engine: docker.DockerClient) -> Iterator[None]:
     """Host accounts made after `berth up`; removed (with their homes) afterwards."""
     made: list[str] = []

@@ -14,13 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import docker
 import pytest
 import yaml
 
 from berth import tls
 from berth.config.load import load_config
-from berth.doctor import checks, facts, probes
+from berth.doctor import certificate, checks, facts, hub_checks, probes
 
 pytestmark = pytest.mark.integration
 
@@ -81,13 +80,6 @@ def test_no_permission_on_the_engine_socket():
 
 
 @pytest.fixture(scope="module")
-def engine():
-    client = docker.from_env()
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
 def network(engine):
     for old in engine.networks.list(names=[NETWORK]):
         if old.name == NETWORK:
@@ -133,8 +125,8 @@ def test_the_hub_seen_from_a_user_container(engine, network):
         good.remove(force=True)
         local.remove(force=True)
     assert reach[good.name].outcome == "ok", reach
-    assert checks.check_hub_reachable(reach[good.name]).status == "ok"
-    refused = checks.check_hub_reachable(reach[local.name])
+    assert hub_checks.check_hub_reachable(reach[good.name]).status == "ok"
+    refused = hub_checks.check_hub_reachable(reach[local.name])
     assert reach[local.name].outcome == "refused" and refused.status == "fail", reach
     assert "hub_ip = '0.0.0.0'" in refused.fix
     assert reach[f"{PREFIX}-nowhere"].outcome == "dns", reach
@@ -142,12 +134,12 @@ def test_the_hub_seen_from_a_user_container(engine, network):
 
 def test_an_image_without_jupyterhub_singleuser(engine):
     without = probes.singleuser_version(engine, "berth/foundation:latest")
-    found = checks.check_image(without, "5.5.4")
+    found = hub_checks.check_image(without, "5.5.4")
     assert found.status == "fail" and "has no jupyterhub-singleuser" in found.summary, found
     good = probes.singleuser_version(engine, "berth/base-notebook:latest")
-    assert checks.check_image(good, "5.5.4").status == "ok", good
+    assert hub_checks.check_image(good, "5.5.4").status == "ok", good
     missing = probes.singleuser_version(engine, "berth-ops-doctor/none:latest")
-    assert checks.check_image(missing, "5.5.4").summary.startswith("not on this engine")
+    assert hub_checks.check_image(missing, "5.5.4").summary.startswith("not on this engine")
 
 
 def test_a_volume_the_notebook_user_cannot_write(engine):
@@ -171,7 +163,7 @@ def test_a_volume_the_notebook_user_cannot_write(engine):
         (rooted, 0, 0),
         (handed, 1000, 100),
     ]
-    found = checks.check_volumes(owners)
+    found = hub_checks.check_volumes(owners)
     assert found.status == "fail" and rooted in found.summary and handed not in found.summary
 
 
@@ -184,7 +176,7 @@ def test_an_expired_operator_certificate(tmp_path):
     config = {"tls": {"cert": "cert.pem", "key": "key.pem"}}
     (tmp_path / "berth.yaml").write_text(yaml.safe_dump(config))
     cfg = load_config(tmp_path / "berth.yaml")
-    found = checks.check_certificate(facts.certificate_facts(None, cfg))
+    found = certificate.check_certificate(facts.certificate_facts(None, cfg))
     assert found.status == "fail" and "expired on" in found.summary, found
 
 

@@ -4,13 +4,16 @@ The registry is Berth's own ``berth/registry`` (Debian's docker-registry package
 hub's network and published on 127.0.0.1 only (the engine trusts 127.0.0.0/8 over plain HTTP).
 The image is ``berth/base-notebook`` plus one layer of random bytes made for this run and removed
 from the host after the push, so the pull downloads it for real (the base layers are already on
-the host). What is checked is Berth's own progress events in the hub's progress API (the stream
-the spawn page shows), in order, not only JupyterHub's final "ready".
+the host). What is checked is Berth's own progress events on the spawn page, in order, not only
+JupyterHub's final "ready": the spawn is asked for as a browser asks (logged in through the login
+form, then GET /hub/spawn/<user>), and the events are read from the stream that the spawn page's
+script opens (the URL in the page, with the browser's cookies).
 """
 
 from __future__ import annotations
 
 import contextlib
+import html
 import io
 import json
 import os
@@ -137,16 +140,50 @@ def progress(hub: Hub, user: str) -> list[dict[str, Any]]:
     return events
 
 
+def log_in(hub: Hub, user: str) -> requests.Session:
+    """A browser's session after the login form (the test hub's dummy login takes any
+    password), its cookies kept."""
+    browser = requests.Session()
+    form = browser.get(f"{hub.url}/hub/login", timeout=30)
+    assert form.status_code == 200, form.text
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', form.text)
+    assert xsrf, form.text
+    fields = {"username": user, "password": "any", "_xsrf": html.unescape(xsrf[1])}
+    answer = browser.post(f"{hub.url}/hub/login", data=fields, allow_redirects=False, timeout=30)
+    assert answer.status_code == 302, answer.text
+    return browser
+
+
+def spawn_page_events(hub: Hub, browser: requests.Session, user: str) -> list[dict[str, Any]]:
+    """Ask for the server as a browser does and read the spawn page's event stream until it
+    ends: what the page's progress bar and log show."""
+    page = browser.get(f"{hub.url}/hub/spawn/{user}", timeout=120)
+    assert page.url.endswith(f"/hub/spawn-pending/{user}"), (page.url, page.text[:500])
+    source = re.search(r'new EventSource\("([^"]+)"\)', page.text)
+    assert source, page.text
+    events = []
+    stream_url = hub.url + html.unescape(source[1])
+    headers = {"Accept": "text/event-stream"}
+    with browser.get(stream_url, headers=headers, stream=True, timeout=600) as answer:
+        assert answer.status_code == 200, answer.text
+        for line in answer.iter_lines(decode_unicode=True):
+            if line and line.startswith("data:"):
+                events.append(json.loads(line[len("data:") :]))
+    return events
+
+
+def shown(event: dict[str, Any]) -> str:
+    """The line the spawn page shows for an event (its script prefers html_message)."""
+    return str(event.get("html_message", event.get("message", "")))
+
+
 SIZE = re.compile(r"^Pulling (?P<image>\S+): (?P<done>\d+) of (?P<total>\d+) MB \(\d+ layers\)$")
 
 
-def test_a_spawn_pulls_its_image_with_progress_events(hub: Hub) -> None:
-    hub.create_user("puller")
-    answer = hub.request_spawn("puller")
-    assert answer.status_code == 202, answer.text
-    events = progress(hub, "puller")
-    messages = [e.get("message", "") for e in events]
-    shown = "\n".join(f"{e.get('progress')}: {e.get('message')}" for e in events)
+def test_the_spawn_page_shows_the_pull_with_berths_progress_events(hub: Hub) -> None:
+    events = spawn_page_events(hub, log_in(hub, "puller"), "puller")
+    messages = [shown(e) for e in events]
+    shown_all = "\n".join(f"{e.get('progress')}: {shown(e)}" for e in events)
 
     # Berth's steps, in this order, with JupyterHub's "ready" last.
     steps = [
@@ -158,24 +195,24 @@ def test_a_spawn_pulls_its_image_with_progress_events(hub: Hub) -> None:
         "Waiting for the server to answer",
     ]
     where = [next((i for i, m in enumerate(messages) if m.startswith(s)), -1) for s in steps]
-    assert -1 not in where and where == sorted(where), shown
-    assert events[-1].get("ready") is True, shown
-    assert [events[i]["progress"] for i in where] == [5, 10, 60, 70, 80, 90], shown
+    assert -1 not in where and where == sorted(where), shown_all
+    assert events[-1].get("ready") is True, shown_all
+    assert [events[i]["progress"] for i in where] == [5, 10, 60, 70, 80, 90], shown_all
 
     # Between "Pulling" and "Pulled": the engine's records folded into sizes and a percentage
     # that only goes up, ending with every byte of the new layer counted.
     sizes = [SIZE.match(m) for m in messages[where[1] + 1 : where[2]]]
     sizes = [m for m in sizes if m]
-    assert sizes, shown
+    assert sizes, shown_all
     assert {m["image"] for m in sizes} == {hub.image}
     last = sizes[-1]
-    assert int(last["done"]) == int(last["total"]) >= BALLAST_BYTES // 10**6, shown
+    assert int(last["done"]) == int(last["total"]) >= BALLAST_BYTES // 10**6, shown_all
     pull_progress = [e["progress"] for e in events[where[1] : where[2] + 1] if "progress" in e]
-    assert pull_progress == sorted(pull_progress), shown
-    assert all(10 <= p <= 60 for p in pull_progress), shown
-    assert any(10 < p < 60 for p in pull_progress), shown  # seen part way, not only at the end
+    assert pull_progress == sorted(pull_progress), shown_all
+    assert all(10 <= p <= 60 for p in pull_progress), shown_all
+    assert any(10 < p < 60 for p in pull_progress), shown_all  # seen part way, not only at the end
     every = [e["progress"] for e in events if "progress" in e]
-    assert every == sorted(every), shown
+    assert every == sorted(every), shown_all
 
     # The server runs the pulled image, with the layer that only the registry had.
     hub.wait_ready("puller")

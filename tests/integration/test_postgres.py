@@ -28,13 +28,6 @@ def pg(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def engine():
-    client = docker.from_env()
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
 def state() -> dict:
     return {}
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import docker
 import pytest
 
+from berth.deploy.containerplan import ContainerPlan
 from berth.deploy.hub import current
-from berth.deploy.plan import ContainerPlan
 from berth.deploy.swap import Swap, start_together
 from berth.errors import BerthError
 

@@ -6,7 +6,7 @@ import pytest
 
 from berth.config import ConfigError, config_from_data, to_jupyterhub_config
 from berth.config.backup import SCHEDULE_ENV, interval_seconds
-from berth.deploy.scheduled import FIRST_DELAY, RETRY_DELAY, next_run
+from berth.deploy.scheduled import next_run
 
 
 def test_enabled_backups_add_a_hub_service_with_their_settings():
@@ -85,8 +85,8 @@ def test_intervals():
 def test_when_the_next_backup_is_due():
     day = 86400.0
     now = 1_000_000.0
-    assert next_run(None, day, now) == now + FIRST_DELAY  # none yet: soon after the start
+    assert next_run(None, day, now) == now + 60  # none yet: a minute after the start
     assert next_run(now - 3600, day, now) == now - 3600 + day  # a restart does not repeat one
     assert next_run(now - 2 * day, day, now) == now  # overdue (the hub was down): now
-    assert next_run(now - 60, day, now, failed=True) == now + RETRY_DELAY
+    assert next_run(now - 60, day, now, failed=True) == now + 600  # again in 10 minutes
     assert next_run(now - 60, 300.0, now, failed=True) == now + 300.0

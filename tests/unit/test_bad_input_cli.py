@@ -20,9 +20,9 @@ from unittest import mock
 import pytest
 from bad_input import any_char, assert_clear_error, count, examples, outcome
 from bad_input import names as name_text
+from berth_yaml_files import files as berth_yaml_files
 from hypothesis import example, given
 from hypothesis import strategies as st
-from test_bad_input_config import files as berth_yaml_files
 from typer.testing import CliRunner
 
 from berth.cli import main
@@ -113,6 +113,22 @@ def test_user_names_on_the_command_line(home: Path, command, name: str) -> None:
         assert_reached_engine(status, stderr)
     else:
         outcome("cli user name refused")
+        assert_refused_before_engine(status, stderr)
+        if status == 1:
+            assert "invalid user name" in stderr
+
+
+@examples(60)
+@given(argv_text)
+@example("a/b")  # went on to the engine, to ask it for a label no server carries
+@example("alice\u200b")
+@example("Alice")
+def test_logs_user_names(home: Path, name: str) -> None:
+    count("cli user names")
+    status, stderr = berth(home, "logs", f"--user={name}")
+    if valid(check_username, name):
+        assert_reached_engine(status, stderr)
+    else:
         assert_refused_before_engine(status, stderr)
         if status == 1:
             assert "invalid user name" in stderr

@@ -7,12 +7,8 @@ import pytest
 
 from berth.config.load import config_from_data
 from berth.deploy.accounts import user_path
-from berth.deploy.plan import (
-    HostFacts,
-    config_changes,
-    files_tar,
-    plan_deployment,
-)
+from berth.deploy.containerplan import HostFacts, files_tar
+from berth.deploy.plan import config_changes, plan_deployment
 from berth.deploy.up import public_url
 from berth.errors import BerthError
 

@@ -1,4 +1,6 @@
-"""`berth doctor`'s checks as pure functions: facts written by hand in, whole findings out."""
+"""`berth doctor`'s checks of the host and its engine as pure functions: facts written by hand
+in, whole findings out (the certificate's: test_doctor_certificate.py; the hub's side:
+test_doctor_hub_checks.py)."""
 
 from __future__ import annotations
 
@@ -6,20 +8,8 @@ import datetime as dt
 
 import pytest
 
-from berth import tls
 from berth.doctor import checks, facts
-from berth.doctor.checks import (
-    CertificateFacts,
-    ClockFacts,
-    DaemonFacts,
-    DiskFacts,
-    EngineFacts,
-    Finding,
-    HubReachFacts,
-    ImageFacts,
-    VolumeFacts,
-    VolumesFacts,
-)
+from berth.doctor.checks import ClockFacts, DaemonFacts, DiskFacts, EngineFacts, Finding
 
 NOW = dt.datetime(2026, 11, 26, 20, 0, tzinfo=dt.UTC)
 SOCKET = "unix:///var/run/docker.sock"
@@ -159,155 +149,3 @@ def test_engine_time_with_nanoseconds_is_parsed():
         2026, 11, 26, 19, 18, 14, tzinfo=dt.UTC
     )
     assert facts._parse_time("") is None
-
-
-def _cert(names: list[str], issued: dt.datetime) -> bytes:
-    return tls.self_signed(names, now=issued).cert_pem
-
-
-def test_a_good_certificate():
-    pem = _cert(["hub.example.org", "192.0.2.7"], NOW - dt.timedelta(days=10))
-    found = checks.check_certificate(
-        CertificateFacts("cert.pem", pem, NOW, ("hub.example.org", "192.0.2.7"))
-    )
-    assert found.status == "ok" and found.summary.startswith("cert.pem expires ")
-
-
-def test_an_expired_certificate():
-    pem = _cert(["hub.example.org"], NOW - dt.timedelta(days=tls.VALID_DAYS + 1))
-    found = checks.check_certificate(CertificateFacts("cert.pem", pem, NOW))
-    assert found.status == "fail" and "expired on" in found.summary
-    assert found.fix.startswith("renew it")
-    mine = checks.check_certificate(CertificateFacts("cert.pem", pem, NOW, self_signed=True))
-    assert "self-signed-for" in mine.fix
-
-
-def test_a_certificate_about_to_expire_and_one_not_valid_yet():
-    soon = _cert(["h"], NOW - dt.timedelta(days=tls.VALID_DAYS - 3))
-    assert checks.check_certificate(CertificateFacts("c", soon, NOW)).status == "warn"
-    future = _cert(["h"], NOW + dt.timedelta(days=2))
-    found = checks.check_certificate(CertificateFacts("c", future, NOW))
-    assert found.status == "fail" and "not valid yet" in found.summary
-
-
-def test_a_certificate_without_the_name_people_use():
-    pem = _cert(["hub.example.org"], NOW)
-    found = checks.check_certificate(
-        CertificateFacts("cert.pem", pem, NOW, ("jupyter.example.org",))
-    )
-    assert found == Finding(
-        "certificate",
-        "fail",
-        "cert.pem does not name jupyter.example.org (it names hub.example.org): browsers "
-        "refuse it there",
-        "list every name people use in tls.hostnames (self-signed), or get a certificate for "
-        "them; then `berth up`",
-    )
-
-
-def test_wildcards_and_addresses_cover_names():
-    assert checks._covers({"*.example.org"}, "hub.example.org")
-    assert not checks._covers({"*.example.org"}, "a.hub.example.org")
-    assert checks._covers({"2001:db8::1"}, "2001:db8:0::1")
-    assert checks._covers({"Hub.Example.org"}, "hub.example.org.")
-
-
-def test_no_certificate_and_a_broken_one():
-    assert checks.check_certificate(CertificateFacts("c", None, NOW)).status == "skip"
-    assert checks.check_certificate(CertificateFacts("c", b"nonsense", NOW)).status == "fail"
-
-
-URL = "http://berth-hub:8081/hub/api/"
-
-
-@pytest.mark.parametrize(
-    ("outcome", "status", "fix_has"),
-    [
-        ("ok", "ok", ""),
-        ("no-hub", "skip", ""),
-        ("dns", "fail", "user-defined network"),
-        ("refused", "fail", "hub_ip = '0.0.0.0'"),
-        ("timeout", "fail", "firewall"),
-        ("http", "fail", "hub_connect_url"),
-    ],
-)
-def test_hub_reachable_from_a_user_container(outcome, status, fix_has):
-    found = checks.check_hub_reachable(HubReachFacts(URL, outcome, "detail"))
-    assert (found.check, found.status) == ("hub-from-user", status)
-    assert fix_has in found.fix
-    if status == "fail":
-        assert found.summary == (
-            f"{URL}: detail; user servers start, cannot reach the hub, and the spawn fails or "
-            "times out (the classic hub_connect_ip problem)"
-        )
-
-
-@pytest.mark.parametrize(
-    ("image", "status", "summary"),
-    [
-        (ImageFacts("i", True, "5.5.4"), "ok", "jupyterhub-singleuser 5.5.4"),
-        (
-            ImageFacts("i", True, "5.2.1"),
-            "warn",
-            "jupyterhub-singleuser 5.2.1 is older than "
-            "the hub (5.5.4); it works, with the hub's newer features missing",
-        ),
-        (
-            ImageFacts("i", True, "4.1.5"),
-            "fail",
-            "jupyterhub-singleuser 4.1.5 does not speak "
-            "the hub's API (JupyterHub 5.5.4): servers start and fail to register",
-        ),
-        (
-            ImageFacts("i", True, None, "no jupyterhub-singleuser command in it"),
-            "fail",
-            "has no jupyterhub-singleuser (no jupyterhub-singleuser command in it): the hub can "
-            "start it but never reach a notebook server in it",
-        ),
-        (
-            ImageFacts("i", False),
-            "fail",
-            "not on this engine: spawns of it fail (no registry is asked for Berth's images)",
-        ),
-    ],
-)
-def test_images(image, status, summary):
-    found = checks.check_image(image, "5.5.4")
-    assert (found.check, found.status, found.summary) == ("image i", status, summary)
-
-
-def test_volumes():
-    good = VolumeFacts("berth-user-alice", 1000, 100, 0o755)
-    group = VolumeFacts("berth-user-bob", 0, 100, 0o775)
-    rooted = VolumeFacts("berth-user-carol", 0, 0, 0o755)
-    assert checks.check_volumes(VolumesFacts((good, group))).status == "ok"
-    found = checks.check_volumes(VolumesFacts((good, rooted)))
-    assert found == Finding(
-        "volumes",
-        "fail",
-        "the notebook user (1000:100) cannot write to berth-user-carol (0:0, 755): saving a "
-        "notebook there fails with 'Permission denied'",
-        "hand each to the notebook user, e.g. `docker run --rm --user 0 -v "
-        "berth-user-carol:/v --entrypoint chown berth/hub:latest 1000:100 /v` (with its server "
-        "stopped)",
-    )
-    assert checks.check_volumes(VolumesFacts()).status == "skip"
-    assert checks.check_volumes(VolumesFacts(error="cannot")).status == "skip"
-
-
-def test_database():
-    assert checks.check_database(checks.DatabaseFacts("sqlite")).status == "ok"
-    assert checks.check_database(checks.DatabaseFacts("postgresql")) == Finding(
-        "database", "ok", "PostgreSQL answers the hub's address"
-    )
-    problem = (
-        "the hub database (jupyterhub on db:5432 as hub): PostgreSQL refused the password for "
-        "the user hub; correct the password in hub.db_url (berth.yaml)"
-    )
-    assert checks.check_database(checks.DatabaseFacts("postgresql", problem)) == Finding(
-        "database",
-        "fail",
-        "the hub database (jupyterhub on db:5432 as hub): PostgreSQL refused the password for "
-        "the user hub",
-        "correct the password in hub.db_url (berth.yaml)",
-    )

@@ -27,10 +27,15 @@ def test_root_owned_directory_never_makes_the_notebook_root():
     assert identity.note and "owned by root" in identity.note
 
 
-@pytest.mark.parametrize("name", ["-x", "", "a b", "a/b", "x" * 64, "é"])
+@pytest.mark.parametrize("name", ["-x", "", "a", "a b", "a/b", "x" * 64, "é", "ab\n"])
 def test_bad_names_are_refused(name):
     with pytest.raises(BerthError, match="invalid container name"):
         validate_name(name)
+
+
+@pytest.mark.parametrize("name", ["ab", "berth-run-8888", "a_b.c-1", "x" * 63])
+def test_good_names_are_kept(name):
+    assert validate_name(name) == name
 
 
 @pytest.mark.parametrize("port", [0, 65536, -1])

@@ -6,7 +6,8 @@ import pytest
 from berth.config.errors import ConfigError
 from berth.config.load import config_from_data
 from berth.config.translate import to_jupyterhub_config
-from berth.deploy.plan import HostFacts, plan_deployment
+from berth.deploy.containerplan import HostFacts
+from berth.deploy.plan import plan_deployment
 
 FACTS = HostFacts(hub_image_id="sha256:abc", socket_gid=998, tls_names=["vm", "127.0.0.1"])
 ON = {
