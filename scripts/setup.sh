@@ -39,6 +39,13 @@ if [ ! -x "$venv/bin/python" ]; then
   log "creating virtualenv $venv"
   python3 -m venv "$venv"
 fi
+# Berth's distribution was called "berth" before (the name of an unrelated project on PyPI): an
+# install under that name would register the same command and entry points twice.
+if "$venv/bin/pip" show -q berth >/dev/null 2>&1; then
+  log "removing the old 'berth' distribution (now berth-jupyter)"
+  "$venv/bin/pip" uninstall -q -y berth
+fi
+rm -rf "$repo/berth.egg-info"
 extras=""
 [ "$want_test" = 1 ] && extras="[test]"
 log "installing berth$extras into $venv"
