@@ -18,11 +18,15 @@ this JupyterHub knows:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import importlib.util
 import os
+import re
 import sqlite3
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 from berth.deploy import pgtool
@@ -35,30 +39,51 @@ class UpgradeRefused(Exception):
     """The database cannot be used by this JupyterHub; the message says what to do."""
 
 
-def schema_revisions() -> tuple[str, set[str]]:
-    """This JupyterHub's newest schema revision and every revision it can migrate from."""
-    import jupyterhub
-    from alembic.script import ScriptDirectory
+# In each of JupyterHub's migration scripts: `revision = "…"` and `down_revision = "…"` (or None).
+_REVISION = re.compile(r"""^(down_revision|revision)\s*=\s*['"]?([0-9a-zA-Z_]+)['"]?""", re.M)
 
-    scripts = ScriptDirectory(str(Path(jupyterhub.__file__).parent / "alembic"))
-    head = scripts.get_current_head()
-    assert head is not None
-    return head, {script.revision for script in scripts.walk_revisions()}
+
+def schema_revisions() -> tuple[str, set[str]]:
+    """This JupyterHub's newest schema revision and every revision it can migrate from, read
+    from its migration scripts (Alembic's own loader takes over a second: every hub start runs
+    this)."""
+    spec = importlib.util.find_spec("jupyterhub")
+    assert spec is not None and spec.origin is not None
+    known, parents = set(), set()
+    for script in (Path(spec.origin).parent / "alembic" / "versions").glob("*.py"):
+        fields = dict(
+            (key, value) for key, value in _REVISION.findall(script.read_text(encoding="utf-8"))
+        )
+        if "revision" in fields:
+            known.add(fields["revision"])
+            parents.add(fields.get("down_revision", "None"))
+    heads = known - parents
+    if len(heads) != 1:
+        raise UpgradeRefused(f"JupyterHub's migration scripts have {len(heads)} heads: {heads}")
+    return heads.pop(), known
 
 
 def database_revision(db_url: str) -> str | None:
     """The schema revision stamped in the database; None when there is no database yet."""
+    if db_url.startswith("sqlite:///"):
+        path = Path(db_url.removeprefix("sqlite:///"))
+        if not path.exists():
+            return None
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+            if "alembic_version" not in tables:
+                return None  # empty: JupyterHub stamps it at start
+            row = db.execute("SELECT version_num FROM alembic_version").fetchone()
+        return None if row is None else str(row[0])
     from sqlalchemy import create_engine, inspect, text
 
-    if db_url.startswith("sqlite:///") and not Path(db_url.removeprefix("sqlite:///")).exists():
-        return None  # (create_engine would make an empty file)
     engine = create_engine(db_url)
     try:
         if "alembic_version" not in inspect(engine).get_table_names():
-            return None  # empty: JupyterHub stamps it at start
+            return None
         with engine.connect() as connection:
-            row = connection.execute(text("SELECT version_num FROM alembic_version")).first()
-        return None if row is None else str(row[0])
+            found = connection.execute(text("SELECT version_num FROM alembic_version")).first()
+        return None if found is None else str(found[0])
     finally:
         engine.dispose()
 
@@ -91,8 +116,7 @@ def backup(db_url: str, revision: str, directory: Path) -> Path:
 def upgrade(config_file: str, db_url: str, backups: Path) -> str:
     """Back up and migrate the database if its schema is older than this JupyterHub's.
     Returns what was done, in one line for the hub's log."""
-    import jupyterhub
-
+    release = version("jupyterhub")
     head, known = schema_revisions()
     revision = database_revision(db_url)
     if revision is None or revision == head:
@@ -100,7 +124,7 @@ def upgrade(config_file: str, db_url: str, backups: Path) -> str:
     if revision not in known:
         raise UpgradeRefused(
             f"the hub database was migrated by a newer JupyterHub (schema {revision}) than this "
-            f"hub image's ({jupyterhub.__version__}): run the newer Berth again, or restore "
+            f"hub image's ({release}): run the newer Berth again, or restore "
             f"the copy made before that upgrade (in {backups} of the hub's data volume)"
         )
     copy = backup(db_url, revision, backups)
@@ -116,11 +140,11 @@ def upgrade(config_file: str, db_url: str, backups: Path) -> str:
         sys.stderr.write(done.stdout + done.stderr)
         raise UpgradeRefused(
             f"`jupyterhub upgrade-db` could not migrate the hub database to JupyterHub "
-            f"{jupyterhub.__version__}'s schema (its output is above); the copy from before "
+            f"{release}'s schema (its output is above); the copy from before "
             f"is {copy}"
         )
     return f"migrated the hub database from schema {revision} to {head} (JupyterHub "\
-        f"{jupyterhub.__version__}); the copy from before is {copy}"  # fmt: skip
+        f"{release}); the copy from before is {copy}"  # fmt: skip
 
 
 def run(config_file: str, backups: Path) -> None:
