@@ -79,7 +79,8 @@ def test_berth_up_migrates_the_hub_database_and_keeps_servers(tmp_path: Path, en
         alice.login()
         alice.spawn()
         alice.wait_for_lab(timeout=300)
-        (server,) = engine.containers.list(filters={"label": ["berth.user=alice"]})
+        mine = {"label": ["berth.user=alice"], "network": [dep.config["network"]]}
+        (server,) = engine.containers.list(filters=mine)
         server.exec_run(["sh", "-c", "echo from-the-old-hub > /home/jovyan/work/kept.txt"])
         db = f"{DATA}/jupyterhub.sqlite"
         old_revision = in_hub(engine, "python3", "-c", REVISION.format(db=db))
