@@ -51,6 +51,7 @@ USERS = {
     "bob": {"name": "Bob", "groups": ["staff"]},
     "dave": {"name": "Dave", "groups": ["ops"]},
     "erin": {"name": "Erin", "groups": ["staff"]},
+    "walt": {"name": "Walt", "groups": ["staff"]},
     "mallory": {"name": "Mallory", "groups": ["guests"]},
     "trudy": {"name": "Trudy", "groups": ["staff"], "email": "dave@example.org",
               "email_verified": False},
@@ -120,6 +121,7 @@ def oidc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         ],
         "users": USERS,
         "short_lived": {"erin": SHORT_LIVED},
+        "short_lived_codes": {"walt": 1},
     }
     with real_provider(workdir / "idp", free_port(), idp_config) as provider:
         secrets_dir = workdir / "secrets"
@@ -139,9 +141,10 @@ def browser() -> requests.Session:
     return session
 
 
-def log_in(setup: Setup, login: str, session: requests.Session | None = None):
-    """Hub → the provider's sign-in and consent pages → the hub's callback (not followed).
-    Returns the browser and the hub's answer on the callback."""
+def log_in(setup: Setup, login: str, session: requests.Session | None = None, linger: float = 0):
+    """Hub → the provider's sign-in and consent pages → the hub's callback (not followed),
+    `linger` seconds after the provider sent the browser there. Returns the browser and the
+    hub's answer on the callback."""
     session = session or browser()
     answer = session.get(
         f"{setup.hub.url}/hub/oauth_login", params={"next": "/hub/home"}, timeout=30,
@@ -151,6 +154,7 @@ def log_in(setup: Setup, login: str, session: requests.Session | None = None):
         if answer.status_code in (302, 303):
             target = urljoin(answer.url, answer.headers["Location"])
             if target.startswith(setup.callback + "?"):
+                time.sleep(linger)
                 return session, session.get(target, timeout=60, allow_redirects=False)
             assert target.startswith(setup.provider.issuer + "/"), target
             answer = session.get(target, timeout=30, allow_redirects=False)
@@ -265,3 +269,17 @@ def test_an_expired_access_token_sends_the_user_back_to_the_login(oidc: Setup):
     _, again = log_in(oidc, "erin", session)
     assert again.status_code == 302, again.text[:1000]
     assert home(oidc, session).status_code == 200
+
+
+def test_an_expired_login_code_gets_a_page_that_says_to_log_in_again(oidc: Setup):
+    """walt's first authorization code lives 1 s and his browser comes back after 3 s; his
+    next login works. Failed before
+    berth/auth/oidc.py's get_token_info: the provider's 400 invalid_grant was a bare 500."""
+    started = time.time()
+    session, callback = log_in(oidc, "walt", linger=3)
+    assert [e["outcome"] for e in oidc.provider.events("token", since=started)] == ["invalid_grant"]
+    assert callback.status_code == 400, callback.text[:1000]
+    assert "did not accept this login any more" in html.unescape(callback.text)
+    assert home(oidc, session).status_code == 302  # not logged in
+    _, again = log_in(oidc, "walt", session)
+    assert again.status_code == 302, again.text[:1000]

@@ -7,7 +7,8 @@
 // CONFIG.json: {"issuer": "http://127.0.0.1:PORT", "port": PORT,
 //   "clients": [{"client_id": …, "client_secret": …, "redirect_uris": […]}],
 //   "users": {"alice": {"email": …, "email_verified": true, "groups": […]}, …},
-//   "short_lived": {"erin": SECONDS}}  (those accounts' access tokens live that long)
+//   "short_lived": {"erin": SECONDS},  (those accounts' access tokens live that long)
+//   "short_lived_codes": {"walt": SECONDS}}  (and those accounts' first authorization code)
 // Each line it prints on stdout is one JSON event: the token endpoint's grants and refusals,
 // userinfo's answers and refusals (never a secret or token), and {"event": "listening"}.
 import fs from 'node:fs';
@@ -16,6 +17,14 @@ import Provider from 'oidc-provider';
 
 const config = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const say = (event, fields = {}) => console.log(JSON.stringify({ event, time: Date.now() / 1000, ...fields }));
+
+const shortened = new Set();
+const firstCodeTTL = (account) => {
+  const seconds = config.short_lived_codes?.[account];
+  if (seconds === undefined || shortened.has(account)) return 60;
+  shortened.add(account); // only the first: the next login of that account must work
+  return seconds;
+};
 
 const provider = new Provider(config.issuer, {
   clients: config.clients.map((client) => ({
@@ -50,7 +59,7 @@ const provider = new Provider(config.issuer, {
     // Per account, so that one test user's tokens can expire within a test.
     AccessToken: (ctx, token) => config.short_lived?.[token.accountId] ?? 3600,
     IdToken: 3600,
-    AuthorizationCode: 60,
+    AuthorizationCode: (ctx, code) => firstCodeTTL(code.accountId),
     Interaction: 600,
     Session: 3600,
     Grant: 3600,
