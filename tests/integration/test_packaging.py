@@ -10,6 +10,7 @@ checked is Berth's own packaging, in seconds.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -101,3 +102,46 @@ def test_installs_in_a_fresh_virtualenv(kind: str, built: dict[str, Path], tmp_p
     assert found["hub_dockerfile"] and found["py_typed"]
     assert found["requires_jupyterhub"] == ["jupyterhub<7,>=5.5"]
     assert (venv / "bin" / "berth").is_file()
+
+
+ENTRY_POINTS_OF = """
+import json, sys
+from importlib import metadata
+dist = metadata.distribution(sys.argv[1])
+print(json.dumps(sorted([ep.group, ep.name, ep.value] for ep in dist.entry_points)))
+"""
+
+
+def test_a_wheel_install_gives_the_hub_image_a_project_to_install(
+    built: dict[str, Path], tmp_path: Path
+):
+    """Without a checkout, the hub image's copy of Berth gets a pyproject.toml written from the
+    installed metadata (berth/images/project.py); installed as the hub's Dockerfile does
+    (`pip install --no-deps`), it has the same name, version and entry points."""
+    venvs = {}
+    for name in ("user", "hub"):
+        venvs[name] = tmp_path / name
+        subprocess.run([sys.executable, "-m", "venv", str(venvs[name])], check=True, timeout=120)
+    user = str(venvs["user"] / "bin" / "python")
+    pip = ["-m", "pip", "install", "-q", "--no-deps", "--disable-pip-version-check"]
+    subprocess.run([user, *pip, str(built["wheel"])], check=True, capture_output=True, timeout=600)
+    written = subprocess.run(
+        [user, "-c", "from berth.images import project; print(project.written_pyproject())"],
+        check=True, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    ).stdout.strip()  # fmt: skip
+    site = subprocess.run(
+        [user, "-c", "import berth, os; print(os.path.dirname(berth.__file__))"],
+        check=True, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    ).stdout.strip()  # fmt: skip
+    source = tmp_path / "berth-src"
+    shutil.copytree(site, source / "berth", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(written, source / "pyproject.toml")
+    hub = str(venvs["hub"] / "bin" / "python")
+    install = subprocess.run([hub, *pip, str(source)], capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+    found = subprocess.run(
+        [hub, "-c", ENTRY_POINTS_OF, NAME], check=True, capture_output=True, text=True,
+        timeout=60, cwd=tmp_path,
+    ).stdout  # fmt: skip
+    assert {(g, n): v for g, n, v in json.loads(found)} == ENTRY_POINTS
+    assert (venvs["hub"] / "bin" / "berth").is_file()
