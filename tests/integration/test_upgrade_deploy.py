@@ -14,6 +14,7 @@ Run under the hub-image lock (COMMON.md): it replaces ``berth/hub:latest`` for a
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,13 +64,19 @@ def in_hub(client: docker.DockerClient, *command: str) -> str:
     return str(found.output.decode().strip())
 
 
+BUILT: list[str] = []  # the upgraded hub images this module made (removed afterwards)
+
+
 @pytest.fixture
 def engine() -> Iterator[docker.DockerClient]:
     client = docker.from_env()
     try:
         yield client
     finally:
-        build_hub(client, JUPYTERHUB_VERSION)  # as it was (cached layers)
+        current = build_hub(client, JUPYTERHUB_VERSION)  # as it was (cached layers)
+        for image_id in set(BUILT) - {current}:
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.remove(image_id)
         client.close()
 
 
@@ -88,7 +95,7 @@ def test_berth_up_migrates_the_hub_database_and_keeps_servers(tmp_path: Path, en
             JUPYTERHUB_VERSION
         )
 
-        build_hub(engine, NEXT)
+        BUILT.append(build_hub(engine, NEXT))
         upgraded = dep.up()
         # Every container of the hub image restarts; user servers keep running.
         restarted = [line for line in upgraded.stderr.splitlines() if line.startswith("restarting")]
