@@ -2,10 +2,13 @@
 
 BERTH_VERSION = "0.1.0"
 
-# The single-user images must carry the same JupyterHub as the hub (jupyterhub-singleuser speaks
-# the hub's API); pyproject.toml pins the same version and a unit test keeps the two in step.
-# 5.5.x, not 6: NativeAuthenticator 1.3.0 (the latest, used for local accounts) still calls the
-# hub's statsd client, which JupyterHub 6 removed, and every login fails with a 500 there.
+# The JupyterHub releases Berth's spawners and authenticators run in: pyproject.toml declares
+# the same range (a unit test keeps the two in step) and the integration suite runs a hub on
+# each release of JUPYTERHUB_TESTED (tests/integration/test_hub_versions.py).
+JUPYTERHUB_SUPPORTED = ">=5.5,<7"
+JUPYTERHUB_TESTED = ("5.5.4", "6.1.1")
+
+# The release the images carry (the hub image and jupyterhub-singleuser in the notebook images).
 JUPYTERHUB_VERSION = "5.5.4"
 
 # The pins an image's Dockerfile may take as build arguments (berth.images.catalog.ImageDef.pins).

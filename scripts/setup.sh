@@ -41,10 +41,21 @@ if [ ! -x "$venv/bin/python" ]; then
   log "creating virtualenv $venv"
   python3 -m venv "$venv"
 fi
+# Berth's distribution was called "berth" before (the name of an unrelated project on PyPI): an
+# install under that name would register the same command and entry points twice.
+if "$venv/bin/pip" show -q berth >/dev/null 2>&1; then
+  log "removing the old 'berth' distribution (now berth-jupyter)"
+  "$venv/bin/pip" uninstall -q -y berth
+fi
+rm -rf "$repo/berth.egg-info"
 extras=""
 [ "$want_test" = 1 ] && extras="[test]"
-log "installing berth$extras into $venv"
-"$venv/bin/pip" install -q --disable-pip-version-check -e "$repo$extras"
+# The host's JupyterHub is the release the images carry (berth/versions.py), so the CLI and the
+# tests' host hubs run what `berth up` runs; the package itself accepts the whole supported range
+# (tests/integration/test_hub_versions.py runs the other tested releases in virtualenvs of their own).
+hub_release=$(sed -n 's/^JUPYTERHUB_VERSION = "\(.*\)"$/\1/p' "$repo/berth/versions.py")
+log "installing berth$extras (JupyterHub $hub_release) into $venv"
+"$venv/bin/pip" install -q --disable-pip-version-check -e "$repo$extras" "jupyterhub==$hub_release"
 as_root ln -sf "$venv/bin/berth" /usr/local/bin/berth
 
 if [ "$want_test" = 1 ] && ! command -v configurable-http-proxy >/dev/null; then

@@ -2,14 +2,20 @@
 # The whole test suite on a fresh Debian machine: sets the host up (scripts/setup.sh --test),
 # builds the image stack (cached layers are reused), then lint and type checks, unit, integration
 # and browser tests.
-# `scripts/test.sh --full` adds the heavy suites (see tests/conftest.py); other arguments go to pytest.
+# `scripts/test.sh --full` adds the heavy suites (see tests/conftest.py); `--jupyterhub VERSION`
+# runs the tests' JupyterHub processes (tests/integration/hub_harness.py) on that release, from
+# a virtualenv made once by tests/hub_venvs.py; other arguments go to pytest.
 # Builds trust BERTH_CA_BUNDLE (default: the host's bundle, so TLS-inspecting proxies work).
 set -euo pipefail
 # --full: also the heavy suites (tests marked `full`: 200 servers, multi-node Swarm, soaks).
-if [ "${1:-}" = "--full" ]; then
-  shift
-  export BERTH_FULL=1
-fi
+hub_version=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --full) export BERTH_FULL=1; shift ;;
+    --jupyterhub) hub_version=${2:?--jupyterhub needs a version, e.g. 6.1.1}; shift 2 ;;
+    *) break ;;
+  esac
+done
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
@@ -17,6 +23,12 @@ bash scripts/setup.sh --test
 venv=${BERTH_VENV:-$repo/.venv}
 export PATH="$venv/bin:$PATH"
 export BERTH_CA_BUNDLE=${BERTH_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+
+if [ -n "$hub_version" ]; then
+  echo "== JupyterHub $hub_version for the test hubs"
+  BERTH_HUB_PYTHON=$(python tests/hub_venvs.py "$hub_version")
+  export BERTH_HUB_PYTHON
+fi
 
 echo "== lint"
 ruff check .

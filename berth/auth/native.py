@@ -27,6 +27,7 @@ from nativeauthenticator.orm import UserInfo
 from traitlets import Set, Unicode
 
 from berth.auth import ledger
+from berth.auth.nostatsd import statsd_of
 
 RESERVED_MESSAGE = (
     "The name {name!r} is kept for an account that the operator creates, or is too close to "
@@ -127,10 +128,19 @@ class BerthNativeAuthenticator(NativeAuthenticator):
         return result
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
-        return [
-            (path, SignUpHandler if handler is native_handlers.SignUpHandler else handler)
-            for path, handler in super().get_handlers(app)
-        ]
+        ours = {
+            native_handlers.SignUpHandler: SignUpHandler,
+            native_handlers.LoginHandler: LoginHandler,
+        }
+        return [(path, ours.get(handler, handler)) for path, handler in super().get_handlers(app)]
+
+
+class LoginHandler(native_handlers.LoginHandler):
+    """Upstream's login page, able to log in on JupyterHub 6 (berth/auth/nostatsd.py)."""
+
+    @property
+    def statsd(self) -> Any:
+        return statsd_of(self.settings)
 
 
 class SignUpHandler(native_handlers.SignUpHandler):

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from berth import hub_container, tls
-from berth.deploy import layout, pgtool
+from berth.deploy import dbupgrade, layout, pgtool
 from berth.private_files import write_private
 
 # The secrets' directory, relative to the data volume's root.
@@ -127,6 +127,8 @@ def main() -> None:
         print(f"berth: made a self-signed certificate for {', '.join(names)}", file=sys.stderr)
     check_database(hub_container.CONFIG_FILE)
     os.chdir(data)  # JupyterHub keeps its state files here
+    # A database from an older JupyterHub (Berth upgraded): backed up, then migrated.
+    dbupgrade.run(hub_container.CONFIG_FILE, data / dbupgrade.BACKUP_DIR)
     # berth.deploy.hubapp: JupyterHub without loading every installed plug-in at start.
     hub_command = ["-m", "berth.deploy.hubapp", "-f", hub_container.CONFIG_FILE]
     os.execv(sys.executable, [sys.executable, *hub_command])

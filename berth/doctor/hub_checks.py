@@ -87,6 +87,16 @@ def _major_minor(version: str) -> tuple[int, int] | None:
         return None
 
 
+# Across a major release, the pairs the tests run together: a JupyterHub 6 hub with the images'
+# 5.5 jupyterhub-singleuser (tests/integration/test_hub_versions.py; berth/versions.py).
+_ACROSS_MAJORS = ((5, 5), (7, 0))
+
+
+def _speak_together(found: tuple[int, int], hub: tuple[int, int]) -> bool:
+    low, high = _ACROSS_MAJORS
+    return found[0] == hub[0] or all(low <= version < high for version in (found, hub))
+
+
 def check_image(image: ImageFacts, hub_version: str) -> Finding:
     name = f"image {image.image}"
     if not image.present:
@@ -105,7 +115,7 @@ def check_image(image: ImageFacts, hub_version: str) -> Finding:
             f"build it FROM berth/base-notebook, or `pip install jupyterhub=={hub_version}` in it",
         )
     found, hub = _major_minor(image.singleuser_version), _major_minor(hub_version)
-    if found is None or hub is None or found[0] != hub[0]:
+    if found is None or hub is None or not _speak_together(found, hub):
         return Finding(
             name,
             "fail",

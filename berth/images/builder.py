@@ -19,6 +19,7 @@ from typing import Any
 import docker
 
 from berth.errors import BerthError
+from berth.images import project
 from berth.images.catalog import REPOSITORY_PREFIX, STACK_DIR, ImageDef, build_order, get
 from berth.versions import BERTH_VERSION, PINS
 
@@ -86,27 +87,20 @@ def build_args(image: ImageDef, options: BuildOptions) -> dict[str, str]:
     return args
 
 
-def source_tree() -> Path:
-    """The checkout Berth runs from (pyproject.toml beside the package), for the hub image."""
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "pyproject.toml").is_file():
-        raise BerthError(
-            "the hub image is built from Berth's source, and no pyproject.toml is beside "
-            f"the installed package ({root})",
-            hint="install Berth from a checkout (pip install -e .) to build the hub image",
-        )
-    return root
-
-
 def source_files() -> list[tuple[Path, str]]:
-    """Berth's own source as (file, name in the build context), in a stable order."""
-    root = source_tree()
+    """Berth's own source as (file, name in the build context), in a stable order: the package,
+    and beside it, from a checkout, its pyproject.toml and README.md; from a wheel install, a
+    pyproject.toml written from the installed metadata (berth.images.project)."""
+    root = Path(__file__).resolve().parents[2]
     files = [
         (path, "berth-src/berth/" + str(path.relative_to(root / "berth")))
         for path in sorted((root / "berth").rglob("*"))
         if path.is_file() and "__pycache__" not in path.parts
     ]
-    return files + [(root / name, f"berth-src/{name}") for name in ("pyproject.toml", "README.md")]
+    if (root / "pyproject.toml").is_file():
+        beside = ("pyproject.toml", "README.md")
+        return files + [(root / name, f"berth-src/{name}") for name in beside]
+    return [*files, (project.written_pyproject(), "berth-src/pyproject.toml")]
 
 
 def source_digest() -> str:

@@ -10,6 +10,10 @@ API) and CHP on 127.0.0.1; the test client only ever talks to 127.0.0.1. CHP run
 process (as in a deployment), so a hub restart leaves the proxy and its routes alone.
 
 Needs ``configurable-http-proxy`` on PATH (``npm install -g configurable-http-proxy``).
+
+The hub runs on the Python given as ``python`` (else ``$BERTH_HUB_PYTHON``, else this one), so
+one test run can put the spawners under another JupyterHub release: tests/hub_venvs.py makes a
+virtualenv with Berth and a given JupyterHub (``scripts/test.sh --jupyterhub VERSION``).
 """
 
 from __future__ import annotations
@@ -72,8 +76,10 @@ class Hub:
         *,
         spawner: str = "berth",
         image: str | None = None,
+        python: str | None = None,
     ) -> None:
         self.workdir = workdir
+        self.python = python or os.environ.get("BERTH_HUB_PYTHON") or sys.executable
         self.image = image or default_image()
         self.run_id = uuid.uuid4().hex[:8]
         self.prefix = f"{os.environ.get('BERTH_TEST_PREFIX', 'berth-test')}-{self.run_id}"
@@ -121,7 +127,7 @@ class Hub:
     def start_hub(self) -> None:
         log = open(self.workdir / "hub.log", "ab")  # noqa: SIM115
         self.hub_proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", "jupyterhub_config.py"],
+            [self.python, "-m", "jupyterhub", "-f", "jupyterhub_config.py"],
             cwd=self.workdir,
             env={**os.environ, "CONFIGPROXY_AUTH_TOKEN": self.proxy_token},
             stdout=log,

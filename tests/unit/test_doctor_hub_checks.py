@@ -73,6 +73,30 @@ def test_images(image, status, summary):
     assert (found.check, found.status, found.summary) == ("image i", status, summary)
 
 
+def test_images_across_jupyterhub_5_and_6():
+    """A 6.1 hub serves the images' 5.5 jupyterhub-singleuser (test_hub_versions.py runs it);
+    a 5.4 one was never tested with it."""
+    found = [
+        (f.status, f.summary)
+        for f in (
+            hub_checks.check_image(ImageFacts("i", True, "5.5.4"), "6.1.1"),
+            hub_checks.check_image(ImageFacts("i", True, "5.4.6"), "6.1.1"),
+        )
+    ]
+    assert found == [
+        (
+            "warn",
+            "jupyterhub-singleuser 5.5.4 is older than the hub (6.1.1); it works, with the "
+            "hub's newer features missing",
+        ),
+        (
+            "fail",
+            "jupyterhub-singleuser 5.4.6 does not speak the hub's API (JupyterHub 6.1.1): "
+            "servers start and fail to register",
+        ),
+    ]
+
+
 def test_volumes():
     good = VolumeFacts("berth-user-alice", 1000, 100, 0o755)
     group = VolumeFacts("berth-user-bob", 0, 100, 0o775)

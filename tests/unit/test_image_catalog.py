@@ -7,12 +7,20 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 from berth.errors import BerthError
 from berth.images import catalog
 from berth.images.builder import BuildEvent, BuildOptions, build_args, make_context, parse_stream
 from berth.images.osbase import mmdebstrap_command
-from berth.versions import BERTH_VERSION, JUPYTERHUB_VERSION, PINS
+from berth.versions import (
+    BERTH_VERSION,
+    JUPYTERHUB_SUPPORTED,
+    JUPYTERHUB_TESTED,
+    JUPYTERHUB_VERSION,
+    PINS,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -144,7 +152,11 @@ def test_mmdebstrap_command_builds_a_slim_minbase():
 
 def test_versions_agree_with_pyproject():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    assert f"jupyterhub=={JUPYTERHUB_VERSION}" in project["dependencies"]
+    assert f"jupyterhub{JUPYTERHUB_SUPPORTED}" in project["dependencies"]
+    supported = SpecifierSet(JUPYTERHUB_SUPPORTED)
+    assert [v for v in (JUPYTERHUB_VERSION, *JUPYTERHUB_TESTED) if v not in supported] == []
+    # The tests cover the oldest and the newest major release of the range.
+    assert {Version(v).major for v in JUPYTERHUB_TESTED} == {5, 6}
     dockerfile = (catalog.get("base-notebook").context_dir / "Dockerfile").read_text()
     assert f"ARG JUPYTERHUB_VERSION={JUPYTERHUB_VERSION}" in dockerfile
     assert BERTH_VERSION.count(".") == 2
