@@ -44,6 +44,7 @@ LABEL_SNAPSHOT_PREFIX = "berth.snapshot.prefix"
 # fingerprint of everything it is made from.
 LABEL_DEPLOY_ROLE = "berth.deploy.role"
 LABEL_FINGERPRINT = "berth.deploy.fingerprint"
+LABEL_STACK = "berth.deploy.stack"  # on every Swarm object `berth up` makes: down removes them
 
 # `berth run`'s notebook containers, and the host directory each one mounts.
 LABEL_RUN = "berth.run"

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+from berth import labels
 from berth.config.render import render_config_py
 from berth.config.runtime import HubRuntime
 from berth.config.schema import BerthConfig
@@ -51,7 +52,7 @@ SWARM_SECRETS_DIR = "/run/secrets"  # where a Swarm mounts a secret named by a r
 # The operator's certificate and key as Swarm secrets in the hub; hubinit copies them into the
 # proxy volume (the single-engine `berth up` copies them in through the hub container instead).
 TLS_SECRET_CERT, TLS_SECRET_KEY = "tls-cert.pem", "tls-key.pem"
-LABEL_STACK = "berth.deploy.stack"  # on every Swarm object `berth up` makes: down removes them
+LABEL_STACK = labels.LABEL_STACK
 STACK_VALUE = "swarm"
 DOCKER_SOCKET = "/var/run/docker.sock"
 STOP_GRACE_NS = 15_000_000_000
@@ -351,10 +352,10 @@ def plan_swarm(cfg: BerthConfig, facts: SwarmFacts) -> SwarmPlan:
             "labels": _labels("network"),
         },
         volumes={
-            data_volume: {"berth.managed": "true", "berth.role": "hub-data"},
-            proxy_volume: {"berth.role": "proxy-data"},
-            registry_volume(cfg): {"berth.role": "registry-data"},
-            engine_volume: {"berth.role": "engine-socket"},
+            data_volume: labels.managed("hub-data"),
+            proxy_volume: {labels.LABEL_ROLE: "proxy-data"},
+            registry_volume(cfg): {labels.LABEL_ROLE: "registry-data"},
+            engine_volume: {labels.LABEL_ROLE: "engine-socket"},
         },
         secrets=secrets,
         configs=configs,
