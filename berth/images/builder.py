@@ -11,6 +11,7 @@ import io
 import re
 import tarfile
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,19 +146,26 @@ def _add_tree_file(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
         tar.addfile(info, handle)
 
 
+# How much of a failed step's output the error shows (pip's and apt's errors end their output).
+FAILED_OUTPUT_LINES = 25
+
+
 def parse_stream(
     image: str, chunks: Iterable[Mapping[str, Any]]
 ) -> Iterator[BuildEvent | str]:
     """Turn the engine's build stream into events; yields the image id (a str) last.
 
-    Raises BerthError naming the image and the step that failed.
+    Raises BerthError naming the image and the step that failed, with the step's last lines
+    of output (the command's own error: the CLI shows only the steps while all goes well).
     """
     step_text, image_id = "", None
+    said: deque[str] = deque(maxlen=FAILED_OUTPUT_LINES)  # the current step's last lines
     for chunk in chunks:
         if "error" in chunk:
             detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
             where = f" at {step_text}" if step_text else ""
-            raise BerthError(f"building {image} failed{where}:\n{detail.strip()}")
+            output = "".join(f"\n  | {line}" for line in said)
+            raise BerthError(f"building {image} failed{where}:{output}\n{detail.strip()}")
         if "aux" in chunk and "ID" in chunk["aux"]:
             image_id = chunk["aux"]["ID"]
         text = chunk.get("stream", "")
@@ -165,8 +173,10 @@ def parse_stream(
             match = _STEP.match(line.strip())
             if match:
                 step_text = f"step {match[1]}/{match[2]} ({match[3]})"
+                said.clear()
                 yield BuildEvent(image, "step", match[3], int(match[1]), int(match[2]))
             elif line.strip():
+                said.append(line.rstrip())
                 yield BuildEvent(image, "output", line.rstrip())
     if image_id is None:
         raise BerthError(f"building {image} ended without an image id (engine stream cut short?)")

@@ -143,6 +143,29 @@ def test_parse_stream_names_the_image_and_failed_step():
     assert "non-zero code: 1" in message
 
 
+def test_a_failed_step_shows_its_own_last_output_lines():
+    """The command's own error (here pip's) is in the message, not the earlier steps' output."""
+    chunks = [
+        {"stream": "Step 7/9 : COPY requirements.txt /tmp/\n"},
+        {"stream": "copied, unrelated\n"},
+        {"stream": "Step 8/9 : RUN pip install -r /tmp/requirements.txt\n"},
+        *({"stream": f"Collecting package-{n}\n"} for n in range(30)),
+        {"stream": "ERROR: No matching distribution found for nope==9\n"},
+        {"error": "boom", "errorDetail": {"message": "The command returned a non-zero code: 1"}},
+    ]
+    with pytest.raises(BerthError) as caught:
+        list(parse_stream("minimal-notebook", chunks))
+    lines = str(caught.value).splitlines()
+    assert lines[0] == (
+        "building minimal-notebook failed at step 8/9 (RUN pip install -r /tmp/requirements.txt):"
+    )
+    assert lines[1:] == [
+        *(f"  | Collecting package-{n}" for n in range(6, 30)),
+        "  | ERROR: No matching distribution found for nope==9",
+        "The command returned a non-zero code: 1",
+    ]
+
+
 def test_mmdebstrap_command_builds_a_slim_minbase():
     command = mmdebstrap_command("bookworm", "http://mirror/debian", Path("/tmp/x.tar"))
     assert command[0] == "mmdebstrap"
