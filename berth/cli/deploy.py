@@ -148,7 +148,7 @@ def status_command(config: ConfigOption = None) -> None:
     console.print(f"hub: [bold]{report.hub_state}[/]   URL: {report.url}")
     for name, state in report.services:
         console.print(f"  {name}: {state}")
-    for line in report.certificate:
+    for line in [*report.certificate, *report.backup]:
         console.print(line, markup=False, highlight=False)
     table = Table("user", "server", "state", "age", "memory", "cpu", title="user servers")
     for row in report.servers:
