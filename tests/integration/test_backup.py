@@ -288,6 +288,13 @@ def test_scheduled_backups_run_in_berth_backup_and_keep_the_newest(
         assert host["NetworkMode"] == "none" and host["ReadonlyRootfs"] is True
         assert host["CapDrop"] == ["ALL"] and host["SecurityOpt"] == ["no-new-privileges"]
         assert container.attrs["NetworkSettings"]["Ports"] in ({}, None)
+        # what a process inside could do: no interface but loopback, nothing to write but the
+        # destination and /tmp, no capability even as root
+        interfaces = container.exec_run(["ls", "/sys/class/net"]).output.decode().split()
+        assert interfaces == ["lo"], interfaces
+        assert container.exec_run(["touch", "/srv/berth/planted"]).exit_code != 0
+        status = container.exec_run(["cat", "/proc/self/status"]).output.decode()
+        assert "CapEff:\t0000000000000000" in status, status
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             state = scheduled_state(destination)
