@@ -88,13 +88,14 @@ def ensure_acme_network(client: docker.DockerClient, kwargs: dict[str, Any]) -> 
 
 
 def remove_unplanned(
-    client: docker.DockerClient, base: str, setting: str, say: Callable[[str], None]
+    client: docker.DockerClient, role: str, base: str, setting: str, say: Callable[[str], None]
 ) -> None:
     """tls.acme or backup.enabled was removed from berth.yaml: its container goes (its volume
-    stays)."""
+    stays). Only one `berth up` made (its role label): a user named "backup" has a server
+    called berth-backup under the default name template."""
     for name in (base, base + layout.PREVIOUS_SUFFIX):
         found = current(client, name)
-        if found is not None:
+        if found is not None and found.labels.get(layout.LABEL_ROLE) == role:
             say(f"removing {name} (no {setting} in berth.yaml)")
             found.remove(force=True)
 
@@ -177,9 +178,9 @@ def apply(
     if plan.acme_network:
         ensure_acme_network(client, plan.acme_network)
     else:
-        remove_unplanned(client, layout.ACME_CONTAINER, "tls.acme", say)
+        remove_unplanned(client, "acme", layout.ACME_CONTAINER, "tls.acme", say)
     if plan.backup is None:
-        remove_unplanned(client, layout.BACKUP_CONTAINER, "backup.enabled", say)
+        remove_unplanned(client, "backup", layout.BACKUP_CONTAINER, "backup.enabled", say)
     url = public_url(cfg, facts)
     stale = [c for c in plan.containers if not up_to_date(existing[c.role], c)]
     if not stale:
