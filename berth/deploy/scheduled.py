@@ -9,10 +9,16 @@ keeps the last success (so a restart neither skips nor repeats a backup) and the
 with its reason (which `berth status` shows; every failure is also in `berth logs --service
 backup`). With no backup yet, the first comes a minute after the start (sooner with a shorter
 `every`).
+
+It holds the host's socket as a bind mount of the file, and dockerd makes a new socket each time
+it starts: after a dockerd restart (with live-restore the container keeps running) the mounted
+one answers no more. So when the engine has not answered for a minute it exits, and the engine's
+restart policy starts it again with the new socket.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import sys
@@ -24,10 +30,13 @@ import docker
 
 from berth.config.backup import SCHEDULE_ENV, BackupSchedule
 from berth.config.schema import BerthConfig
-from berth.deploy import backup, layout
+from berth.deploy import backup, hubcheck, layout
 
 FIRST_DELAY = 60.0
 RETRY_DELAY = 600.0
+ENGINE_CHECK_SECONDS = 20.0
+ENGINE_LOST_AFTER = 3  # unanswered checks in a row: exit, to be started with the new socket
+EXIT_ENGINE_LOST = 75
 
 
 def log(text: str) -> None:
@@ -72,6 +81,25 @@ def after_failure(state: dict[str, Any], error: str, now: float) -> dict[str, An
             "failures": int(state.get("failures") or 0) + 1}  # fmt: skip
 
 
+def engine_answers() -> bool:
+    try:
+        return hubcheck.backup()
+    except (OSError, http.client.HTTPException):
+        return False
+
+
+def wait_until(due: float) -> None:
+    """Sleep until `due`, asking the engine every ENGINE_CHECK_SECONDS meanwhile."""
+    unanswered = 0
+    while time.time() < due:
+        time.sleep(min(ENGINE_CHECK_SECONDS, max(0.0, due - time.time())))
+        unanswered = 0 if engine_answers() else unanswered + 1
+        if unanswered >= ENGINE_LOST_AFTER:
+            log("the engine's socket has not answered for a minute (dockerd restarted?): "
+                "exiting, to be started again with its new socket")  # fmt: skip
+            sys.exit(EXIT_ENGINE_LOST)
+
+
 def run_once(client: docker.DockerClient, cfg: BerthConfig, directory: Path, keep: int) -> str:
     path = backup.backup(client, cfg, [], True, directory, say=log)
     for old in backup.prune(directory, keep):
@@ -91,8 +119,7 @@ def main() -> int:
         state = read_state(state_file)
         last = state.get("last_success")
         due = next_run(last if isinstance(last, (int, float)) else None, every, time.time(), failed)
-        while time.time() < due:
-            time.sleep(min(60.0, max(0.0, due - time.time())))
+        wait_until(due)
         try:
             client = docker.from_env(timeout=300)
             try:

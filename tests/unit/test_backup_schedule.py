@@ -122,3 +122,37 @@ def test_pruning_keeps_the_newest_and_leaves_partials_state_and_other_files(tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [*others, "berth-backup-20260103T000000Z.tar.gz", "berth-backup-20260104T000000Z.tar.gz"]
     )
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_an_engine_that_stops_answering_ends_the_process_for_a_restart(monkeypatch):
+    """After a dockerd restart the bind-mounted socket is the old one: berth-backup exits (75)
+    so that the restart policy mounts the new one, instead of failing every backup forever."""
+    clock = Clock()
+    monkeypatch.setattr(scheduled.time, "time", clock.time)
+    monkeypatch.setattr(scheduled.time, "sleep", clock.sleep)
+    answers = iter([True, False, False, True, False, False, False])
+    monkeypatch.setattr(scheduled, "engine_answers", lambda: next(answers))
+    with pytest.raises(SystemExit) as ended:
+        scheduled.wait_until(clock.now + 3600)
+    assert ended.value.code == 75
+    assert clock.now == 1_000_000.0 + 7 * 20  # a failure between answers does not count
+
+
+def test_waiting_with_an_answering_engine_ends_on_time(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(scheduled.time, "time", clock.time)
+    monkeypatch.setattr(scheduled.time, "sleep", clock.sleep)
+    monkeypatch.setattr(scheduled, "engine_answers", lambda: True)
+    scheduled.wait_until(clock.now + 50)
+    assert clock.now == 1_000_050.0
