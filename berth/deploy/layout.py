@@ -2,11 +2,12 @@
 
 The service is four containers on the engine, each with only what its job needs:
 
-- the engine guard (``berth-engine-guard``): the only one with the Docker socket; no network;
+- the engine guard (``berth-engine-guard``): the Docker socket, for the hub; no network;
 - the hub (``berth-hub``): JupyterHub and its data volume; reaches the engine through the guard;
 - the proxy (``berth-proxy``): faces the internet; TLS and the proxy token, nothing else;
 - the firewall (``berth-firewall``, when built in): the host network rules that isolate users;
-- with ``tls.acme``, ``berth-acme``: certificates from an ACME authority; the HTTP port.
+- with ``tls.acme``, ``berth-acme``: certificates from an ACME authority; the HTTP port;
+- with ``backup.enabled``, ``berth-backup``: scheduled backups; the Docker socket, no network.
 """
 
 from __future__ import annotations
