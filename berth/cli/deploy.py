@@ -179,7 +179,9 @@ def logs_command(
     user: Annotated[str | None, typer.Option(help="A user's server instead of the hub.")] = None,
     service: Annotated[
         str,
-        typer.Option(help="Which of the service's containers: hub, proxy, guard, firewall, acme."),
+        typer.Option(
+            help="Which of the service's containers: hub, proxy, guard, firewall, acme, backup."
+        ),
     ] = "hub",
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing.")] = False,
     tail: Annotated[int, typer.Option(help="Lines of history to show.")] = 100,
