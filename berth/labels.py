@@ -28,6 +28,7 @@ ROLE_HUB_DATA = "hub-data"  # the hub's database and secrets (berth up creates i
 ROLE_PROXY_DATA = "proxy-data"  # the proxy's token and certificate (berth up)
 ROLE_ENGINE_SOCKET = "engine-socket"  # the guard's socket, shared with the hub (berth up)
 ROLE_ACME_DATA = "acme-data"  # berth-acme's account key and state (berth up, tls.acme)
+ROLE_BACKUPS = "backups"  # the volume berth-backup writes scheduled backups to (backup.enabled)
 ROLE_NETWORK = "network"  # the Berth network (berth up)
 ROLE_FIREWALL = "firewall"  # the firewall container (berth up)
 

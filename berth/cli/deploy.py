@@ -148,7 +148,7 @@ def status_command(config: ConfigOption = None) -> None:
     console.print(f"hub: [bold]{report.hub_state}[/]   URL: {report.url}")
     for name, state in report.services:
         console.print(f"  {name}: {state}")
-    for line in report.certificate:
+    for line in [*report.certificate, *report.backup]:
         console.print(line, markup=False, highlight=False)
     table = Table("user", "server", "state", "age", "memory", "cpu", title="user servers")
     for row in report.servers:
@@ -179,7 +179,9 @@ def logs_command(
     user: Annotated[str | None, typer.Option(help="A user's server instead of the hub.")] = None,
     service: Annotated[
         str,
-        typer.Option(help="Which of the service's containers: hub, proxy, guard, firewall, acme."),
+        typer.Option(
+            help="Which of the service's containers: hub, proxy, guard, firewall, acme, backup."
+        ),
     ] = "hub",
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing.")] = False,
     tail: Annotated[int, typer.Option(help="Lines of history to show.")] = 100,

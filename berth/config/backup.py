@@ -1,7 +1,9 @@
-"""The `backup:` section of berth.yaml: scheduled backups taken by the hub's side."""
+"""The `backup:` section of berth.yaml: scheduled backups taken by berth-backup, a container
+`berth up` runs beside the hub (berth/deploy/backup_plan.py, berth/deploy/scheduled.py)."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import PurePosixPath
 from typing import ClassVar, TypedDict
@@ -11,9 +13,16 @@ from pydantic import Field, field_validator
 from berth.config.base import Section
 from berth.config.fields import DockerName
 
-SCHEDULE_ENV = "BERTH_BACKUP_SCHEDULE"  # the service's settings, as JSON
-_INTERVAL = re.compile(r"^([1-9][0-9]{0,5})([mhd])$")
-_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+SCHEDULE_ENV = "BERTH_BACKUP_SCHEDULE"  # berth-backup's settings, as JSON
+_INTERVAL = re.compile(r"^([1-9][0-9]{0,5})([smhd])$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MIN_EVERY = 300  # seconds: a backup reads every user volume; more often is a mistake
+# Tests only: lowers the minimum so an integration test sees several backups in a minute.
+MIN_EVERY_ENV = "BERTH_TEST_BACKUP_MIN_EVERY"
+
+
+def min_every() -> int:
+    return int(os.environ.get(MIN_EVERY_ENV, MIN_EVERY))
 
 
 class BackupDestination(TypedDict, total=False):
@@ -24,7 +33,7 @@ class BackupDestination(TypedDict, total=False):
 
 
 class BackupSchedule(TypedDict):
-    """The scheduled-backup service's settings (JSON in SCHEDULE_ENV; berth.deploy.scheduled).
+    """berth-backup's settings (JSON in SCHEDULE_ENV; berth.deploy.scheduled reads them).
 
     ``hub``, ``storage`` and ``network`` are the berth.yaml sections the backup itself needs.
     """
@@ -38,7 +47,7 @@ class BackupSchedule(TypedDict):
 
 
 def interval_seconds(value: str) -> int:
-    """``"30m"`` -> 1800, ``"6h"`` -> 21600, ``"1d"`` -> 86400."""
+    """``"30m"`` -> 1800, ``"6h"`` -> 21600, ``"1d"`` -> 86400 (``"20s"``: tests only)."""
     match = _INTERVAL.match(value)
     if match is None:
         raise ValueError(
@@ -52,8 +61,8 @@ class BackupConfig(Section):
 
     enabled: bool = Field(
         False,
-        description="Take backups on a schedule: a hub service runs `berth backup --all` and "
-        "keeps the newest `keep` archives.",
+        description="Take backups on a schedule: the berth-backup container takes the same "
+        "backup as `berth backup --all` and keeps the newest `keep` archives.",
     )
     every: str = Field(
         "1d",
@@ -80,8 +89,9 @@ class BackupConfig(Section):
     @field_validator("every")
     @classmethod
     def _every(cls, value: str) -> str:
-        if interval_seconds(value) < 300:
-            raise ValueError("must be at least 5m")
+        if interval_seconds(value) < min_every():
+            least = "5m" if min_every() == MIN_EVERY else f"{min_every()}s"
+            raise ValueError(f"must be at least {least}")
         return value
 
     @field_validator("directory")

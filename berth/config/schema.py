@@ -252,7 +252,8 @@ class BerthConfig(Section):
         if not self.hub.db_url.get_secret_value().startswith("sqlite:"):
             raise FieldProblem(
                 "backup.enabled",
-                "scheduled backups need the SQLite hub database (back PostgreSQL up with pg_dump)",
+                "scheduled backups need the SQLite hub database (with PostgreSQL, run "
+                "`berth backup --all` from the host, or back it up with pg_dump)",
             )
         if self.backup.directory is None and self.backup.volume == self.hub.data_volume:
             raise FieldProblem("backup.volume", "must not be the hub's data volume")

@@ -12,18 +12,11 @@ read from their files.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from berth.config.backup import (
-    SCHEDULE_ENV,
-    BackupDestination,
-    BackupSchedule,
-    interval_seconds,
-)
 from berth.config.render import SecretFile, render_config_py
 from berth.config.runtime import HubRuntime
 from berth.config.schema import BerthConfig
@@ -253,14 +246,6 @@ def _services(c: Config, cfg: BerthConfig, rt: HubRuntime) -> None:
                 "services": [culler.SERVICE_NAME],
             }
         )
-    if cfg.backup.enabled:
-        services.append(
-            {
-                "name": cfg.backup.SERVICE_NAME,
-                "command": [rt.python, "-m", "berth.deploy.scheduled"],
-                "environment": {SCHEDULE_ENV: json.dumps(backup_schedule(cfg), sort_keys=True)},
-            }
-        )
     for service in cfg.services:
         token = SecretFile(rt.secret_path(_token_file(service.name)))
         services.append({"name": service.name, "api_token": token})
@@ -274,26 +259,6 @@ def _services(c: Config, cfg: BerthConfig, rt: HubRuntime) -> None:
     if services:
         _set(c, "JupyterHub", "services", services)
         _set(c, "JupyterHub", "load_roles", roles)
-
-
-def backup_schedule(cfg: BerthConfig) -> BackupSchedule:
-    """What the scheduled-backup service needs to know (berth.deploy.scheduled reads it)."""
-    backup = cfg.backup
-    destination: BackupDestination = (
-        {"directory": backup.directory} if backup.directory else {"volume": backup.volume}
-    )
-    return {
-        "every": interval_seconds(backup.every),
-        "keep": backup.keep,
-        "destination": destination,
-        "hub": {
-            "data_volume": cfg.hub.data_volume,
-            # only SQLite is allowed with backups on (schema), and its URL holds no secret
-            "db_url": cfg.hub.db_url.get_secret_value(),
-        },
-        "storage": {"volume_name_template": cfg.storage.volume_name_template},
-        "network": cfg.network,
-    }
 
 
 def _token_file(name: str) -> str:

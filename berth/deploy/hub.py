@@ -18,6 +18,7 @@ from berth.errors import BerthError
 
 # Every container `berth up` makes, including those of older Berths, for down, status and logs.
 SERVICE_CONTAINERS = (
+    layout.BACKUP_CONTAINER,
     layout.ACME_CONTAINER,
     layout.FIREWALL_CONTAINER,
     layout.PROXY_CONTAINER,

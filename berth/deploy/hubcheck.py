@@ -5,6 +5,7 @@
 - ``proxy``: the proxy answers HTTPS on its public port (any status: routes are the hub's job).
 - ``engine``: the engine guard's socket answers /_ping.
 - ``acme``: berth-acme's HTTP port answers (a redirect to HTTPS).
+- ``backup``: berth-backup's engine socket answers.
 """
 
 from __future__ import annotations
@@ -69,7 +70,17 @@ def engine() -> bool:
         connection.close()
 
 
-CHECKS = {"hub": hub, "proxy": proxy, "engine": engine, "acme": acme}
+def backup() -> bool:
+    """berth-backup reaches the engine through the host's socket."""
+    connection = _UnixConnection(layout.HOST_DOCKER_SOCKET)
+    try:
+        connection.request("GET", "/_ping")
+        return connection.getresponse().status == 200
+    finally:
+        connection.close()
+
+
+CHECKS = {"hub": hub, "proxy": proxy, "engine": engine, "acme": acme, "backup": backup}
 
 
 def main(argv: list[str] | None = None) -> int:

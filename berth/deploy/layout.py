@@ -2,11 +2,12 @@
 
 The service is four containers on the engine, each with only what its job needs:
 
-- the engine guard (``berth-engine-guard``): the only one with the Docker socket; no network;
+- the engine guard (``berth-engine-guard``): the Docker socket, for the hub; no network;
 - the hub (``berth-hub``): JupyterHub and its data volume; reaches the engine through the guard;
 - the proxy (``berth-proxy``): faces the internet; TLS and the proxy token, nothing else;
 - the firewall (``berth-firewall``, when built in): the host network rules that isolate users;
-- with ``tls.acme``, ``berth-acme``: certificates from an ACME authority; the HTTP port.
+- with ``tls.acme``, ``berth-acme``: certificates from an ACME authority; the HTTP port;
+- with ``backup.enabled``, ``berth-backup``: scheduled backups; the Docker socket, no network.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ PROXY_CONTAINER = "berth-proxy"
 GUARD_CONTAINER = "berth-engine-guard"
 FIREWALL_CONTAINER = "berth-firewall"
 ACME_CONTAINER = "berth-acme"  # only with tls.acme
+BACKUP_CONTAINER = "berth-backup"  # only with backup.enabled
 PREVIOUS_SUFFIX = "-previous"  # a replaced container, kept stopped until its successor is healthy
 
 PROXY_PORT = 8443  # the proxy's port in its container; berth.yaml's listen port maps to it
@@ -85,6 +87,11 @@ ACME_HTTP_PORT = 8080
 # (berth/deploy/acme_log.py), and tls/alpn/, the TLS-ALPN-01 certificates the proxy serves.
 ACME_STATUS_FOR_HUB = "acme-status.json"
 ACME_ALPN_DIR = "alpn"
+
+# berth-backup's destination (the backup volume or host directory), and its state file there:
+# the last success and the last failure, which `berth status` reads (berth/deploy/scheduled.py).
+BACKUP_DIR = "/srv/berth/backups"
+BACKUP_STATE_FILE = f"{BACKUP_DIR}/.berth-backup-state.json"
 
 # The engine guard's socket, in a volume shared by the guard (rw) and the hub (ro).
 ENGINE_DIR = "/run/berth-engine"

@@ -19,6 +19,7 @@ from berth.config.runtime import HubRuntime
 from berth.config.schema import BerthConfig
 from berth.config.translate import Config, hub_secret_files, to_jupyterhub_config
 from berth.deploy import layout, system_users
+from berth.deploy.backup_plan import backup_volume_labels, plan_backup
 
 # (`X as X`: re-exported for swarm_plan.py, which imports them from here.)
 from berth.deploy.containerplan import HEALTH_INTERVAL_NS as HEALTH_INTERVAL_NS
@@ -62,14 +63,15 @@ class DeploymentPlan:
     config_py: str
     acme: ContainerPlan | None = None  # with tls.acme
     acme_network: dict[str, Any] | None = None  # its network's create arguments
+    backup: ContainerPlan | None = None  # with backup.enabled
 
     @property
     def containers(self) -> tuple[ContainerPlan, ...]:
         """In start order: the hub needs the guard (and, like the proxy, the firewall's rules
         to reach anything on the network); the proxy needs what the hub writes; berth-acme
-        replaces what the hub wrote."""
-        acme = (self.acme,) if self.acme else ()
-        return (self.guard, self.firewall, self.hub, self.proxy, *acme)
+        replaces what the hub wrote; berth-backup reads the hub's data once it is there."""
+        extra = tuple(c for c in (self.acme, self.backup) if c is not None)
+        return (self.guard, self.firewall, self.hub, self.proxy, *extra)
 
 
 def plan_network(cfg: BerthConfig, facts: HostFacts) -> NetworkPlan:
@@ -232,14 +234,6 @@ def plan_firewall(cfg: BerthConfig, facts: HostFacts, net: NetworkPlan) -> Conta
     return finish("firewall", kwargs, {})
 
 
-SCHEDULED_BACKUPS_UNAVAILABLE = (
-    "backup.enabled: scheduled backups are not available in this version: they ran inside the "
-    "hub, which now reaches the engine only through the engine guard, and a backup needs more "
-    "than the guard allows (listing volumes, reading the hub's data volume). Until they run in "
-    "a container of their own, run `berth backup --all --keep N` on a schedule from the host."
-)
-
-
 def backend_unavailable(backend: str) -> str:
     return (
         f"backend: {backend!r} is not available from `berth up` in this version; its spawner "
@@ -248,8 +242,6 @@ def backend_unavailable(backend: str) -> str:
 
 
 def plan_deployment(cfg: BerthConfig, facts: HostFacts) -> DeploymentPlan:
-    if cfg.backup.enabled:
-        raise BerthError(SCHEDULED_BACKUPS_UNAVAILABLE)
     if cfg.backend == "swarm":
         raise BerthError(backend_unavailable(cfg.backend))
     net = plan_network(cfg, facts)
@@ -263,6 +255,7 @@ def plan_deployment(cfg: BerthConfig, facts: HostFacts) -> DeploymentPlan:
     }
     if cfg.tls.acme:
         volume_labels[acme_volume_name(cfg)] = {labels.LABEL_ROLE: labels.ROLE_ACME_DATA}
+    volume_labels.update(backup_volume_labels(cfg))
     return DeploymentPlan(
         network=net,
         volumes=volume_labels,
@@ -273,6 +266,7 @@ def plan_deployment(cfg: BerthConfig, facts: HostFacts) -> DeploymentPlan:
         config_py=config_py,
         acme=plan_acme(cfg, facts, proxy_volume),
         acme_network=acme_network_kwargs(cfg) if cfg.tls.acme else None,
+        backup=plan_backup(cfg, facts),
     )
 
 

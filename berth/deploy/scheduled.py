@@ -1,32 +1,42 @@
-"""The scheduled-backup service: JupyterHub starts it in the hub container when berth.yaml's
-`backup.enabled` is true (berth.config.translate adds it), and stops it with the hub.
+"""berth-backup's loop: scheduled backups in a container of their own (berth/deploy/backup_plan.py
+plans it; `berth up` starts it when berth.yaml's `backup.enabled` is true).
 
-Every `backup.every` it takes the same backup as `berth backup --all` (through the engine, with
-the hub container's access to the Docker socket), stages it in the hub container's /tmp, copies
-it into the destination (a volume or a host directory, through a helper container) under a
-temporary name, renames it there once complete, and deletes all but the newest `keep`. The time
-of the last successful backup is kept in the data volume, so a hub restart neither skips nor
-repeats one; with no backup yet, the first comes a minute after the hub starts.
+Every `backup.every` it takes the same backup as `berth backup --all` (through the engine: the
+helpers that read the hub's data volume and the users' volumes), writes it straight into the
+destination (a volume or a host directory, mounted at BACKUP_DIR) under a temporary name, renames
+it there once complete, and deletes all but the newest `keep`. A state file in the destination
+keeps the last success (so a restart neither skips nor repeats a backup) and the last failure
+with its reason (which `berth status` shows; every failure is also in `berth logs --service
+backup`). With no backup yet, the first comes a minute after the start (sooner with a shorter
+`every`).
+
+It holds the host's socket as a bind mount of the file, and dockerd makes a new socket each time
+it starts: after a dockerd restart (with live-restore the container keeps running) the mounted
+one answers no more. So when the engine has not answered for a minute it exits, and the engine's
+restart policy starts it again with the new socket.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import docker
 
-from berth.config.backup import SCHEDULE_ENV, BackupDestination, BackupSchedule
+from berth.config.backup import SCHEDULE_ENV, BackupSchedule
 from berth.config.schema import BerthConfig
-from berth.deploy import backup, layout, volumeio
+from berth.deploy import backup, hubcheck, layout
 
 FIRST_DELAY = 60.0
 RETRY_DELAY = 600.0
-LAST_RUN = "backup-last-run"  # in the data directory: the time of the last successful backup
+ENGINE_CHECK_SECONDS = 20.0
+ENGINE_LOST_AFTER = 3  # unanswered checks in a row: exit, to be started with the new socket
+EXIT_ENGINE_LOST = 75
 
 
 def log(text: str) -> None:
@@ -38,49 +48,96 @@ def next_run(last: float | None, every: float, now: float, failed: bool = False)
     if failed:
         return now + min(every, RETRY_DELAY)
     if last is None:
-        return now + FIRST_DELAY
+        return now + min(every, FIRST_DELAY)
     return max(now, last + every)
 
 
-def run_once(
-    client: docker.DockerClient, cfg: BerthConfig, destination: BackupDestination, keep: int
-) -> str:
-    with tempfile.TemporaryDirectory(prefix="berth-backup-") as staging:
-        path = backup.backup(client, cfg, [], True, Path(staging) / "out", say=log)
-        removed = volumeio.deliver(client, backup.hub_image(), destination, path, keep)
-    for name in removed:
-        log(f"deleted the older backup {name}")
+def read_state(path: Path) -> dict[str, Any]:
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def write_state(path: Path, state: dict[str, Any]) -> None:
+    """Atomically: `berth status` may read it at any moment."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(state, sort_keys=True))
+    os.replace(partial, path)
+
+
+def stamp(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def after_success(state: dict[str, Any], name: str, now: float) -> dict[str, Any]:
+    return {**state, "last_success": now, "last_archive": name, "last_error": None,
+            "failures": 0}  # fmt: skip
+
+
+def after_failure(state: dict[str, Any], error: str, now: float) -> dict[str, Any]:
+    return {**state, "last_failure": now, "last_error": error,
+            "failures": int(state.get("failures") or 0) + 1}  # fmt: skip
+
+
+def engine_answers() -> bool:
+    try:
+        return hubcheck.backup()
+    except (OSError, http.client.HTTPException):
+        return False
+
+
+def wait_until(due: float) -> None:
+    """Sleep until `due`, asking the engine every ENGINE_CHECK_SECONDS meanwhile."""
+    unanswered = 0
+    while time.time() < due:
+        time.sleep(min(ENGINE_CHECK_SECONDS, max(0.0, due - time.time())))
+        unanswered = 0 if engine_answers() else unanswered + 1
+        if unanswered >= ENGINE_LOST_AFTER:
+            log("the engine's socket has not answered for a minute (dockerd restarted?): "
+                "exiting, to be started again with its new socket")  # fmt: skip
+            sys.exit(EXIT_ENGINE_LOST)
+
+
+def run_once(client: docker.DockerClient, cfg: BerthConfig, directory: Path, keep: int) -> str:
+    path = backup.backup(client, cfg, [], True, directory, say=log)
+    for old in backup.prune(directory, keep):
+        log(f"deleted the older backup {old.name}")
     return path.name
 
 
 def main() -> int:
     settings: BackupSchedule = json.loads(os.environ[SCHEDULE_ENV])
     cfg = BerthConfig.model_validate({key: settings[key] for key in ("hub", "storage", "network")})
-    every, keep, destination = (
-        float(settings["every"]),
-        int(settings["keep"]),
-        settings["destination"],
-    )
-    marker = layout.data_dir() / LAST_RUN
+    every, keep = float(settings["every"]), int(settings["keep"])
+    directory = Path(layout.BACKUP_DIR)
+    state_file = Path(layout.BACKUP_STATE_FILE)
+    log(f"every {every:.0f}s, keeping {keep}, into {json.dumps(settings['destination'])}")
     failed = False
     while True:
-        last = marker.stat().st_mtime if marker.exists() else None
-        due = next_run(last, every, time.time(), failed)
-        while time.time() < due:
-            time.sleep(min(60.0, max(0.0, due - time.time())))
+        state = read_state(state_file)
+        last = state.get("last_success")
+        due = next_run(last if isinstance(last, (int, float)) else None, every, time.time(), failed)
+        wait_until(due)
         try:
             client = docker.from_env(timeout=300)
             try:
-                name = run_once(client, cfg, destination, keep)
+                name = run_once(client, cfg, directory, keep)
             finally:
                 client.close()
         except Exception as exc:  # a failed backup must not end the schedule
-            log(f"backup failed: {exc}")
+            error = str(exc) or type(exc).__name__
+            log(f"backup failed: {error}")
             failed = True
+            try:
+                write_state(state_file, after_failure(state, error, time.time()))
+            except OSError as write_error:
+                log(f"cannot record the failure in {state_file}: {write_error}")
             continue
         failed = False
-        marker.touch()
-        log(f"wrote {name} to {json.dumps(destination)}")
+        write_state(state_file, after_success(state, name, time.time()))
+        log(f"wrote {name}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from docker.models.volumes import Volume
 
 from berth.config.schema import BerthConfig
 from berth.deploy import accounts, inventory, layout
+from berth.deploy.backup_status import backup_status
 from berth.deploy.hub import SERVICE_CONTAINERS, current, current_hub, exec_accounts, read_file
 from berth.deploy.plan import volume_names
 from berth.deploy.tls_plan import acme_volume_name
@@ -67,6 +68,7 @@ SERVICES = {
     "guard": layout.GUARD_CONTAINER,
     "firewall": layout.FIREWALL_CONTAINER,
     "acme": layout.ACME_CONTAINER,
+    "backup": layout.BACKUP_CONTAINER,
 }
 
 
@@ -78,6 +80,7 @@ class StatusReport:
     servers: list[ServerRow]
     users: list[str] | None
     certificate: list[str] = field(default_factory=list)  # berth-acme's lines, when it runs
+    backup: list[str] = field(default_factory=list)  # berth-backup's lines, when it runs
 
 
 def human_age(started: str, now: dt.datetime | None = None) -> str:
@@ -183,7 +186,9 @@ def gather(client: docker.DockerClient, cfg: BerthConfig) -> StatusReport:
             users = sorted(user["name"] for user in exec_accounts(client, accounts.request("list")))
         except BerthError:
             users = None
-    return StatusReport(hub_state, services, url, servers, users, acme_status(client))
+    return StatusReport(
+        hub_state, services, url, servers, users, acme_status(client), backup_status(client)
+    )
 
 
 def stop_all(client: docker.DockerClient, network: str) -> int:
@@ -194,7 +199,7 @@ def stop_all(client: docker.DockerClient, network: str) -> int:
         layout.PROXY_CONTAINER,
         layout.FIREWALL_CONTAINER,
     )
-    order += (layout.ACME_CONTAINER, layout.GUARD_CONTAINER)
+    order += (layout.BACKUP_CONTAINER, layout.ACME_CONTAINER, layout.GUARD_CONTAINER)
     for base in order:
         for name in (base, base + layout.PREVIOUS_SUFFIX):
             try:

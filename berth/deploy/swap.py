@@ -97,14 +97,15 @@ def replace(client: docker.DockerClient, plan: DeploymentPlan, swaps: list[Swap]
     writes, and the hub for the proxy's API.
     """
     by_role = {swap.plan.role: swap for swap in swaps}
-    roles = [role for role in ("guard", "firewall", "proxy", "hub", "acme") if role in by_role]
+    order = ("guard", "firewall", "proxy", "hub", "acme", "backup")
+    roles = [role for role in order if role in by_role]
     begun: list[Swap] = []
     try:
         for role in roles:
             by_role[role].begin(client)
             begun.append(by_role[role])
         waited: set[str] = set()
-        for group in (("guard", "firewall"), ("proxy", "hub", "acme")):
+        for group in (("guard", "firewall"), ("proxy", "hub", "acme", "backup")):
             if group[0] == "proxy":  # these need the firewall's rules; the hub the guard
                 for first in ("guard", "firewall"):
                     if first in by_role and first not in waited:
@@ -190,10 +191,13 @@ def _probe(role: str, plan: DeploymentPlan, container: Container) -> Callable[[]
         check = ["python3", "-m", "berth.deploy.hubcheck", "acme"]
         return container.exec_run(check).exit_code == 0
 
+    def backup() -> bool:
+        check = ["python3", "-m", "berth.deploy.hubcheck", "backup"]
+        return container.exec_run(check).exit_code == 0
+
     def firewall() -> bool:  # its healthcheck's command, now rather than in 10 s
         check = plan.firewall.create_kwargs["healthcheck"]["test"][1:]
         return container.exec_run(check, user="root").exit_code == 0
 
-    return {"guard": guard, "firewall": firewall, "hub": hub, "proxy": proxy, "acme": acme}.get(
-        role, lambda: False
-    )
+    probes = {"guard": guard, "firewall": firewall, "hub": hub, "proxy": proxy, "acme": acme}
+    return {**probes, "backup": backup}.get(role, lambda: False)

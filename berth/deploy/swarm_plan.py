@@ -248,11 +248,16 @@ def registry_volume(cfg: BerthConfig) -> str:
     return f"{cfg.hub.data_volume}-registry"
 
 
+SWARM_SCHEDULED_BACKUPS = (
+    "backup.enabled: scheduled backups run in berth-backup, which `berth up` makes beside the "
+    "hub on one engine, not on a Swarm (backend: swarm); run `berth backup --all --keep N` "
+    "on a schedule from the host instead."
+)
+
+
 def plan_swarm(cfg: BerthConfig, facts: SwarmFacts) -> SwarmPlan:
     if cfg.backup.enabled:
-        from berth.deploy.plan import SCHEDULED_BACKUPS_UNAVAILABLE
-
-        raise BerthError(SCHEDULED_BACKUPS_UNAVAILABLE)
+        raise BerthError(SWARM_SCHEDULED_BACKUPS)
     if cfg.listen.address != "0.0.0.0":
         raise BerthError(SWARM_LISTEN_ADDRESS)
     data_volume, proxy_volume, engine_volume = volume_names(cfg)

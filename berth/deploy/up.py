@@ -87,12 +87,16 @@ def ensure_acme_network(client: docker.DockerClient, kwargs: dict[str, Any]) -> 
         client.networks.create(**kwargs)
 
 
-def remove_unplanned_acme(client: docker.DockerClient, say: Callable[[str], None]) -> None:
-    """tls.acme was removed from berth.yaml: its container goes (its volume stays)."""
-    for name in (layout.ACME_CONTAINER, layout.ACME_CONTAINER + layout.PREVIOUS_SUFFIX):
+def remove_unplanned(
+    client: docker.DockerClient, role: str, base: str, setting: str, say: Callable[[str], None]
+) -> None:
+    """tls.acme or backup.enabled was removed from berth.yaml: its container goes (its volume
+    stays). Only one `berth up` made (its role label): a user named "backup" has a server
+    called berth-backup under the default name template."""
+    for name in (base, base + layout.PREVIOUS_SUFFIX):
         found = current(client, name)
-        if found is not None:
-            say(f"removing {name} (no tls.acme in berth.yaml)")
+        if found is not None and found.labels.get(layout.LABEL_ROLE) == role:
+            say(f"removing {name} (no {setting} in berth.yaml)")
             found.remove(force=True)
 
 
@@ -174,7 +178,9 @@ def apply(
     if plan.acme_network:
         ensure_acme_network(client, plan.acme_network)
     else:
-        remove_unplanned_acme(client, say)
+        remove_unplanned(client, "acme", layout.ACME_CONTAINER, "tls.acme", say)
+    if plan.backup is None:
+        remove_unplanned(client, "backup", layout.BACKUP_CONTAINER, "backup.enabled", say)
     url = public_url(cfg, facts)
     stale = [c for c in plan.containers if not up_to_date(existing[c.role], c)]
     if not stale:
@@ -212,6 +218,8 @@ def _describe(plan: ContainerPlan, existing: Container | None, whole: Deployment
         return ["the proxy (image, published address or port, certificate)"]
     if plan.role == "acme":
         return ["berth-acme (image, tls.acme settings)"]
+    if plan.role == "backup":
+        return ["berth-backup (image, backup settings)"]
     return [f"the {plan.role} (image or settings)"]
 
 

@@ -29,7 +29,6 @@ import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from berth.config.backup import BackupDestination
 from berth.deploy import volumetar
 from berth.errors import BerthError
 from berth.hub_container import HUB_GID, HUB_UID
@@ -202,51 +201,3 @@ def read_secret(client: docker.DockerClient, image: str, volume: str, relative: 
                 return stream.read()
         except NotFound:
             return b""
-
-
-ROLE_BACKUPS = "backups"  # the volume scheduled backups go to
-
-
-def _file_as_tar(path: Path, name: str) -> Iterator[bytes]:
-    """A one-member tar stream (root-owned, mode 600) of a possibly large file, in chunks."""
-    info = tarfile.TarInfo(name)
-    info.size, info.mode, info.mtime = path.stat().st_size, 0o600, int(path.stat().st_mtime)
-    yield info.tobuf(format=tarfile.PAX_FORMAT)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(2**20):
-            yield chunk
-    padding = (-info.size) % tarfile.BLOCKSIZE
-    yield b"\0" * padding + b"\0" * (2 * tarfile.BLOCKSIZE)
-
-
-def deliver(
-    client: docker.DockerClient,
-    image: str,
-    destination: BackupDestination,
-    archive: Path,
-    keep: int,
-) -> list[str]:
-    """Copy a finished archive into the backup volume or host directory under a temporary name,
-    rename it there, and delete all but the newest `keep`; returns the names deleted."""
-    if "directory" in destination:
-        source = destination["directory"]
-    else:
-        source = destination["volume"]
-        try:
-            client.volumes.get(source)
-        except NotFound:
-            client.volumes.create(
-                source, driver="local", labels={LABEL_MANAGED: "true", LABEL_ROLE: ROLE_BACKUPS}
-            )
-    # Root with CAP_DAC_OVERRIDE only: the directory may belong to anyone on the host.
-    kwargs = _helper_kwargs(image, source, False, "0:0", ["DAC_OVERRIDE"])
-    command = ["finish", MOUNT, archive.name, str(keep)]
-    with _helper(client, command, **kwargs) as helper:
-        partial = f".{archive.name}.partial"
-        if not helper.put_archive(MOUNT, _file_as_tar(archive, partial)):
-            raise BerthError("the engine did not write the backup into its destination")
-        _run(helper, "storing the backup")
-        log = helper.logs(stdout=True, stderr=False).decode(errors="replace")
-    return [
-        line.removeprefix("deleted ") for line in log.splitlines() if line.startswith("deleted ")
-    ]

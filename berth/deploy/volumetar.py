@@ -4,7 +4,6 @@ database, empty a volume. Standard library only.
     python3 -m berth.deploy.volumetar pack SRC OUT [--exclude REL ...]
     python3 -m berth.deploy.volumetar sqlite DB OUT
     python3 -m berth.deploy.volumetar wipe DIR
-    python3 -m berth.deploy.volumetar finish DIR NAME KEEP
 
 `pack` writes a tar whose every header matches the bytes that follow it, even while a user's
 kernel writes into the volume: each regular file is read once, to its end, into a spooled copy,
@@ -120,15 +119,6 @@ def wipe(directory: Path) -> None:
             child.unlink()
 
 
-def finish(directory: Path, name: str, keep: int) -> None:
-    """Rename the uploaded `.NAME.partial` to NAME, then delete all but the newest `keep`."""
-    (directory / f".{name}.partial").rename(directory / name)
-    archives = sorted(directory.glob("berth-backup-*.tar.gz"))
-    for old in archives[: max(0, len(archives) - keep)]:
-        old.unlink()
-        print(f"deleted {old.name}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="berth-volumetar")
     sub = parser.add_subparsers(dest="op", required=True)
@@ -140,10 +130,6 @@ def main(argv: list[str] | None = None) -> int:
     copier.add_argument("database", type=Path)
     copier.add_argument("out", type=Path)
     sub.add_parser("wipe").add_argument("directory", type=Path)
-    finisher = sub.add_parser("finish")
-    finisher.add_argument("directory", type=Path)
-    finisher.add_argument("name")
-    finisher.add_argument("keep", type=int)
     args = parser.parse_args(argv)
     os.umask(0o077)  # what the helper writes (copies of secrets, the database) is private
     try:
@@ -153,8 +139,6 @@ def main(argv: list[str] | None = None) -> int:
         elif args.op == "sqlite":
             args.out.parent.mkdir(parents=True, exist_ok=True)
             sqlite_copy(args.database, args.out)
-        elif args.op == "finish":
-            finish(args.directory, args.name, args.keep)
         else:
             wipe(args.directory)
     except (OSError, sqlite3.Error) as exc:

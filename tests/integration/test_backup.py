@@ -256,19 +256,82 @@ def test_restore_the_hub_database(hub_deployment, engine, backups: Backups):
     assert answer.status_code == 200, answer.text
 
 
-def test_scheduled_backups_are_refused_before_anything_changes(hub_deployment, engine):
-    """Scheduled backups ran as a hub service; behind the engine guard the hub cannot take them,
-    so `berth up` says so (with what to do instead) and leaves the running hub alone."""
+def scheduled_state(directory: Path) -> dict:
+    try:
+        return json.loads((directory / ".berth-backup-state.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def test_scheduled_backups_run_in_berth_backup_and_keep_the_newest(
+    hub_deployment, engine, tmp_path, monkeypatch
+):
+    """backup.enabled: `berth up` adds berth-backup (no network, read-only, no capabilities)
+    beside the unchanged hub; it writes verifiable archives into a host directory every 15 s,
+    keeps the newest 2, and `berth status` shows the last one. Before this change `berth up`
+    refused backup.enabled."""
     dep = hub_deployment
     hub_id = engine.containers.get("berth-hub").id
-    dep.config["backup"] = {"enabled": True, "every": "5m", "keep": 1}
+    destination = tmp_path / "scheduled"
+    destination.mkdir(mode=0o700)
+    monkeypatch.setenv("BERTH_TEST_BACKUP_MIN_EVERY", "10")  # the schema's minimum is 5m
+    dep.config["backup"] = {
+        "enabled": True, "every": "15s", "keep": 2, "directory": str(destination),
+    }  # fmt: skip
     dep.write_config()
     try:
-        refused = dep.berth("up")
-        assert refused.returncode == 1, refused.stderr
-        assert "scheduled backups are not available" in refused.stderr
-        assert "berth backup --all" in refused.stderr
-        assert engine.containers.get("berth-hub").id == hub_id
+        started = dep.berth("up")
+        assert started.returncode == 0, started.stderr
+        assert engine.containers.get("berth-hub").id == hub_id  # the hub was left alone
+        container = engine.containers.get("berth-backup")
+        host = container.attrs["HostConfig"]
+        assert host["NetworkMode"] == "none" and host["ReadonlyRootfs"] is True
+        assert host["CapDrop"] == ["ALL"] and host["SecurityOpt"] == ["no-new-privileges"]
+        assert container.attrs["NetworkSettings"]["Ports"] in ({}, None)
+        # what a process inside could do: no interface but loopback, nothing to write but the
+        # destination and /tmp, no capability even as root
+        interfaces = container.exec_run(["ls", "/sys/class/net"]).output.decode().split()
+        assert interfaces == ["lo"], interfaces
+        assert container.exec_run(["touch", "/srv/berth/planted"]).exit_code != 0
+        status = container.exec_run(["cat", "/proc/self/status"]).output.decode()
+        assert "CapEff:\t0000000000000000" in status, status
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            state = scheduled_state(destination)
+            logs = container.logs().decode(errors="replace")
+            if logs.count("berth-backup: wrote ") >= 3 or state.get("last_error"):
+                break
+            time.sleep(3)
+        assert not state.get("last_error"), logs
+        assert logs.count("berth-backup: wrote ") >= 3, logs
+        assert "deleted the older backup" in logs
+        archives = sorted(destination.glob("berth-backup-*.tar.gz"))
+        assert len(archives) == 2, archives  # the older ones pruned to keep
+        assert not list(destination.glob(".*.partial"))
+        assert state["last_archive"] in [p.name for p in archives]
+        for path in archives:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        check = restore(dep, str(archives[-1]), "--check")
+        assert check.returncode == 0 and "intact" in check.stderr, check.stderr
+        with tarfile.open(archives[-1]) as tar:
+            assert "hub/database.sqlite" in tar.getnames()
+        shown = dep.berth("status")
+        assert shown.returncode == 0, shown.stderr
+        said = shown.stdout + shown.stderr
+        assert "berth-backup: running" in said and "backup: last at " in said, said
     finally:
         del dep.config["backup"]
         dep.write_config()
+        stopped_again = dep.berth("up")
+    assert stopped_again.returncode == 0, stopped_again.stderr
+    assert "removing berth-backup" in stopped_again.stdout + stopped_again.stderr
+    assert not engine.containers.list(all=True, filters={"name": "^/berth-backup$"})
+    # A user named "backup" has a server called berth-backup (the default name template):
+    # `berth up` without backups removes only the berth-backup it made.
+    namesake = engine.containers.create("berth/hub:latest", ["true"], name="berth-backup")
+    try:
+        again = dep.berth("up")
+        assert again.returncode == 0, again.stderr
+        namesake.reload()  # raises NotFound if it was removed
+    finally:
+        namesake.remove(force=True)

@@ -293,12 +293,6 @@ def test_public_url_brackets_ipv6():
     assert public_url(cfg, FACTS) == "https://vm/"
 
 
-def test_scheduled_backups_are_refused_with_what_to_do():
-    """They ran in the hub, which the engine guard no longer lets list or read volumes."""
-    with pytest.raises(BerthError, match="berth backup --all"):
-        plan({"backup": {"enabled": True}})
-
-
 @pytest.mark.parametrize("backend", ["swarm"])
 def test_a_backend_berth_up_cannot_run_yet_is_refused_before_anything_changes(backend):
     with pytest.raises(BerthError, match=f"backend: '{backend}' is not available from"):

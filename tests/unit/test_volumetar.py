@@ -82,17 +82,3 @@ def test_sqlite_copy_is_a_committed_state_while_a_transaction_is_open(tmp_path: 
     assert copy.execute("select name from users").fetchall() == [("alice",)]
     copy.close()
     assert (out.stat().st_mode & 0o777) == 0o600
-
-
-def test_finish_renames_the_upload_and_keeps_the_newest(tmp_path: Path, capsys):
-    for day in range(1, 5):
-        (tmp_path / f"berth-backup-2026010{day}T000000Z.tar.gz").write_bytes(b"x")
-    (tmp_path / ".berth-backup-20260105T000000Z.tar.gz.partial").write_bytes(b"new")
-    (tmp_path / "unrelated.txt").write_bytes(b"kept")
-    volumetar.finish(tmp_path, "berth-backup-20260105T000000Z.tar.gz", 2)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "berth-backup-20260104T000000Z.tar.gz",
-        "berth-backup-20260105T000000Z.tar.gz",
-        "unrelated.txt",
-    ]
-    assert capsys.readouterr().out.count("deleted ") == 3
