@@ -29,7 +29,8 @@ import bcrypt
 import pytest
 import requests
 from docker.models.containers import ExecResult
-from hub_harness import chp_available, free_port
+from hub_harness import free_port
+from hub_marks import NEEDS_PROXY
 from typer.testing import CliRunner
 
 from berth.cli import main as berth_main
@@ -39,7 +40,7 @@ from berth.deploy import accounts, layout
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not chp_available(), reason="configurable-http-proxy not on PATH"),
+    NEEDS_PROXY,
 ]
 
 STRONG = "a-Better-passw0rd-for-tests"

@@ -13,13 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hub_harness import Hub, chp_available, default_image, image_available
+from hub_harness import Hub
+from hub_marks import HUB_MARKS
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not image_available(), reason=f"image {default_image()} not built"),
-    pytest.mark.skipif(not chp_available(), reason="configurable-http-proxy not on PATH"),
-]
+pytestmark = HUB_MARKS
 
 SPAWNER_CONFIG = """
 c.ContainerSpawner.image = "{image}"

@@ -18,16 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hub_harness import Hub, chp_available, default_image, image_available
+from hub_harness import Hub
+from hub_marks import HUB_MARKS
 from hub_venvs import hub_python
 
 from berth.versions import JUPYTERHUB_TESTED
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not image_available(), reason=f"image {default_image()} not built"),
-    pytest.mark.skipif(not chp_available(), reason="configurable-http-proxy not on PATH"),
-]
+pytestmark = HUB_MARKS
 
 OLD, NEW = JUPYTERHUB_TESTED[0], JUPYTERHUB_TESTED[-1]
 CONFIG = """

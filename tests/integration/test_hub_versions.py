@@ -14,16 +14,13 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from hub_harness import Hub, chp_available, default_image, image_available
+from hub_harness import Hub
+from hub_marks import HUB_MARKS
 from hub_venvs import hub_python, installed_jupyterhub
 
 from berth.versions import JUPYTERHUB_TESTED
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not image_available(), reason=f"image {default_image()} not built"),
-    pytest.mark.skipif(not chp_available(), reason="configurable-http-proxy not on PATH"),
-]
+pytestmark = HUB_MARKS
 
 PASSWORD = "a-Better-passw0rd-for-tests"
 

@@ -26,7 +26,8 @@ from typing import Any
 import docker
 import pytest
 import requests
-from hub_harness import Hub, chp_available, default_image, free_port, image_available
+from hub_harness import Hub, default_image, free_port, image_available
+from hub_marks import NEEDS_IMAGE, NEEDS_PROXY
 
 REGISTRY_IMAGE = "berth/registry:latest"
 BALLAST = "berth-test-ballast"  # the run's own layer: a file of random bytes at /
@@ -34,12 +35,12 @@ BALLAST_BYTES = 160 * 1024**2  # random: gzip cannot shrink it, the pull moves ~
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not image_available(), reason=f"image {default_image()} not built"),
+    NEEDS_IMAGE,
     pytest.mark.skipif(
         not image_available(REGISTRY_IMAGE),
         reason=f"{REGISTRY_IMAGE} not built (berth images build registry)",
     ),
-    pytest.mark.skipif(not chp_available(), reason="configurable-http-proxy not on PATH"),
+    NEEDS_PROXY,
 ]
 
 SPAWNER_CONFIG = """

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import docker
 import pytest
 import requests
-from hub_harness import Hub, chp_available, image_available
+from hub_harness import Hub, image_available
+from hub_marks import NEEDS_PROXY
 
 from berth.config import config_from_data, to_jupyterhub_config
 
@@ -24,7 +25,7 @@ pytestmark = [
     pytest.mark.skipif(
         not (image_available(BASE) and image_available(MINIMAL)), reason="images not built"
     ),
-    pytest.mark.skipif(not chp_available(), reason="configurable-http-proxy not on PATH"),
+    NEEDS_PROXY,
 ]
 
 BERTH_YAML = {

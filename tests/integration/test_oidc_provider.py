@@ -25,7 +25,8 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 import requests
-from hub_harness import Hub, chp_available, free_port
+from hub_harness import Hub, free_port
+from hub_marks import NEEDS_PROXY
 from oauth_setup import FormParser
 from real_oidc import RealProvider, node_available, real_provider
 
@@ -37,7 +38,7 @@ from berth.config.translate import to_jupyterhub_config
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not chp_available(), reason="configurable-http-proxy not on PATH"),
+    NEEDS_PROXY,
     pytest.mark.skipif(not node_available(), reason="node and npm are not on PATH"),
 ]
 

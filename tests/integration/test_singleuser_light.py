@@ -25,13 +25,10 @@ from datetime import datetime
 import docker
 import pytest
 import requests
-from hub_harness import Hub, chp_available, default_image, image_available
+from hub_harness import Hub
+from hub_marks import HUB_MARKS
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not image_available(), reason=f"image {default_image()} not built"),
-    pytest.mark.skipif(not chp_available(), reason="configurable-http-proxy not on PATH"),
-]
+pytestmark = HUB_MARKS
 
 # Modules of the hub that a user server has no use for. (pygments is not among them: IPython,
 # which nbclassic's notebook_shim imports at every start, loads pygments.token.)

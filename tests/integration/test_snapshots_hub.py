@@ -11,16 +11,13 @@ from collections.abc import Iterator
 import docker
 import pytest
 import requests
-from hub_harness import Hub, chp_available, default_image, image_available
+from hub_harness import Hub
+from hub_marks import HUB_MARKS
 
 from berth.deploy import snapshots
 from berth.errors import BerthError
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not image_available(), reason=f"image {default_image()} not built"),
-    pytest.mark.skipif(not chp_available(), reason="configurable-http-proxy not on PATH"),
-]
+pytestmark = HUB_MARKS
 
 SPAWNER_CONFIG = """
 c.ContainerSpawner.image = "{image}"

@@ -12,13 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 import docker
 import pytest
 import requests
-from hub_harness import KERNEL_DIED, Hub, chp_available, default_image, image_available
+from hub_harness import KERNEL_DIED, Hub
+from hub_marks import HUB_MARKS
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not image_available(), reason=f"image {default_image()} not built"),
-    pytest.mark.skipif(not chp_available(), reason="configurable-http-proxy not on PATH"),
-]
+pytestmark = HUB_MARKS
 
 MISSING_IMAGE = "berth-test-never-built/missing:1"
 

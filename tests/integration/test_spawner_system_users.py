@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pytest
 import requests
-from hub_harness import Hub, chp_available, default_image, image_available
+from hub_harness import Hub
+from hub_marks import NEEDS_IMAGE, NEEDS_PROXY
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not image_available(), reason=f"image {default_image()} not built"),
-    pytest.mark.skipif(not chp_available(), reason="configurable-http-proxy not on PATH"),
+    NEEDS_IMAGE,
+    NEEDS_PROXY,
     pytest.mark.skipif(
         os.geteuid() != 0 or not shutil.which("useradd"), reason="needs root and useradd"
     ),
