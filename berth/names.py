@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections.abc import Mapping
 
 SAFE_CHARS = frozenset(string.ascii_lowercase + string.digits)
@@ -114,3 +115,32 @@ def check_docker_name(name: str, what: str = "container") -> str:
             "characters from a-z A-Z 0-9 _ . -, starting with a letter or digit"
         )
     return name
+
+
+#: The parts of Berth's own service on the engine are named ``berth-<part>`` (containers and
+#: Swarm services: berth/deploy/layout.py, swarm_plan.py, fence.py; ``berth-cli`` is the hub
+#: service of `berth users`), and their ``berth.deploy.role`` labels name the same parts. With
+#: the default name template ``{prefix}-{username}…`` and the deployment's prefix ``berth``, a
+#: user called ``hub`` would get a server container called ``berth-hub``: so no user may take
+#: one of these names (sign-up, login, `berth users add`, berth.yaml). tests/unit keep the list
+#: in step with the deployment's names.
+RESERVED_USER_NAMES = frozenset(
+    {"hub", "proxy", "engine-guard", "guard", "firewall", "acme", "backup", "registry", "fence",
+     "cli"}
+)  # fmt: skip
+
+RESERVED_NAME_MESSAGE = (
+    "The name {name!r} is reserved: Berth's own parts are called so ({names}). "
+    "Choose another user name."
+)
+
+
+def is_reserved_user_name(name: str) -> bool:
+    """Whether ``name`` is (up to case and Unicode compatibility forms) a name of Berth's own."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    return folded in RESERVED_USER_NAMES
+
+
+def reserved_name_message(name: str) -> str:
+    """The one message every refusal of a reserved user name gives."""
+    return RESERVED_NAME_MESSAGE.format(name=name, names=", ".join(sorted(RESERVED_USER_NAMES)))

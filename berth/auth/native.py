@@ -6,6 +6,8 @@ admin's name could be taken in the seconds between the hub answering and `berth 
 admin's account. Here:
 
 - a sign-up never approves itself (only ``open_signup`` does that);
+- sign-up and login refuse the names of Berth's own parts (``hub``, ``proxy``, …:
+  berth/auth/reserved.py), whose server containers would be called like Berth's;
 - sign-up refuses every reserved name (``reserved_names``: the names in berth.yaml, which
   `berth up` makes accounts for), every name the hub knows already (added on the admin page or
   through the API, with or without a password), and names that differ from those only by case
@@ -28,6 +30,8 @@ from traitlets import Set, Unicode
 
 from berth.auth import ledger
 from berth.auth.nostatsd import statsd_of
+from berth.auth.reserved import RefuseReservedNames
+from berth.names import is_reserved_user_name, reserved_name_message
 
 RESERVED_MESSAGE = (
     "The name {name!r} is kept for an account that the operator creates, or is too close to "
@@ -48,7 +52,7 @@ def has_invisible(name: str) -> bool:
     return any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in name)
 
 
-class BerthNativeAuthenticator(NativeAuthenticator):
+class BerthNativeAuthenticator(RefuseReservedNames, NativeAuthenticator):
     admin_users: set[str]  # JupyterHub's trait (its classes are untyped): declared for mypy
 
     reserved_names = Set(
@@ -99,6 +103,8 @@ class BerthNativeAuthenticator(NativeAuthenticator):
         name = self.normalize_username(username)
         if has_invisible(name):
             return INVISIBLE_MESSAGE.format(name=name)
+        if is_reserved_user_name(name):
+            return reserved_name_message(name)
         kept = self.reserved_names | self.admin_users | self.allowed_users
         known = kept | {row.name for row in self.db.query(orm.User.name)}
         accounts = {row.username for row in self.db.query(UserInfo.username)}

@@ -21,6 +21,8 @@ from tornado import web
 from tornado.httpclient import HTTPClientError
 from traitlets import Bool
 
+from berth.auth.reserved import RefuseReservedNames
+
 # What the user sees for the token endpoint's refusals (RFC 6749, section 5.2), by error code.
 CLIENT_REFUSED = (
     "The identity provider refused this hub's client credentials, so nobody can log in "
@@ -54,7 +56,7 @@ def token_error(error: HTTPClientError) -> str:
     return str(answer.get("error", "")) if isinstance(answer, dict) else ""
 
 
-class BerthOIDCAuthenticator(GenericOAuthenticator):
+class BerthOIDCAuthenticator(RefuseReservedNames, GenericOAuthenticator):
     require_verified_email = Bool(
         True,
         config=True,

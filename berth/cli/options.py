@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from berth.config.fields import check_username
+from berth.config.fields import check_account_name, check_username
 from berth.config.load import load_config
 from berth.config.schema import BerthConfig
 from berth.errors import BerthError
@@ -39,6 +39,15 @@ def username(value: str) -> str:
     down."""
     try:
         return check_username(value)
+    except ValueError as exc:
+        raise BerthError(f"invalid user name {value!r}: {exc}") from None
+
+
+def new_username(value: str) -> str:
+    """A user name to make an account for: :func:`username`, and not one of the names of
+    Berth's own parts (a user `hub` would get a server container called `berth-hub`)."""
+    try:
+        return check_account_name(value)
     except ValueError as exc:
         raise BerthError(f"invalid user name {value!r}: {exc}") from None
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from berth import engine_client
-from berth.cli.options import ConfigOption, load, username
+from berth.cli.options import ConfigOption, load, new_username, username
 from berth.cli.output import console
 from berth.deploy import accounts
 from berth.deploy.hub import exec_accounts
@@ -50,7 +50,7 @@ def add(
     config: ConfigOption = None,
 ) -> None:
     """Add a user (with local accounts: a password, generated unless --password)."""
-    name = username(name)
+    name = new_username(name)
     native = _native(config)
     wanted = accounts.request("add", name=name, admin=admin, native=native)
     answer = exec_accounts(engine_client.connect(), wanted, _password(password and native))

@@ -85,7 +85,16 @@ def check_username(value: object) -> str:
     return value.lower()
 
 
-Username = Annotated[str, BeforeValidator(check_username)]
+def check_account_name(value: object) -> str:
+    """A user name an account may be made for: :func:`check_username`, and not one of the
+    names of Berth's own parts (:data:`berth.names.RESERVED_USER_NAMES`)."""
+    name = check_username(value)
+    if names.is_reserved_user_name(name):
+        raise ValueError(names.reserved_name_message(name))
+    return name
+
+
+Username = Annotated[str, BeforeValidator(check_account_name)]
 
 # --- memory --------------------------------------------------------------------------------
 

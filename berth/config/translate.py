@@ -32,7 +32,7 @@ __all__ = [
 # Entry-point names registered by the packages the hub image installs.
 # Berth's own are thin subclasses of the upstream ones (berth/auth/): sections of the upstream
 # class names configure them too.
-AUTHENTICATOR_CLASSES = {"native": "berth-native", "github": "github", "oidc": "berth-oidc"}
+AUTHENTICATOR_CLASSES = {"native": "berth-native", "github": "berth-github", "oidc": "berth-oidc"}
 OAUTH_SECTIONS = {"github": "GitHubOAuthenticator", "oidc": "GenericOAuthenticator"}
 # What jupyterhub-idle-culler needs to find and stop idle servers (its README's role).
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]

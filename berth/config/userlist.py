@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from berth.config.fields import check_username
+from berth.config.fields import check_account_name
 
 
 class UserlistError(ValueError):
@@ -42,7 +42,7 @@ def parse_userlist(text: str, source: str = "userlist") -> list[UserlistEntry]:
                 source, number, f"expected 'NAME' or 'NAME admin', got {raw.strip()!r}"
             )
         try:
-            name = check_username(words[0])
+            name = check_account_name(words[0])
         except ValueError as exc:
             raise UserlistError(source, number, str(exc)) from None
         if name in first_seen:

@@ -5,6 +5,10 @@ for it, berth/fence_signal.py); every 30 seconds, and whenever the hub's or the 
 changes, it checks every server on the node and rewrites rules that are missing or changed.
 A fence that starts (first start, restart, replacement) thus fences every server already
 there. Stopping it leaves the rules in place: they are in the servers' own namespaces.
+
+It holds its node's socket as a bind mount: after a dockerd restart that file is dead, so the
+fence exits once it has refused connections for a few seconds and the Swarm starts a new task
+with the new socket (berth/engine_socket.py, as the engine guard and berth-backup do).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 import docker
 import docker.errors
 
+from berth import engine_socket
 from berth.deploy import hostfacts
 from berth.deploy.fence import (
     CHECK_INTERVAL_SECONDS,
@@ -206,7 +211,13 @@ def run(spec: FenceSpec, stop: threading.Event, interval: float = CHECK_INTERVAL
     threading.Thread(target=watch_starts, args=(client, started, stop), daemon=True).start()
     say(f"watching user servers on {spec.network} (hub {spec.hub}:{spec.hub_port})")
     last_full = 0.0
+    silence = engine_socket.Silence(engine_socket.LOST_AFTER_SECONDS)
     while not stop.is_set():
+        now = time.monotonic()
+        if silence.observe(engine_socket.refused(DOCKER_SOCKET), now):
+            raise engine_socket.EngineLost(
+                engine_socket.lost_message("berth-fence", silence.refused_for(now))
+            )
         ids: list[str] = []
         with contextlib.suppress(queue.Empty):
             ids.append(started.get(timeout=1.0))
@@ -229,6 +240,9 @@ def main(spec: FenceSpec) -> int:
         signal.signal(signum, lambda *_: stop.set())
     try:
         run(spec, stop)
+    except engine_socket.EngineLost as exc:  # the Swarm starts a new task with the new socket
+        say(str(exc))
+        return engine_socket.EXIT_ENGINE_LOST
     except (FenceError, docker.errors.DockerException, OSError) as exc:
         say(f"error: {exc}")
         return 1

@@ -12,13 +12,13 @@ backup`). With no backup yet, the first comes a minute after the start (sooner w
 
 It holds the host's socket as a bind mount of the file, and dockerd makes a new socket each time
 it starts: after a dockerd restart (with live-restore the container keeps running) the mounted
-one answers no more. So when the engine has not answered for a minute it exits, and the engine's
-restart policy starts it again with the new socket.
+one answers no more. So when its socket has refused connections for 40 seconds it exits, and the
+engine's restart policy starts it again with the new socket (berth/engine_socket.py: the engine
+guard and berth-fence do the same).
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import sys
@@ -28,15 +28,17 @@ from typing import Any
 
 import docker
 
+from berth import engine_socket
 from berth.config.backup import SCHEDULE_ENV, BackupSchedule
 from berth.config.schema import BerthConfig
-from berth.deploy import backup, hubcheck, layout
+from berth.deploy import backup, layout
 
 FIRST_DELAY = 60.0
 RETRY_DELAY = 600.0
 ENGINE_CHECK_SECONDS = 20.0
-ENGINE_LOST_AFTER = 3  # unanswered checks in a row: exit, to be started with the new socket
-EXIT_ENGINE_LOST = 75
+# Refused for this long (three checks in a row): exit, to be started with the new socket.
+ENGINE_LOST_SECONDS = 2 * ENGINE_CHECK_SECONDS
+EXIT_ENGINE_LOST = engine_socket.EXIT_ENGINE_LOST
 
 
 def log(text: str) -> None:
@@ -82,21 +84,19 @@ def after_failure(state: dict[str, Any], error: str, now: float) -> dict[str, An
 
 
 def engine_answers() -> bool:
-    try:
-        return hubcheck.backup()
-    except (OSError, http.client.HTTPException):
-        return False
+    """False only when the socket refuses connections (stale); a slow engine still counts."""
+    return not engine_socket.refused(layout.HOST_DOCKER_SOCKET)
 
 
 def wait_until(due: float) -> None:
-    """Sleep until `due`, asking the engine every ENGINE_CHECK_SECONDS meanwhile."""
-    unanswered = 0
+    """Sleep until `due`, trying the engine's socket every ENGINE_CHECK_SECONDS meanwhile."""
+    silence = engine_socket.Silence(ENGINE_LOST_SECONDS)
     while time.time() < due:
         time.sleep(min(ENGINE_CHECK_SECONDS, max(0.0, due - time.time())))
-        unanswered = 0 if engine_answers() else unanswered + 1
-        if unanswered >= ENGINE_LOST_AFTER:
-            log("the engine's socket has not answered for a minute (dockerd restarted?): "
-                "exiting, to be started again with its new socket")  # fmt: skip
+        now = time.time()
+        if silence.observe(not engine_answers(), now):
+            print(engine_socket.lost_message("berth-backup", silence.refused_for(now)),
+                  file=sys.stderr, flush=True)  # fmt: skip
             sys.exit(EXIT_ENGINE_LOST)
 
 

@@ -191,23 +191,40 @@ def gather(client: docker.DockerClient, cfg: BerthConfig) -> StatusReport:
     )
 
 
+# The order `berth down` stops the service's containers in, by role: the hub first, so it does
+# not see the others go; the guard last (a role not listed goes just before it).
+DOWN_ORDER = ("hub", "proxy", "firewall", "backup", "acme", "guard")
+
+
+def down_order(found: list[dict[str, str]]) -> list[int]:
+    """Which of the containers (by their labels) are the service's, in DOWN_ORDER: those with
+    a `berth up` role label; never a user's server, whatever else it carries (pure)."""
+    ours = [
+        index
+        for index, labels in enumerate(found)
+        if layout.LABEL_ROLE in labels and labels.get(LABEL_ROLE) != ROLE_SINGLEUSER
+    ]
+    last = DOWN_ORDER.index("guard")
+
+    def rank(index: int) -> float:
+        role = found[index][layout.LABEL_ROLE]
+        return DOWN_ORDER.index(role) if role in DOWN_ORDER else last - 0.5
+
+    return sorted(ours, key=rank)
+
+
 def stop_all(client: docker.DockerClient, network: str) -> int:
-    """Stop and remove the service's containers and its user servers (the hub first, so it
-    does not see the others go; the guard last); return how many user servers stopped."""
-    order: tuple[str, ...] = (
-        layout.HUB_CONTAINER,
-        layout.PROXY_CONTAINER,
-        layout.FIREWALL_CONTAINER,
-    )
-    order += (layout.BACKUP_CONTAINER, layout.ACME_CONTAINER, layout.GUARD_CONTAINER)
-    for base in order:
-        for name in (base, base + layout.PREVIOUS_SUFFIX):
-            try:
-                container = client.containers.get(name)
-                container.stop(timeout=15)
-                container.remove()
-            except NotFound:
-                pass
+    """Stop and remove the service's containers (replaced ones kept as ``-previous`` too) and
+    its user servers; return how many user servers stopped. The service's are found by their
+    role label, never by name: a user called `hub` could have a server called `berth-hub`."""
+    found = client.containers.list(all=True, filters={"label": layout.LABEL_ROLE})
+    for index in down_order([dict(container.labels) for container in found]):
+        container = found[index]
+        try:
+            container.stop(timeout=15)
+            container.remove()
+        except NotFound:
+            pass
     servers = client.containers.list(all=True, filters=user_servers(network))
     # Volume-init containers (no network) that a hub killed mid-spawn left behind: they hold
     # their volume, which `down --delete-data` could then not delete.

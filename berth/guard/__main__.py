@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from berth import engine_socket
 from berth.homeroots import home_root_problem
 from berth.spawner import limits
 
@@ -18,6 +19,7 @@ from . import userdb
 from .bodies import Limits, SwarmLimits
 from .lookups import Upstream
 from .server import Guard, serve
+from .upstream_watch import watch
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -154,16 +156,16 @@ def limits_from(args: argparse.Namespace) -> Limits:
 
 
 async def run(args: argparse.Namespace) -> None:
-    guard = Guard(limits_from(args), Upstream.from_url(args.upstream))
+    """Serve until stopped; raise EngineLost when the engine's socket went stale."""
+    upstream = Upstream.from_url(args.upstream)
+    guard = Guard(limits_from(args), upstream)
+    jobs = [serve(args.socket, guard), watch(upstream.socket_path)]
     if args.user_db_from:
         # The first copy before the socket exists: a hub that can reach the guard finds it.
         source, dest = Path(args.user_db_from), Path(args.user_db_to)
         userdb.copy_once(source, dest)
-        task = asyncio.ensure_future(
-            _together(serve(args.socket, guard), userdb.mirror(source, dest))
-        )
-    else:
-        task = asyncio.ensure_future(serve(args.socket, guard))
+        jobs.append(userdb.mirror(source, dest))
+    task = asyncio.ensure_future(_together(*jobs))
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, task.cancel)
@@ -181,6 +183,7 @@ async def _together(*jobs: Any) -> None:
     finally:
         for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # e.g. the socket is removed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,7 +193,11 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
-    asyncio.run(run(args))
+    try:
+        asyncio.run(run(args))
+    except engine_socket.EngineLost as exc:  # its restart policy starts it with the new socket
+        logging.getLogger("berth.guard").error("%s", exc)
+        return engine_socket.EXIT_ENGINE_LOST
     return 0
 
 

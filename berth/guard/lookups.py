@@ -23,6 +23,10 @@ from .bodies import home_root_of, host_path_allowed
 READ_SIZE = 65536
 
 
+class UpstreamDown(Exception):
+    """Connecting to the engine's socket was refused (or it is gone): nothing was sent to it."""
+
+
 @dataclass(frozen=True)
 class Upstream:
     socket_path: str  # the engine's unix socket
@@ -34,7 +38,10 @@ class Upstream:
         return cls(url[len("unix://") :])
 
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.open_unix_connection(self.socket_path, limit=READ_SIZE)
+        try:
+            return await asyncio.open_unix_connection(self.socket_path, limit=READ_SIZE)
+        except (ConnectionRefusedError, FileNotFoundError) as exc:
+            raise UpstreamDown(f"{self.socket_path}: {exc.strerror}") from exc
 
 
 async def next_event(conn: h11.Connection, reader: asyncio.StreamReader) -> Any:

@@ -6,6 +6,8 @@ re-serialized request (so the engine sees exactly what was judged: no framing tr
 The answer streams back as it comes (pull progress, logs, wait); a ``101`` answer (docker-py's
 exec start and attach) turns both connections into a raw byte pipe. Refused requests get
 ``403`` with ``{"message": "berth engine guard: <reason>"}``, which docker-py shows as the error.
+When the engine's socket refuses connections (dockerd restarted: see berth/engine_socket.py and
+:mod:`.upstream_watch`) every request gets ``503`` at once, before anything was sent upstream.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ import stat
 
 import h11
 
+from berth import engine_socket
+
 from . import homes, policy
 from .bodies import MAX_BODY, Limits
 from .lookups import (
     READ_SIZE,
     LookupFailed,
     Upstream,
+    UpstreamDown,
     inspect_home,
     look_up,
     next_event,
@@ -105,6 +110,26 @@ class Guard:
             event.method.decode(), event.target.decode("latin-1"), headers, bytes(body)
         )
         try:
+            return await self._judge_and_forward(conn, reader, writer, event, request)
+        except UpstreamDown as exc:  # raised before anything was sent to the engine or the client
+            log.warning("cannot reach the engine for %s %s: %s", request.method, request.path, exc)
+            message = (
+                f"{engine_socket.GUARD_ENGINE_DOWN} ({exc}); dockerd restarted? The guard "
+                "restarts by itself to reach its new socket"
+            )
+            await self._answer(conn, writer, engine_socket.GUARD_ENGINE_DOWN_STATUS, message)
+            return conn.our_state is h11.DONE and conn.their_state is h11.DONE
+
+    async def _judge_and_forward(
+        self,
+        conn: h11.Connection,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        event: h11.Request,
+        request: policy.Request,
+    ) -> bool:
+        body = request.body
+        try:
             facts = {ref: await self._fact(ref) for ref in policy.needs(request, self.limits)}
         except LookupFailed as exc:
             log.warning("could not judge %s %s: %s", request.method, request.path, exc)
@@ -119,9 +144,7 @@ class Guard:
             await self._answer(conn, writer, 404, f"No such {missing.kind}: {missing.name}")
         else:
             log.debug("allowed %s %s", request.method, request.path)
-            switched = await self._forward(
-                conn, reader, writer, event, decision.target, bytes(body)
-            )
+            switched = await self._forward(conn, reader, writer, event, decision.target, body)
             if switched:
                 return False
         return conn.our_state is h11.DONE and conn.their_state is h11.DONE

@@ -10,6 +10,14 @@ Every engine call runs in a thread of one process-wide pool with many workers (n
 per hub, as DockerSpawner does), and the shared ``docker.APIClient`` keeps an HTTP connection pool
 as large as that thread pool, so concurrent spawns really run concurrently: a long image pull
 holds one thread and one connection, never the others.
+
+A call that certainly never reached an engine that answered before (the socket refused or
+missing: the engine guard restarting after a dockerd restart; or the guard's 503 while its own
+socket is stale) is sent again, once a second, for up to ``reconnect_seconds``: the guard is
+back within seconds, and a spawn or stop in that gap waits instead of failing. An engine that
+never answered in this process fails at once (a wrong address is not worth waiting for).
+Pooled connections to a guard that ended were closed by its end, and the connection pool
+replaces a closed connection before it uses it.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import docker
 import docker.errors
 import docker.utils
 
+from .errors import never_sent
 from .specs import CreateContainerKwargs, CreateVolumeKwargs
 
 P = ParamSpec("P")
@@ -34,6 +43,9 @@ T = TypeVar("T")
 
 # A JSON object as the Engine API returns it: an inspect result, a list summary, a pull record.
 EngineRecord = dict[str, Any]
+
+RECONNECT_SECONDS = 30.0  # how long a call that never reached the engine is tried again
+RECONNECT_PAUSE = 1.0
 
 _lock = threading.Lock()
 _executors: dict[int, ThreadPoolExecutor] = {}
@@ -135,17 +147,39 @@ class EngineAPI(ImageStore, VolumeStore, ContainerRuntime, Protocol):
 class DockerEngine:
     """The engine operations the spawners need, as coroutines, on the Docker Engine API."""
 
-    def __init__(self, base_url: str = "", workers: int = 32, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        base_url: str = "",
+        workers: int = 32,
+        timeout: float = 60.0,
+        reconnect_seconds: float = RECONNECT_SECONDS,
+    ) -> None:
         self.base_url = base_url
         self.workers = workers
         self.timeout = timeout
+        self.reconnect_seconds = reconnect_seconds
         self._executor = shared_executor(workers)
 
     async def run(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``func`` (one engine call) in the pool; again while it never reached the engine."""
         loop = asyncio.get_running_loop()
-        ctx = contextvars.copy_context()
-        call = functools.partial(ctx.run, func, *args, **kwargs)
-        return await loop.run_in_executor(self._executor, call)
+        deadline = loop.time() + self.reconnect_seconds
+        while True:
+            ctx = contextvars.copy_context()
+            call = functools.partial(ctx.run, func, *args, **kwargs)
+            try:
+                return await loop.run_in_executor(self._executor, call)
+            except Exception as exc:
+                if not (never_sent(exc) and self._answered_before()):
+                    raise
+                if loop.time() + RECONNECT_PAUSE > deadline:
+                    raise
+            await asyncio.sleep(RECONNECT_PAUSE)
+
+    def _answered_before(self) -> bool:
+        """Whether this engine answered in this process (its shared client exists)."""
+        with _lock:
+            return (self.base_url, self.workers, self.timeout) in _clients
 
     def _client(self) -> docker.APIClient:
         return shared_client(self.base_url, self.workers, self.timeout)

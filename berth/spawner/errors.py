@@ -11,6 +11,8 @@ from __future__ import annotations
 import docker.errors
 import requests.exceptions
 
+from berth.engine_socket import GUARD_ENGINE_DOWN, GUARD_ENGINE_DOWN_STATUS
+
 try:  # JupyterHub 6 (the "as" re-exports it: the spawner modules import it from here)
     from jupyterhub.spawner import SpawnException as SpawnException
 except ImportError:  # JupyterHub 5 (pinned: see berth/versions.py)
@@ -178,9 +180,39 @@ def volume_refused(message: str) -> SpawnException:
     return SpawnException(message, reason=REASON_VOLUME, status_code=409)
 
 
+def _is_guard_engine_down(exc: BaseException) -> bool:
+    """The engine guard's 503: it could not reach the engine (its socket went stale)."""
+    if not isinstance(exc, docker.errors.APIError) or exc.status_code != GUARD_ENGINE_DOWN_STATUS:
+        return False
+    explanation: str | bytes = exc.explanation or ""
+    if isinstance(explanation, bytes):
+        explanation = explanation.decode("utf-8", "replace")
+    return explanation.startswith(GUARD_ENGINE_DOWN)
+
+
+def never_sent(exc: BaseException) -> bool:
+    """A call that certainly did not reach the engine, so sending it again is safe: connecting
+    was refused or the socket is missing (the engine guard restarting), or the guard answered
+    that the engine's socket refuses it."""
+    if _is_guard_engine_down(exc):
+        return True
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ConnectionRefusedError | FileNotFoundError):
+            return True
+        seen.add(id(cause))
+        nested = [a for a in getattr(cause, "args", ()) if isinstance(a, BaseException)]
+        cause = nested[0] if nested else cause.__cause__ or cause.__context__
+    return False
+
+
 def is_unreachable(exc: BaseException) -> bool:
-    """An engine that does not answer (socket missing, refused, timed out)."""
+    """An engine that does not answer (socket missing, refused, timed out), directly or
+    behind the engine guard."""
     if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+        return True
+    if _is_guard_engine_down(exc):
         return True
     if isinstance(exc, docker.errors.DockerException) and not isinstance(
         exc, docker.errors.APIError

@@ -11,6 +11,8 @@ import pytest
 from deployment import Deployment
 from kernel_client import KernelClient
 
+from berth.guard import health
+
 MEMORY_LIMIT = "768M"
 # Writes into the volume until it is full. Guarded: it refuses to write into anything bigger
 # than the small test volume (an overlay root would fill the host's disk), and stops at 128 MiB.
@@ -26,6 +28,7 @@ try:
 except OSError as e:
     print(e.errno == errno.ENOSPC)
 """
+
 
 def create_users(dep: Deployment, names: list[str]) -> None:
     answer = dep.api("POST", "/hub/api/users", json={"usernames": names})
@@ -101,3 +104,35 @@ def settle(dep: Deployment, users: list[str], timeout: float = 180) -> dict[str,
         if time.monotonic() > deadline:
             pytest.fail(f"still pending after {timeout:.0f} s: {pending}")
         time.sleep(1)
+
+
+GUARD = "berth-engine-guard"
+
+
+def guard_socket(engine: docker.DockerClient, dep: Deployment) -> str:
+    """The guard's socket as the host sees it: in the engine volume the hub mounts."""
+    volume = engine.volumes.get(f"{dep.config['hub']['data_volume']}-engine")
+    return f"{volume.attrs['Mountpoint']}/docker.sock"
+
+
+def wait_guard_serving(path: str, timeout: float = 120) -> float:
+    """Seconds until a ping through the guard's socket reaches the engine (the hub's path)."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if health.ping(path, timeout=2):
+            return time.monotonic() - start
+        time.sleep(0.1)
+    pytest.fail(f"the engine guard did not answer through {path} within {timeout:.0f} s")
+
+
+def assert_hub_starts_and_stops_through_the_guard(
+    dep: Deployment, engine: docker.DockerClient, new_user: str, old_user: str
+) -> None:
+    """A new server starts and an old one stops, both through the hub (and so the guard);
+    the old one's container is really gone (the hub forgets a server whose stop failed)."""
+    create_users(dep, [new_user])
+    dep.start_server(new_user)
+    assert server_answers(dep, new_user), f"{new_user}'s new server does not answer"
+    running_server(engine, new_user)
+    dep.stop_server(old_user)
+    assert not containers_of(engine, old_user), described(containers_of(engine, old_user))

@@ -9,6 +9,7 @@ its own, and leaves berth.yaml and the running hub in agreement.
 
 from __future__ import annotations
 
+import html
 import re
 import subprocess
 import sys
@@ -19,6 +20,8 @@ import docker
 import pytest
 import requests
 from deployment import Deployment, deployment
+
+from berth.names import reserved_name_message
 
 pytestmark = pytest.mark.integration
 
@@ -108,6 +111,23 @@ def test_a_stranger_cannot_sign_up_as_a_listed_name(dep, name):
     assert REFUSED in answer.text or "invisible" in answer.text, answer.text[-2000:]
     assert log_in(dep, name, STRANGER) is None
     assert log_in(dep, name.lower(), STRANGER) is None
+
+
+@pytest.mark.parametrize("name", ["hub", "Proxy"])
+def test_nobody_signs_up_or_is_added_under_the_name_of_a_part_of_berth(dep, engine, name):
+    """Fails on main: the sign-up went through (waiting for approval), and once approved the
+    user's server container would have been called `berth-hub` (`berth-proxy`): the name of
+    Berth's own hub (proxy) container. `berth users add` made such an account at once."""
+    answer = sign_up(dep, name)
+    assert answer.status_code == 200
+    assert reserved_name_message(name.lower()) in html.unescape(answer.text), answer.text[-2000:]
+    assert log_in(dep, name.lower(), STRANGER) is None
+    assert dep.api("GET", f"/hub/api/users/{name.lower()}", user="boss").status_code == 404
+    added = dep.berth("users", "add", name)
+    assert added.returncode == 1, added.stderr
+    assert "is reserved: Berth's own parts" in " ".join(added.stderr.split()), added.stderr
+    assert dep.api("GET", f"/hub/api/users/{name.lower()}", user="boss").status_code == 404
+    assert engine.containers.get(f"berth-{name.lower()}").labels["berth.deploy.role"]
 
 
 def test_an_unlisted_sign_up_waits_for_approval(dep):

@@ -49,7 +49,7 @@ def test_auth_github():
             }
         }
     )
-    assert c["JupyterHub"]["authenticator_class"] == "github"
+    assert c["JupyterHub"]["authenticator_class"] == "berth-github"
     gh = c["GitHubOAuthenticator"]
     assert gh["client_id"] == "gh-id"
     assert gh["client_secret"] == SecretFile("/srv/berth/data/secrets/oauth_client_secret")

@@ -10,16 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from types import SimpleNamespace
 
+import docker.errors
 import h11
 import pytest
 
+from berth.engine_socket import GUARD_ENGINE_DOWN
 from berth.guard import health
 from berth.guard.bodies import Limits, SwarmLimits
 from berth.guard.lookups import Upstream
 from berth.guard.server import Guard, serve
+from berth.spawner.errors import is_unreachable, never_sent
 
 PREFIX = "berth-guard-unit"
 OURS = {"berth.managed": "true", "berth.prefix": PREFIX}
@@ -140,12 +145,29 @@ async def test_a_failing_look_up_is_a_502_never_a_404(tmp_path: Path) -> None:
     assert len(engine.received) == 1  # only the look-up; nothing was forwarded
 
 
-async def test_an_unreachable_engine_closes_the_connection_as_the_engine_would(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /v1.41/_ping HTTP/1.1\r\nHost: docker\r\n\r\n",  # forwarded as it is
+        b"POST /v1.41/containers/ada/stop HTTP/1.1\r\nHost: docker\r\n\r\n",  # a look-up first
+    ],
+)
+async def test_an_unreachable_engine_is_a_clear_503_the_spawner_recognises(
+    tmp_path: Path, request_bytes: bytes
 ) -> None:
+    """A stale upstream socket (after a dockerd restart): on main the guard closed the
+    connection without an answer; now a 503 that says why, at once."""
+    stale = tmp_path / "engine.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
+        dead.bind(str(stale))  # nothing listens: connecting is refused
     async with running(tmp_path, None) as guard_socket:
-        answer = await exchange(guard_socket, b"GET /v1.41/_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
-    assert answer == b""  # docker-py then raises a ConnectionError: "engine unreachable"
+        answer = await exchange(guard_socket, request_bytes)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503 ")
+    message = json.loads(body)["message"]
+    assert message.startswith(GUARD_ENGINE_DOWN) and "Connection refused" in message
+    error = docker.errors.APIError("x", SimpleNamespace(status_code=503), explanation=message)
+    assert is_unreachable(error) and never_sent(error)
 
 
 FRAME = b"\x01\x00\x00\x00\x00\x00\x00\x03hi\n"  # docker's stdout frame header + "hi\n"

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from types import SimpleNamespace
 from typing import Any
 
+import docker.errors
 import pytest
+import requests.exceptions
+import urllib3.exceptions
 
 from berth.spawner import engine_api as engine_mod
 from berth.spawner import images
 from berth.spawner.engine_api import Engine
-from berth.spawner.errors import SpawnException
+from berth.spawner.errors import SpawnException, is_unreachable, never_sent
 
 
 async def test_a_blocked_engine_call_does_not_delay_others() -> None:
@@ -120,3 +124,78 @@ def test_own_images_are_recognised() -> None:
     assert images.is_own_image("berth/scipy-notebook:0.1.0")
     assert not images.is_own_image("quay.io/berth/base-notebook:latest")
     assert not images.is_own_image("jupyter/berth-notebook:latest")
+
+
+def refused_call() -> requests.exceptions.ConnectionError:
+    """What docker-py raises when the guard's socket is gone or refuses (the guard restarting)."""
+    reason = urllib3.exceptions.ProtocolError(
+        "Connection aborted.", ConnectionRefusedError(111, "Connection refused")
+    )
+    return requests.exceptions.ConnectionError(reason)
+
+
+def test_only_calls_that_never_reached_the_engine_count_as_never_sent() -> None:
+    assert never_sent(refused_call())
+    missing = urllib3.exceptions.ProtocolError("Connection aborted.", FileNotFoundError(2, "x"))
+    assert never_sent(requests.exceptions.ConnectionError(missing))
+    # Reset or cut mid-answer: the engine may have acted on it; a busy engine: not "never".
+    reset = urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104, "x"))
+    assert not never_sent(requests.exceptions.ConnectionError(reset))
+    assert not never_sent(requests.exceptions.ReadTimeout("read timed out"))
+    busy = docker.errors.APIError("x", SimpleNamespace(status_code=503), explanation="busy")
+    assert not never_sent(busy) and not is_unreachable(busy)
+
+
+async def test_a_call_refused_while_the_guard_restarts_is_sent_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On main a spawn or stop that met the restarting guard failed at once."""
+    monkeypatch.setattr(engine_mod, "RECONNECT_PAUSE", 0.0)
+    eng = Engine(base_url="unix:///run/berth-test/guard.sock", workers=2, reconnect_seconds=5)
+    monkeypatch.setitem(engine_mod._clients, (eng.base_url, 2, eng.timeout), object())
+    failures = [refused_call(), refused_call()]
+
+    def call() -> str:
+        if failures:
+            raise failures.pop()
+        return "started"
+
+    assert await eng.run(call) == "started"
+
+
+async def test_an_engine_that_never_answered_fails_at_once_and_a_reset_is_not_repeated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engine_mod, "RECONNECT_PAUSE", 0.0)
+    eng = Engine(base_url="unix:///run/berth-test/never.sock", workers=2, reconnect_seconds=5)
+    calls = []
+
+    def refused() -> None:
+        calls.append(1)
+        raise refused_call()
+
+    with pytest.raises(requests.exceptions.ConnectionError):
+        await eng.run(refused)  # no client was ever made for it: a wrong address
+    assert len(calls) == 1
+    monkeypatch.setitem(engine_mod._clients, (eng.base_url, 2, eng.timeout), object())
+    reset = urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104, "x"))
+
+    def cut() -> None:
+        calls.append(1)
+        raise requests.exceptions.ConnectionError(reset)
+
+    with pytest.raises(requests.exceptions.ConnectionError):
+        await eng.run(cut)  # it may have reached the engine: never sent twice
+    assert len(calls) == 2
+
+
+async def test_reconnecting_gives_up_after_its_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_mod, "RECONNECT_PAUSE", 0.01)
+    eng = Engine(base_url="unix:///run/berth-test/gone.sock", workers=2, reconnect_seconds=0.1)
+    monkeypatch.setitem(engine_mod._clients, (eng.base_url, 2, eng.timeout), object())
+
+    def refused() -> None:
+        raise refused_call()
+
+    with pytest.raises(requests.exceptions.ConnectionError):
+        await eng.run(refused)
