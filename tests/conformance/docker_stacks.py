@@ -103,7 +103,9 @@ class Outcome:
     failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     deselected: dict[str, str] = field(default_factory=dict)
+    collected: int = 0
     seconds: float = 0.0
+    output: str = ""  # their pytest's output, when not streamed
 
     def summary(self) -> str:
         return (
@@ -247,7 +249,16 @@ def run(
         if not junit.exists():
             raise SetupError(f"their pytest wrote no report (exit status {result.returncode})")
         passed, failed, skipped = _node_ids(junit)
-        return Outcome(result.returncode, passed, failed, skipped, dict(DESELECTED), seconds)
+        return Outcome(
+            result.returncode,
+            passed,
+            failed,
+            skipped,
+            dict(DESELECTED),
+            collected=len(node_ids),
+            seconds=seconds,
+            output=(result.stdout or "") + (result.stderr or ""),
+        )
     finally:
         untag_image(tag)
         shutil.rmtree(work, ignore_errors=True)
