@@ -8,8 +8,8 @@
 # 2. Runs the hooks in /usr/local/bin/start-notebook.d as the user the container started as.
 # 3. Started as root (`docker run --user root`): fits the image's user (jovyan) to NB_USER, NB_UID,
 #    NB_GID and NB_GROUP, gives it /home/$NB_USER (a link to the image's home), honours CHOWN_HOME,
-#    CHOWN_EXTRA and GRANT_SUDO, then drops to that user. Root is kept only when asked for with NB_USER=root or
-#    NB_UID=0.
+#    CHOWN_EXTRA and GRANT_SUDO, then drops to that user. Root is kept only when asked for with
+#    NB_USER=root or NB_UID=0.
 #    Started as anyone else: warns about each root-only setting it has to ignore, registers an
 #    unknown UID in /etc/passwd and makes sure HOME is writable.
 # 4. Applies NB_UMASK, runs /usr/local/bin/before-notebook.d (as root when started as root), unsets
