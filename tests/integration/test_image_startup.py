@@ -133,7 +133,11 @@ def test_hooks_run_in_order_and_sourced_ones_set_the_environment(fleet: Fleet) -
         "hook 10-before.sh as 0 sees exported",
         "command sees exported",
     ]
-    assert re.search(r"Ignoring \S*30-notes.txt", run.logs())
+    assert re.search(
+        r"^INFO\[.*\] Ignoring non-executable: /usr/local/bin/start-notebook\.d/30-notes\.txt$",
+        run.logs(),
+        re.MULTILINE,
+    ), run.logs()
 
 
 @containers("hook-fails", "executable-hook-fails")
