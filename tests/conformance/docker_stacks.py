@@ -104,6 +104,7 @@ class Outcome:
     skipped: list[str] = field(default_factory=list)
     deselected: dict[str, str] = field(default_factory=dict)
     collected: int = 0
+    reruns: int = 0  # attempts repeated by --reruns (a test that passed on a rerun counts once)
     seconds: float = 0.0
     output: str = ""  # their pytest's output, when not streamed
 
@@ -111,7 +112,7 @@ class Outcome:
         return (
             f"docker-stacks {PINNED_COMMIT[:12]} foundation tests: {len(self.passed)} passed, "
             f"{len(self.failed)} failed, {len(self.skipped)} skipped, "
-            f"{len(self.deselected)} deselected ({self.seconds:.0f} s)"
+            f"{len(self.deselected)} deselected, {self.reruns} reruns ({self.seconds:.0f} s)"
         )
 
 
@@ -153,21 +154,29 @@ def extract_tests(source: Path, into: Path) -> Path:
     return into
 
 
-def _node_ids(junit: Path) -> tuple[list[str], list[str], list[str]]:
-    """(passed, failed, skipped) node ids from pytest's JUnit XML."""
-    passed: list[str] = []
-    failed: list[str] = []
-    skipped: list[str] = []
+def _node_ids(junit: Path) -> tuple[list[str], list[str], list[str], int]:
+    """(passed, failed, skipped, reruns) from pytest's JUnit XML.
+
+    With reruns a test has one entry per attempt; the attempts that were rerun are empty
+    entries, so a test failed when any of its entries holds a failure or an error.
+    """
+    outcomes: dict[str, str] = {}
+    entries = 0
     for case in ET.parse(junit).iter("testcase"):
+        entries += 1
         path = case.get("classname", "").replace(".", "/")
         node = f"{path}.py::{case.get('name')}"
         if case.find("failure") is not None or case.find("error") is not None:
-            failed.append(node)
-        elif case.find("skipped") is not None:
-            skipped.append(node)
+            outcomes[node] = "failed"
+        elif case.find("skipped") is not None and outcomes.get(node) != "failed":
+            outcomes[node] = "skipped"
         else:
-            passed.append(node)
-    return passed, failed, skipped
+            outcomes.setdefault(node, "passed")
+    by_outcome: dict[str, list[str]] = {"passed": [], "failed": [], "skipped": []}
+    for node, outcome in outcomes.items():
+        by_outcome[outcome].append(node)
+    reruns = entries - len(outcomes)
+    return by_outcome["passed"], by_outcome["failed"], by_outcome["skipped"], reruns
 
 
 def _pytest(tree: Path, args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -248,7 +257,7 @@ def run(
         seconds = time.monotonic() - started
         if not junit.exists():
             raise SetupError(f"their pytest wrote no report (exit status {result.returncode})")
-        passed, failed, skipped = _node_ids(junit)
+        passed, failed, skipped, reruns_done = _node_ids(junit)
         return Outcome(
             result.returncode,
             passed,
@@ -256,6 +265,7 @@ def run(
             skipped,
             dict(DESELECTED),
             collected=len(node_ids),
+            reruns=reruns_done,
             seconds=seconds,
             output=(result.stdout or "") + (result.stderr or ""),
         )
