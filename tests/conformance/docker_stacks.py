@@ -202,10 +202,12 @@ def tag_image(image: str, owner: str) -> str:
     client = docker.from_env()
     try:
         found = client.images.get(image)
+        repository = f"{owner}/{THEIR_IMAGE_NAME}"
+        found.tag(repository, "latest")
     except docker.errors.ImageNotFound as error:
         raise SetupError(f"image {image} is not built (berth images build foundation)") from error
-    repository = f"{owner}/{THEIR_IMAGE_NAME}"
-    found.tag(repository, "latest")
+    finally:
+        client.close()
     return f"{repository}:latest"
 
 
@@ -213,8 +215,11 @@ def untag_image(tag: str) -> None:
     import docker
 
     client = docker.from_env()
-    # The tag only: the image keeps its own names.
-    client.images.remove(tag, noprune=True)
+    try:
+        # The tag only: the image keeps its own names.
+        client.images.remove(tag, noprune=True)
+    finally:
+        client.close()
 
 
 def run(
@@ -229,9 +234,9 @@ def run(
     import time
 
     owner = f"berth-conformance-{os.getpid()}"
+    tag = tag_image(image, owner)
     work = Path(tempfile.mkdtemp(prefix="berth-conformance-"))
     os.chmod(work, 0o755)  # their bind mounts are read in containers by uid 1000
-    tag = tag_image(image, owner)
     try:
         tree = extract_tests(source, work)
         options = ["--registry", "docker.io", "--owner", owner, "--image", THEIR_IMAGE_NAME]
