@@ -32,12 +32,14 @@ def foundation_image(docker_client: Any) -> str:
 
 @pytest.fixture
 def finished(run_container: Any, foundation_image: str) -> Any:
-    """Runs a foundation container to its end (removed afterwards): (exit status, its logs)."""
+    """Runs a foundation container to its end (removed afterwards)."""
 
-    def run_to_end(**kwargs: Any) -> tuple[int, str]:
+    def run_to_end(**kwargs: Any) -> tuple[int, str, str]:
+        """(exit status, the command's output, start.sh's log): start.sh logs on stderr."""
         container = run_container(foundation_image, **kwargs)
         status = container.wait(timeout=120)["StatusCode"]
-        return status, container.logs().decode()
+        output = container.logs(stdout=True, stderr=False).decode()
+        return status, output, container.logs(stdout=False, stderr=True).decode()
 
     return run_to_end
 
@@ -59,17 +61,17 @@ def warnings_and_errors(logs: str) -> list[str]:
 
 
 def test_a_new_nb_uid_can_write_the_environment(finished: Any) -> None:
-    status, logs = finished(
+    status, output, log = finished(
         user="root",
         environment={"NB_UID": "1010"},
         command=["bash", "-c", "id && touch /opt/venv/test-file"],
     )
-    assert status == 0 and "uid=1010(jovyan)" in logs, logs
-    assert not warnings_and_errors(logs), logs
+    assert status == 0 and "uid=1010(jovyan)" in output, (output, log)
+    assert not warnings_and_errors(log), log
 
 
 def test_chown_extra_reaches_the_environment(finished: Any) -> None:
-    status, logs = finished(
+    status, output, log = finished(
         user="root",
         environment={
             "NB_UID": "1010",
@@ -79,20 +81,20 @@ def test_chown_extra_reaches_the_environment(finished: Any) -> None:
         },
         command=["stat", "-c", "%n:%u:%g", "/home/jovyan/.bashrc", "/opt/venv/bin/pip"],
     )
-    assert status == 0, logs
-    assert "/home/jovyan/.bashrc:1010:101" in logs and "/opt/venv/bin/pip:1010:101" in logs, logs
+    assert status == 0, (output, log)
+    assert output.split() == ["/home/jovyan/.bashrc:1010:101", "/opt/venv/bin/pip:1010:101"], log
 
 
 def test_sudo_finds_the_environment_first(finished: Any) -> None:
-    status, logs = finished(
+    status, output, log = finished(
         user="root", environment={"GRANT_SUDO": "yes"}, command=["sudo", "which", "pip"]
     )
-    assert status == 0 and logs.rstrip().endswith("/opt/venv/bin/pip"), logs
+    assert status == 0 and output.split() == ["/opt/venv/bin/pip"], (output, log)
 
 
 def test_the_environment_comes_first_without_sudo(finished: Any) -> None:
-    status, logs = finished(user="root", command=["which", "pip"])
-    assert status == 0 and logs.rstrip().endswith("/opt/venv/bin/pip"), logs
+    status, output, log = finished(user="root", command=["which", "pip"])
+    assert status == 0 and output.split() == ["/opt/venv/bin/pip"], (output, log)
 
 
 def test_what_an_arbitrary_uid_creates_in_the_environment_keeps_the_users_group(
@@ -102,7 +104,11 @@ def test_what_an_arbitrary_uid_creates_in_the_environment_keeps_the_users_group(
         "mkdir /opt/venv/test-dir && touch /opt/venv/test-dir/test-file && "
         "stat -c '%n %G %a' /opt/venv/test-dir /opt/venv/test-dir/test-file"
     )
-    status, logs = finished(user="1010:1010", group_add=["users"], command=["bash", "-c", script])
-    assert status == 0, logs
-    assert "/opt/venv/test-dir users 2755" in logs, logs
-    assert "/opt/venv/test-dir/test-file users 644" in logs, logs
+    status, output, log = finished(
+        user="1010:1010", group_add=["users"], command=["bash", "-c", script]
+    )
+    assert status == 0, (output, log)
+    assert output.splitlines() == [
+        "/opt/venv/test-dir users 2755",
+        "/opt/venv/test-dir/test-file users 644",
+    ], log
