@@ -133,19 +133,34 @@ def test_hooks_run_in_order_and_sourced_ones_set_the_environment(fleet: Fleet) -
         "hook 10-before.sh as 0 sees exported",
         "command sees exported",
     ]
-    assert re.search(r"Ignoring \S*30-notes.txt", run.logs())
+    assert re.search(
+        r"^INFO\[.*\] Ignoring non-executable: /usr/local/bin/start-notebook\.d/30-notes\.txt$",
+        run.logs(),
+        re.MULTILINE,
+    ), run.logs()
 
 
 @containers("hook-fails", "executable-hook-fails")
-def test_a_failing_hook_stops_the_start(fleet: Fleet) -> None:
+def test_a_failing_hook_is_logged_and_the_start_goes_on(fleet: Fleet) -> None:
+    """docker-stacks' rule (hooks written for its images rely on it): an error naming the hook,
+    then the next hooks and the command."""
     status, run = fleet.finished("hook-fails")
-    assert status != 0
-    assert run.stdout().splitlines() == ["hook 10-ok.sh", "hook 20-broken.sh"]
-    assert re.search(r"\[E .*20-broken\.sh", run.logs()), run.logs()
+    assert status == 0, run.logs()
+    assert run.stdout().splitlines() == [
+        "hook 10-ok.sh",
+        "hook 20-broken.sh",
+        "hook 30-after.sh",
+        "command ran",
+    ]
+    assert re.search(
+        r"^ERROR\[[^]]*\] /usr/local/bin/start-notebook\.d/20-broken\.sh has failed, "
+        r"continuing execution$",
+        run.logs(),
+        re.MULTILINE,
+    ), run.logs()
     status, run = fleet.finished("executable-hook-fails")
-    assert status == 7
-    assert "command ran" not in run.stdout()
-    assert re.search(r"\[E .*50-exits-7", run.logs()), run.logs()
+    assert status == 0 and run.stdout().splitlines() == ["command ran"], run.logs()
+    assert re.search(r"^ERROR\[.*/50-exits-7 has failed", run.logs(), re.MULTILINE), run.logs()
 
 
 # --- bad values --------------------------------------------------------------------------------
@@ -163,7 +178,7 @@ def test_bad_values_stop_the_start_before_anything_runs(fleet: Fleet, scenario: 
     name = next(iter(run.scenario.env))
     logs = run.logs()
     assert status != 0, logs
-    assert "[E " in logs and f"{name}=" in logs.splitlines()[-1], logs
+    assert logs.splitlines()[-1].startswith("FATAL[") and f"{name}=" in logs.splitlines()[-1], logs
     assert "Running hooks" not in logs and "Executing" not in logs, logs
 
 
@@ -184,7 +199,7 @@ def test_bad_server_settings_stop_the_start(fleet: Fleet, scenario: str) -> None
     logs = run.logs()
     assert status != 0, logs
     assert f"{name}=" in logs.splitlines()[-1] or f"{name} " in logs.splitlines()[-1], logs
-    assert "Executing" not in logs, logs
+    assert "Executing: " not in logs, logs  # start-notebook.py never got to run the server
 
 
 # --- commands and ports ------------------------------------------------------------------------

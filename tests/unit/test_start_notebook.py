@@ -162,7 +162,7 @@ def test_main_refuses_bad_settings_in_one_line(
     assert sn.main([], {"PATH": str(bin_dir), **env}) == 1
     assert execs == []
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("[E ") and variable in err
+    assert len(err.splitlines()) == 1 and err.startswith("FATAL[") and variable in err
 
 
 def test_singleuser_script_uses_start_notebook(monkeypatch: pytest.MonkeyPatch) -> None:

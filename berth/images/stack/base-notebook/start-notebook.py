@@ -41,10 +41,10 @@ class StartError(Exception):
     """A setting that makes the start impossible; its message is shown as one line."""
 
 
-def log(message: str, level: str = "I", prog: str = PROG) -> None:
-    """Log like start.sh and Jupyter ("[I 2024-05-01 12:00:00 prog] message"), on stderr."""
+def log(message: str, level: str = "INFO") -> None:
+    """Log like start.sh (docker-stacks' "INFO[2024-05-01 12:00:00] message"), on stderr."""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-    print(f"[{level} {stamp} {prog}] {message}", file=sys.stderr, flush=True)
+    print(f"{level}[{stamp}] {message}", file=sys.stderr, flush=True)
 
 
 def is_true(value: str | None) -> bool:
@@ -146,7 +146,7 @@ def main(
         if not singleuser and "JUPYTERHUB_API_TOKEN" in env:
             # Spawned by a JupyterHub that kept the image's default command: the hub needs the
             # single-user server. Exec the script (not a function) so images can replace it.
-            log("JUPYTERHUB_API_TOKEN is set: starting start-singleuser.py instead", "W", prog)
+            log("JUPYTERHUB_API_TOKEN is set: starting start-singleuser.py instead", "WARNING")
             script = str(Path(__file__).resolve().with_name("start-singleuser.py"))
             os.execv(script, [script, *argv])
         jupyter_port(env)
@@ -161,9 +161,9 @@ def main(
                 env.get("PATH"),
             )
     except StartError as error:
-        log(str(error), "E", prog)
+        log(f"{prog}: {error}", "FATAL")
         return 1
-    log(f"Executing: {shlex.join(command)}", prog=prog)
+    log(f"Executing: {shlex.join(command)}")
     if not singleuser and is_true(env.get("RESTARTABLE")):
         return run_restartable(command)
     os.execvp(command[0], command)

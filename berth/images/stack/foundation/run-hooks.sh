@@ -4,112 +4,101 @@
 #   *.sh                 sourced: it runs in the calling shell and can export variables for the
 #                        rest of the start (start.sh sources this file for that reason);
 #   other executables    run as programs;
-#   anything else        ignored, with a message (a hook missing its executable bit is a mistake
-#                        worth seeing in the log).
+#   anything else        skipped, with a message.
 #
-# A failing hook stops everything: the message names the hook and the exit status is non-zero. As
-# start.sh sources this file, that ends start.sh too, so the container's command never starts with
-# a half-done setup. (jupyter/docker-stacks logs the failure and carries on; we prefer to stop.)
-# A sourced hook "fails" when it returns non-zero, calls `exit`, or trips its own `set -e`.
+# A hook that fails (non-zero status) is logged as an error naming it, and the next hooks still
+# run: the behaviour of docker-stacks, whose hooks are written for it. A sourced hook that ends
+# the shell itself (`exit`, or its own `set -e` tripping) ends the start; the log names it.
+# No DIR, two DIRs, or a DIR that is not a directory: an error, and a non-zero status.
 #
-# The loop is at the top level of this file, not in a function, so that `declare`/`local`-free
-# assignments and `declare -x` in sourced hooks stay global, as they are in docker-stacks.
+# The loop is at the top level of this file, not in a function, so that plain assignments and
+# `declare -x` in sourced hooks stay global.
 
-if ! declare -F _berth_log >/dev/null; then
-    # Run on its own (not sourced by start.sh): same log format.
-    _berth_log() {
-        local level="$1"
-        shift
-        if [ "${level}" = I ] && [ -n "${JUPYTER_DOCKER_STACKS_QUIET:-}" ]; then
-            return 0
-        fi
-        printf '[%s %s run-hooks.sh] %s\n' "${level}" "$(date '+%Y-%m-%d %H:%M:%S')" "$*" >&2
-    }
+# shellcheck source-path=SCRIPTDIR
+# The log functions live beside this file (/usr/local/bin in the image); start.sh has them already.
+if ! declare -F _log >/dev/null; then
+    # shellcheck source=_docker_stacks_log.sh
+    source "$(dirname "${BASH_SOURCE[0]}")/_docker_stacks_log.sh"
 fi
 
 # `return` works only when sourced; plain `exit` would end the shell of whoever sourced us.
 if (return 0 2>/dev/null); then _berth_hooks_sourced=1; else _berth_hooks_sourced=0; fi
 
+_berth_hooks_error=
 if [ "$#" -ne 1 ]; then
-    _berth_log E "usage: run-hooks.sh DIR"
-    if [ "${_berth_hooks_sourced}" = 1 ]; then return 2; else exit 2; fi
+    _berth_hooks_error="Should pass exactly one directory"
+elif [ ! -d "$1" ]; then
+    _berth_hooks_error="Directory $1 doesn't exist or is not a directory"
 fi
-if [ ! -d "$1" ]; then
-    _berth_log I "No hook directory $1; nothing to run"
+if [ -n "${_berth_hooks_error}" ]; then
+    _log_error "${_berth_hooks_error}"
+    unset _berth_hooks_error
     if [ "${_berth_hooks_sourced}" = 1 ]; then
         unset _berth_hooks_sourced
-        return 0
+        return 1
     fi
-    exit 0
+    exit 1
 fi
+unset _berth_hooks_error
 
 # Called by the EXIT trap below: a sourced hook ended the shell (exit, or errexit it turned on).
 # shellcheck disable=SC2317  # only called from the EXIT trap
 _berth_hook_exited() {
     local status="$1"
     if [ -n "${_berth_hook_current:-}" ]; then
-        _berth_log E "Hook ${_berth_hook_current} failed: it ended the start with exit status ${status} while being sourced (sourced hooks must not exit)"
+        _log_error "${_berth_hook_current} ended the shell with exit status ${status} while being sourced; nothing after it runs"
         [ "${status}" -ne 0 ] || exit 1
     fi
 }
 
-# Hooks run with errexit off, as in docker-stacks (hooks written for those images expect it); a
-# hook can still `set -e` for itself. The caller's errexit and EXIT trap come back afterwards.
+# Hooks run with errexit off (hooks written for docker-stacks expect it); a hook can still
+# `set -e` for itself. The caller's errexit and EXIT trap come back afterwards.
 _berth_hooks_errexit="${-//[^e]/}"
 _berth_hooks_trap="$(trap -p EXIT)"
 trap '_berth_hook_exited $?' EXIT
 set +e
 
-_berth_hooks_dir="${1%/}"
-_berth_log I "Running hooks in ${_berth_hooks_dir} as $(whoami 2>/dev/null || echo "an unnamed user") (uid $(id -u), gid $(id -g))"
+# Paths are "$1/<name>" with DIR exactly as given, so the log names what the caller passed.
+_berth_hooks_dir="$1"
+_log_info "Running hooks in: ${_berth_hooks_dir} as uid: $(id -u) gid: $(id -g)"
 mapfile -d '' -t _berth_hooks < <(
-    find "${_berth_hooks_dir}" -mindepth 1 -maxdepth 1 ! -name '.*' -print0 | LC_ALL=C sort -z
+    find "${_berth_hooks_dir}/" -mindepth 1 -maxdepth 1 ! -name '.*' -printf '%f\0' | LC_ALL=C sort -z
 )
-_berth_hooks_status=0
 for _berth_hook in "${_berth_hooks[@]}"; do
+    _berth_hook="${_berth_hooks_dir}/${_berth_hook}"
     if [ -d "${_berth_hook}" ]; then
-        _berth_log I "Ignoring ${_berth_hook}: a directory"
+        _log_info "Ignoring directory: ${_berth_hook}"
         continue
     fi
     case "${_berth_hook}" in
         *.sh)
-            _berth_log I "Sourcing ${_berth_hook}"
+            _log_info "Sourcing shell script: ${_berth_hook}"
             _berth_hook_current="${_berth_hook}"
             # shellcheck disable=SC1090  # hooks are the image user's files
             source "${_berth_hook}"
-            _berth_hooks_status=$?
+            _berth_hook_status=$?
             _berth_hook_current=
             set +e # the hook may have turned errexit on for itself
             ;;
         *)
-            if [ -x "${_berth_hook}" ]; then
-                _berth_log I "Running ${_berth_hook}"
-                "${_berth_hook}"
-                _berth_hooks_status=$?
-            else
-                _berth_log W "Ignoring ${_berth_hook}: neither *.sh nor executable"
+            if [ ! -x "${_berth_hook}" ]; then
+                _log_info "Ignoring non-executable: ${_berth_hook}"
                 continue
             fi
+            _log_info "Running executable: ${_berth_hook}"
+            "${_berth_hook}"
+            _berth_hook_status=$?
             ;;
     esac
-    if [ "${_berth_hooks_status}" -ne 0 ]; then
-        _berth_log E "Hook ${_berth_hook} failed with exit status ${_berth_hooks_status}: stopping"
-        break
+    if [ "${_berth_hook_status}" -ne 0 ]; then
+        _log_error "${_berth_hook} has failed, continuing execution"
     fi
 done
+_log_info "Done running hooks in: ${_berth_hooks_dir}"
 
 # Restore the caller's EXIT trap and errexit, and leave no helper variables behind.
 if [ -n "${_berth_hooks_trap}" ]; then eval "${_berth_hooks_trap}"; else trap - EXIT; fi
 [ -z "${_berth_hooks_errexit}" ] || set -e
-if [ "${_berth_hooks_status}" -eq 0 ]; then
-    _berth_log I "Done running hooks in ${_berth_hooks_dir}"
-fi
-_berth_hooks_rc="${_berth_hooks_status}"
-unset _berth_hooks _berth_hook _berth_hook_current _berth_hooks_dir _berth_hooks_trap \
-    _berth_hooks_errexit _berth_hooks_status _berth_hooks_sourced
+unset _berth_hooks _berth_hook _berth_hook_current _berth_hook_status _berth_hooks_dir \
+    _berth_hooks_trap _berth_hooks_errexit _berth_hooks_sourced
 unset -f _berth_hook_exited
-if [ "${_berth_hooks_rc}" -ne 0 ]; then
-    # Stopping the start is the point: exit even when sourced.
-    exit "${_berth_hooks_rc}"
-fi
-unset _berth_hooks_rc

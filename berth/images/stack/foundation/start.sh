@@ -7,18 +7,19 @@
 #    one-line message naming the bad variable before anything has changed.
 # 2. Runs the hooks in /usr/local/bin/start-notebook.d as the user the container started as.
 # 3. Started as root (`docker run --user root`): fits the image's user (jovyan) to NB_USER, NB_UID,
-#    NB_GID and NB_GROUP, moves its home to /home/$NB_USER, honours CHOWN_HOME, CHOWN_EXTRA and
-#    GRANT_SUDO, then drops to that user. Root is kept only when asked for with NB_USER=root or
-#    NB_UID=0.
+#    NB_GID and NB_GROUP, gives it /home/$NB_USER (a link to the image's home), honours CHOWN_HOME,
+#    CHOWN_EXTRA and GRANT_SUDO, then drops to that user. Root is kept only when asked for with
+#    NB_USER=root or NB_UID=0.
 #    Started as anyone else: warns about each root-only setting it has to ignore, registers an
 #    unknown UID in /etc/passwd and makes sure HOME is writable.
 # 4. Applies NB_UMASK, runs /usr/local/bin/before-notebook.d (as root when started as root), unsets
 #    the variables named in JUPYTER_ENV_VARS_TO_UNSET and execs the command, keeping the rest of the
 #    environment (PATH with the venv included).
 #
-# The switches and hook directories are those of jupyter/docker-stacks, so images, hooks and
-# spawners written for those images work unchanged. One deliberate difference: a failing hook stops
-# the start instead of being logged and skipped.
+# The switches, hook directories and log lines are those of jupyter/docker-stacks, so images,
+# hooks, spawners and log searches written for those images work unchanged (docker-stacks' own
+# foundation tests run against this image: scripts/conformance.sh). Where Berth differs on
+# purpose, docs/images.md says so and why.
 # shellcheck source-path=SCRIPTDIR
 set -e
 
@@ -29,23 +30,11 @@ readonly RUN_HOOKS=/usr/local/bin/run-hooks.sh
 readonly IMAGE_USER=jovyan
 readonly IMAGE_HOME=/home/jovyan
 
-# Log lines look like Jupyter's own ("[I 2024-05-01 12:00:00 start.sh] ..."), on stderr so that
-# they never mix with a command's output. JUPYTER_DOCKER_STACKS_QUIET hides the informational ones,
-# as in docker-stacks. The names are prefixed because *.sh hooks are sourced into this shell.
-_berth_log() {
-    local level="$1"
-    shift
-    if [ "${level}" = I ] && [ -n "${JUPYTER_DOCKER_STACKS_QUIET:-}" ]; then
-        return 0
-    fi
-    printf '[%s %s start.sh] %s\n' "${level}" "$(date '+%Y-%m-%d %H:%M:%S')" "$*" >&2
-}
-_berth_info() { _berth_log I "$@"; }
-_berth_warn() { _berth_log W "$@"; }
-_berth_fatal() {
-    _berth_log E "$@"
-    exit 1
-}
+# Log lines: "LEVEL[YYYY-MM-DD HH:MM:SS] message" on stderr (_log_info, _log_warn, _log_error,
+# _log_fatal), shared with run-hooks.sh and hooks. JUPYTER_DOCKER_STACKS_QUIET hides INFO lines.
+# shellcheck source=_docker_stacks_log.sh
+source /usr/local/bin/_docker_stacks_log.sh
+_log_info "Entered start.sh with args:" "$@"
 
 # docker-stacks switches accept "yes" and "1"; "true" and "on" are accepted too.
 _berth_is_true() {
@@ -59,7 +48,7 @@ _berth_is_true() {
 _berth_quiet() {
     local output
     if ! output="$("$@" 2>&1)"; then
-        _berth_fatal "'$*' failed: ${output}"
+        _log_fatal "'$*' failed: ${output}"
     fi
 }
 
@@ -68,25 +57,25 @@ _berth_quiet() {
 _berth_validate() {
     local name="${NB_USER-}" value
     [[ "${name}" =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] ||
-        _berth_fatal "NB_USER='${name}' is not a valid user name: use 1-32 lower-case letters, digits, '_' or '-', starting with a letter or '_'"
+        _log_fatal "NB_USER='${name}' is not a valid user name: use 1-32 lower-case letters, digits, '_' or '-', starting with a letter or '_'"
     if [ -n "${NB_GROUP:-}" ] && ! [[ "${NB_GROUP}" =~ ^[a-z_][a-z0-9_-]{0,31}$ ]]; then
-        _berth_fatal "NB_GROUP='${NB_GROUP}' is not a valid group name: use 1-32 lower-case letters, digits, '_' or '-', starting with a letter or '_'"
+        _log_fatal "NB_GROUP='${NB_GROUP}' is not a valid group name: use 1-32 lower-case letters, digits, '_' or '-', starting with a letter or '_'"
     fi
     for name in NB_UID NB_GID; do
         value="${!name-}"
         # 4294967295 is (uid_t)-1, which means "no change" to the kernel.
         if ! [[ "${value}" =~ ^[0-9]{1,10}$ ]] || ((10#${value} > 4294967294)); then
-            _berth_fatal "${name}='${value}' is not a numeric id: use a number from 0 to 4294967294"
+            _log_fatal "${name}='${value}' is not a numeric id: use a number from 0 to 4294967294"
         fi
     done
     if [ -n "${JUPYTER_PORT+set}" ]; then
         value="${JUPYTER_PORT}"
         if ! [[ "${value}" =~ ^[0-9]{1,5}$ ]] || ((10#${value} < 1 || 10#${value} > 65535)); then
-            _berth_fatal "JUPYTER_PORT='${value}' is not a TCP port: use an integer from 1 to 65535"
+            _log_fatal "JUPYTER_PORT='${value}' is not a TCP port: use an integer from 1 to 65535"
         fi
     fi
     if [ -n "${NB_UMASK+set}" ] && ! [[ "${NB_UMASK}" =~ ^[0-7]{1,4}$ ]]; then
-        _berth_fatal "NB_UMASK='${NB_UMASK}' is not an octal umask: use 1-4 octal digits, e.g. 002 or 0022"
+        _log_fatal "NB_UMASK='${NB_UMASK}' is not an octal umask: use 1-4 octal digits, e.g. 002 or 0022"
     fi
 }
 
@@ -98,7 +87,8 @@ fi
 # A CMD written for older images may run start.sh again (CMD ["start.sh", "jupyter", "lab"]):
 # everything below has been done already, and as the unprivileged user it could not be redone.
 if [ "${_START_SH_EXECUTED:-}" = 1 ]; then
-    _berth_warn "start.sh is the image's ENTRYPOINT already; leave it out of the command. Running: $*"
+    _log_warn "start.sh is the default ENTRYPOINT, do not include it in CMD"
+    _log_info "Executing the command:" "$@"
     exec "$@"
 fi
 export _START_SH_EXECUTED=1
@@ -126,14 +116,15 @@ _berth_relocate_home() {
         : # a mounted volume, or made by an earlier start of this container
     elif [ -d "${IMAGE_HOME}" ]; then
         ln -s "${IMAGE_HOME}" "${home}"
-        _berth_info "Linked ${home} to ${IMAGE_HOME}"
+        _log_info "Linked ${home} to ${IMAGE_HOME}"
     else
         mkdir -p "${home}"
         chown "${NB_UID}:${NB_GID}" "${home}"
     fi
     # The working directory (WORKDIR or docker run -w) follows the home.
     if [ "${PWD}" = "${IMAGE_HOME}" ] || [[ "${PWD}" == "${IMAGE_HOME}/"* ]]; then
-        cd "${home}${PWD#"${IMAGE_HOME}"}" || _berth_warn "staying in ${PWD}"
+        _log_info "Changing working directory to ${home}${PWD#"${IMAGE_HOME}"}"
+        cd "${home}${PWD#"${IMAGE_HOME}"}" || _log_warn "staying in ${PWD}"
     fi
 }
 
@@ -144,7 +135,7 @@ _berth_ensure_group() {
     existing="$(getent group "${name}" | cut -d: -f3)"
     if [ -n "${existing}" ]; then
         if [ "${existing}" != "${NB_GID}" ] && [ -n "${NB_GROUP:-}" ]; then
-            _berth_warn "group ${NB_GROUP} already exists with gid ${existing}: NB_GID=${NB_GID} is used without that name"
+            _log_warn "group ${NB_GROUP} already exists with gid ${existing}: NB_GID=${NB_GID} is used without that name"
         fi
     elif [ -n "${NB_GROUP:-}" ] || ! getent group "${NB_GID}" >/dev/null; then
         # --non-unique: NB_GROUP may name a gid that already has a name.
@@ -157,19 +148,21 @@ _berth_fit_user() {
     if getent passwd "${IMAGE_USER}" >/dev/null; then
         if [ "${NB_USER}" != "${IMAGE_USER}" ]; then
             getent passwd "${NB_USER}" >/dev/null &&
-                _berth_fatal "NB_USER=${NB_USER} is an account of the image already; choose another name"
+                _log_fatal "NB_USER=${NB_USER} is an account of the image already; choose another name"
             _berth_quiet usermod --login "${NB_USER}" --home "/home/${NB_USER}" "${IMAGE_USER}"
-            _berth_info "Renamed user ${IMAGE_USER} to ${NB_USER}"
+            _log_info "Updated the ${IMAGE_USER} user:"
+            _log_info "- username: ${IMAGE_USER}       -> ${NB_USER}"
+            _log_info "- home dir: ${IMAGE_HOME} -> /home/${NB_USER}"
         fi
     elif ! getent passwd "${NB_USER}" >/dev/null; then
-        _berth_fatal "neither ${IMAGE_USER} nor NB_USER=${NB_USER} exists: was this container first started with another NB_USER?"
+        _log_fatal "Neither the ${IMAGE_USER} user nor '${NB_USER}' exists: was this container first started with another NB_USER?"
     fi
 
     if [ "${NB_UID}" != "$(id -u "${NB_USER}")" ] || [ "${NB_GID}" != "$(id -g "${NB_USER}")" ]; then
         # Re-creating the account, rather than `usermod --uid`, avoids a recursive chown of the home
         # (slow on a big volume); the files stay writable through the users group the account keeps,
         # and CHOWN_HOME is there to change their owner.
-        _berth_info "Setting ${NB_USER}'s uid:gid to ${NB_UID}:${NB_GID}"
+        _log_info "Update ${NB_USER}'s UID:GID to ${NB_UID}:${NB_GID}"
         _berth_quiet userdel "${NB_USER}"
         _berth_ensure_group
         # --non-unique: a host's uid may collide with a system account of the image.
@@ -181,9 +174,9 @@ _berth_fit_user() {
 
 # Options such as CHOWN_HOME_OPTS="-R" hold several words; split them without globbing.
 _berth_chown() {
-    local opts_var="$1" target="$2" opts
+    local opts_var="$1" target="$2" shown="${3:-$2}" opts
     read -r -a opts <<<"${!opts_var:-}"
-    _berth_info "Changing the owner of ${target} to ${NB_UID}:${NB_GID} ${opts[*]}"
+    _log_info "Ensuring ${shown} is owned by ${NB_UID}:${NB_GID}${opts[*]:+ (chown options: ${opts[*]})}"
     chown "${opts[@]}" "${NB_UID}:${NB_GID}" "${target}"
 }
 
@@ -194,7 +187,7 @@ _berth_sudoers() {
         rm -f "${file}"
         return 0
     fi
-    _berth_info "Granting ${NB_USER} passwordless sudo (GRANT_SUDO=${GRANT_SUDO})"
+    _log_info "Granting ${NB_USER} passwordless sudo rights!"
     mkdir -p /etc/sudoers.d
     tmp="$(mktemp)"
     printf '%s ALL=(ALL:ALL) NOPASSWD: ALL\nDefaults:%s secure_path="%s"\n' \
@@ -210,17 +203,18 @@ _berth_warn_ignored() {
     image_uid="$(id -u "${IMAGE_USER}" 2>/dev/null || echo 1000)"
     image_gid="$(id -g "${IMAGE_USER}" 2>/dev/null || echo 100)"
     local hint="needs the container to start as root (docker run --user root); ignored"
+    ! _berth_is_true "${GRANT_SUDO:-}" ||
+        _log_warn "container must be started as root to grant sudo permissions! (GRANT_SUDO=${GRANT_SUDO} ignored)"
     [ "${NB_USER}" = "${IMAGE_USER}" ] || [ "${NB_USER}" = "$(whoami 2>/dev/null)" ] ||
-        _berth_warn "NB_USER=${NB_USER}: renaming the user ${hint}"
+        _log_warn "container must be started as root to change the desired user's name with NB_USER=\"${NB_USER}\"!"
     [ "${NB_UID}" = "${image_uid}" ] || [ "${NB_UID}" = "${uid}" ] ||
-        _berth_warn "NB_UID=${NB_UID}: changing the user id ${hint}"
+        _log_warn "container must be started as root to change the desired user's id with NB_UID=\"${NB_UID}\"!"
     [ "${NB_GID}" = "${image_gid}" ] || [ "${NB_GID}" = "${gid}" ] ||
-        _berth_warn "NB_GID=${NB_GID}: changing the group id ${hint}"
+        _log_warn "container must be started as root to change the desired user's group id with NB_GID=\"${NB_GID}\"!"
     [ -z "${NB_GROUP:-}" ] || [ "${NB_GROUP}" = "$(getent group "${gid}" | cut -d: -f1)" ] ||
-        _berth_warn "NB_GROUP=${NB_GROUP}: naming the group ${hint}"
-    ! _berth_is_true "${CHOWN_HOME:-}" || _berth_warn "CHOWN_HOME=${CHOWN_HOME}: ${hint}"
-    [ -z "${CHOWN_EXTRA:-}" ] || _berth_warn "CHOWN_EXTRA=${CHOWN_EXTRA}: ${hint}"
-    ! _berth_is_true "${GRANT_SUDO:-}" || _berth_warn "GRANT_SUDO=${GRANT_SUDO}: granting sudo ${hint}"
+        _log_warn "NB_GROUP=${NB_GROUP}: naming the group ${hint}"
+    ! _berth_is_true "${CHOWN_HOME:-}" || _log_warn "CHOWN_HOME=${CHOWN_HOME}: ${hint}"
+    [ -z "${CHOWN_EXTRA:-}" ] || _log_warn "CHOWN_EXTRA=${CHOWN_EXTRA}: ${hint}"
 }
 
 _berth_writable_dir() { [ -d "$1" ] && [ -w "$1" ] && [ -x "$1" ]; }
@@ -236,18 +230,21 @@ _berth_fit_arbitrary_uid() {
             home="$(mktemp -d "/tmp/${NB_USER}-home-${uid}.XXXXXX")"
         fi
         [ -d "${home}" ] || mkdir -m 700 "${home}"
-        _berth_warn "HOME=${HOME:-} is not writable by uid ${uid}; using ${home}, which is lost with the container (start with --group-add users, or as root with NB_UID=${uid}, to keep a home)"
+        _log_warn "no write access to ${HOME:-}. Try starting the container with group 'users' (100), e.g. using \"--group-add=users\" (or as root with NB_UID=${uid}). Using HOME=${home} meanwhile, which is lost with the container."
         export HOME="${home}"
     fi
     if getent passwd "${uid}" >/dev/null; then
         return 0
     fi
+    _log_info "There is no entry in /etc/passwd for our UID=${uid}. Attempting to fix..."
     if [ -w /etc/passwd ]; then
-        # Appended, with the image user's name: `whoami` then answers NB_USER as docker-stacks does.
+        # Appended, with NB_USER's name: `whoami` then answers NB_USER as docker-stacks does.
         printf '%s:x:%s:%s:%s:%s:/bin/bash\n' "${NB_USER}" "${uid}" "${gid}" "${NB_USER}" "${HOME}" >>/etc/passwd
-        _berth_info "Added uid ${uid} to /etc/passwd as ${NB_USER} (home ${HOME})"
+        _log_info "Added new ${NB_USER} user (${uid}:${gid}). Fixed UID!"
+        [ "${NB_USER}" = "${IMAGE_USER}" ] ||
+            _log_warn "user is ${NB_USER} but home is ${HOME}. You must run as root to rename the home directory!"
     else
-        _berth_warn "uid ${uid} has no /etc/passwd entry and /etc/passwd is not writable: start with group 0 (--user ${uid}:0) to get one"
+        _log_warn "unable to fix missing /etc/passwd entry because we don't have write permission. Try setting gid=0 with \"--user=${uid}:0\"."
     fi
 }
 
@@ -259,10 +256,10 @@ _berth_unset_requested() {
         _berth_var="${_berth_var//[[:space:]]/}"
         [ -n "${_berth_var}" ] || continue
         if [[ "${_berth_var}" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
-            _berth_info "Unsetting ${_berth_var} (JUPYTER_ENV_VARS_TO_UNSET)"
+            _log_info "Unset ${_berth_var} due to JUPYTER_ENV_VARS_TO_UNSET"
             unset "${_berth_var}"
         else
-            _berth_warn "JUPYTER_ENV_VARS_TO_UNSET: '${_berth_var}' is not a variable name; skipped"
+            _log_warn "JUPYTER_ENV_VARS_TO_UNSET: '${_berth_var}' is not a variable name; skipped"
         fi
     done
     unset JUPYTER_ENV_VARS_TO_UNSET
@@ -271,7 +268,10 @@ _berth_unset_requested() {
 if [ "$(id -u)" = 0 ]; then
     if [ "${NB_USER}" = root ] || [ "${NB_UID}" = 0 ]; then
         # Asked for explicitly: the command keeps root, with the image's home as /home/root.
-        _berth_warn "NB_USER=${NB_USER} NB_UID=${NB_UID}: running the command as root"
+        if [ "${NB_USER}" != root ] || [ "${NB_UID}" != 0 ] || [ "${NB_GID}" != 0 ]; then
+            # Only the full triplet NB_USER=root NB_UID=0 NB_GID=0 says "root" without doubt.
+            _log_warn "NB_USER=${NB_USER} NB_UID=${NB_UID} NB_GID=${NB_GID}: running the command as root"
+        fi
         NB_USER=root NB_UID=0 NB_GID=0
         _berth_relocate_home root
         # As docker-stacks does, so that tools reading passwd agree with HOME.
@@ -288,7 +288,7 @@ if [ "$(id -u)" = 0 ]; then
             --groups="$(id -G "${NB_USER}" | tr ' ' ,)" --)
     fi
     if _berth_is_true "${CHOWN_HOME:-}"; then
-        _berth_chown CHOWN_HOME_OPTS "$(readlink -f "${HOME}")"
+        _berth_chown CHOWN_HOME_OPTS "$(readlink -f "${HOME}")" "${HOME}"
     fi
     if [ -n "${CHOWN_EXTRA:-}" ]; then
         IFS=, read -r -a chown_extra <<<"${CHOWN_EXTRA}"
@@ -301,8 +301,9 @@ if [ "$(id -u)" = 0 ]; then
 else
     uid="$(id -u)"
     gid="$(id -g)"
-    _berth_warn_ignored "${uid}" "${gid}"
+    # The passwd entry first: an NB_USER it registers is then no setting ignored.
     _berth_fit_arbitrary_uid "${uid}" "${gid}"
+    _berth_warn_ignored "${uid}" "${gid}"
     unset uid gid
     run_as=()
 fi
@@ -315,9 +316,11 @@ fi
 source "${RUN_HOOKS}" "${BEFORE_HOOKS}"
 
 if [ "${#run_as[@]}" -gt 0 ]; then
-    _berth_info "Running as ${NB_USER} (uid ${NB_UID}): $*"
+    _log_info "Running as ${NB_USER}:" "$@"
+elif [ "$(id -u)" = 0 ]; then
+    _log_info "Running as root:" "$@"
 else
-    _berth_info "Running as $(whoami 2>/dev/null || echo "uid $(id -u)"): $*"
+    _log_info "Executing the command:" "$@"
 fi
 _berth_unset_requested
 exec "${run_as[@]}" "$@"
