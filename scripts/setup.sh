@@ -62,4 +62,10 @@ if [ "$want_test" = 1 ] && ! command -v configurable-http-proxy >/dev/null; then
   log "installing configurable-http-proxy (npm)"
   as_root npm install -g --silent configurable-http-proxy@5 >/dev/null
 fi
+if [ "$want_test" = 1 ]; then
+  # docker-stacks' own foundation tests (tests/conformance/): their source at the pinned commit.
+  # Fetched once from GitHub when no copy is here; the tests themselves download nothing.
+  "$venv/bin/python" "$repo/tests/conformance/docker_stacks.py" --fetch \
+    || log "warning: no docker-stacks source; set BERTH_DOCKER_STACKS_SRC (docs/images.md)"
+fi
 log "ready: $(berth version) on Docker $(as_root docker version --format '{{.Server.Version}}')"

@@ -7,7 +7,8 @@ their source tree (a git repository holding PINNED_COMMIT: a clone, or a bare mi
 fixtures build (`docker.io/<owner>/docker-stacks-foundation`), and runs their pytest there with
 their conftest and helpers. Tests that are about conda or mamba, or that assert on conda's
 directory, are deselected by node id with the reason in DESELECTED. Nothing of docker-stacks is
-kept in this repository, and nothing is downloaded: the source comes from a path.
+kept in this repository, and a run downloads nothing: the source comes from a path (`--fetch`, an
+install step that `scripts/setup.sh --test` runs, fetches the pinned commit when no copy is here).
 
     python tests/conformance/docker_stacks.py [--image berth/foundation:latest] [--src PATH]
 
@@ -43,8 +44,13 @@ from pathlib import Path
 # Moving the pin: update it here and in docs/images.md, run the suite, revisit DESELECTED.
 PINNED_COMMIT = "8209386950497966c8a9aa446b9a84a5dd78eab5"
 SOURCE_ENV = "BERTH_DOCKER_STACKS_SRC"
-# Where a copy of the repository is kept on the project's machines (a bare mirror).
-DEFAULT_SOURCES = (Path("/work/.mirror/jupyter+docker-stacks/repo"),)
+UPSTREAM = "https://github.com/jupyter/docker-stacks"
+# Where `--fetch` (run by `scripts/setup.sh --test`) keeps the pinned commit: a bare repository.
+FETCHED = (
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "berth/docker-stacks.git"
+)
+# Where a copy is kept: the project's machines' local mirror, then what --fetch put in the cache.
+DEFAULT_SOURCES = (Path("/work/.mirror/jupyter+docker-stacks/repo"), FETCHED)
 SUITE = "tests/by_image/docker-stacks-foundation"
 # Node ids as their pytest names them: relative to its rootdir, their tests/ (tests/pytest.ini).
 NODES = "by_image/docker-stacks-foundation"
@@ -116,13 +122,41 @@ class Outcome:
         )
 
 
+def _holds_pin(source: Path) -> bool:
+    probe = ["git", "-C", str(source), "cat-file", "-e", f"{PINNED_COMMIT}^{{commit}}"]
+    return source.exists() and subprocess.run(probe, capture_output=True).returncode == 0
+
+
+def fetch_source() -> Path:
+    """The pinned commit alone, fetched from GitHub into FETCHED unless a source holds it already.
+
+    This is an install step (`scripts/setup.sh --test`), never run by a test: the tests read the
+    source from a path and download nothing."""
+    if os.environ.get(SOURCE_ENV) or any(_holds_pin(p) for p in DEFAULT_SOURCES):
+        return find_source()
+    FETCHED.mkdir(parents=True, exist_ok=True)
+    git = ["git", "-C", str(FETCHED)]
+    steps = (
+        [*git, "init", "-q", "--bare"],
+        [*git, "fetch", "-q", "--depth", "1", UPSTREAM, PINNED_COMMIT],
+    )
+    for step in steps:
+        try:
+            done = subprocess.run(step, capture_output=True, text=True, timeout=600)
+        except subprocess.TimeoutExpired:
+            raise SetupError(f"{' '.join(step[3:])} took over 10 minutes") from None
+        if done.returncode != 0:
+            raise SetupError(f"{' '.join(step[3:])} failed: {done.stderr.strip()}")
+    return find_source()
+
+
 def find_source(explicit: str | None = None) -> Path:
     """The docker-stacks git repository to read: argument, environment, or a local mirror."""
     candidates = [Path(explicit)] if explicit else []
     if not candidates and os.environ.get(SOURCE_ENV):
         candidates = [Path(os.environ[SOURCE_ENV])]
     if not candidates:
-        candidates = [p for p in DEFAULT_SOURCES if p.exists()]
+        candidates = [p for p in DEFAULT_SOURCES if _holds_pin(p)]
     if not candidates:
         raise SetupError(
             f"no docker-stacks source: set {SOURCE_ENV} to a clone of "
@@ -285,8 +319,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--src", help=f"docker-stacks git repository (default: ${SOURCE_ENV})")
     parser.add_argument("--workers", type=int, default=2, help="parallel pytest workers")
     parser.add_argument("--reruns", type=int, default=2, help="reruns of a failing test")
+    parser.add_argument(
+        "--fetch", action="store_true", help=f"only fetch the pinned commit into {FETCHED}"
+    )
     args = parser.parse_args(argv)
     try:
+        if args.fetch:
+            print(f"conformance: docker-stacks {PINNED_COMMIT[:12]} in {fetch_source()}")
+            return 0
         outcome = run(args.image, find_source(args.src), workers=args.workers, reruns=args.reruns)
     except SetupError as error:
         print(f"conformance: {error}", file=sys.stderr)
