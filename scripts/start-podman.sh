@@ -14,6 +14,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 run_dir=${BERTH_PODMAN_RUN:-/run/berth-podman}
 socket=$run_dir/podman.sock
 pidfile=$run_dir/podman.pid
+checks_pidfile=$run_dir/healthchecks.pid
 logfile=${BERTH_PODMAN_LOG:-/var/log/berth-podman.log}
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$repo/scripts/podman/containers.conf}
 
@@ -21,13 +22,28 @@ log() { printf '\033[1m[podman]\033[0m %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 answers() { as_root curl -sf --max-time 5 --unix-socket "$socket" http://d/_ping >/dev/null 2>&1; }
 
-if [ "${1:-}" = "--stop" ]; then
-  if [ -f "$pidfile" ] && as_root kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    log "stopping the service (pid $(cat "$pidfile"))"
-    as_root kill -TERM "$(cat "$pidfile")"
-    for _ in $(seq 1 30); do as_root kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.5; done
+# Run "$@" in the background in a session of its own, its pid (after exec) in file $1.
+daemon() {
+  local file=$1
+  shift
+  # shellcheck disable=SC2016  # expanded by the inner shell
+  as_root setsid bash -c 'echo $$ >"$0" && exec "$@"' "$file" "$@" >>"$logfile" 2>&1 </dev/null &
+  for _ in $(seq 1 20); do [ -s "$file" ] && break; sleep 0.1; done
+}
+alive() { [ -f "$1" ] && as_root kill -0 "$(cat "$1")" 2>/dev/null; }
+stop() {  # the process of pid file $1, if it is still running
+  if alive "$1"; then
+    log "stopping $2 (pid $(cat "$1"))"
+    as_root kill -TERM "$(cat "$1")"
+    for _ in $(seq 1 30); do alive "$1" || break; sleep 0.5; done
   fi
-  as_root rm -f "$pidfile" "$socket"
+  as_root rm -f "$1"
+}
+
+if [ "${1:-}" = "--stop" ]; then
+  stop "$checks_pidfile" "the healthcheck runner"
+  stop "$pidfile" "the service"
+  as_root rm -f "$socket"
   exit 0
 fi
 
@@ -50,11 +66,17 @@ if ! answers; then
   as_root mkdir -p "$run_dir"
   as_root rm -f "$socket"
   # --time=0: no idle timeout; the service runs until --stop.
-  as_root env CONTAINERS_CONF="$CONTAINERS_CONF" setsid nohup \
-    podman system service --time=0 "unix://$socket" >>"$logfile" 2>&1 </dev/null &
-  echo $! | as_root tee "$pidfile" >/dev/null
+  daemon "$pidfile" env CONTAINERS_CONF="$CONTAINERS_CONF" \
+    podman system service --time=0 "unix://$socket"
   for _ in $(seq 1 60); do answers && break; sleep 0.5; done
   answers || { log "podman did not come up; see $logfile"; exit 1; }
+fi
+
+# Podman schedules healthchecks with systemd timers; without systemd, nothing would ever run
+# them (every container stays "starting"): scripts/podman/healthchecks.py does it instead.
+if [ ! -d /run/systemd/system ] && ! alive "$checks_pidfile"; then
+  log "starting the healthcheck runner (no systemd here)"
+  daemon "$checks_pidfile" python3 "$repo/scripts/podman/healthchecks.py" "$socket"
 fi
 
 if [ "${1:-}" = "--load" ]; then
