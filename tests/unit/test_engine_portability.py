@@ -8,6 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from berth.deploy.containerplan import NetworkPlan
+from berth.deploy.network import network_addresses, network_create_kwargs
+from berth.deploy.up import check_network_made
+from berth.errors import BerthError
 from berth.spawner import errors
 from berth.spawner.engine_api import carries, label_filters
 
@@ -66,3 +72,61 @@ def test_another_exit_status_is_not_called_memory() -> None:
 def test_a_container_removed_meanwhile() -> None:
     exc = errors.start_failure({"State": {}}, 1024**3, "berth-ivan")
     assert "(berth-ivan) was removed while it was starting" in exc.message
+
+
+class FakeNetwork:
+    """A network as an engine reports it after creating it (``attrs``), and its removal."""
+
+    def __init__(self, attrs: dict[str, Any]) -> None:
+        self.attrs = attrs
+        self.removed = False
+
+    def reload(self) -> None:
+        pass
+
+    def remove(self) -> None:
+        self.removed = True
+
+
+def network_plan() -> NetworkPlan:
+    addresses = network_addresses("10.89.0.0/24")
+    kwargs = network_create_kwargs("berth-t", "berth-t", addresses.subnet)
+    return NetworkPlan("berth-t", kwargs, addresses.subnet, addresses.hub, addresses.proxy)
+
+
+def test_a_network_made_as_asked_is_kept() -> None:
+    made = FakeNetwork(  # Docker's inspect of what network_create_kwargs asks for
+        {
+            "Driver": "bridge",
+            "Options": {
+                "com.docker.network.bridge.name": "berth-t",
+                "com.docker.network.bridge.enable_icc": "false",
+                "com.docker.network.bridge.enable_ip_masquerade": "true",
+            },
+            "IPAM": {"Config": [{"Subnet": "10.89.0.0/24", "IPRange": "10.89.0.128/25"}]},
+            "EnableIPv6": False,
+        }
+    )
+    check_network_made(made, network_plan())  # type: ignore[arg-type]
+    assert not made.removed
+
+
+def test_a_network_made_without_isolation_is_refused_and_removed() -> None:
+    """Fails on main before this change: `berth up` went on with a network whose servers reach
+    one another (Podman 4.3 ignores enable_icc and the address range of user servers)."""
+
+    made = FakeNetwork(  # what Podman 4.3's compatible API reports for the same request
+        {
+            "Driver": "bridge",
+            "Options": {},
+            "IPAM": {"Config": [{"Subnet": "10.89.0.0/24", "Gateway": "10.89.0.1"}]},
+            "EnableIPv6": False,
+        }
+    )
+    with pytest.raises(BerthError) as refused:
+        check_network_made(made, network_plan())  # type: ignore[arg-type]
+    assert made.removed
+    assert str(refused.value).startswith(
+        "the engine made the network berth-t without the isolation Berth asked for: "
+        "bridge name is None, not 'berth-t'; containers on it may reach one another"
+    )
