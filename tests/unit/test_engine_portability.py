@@ -14,6 +14,7 @@ from berth.deploy.containerplan import NetworkPlan
 from berth.deploy.network import network_addresses, network_create_kwargs
 from berth.deploy.up import check_network_made
 from berth.errors import BerthError
+from berth.images.osbase import imported_id
 from berth.spawner import errors
 from berth.spawner.engine_api import carries, label_filters
 
@@ -130,3 +131,20 @@ def test_a_network_made_without_isolation_is_refused_and_removed() -> None:
         "the engine made the network berth-t without the isolation Berth asked for: "
         "bridge name is None, not 'berth-t'; containers on it may reach one another"
     )
+
+
+@pytest.mark.parametrize(
+    ("answer", "image_id"),
+    [
+        ('{"status":"sha256:12ab"}\r\n', "sha256:12ab"),  # Docker
+        (
+            '{"status":"sha256:12ab","progress":"","progressDetail":{},"id":"sha256:12ab"}\n',
+            "sha256:12ab",
+        ),  # Podman
+        ('{"error":"no space left"}\n', ""),
+        ("not json", ""),
+        ("[1]", ""),
+    ],
+)
+def test_the_id_of_an_imported_image(answer: str, image_id: str) -> None:
+    assert imported_id(answer) == image_id
