@@ -70,6 +70,13 @@ if ! answers; then
     podman system service --time=0 "unix://$socket"
   for _ in $(seq 1 60); do answers && break; sleep 0.5; done
   answers || { log "podman did not come up; see $logfile"; exit 1; }
+  # Podman makes its socket root's alone (0600); Docker's is its group's too (0660, group
+  # docker), which is how Berth's engine guard reaches it as an unprivileged user (group_add).
+  group=${BERTH_PODMAN_GROUP:-docker}
+  if getent group "$group" >/dev/null; then
+    as_root chgrp "$group" "$socket"
+    as_root chmod 660 "$socket"
+  fi
 fi
 
 # Podman schedules healthchecks with systemd timers; without systemd, nothing would ever run
