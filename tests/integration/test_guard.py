@@ -104,7 +104,8 @@ def api(guard_socket: Path) -> Iterator[Any]:
 
 
 def _absent(client: Any, name: str) -> bool:
-    return not client.containers.list(all=True, filters={"name": f"^/{name}$"})
+    # "^name$", not "^/name$": Podman matches names without the leading slash (Docker both).
+    return not client.containers.list(all=True, filters={"name": f"^{name}$"})
 
 
 OURS = {specs.LABEL_MANAGED: "true", specs.LABEL_PREFIX: PREFIX}
