@@ -66,7 +66,8 @@ if [ "$engine" = podman ]; then
   # The modules that pass on Podman 4.3 (docs/podman.md lists what fails and why).
   [ $# -gt 0 ] || set -- tests/integration/test_spawner_hub.py \
     tests/integration/test_spawner_network.py tests/integration/test_berth_run.py \
-    tests/integration/test_image_startup.py
+    tests/integration/test_image_startup.py tests/integration/test_guard.py \
+    tests/integration/test_guard_hub.py
 fi
 
 echo "== tests"
