@@ -139,12 +139,34 @@ def ensure_network(client: docker.DockerClient, plan: NetworkPlan) -> None:
                 network.disconnect(container_id, force=True)
         network.remove()
     try:
-        client.networks.create(**plan.create_kwargs)
+        created = client.networks.create(**plan.create_kwargs)
     except APIError as exc:
         raise BerthError(
             f"the engine refused to create the network {plan.name}: {exc.explanation or exc}",
             hint=f"another network may use the subnet {plan.subnet} (docker network ls)",
         ) from exc
+    check_network_made(created, plan)
+
+
+def check_network_made(network: Network, plan: NetworkPlan) -> None:
+    """Refuse an engine that accepted the network but not its isolation settings.
+
+    Podman's Docker-compatible API, for one, takes the request, ignores `enable_icc` and the
+    address range of user servers, and reports neither back (docs/podman.md): servers on such a
+    network would reach one another. Nothing runs on it yet, so it is removed again.
+    """
+    network.reload()
+    bridge = plan.create_kwargs["options"]["com.docker.network.bridge.name"]
+    problems = network_problems(network.attrs, bridge)
+    if problems:
+        with contextlib.suppress(NotFound, APIError):
+            network.remove()
+        raise BerthError(
+            f"the engine made the network {plan.name} without the isolation Berth asked for: "
+            + "; ".join(problems),
+            hint="`berth up` needs the Docker Engine (Podman's Docker-compatible API does not "
+            "keep user servers apart); see docs/podman.md",
+        )
 
 
 def _all_service_names() -> set[str]:

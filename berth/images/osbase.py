@@ -8,6 +8,8 @@ so the layers on top of it stay cached.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -30,6 +32,16 @@ class BaseSource(StrEnum):
     AUTO = "auto"  # local image, else pull, else bootstrap
     REGISTRY = "registry"  # local image or pull; never bootstrap
     BOOTSTRAP = "bootstrap"  # always the locally bootstrapped Debian
+
+
+def imported_id(answer: str) -> str:
+    """The image id in the engine's answer to an import (JSON lines; the id is a status)."""
+    for line in reversed(answer.splitlines()):
+        with contextlib.suppress(ValueError, AttributeError):
+            status = str(json.loads(line).get("status", ""))
+            if status.startswith("sha256:"):
+                return status
+    return ""
 
 
 def bootstrap_tag(suite: str) -> str:
@@ -123,6 +135,10 @@ def bootstrap(
             raise BerthError(f"mmdebstrap failed to bootstrap Debian {suite}:\n{tail}")
         repository, _, version = tag.partition(":")
         say(f"importing the root filesystem as {tag} …")
-        client.api.import_image_from_file(
+        answer = client.api.import_image_from_file(
             str(target), repository=repository, tag=version, changes=['CMD ["bash"]']
         )
+        # Tagged again by id: Podman's compatible API ignores the import's tag (`:latest`).
+        image_id = imported_id(answer)
+        if image_id:
+            client.api.tag(image_id, repository, version)

@@ -74,13 +74,7 @@ class ContainerSpawner(BerthSpawner):
         return url
 
     def _failure_exception(self, record: EngineRecord, mem_limit: int | None) -> SpawnException:
-        state = record.get("State") or {}
-        if not record.get("Id") or state.get("Status") in {"removing", "dead"}:
-            return errors.removed_while_starting(self.container_name)
-        if state.get("OOMKilled"):
-            return errors.out_of_memory(mem_limit)
-        detail = f"state {state.get('Status')!r}, error {state.get('Error')!r}\n"
-        return errors.exited(int(state.get("ExitCode") or 0), detail + record.get("_logs", ""))
+        return errors.start_failure(record, mem_limit, self.container_name)
 
     async def _remove_failed(self) -> None:
         if self.remove and self.container_id:

@@ -86,6 +86,17 @@ def shared_client(base_url: str, pool_size: int, timeout: float) -> docker.APICl
         return _clients.setdefault(key, client)
 
 
+def label_filters(labels: Mapping[str, str]) -> dict[str, list[str]]:
+    """The engine's list filter for objects carrying every one of ``labels``."""
+    return {"label": [f"{key}={value}" for key, value in labels.items()]}
+
+
+def carries(found: Mapping[str, str] | None, labels: Mapping[str, str]) -> bool:
+    """Whether ``found`` has exactly these label values. The engine's filter narrows the list
+    down, but Podman reads ``key=`` (an empty value) as "has the label, any value"."""
+    return all((found or {}).get(key) == value for key, value in labels.items())
+
+
 class ImageStore(Protocol):
     """Where images are looked up and pulled."""
 
@@ -224,8 +235,8 @@ class DockerEngine:
     async def list_containers(self, labels: Mapping[str, str]) -> list[EngineRecord]:
         """Summaries of all containers (any state) carrying every one of ``labels``."""
         api = await self.client()
-        filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
-        return list(await self.run(api.containers, all=True, filters=filters))
+        found = await self.run(api.containers, all=True, filters=label_filters(labels))
+        return [item for item in found if carries(item.get("Labels"), labels)]
 
     async def wait_container(self, container_id: str, timeout: float) -> int:
         api = await self.client()
@@ -260,8 +271,8 @@ class DockerEngine:
 
     async def list_images(self, labels: Mapping[str, str]) -> list[EngineRecord]:
         api = await self.client()
-        filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
-        return list(await self.run(api.images, filters=filters))
+        found = await self.run(api.images, filters=label_filters(labels))
+        return [item for item in found if carries(item.get("Labels"), labels)]
 
     async def pull(self, image: str, on_event: Callable[[EngineRecord], None]) -> None:
         """Pull ``image``, calling ``on_event`` (in the event loop) for each progress record."""

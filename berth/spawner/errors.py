@@ -8,6 +8,8 @@ as a ``SpawnException`` with a ``reason`` label (also used in JupyterHub's spawn
 
 from __future__ import annotations
 
+from typing import Any
+
 import docker.errors
 import requests.exceptions
 
@@ -138,6 +140,31 @@ def out_of_memory(limit: int | None) -> SpawnException:
         reason=REASON_OOM,
         status_code=500,
     )
+
+
+def killed_at_memory_limit(limit: int) -> SpawnException:
+    """Status 137 (SIGKILL) under a memory limit, from an engine that does not say whether the
+    kernel's OOM killer did it (Podman on cgroup v1 never sets ``OOMKilled``)."""
+    return SpawnException(
+        f"Your server was killed while starting (status 137), most likely because it ran out "
+        f"of memory ({limit // 1024**2} MiB). Ask an administrator for a higher memory limit.",
+        reason=REASON_OOM,
+        status_code=500,
+    )
+
+
+def start_failure(record: dict[str, Any], mem_limit: int | None, name: str) -> SpawnException:
+    """Why a container stopped while starting, from its inspect record (plus ``_logs``)."""
+    state = record.get("State") or {}
+    status = int(state.get("ExitCode") or 0)
+    if not record.get("Id") or state.get("Status") in {"removing", "dead"}:
+        return removed_while_starting(name)
+    if state.get("OOMKilled"):
+        return out_of_memory(mem_limit)
+    if status == 137 and mem_limit:
+        return killed_at_memory_limit(mem_limit)
+    detail = f"state {state.get('Status')!r}, error {state.get('Error')!r}\n"
+    return exited(status, detail + record.get("_logs", ""))
 
 
 def exited(status: int, logs: str) -> SpawnException:

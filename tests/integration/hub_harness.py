@@ -36,6 +36,7 @@ from typing import Any
 
 import docker
 import requests
+from engine_reports import has_labels
 
 
 def default_image() -> str:
@@ -59,6 +60,16 @@ def image_available(image: str | None = None) -> bool:
         return False
     finally:
         client.close()
+    return True
+
+
+def gateway_is_local(address: str) -> bool:
+    """Whether the host has this address (so a process on the host can listen on it)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((address, 0))
+        except OSError:
+            return False
     return True
 
 
@@ -96,6 +107,7 @@ class Hub:
         self.hub_proc: subprocess.Popen[bytes] | None = None
         self.chp_proc: subprocess.Popen[bytes] | None = None
         self.gateway = ""
+        self.anchor_name = ""  # see _hold_gateway_up
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"token {self.token}"
 
@@ -104,6 +116,7 @@ class Hub:
         network = self.docker.networks.create(self.network_name, driver="bridge")
         network.reload()
         self.gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
+        self._hold_gateway_up()
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "jupyterhub_config.py").write_text(self._config())
         self.chp_proc = subprocess.Popen(
@@ -123,6 +136,30 @@ class Hub:
         )
         self.start_hub()
         return self
+
+    def _hold_gateway_up(self) -> None:
+        """Make sure the host has the network's gateway address, for the hub to listen on.
+
+        Docker gives the host that address when it creates the network; Podman (netavark) only
+        when the first container joins it. There, a sleeping container holds the bridge up
+        until cleanup (named outside the run's prefix: tests count the prefix's containers).
+        """
+        if gateway_is_local(self.gateway):
+            return
+        self.anchor_name = f"{self.prefix.rsplit('-', 1)[0]}-anchor-{self.run_id}"
+        self.docker.containers.run(
+            self.image,
+            entrypoint=["sleep", "infinity"],
+            name=self.anchor_name,
+            network=self.network_name,
+            labels={"berth-test": "hub-harness"},
+            detach=True,
+        )
+        deadline = time.monotonic() + 30
+        while not gateway_is_local(self.gateway):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the host never got the gateway address {self.gateway}")
+            time.sleep(0.2)
 
     def start_hub(self) -> None:
         log = open(self.workdir / "hub.log", "ab")  # noqa: SIM115
@@ -177,6 +214,9 @@ class Hub:
             if container.name.startswith(self.prefix):
                 with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                     container.remove(force=True)
+        if self.anchor_name:
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                self.docker.containers.get(self.anchor_name).remove(force=True)
         for volume in self.docker.volumes.list(filters={"name": self.prefix}):
             if volume.name.startswith(self.prefix):
                 with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
@@ -311,7 +351,10 @@ class Hub:
         found = self.docker.containers.list(
             all=True, filters={"label": [f"berth.user={user}", f"berth.server={server}"]}
         )
-        found = [c for c in found if c.name.startswith(self.prefix)]
+        wanted = {"berth.user": user, "berth.server": server}
+        found = [
+            c for c in found if c.name.startswith(self.prefix) and has_labels(c.labels, wanted)
+        ]
         assert len(found) == 1, [c.name for c in found]
         return found[0]
 

@@ -325,7 +325,7 @@ def test_scheduled_backups_run_in_berth_backup_and_keep_the_newest(
         stopped_again = dep.berth("up")
     assert stopped_again.returncode == 0, stopped_again.stderr
     assert "removing berth-backup" in stopped_again.stdout + stopped_again.stderr
-    assert not engine.containers.list(all=True, filters={"name": "^/berth-backup$"})
+    assert not engine.containers.list(all=True, filters={"name": "^berth-backup$"})
     # A user named "backup" has a server called berth-backup (the default name template):
     # `berth up` without backups removes only the berth-backup it made.
     namesake = engine.containers.create("berth/hub:latest", ["true"], name="berth-backup")

@@ -39,6 +39,8 @@ pytestmark = pytest.mark.integration
 RUN = uuid.uuid4().hex[:8]
 PREFIX = f"berth-guard-{RUN}"
 HUB_IMAGE = "berth/hub:latest"
+# The engine under test (DOCKER_HOST: Podman's socket under `scripts/test.sh --engine podman`).
+ENGINE_SOCKET = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
 HUB_UID = 1000
 
 
@@ -54,7 +56,7 @@ def _wait_for_socket(path: Path, process: subprocess.Popen[bytes] | None, second
 
 @pytest.fixture(scope="module")
 def socket_gid() -> int:
-    return os.stat("/var/run/docker.sock").st_gid
+    return os.stat(ENGINE_SOCKET).st_gid
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +72,7 @@ def guard_socket(
     argv = [
         sys.executable, "-m", "berth.guard", "--socket", str(socket_path), "--prefix", PREFIX,
         "--network", "bridge", "--allow-bind", str(workdir / "shared"),
+        "--upstream", f"unix://{ENGINE_SOCKET}",
     ]  # fmt: skip
     with log_path.open("wb") as log_file:
         # The socket group is the engine socket's, as the hub container gets it via group_add.
@@ -101,7 +104,8 @@ def api(guard_socket: Path) -> Iterator[Any]:
 
 
 def _absent(client: Any, name: str) -> bool:
-    return not client.containers.list(all=True, filters={"name": f"^/{name}$"})
+    # "^name$", not "^/name$": Podman matches names without the leading slash (Docker both).
+    return not client.containers.list(all=True, filters={"name": f"^{name}$"})
 
 
 OURS = {specs.LABEL_MANAGED: "true", specs.LABEL_PREFIX: PREFIX}
@@ -496,7 +500,7 @@ def test_the_guard_runs_unprivileged_from_the_hub_image(
         name=f"{PREFIX}-guard",
         user=f"{HUB_UID}:{socket_gid}",
         volumes={
-            "/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
+            ENGINE_SOCKET: {"bind": "/var/run/docker.sock", "mode": "rw"},
             str(workdir): {"bind": "/run/berth-engine", "mode": "rw"},
         },
         network_mode="none",

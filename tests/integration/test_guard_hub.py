@@ -6,6 +6,7 @@ post_start_cmd exec, readiness, poll, stop and remove) must work with nothing re
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from engine_reports import granted_capabilities
 from hub_harness import Hub
 from hub_marks import HUB_MARKS
 
@@ -40,7 +42,9 @@ def hub_and_guard_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     log_path = hub.workdir / "guard.log"
     hub.spawner_config = SPAWNER_CONFIG.replace("GUARD_SOCKET", str(socket_path))
     argv = [sys.executable, "-m", "berth.guard", "--socket", str(socket_path),
-            "--prefix", hub.prefix, "--network", "bridge"]  # fmt: skip
+            "--prefix", hub.prefix, "--network", "bridge",
+            # the engine under test (Podman's socket under `scripts/test.sh --engine podman`)
+            "--upstream", os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")]  # fmt: skip
     with log_path.open("wb") as log_file:
         guard = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT)
     try:
@@ -70,10 +74,10 @@ def test_the_spawner_lifecycle_through_the_guard(
     container = hub.container(user)
     assert container.exec_run(["test", "-e", "/tmp/berth-post-start"]).exit_code == 0
     if user == "sudoer":
-        assert sorted(container.attrs["HostConfig"]["CapAdd"]) == [
+        assert granted_capabilities(container.attrs["HostConfig"]) == {
             "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
-        ]  # fmt: skip
+        }  # fmt: skip
     hub.stop(user)
-    assert not hub.docker.containers.list(all=True, filters={"name": f"^/{container.name}$"})
+    assert not hub.docker.containers.list(all=True, filters={"name": f"^{container.name}$"})
     assert hub.docker.volumes.get(f"{hub.prefix}-{user}").attrs["Labels"]["berth.managed"] == "true"
     assert "refused" not in guard_log.read_text()

@@ -84,6 +84,27 @@ def test_build_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
+    ("method", "target"),
+    [
+        ("POST", "/v4.0.0/libpod/containers/create"),
+        ("GET", "/v4.0.0/libpod/containers/json"),
+        ("POST", "/v4.3.1/libpod/containers/berth-x/exec"),
+        ("POST", "/libpod/images/pull"),
+        ("POST", "/v4.0.0/libpod/play/kube"),
+    ],
+)
+def test_podmans_own_api_is_refused(method: str, target: str) -> None:
+    """Podman (docs/podman.md) also answers its native API (``/v4.x/libpod/...``) on the same
+    socket, with bodies of another shape (a privileged spec generator, a Kubernetes YAML): none
+    of it is in the guard's tables, whatever the version, so the hub gets only the Docker calls
+    the policy checks."""
+    body = b'{"privileged": true}' if method == "POST" else b""
+    request = Request(method, target, {"content-type": "application/json"} if body else {}, body)
+    path = target.split("/libpod", 1)[1]
+    assert refusal(request) == f"the hub may not call {method} /libpod{path}"
+
+
+@pytest.mark.parametrize(
     ("target", "reason"),
     [
         (

@@ -226,7 +226,9 @@ def test_restartable_restarts_until_told_to_stop(
         return children[len(started) - 1]
 
     status = sn.run_restartable(["jupyter", "lab"], popen=popen, sleep=sleeps.append)
-    assert status == -15
+    # 143, as a shell says it: the container's status after `docker stop` (it was -15, which
+    # the process exit made 241; seen on Podman, where the server is more often killed first).
+    assert status == 143
     assert started == [["jupyter", "lab"]] * 3
     assert sleeps == [1.0, 1.0]
     assert children[2].signals == [signal.SIGTERM]  # passed on to the server

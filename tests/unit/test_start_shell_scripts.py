@@ -31,6 +31,7 @@ SHELL_SCRIPTS = [
     # The host's: set-up, engine start and the test command (what CI runs).
     REPO / "scripts" / "setup.sh",
     REPO / "scripts" / "start-dockerd.sh",
+    REPO / "scripts" / "start-podman.sh",
     REPO / "scripts" / "test.sh",
     REPO / "scripts" / "conformance.sh",
     REPO / ".ci" / "run",

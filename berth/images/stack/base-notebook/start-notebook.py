@@ -107,8 +107,9 @@ def run_restartable(
     """Run command again each time it exits, until this process is told to stop.
 
     SIGTERM, SIGINT and SIGHUP end the loop; they are passed on to the server (under `tini -g`
-    it gets them directly too, which it tolerates). Returns the last exit status. `max_runs`
-    exists for tests.
+    it gets them directly too, which it tolerates). Returns the last exit status, 128 + N for a
+    server killed by signal N as a shell reports it (a negative status would leave the
+    container with 256 - N: 241 for SIGTERM). `max_runs` exists for tests.
     """
     stopping = False
     child: subprocess.Popen | None = None
@@ -127,7 +128,7 @@ def run_restartable(
         status = child.wait()
         runs += 1
         if stopping or (max_runs is not None and runs >= max_runs):
-            return status
+            return status if status >= 0 else 128 - status
         log(f"{command[0]} exited with status {status}; RESTARTABLE=yes, so starting it again")
         sleep(delay)
 

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Podman's Docker-compatible API as a second engine for Berth (see docs/podman.md): a rootful
+# `podman system service` on unix:///run/berth-podman/podman.sock, with the settings of
+# scripts/podman/containers.conf. Idempotent, like start-dockerd.sh.
+#   start-podman.sh           install podman (Debian) if missing, start the service if it does not answer
+#   start-podman.sh --load    also copy Berth's notebook images from Docker into Podman's storage
+#   start-podman.sh --stop    stop the service this script started
+# Then: DOCKER_HOST=unix:///run/berth-podman/podman.sock berth run …  (or scripts/test.sh --engine podman)
+# Podman keeps its own images, containers, networks and volumes (/var/lib/containers); Docker's
+# are untouched, and so are its iptables chains (netavark adds NETAVARK-* chains of its own).
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+run_dir=${BERTH_PODMAN_RUN:-/run/berth-podman}
+socket=$run_dir/podman.sock
+pidfile=$run_dir/podman.pid
+checks_pidfile=$run_dir/healthchecks.pid
+logfile=${BERTH_PODMAN_LOG:-/var/log/berth-podman.log}
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$repo/scripts/podman/containers.conf}
+
+log() { printf '\033[1m[podman]\033[0m %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+answers() { as_root curl -sf --max-time 5 --unix-socket "$socket" http://d/_ping >/dev/null 2>&1; }
+
+# Run "$@" in the background in a session of its own, its pid (after exec) in file $1.
+daemon() {
+  local file=$1
+  shift
+  # shellcheck disable=SC2016  # expanded by the inner shell
+  as_root setsid bash -c 'echo $$ >"$0" && exec "$@"' "$file" "$@" >>"$logfile" 2>&1 </dev/null &
+  for _ in $(seq 1 20); do [ -s "$file" ] && break; sleep 0.1; done
+}
+alive() { [ -f "$1" ] && as_root kill -0 "$(cat "$1")" 2>/dev/null; }
+stop() {  # the process of pid file $1, if it is still running
+  if alive "$1"; then
+    log "stopping $2 (pid $(cat "$1"))"
+    as_root kill -TERM "$(cat "$1")"
+    for _ in $(seq 1 30); do alive "$1" || break; sleep 0.5; done
+  fi
+  as_root rm -f "$1"
+}
+
+if [ "${1:-}" = "--stop" ]; then
+  stop "$checks_pidfile" "the healthcheck runner"
+  stop "$pidfile" "the service"
+  as_root rm -f "$socket"
+  exit 0
+fi
+
+missing=()
+command -v podman >/dev/null || missing+=(podman)
+# netavark and aardvark-dns are only Recommends of Debian's podman: without them Podman falls
+# back to CNI, where containers on a network cannot resolve each other's names.
+[ -x /usr/lib/podman/netavark ] || missing+=(netavark)
+[ -x /usr/lib/podman/aardvark-dns ] || missing+=(aardvark-dns)
+command -v curl >/dev/null || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  as_root apt-get update -q >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    -o DPkg::Lock::Timeout=300 "${missing[@]}" >/dev/null
+fi
+
+if ! answers; then
+  log "starting podman system service on $socket (log: $logfile)"
+  as_root mkdir -p "$run_dir"
+  as_root rm -f "$socket"
+  # --time=0: no idle timeout; the service runs until --stop.
+  daemon "$pidfile" env CONTAINERS_CONF="$CONTAINERS_CONF" \
+    podman system service --time=0 "unix://$socket"
+  for _ in $(seq 1 60); do answers && break; sleep 0.5; done
+  answers || { log "podman did not come up; see $logfile"; exit 1; }
+  # Podman makes its socket root's alone (0600); Docker's is its group's too (0660, group
+  # docker), which is how Berth's engine guard reaches it as an unprivileged user (group_add).
+  group=${BERTH_PODMAN_GROUP:-docker}
+  if getent group "$group" >/dev/null; then
+    as_root chgrp "$group" "$socket"
+    as_root chmod 660 "$socket"
+  fi
+fi
+
+# Podman schedules healthchecks with systemd timers; without systemd, nothing would ever run
+# them (every container stays "starting"): scripts/podman/healthchecks.py does it instead.
+if [ ! -d /run/systemd/system ] && ! alive "$checks_pidfile"; then
+  log "starting the healthcheck runner (no systemd here)"
+  daemon "$checks_pidfile" python3 "$repo/scripts/podman/healthchecks.py" "$socket"
+fi
+
+if [ "${1:-}" = "--load" ]; then
+  # Podman's storage is its own: the images Berth's tests start are copied over from Docker
+  # (`berth images build` against Podman works too, but rebuilds the whole stack).
+  for image in ${BERTH_PODMAN_IMAGES:-berth/base-notebook:latest}; do
+    want=$(as_root docker image inspect --format '{{.Id}}' "$image")
+    have=$(as_root podman image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
+    if [ "sha256:$have" != "$want" ] && [ "$have" != "$want" ]; then
+      log "copying $image from Docker"
+      as_root docker save "$image" | as_root podman load -q >/dev/null
+    fi
+  done
+fi
