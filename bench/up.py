@@ -26,6 +26,7 @@ import argparse
 import base64
 import contextlib
 import hashlib
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from cryptography.hazmat.primitives import serialization
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from deployment import Deployment, base_config, exclusive_hub, free_port, teardown
-from e2e.conftest import CHROMIUM, CHROMIUM_ARGS, is_local
+from e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 
 LAB_TIMEOUT_MS = 180_000
 
@@ -108,18 +109,20 @@ def login_to_first_paint(dep: Deployment) -> tuple[Traffic, Traffic]:
     """The first load (login POST → spawn → Lab) and a reload of Lab, each with its traffic."""
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    with socket.socket() as dead_end, sync_playwright() as playwright:
+        # Loopback only, without Playwright's routes (they turn the browser's cache off):
+        # every other host goes through a "proxy" on a loopback port where nothing listens.
+        dead_end.bind(("127.0.0.1", 0))
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
             args=[*CHROMIUM_ARGS, *trusted_certificate_args(dep)],
+            proxy={
+                "server": f"http://127.0.0.1:{dead_end.getsockname()[1]}",
+                "bypass": "127.0.0.1,localhost,[::1]",
+            },
         )
         context = browser.new_context(service_workers="block")
-        # Loopback only: abort anything addressed elsewhere.
-        context.route(
-            "**/*",
-            lambda route: route.continue_() if is_local(route.request.url) else route.abort(),
-        )
         page = context.new_page()
         page.goto(f"{dep.url}/hub/login")
         page.fill("input[name=username]", "admin")
