@@ -58,6 +58,8 @@ def api(method: str, path: str, body: JsonObject | None = None) -> Any:
         raise Refused(f"the hub refused {method} {path}: {detail}") from exc
     except urllib.error.URLError as exc:
         raise Refused(f"the hub's API does not answer ({exc.reason}); is it starting?") from exc
+    except TimeoutError as exc:  # connected, but no answer within the timeout
+        raise Refused("the hub's API did not answer within 30 s; is it starting?") from exc
     return json.loads(payload) if payload else None
 
 
@@ -255,9 +257,9 @@ def listed_already(wanted: list[tuple[str, bool]]) -> JsonObject | None:
             _usernames(str(config.JupyterHub.db_url), table, names)
             for table in ("users_info", "berth_accounts")
         )
-    except Exception:  # a missing table, a database still starting: the full path decides
+        hub_users = {name: _hub_user(name) for name in names}
+    except Exception:  # a missing table, a hub or database still starting: the full path decides
         return None
-    hub_users = {name: _hub_user(name) for name in names}
     return settled(wanted, hub_users, local, operator)
 
 
