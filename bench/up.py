@@ -1,14 +1,20 @@
 """`berth up` timings, the hub's idle memory, and login → JupyterLab's first paint in Chromium.
 
-    python bench/up.py [--cold]
+    python bench/up.py [--cold] [--no-memory]
 
 - warm: time of `berth up` from a clean engine state (no hub, network or volumes) with the
   images already built;
+- again: `berth up` once more, the deployment up and nothing changed;
+- after down: `berth up` after `berth down` (volumes and accounts kept);
 - cold (--cold): the same after removing the hub and base-notebook images, so `berth up` builds
   them (layers below them, and the bootstrapped Debian base, stay cached);
 - the hub container's idle memory 10 s after it is healthy;
-- time from the browser's login POST to JupyterLab's first paint (the launcher), which includes
-  spawning the user's server.
+- time from the browser's login POST to JupyterLab's first paint, which includes spawning the
+  user's server, with its steps (the login POST's answer, the spawn page, the redirect to Lab,
+  Lab's shell visible, the launcher drawn), through the real proxy over TLS;
+- bytes the browser transferred (encoded, headers included, as Chrome's network layer counts
+  them) for that first load, and again for a reload of Lab, with the count of responses served
+  from the browser's cache.
 
 Uses the test deployment (its own network, volumes and a loopback port; exclusive per engine)
 and tears it down. Bounded: every wait gives up after a few minutes.
@@ -17,25 +23,38 @@ and tears it down. Bounded: every wait gives up after a few minutes.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import hashlib
+import socket
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from deployment import Deployment, base_config, exclusive_hub, free_port, teardown
-from e2e.conftest import CHROMIUM, CHROMIUM_ARGS, is_local
+from e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+LAB_TIMEOUT_MS = 180_000
 
 
 def timed_up(workdir: Path) -> tuple[Deployment, float]:
     dep = Deployment(workdir, free_port(), base_config(0))
     dep.config["listen"]["port"] = dep.port
     dep.write_config()
+    return dep, timed(dep.up)
+
+
+def timed(step: Any) -> float:
     started = time.perf_counter()
-    dep.up()
-    return dep, time.perf_counter() - started
+    step()
+    return time.perf_counter() - started
 
 
 def hub_idle_memory_mib(client: docker.DockerClient) -> float:
@@ -44,34 +63,119 @@ def hub_idle_memory_mib(client: docker.DockerClient) -> float:
     return (stats["usage"] - stats.get("stats", {}).get("inactive_file", 0)) / 2**20
 
 
-def login_to_first_paint(dep: Deployment) -> float:
+@dataclass
+class Traffic:
+    """What Chrome's network layer reports for one page load (CDP Network events)."""
+
+    encoded_bytes: int = 0  # on the wire, headers included, compressed when it was
+    body_bytes: int = 0  # decoded bodies
+    responses: int = 0
+    from_cache: int = 0
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def on_response(self, event: dict[str, Any]) -> None:
+        self.responses += 1
+        response = event["response"]
+        if response.get("fromDiskCache") or response.get("fromMemoryCache"):
+            self.from_cache += 1
+
+    def on_finished(self, event: dict[str, Any]) -> None:
+        self.encoded_bytes += int(event.get("encodedDataLength", 0))
+
+    def on_data(self, event: dict[str, Any]) -> None:
+        self.body_bytes += int(event.get("dataLength", 0))
+
+    def line(self) -> str:
+        return (
+            f"{self.encoded_bytes / 2**20:6.2f} MiB transferred "
+            f"({self.body_bytes / 2**20:.2f} MiB of bodies), {self.responses} responses, "
+            f"{self.from_cache} from the browser cache"
+        )
+
+
+def trusted_certificate_args(dep: Deployment) -> list[str]:
+    """Chromium trusting the hub's self-signed certificate (by its key's SPKI hash) rather than
+    ignoring certificate errors: Chromium caches nothing fetched over a connection with a
+    certificate error, so the reload's figures would show no cache at all."""
+    cert = x509.load_pem_x509_certificate(Path(dep.ca_file).read_bytes())
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    digest = base64.b64encode(hashlib.sha256(spki).digest()).decode()
+    return [f"--ignore-certificate-errors-spki-list={digest}"]
+
+
+def login_to_first_paint(dep: Deployment) -> tuple[Traffic, Traffic]:
+    """The first load (login POST → spawn → Lab) and a reload of Lab, each with its traffic."""
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    with socket.socket() as dead_end, sync_playwright() as playwright:
+        # Loopback only, without Playwright's routes (they turn the browser's cache off):
+        # every other host goes through a "proxy" on a loopback port where nothing listens.
+        dead_end.bind(("127.0.0.1", 0))
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[*CHROMIUM_ARGS, *trusted_certificate_args(dep)],
+            proxy={
+                "server": f"http://127.0.0.1:{dead_end.getsockname()[1]}",
+                "bypass": "127.0.0.1,localhost,[::1]",
+            },
         )
-        context = browser.new_context(ignore_https_errors=True)
-        # Loopback only: abort anything addressed elsewhere.
-        context.route(
-            "**/*",
-            lambda route: route.continue_() if is_local(route.request.url) else route.abort(),
-        )
+        context = browser.new_context(service_workers="block")
         page = context.new_page()
         page.goto(f"{dep.url}/hub/login")
         page.fill("input[name=username]", "admin")
         page.fill("input[name=password]", dep.admin_password)
-        started = time.perf_counter()
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        first, again = Traffic(), Traffic()
+        current = [first]
+        started = [time.perf_counter()]
+
+        def mark(name: str) -> None:
+            current[0].marks.setdefault(name, time.perf_counter() - started[0])
+
+        def on_document(response: Any) -> None:
+            if response.request.resource_type != "document":
+                return
+            url = response.url
+            if "/hub/login" in url and response.request.method == "POST":
+                mark("login POST answered")
+            elif "/hub/spawn-pending" in url:
+                mark("spawn-pending page")
+            elif "/hub/spawn" in url:
+                mark("spawn page")
+            elif "/lab" in url:
+                mark("Lab's HTML")
+
+        page.on("response", on_document)
+        cdp.on("Network.responseReceived", lambda e: current[0].on_response(e))
+        cdp.on("Network.loadingFinished", lambda e: current[0].on_finished(e))
+        cdp.on("Network.dataReceived", lambda e: current[0].on_data(e))
+        started[0] = time.perf_counter()
         page.click("input[type=submit], button[type=submit]")
-        page.wait_for_selector(".jp-Launcher", timeout=180_000)
-        elapsed = time.perf_counter() - started
+        page.wait_for_selector(".jp-LabShell", state="visible", timeout=LAB_TIMEOUT_MS)
+        mark("Lab's shell visible")
+        page.wait_for_selector(".jp-Launcher", timeout=LAB_TIMEOUT_MS)
+        mark("launcher drawn (first paint)")
+        with contextlib.suppress(Exception):  # Lab polls; idle may not come
+            page.wait_for_load_state("networkidle", timeout=15_000)
+        current[0] = again
+        started[0] = time.perf_counter()
+        page.reload()
+        page.wait_for_selector(".jp-Launcher", timeout=LAB_TIMEOUT_MS)
+        mark("reload: launcher drawn")
+        with contextlib.suppress(Exception):
+            page.wait_for_load_state("networkidle", timeout=15_000)
         browser.close()
-    return elapsed
+    return first, again
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold", action="store_true", help="also time up with images rebuilt")
+    parser.add_argument("--no-memory", action="store_true", help="skip the hub memory figure")
     args = parser.parse_args()
     client = docker.from_env()
     workdir = Path("/tmp/berth-bench-up")
@@ -89,11 +193,18 @@ def main() -> None:
                 teardown(workdir)
             dep, warm = timed_up(workdir)
             print(f"berth up, clean engine, images built:        {warm:6.1f} s")
-            memory = hub_idle_memory_mib(client)
-            print(f"hub idle memory:                             {memory:6.0f} MiB")
-            print(
-                f"login POST → JupyterLab first paint:         {login_to_first_paint(dep):6.1f} s"
-            )
+            print(f"berth up again, nothing changed:             {timed(dep.up):6.1f} s")
+            down = dep.berth("down")
+            assert down.returncode == 0, down.stderr
+            print(f"berth up after berth down:                   {timed(dep.up):6.1f} s")
+            if not args.no_memory:
+                memory = hub_idle_memory_mib(client)
+                print(f"hub idle memory:                             {memory:6.0f} MiB")
+            first, again = login_to_first_paint(dep)
+            for name, at in [*first.marks.items(), *again.marks.items()]:
+                print(f"  {name + ':':41}  {at:6.2f} s")
+            print(f"first load (login → Lab): {first.line()}")
+            print(f"reload of Lab:            {again.line()}")
         finally:
             teardown(workdir)
 

@@ -102,6 +102,10 @@ def _hub(c: Config, cfg: BerthConfig, rt: HubRuntime) -> None:
         "authenticator_class": AUTHENTICATOR_CLASSES[cfg.auth.type],
         # User servers keep running while the hub restarts (config change, crash, upgrade).
         "cleanup_servers": False,
+        # The hub's pages gzip-compressed (its static files already carry a 10-year
+        # Cache-Control under their `?v=` hash): the login and spawn pages are on the way to
+        # every first paint of JupyterLab.
+        "tornado_settings": {"compress_response": True},
     }.items():
         _set(c, "JupyterHub", key, value)
     if rt.proxy_token_file is not None:

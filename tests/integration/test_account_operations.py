@@ -204,9 +204,7 @@ def ops(hub: LocalHub, monkeypatch: pytest.MonkeyPatch) -> LocalHub:
     return hub
 
 
-def run_op(
-    op: str, password: str | None = None, **fields: Any
-) -> tuple[int, dict[str, Any]]:
+def run_op(op: str, password: str | None = None, **fields: Any) -> tuple[int, dict[str, Any]]:
     """`python3 -m berth.deploy.accounts REQUEST` as the CLI execs it: (status, its answer)."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out), _environment(password):
@@ -408,3 +406,57 @@ def test_cli_refusals_are_one_line(cli) -> None:
     assert (status, stderr) == (1, "error: admin takes 'on' or 'off', not 'maybe'\n")
     status, _, stderr = cli("users", "set-password", "anyone", stdin="\n")
     assert (status, stderr) == (1, "error: no password given (nothing was changed)\n")
+
+
+# --- ensure-listed (every `berth up`) ---------------------------------------------------------
+
+
+def test_ensure_listed_again_takes_the_light_path_with_the_same_answer(ops: LocalHub) -> None:
+    """The second `berth up` finds the listed accounts made: the answer comes from the REST API
+    and two SQL reads (no JupyterHub or NativeAuthenticator import in the hub container), and
+    it is the full path's answer for that state: no password, no note, no refusal."""
+    status, first = run_op("ensure-listed", admins=["lister-admin"], users=["lister-user"])
+    assert status == 0, first
+    assert [(e["name"], e["admin"], "password" in e) for e in first["accounts"]] == [
+        ("lister-admin", True, True),
+        ("lister-user", False, True),
+    ]
+    settled = {
+        "accounts": [
+            {"name": "lister-admin", "admin": True},
+            {"name": "lister-user", "admin": False},
+        ]
+    }
+    wanted = [("lister-admin", True), ("lister-user", False)]
+    assert accounts.listed_already(wanted) == settled
+    assert run_op("ensure-listed", admins=["lister-admin"], users=["lister-user"]) == (0, settled)
+
+
+def test_ensure_listed_light_path_steps_aside_for_a_signed_up_admin_name(ops: LocalHub) -> None:
+    """Attack: someone signed up as a name berth.yaml lists as an admin (a users_info row, no
+    record of the operator's). The light path must not answer "settled"; the full path refuses
+    the admin rights and approves nothing."""
+    local = accounts.LocalPasswords()
+    local.session.add(local.model(username="squatter", password=b"x", is_authorized=False))
+    local.session.commit()
+    assert ops.api("POST", "/users/squatter").status_code == 201
+    assert accounts.listed_already([("squatter", True)]) is None
+    status, answer = run_op("ensure-listed", admins=["squatter"], users=[])
+    assert status == 0, answer
+    assert "refused" in answer["accounts"][0]
+    assert ops.api("GET", "/users/squatter").json()["admin"] is False
+    assert local_account("squatter").is_authorized is False
+
+
+def test_ensure_listed_light_path_steps_aside_for_an_admin_flag_taken_away(ops: LocalHub) -> None:
+    """A listed admin whose admin flag was removed gets it back at the next `berth up`, as
+    before the light path."""
+    status, _ = run_op("ensure-listed", admins=["demoted"], users=[])
+    assert status == 0
+    assert ops.api("PATCH", "/users/demoted", json={"admin": False}).status_code == 200
+    assert accounts.listed_already([("demoted", True)]) is None
+    assert run_op("ensure-listed", admins=["demoted"], users=[]) == (
+        0,
+        {"accounts": [{"name": "demoted", "admin": True}]},
+    )
+    assert ops.api("GET", "/users/demoted").json()["admin"] is True

@@ -35,6 +35,7 @@ def test_hub_defaults():
     assert hub["spawner_class"] == "berth"
     assert (hub["hub_ip"], hub["hub_port"], hub["hub_connect_ip"]) == ("0.0.0.0", 8081, "berth-hub")
     assert hub["cleanup_servers"] is False
+    assert hub["tornado_settings"] == {"compress_response": True}
     assert c["ConfigurableHTTPProxy"]["auth_token"] == SecretFile(
         "/srv/berth/data/secrets/proxy_token"
     )
