@@ -80,9 +80,13 @@ class EmptyEngine:
     def __init__(self, host: docker.DockerClient, run: str) -> None:
         self.host, self.name = host, f"berth-cold-{run}"
         self.network = host.networks.create(f"{self.name}-net", driver="bridge")
+        # `berth up` gives the engine guard the group of this machine's Docker socket: the
+        # inner engine's socket gets the same group id, as if it were this machine's engine.
+        socket_gid = str(os.stat("/var/run/docker.sock").st_gid)
         self.container = host.containers.run(
             NODE_IMAGE,
-            ["dockerd", "-H", "unix:///var/run/docker.sock", "-H", f"tcp://0.0.0.0:{ENGINE_PORT}"],
+            ["dockerd", "--group", socket_gid, "-H", "unix:///var/run/docker.sock",
+             "-H", f"tcp://0.0.0.0:{ENGINE_PORT}"],
             name=self.name, detach=True, network=self.network.name,
             volumes={f"{self.name}-data": {"bind": "/var/lib/docker", "mode": "rw"},
                      "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
@@ -146,6 +150,8 @@ def build(engine: EmptyEngine, tree: Path, jobs: int | None, phases: Phases) -> 
     for image in ("foundation", "base-notebook", "hub"):
         phases.append((f"build {image}", marks[f"{image}:done"] - marks[f"{image}:start"]))
     phases.append(("images, wall", ended - started))
+    for name, seconds in phases:
+        print(f"  {name:<66} {seconds:7.1f} s", flush=True)
 
 
 def up_and_login(engine: EmptyEngine, tree: Path, phases: Phases) -> None:
