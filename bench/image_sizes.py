@@ -41,12 +41,13 @@ from berth.images.catalog import STACK
 # unpacked on first use; Babel's locales without a JupyterLab language pack dropped:
 # docs/images.md), and TeX for PDF export in minimal-notebook (+418 MB, in every image from
 # minimal-notebook on). The others: measured on 2026-11-26/27 plus a small margin, before that
-# second round (each should now be ~176 MB smaller: not measured again yet).
+# second round (each should now be ~176 MB smaller: measured again for minimal-notebook only).
 BUDGET_MB = {
     "foundation": 150,
     "base-notebook": 350,  # measured 337 (513 before: pandoc's 172 MB program unpacked)
-    # measured 1036: 617 (git, editors, ps/top, curl, ssh client, tzdata) + TeX
-    "minimal-notebook": 1050,
+    # measured 850 (1036 before base-notebook's second round): base-notebook + git, editors,
+    # ps/top, curl, ssh client, tzdata + TeX
+    "minimal-notebook": 870,
     "scipy-notebook": 1660,  # measured 1641 (1222 + TeX; 1047 before pandoc)
     # measured 1298 (932 + TeX, less the libraries R and TeX share): + R 4.2, IRkernel, …
     "r-notebook": 1320,
