@@ -35,15 +35,19 @@ from standin_hub import StandInHub, standin_hub
 
 from berth.images.catalog import STACK
 
-# Uncompressed MB. Issue 9 set base-notebook ≤ 350 (measured 348); issue 10 adds pandoc there
-# (+175 MB, Debian's statically linked pandoc 2.17: nbconvert's LaTeX export needs it), so the
-# budget moved with it to 530, and TeX for PDF export in minimal-notebook (+418 MB, in every
-# image from minimal-notebook on). The others: measured on 2026-11-26/27 plus a small margin.
+# Uncompressed MB. Issue 9 set base-notebook ≤ 350 (measured 348); issue 10 added pandoc there
+# (+175 MB, Debian's statically linked pandoc 2.17: nbconvert's LaTeX export needs it), and
+# issue 9's second round brought it back under 350 with pandoc kept (its package in the image,
+# unpacked on first use; Babel's locales without a JupyterLab language pack dropped:
+# docs/images.md), and TeX for PDF export in minimal-notebook (+418 MB, in every image from
+# minimal-notebook on). The others: measured on 2026-11-26/27 plus a small margin, before that
+# second round (each should now be ~176 MB smaller: measured again for minimal-notebook only).
 BUDGET_MB = {
     "foundation": 150,
-    "base-notebook": 530,  # measured 513 (348 + pandoc, less the hub-only byte-code)
-    # measured 1036: 617 (git, editors, ps/top, curl, ssh client, tzdata) + TeX
-    "minimal-notebook": 1050,
+    "base-notebook": 350,  # measured 337 (513 before: pandoc's 172 MB program unpacked)
+    # measured 850 (1036 before base-notebook's second round): base-notebook + git, editors,
+    # ps/top, curl, ssh client, tzdata + TeX
+    "minimal-notebook": 870,
     "scipy-notebook": 1660,  # measured 1641 (1222 + TeX; 1047 before pandoc)
     # measured 1298 (932 + TeX, less the libraries R and TeX share): + R 4.2, IRkernel, …
     "r-notebook": 1320,

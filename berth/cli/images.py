@@ -16,6 +16,7 @@ from berth.cli.output import build_progress, print_built, say_dim
 from berth.config.fields import check_image
 from berth.errors import BerthError
 from berth.images import osbase, provision
+from berth.images.builder import BuildOptions
 from berth.images.catalog import REPOSITORY_PREFIX, STACK, build_order, check_prefix
 
 app = typer.Typer(help="Build and list Berth's notebook images.", no_args_is_help=True)
@@ -56,6 +57,16 @@ def build_command(
     no_cache: Annotated[bool, typer.Option(help="Rebuild every layer.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show build output.")] = False,
     prefix: PrefixOption = REPOSITORY_PREFIX,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Images built side by side, each once its parent is built (the hub and "
+            "base-notebook both need only the foundation); 1 builds one after the other.",
+        ),
+    ] = BuildOptions.jobs,
 ) -> None:
     """Build notebook images with their parents (foundation → base → minimal → scipy → …)."""
     # Checked before the engine is contacted and the base image resolved (which may pull or
@@ -82,6 +93,7 @@ def build_command(
             report=report,
             say=say_dim,
             prefix=prefix,
+            jobs=jobs,
         )
     print_built(built)
 

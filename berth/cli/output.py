@@ -30,7 +30,8 @@ def say_dim(text: str) -> None:
 
 
 class BuildReporter:
-    """Build progress: a bar per image on a terminal, one line per step elsewhere (CI logs).
+    """Build progress: a bar per image on a terminal (images built side by side each have
+    theirs), one line per step elsewhere (CI logs), each naming its image.
 
     With verbose, the build's own output is shown too.
     """
@@ -38,28 +39,32 @@ class BuildReporter:
     def __init__(self, verbose: bool) -> None:
         self.verbose = verbose
         self.bar: Progress | None = None
-        self.task: TaskID | None = None
+        self.tasks: dict[str, TaskID] = {}  # the images being built, on the bar
 
     def __call__(self, event: BuildEvent) -> None:
         text = " ".join(event.text.split())  # fold the Dockerfile's line continuations
         text = text if len(text) <= 70 else text[:69] + "…"
         if event.kind == "start" and console.is_terminal:
-            self.bar = Progress(
-                TextColumn("[bold]{task.fields[image]}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("{task.description}"),
-                console=console,
-                transient=True,
-            )
-            self.bar.start()
-            self.task = self.bar.add_task("", image=event.image, total=None)
+            if self.bar is None:
+                self.bar = Progress(
+                    TextColumn("[bold]{task.fields[image]}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    TextColumn("{task.description}"),
+                    console=console,
+                    transient=True,
+                )
+                self.bar.start()
+            self.tasks[event.image] = self.bar.add_task("", image=event.image, total=None)
         elif event.kind == "start":
             console.print(f"[bold]building {event.image}[/]")
-        elif event.kind == "step" and self.bar is not None and self.task is not None:
+        elif event.kind == "step" and self.bar is not None and event.image in self.tasks:
             self.bar.update(
-                self.task, completed=event.step - 1, total=event.steps, description=escape(text)
+                self.tasks[event.image],
+                completed=event.step - 1,
+                total=event.steps,
+                description=escape(text),
             )
         elif event.kind == "step":
             console.print(
@@ -67,11 +72,15 @@ class BuildReporter:
                 highlight=False,
             )
         elif event.kind == "output" and self.verbose:
-            console.print(f"    {event.text}", highlight=False, markup=False)
+            # Images built side by side interleave their lines: each names its image.
+            console.print(f"    {event.image}| {event.text}", highlight=False, markup=False)
         elif event.kind == "done":
-            if self.bar is not None:
-                self.bar.stop()
-                self.bar = None
+            task = self.tasks.pop(event.image, None)
+            if self.bar is not None and task is not None:
+                self.bar.remove_task(task)
+                if not self.tasks:
+                    self.bar.stop()
+                    self.bar = None
             console.print(f"  [green]✓ {event.image}[/] built in {event.text}")
 
 

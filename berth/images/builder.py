@@ -2,6 +2,8 @@
 
 Each image is built untagged and tagged `berth/<name>:<version>` and `:latest` only once its
 build finished, so a failed step leaves the previous tags (and running users) untouched.
+Images whose parents are built are built side by side (`BuildOptions.jobs` at once): the hub and
+base-notebook both need only the foundation, and one's downloads overlap the other's work.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ import hashlib
 import io
 import re
 import tarfile
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,8 @@ class BuildOptions:
     # The tags' namespace: another one (`berth-alice`) builds the stack beside berth/* to try a
     # change without replacing the images everyone else on the engine runs.
     prefix: str = REPOSITORY_PREFIX
+    # How many images may build at once (each only once its parent is built); 1: one by one.
+    jobs: int = 2
 
 
 @dataclass(frozen=True)
@@ -150,9 +156,7 @@ def _add_tree_file(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
 FAILED_OUTPUT_LINES = 25
 
 
-def parse_stream(
-    image: str, chunks: Iterable[Mapping[str, Any]]
-) -> Iterator[BuildEvent | str]:
+def parse_stream(image: str, chunks: Iterable[Mapping[str, Any]]) -> Iterator[BuildEvent | str]:
     """Turn the engine's build stream into events; yields the image id (a str) last.
 
     Raises BerthError naming the image and the step that failed, with the step's last lines
@@ -183,38 +187,93 @@ def parse_stream(
     yield image_id
 
 
+def ready_to_build(
+    order: Sequence[ImageDef], done: Iterable[str], started: Iterable[str]
+) -> list[ImageDef]:
+    """The images of ``order`` not started yet whose parent is built (or is the OS base), in
+    order (pure; unit-tested). ``order`` holds every ancestor of its images (build_order)."""
+    done_names, started_names = set(done), set(started)
+    return [
+        image
+        for image in order
+        if image.name not in started_names and (image.parent is None or image.parent in done_names)
+    ]
+
+
+def _build_one(
+    client: docker.DockerClient,
+    image: ImageDef,
+    options: BuildOptions,
+    ca_bundle: bytes | None,
+    report: Callable[[BuildEvent], None],
+) -> BuiltImage:
+    started = time.monotonic()
+    report(BuildEvent(image.name, "start"))
+    stream = client.api.build(
+        fileobj=make_context(image, ca_bundle),
+        custom_context=True,
+        buildargs=build_args(image, options),
+        labels=image_labels(image, options.version),
+        rm=True,
+        forcerm=True,
+        nocache=options.no_cache,
+        decode=True,
+    )
+    image_id = ""
+    for item in parse_stream(image.name, stream):
+        if isinstance(item, str):
+            image_id = item
+        else:
+            report(item)
+    tags = (image.tag(options.version, options.prefix), image.tag("latest", options.prefix))
+    for ref in tags:
+        repository, _, tag = ref.rpartition(":")
+        client.api.tag(image_id, repository, tag)
+    seconds = time.monotonic() - started
+    report(BuildEvent(image.name, "done", f"{seconds:.0f}s"))
+    return BuiltImage(image.name, image_id, tags, seconds)
+
+
 def build_stack(
     client: docker.DockerClient,
     options: BuildOptions,
     report: Callable[[BuildEvent], None] = lambda event: None,
 ) -> list[BuiltImage]:
-    """Build the requested images and their ancestors in order; return what was built."""
+    """Build the requested images and their ancestors, each once its parent is built, up to
+    ``options.jobs`` at once; return what was built, in build order.
+
+    When one build fails, no further build starts; those running are let finish (their tags
+    are whole images), then the first failure is raised.
+    """
     ca_bundle = read_ca_bundle(options.ca_bundle) if options.ca_bundle else None
-    built: list[BuiltImage] = []
-    for image in build_order(options.names):
-        started = time.monotonic()
-        report(BuildEvent(image.name, "start"))
-        stream = client.api.build(
-            fileobj=make_context(image, ca_bundle),
-            custom_context=True,
-            buildargs=build_args(image, options),
-            labels=image_labels(image, options.version),
-            rm=True,
-            forcerm=True,
-            nocache=options.no_cache,
-            decode=True,
-        )
-        image_id = ""
-        for item in parse_stream(image.name, stream):
-            if isinstance(item, str):
-                image_id = item
-            else:
-                report(item)
-        tags = (image.tag(options.version, options.prefix), image.tag("latest", options.prefix))
-        for ref in tags:
-            repository, _, tag = ref.rpartition(":")
-            client.api.tag(image_id, repository, tag)
-        seconds = time.monotonic() - started
-        built.append(BuiltImage(image.name, image_id, tags, seconds))
-        report(BuildEvent(image.name, "done", f"{seconds:.0f}s"))
-    return built
+    order = build_order(options.names)
+    lock = threading.Lock()
+
+    def serialized(event: BuildEvent) -> None:  # reporters are not thread-safe
+        with lock:
+            report(event)
+
+    built: dict[str, BuiltImage] = {}
+    running: dict[Future[BuiltImage], str] = {}
+    failure: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+        while True:
+            if failure is None:
+                started = [*built, *running.values()]
+                for image in ready_to_build(order, built, started):
+                    future = pool.submit(_build_one, client, image, options, ca_bundle, serialized)
+                    running[future] = image.name
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                del running[future]
+                try:
+                    result = future.result()
+                except BaseException as exc:
+                    failure = failure or exc
+                else:
+                    built[result.name] = result
+    if failure is not None:
+        raise failure
+    return [built[image.name] for image in order if image.name in built]

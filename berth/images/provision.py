@@ -39,12 +39,18 @@ def build(
     report: Callable[[BuildEvent], None] = lambda event: None,
     say: Say = lambda text: None,
     prefix: str = catalog.REPOSITORY_PREFIX,
+    jobs: int = BuildOptions.jobs,
 ) -> list[BuiltImage]:
     """Build ``names`` and their parents (the whole stack when empty) on a resolved OS base,
     tagged ``<prefix>/<name>``."""
     base = osbase.resolve_base(client, base_image, base_source, say=say)
     options = BuildOptions(
-        names=names, base_image=base, ca_bundle=ca_bundle, no_cache=no_cache, prefix=prefix
+        names=names,
+        base_image=base,
+        ca_bundle=ca_bundle,
+        no_cache=no_cache,
+        prefix=prefix,
+        jobs=jobs,
     )
     return build_stack(client, options, report)
 

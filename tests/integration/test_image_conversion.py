@@ -70,6 +70,43 @@ def test_pandoc_is_installed_in_a_version_nbconvert_supports(server: Server) -> 
     assert code == 0 and output.strip().splitlines()[-1] == "True", output
 
 
+def test_pandoc_is_unpacked_on_first_use_into_a_private_directory(server: Server) -> None:
+    """base-notebook keeps pandoc's Debian package and /usr/bin/pandoc unpacks the program on
+    first use (docs/images.md): the program ends up in /tmp, mode 700, never in the home."""
+    code, output = server.exec(
+        "pandoc --version | head -1 && stat -c '%U %a' /tmp/berth-pandoc-1000-*/ && "
+        "dpkg -s pandoc | grep Status && ! find ~ -name pandoc -type f | grep ."
+    )
+    assert code == 0, output
+    assert output.splitlines()[-3:] == [
+        "pandoc 2.17.1.1",
+        "jovyan 700",
+        "Status: install ok installed",
+    ], output
+
+
+def test_a_pandoc_planted_by_another_user_is_never_run(server: Server) -> None:
+    """The attack on the unpack-on-first-use pandoc: another user of the container's /tmp makes
+    the notebook user's unpack directory first and puts a program of theirs in it. pandoc must
+    refuse that directory (not its own, not private) instead of running the program."""
+    planted = "/tmp/berth-pandoc-1000-$(basename /usr/lib/berth/pandoc/pandoc_*.deb .deb)"
+    code, output = server.exec(f"rm -rf {planted}", user="root")
+    assert code == 0, output
+    try:
+        code, output = server.exec(
+            f"mkdir -m 755 {planted} && printf '#!/bin/sh\\ntouch /tmp/planted-ran\\n' "
+            f"> {planted}/pandoc && chmod 755 {planted}/pandoc",
+            user="nobody",
+        )
+        assert code == 0, output
+        code, output = server.exec("pandoc --version")
+        assert code != 0 and "is not a private directory of this user" in output, output
+        code, output = server.exec("test ! -e /tmp/planted-ran")
+        assert code == 0, "the planted program ran"
+    finally:
+        server.exec(f"rm -rf {planted} /tmp/planted-ran", user="root")
+
+
 def test_export_as_html(server: Server) -> None:
     html = export(server, "html")
     assert "<h1" in html and "Quarterly report" in html

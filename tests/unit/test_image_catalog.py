@@ -267,3 +267,24 @@ def test_images_list_rows_show_parents_tags_sizes_and_what_each_adds():
         "",
         "2026-11-26 20:40",
     )
+
+
+def test_images_whose_parents_are_built_are_ready_side_by_side():
+    from berth.images.builder import ready_to_build
+
+    order = catalog.build_order(["hub", "minimal-notebook"])
+    names = lambda images: [image.name for image in images]  # noqa: E731
+    assert names(ready_to_build(order, done=[], started=[])) == ["foundation"]
+    assert names(ready_to_build(order, done=[], started=["foundation"])) == []
+    # Once the foundation is built, the hub and base-notebook both need only it.
+    assert names(ready_to_build(order, done=["foundation"], started=["foundation"])) == [
+        "base-notebook",
+        "hub",
+    ]
+    assert names(
+        ready_to_build(
+            order,
+            done=["foundation", "base-notebook"],
+            started=["foundation", "base-notebook", "hub"],
+        )
+    ) == ["minimal-notebook"]

@@ -11,15 +11,18 @@ in docs/images.md:
    first use (lazy_hub_imports.py: no sqlalchemy, alembic, jupyterhub.orm or page handlers in a
    user server, ~37 MiB and ~0.3 s less), also checked against the release they were made for.
 2. Removes what no feature reads at run time: packages' own test suites, the JavaScript source
-   maps of nbclassic (read only by a browser's developer tools), and the files listed in UNREAD
-   (each with its reason).
+   maps of nbclassic (read only by a browser's developer tools), the files listed in UNREAD
+   (each with its reason), and Babel's data of locales no JupyterLab language pack exists for.
 3. Strips the symbol tables from compiled extension modules (`strip --strip-unneeded`: the
    dynamic symbols the loader needs stay).
 4. Hard-links files whose bytes are identical (JupyterLab ships its 17 MB of static assets twice:
    in the package and in share/jupyter/lab): one copy on disk, both paths still real files.
 5. Keeps byte-code only for the modules that the server's start, a kernel's start, a terminal and
    jupyterhub-singleuser load (recorded here by running them, see RECORDER); any other
-   module is compiled the first time it is imported, as Python always does.
+   module is compiled the first time it is imported, as Python always does. pip installs
+   without compiling (--no-compile): the recorded start itself writes the byte-code of each
+   module it imports, so the build no longer compiles ~3 times more modules only to delete
+   their byte-code here.
 
 Standard library only. Every wait is bounded; the server it starts listens on 127.0.0.1 only.
 """
@@ -114,6 +117,25 @@ UNREAD = (
 )
 
 
+# Babel's CLDR data is read in a user server only by jupyterlab_server, for the locale of a
+# JupyterLab language pack (is it valid, its name in the chosen language): the languages that
+# have a pack on PyPI (jupyterlab-language-pack-<language>-<region>), and English, are kept
+# with all their regional and script variants; the other ~700 locales (25 MB) go.
+BABEL_LANGUAGES = frozenset(
+    ("en", "ar", "ca", "cs", "da", "de", "el", "es", "et", "fi", "fr", "he", "hu", "hy", "id",
+     "it", "ja", "ko", "lt", "nl", "nb", "nn", "no", "pl", "pt", "ro", "ru", "tr", "uk", "vi",
+     "zh")
+)  # fmt: skip
+
+
+def babel_locales_without_pack() -> set[Path]:
+    data = SITE / "babel" / "locale-data"
+    return {
+        path for path in data.glob("*.dat")
+        if path.stem != "root" and path.stem.split("_")[0] not in BABEL_LANGUAGES
+    }  # fmt: skip
+
+
 def is_svg_font(path: Path) -> bool:
     return path.suffix == ".svg" and b"<font" in path.read_bytes()
 
@@ -122,6 +144,7 @@ def remove_unread_files() -> None:
     doomed: set[Path] = set()
     for pattern in UNREAD:
         doomed.update(SITE.glob(pattern))
+    doomed.update(babel_locales_without_pack())
     # JupyterLab's static files (two identical copies: the package's, and the application
     # directory's that is served) are named by hash: its SVG fonts are found by content.
     for static in (SITE / "jupyterlab" / "static", VENV / "share" / "jupyter" / "lab" / "static"):

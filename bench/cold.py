@@ -1,0 +1,256 @@
+"""The cold path: an EMPTY Docker engine → Berth's images built → a user's JupyterLab answering.
+
+    python bench/cold.py [--jobs 2 1] [--skip-host]
+
+Each run gets its own empty engine: Debian's dockerd in a container of the shared engine (the
+Swarm tests' node image, tests/swarm_cluster.py: `berth-swarm-node:test`), with a fresh
+/var/lib/docker volume, reached over TCP on a bridge network of its own; everything is named
+`berth-cold-<run>-…` and removed at the end. Phases printed:
+
+- host: what `scripts/setup.sh` does on a fresh machine besides installing Debian packages:
+  `python3 -m venv` and `pip install` of this checkout (with its dependencies, from the package
+  index) in a temporary directory. The apt part (docker.io, mmdebstrap) is measured as the
+  download of those packages only (this machine has them installed, so unpacking them is not
+  measured).
+- os-base: the registry pull attempt and the Debian bootstrap with mmdebstrap (host), imported
+  into the empty engine;
+- foundation, then hub and base-notebook (side by side with --jobs 2, one after the other with
+  --jobs 1), each image's own time, and the build's wall time;
+- `berth up` (the images now present), then a scripted login (HTTPS, through the node's
+  published port on the bench's bridge) until the user's JupyterLab page answers: the spawn of
+  the user's server included.
+
+Builds need BERTH_CA_BUNDLE behind a TLS-inspecting proxy (as `berth images build`). Bounded:
+every wait gives up after a few minutes. Prints figures; asserts nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import docker
+import requests
+import urllib3
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from swarm_cluster import (  # noqa: E402
+    ENGINE_PORT,
+    NODE_IMAGE,
+    NODE_RUN_OPTIONS,
+    ensure_node_image,
+)
+
+Phases = list[tuple[str, float]]
+
+
+def host_setup(phases: Phases) -> None:
+    with tempfile.TemporaryDirectory(prefix="berth-cold-host-") as tmp:
+        started = time.perf_counter()
+        subprocess.run(
+            ["apt-get", "download", "-q", "docker.io", "containerd", "runc", "mmdebstrap"],
+            cwd=tmp, check=True, capture_output=True,
+        )  # fmt: skip
+        phases.append(("host: apt download of docker.io, containerd, runc, mmdebstrap",
+                       time.perf_counter() - started))  # fmt: skip
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "venv", f"{tmp}/venv"], check=True)
+        phases.append(("host: python -m venv", time.perf_counter() - started))
+        started = time.perf_counter()
+        subprocess.run(
+            [f"{tmp}/venv/bin/pip", "install", "-q", "--disable-pip-version-check", str(ROOT)],
+            check=True,
+        )
+        phases.append(("host: pip install berth (and dependencies)", time.perf_counter() - started))
+
+
+class EmptyEngine:
+    """dockerd in a container of the shared engine, with nothing in it."""
+
+    def __init__(self, host: docker.DockerClient, run: str) -> None:
+        self.host, self.name = host, f"berth-cold-{run}"
+        self.network = host.networks.create(f"{self.name}-net", driver="bridge")
+        # `berth up` gives the engine guard the group of this machine's Docker socket: the
+        # inner engine's socket gets the same group id, as if it were this machine's engine.
+        socket_gid = str(os.stat("/var/run/docker.sock").st_gid)
+        self.container = host.containers.run(
+            NODE_IMAGE,
+            ["dockerd", "--group", socket_gid, "-H", "unix:///var/run/docker.sock",
+             "-H", f"tcp://0.0.0.0:{ENGINE_PORT}"],
+            name=self.name, detach=True, network=self.network.name,
+            volumes={f"{self.name}-data": {"bind": "/var/lib/docker", "mode": "rw"},
+                     "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
+            **NODE_RUN_OPTIONS,
+        )  # fmt: skip
+        self.container.reload()
+        networks = self.container.attrs["NetworkSettings"]["Networks"]
+        self.address = networks[self.network.name]["IPAddress"]
+        self.client = self._connect()
+
+    def _connect(self, timeout: float = 90) -> docker.DockerClient:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                client = docker.DockerClient(
+                    base_url=f"tcp://{self.address}:{ENGINE_PORT}", timeout=900
+                )
+                client.ping()
+                return client
+            time.sleep(0.5)
+        raise RuntimeError(f"dockerd in {self.name} did not answer")
+
+    def remove(self) -> None:
+        with contextlib.suppress(Exception):
+            self.container.remove(force=True, v=True)
+        with contextlib.suppress(Exception):
+            self.host.volumes.get(f"{self.name}-data").remove(force=True)
+        with contextlib.suppress(Exception):
+            self.network.remove()
+
+
+def build(engine: EmptyEngine, tree: Path, jobs: int | None, phases: Phases) -> None:
+    """`berth images build hub base-notebook` of the source tree ``tree`` against the engine,
+    each phase timed from the command's own lines (`building X`, `✓ X built in`)."""
+    env = dict(os.environ, DOCKER_HOST=f"tcp://{engine.address}:{ENGINE_PORT}",
+               PYTHONPATH=str(tree))  # fmt: skip
+    command = [sys.executable, "-m", "berth", "images", "build", "hub", "base-notebook"]
+    if jobs is not None:
+        command += ["--jobs", str(jobs)]
+    marks: dict[str, float] = {}
+    tail: list[str] = []
+    started = time.perf_counter()
+    with subprocess.Popen(
+        command, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stderr is not None
+        for line in process.stderr:
+            now = time.perf_counter()
+            tail = [*tail[-30:], line]
+            if match := re.match(r"building (\S+)", line.strip()):
+                marks[f"{match[1]}:start"] = now
+            elif match := re.match(r"✓ (\S+) built in", line.strip()):
+                marks[f"{match[1]}:done"] = now
+        process.wait(timeout=60)
+    if process.returncode != 0:
+        raise RuntimeError("berth images build failed:\n" + "".join(tail))
+    ended = time.perf_counter()
+    phases.append(
+        ("os-base: pull attempt + mmdebstrap + import", marks["foundation:start"] - started)
+    )
+    for image in ("foundation", "base-notebook", "hub"):
+        phases.append((f"build {image}", marks[f"{image}:done"] - marks[f"{image}:start"]))
+    phases.append(("images, wall", ended - started))
+    for name, seconds in phases:
+        print(f"  {name:<66} {seconds:7.1f} s", flush=True)
+
+
+def up_and_login(engine: EmptyEngine, tree: Path, phases: Phases) -> None:
+    """`berth up` against the engine (its images built by the phase before), then a scripted
+    login of the admin with the one-time password `berth up` printed, until the user's
+    JupyterLab page answers (the spawn included)."""
+    env = dict(os.environ, DOCKER_HOST=f"tcp://{engine.address}:{ENGINE_PORT}",
+               PYTHONPATH=str(tree))  # fmt: skip
+    port = 8443
+    config = {"listen": {"address": engine.address, "port": port},
+              "idle_culler": {"enabled": False}}  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="berth-cold-up-") as workdir:
+        (Path(workdir) / "berth.yaml").write_text(yaml.safe_dump(config))
+        started = time.perf_counter()
+        up = subprocess.run(
+            [sys.executable, "-m", "berth", "up"], cwd=workdir, env=env,
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        if up.returncode != 0:
+            raise RuntimeError(f"berth up failed:\n{up.stderr[-3000:]}")
+        phases.append(("berth up (images present)", time.perf_counter() - started))
+        match = re.search(r"admin: (\S+)\s+one-time password: (\S+)", up.stderr)
+        if match is None:
+            raise RuntimeError(f"no admin password in berth up's output:\n{up.stderr[-2000:]}")
+        user, password = match[1], match[2]
+        started = time.perf_counter()
+        url = f"https://{engine.address}:{port}"  # the bench's own bridge
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = False  # the deployment's self-signed certificate (names 127.0.0.1)
+        page = session.get(f"{url}/hub/login", timeout=60)
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+        form = {"username": user, "password": password, "_xsrf": xsrf[1] if xsrf else ""}
+        answer = session.post(f"{url}/hub/login?next=%2Fhub%2Fspawn", data=form, timeout=60)
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            answer = session.get(f"{url}/user/{user}/lab", timeout=60)
+            if answer.status_code == 200 and "JupyterLab" in answer.text:
+                break
+            time.sleep(0.5)
+        else:
+            raise RuntimeError(f"no JupyterLab for {user} in 240 s: {answer.status_code}")
+        phases.append(("login → the user's JupyterLab answers (spawn included)",
+                       time.perf_counter() - started))  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "berth", "down"], cwd=workdir, env=env,
+            capture_output=True, timeout=300, check=False,
+        )  # fmt: skip
+
+
+def cold_path(host: docker.DockerClient, tree: Path, jobs: int | None, phases: Phases) -> None:
+    engine = EmptyEngine(host, uuid.uuid4().hex[:8])
+    try:
+        build(engine, tree, jobs, phases)
+        up_and_login(engine, tree, phases)
+    finally:
+        engine.remove()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        nargs="*",
+        default=[2],
+        help="a cold path of this checkout for each (images built side by side)",
+    )
+    parser.add_argument(
+        "--before",
+        metavar="COMMIT",
+        help="first, the cold path of this commit's tree (git archive), as it was",
+    )
+    parser.add_argument("--skip-host", action="store_true")
+    args = parser.parse_args()  # fmt: skip
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    host = docker.from_env(timeout=300)
+    ensure_node_image(host)
+    host_phases: Phases = []
+    if not args.skip_host:
+        host_setup(host_phases)
+    with tempfile.TemporaryDirectory(prefix="berth-cold-tree-") as before_tree:
+        runs: list[tuple[str, Path, int | None]] = []
+        if args.before:
+            archive = subprocess.run(["git", "archive", args.before], cwd=ROOT,
+                                     capture_output=True, check=True).stdout  # fmt: skip
+            subprocess.run(["tar", "-x", "-C", before_tree], input=archive, check=True)
+            runs.append((f"{args.before} (before)", Path(before_tree), None))
+        runs += [(f"this checkout, --jobs {jobs}", ROOT, jobs) for jobs in args.jobs]
+        for label, tree, jobs in runs:
+            phases = list(host_phases)
+            cold_path(host, tree, jobs, phases)
+            print(f"\ncold path, {label}:")
+            for name, seconds in phases:
+                print(f"  {name:<66} {seconds:7.1f} s")
+            counted = ("host", "images, wall", "berth up", "login")
+            total = sum(seconds for name, seconds in phases if name.startswith(counted))
+            print(f"  {'total (host + images wall + up + login)':<66} {total:7.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
