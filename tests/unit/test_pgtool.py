@@ -106,7 +106,8 @@ def test_every_accepted_scheme_has_its_driver_in_the_hub_image():
 
 def test_the_hub_image_has_pg_dump_and_psql():
     dockerfile = Path("berth/images/stack/hub/Dockerfile").read_text()
-    assert re.search(r"install .*\n\s+postgresql-client ", dockerfile)
+    install = re.search(r"apt-get install [^\n]*\\\n((?:[^\n]*\\\n)*[^\n]*)", dockerfile)
+    assert install and re.search(r"\bpostgresql-client\b", install.group(1))
 
 
 def test_the_hub_entry_reads_the_url_jupyterhub_will_use(tmp_path):
