@@ -98,10 +98,25 @@ def stop_all(hub: Hub, users: list[str]) -> None:
         list(pool.map(hub.stop, users))
 
 
+def keep_logs(hub: Hub, where: Path) -> None:
+    where.mkdir(parents=True, exist_ok=True)
+    for log in ("hub.log", "chp.log", "jupyterhub_config.py"):
+        if (hub.workdir / log).exists():
+            (where / log).write_bytes((hub.workdir / log).read_bytes())
+
+
 def run_scenarios(
-    kind: str, image: str, sequential: int, concurrent: int, timeout: float, workdir: Path
+    kind: str,
+    image: str,
+    sequential: int,
+    concurrent: int,
+    timeout: float,
+    workdir: Path,
+    logs: Path | None = None,
+    extra_config: str = "",
 ) -> dict[str, Any]:
     spawner_class, config = SPAWNERS[kind]
+    config += extra_config.replace("{", "{{").replace("}", "}}")
     hub = Hub(workdir / kind, config, spawner=spawner_class, image=image)
     results: dict[str, Any] = {"spawner": kind}
     try:
@@ -137,13 +152,13 @@ def run_scenarios(
             stop_all(hub, con_users)
     except Exception:
         kept = Path(tempfile.mkdtemp(prefix=f"berth-bench-{kind}-failed-"))
-        for log in ("hub.log", "chp.log", "jupyterhub_config.py"):
-            if (hub.workdir / log).exists():
-                (kept / log).write_bytes((hub.workdir / log).read_bytes())
+        keep_logs(hub, kept)
         print(f"# {kind} failed; its logs are kept in {kept}", flush=True)
         raise
     finally:
         hub.cleanup()
+        if logs is not None:
+            keep_logs(hub, logs / kind)
     return results
 
 
@@ -190,6 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=sorted(SPAWNERS), action="append")
     parser.add_argument("--timeout", type=float, default=180.0, help="per spawn, seconds")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--logs", type=Path, help="keep each hub's log in LOGS/<spawner>/")
+    parser.add_argument(
+        "--berth-config",
+        default="",
+        metavar="LINES",
+        help="more jupyterhub_config.py lines for Berth's hub, e.g. "
+        "'c.ContainerSpawner.max_concurrent_boots = 3'",
+    )
     args = parser.parse_args(argv)
     if not (0 <= args.sequential <= 50 and 0 <= args.concurrent <= 50):
         parser.error("keep --sequential and --concurrent within 0..50")
@@ -204,7 +227,14 @@ def main(argv: list[str] | None = None) -> int:
             )
             results.append(
                 run_scenarios(
-                    kind, args.image, args.sequential, args.concurrent, args.timeout, Path(tmp)
+                    kind,
+                    args.image,
+                    args.sequential,
+                    args.concurrent,
+                    args.timeout,
+                    Path(tmp),
+                    args.logs,
+                    "\n" + args.berth_config + "\n" if kind == "berth" else "",
                 )
             )
     text = report(results)
