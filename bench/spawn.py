@@ -98,6 +98,53 @@ def stop_all(hub: Hub, users: list[str]) -> None:
         list(pool.map(hub.stop, users))
 
 
+def hub_cpu(hub: Hub) -> float:
+    """CPU seconds (user + system) the hub process has used so far."""
+    assert hub.hub_proc is not None
+    fields = Path(f"/proc/{hub.hub_proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def grow(hub: Hub, levels: list[int], probes: int, timeout: float) -> list[dict[str, Any]]:
+    """Cost growth: at each level, that many servers keep running (started ten at a time, not
+    timed) while ``probes`` more are spawned and stopped one after another. Per level: their
+    spawn p50, the hub's CPU seconds per probe spawn (start to first 200, and the stop), and
+    the hub's CPU share while idle with that many servers (over 10 s)."""
+    running: list[str] = []
+    rows = []
+    try:
+        for level in sorted(levels):
+            new = [f"run{i}" for i in range(len(running), level)]
+            for user in new:
+                hub.create_user(user)
+            with ThreadPoolExecutor(10) as pool:
+                list(pool.map(lambda u: one_spawn(hub, u, timeout, 10), new))
+            running += new
+            time.sleep(5)  # let the new servers settle
+            latencies, cpu_before = [], hub_cpu(hub)
+            for i in range(probes):
+                user = f"probe{level}x{i}"
+                hub.create_user(user)
+                latencies.append(one_spawn(hub, user, timeout))
+                hub.stop(user)
+            per_spawn = (hub_cpu(hub) - cpu_before) / max(1, probes)
+            idle_before, idle_start = hub_cpu(hub), time.monotonic()
+            time.sleep(10)
+            idle = (hub_cpu(hub) - idle_before) / (time.monotonic() - idle_start)
+            rows.append(
+                {
+                    "running": level,
+                    "p50": statistics.median(latencies),
+                    "hub_cpu_per_spawn": per_spawn,
+                    "hub_idle_cpu": idle,
+                }
+            )
+            print(f"# growth {rows[-1]}", flush=True)
+    finally:
+        stop_all(hub, running)
+    return rows
+
+
 def keep_logs(hub: Hub, where: Path) -> None:
     where.mkdir(parents=True, exist_ok=True)
     for log in ("hub.log", "chp.log", "jupyterhub_config.py"):
@@ -114,6 +161,8 @@ def run_scenarios(
     workdir: Path,
     logs: Path | None = None,
     extra_config: str = "",
+    growth: list[int] | None = None,
+    growth_probes: int = 3,
 ) -> dict[str, Any]:
     spawner_class, config = SPAWNERS[kind]
     config += extra_config.replace("{", "{{").replace("}", "}}")
@@ -139,17 +188,25 @@ def run_scenarios(
         con_users = users[sequential:]
         barrier = threading.Barrier(len(con_users)) if con_users else None
 
-        def spawn_at_once(user: str) -> float:
+        def spawn_at_once(user: str) -> float | None:
             assert barrier is not None
             barrier.wait()
-            return one_spawn(hub, user, timeout, len(con_users))
+            try:
+                return one_spawn(hub, user, timeout, len(con_users))
+            except (RuntimeError, TimeoutError, requests.RequestException) as exc:
+                print(f"# {kind}: {user} failed: {str(exc)[:300]}", flush=True)
+                return None
 
         if con_users:
             con_start = time.monotonic()
             with ThreadPoolExecutor(len(con_users)) as pool:
-                con = list(pool.map(spawn_at_once, con_users))
+                outcomes = list(pool.map(spawn_at_once, con_users))
+            con = [latency for latency in outcomes if latency is not None]
             results["concurrent"] = summary(con, time.monotonic() - con_start)
+            results["concurrent"]["failures"] = len(outcomes) - len(con)
             stop_all(hub, con_users)
+        if growth:
+            results["growth"] = grow(hub, growth, growth_probes, timeout)
     except Exception:
         kept = Path(tempfile.mkdtemp(prefix=f"berth-bench-{kind}-failed-"))
         keep_logs(hub, kept)
@@ -174,14 +231,29 @@ def summary(latencies: list[float], wall: float) -> dict[str, Any]:
 
 
 def report(all_results: list[dict[str, Any]]) -> str:
-    lines = [f"{'spawner':<14} {'scenario':<11} {'n':>3} {'p50 s':>7} {'p95 s':>7} {'wall s':>7}"]
+    lines = [
+        f"{'spawner':<14} {'scenario':<11} {'n':>3} {'p50 s':>7} {'p95 s':>7} {'wall s':>7} "
+        f"{'failed':>6}"
+    ]
     for res in all_results:
         for scenario in ("sequential", "concurrent"):
             if scenario in res:
                 s = res[scenario]
                 lines.append(
                     f"{res['spawner']:<14} {scenario:<11} {s['n']:>3} {s['p50']:>7.2f} "
-                    f"{s['p95']:>7.2f} {s['wall']:>7.2f}"
+                    f"{s['p95']:>7.2f} {s['wall']:>7.2f} {s.get('failures', 0):>6}"
+                )
+    if any("growth" in res for res in all_results):
+        lines.append("")
+        lines.append(
+            f"{'spawner':<14} {'running':>7} {'spawn p50 s':>11} {'hub CPU s/spawn':>15} "
+            f"{'hub idle CPU %':>14}"
+        )
+        for res in all_results:
+            for row in res.get("growth", []):
+                lines.append(
+                    f"{res['spawner']:<14} {row['running']:>7} {row['p50']:>11.2f} "
+                    f"{row['hub_cpu_per_spawn']:>15.2f} {100 * row['hub_idle_cpu']:>14.1f}"
                 )
     by_kind = {r["spawner"]: r for r in all_results}
     if {"berth", "dockerspawner"} <= set(by_kind):
@@ -205,6 +277,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=sorted(SPAWNERS), action="append")
     parser.add_argument("--timeout", type=float, default=180.0, help="per spawn, seconds")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--growth",
+        default="",
+        metavar="N,N,...",
+        help="cost growth: spawn p50 and hub CPU with N servers running, e.g. 1,10,50",
+    )
+    parser.add_argument("--growth-probes", type=int, default=3, help="timed spawns per level")
     parser.add_argument("--logs", type=Path, help="keep each hub's log in LOGS/<spawner>/")
     parser.add_argument(
         "--berth-config",
@@ -216,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not (0 <= args.sequential <= 50 and 0 <= args.concurrent <= 50):
         parser.error("keep --sequential and --concurrent within 0..50")
+    growth = [int(n) for n in args.growth.split(",") if n.strip()]
+    if any(not 1 <= n <= 50 for n in growth) or not 1 <= args.growth_probes <= 10:
+        parser.error("keep --growth levels within 1..50 and --growth-probes within 1..10")
     kinds = args.only or ["berth", "dockerspawner"]
     results = []
     with tempfile.TemporaryDirectory(prefix="berth-bench-") as tmp:
@@ -235,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
                     Path(tmp),
                     args.logs,
                     "\n" + args.berth_config + "\n" if kind == "berth" else "",
+                    growth,
+                    args.growth_probes,
                 )
             )
     text = report(results)
