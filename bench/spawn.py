@@ -183,7 +183,8 @@ def run_scenarios(
         for user in users[:sequential]:
             seq.append(one_spawn(hub, user, timeout))
             hub.stop(user)
-        results["sequential"] = summary(seq, time.monotonic() - seq_start)
+        if sequential:
+            results["sequential"] = summary(seq, time.monotonic() - seq_start)
 
         con_users = users[sequential:]
         barrier = threading.Barrier(len(con_users)) if con_users else None
@@ -261,7 +262,7 @@ def report(all_results: list[dict[str, Any]]) -> str:
         lines.append("ratios berth / dockerspawner (lower is better):")
         for scenario in ("sequential", "concurrent"):
             ours, theirs = by_kind["berth"].get(scenario), by_kind["dockerspawner"].get(scenario)
-            if ours and theirs:
+            if ours and theirs and ours["n"] and theirs["n"]:
                 parts = [f"{k} {ours[k] / theirs[k]:.2f}" for k in ("p50", "p95", "wall")]
                 lines.append(f"  {scenario:<11} " + "  ".join(parts))
     return "\n".join(lines)
