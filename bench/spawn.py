@@ -8,6 +8,13 @@ scenario and the ratios Berth / DockerSpawner.
 
     python bench/spawn.py                       # 10 sequential + 20 concurrent, both spawners
     python bench/spawn.py --sequential 3 --concurrent 4 --only berth
+    python bench/spawn.py --sequential 0 --concurrent 50          # a burst: failures counted
+    python bench/spawn.py --sequential 0 --concurrent 0 --growth 1,10,50   # cost growth
+    python bench/spawn.py --only berth --berth-config 'c.ContainerSpawner.max_concurrent_boots = 3'
+
+--growth keeps N servers running and times a few more spawns at each level, with the hub's CPU
+seconds per spawn and its idle CPU share. --logs DIR keeps each hub's log (Berth's spawner logs
+one line per start with where the time went).
 
 Needs the image (default berth/base-notebook:latest, or BERTH_TEST_IMAGE / --image), Docker,
 ``configurable-http-proxy`` on PATH and ``dockerspawner==14.0.0`` (the ``bench`` extra). Only
