@@ -31,6 +31,7 @@ import docker
 # What berth up's rendered config sets that matters for memory: the spawner, the authenticator
 # (local accounts), the CLI's service with the admin role. No TLS: the proxy is inside.
 CONFIG = """
+c.JupyterHub.db_url = "sqlite:////srv/berth/data/jupyterhub.sqlite"
 c.JupyterHub.spawner_class = "berth"
 c.JupyterHub.authenticator_class = "berth-native"
 c.JupyterHub.bind_url = "http://127.0.0.1:8000/"

@@ -8,6 +8,13 @@ scenario and the ratios Berth / DockerSpawner.
 
     python bench/spawn.py                       # 10 sequential + 20 concurrent, both spawners
     python bench/spawn.py --sequential 3 --concurrent 4 --only berth
+    python bench/spawn.py --sequential 0 --concurrent 50          # a burst: failures counted
+    python bench/spawn.py --sequential 0 --concurrent 0 --growth 1,10,50   # cost growth
+    python bench/spawn.py --only berth --berth-config 'c.ContainerSpawner.max_concurrent_boots = 3'
+
+--growth keeps N servers running and times a few more spawns at each level, with the hub's CPU
+seconds per spawn and its idle CPU share. --logs DIR keeps each hub's log (Berth's spawner logs
+one line per start with where the time went).
 
 Needs the image (default berth/base-notebook:latest, or BERTH_TEST_IMAGE / --image), Docker,
 ``configurable-http-proxy`` on PATH and ``dockerspawner==14.0.0`` (the ``bench`` extra). Only
@@ -98,10 +105,77 @@ def stop_all(hub: Hub, users: list[str]) -> None:
         list(pool.map(hub.stop, users))
 
 
+def hub_cpu(hub: Hub) -> float:
+    """CPU seconds (user + system) the hub process has used so far."""
+    assert hub.hub_proc is not None
+    fields = Path(f"/proc/{hub.hub_proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def grow(hub: Hub, levels: list[int], probes: int, timeout: float) -> list[dict[str, Any]]:
+    """Cost growth: at each level, that many servers keep running (started ten at a time, not
+    timed) while ``probes`` more are spawned and stopped one after another. Per level: their
+    spawn p50, the hub's CPU seconds per probe spawn (start to first 200, and the stop), and
+    the hub's CPU share while idle with that many servers (over 10 s)."""
+    running: list[str] = []
+    rows = []
+    try:
+        for level in sorted(levels):
+            new = [f"run{i}" for i in range(len(running), level)]
+            for user in new:
+                hub.create_user(user)
+            with ThreadPoolExecutor(10) as pool:
+                list(pool.map(lambda u: one_spawn(hub, u, timeout, 10), new))
+            running += new
+            time.sleep(5)  # let the new servers settle
+            latencies, cpu_before = [], hub_cpu(hub)
+            for i in range(probes):
+                user = f"probe{level}x{i}"
+                hub.create_user(user)
+                latencies.append(one_spawn(hub, user, timeout))
+                hub.stop(user)
+            per_spawn = (hub_cpu(hub) - cpu_before) / max(1, probes)
+            idle_before, idle_start = hub_cpu(hub), time.monotonic()
+            time.sleep(10)
+            idle = (hub_cpu(hub) - idle_before) / (time.monotonic() - idle_start)
+            rows.append(
+                {
+                    "running": level,
+                    "p50": statistics.median(latencies),
+                    "hub_cpu_per_spawn": per_spawn,
+                    "hub_idle_cpu": idle,
+                }
+            )
+            print(f"# growth {rows[-1]}", flush=True)
+    finally:
+        try:
+            stop_all(hub, running)
+        except AssertionError as exc:  # figures taken; cleanup() removes what is left
+            print(f"# stopping after the growth scenario: {exc}", flush=True)
+    return rows
+
+
+def keep_logs(hub: Hub, where: Path) -> None:
+    where.mkdir(parents=True, exist_ok=True)
+    for log in ("hub.log", "chp.log", "jupyterhub_config.py"):
+        if (hub.workdir / log).exists():
+            (where / log).write_bytes((hub.workdir / log).read_bytes())
+
+
 def run_scenarios(
-    kind: str, image: str, sequential: int, concurrent: int, timeout: float, workdir: Path
+    kind: str,
+    image: str,
+    sequential: int,
+    concurrent: int,
+    timeout: float,
+    workdir: Path,
+    logs: Path | None = None,
+    extra_config: str = "",
+    growth: list[int] | None = None,
+    growth_probes: int = 3,
 ) -> dict[str, Any]:
     spawner_class, config = SPAWNERS[kind]
+    config += extra_config.replace("{", "{{").replace("}", "}}")
     hub = Hub(workdir / kind, config, spawner=spawner_class, image=image)
     results: dict[str, Any] = {"spawner": kind}
     try:
@@ -119,31 +193,43 @@ def run_scenarios(
         for user in users[:sequential]:
             seq.append(one_spawn(hub, user, timeout))
             hub.stop(user)
-        results["sequential"] = summary(seq, time.monotonic() - seq_start)
+        if sequential:
+            results["sequential"] = summary(seq, time.monotonic() - seq_start)
 
         con_users = users[sequential:]
         barrier = threading.Barrier(len(con_users)) if con_users else None
 
-        def spawn_at_once(user: str) -> float:
+        def spawn_at_once(user: str) -> float | None:
             assert barrier is not None
             barrier.wait()
-            return one_spawn(hub, user, timeout, len(con_users))
+            try:
+                return one_spawn(hub, user, timeout, len(con_users))
+            except (RuntimeError, TimeoutError, requests.RequestException) as exc:
+                print(f"# {kind}: {user} failed: {str(exc)[:300]}", flush=True)
+                return None
 
         if con_users:
             con_start = time.monotonic()
             with ThreadPoolExecutor(len(con_users)) as pool:
-                con = list(pool.map(spawn_at_once, con_users))
+                outcomes = list(pool.map(spawn_at_once, con_users))
+            con = [latency for latency in outcomes if latency is not None]
             results["concurrent"] = summary(con, time.monotonic() - con_start)
-            stop_all(hub, con_users)
+            results["concurrent"]["failures"] = len(outcomes) - len(con)
+            try:
+                stop_all(hub, con_users)
+            except AssertionError as exc:  # figures taken; cleanup() removes what is left
+                print(f"# {kind}: stopping after the burst: {exc}", flush=True)
+        if growth:
+            results["growth"] = grow(hub, growth, growth_probes, timeout)
     except Exception:
         kept = Path(tempfile.mkdtemp(prefix=f"berth-bench-{kind}-failed-"))
-        for log in ("hub.log", "chp.log", "jupyterhub_config.py"):
-            if (hub.workdir / log).exists():
-                (kept / log).write_bytes((hub.workdir / log).read_bytes())
+        keep_logs(hub, kept)
         print(f"# {kind} failed; its logs are kept in {kept}", flush=True)
         raise
     finally:
         hub.cleanup()
+        if logs is not None:
+            keep_logs(hub, logs / kind)
     return results
 
 
@@ -159,14 +245,29 @@ def summary(latencies: list[float], wall: float) -> dict[str, Any]:
 
 
 def report(all_results: list[dict[str, Any]]) -> str:
-    lines = [f"{'spawner':<14} {'scenario':<11} {'n':>3} {'p50 s':>7} {'p95 s':>7} {'wall s':>7}"]
+    lines = [
+        f"{'spawner':<14} {'scenario':<11} {'n':>3} {'p50 s':>7} {'p95 s':>7} {'wall s':>7} "
+        f"{'failed':>6}"
+    ]
     for res in all_results:
         for scenario in ("sequential", "concurrent"):
             if scenario in res:
                 s = res[scenario]
                 lines.append(
                     f"{res['spawner']:<14} {scenario:<11} {s['n']:>3} {s['p50']:>7.2f} "
-                    f"{s['p95']:>7.2f} {s['wall']:>7.2f}"
+                    f"{s['p95']:>7.2f} {s['wall']:>7.2f} {s.get('failures', 0):>6}"
+                )
+    if any("growth" in res for res in all_results):
+        lines.append("")
+        lines.append(
+            f"{'spawner':<14} {'running':>7} {'spawn p50 s':>11} {'hub CPU s/spawn':>15} "
+            f"{'hub idle CPU %':>14}"
+        )
+        for res in all_results:
+            for row in res.get("growth", []):
+                lines.append(
+                    f"{res['spawner']:<14} {row['running']:>7} {row['p50']:>11.2f} "
+                    f"{row['hub_cpu_per_spawn']:>15.2f} {100 * row['hub_idle_cpu']:>14.1f}"
                 )
     by_kind = {r["spawner"]: r for r in all_results}
     if {"berth", "dockerspawner"} <= set(by_kind):
@@ -174,7 +275,7 @@ def report(all_results: list[dict[str, Any]]) -> str:
         lines.append("ratios berth / dockerspawner (lower is better):")
         for scenario in ("sequential", "concurrent"):
             ours, theirs = by_kind["berth"].get(scenario), by_kind["dockerspawner"].get(scenario)
-            if ours and theirs:
+            if ours and theirs and ours["n"] and theirs["n"]:
                 parts = [f"{k} {ours[k] / theirs[k]:.2f}" for k in ("p50", "p95", "wall")]
                 lines.append(f"  {scenario:<11} " + "  ".join(parts))
     return "\n".join(lines)
@@ -190,9 +291,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=sorted(SPAWNERS), action="append")
     parser.add_argument("--timeout", type=float, default=180.0, help="per spawn, seconds")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--growth",
+        default="",
+        metavar="N,N,...",
+        help="cost growth: spawn p50 and hub CPU with N servers running, e.g. 1,10,50",
+    )
+    parser.add_argument("--growth-probes", type=int, default=3, help="timed spawns per level")
+    parser.add_argument("--logs", type=Path, help="keep each hub's log in LOGS/<spawner>/")
+    parser.add_argument(
+        "--berth-config",
+        default="",
+        metavar="LINES",
+        help="more jupyterhub_config.py lines for Berth's hub, e.g. "
+        "'c.ContainerSpawner.max_concurrent_boots = 3'",
+    )
     args = parser.parse_args(argv)
     if not (0 <= args.sequential <= 50 and 0 <= args.concurrent <= 50):
         parser.error("keep --sequential and --concurrent within 0..50")
+    growth = [int(n) for n in args.growth.split(",") if n.strip()]
+    if any(not 1 <= n <= 50 for n in growth) or not 1 <= args.growth_probes <= 10:
+        parser.error("keep --growth levels within 1..50 and --growth-probes within 1..10")
     kinds = args.only or ["berth", "dockerspawner"]
     results = []
     with tempfile.TemporaryDirectory(prefix="berth-bench-") as tmp:
@@ -204,9 +323,19 @@ def main(argv: list[str] | None = None) -> int:
             )
             results.append(
                 run_scenarios(
-                    kind, args.image, args.sequential, args.concurrent, args.timeout, Path(tmp)
+                    kind,
+                    args.image,
+                    args.sequential,
+                    args.concurrent,
+                    args.timeout,
+                    Path(tmp),
+                    args.logs,
+                    "\n" + args.berth_config + "\n" if kind == "berth" else "",
+                    growth,
+                    args.growth_probes,
                 )
             )
+            print(json.dumps(results[-1]), flush=True)  # kept should a later spawner fail
     text = report(results)
     print(text)
     if args.json:

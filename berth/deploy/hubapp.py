@@ -8,17 +8,23 @@ spawners: ~4 MiB of the idle hub and a part of every start (docs/deploy.md, "Hub
 hub that runs one authenticator and one spawner. berth.deploy.hubinit starts this hub with
 ``-f <config>`` only, so that list serves nothing here; the configured classes are loaded as
 always, through their entry-point names in the config file. `jupyterhub` itself is unchanged.
+It also refuses the few modules listed in berth.deploy.hub_imports, which the hub never uses.
 """
 
 from __future__ import annotations
 
 import os
 
-from jupyterhub import app
-from jupyterhub.auth import Authenticator
-from jupyterhub.crypto import CryptKeeper
-from jupyterhub.spawner import Spawner
-from traitlets import default
+from berth.deploy import hub_imports
+
+hub_imports.install()  # before JupyterHub's imports below: see berth.deploy.hub_imports
+
+# isort: split
+from jupyterhub import app  # noqa: E402
+from jupyterhub.auth import Authenticator  # noqa: E402
+from jupyterhub.crypto import CryptKeeper  # noqa: E402
+from jupyterhub.spawner import Spawner  # noqa: E402
+from traitlets import default  # noqa: E402
 
 
 # The same class name as upstream: it names the config section (c.JupyterHub) and the logger, so

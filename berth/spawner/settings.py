@@ -210,18 +210,19 @@ class ContainerSettings(LoggingConfigurable):
 
     max_concurrent_boots = Integer(
         help="""At most this many containers of this hub booting (from container start until
-        the server answers) at once; 0 = no limit. Default: the number of CPUs of the hub's
-        host. Server start-up is CPU-bound: in a burst of spawns, a limit near the number of
-        cores lets the first servers be ready early instead of all of them late (and the last
-        no later). Pulls, volume setup and container creation are never limited; see
-        ``boot_slot_hold`` for servers that are slow to boot for other reasons. A boot waits
-        for a slot at most half of ``start_timeout``, then goes ahead without one: the queue
-        orders boots and never makes one time out.""",
+        the server answers) at once; 0 = no limit. Default: one more than the number of CPUs of
+        the hub's host (a boot also waits for the engine to start its container, which uses
+        little of the host's CPU). Server start-up is CPU-bound: in a burst of spawns, a limit
+        near the number of cores lets the first servers be ready early instead of all of them
+        late (and the last no later). Pulls, volume setup and container creation are never
+        limited; see ``boot_slot_hold`` for servers that are slow to boot for other reasons.
+        A boot waits for a slot at most half of ``start_timeout``, then goes ahead without one:
+        the queue orders boots and never makes one time out.""",
     ).tag(config=True)
 
     @default("max_concurrent_boots")
     def _default_max_concurrent_boots(self) -> int:
-        return os.cpu_count() or 2
+        return (os.cpu_count() or 2) + 1
 
     boot_slot_hold = Float(
         10.0,

@@ -75,3 +75,48 @@ def test_the_configured_plugins_are_loaded_and_configured_the_others_not(tmp_pat
         "log": "JupyterHub",
         "other plug-ins imported": [],
     }
+
+
+PYGMENTS_SCRIPT = """
+import json, sys
+if sys.argv[1] == "hubapp":
+    import berth.deploy.hubapp  # noqa: F401
+else:
+    import jupyterhub.app  # noqa: F401  (what `jupyterhub` imports)
+import alembic.command  # JupyterHub's migrations (imported by jupyterhub.orm anyway)
+from mako import exceptions
+from mako.template import Template
+try:
+    Template("${1 / 0}").render()
+except ZeroDivisionError:
+    page = exceptions.html_error_template().render().decode()
+print(json.dumps({
+    "pygments": any(name == "pygments" or name.startswith("pygments.") for name in sys.modules),
+    "mako highlights": exceptions.pygments_html_formatter is not None,
+    "error page": "ZeroDivisionError" in page,
+}))
+"""
+
+
+def pygments_run(entry: str) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-c", PYGMENTS_SCRIPT, entry], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_the_hub_does_not_import_pygments_and_mako_still_renders_its_error_page() -> None:
+    """Fails before this change: alembic -> mako.exceptions imported all of pygments (~4.5 MiB
+    of the idle hub) to colour mako's error pages, which the hub never renders."""
+    assert pygments_run("jupyterhub") == {
+        "pygments": True,
+        "mako highlights": True,
+        "error page": True,
+    }
+    assert pygments_run("hubapp") == {
+        "pygments": False,
+        "mako highlights": False,
+        "error page": True,
+    }

@@ -239,11 +239,11 @@ async def _hold_slot(limit: int, hold: float, duration: float) -> None:
         await asyncio.sleep(duration)
 
 
-def test_boot_slots_default_to_one_per_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_boot_slots_default_to_one_more_than_the_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "cpu_count", lambda: 6)
-    assert make_spawner().max_concurrent_boots == 6
+    assert make_spawner().max_concurrent_boots == 7
     monkeypatch.setattr(os, "cpu_count", lambda: None)  # the OS does not say
-    assert make_spawner().max_concurrent_boots == 2
+    assert make_spawner().max_concurrent_boots == 3
     assert make_spawner(max_concurrent_boots=0).max_concurrent_boots == 0
 
 

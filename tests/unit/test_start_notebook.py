@@ -126,14 +126,40 @@ def test_main_execs_the_server(sn: ModuleType, bin_dir: Path, execs: list[list[s
     assert execs == [["jupyter", "lab", "--a=1", "--b=2"]]
 
 
-def test_main_hands_over_to_singleuser_under_a_hub(
+def test_main_runs_our_own_singleuser_script_in_process_under_a_hub(
     sn: ModuleType, bin_dir: Path, execs: list[list[str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Fails before this change: a second Python was started (start-singleuser.py exec'd)."""
     env = {"PATH": str(bin_dir), "JUPYTERHUB_API_TOKEN": "t"}
     with pytest.raises(Exec):
         sn.main(["--x"], env)
-    assert execs[0][0].endswith("/start-singleuser.py") and execs[0][1:] == ["--x"]
-    assert "JUPYTERHUB_API_TOKEN" in capsys.readouterr().err
+    assert execs == [["jupyterhub-singleuser", "--x"]]  # what start-singleuser.py would exec
+    err = capsys.readouterr().err
+    assert "JUPYTERHUB_API_TOKEN" in err and "start-singleuser.py] Executing" in err
+
+
+def test_the_own_script_digest_is_the_shipped_file(sn: ModuleType) -> None:
+    assert sn.is_own_singleuser_script(SCRIPT.with_name("start-singleuser.py"))
+
+
+def test_a_replaced_singleuser_script_is_execd(
+    tmp_path: Path, bin_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An image that ships its own start-singleuser.py gets it run, as docker-stacks does."""
+    (tmp_path / "start-notebook.py").write_bytes(SCRIPT.read_bytes())
+    (tmp_path / "start-singleuser.py").write_text("#!/usr/bin/env python3\nprint('mine')\n")
+    copy = load(tmp_path / "start-notebook.py", "start_notebook_copy")
+    calls: list[list[str]] = []
+
+    def fake_exec(program: str, argv: list[str]) -> None:
+        calls.append([str(program), *argv[1:]])
+        raise Exec(program)
+
+    monkeypatch.setattr(copy.os, "execv", fake_exec)
+    monkeypatch.setattr(copy.os, "execvp", fake_exec)
+    with pytest.raises(Exec):
+        copy.main(["--x"], {"PATH": str(bin_dir), "JUPYTERHUB_API_TOKEN": "t"})
+    assert calls == [[str(tmp_path / "start-singleuser.py"), "--x"]]
 
 
 def test_main_singleuser(sn: ModuleType, bin_dir: Path, execs: list[list[str]]) -> None:
