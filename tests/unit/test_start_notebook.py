@@ -135,7 +135,7 @@ def test_main_runs_our_own_singleuser_script_in_process_under_a_hub(
         sn.main(["--x"], env)
     assert execs == [["jupyterhub-singleuser", "--x"]]  # what start-singleuser.py would exec
     err = capsys.readouterr().err
-    assert "JUPYTERHUB_API_TOKEN" in err and "start-singleuser.py] Executing" in err
+    assert "JUPYTERHUB_API_TOKEN" in err and "Executing: jupyterhub-singleuser --x" in err
 
 
 def test_the_own_script_digest_is_the_shipped_file(sn: ModuleType) -> None:
