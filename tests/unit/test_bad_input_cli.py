@@ -359,6 +359,9 @@ def test_backup_and_restore_refuse_bad_arguments_before_the_engine(home, args, m
         (["snapshot", "take", "alice", "--name", "../x"], "invalid snapshot name"),
         (["snapshot", "take", "alice", "--name", "A:b"], "invalid snapshot name"),
         (["snapshot", "remove", "alice", "x/y"], "invalid snapshot name"),
+        (["snapshot", "share", "alice", "x/y", "bob"], "invalid snapshot name"),
+        (["snapshot", "share", "alice", "v1", "bad user!"], "invalid user name"),
+        (["snapshot", "unshare", "alice", "v1", "bob", "../x"], "invalid user name"),
     ],
 )
 def test_snapshot_names_are_refused_before_the_engine_is_asked(
