@@ -58,8 +58,9 @@ LABEL_TAKEN = LABEL_SNAPSHOT_TAKEN
 LABEL_DEPLOYMENT = LABEL_SNAPSHOT_PREFIX
 # Why `berth snapshot take` refuses the other back ends (docs/configuration.md, `snapshots`).
 UNSUPPORTED_HINT = {
-    "swarm": "a server's container runs on whichever node its task landed on, and an image "
-    "committed there would not reach the other nodes (nor pass the guard's image list)",
+    "swarm": "a server's container runs on whichever node its task landed on, which a "
+    "manager's API cannot commit; an image committed there would not reach the other nodes "
+    "(nor pass the guard's image list)",
     "system-users": "the server's files are the user's home on the host, not the container: "
     "there is nothing in the container worth keeping",
 }

@@ -357,7 +357,8 @@ def test_named_servers_are_services_of_their_own_with_their_own_volumes(hub, clu
         server: [m["Source"] for m in svc.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Mounts"]]
         for server, svc in (("", default), ("gpu", named))
     }
-    base = f"{hub.prefix}-{names.escape(user)}"
+    base = default.name  # {prefix}-{username}: the volume template is the name template here
+    assert base.endswith("-" + names.escape(user))
     assert mounts == {"": [base], "gpu": [base + "_gpu"]}
     hub.execute(user, "open('/home/jovyan/work/mine.txt', 'w').write('gpu')", server="gpu")
     check = "import os; print(os.path.exists('/home/jovyan/work/mine.txt'))"
