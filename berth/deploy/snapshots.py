@@ -253,9 +253,14 @@ def snapshots(client: docker.DockerClient, prefix: str, user: str | None = None)
         labels = image.labels
         if LABEL_OWNER in labels and LABEL_NAME in labels and user in (None, labels[LABEL_OWNER]):
             try:
-                found.append(_snapshot(image))
+                snapshot = _snapshot(image)
             except BerthError:
                 continue  # a hand-made label that is no snapshot name
+            # Only the image that holds the snapshot's tag: an untagged one with the same labels
+            # (a snapshot removed while a container still used it, the config a share replaced)
+            # is not that snapshot.
+            if snapshot.image in image.tags:
+                found.append(snapshot)
     return sorted(found, key=lambda s: (s.taken, s.image))
 
 

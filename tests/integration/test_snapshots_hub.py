@@ -160,3 +160,30 @@ def test_an_admin_shares_a_snapshot_with_one_user_and_no_one_else(hub: Hub) -> N
     ]
     assert leftover == []
     client.close()
+
+
+def test_an_untagged_image_with_a_snapshots_labels_is_not_that_snapshot(hub: Hub) -> None:
+    """An untagged image with a snapshot's labels (here committed by hand, older by its label;
+    on a shared engine a leftover of an earlier run) is not that snapshot: the one with the tag
+    is listed, shared and removed. Fails before this change: `berth snapshot share` relabelled
+    the tagged image, then reported the untagged one, shared with nobody (seen in a deployment
+    test on this engine)."""
+    hub.spawn("hal")
+    hub.create_user("ida")
+    client = docker.from_env()
+    new = snapshots.take(client, hub.prefix, "hal", name="v1")
+    holder = client.containers.create(new.image, name=f"{hub.prefix}-holder", command="true")
+    labels = {**client.images.get(new.image).labels, "berth.snapshot.taken": "2000-01-01T00:00"}
+    stray = holder.commit(conf={"Labels": labels})  # untagged, the snapshot's labels
+    holder.remove(force=True)
+    try:
+        listed = snapshots.snapshots(client, hub.prefix, "hal")
+        assert [(s.image, s.taken) for s in listed] == [(new.image, new.taken)]
+        shared = snapshots.share(client, hub.prefix, "hal", "v1", ["ida"], ["hal", "ida"])
+        assert shared.shared == ("ida",)
+        snapshots.remove(client, hub.prefix, "hal", "v1")
+        assert snapshots.snapshots(client, hub.prefix, "hal") == []
+    finally:
+        client.images.remove(stray.id, force=True)
+        hub.stop("hal")
+        client.close()
