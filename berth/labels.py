@@ -8,6 +8,8 @@ floor module: the guard imports it without loading the spawner (and JupyterHub w
 
 from __future__ import annotations
 
+from berth.names import escape  # a ground floor module too: it imports nothing of Berth's
+
 LABEL_MANAGED = "berth.managed"  # "true" on everything Berth creates
 LABEL_ROLE = "berth.role"  # what the object is for: one of the ROLE_* values below
 LABEL_USER = "berth.user"
@@ -40,6 +42,16 @@ LABEL_SNAPSHOT_NAME = "berth.snapshot.name"
 LABEL_SNAPSHOT_SERVER = "berth.snapshot.server"
 LABEL_SNAPSHOT_TAKEN = "berth.snapshot.taken"
 LABEL_SNAPSHOT_PREFIX = "berth.snapshot.prefix"
+# A snapshot an admin shared (`berth snapshot share`): one label per user it is shared with,
+# ``berth.snapshot.shared.<escaped user>`` = the raw user name (empty once unshared: an image's
+# labels can be added to, never taken away), so the engine's label filter finds a user's.
+LABEL_SNAPSHOT_SHARED = "berth.snapshot.shared."
+
+
+def snapshot_share_label(user: str) -> str:
+    """The label that shares a snapshot with ``user`` (see :data:`LABEL_SNAPSHOT_SHARED`)."""
+    return LABEL_SNAPSHOT_SHARED + escape(user)
+
 
 # `berth up`'s service containers: which one (guard, hub, proxy or firewall), and a
 # fingerprint of everything it is made from.

@@ -11,12 +11,15 @@ from berth import engine_client
 from berth.cli.options import ConfigOption, load
 from berth.cli.output import console
 from berth.config.fields import check_username
-from berth.deploy import snapshots
+from berth.deploy import accounts, snapshots
+from berth.deploy.hub import exec_accounts
 from berth.deploy.layout import SPAWNER_PREFIX
 from berth.errors import BerthError
 
 app = typer.Typer(
-    help="Snapshots of users' servers, which only their owner can start.", no_args_is_help=True
+    help="Snapshots of users' servers, which only their owner (and the users an admin shares "
+    "them with) can start.",
+    no_args_is_help=True,
 )
 
 
@@ -43,6 +46,11 @@ def take_command(
     if name:
         snapshots.check_name(name)
     cfg = load(config)
+    if cfg.backend != "docker":
+        raise BerthError(
+            f"snapshots work with backend: docker only, not {cfg.backend!r}",
+            hint=snapshots.UNSUPPORTED_HINT[cfg.backend],
+        )
     client = engine_client.connect()
     taken = snapshots.take(client, SPAWNER_PREFIX, user, server, name)
     console.print(
@@ -62,9 +70,17 @@ def list_command(
     owner = _name(user) if user else None
     client = engine_client.connect()
     found = snapshots.snapshots(client, SPAWNER_PREFIX, owner)
-    table = Table("user", "name", "server", "taken (UTC)", "size", "image")
+    table = Table("user", "name", "server", "taken (UTC)", "size", "shared with", "image")
     for snap in found:
-        table.add_row(snap.owner, snap.name, snap.server, snap.taken, _mb(snap.size), snap.image)
+        table.add_row(
+            snap.owner,
+            snap.name,
+            snap.server,
+            snap.taken,
+            _mb(snap.size),
+            ", ".join(snap.shared),
+            snap.image,
+        )
     console.print(table if found else "no snapshots")
 
 
@@ -78,3 +94,32 @@ def remove_command(
     client = engine_client.connect()
     removed = snapshots.remove(client, SPAWNER_PREFIX, user, name)
     console.print(f"removed {removed.image}")
+
+
+@app.command("share")
+def share_command(
+    user: Annotated[str, typer.Argument(help="Whose snapshot.")],
+    name: Annotated[str, typer.Argument(help="Its name (see `berth snapshot list`).")],
+    to: Annotated[list[str], typer.Argument(help="The users who may start it too.")],
+) -> None:
+    """Let other users (of the hub) start a server from USER's snapshot NAME too."""
+    user, name = _name(user), snapshots.check_name(name)
+    wanted = [_name(other) for other in to]
+    client = engine_client.connect()
+    known = [entry["name"] for entry in exec_accounts(client, accounts.request("list"))]
+    shared = snapshots.share(client, SPAWNER_PREFIX, user, name, wanted, known)
+    console.print(f"{shared.image} is shared with {', '.join(shared.shared)}")
+
+
+@app.command("unshare")
+def unshare_command(
+    user: Annotated[str, typer.Argument(help="Whose snapshot.")],
+    name: Annotated[str, typer.Argument(help="Its name (see `berth snapshot list`).")],
+    to: Annotated[list[str], typer.Argument(help="The users who may no longer start it.")],
+) -> None:
+    """Stop sharing USER's snapshot NAME (their running servers keep running)."""
+    user, name = _name(user), snapshots.check_name(name)
+    wanted = [_name(other) for other in to]
+    client = engine_client.connect()
+    left = snapshots.unshare(client, SPAWNER_PREFIX, user, name, wanted)
+    console.print(f"{left.image} is shared with {', '.join(left.shared) or 'nobody'}")

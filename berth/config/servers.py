@@ -3,7 +3,10 @@
 With ``named: true`` a user may run, besides their default server, up to ``limit_per_user``
 named servers; each picks its own image from ``images.allowed`` on the options form and gets
 its own volume (the volume name template carries the server name; the default server keeps the
-volume it always had).
+volume it always had). With ``backend: swarm`` each server is its own service (the service name
+carries the server suffix) with its own volume the same way. With ``backend: system-users`` a
+user's servers are separate containers that share the one thing that is the user's there, the
+host home: as when one person logs in twice on a host.
 """
 
 from __future__ import annotations
@@ -40,11 +43,8 @@ def servers_problem(cfg: Any) -> tuple[str, str] | None:
         if section.limit_per_user != ServersConfig().limit_per_user:
             return ("servers.limit_per_user", "has no effect without servers.named: true")
         return None
-    if cfg.backend != "docker":
-        return (
-            "servers.named",
-            f"named servers work with backend: docker only in this version, not {cfg.backend!r}",
-        )
+    if cfg.backend == "system-users":
+        return None  # no volumes: every server of the user mounts the user's home
     template = cfg.storage.volume_name_template
     if not template_fields(template) & SERVER_FIELDS:
         return (

@@ -6,6 +6,14 @@ the escaping keeps users apart, see :mod:`berth.names`) and labelled with its ow
 deployment's spawner prefix. The spawner offers a user exactly the snapshots whose labels name them
 (``ContainerSpawner.snapshot_images``), so nobody starts another user's snapshot.
 
+Sharing (`berth snapshot share`, an operator's command on the host): the image gets a label per
+user it is shared with (:func:`berth.labels.snapshot_share_label`). An image's labels cannot be
+changed in place, so the image is built again ``FROM`` itself with the new labels (the engine's
+classic builder: no new layer, only a new config whose parent is the old image) and the tag
+moves to it; a server running from the old image keeps running, and removing the snapshot
+removes the old config with it. Unsharing sets the user's label to "" (a build can add labels,
+not drop them), which no user's filter matches.
+
 What is in one: the container's own file system -- packages installed with pip or apt, files
 outside the mounted volume -- and not the volumes, which stay where they are. The image keeps the
 configuration of the image the server was started from (command, user, environment, working
@@ -14,14 +22,15 @@ directory), not the container's: the container's environment holds the server's 
 
 from __future__ import annotations
 
+import io
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import docker
-from docker.errors import APIError, ImageNotFound
+from docker.errors import APIError, BuildError, ImageNotFound
 
 from berth import names
 from berth.errors import BerthError
@@ -34,8 +43,10 @@ from berth.labels import (
     LABEL_SNAPSHOT_OWNER,
     LABEL_SNAPSHOT_PREFIX,
     LABEL_SNAPSHOT_SERVER,
+    LABEL_SNAPSHOT_SHARED,
     LABEL_SNAPSHOT_TAKEN,
     LABEL_USER,
+    snapshot_share_label,
 )
 from berth.labels import ROLE_SINGLEUSER as SINGLEUSER
 
@@ -45,6 +56,14 @@ LABEL_NAME = LABEL_SNAPSHOT_NAME
 LABEL_SERVER_OF = LABEL_SNAPSHOT_SERVER
 LABEL_TAKEN = LABEL_SNAPSHOT_TAKEN
 LABEL_DEPLOYMENT = LABEL_SNAPSHOT_PREFIX
+# Why `berth snapshot take` refuses the other back ends (docs/configuration.md, `snapshots`).
+UNSUPPORTED_HINT = {
+    "swarm": "a server's container runs on whichever node its task landed on, which a "
+    "manager's API cannot commit; an image committed there would not reach the other nodes "
+    "(nor pass the guard's image list)",
+    "system-users": "the server's files are the user's home on the host, not the container: "
+    "there is nothing in the container worth keeping",
+}
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\Z")
 # What the new image keeps from the image the server was started from.
 KEPT_CONFIG = ("Env", "Cmd", "Entrypoint", "User", "WorkingDir", "ExposedPorts", "Healthcheck")
@@ -58,6 +77,7 @@ class Snapshot:
     server: str
     taken: str
     size: int  # bytes
+    shared: tuple[str, ...] = ()  # the users it is shared with, sorted
 
 
 def check_name(name: str) -> str:
@@ -135,7 +155,95 @@ def _snapshot(image: Any) -> Snapshot:
         server=labels.get(LABEL_SERVER_OF, ""),
         taken=labels.get(LABEL_TAKEN, ""),
         size=int(image.attrs.get("Size") or 0),
+        shared=shared_with(labels),
     )
+
+
+def shared_with(labels: Mapping[str, str]) -> tuple[str, ...]:
+    """The users a snapshot's labels share it with: a label counts only when its key is the
+    one its value (the user) gives, so a hand-made label names nobody else."""
+    return tuple(
+        sorted(
+            value
+            for key, value in labels.items()
+            if key.startswith(LABEL_SNAPSHOT_SHARED) and value
+            and key == snapshot_share_label(value)
+        )
+    )  # fmt: skip
+
+
+def share_changes(
+    snapshot: Snapshot, add: Iterable[str], drop: Iterable[str], known_users: Iterable[str]
+) -> dict[str, str]:
+    """The labels that share ``snapshot`` with the users in ``add`` and stop sharing it with
+    those in ``drop``; refused for a user the hub does not know (``add``), the owner, or a user
+    it is not shared with (``drop``). Empty when nothing changes."""
+    known = set(known_users)
+    changes: dict[str, str] = {}
+    for user in add:
+        if user == snapshot.owner:
+            raise BerthError(f"{user} owns {snapshot.image}: there is nothing to share")
+        if user not in known:
+            raise BerthError(
+                f"there is no user named {user!r} on the hub",
+                hint="see `berth users list`; add the user first",
+            )
+        if user not in snapshot.shared:
+            changes[snapshot_share_label(user)] = user
+    for user in drop:
+        if user not in snapshot.shared:
+            raise BerthError(f"{snapshot.image} is not shared with {user!r}")
+        changes[snapshot_share_label(user)] = ""
+    return changes
+
+
+def _find(client: docker.DockerClient, prefix: str, owner: str, name: str) -> Snapshot:
+    for snapshot in snapshots(client, prefix, owner):
+        if snapshot.name == name:
+            return snapshot
+    raise BerthError(f"{owner} has no snapshot named {name!r}", hint="see `berth snapshot list`")
+
+
+def _relabel(client: docker.DockerClient, snapshot: Snapshot, changes: Mapping[str, str]) -> None:
+    """Build the snapshot again FROM its own image ID (so no registry is asked and no other
+    image of that name is taken) with ``changes`` over its labels, and move its tag there."""
+    image_id = client.images.get(snapshot.image).id
+    dockerfile = io.BytesIO(f"FROM {image_id}\n".encode())
+    try:
+        client.images.build(
+            fileobj=dockerfile, tag=snapshot.image, labels=dict(changes), pull=False, rm=True
+        )
+    except (APIError, BuildError) as exc:
+        raise BerthError(f"could not relabel {snapshot.image}: {exc}") from exc
+
+
+def share(
+    client: docker.DockerClient,
+    prefix: str,
+    owner: str,
+    name: str,
+    users: Iterable[str],
+    known_users: Iterable[str],
+) -> Snapshot:
+    """Share ``owner``'s snapshot ``name`` with ``users`` (each must be one of ``known_users``,
+    the hub's): their options forms offer it, and their spawners accept it."""
+    snapshot = _find(client, prefix, owner, name)
+    changes = share_changes(snapshot, users, (), known_users)
+    if changes:
+        _relabel(client, snapshot, changes)
+    return _find(client, prefix, owner, name)
+
+
+def unshare(
+    client: docker.DockerClient, prefix: str, owner: str, name: str, users: Iterable[str]
+) -> Snapshot:
+    """Stop sharing the snapshot with ``users``: their next start may not pick it (a server
+    already running from it keeps running)."""
+    snapshot = _find(client, prefix, owner, name)
+    changes = share_changes(snapshot, (), users, ())
+    if changes:
+        _relabel(client, snapshot, changes)
+    return _find(client, prefix, owner, name)
 
 
 def snapshots(client: docker.DockerClient, prefix: str, user: str | None = None) -> list[Snapshot]:
@@ -145,9 +253,14 @@ def snapshots(client: docker.DockerClient, prefix: str, user: str | None = None)
         labels = image.labels
         if LABEL_OWNER in labels and LABEL_NAME in labels and user in (None, labels[LABEL_OWNER]):
             try:
-                found.append(_snapshot(image))
+                snapshot = _snapshot(image)
             except BerthError:
                 continue  # a hand-made label that is no snapshot name
+            # Only the image that holds the snapshot's tag: an untagged one with the same labels
+            # (a snapshot removed while a container still used it, the config a share replaced)
+            # is not that snapshot.
+            if snapshot.image in image.tags:
+                found.append(snapshot)
     return sorted(found, key=lambda s: (s.taken, s.image))
 
 
@@ -164,11 +277,9 @@ def _remove_image(client: docker.DockerClient, snapshot: Snapshot) -> None:
 
 
 def remove(client: docker.DockerClient, prefix: str, user: str, name: str) -> Snapshot:
-    for snapshot in snapshots(client, prefix, user):
-        if snapshot.name == name:
-            _remove_image(client, snapshot)
-            return snapshot
-    raise BerthError(f"{user} has no snapshot named {name!r}", hint="see `berth snapshot list`")
+    snapshot = _find(client, prefix, user, name)
+    _remove_image(client, snapshot)
+    return snapshot
 
 
 def prune(client: docker.DockerClient, prefix: str, user: str, keep: int) -> list[Snapshot]:

@@ -21,7 +21,7 @@ from jupyterhub.spawner import Spawner
 from traitlets import default
 
 from berth import names
-from berth.labels import LABEL_SNAPSHOT_OWNER, LABEL_SNAPSHOT_PREFIX
+from berth.labels import LABEL_SNAPSHOT_OWNER, LABEL_SNAPSHOT_PREFIX, snapshot_share_label
 
 from . import errors, gpus, images, specs
 from .build import LIMIT_ENV, SpecInputs, resources
@@ -154,10 +154,18 @@ class BerthSpawner(ContainerSettings, Spawner):
     async def allowed_image_map(self) -> dict[str, str]:
         allowed = images.normalize_allowed(await resolve(self.allowed_images, self))
         if self.snapshot_images:
-            own = await self.engine.list_images(
-                {LABEL_SNAPSHOT_PREFIX: self.prefix, LABEL_SNAPSHOT_OWNER: self.user.name}
-            )
-            snapshots = images.snapshot_choices(own, self.user.name)
+            # Two listings (the engine ANDs label filters): the user's own, and those shared
+            # with them. What is offered here is also all chosen_image() accepts.
+            user = self.user.name
+            found = [
+                *await self.engine.list_images(
+                    {LABEL_SNAPSHOT_PREFIX: self.prefix, LABEL_SNAPSHOT_OWNER: user}
+                ),
+                *await self.engine.list_images(
+                    {LABEL_SNAPSHOT_PREFIX: self.prefix, snapshot_share_label(user): user}
+                ),
+            ]
+            snapshots = images.snapshot_choices(found, user, self.prefix)
             if snapshots:  # the default stays the default, and a choice
                 allowed = {**(allowed or {self.image: self.image}), **snapshots}
         return allowed

@@ -8,7 +8,13 @@ from typing import Any
 
 import docker.errors
 
-from berth.labels import LABEL_SNAPSHOT_NAME, LABEL_SNAPSHOT_OWNER, LABEL_SNAPSHOT_TAKEN
+from berth import names
+from berth.labels import (
+    LABEL_SNAPSHOT_NAME,
+    LABEL_SNAPSHOT_OWNER,
+    LABEL_SNAPSHOT_TAKEN,
+    snapshot_share_label,
+)
 
 from . import errors
 from .engine_api import EngineRecord, ImageStore
@@ -40,20 +46,34 @@ def normalize_allowed(value: object) -> dict[str, str]:
 SNAPSHOT_REPOSITORY = "berth-snapshot"  # berth.deploy.snapshots names its images so
 
 
-def snapshot_choices(records: list[EngineRecord], owner: str) -> dict[str, str]:
-    """Display name -> image of ``owner``'s snapshots, from image summaries (oldest first).
+def snapshot_tag(prefix: str, owner: str, name: str) -> str:
+    """The tag ``berth snapshot take`` gives ``owner``'s snapshot ``name`` (its image_ref)."""
+    return f"{SNAPSHOT_REPOSITORY}/{prefix.lower()}/u{names.escape(owner)}:{name}"
 
-    The engine filtered by labels already; the owner is checked again here, and only tags in
-    Berth's snapshot repository count."""
+
+def snapshot_choices(records: list[EngineRecord], user: str, prefix: str) -> dict[str, str]:
+    """Display name -> image of the snapshots ``user`` may start, from image summaries (oldest
+    first): their own ("Snapshot NAME") and those an admin shared with them ("Snapshot NAME
+    from OWNER").
+
+    The engine filtered by labels already; both are checked again here, and only the one tag
+    ``berth snapshot`` gives a snapshot with those labels counts (an image tagged by hand into
+    the snapshot repository, or labelled for one user and tagged as another's, is no choice)."""
     found = []
     for record in records:
         labels = record.get("Labels") or {}
-        if labels.get(LABEL_SNAPSHOT_OWNER) != owner:
+        owner, name = labels.get(LABEL_SNAPSHOT_OWNER), labels.get(LABEL_SNAPSHOT_NAME)
+        if not isinstance(owner, str) or not isinstance(name, str) or not owner:
             continue
-        for tag in record.get("RepoTags") or []:
-            if tag.startswith(SNAPSHOT_REPOSITORY + "/"):
-                name = labels.get(LABEL_SNAPSHOT_NAME, tag.rsplit(":", 1)[-1])
-                found.append((labels.get(LABEL_SNAPSHOT_TAKEN, ""), f"Snapshot {name}", tag))
+        if owner == user:
+            display = f"Snapshot {name}"
+        elif labels.get(snapshot_share_label(user)) == user:
+            display = f"Snapshot {name} from {owner}"
+        else:
+            continue
+        tag = snapshot_tag(prefix, owner, name)
+        if tag in (record.get("RepoTags") or []):
+            found.append((labels.get(LABEL_SNAPSHOT_TAKEN, ""), display, tag))
     return {display: tag for _, display, tag in sorted(found)}
 
 

@@ -80,8 +80,10 @@ class ContainerSettings(LoggingConfigurable):
         False,
         help="""Offer each user their own snapshots (images `berth snapshot` committed from
         their servers, labelled with the owner and this spawner's ``prefix``) besides
-        ``allowed_images``, as "Snapshot NAME". Only the owner's: another user's snapshot is
-        refused like any image that is not offered.""",
+        ``allowed_images``, as "Snapshot NAME", and those an admin shared with them (`berth
+        snapshot share`: a label naming them on the image) as "Snapshot NAME from OWNER". Any
+        other snapshot is refused like any image that is not offered: the choice is checked
+        against the engine's labels at each start, not against the form.""",
     ).tag(config=True)
 
     pull_policy = CaselessStrEnum(

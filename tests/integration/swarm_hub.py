@@ -48,6 +48,9 @@ class SwarmHub(Hub):
         found = self.cluster.manager.client.services.list(
             filters={"label": [f"berth.user={user}", f"berth.server={server}"]}
         )
+        # The Swarm's filter takes "berth.server=" (the default server) for "has the label":
+        # a user's named servers would match too.
+        found = [s for s in found if s.attrs["Spec"]["Labels"].get("berth.server") == server]
         assert len(found) == 1, [s.name for s in found]
         return found[0]
 

@@ -36,14 +36,14 @@ def start(dep: Deployment, server: str, image: str) -> None:
     assert answer.status_code in (201, 202), answer.text
 
 
-def wait_ready(dep: Deployment, server: str, timeout: float = 180) -> None:
+def wait_ready(dep: Deployment, server: str, timeout: float = 180, user: str = "admin") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        model = dep.api("GET", "/hub/api/users/admin").json()
+        model = dep.api("GET", f"/hub/api/users/{user}").json()
         if ((model.get("servers") or {}).get(server) or {}).get("ready"):
             return
         time.sleep(0.5)
-    raise AssertionError(f"admin/{server} did not become ready: {model}")
+    raise AssertionError(f"{user}/{server} did not become ready: {model}")
 
 
 def run(dep: Deployment, server: str, code: str) -> str:
@@ -88,7 +88,9 @@ def test_two_named_servers_with_their_images_and_volumes(dep: Deployment) -> Non
 
 def test_a_snapshot_taken_with_the_cli_starts_again_through_the_guard(dep: Deployment) -> None:
     """`berth snapshot take` on the host; the hub (through the engine guard's image listing)
-    offers it to its owner, whose server then has the files from outside the volume."""
+    offers it to its owner, whose server then has the files from outside the volume.
+    `berth snapshot share` (fails on main before it existed) lets one more user start it,
+    through the guard's listing of the snapshots shared with them; a third user is refused."""
     run(dep, "one", "open('/home/jovyan/outside.txt', 'w').write('snap')")
     taken = dep.berth("snapshot", "take", "admin", "--server", "one", "--name", "v1")
     assert taken.returncode == 0, taken.stderr
@@ -102,6 +104,26 @@ def test_a_snapshot_taken_with_the_cli_starts_again_through_the_guard(dep: Deplo
         wait_ready(dep, "one")
         assert run(dep, "one", "print(open('/home/jovyan/outside.txt').read())") == "snap"
         dep.stop_server("admin", "one")
+
+        for user in ("bea", "cal"):
+            added = dep.berth("users", "add", user)
+            assert added.returncode == 0, added.stderr
+        refused = dep.berth("snapshot", "share", "admin", "v1", "nobody")
+        assert refused.returncode == 1 and "no user named 'nobody'" in refused.stderr, refused
+        shared = dep.berth("snapshot", "share", "admin", "v1", "bea")
+        assert shared.returncode == 0, shared.stderr
+        assert "shared with bea" in shared.stdout + shared.stderr
+        choice = {"image": "Snapshot v1 from admin"}
+        answer = dep.api("POST", "/hub/api/users/cal/server", json=choice)
+        assert answer.status_code == 403, answer.text
+        answer = dep.api("POST", "/hub/api/users/bea/server", json=choice)
+        assert answer.status_code in (201, 202), answer.text
+        wait_ready(dep, "", user="bea")
+        client = docker.from_env()
+        beas = client.containers.list(filters={"label": ["berth.user=bea"]})
+        client.close()
+        assert [c.attrs["Config"]["Image"] for c in beas] == [image]
+        dep.stop_server("bea")
         removed = dep.berth("snapshot", "remove", "admin", "v1")
         assert removed.returncode == 0, removed.stderr
     finally:

@@ -49,6 +49,7 @@ def dep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
         "system_users": {"trust_login_names": True},
         "auth": {"native": {"enable_signup": False}},
         "users": {"allowed": [ALICE, BOB, ROOTISH, HOMELESS, NOBODY]},
+        "servers": {"named": True},
     }
     with deployment(tmp_path_factory.mktemp("deploy-sysusers"), extra) as made:
         yield made
@@ -117,16 +118,16 @@ def login(dep: Deployment, user: str) -> requests.Session:
     return session
 
 
-def wait_ready(dep: Deployment, user: str, timeout: float = 180) -> None:
+def wait_ready(dep: Deployment, user: str, timeout: float = 180, server: str = "") -> None:
     deadline = time.monotonic() + timeout
     model: dict = {}
     while time.monotonic() < deadline:
         model = dep.api("GET", f"/hub/api/users/{user}").json()
-        server = (model.get("servers") or {}).get("")
-        if server and server.get("ready"):
+        found = (model.get("servers") or {}).get(server)
+        if found and found.get("ready"):
             return
         time.sleep(0.5)
-    raise AssertionError(f"{user} did not become ready: {model}")
+    raise AssertionError(f"{user}/{server} did not become ready: {model}")
 
 
 def spawn_error(dep: Deployment, user: str) -> tuple[int, str]:
@@ -171,6 +172,38 @@ def test_a_user_logs_in_spawns_and_their_files_belong_to_their_host_account(
         (m["Type"], m["Source"], m["Destination"], m["RW"]) for m in container.attrs["Mounts"]
     ]
     assert mounts == [("bind", f"/home/{ALICE}", f"/home/{ALICE}", True)]  # no named volume
+    dep.stop_server(ALICE)
+
+
+def test_a_named_server_is_a_container_of_its_own_with_the_same_home(
+    dep: Deployment, accounts: None, engine: docker.DockerClient
+) -> None:
+    """servers.named under `berth up` with system users: the guard lets the owner's home into a
+    named server's container as into the default server's, and the two see the same files.
+    Fails on main before this change: berth.yaml refused servers.named with system users."""
+    alice = pwd.getpwnam(ALICE)
+    for path in (f"/hub/api/users/{ALICE}/server", f"/hub/api/users/{ALICE}/servers/two"):
+        answer = dep.api("POST", path)
+        assert answer.status_code in (201, 202), answer.text
+    for server in ("", "two"):
+        wait_ready(dep, ALICE, server=server)
+    found = {
+        c.labels["berth.server"]: c
+        for c in engine.containers.list(filters={"label": f"berth.user={ALICE}"})
+    }
+    assert sorted(found) == ["", "two"] and found["two"].name == found[""].name + "_two"
+    for container in found.values():
+        assert container.attrs["Config"]["User"] == f"{alice.pw_uid}:{alice.pw_gid}"
+        binds = [(m["Source"], m["Destination"]) for m in container.attrs["Mounts"]]
+        assert binds == [(f"/home/{ALICE}", f"/home/{ALICE}")]
+    code = "import os; open(os.path.expanduser('~/from-two.txt'), 'w').write('two')"
+    with KernelClient(f"{dep.url}/user/{ALICE}/two/", dep.token(ALICE), timeout=90) as kernel:
+        assert kernel.execute(code).ok
+    read = "import os; print(open(os.path.expanduser('~/from-two.txt')).read())"
+    with KernelClient(f"{dep.url}/user/{ALICE}/", dep.token(ALICE), timeout=90) as kernel:
+        result = kernel.execute(read)
+    assert result.ok and result.stdout.strip() == "two", result.describe()
+    dep.stop_server(ALICE, "two")
     dep.stop_server(ALICE)
 
 

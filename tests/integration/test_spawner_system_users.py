@@ -110,6 +110,25 @@ def test_files_written_in_a_notebook_belong_to_the_host_account(hub: Hub) -> Non
     hub.stop(ALICE)
 
 
+def test_named_servers_are_containers_of_their_own_sharing_the_home(hub: Hub) -> None:
+    """servers.named with system users: each server is its own container (the name carries the
+    server suffix), running as the same host account with the same home, so both see the
+    same files, as one person logged in twice. Fails on main before this change only in
+    berth.yaml, which refused servers.named with backend: system-users."""
+    alice = pwd.getpwnam(ALICE)
+    hub.spawn(ALICE)
+    hub.spawn(ALICE, "two")
+    default, named = hub.container(ALICE), hub.container(ALICE, "two")
+    assert named.name == default.name + "_two" and named.id != default.id
+    assert named.attrs["Config"]["User"] == f"{alice.pw_uid}:{alice.pw_gid}"
+    path = f"/home/{ALICE}/from-two.txt"
+    hub.execute(ALICE, f"open({path!r}, 'w').write('two')", server="two")
+    seen = hub.execute(ALICE, f"print(open({path!r}).read())")
+    assert seen.strip() == "two"
+    hub.stop(ALICE, "two")
+    hub.stop(ALICE)
+
+
 def test_a_name_without_a_host_account_is_refused(hub: Hub) -> None:
     # PAM only lets the hub add users that exist on the host: this one is removed afterwards,
     # as when an account is deleted on the host but not in the hub.

@@ -37,6 +37,9 @@ def per_user(spawner):
     if name.startswith("vol") or name.startswith("shared"):
         spawner.volumes = {"{prefix}-{username}": "/home/jovyan/work"}
         spawner.placement_constraints = ["node.role == worker"]
+    if name.startswith("named"):  # servers.named: a volume per server
+        spawner.volumes = {"{prefix}-{username}{server_suffix}": "/home/jovyan/work"}
+        spawner.placement_constraints = ["node.role == worker"]
     if name.startswith("shared"):  # a host directory in every node stands in for NFS
         spawner.volume_policy = "shared"
         spawner.volume_driver_options = {
@@ -338,6 +341,31 @@ def wait_server_gone(hub, user: str, timeout: float = 120) -> None:
     while time.monotonic() < deadline and hub.user_model(user)["servers"]:
         time.sleep(2)
     assert not hub.user_model(user)["servers"], f"the hub still lists {user}'s server"
+
+
+def test_named_servers_are_services_of_their_own_with_their_own_volumes(hub, cluster) -> None:
+    """servers.named on Swarm: a named server is a service of its own (its name carries the
+    server suffix) with its own volume, beside the default server; a file in one server's
+    volume is not in the other's. Fails on main before this change only in berth.yaml, which
+    refused servers.named with backend: swarm."""
+    user = "named-a"
+    hub.spawn(user)
+    hub.spawn(user, "gpu")
+    default, named = hub.service(user), hub.service(user, "gpu")
+    assert named.name == default.name + "_gpu"
+    mounts = {
+        server: [m["Source"] for m in svc.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Mounts"]]
+        for server, svc in (("", default), ("gpu", named))
+    }
+    base = default.name  # {prefix}-{username}: the volume template is the name template here
+    assert base.endswith("-" + names.escape(user))
+    assert mounts == {"": [base], "gpu": [base + "_gpu"]}
+    hub.execute(user, "open('/home/jovyan/work/mine.txt', 'w').write('gpu')", server="gpu")
+    check = "import os; print(os.path.exists('/home/jovyan/work/mine.txt'))"
+    assert hub.execute(user, check).strip() == "False"
+    assert hub.execute(user, check, server="gpu").strip() == "True"
+    hub.stop(user, "gpu")
+    hub.stop(user)
 
 
 def test_shared_volume_follows_the_user_to_another_node(hub, cluster) -> None:

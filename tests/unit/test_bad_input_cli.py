@@ -359,6 +359,9 @@ def test_backup_and_restore_refuse_bad_arguments_before_the_engine(home, args, m
         (["snapshot", "take", "alice", "--name", "../x"], "invalid snapshot name"),
         (["snapshot", "take", "alice", "--name", "A:b"], "invalid snapshot name"),
         (["snapshot", "remove", "alice", "x/y"], "invalid snapshot name"),
+        (["snapshot", "share", "alice", "x/y", "bob"], "invalid snapshot name"),
+        (["snapshot", "share", "alice", "v1", "bad user!"], "invalid user name"),
+        (["snapshot", "unshare", "alice", "v1", "bob", "../x"], "invalid user name"),
     ],
 )
 def test_snapshot_names_are_refused_before_the_engine_is_asked(
@@ -368,3 +371,19 @@ def test_snapshot_names_are_refused_before_the_engine_is_asked(
     checked first."""
     status, text = berth(home, *args)
     assert status != 0 and fragment in text, text
+
+
+@pytest.mark.parametrize("backend", ["swarm", "system-users"])
+def test_snapshots_are_refused_with_the_other_backends_before_the_engine_is_asked(
+    home: Path, backend: str
+) -> None:
+    """On Swarm a commit would land on one node only; with system users the files are the home.
+    Either way `berth snapshot take` says so instead of "the server is not running"."""
+    config = home / f"berth-{backend}.yaml"
+    extra = "system_users:\n  trust_login_names: true\n" if backend == "system-users" else ""
+    config.write_text(
+        f"backend: {backend}\nauth:\n  type: native\n  native:\n    enable_signup: false\n{extra}"
+    )
+    status, text = berth(home, "snapshot", "take", "alice", config=config)
+    assert status == 1 and ENGINE_ERROR not in text, (status, text)
+    assert f"snapshots work with backend: docker only, not '{backend}'" in text, text

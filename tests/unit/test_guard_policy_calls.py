@@ -269,6 +269,13 @@ def test_the_spawner_may_list_this_deployments_snapshots_only() -> None:
     (the guard had no image listing route before snapshots: all were refused)."""
     ours = {"label": [f"berth.snapshot.prefix={PREFIX}", "berth.snapshot.owner=ada"]}
     assert judge(sent(lambda api: api.images(filters=ours))).allowed
+    # those an admin shared with ada (`berth snapshot share`): the same confinement
+    shared = {"label": [f"berth.snapshot.prefix={PREFIX}", "berth.snapshot.shared.ada=ada"]}
+    assert judge(sent(lambda api: api.images(filters=shared))).allowed
+    everyones = {"label": ["berth.snapshot.shared.ada=ada"]}
+    assert f"berth.snapshot.prefix={PREFIX}" in refusal(
+        sent(lambda api: api.images(filters=everyones))
+    )
     for filters, reason in [
         (None, "must filter by label only"),
         ({"label": ["berth.snapshot.owner=ada"]}, f"berth.snapshot.prefix={PREFIX}"),

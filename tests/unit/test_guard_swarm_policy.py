@@ -10,6 +10,7 @@ would have been carried out by the manager; each test here fails on main, where
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from guard_requests import sent
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from berth import names
 from berth.guard import services
 from berth.guard.bodies import Limits, SwarmLimits
 from berth.guard.policy import Decision, Found, Ref, Request, decide, needs
@@ -501,3 +503,51 @@ def test_any_field_the_builder_never_writes_is_refused(where: tuple, key: str, v
     if request.body == create().body:
         return
     assert not judge(request).allowed
+
+
+NAMED = Limits(
+    PREFIX,
+    networks=(NETWORK,),
+    swarm=replace(SWARM, volume_templates=("berth-user-{username}{server_suffix}",)),
+)
+
+
+def named_server(server: str, volume: str, user: str = "ada") -> Request:
+    """What the Swarm spawner builds for ``user``'s named server ``server`` (servers.named)."""
+    identity = specs.Identity(username=user, servername=server, prefix=PREFIX)
+    suffix = f"_{names.escape(server)}" if server else ""
+    spec = service_spec(
+        name=f"berth-{names.escape(user)}{suffix}",
+        identity=identity,
+        mounts=(specs.Mount(volume, "/home/jovyan/work"),),
+    )
+    return create(spec)
+
+
+def test_named_servers_get_their_own_volumes_and_no_one_elses() -> None:
+    """servers.named on Swarm: each server's service carries its server suffix and mounts the
+    volume the template gives that server; the default server's volume, a sibling's, another
+    user's, and Berth's own service names stay out of reach. Fails on main before this change
+    only for its first half: main refused servers.named with backend: swarm in berth.yaml."""
+    gpu = named_server("gpu", "berth-user-ada_gpu")
+    volume = Ref("swarm-volume", "berth-user-ada_gpu", owner="ada")
+    assert needs(gpu, NAMED) == (volume,)
+    assert decide(gpu, NAMED, {volume: None}).allowed
+    assert decide(named_server("", "berth-user-ada"), NAMED, {}).allowed  # the default's
+    for server, source in [
+        ("gpu", "berth-user-ada"),  # the default server's volume
+        ("gpu", "berth-user-ada_cpu"),  # a sibling's
+        ("", "berth-user-ada_gpu"),  # the default server taking a named one's
+        ("gpu", "berth-user-bob_gpu"),  # another user's
+    ]:
+        decision = decide(named_server(server, source), NAMED, {})
+        assert not decision.allowed and f"volume {source!r} is not one of" in decision.reason
+    for reserved in SWARM.reserved_names:
+        request = named_server("gpu", "berth-user-ada_gpu")
+        body = json.loads(request.body)
+        body["Name"] = reserved
+        hostile = Request(
+            request.method, request.target, request.headers, json.dumps(body).encode()
+        )
+        decision = decide(hostile, NAMED, {})
+        assert not decision.allowed and "is not one a user's server may take" in decision.reason

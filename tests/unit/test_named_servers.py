@@ -63,9 +63,34 @@ def test_refusals(data, key, fragment):
     assert fragment in error.message, str(error)
 
 
-def test_other_backends_refuse_named_servers():
-    error = refusal({"servers": {"named": True}, "backend": "swarm"})
-    assert error.key_path == "servers.named" and "backend: docker only" in error.message
+def test_swarm_gives_each_named_server_its_own_volume_too():
+    """Fails on main before this change, which refused named servers on Swarm."""
+    c = to_jupyterhub_config(config_from_data({"servers": {"named": True}, "backend": "swarm"}))
+    assert c["JupyterHub"]["allow_named_servers"] is True
+    assert c["ContainerSpawner"]["volumes"] == {DEFAULT_VOLUME_TEMPLATE: "/home/jovyan/work"}
+    error = refusal(
+        {
+            "servers": {"named": True},
+            "backend": "swarm",
+            "storage": {"volume_name_template": "home-{username}"},
+        }
+    )
+    assert error.key_path == "storage.volume_name_template", str(error)
+
+
+def test_system_users_servers_share_the_users_home_and_no_volume():
+    """Fails on main before this change, which refused named servers with system users."""
+    data = {
+        "servers": {"named": True},
+        "backend": "system-users",
+        "system_users": {"trust_login_names": True},
+        "auth": {"native": {"enable_signup": False}},
+        # whatever the template says: system users get no volume, the home is theirs
+        "storage": {"volume_name_template": "home-{username}"},
+    }
+    c = to_jupyterhub_config(config_from_data(data))
+    assert c["JupyterHub"]["allow_named_servers"] is True
+    assert c["ContainerSpawner"]["volumes"] == {}
 
 
 def test_a_template_with_the_server_name_is_accepted():
