@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import docker
 
-from berth.versions import JUPYTERHUB_VERSION
+from berth.versions import JUPYTERHUB_HUB_VERSION
 
 
 class _Answer(BaseHTTPRequestHandler):
@@ -27,7 +27,7 @@ class _Answer(BaseHTTPRequestHandler):
         self.rfile.read(min(length, 1 << 20))
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
-        self.send_header("X-JupyterHub-Version", JUPYTERHUB_VERSION)
+        self.send_header("X-JupyterHub-Version", JUPYTERHUB_HUB_VERSION)
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"{}")

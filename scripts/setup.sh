@@ -50,10 +50,12 @@ fi
 rm -rf "$repo/berth.egg-info"
 extras=""
 [ "$want_test" = 1 ] && extras="[test]"
-# The host's JupyterHub is the release the images carry (berth/versions.py), so the CLI and the
-# tests' host hubs run what `berth up` runs; the package itself accepts the whole supported range
-# (tests/integration/test_hub_versions.py runs the other tested releases in virtualenvs of their own).
-hub_release=$(sed -n 's/^JUPYTERHUB_VERSION = "\(.*\)"$/\1/p' "$repo/berth/versions.py")
+# The host's JupyterHub is the release the hub image runs (JUPYTERHUB_HUB_VERSION in
+# berth/versions.py), so the CLI and the tests' host hubs run what `berth up` runs; the package
+# itself accepts the whole supported range (tests/integration/test_hub_versions.py runs the other
+# tested releases in virtualenvs of their own).
+hub_release=$(sed -n 's/^JUPYTERHUB_HUB_VERSION = "\(.*\)"$/\1/p' "$repo/berth/versions.py")
+[ -n "$hub_release" ] || { echo "setup.sh: no JUPYTERHUB_HUB_VERSION in berth/versions.py" >&2; exit 1; }
 log "installing berth$extras (JupyterHub $hub_release) into $venv"
 "$venv/bin/pip" install -q --disable-pip-version-check -e "$repo$extras" "jupyterhub==$hub_release"
 as_root ln -sf "$venv/bin/berth" /usr/local/bin/berth

@@ -70,6 +70,7 @@ class Deployment:
     admin_password: str = ""  # the one-time password of the last admin `berth up` made
     passwords: dict[str, str] = field(default_factory=dict)  # every one-time password seen
     tokens: dict[str, str] = field(default_factory=dict)
+    python: str = sys.executable  # the Python whose Berth runs `berth …` (a wheel's venv, say)
 
     @property
     def url(self) -> str:
@@ -84,7 +85,7 @@ class Deployment:
         self, *args: str, timeout: float = 900, stdin: str | None = None
     ) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "berth", *args],
+            [self.python, "-m", "berth", *args],
             cwd=self.workdir,
             capture_output=True,
             text=True,
@@ -205,17 +206,19 @@ def deployment(
     workdir: Path,
     extra: dict[str, Any] | None = None,
     prepare: Callable[[dict[str, Any]], None] | None = None,
+    python: str = sys.executable,
 ) -> Iterator[Deployment]:
     """An exclusive, fresh deployment from `base_config` updated with `extra`; `prepare` gets
     the config after the previous deployment is gone and before `berth up` (to pre-create a
-    volume, say). Objects it makes are named with PREFIX, so that the teardown removes them."""
+    volume, say); `python` runs the `berth` commands (its Berth builds the hub image). Objects
+    it makes are named with PREFIX, so that the teardown removes them."""
     os.makedirs(workdir, exist_ok=True)
     with exclusive_hub():
         teardown(workdir)
         port = free_port()
         config = base_config(port)
         config.update(extra or {})
-        dep = Deployment(workdir, port, config)
+        dep = Deployment(workdir, port, config, python=python)
         dep.write_config()
         try:
             if prepare is not None:

@@ -181,9 +181,12 @@ def _run(command: list[str], target: Target) -> None:
 
 def dump(target: Target, out: str) -> None:
     """pg_dump of the whole database as plain SQL: one consistent snapshot (pg_dump reads in
-    one repeatable-read transaction), whatever the hub writes meanwhile."""
+    one repeatable-read transaction), whatever the hub writes meanwhile. The file is made mode
+    600 before pg_dump writes into it (pg_dump would make it with the umask's mode, readable by
+    others until the chmod after)."""
+    os.close(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+    os.chmod(out, 0o600)  # a file that was there already keeps its mode through os.open
     _run(["pg_dump", *DUMP_OPTIONS, f"--file={out}"], target)
-    os.chmod(out, 0o600)
 
 
 def load(target: Target, source: str) -> None:

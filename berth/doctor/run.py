@@ -11,7 +11,7 @@ from berth.deploy import backup, layout, pgio
 from berth.doctor import certificate, checks, facts, hub_checks, probes
 from berth.errors import BerthError
 from berth.images import catalog
-from berth.versions import JUPYTERHUB_VERSION
+from berth.versions import JUPYTERHUB_HUB_VERSION, JUPYTERHUB_SINGLEUSER_VERSION
 
 HUB_API_URL = f"http://{layout.HUB_CONTAINER}:{layout.HUB_API_PORT}/hub/api/"
 
@@ -40,7 +40,9 @@ def diagnose(cfg: BerthConfig) -> list[checks.Finding]:
         findings.append(hub_checks.check_hub_reachable(_hub_reach(client, cfg, hub_image)))
         for image in configured_images(cfg):
             found = probes.singleuser_version(client, image)
-            findings.append(hub_checks.check_image(found, JUPYTERHUB_VERSION))
+            findings.append(
+                hub_checks.check_image(found, JUPYTERHUB_HUB_VERSION, JUPYTERHUB_SINGLEUSER_VERSION)
+            )
         findings.append(hub_checks.check_volumes(_volumes(client, cfg, hub_image)))
     finally:
         client.close()

@@ -56,7 +56,7 @@ STACK: tuple[ImageDef, ...] = (
         "foundation",
         "JupyterHub, proxy, authenticators, Berth's spawner",
         ships_source=True,
-        pins=("JUPYTERHUB_VERSION",),
+        pins=("JUPYTERHUB_HUB_VERSION",),
     ),
     ImageDef("minimal-notebook", "base-notebook", "ps, top, less, editors, git, curl, nbconvert"),
     ImageDef("scipy-notebook", "minimal-notebook", "numpy, scipy, pandas, matplotlib, sklearn, …"),

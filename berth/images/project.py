@@ -10,7 +10,10 @@ pins the dependencies), so none are listed.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
+import shutil
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -58,12 +61,22 @@ def installed_pyproject(distribution: str = DISTRIBUTION) -> str:
     return "\n".join(lines)
 
 
+@functools.cache
+def _private_directory() -> Path:
+    """A directory only this process's user can write, made once per process (mode 700, an
+    unpredictable name) and removed at exit. A fixed name in the shared temporary directory
+    could be made first by another local user, who could then swap the file between its write
+    and the hub image's build: a pyproject.toml of theirs, whose build backend the image build
+    runs."""
+    directory = Path(tempfile.mkdtemp(prefix="berth-project-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return directory
+
+
 def written_pyproject(distribution: str = DISTRIBUTION) -> Path:
     """installed_pyproject() in a file (the build context is made from files)."""
     text = installed_pyproject(distribution)
-    directory = Path(tempfile.gettempdir()) / f"berth-project-{metadata.version(distribution)}"
-    directory.mkdir(exist_ok=True)
-    path = directory / "pyproject.toml"
+    path = _private_directory() / "pyproject.toml"
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         path.write_text(text, encoding="utf-8")
     return path

@@ -134,12 +134,13 @@ def test_the_hub_seen_from_a_user_container(engine, network):
 
 def test_an_image_without_jupyterhub_singleuser(engine):
     without = probes.singleuser_version(engine, "berth/foundation:latest")
-    found = hub_checks.check_image(without, "5.5.4")
+    found = hub_checks.check_image(without, "6.1.1", "5.5.4")
     assert found.status == "fail" and "has no jupyterhub-singleuser" in found.summary, found
     good = probes.singleuser_version(engine, "berth/base-notebook:latest")
-    assert hub_checks.check_image(good, "5.5.4").status == "ok", good
+    assert hub_checks.check_image(good, "6.1.1", "5.5.4").status == "ok", good
     missing = probes.singleuser_version(engine, "berth-ops-doctor/none:latest")
-    assert hub_checks.check_image(missing, "5.5.4").summary.startswith("not on this engine")
+    absent = hub_checks.check_image(missing, "6.1.1", "5.5.4")
+    assert absent.summary.startswith("not on this engine"), absent
 
 
 def test_a_volume_the_notebook_user_cannot_write(engine):

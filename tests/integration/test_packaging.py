@@ -17,8 +17,13 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import docker
 import pytest
+from deployment import deployment
+from hub_users import BrowserUser
 
+from berth.images import catalog
+from berth.images.builder import SOURCE_LABEL
 from berth.versions import BERTH_VERSION
 
 # No engine, but PyPI: the isolated builds fetch setuptools (as any sdist or wheel build does).
@@ -125,17 +130,19 @@ def test_a_wheel_install_gives_the_hub_image_a_project_to_install(
     user = str(venvs["user"] / "bin" / "python")
     pip = ["-m", "pip", "install", "-q", "--no-deps", "--disable-pip-version-check"]
     subprocess.run([user, *pip, str(built["wheel"])], check=True, capture_output=True, timeout=600)
+    # The file's text, read in the process that wrote it (its directory goes at that exit).
     written = subprocess.run(
-        [user, "-c", "from berth.images import project; print(project.written_pyproject())"],
+        [user, "-c", "from berth.images import project; "
+         "print(project.written_pyproject().read_text(), end='')"],
         check=True, capture_output=True, text=True, timeout=60, cwd=tmp_path,
-    ).stdout.strip()  # fmt: skip
+    ).stdout  # fmt: skip
     site = subprocess.run(
         [user, "-c", "import berth, os; print(os.path.dirname(berth.__file__))"],
         check=True, capture_output=True, text=True, timeout=60, cwd=tmp_path,
     ).stdout.strip()  # fmt: skip
     source = tmp_path / "berth-src"
     shutil.copytree(site, source / "berth", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(written, source / "pyproject.toml")
+    (source / "pyproject.toml").write_text(written)
     hub = str(venvs["hub"] / "bin" / "python")
     install = subprocess.run([hub, *pip, str(source)], capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
@@ -145,3 +152,55 @@ def test_a_wheel_install_gives_the_hub_image_a_project_to_install(
     ).stdout  # fmt: skip
     assert {(g, n): v for g, n, v in json.loads(found)} == ENTRY_POINTS
     assert (venvs["hub"] / "bin" / "berth").is_file()
+
+
+DIGEST = "from berth.images.builder import source_digest; print(source_digest())"
+
+
+def test_berth_up_from_a_wheel_install(built: dict[str, Path], tmp_path: Path):
+    """The whole service from the wheel as a person installs it (`pip install berth-jupyter`, not
+    editable, its dependencies from the index): `berth up` from that virtualenv builds the hub
+    image from the installed package alone (its Dockerfiles, scripts and package data), the
+    admin logs in, starts a server and reaches JupyterLab, and `berth down` stops it all. Only
+    the hub image's last layers are built again (the installed copy's digest differs from the
+    checkout's); the notebook images and the hub's system layers come from the cache.
+
+    Takes the deployment lock (tests/deployment.py); run it under the hub-image lock too, since
+    it replaces ``berth/hub:latest`` (the next `berth up` from a checkout builds it again)."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(built["wheel"])],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+    where = subprocess.run(
+        [python, "-c", "import berth; print(berth.__file__)"],
+        check=True, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    ).stdout.strip()  # fmt: skip
+    assert where.startswith(str(venv)), where  # the installed copy, not this checkout
+    installed_digest = subprocess.run(
+        [python, "-c", DIGEST], check=True, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+    ).stdout.strip()  # fmt: skip
+
+    with deployment(tmp_path / "deploy", python=python) as dep:
+        client = docker.from_env()
+        try:
+            hub_image = client.images.get(catalog.HUB_IMAGE.tag("latest"))
+            assert hub_image.labels[SOURCE_LABEL] == installed_digest  # built from the wheel
+            assert client.containers.get("berth-hub").image.id == hub_image.id
+            admin = BrowserUser(dep, "admin", dep.admin_password)
+            admin.login()
+            admin.spawn()
+            admin.wait_for_lab(timeout=300)
+            down = dep.berth("down", timeout=300)
+            assert down.returncode == 0, down.stderr
+            assert "stopped the service and 1 user server(s)" in down.stdout + down.stderr
+            running = {c.name for c in client.containers.list()}
+            assert not {"berth-hub", "berth-proxy"} & running, running
+            mine = {"label": ["berth.user=admin"], "network": [dep.config["network"]]}
+            assert client.containers.list(filters=mine) == []
+        finally:
+            client.close()

@@ -69,24 +69,28 @@ def test_hub_reachable_from_a_user_container(outcome, status, fix_has):
     ],
 )
 def test_images(image, status, summary):
-    found = hub_checks.check_image(image, "5.5.4")
+    found = hub_checks.check_image(image, "5.5.4", "5.5.4")
     assert (found.check, found.status, found.summary) == ("image i", status, summary)
 
 
 def test_images_across_jupyterhub_5_and_6():
-    """A 6.1 hub serves the images' 5.5 jupyterhub-singleuser (test_hub_versions.py runs it);
-    a 5.4 one was never tested with it."""
+    """A 6.1 hub serves the images' 5.5 jupyterhub-singleuser (test_hub_versions.py and every
+    deployment test run it): Berth's own pair is no warning; another 5.5 release works but is
+    not the tested one; a 5.4 one was never tested with it."""
     found = [
         (f.status, f.summary)
         for f in (
-            hub_checks.check_image(ImageFacts("i", True, "5.5.4"), "6.1.1"),
-            hub_checks.check_image(ImageFacts("i", True, "5.4.6"), "6.1.1"),
+            hub_checks.check_image(ImageFacts("i", True, "5.5.4\n"), "6.1.1", "5.5.4"),
+            hub_checks.check_image(ImageFacts("i", True, "5.5.1"), "6.1.1", "5.5.4"),
+            hub_checks.check_image(ImageFacts("i", True, "5.4.6"), "6.1.1", "5.5.4"),
+            hub_checks.check_image(ImageFacts("i", True, "6.1.1"), "6.1.1", "5.5.4"),
         )
     ]
     assert found == [
+        ("ok", "jupyterhub-singleuser 5.5.4"),
         (
             "warn",
-            "jupyterhub-singleuser 5.5.4 is older than the hub (6.1.1); it works, with the "
+            "jupyterhub-singleuser 5.5.1 is older than the hub (6.1.1); it works, with the "
             "hub's newer features missing",
         ),
         (
@@ -94,6 +98,7 @@ def test_images_across_jupyterhub_5_and_6():
             "jupyterhub-singleuser 5.4.6 does not speak the hub's API (JupyterHub 6.1.1): "
             "servers start and fail to register",
         ),
+        ("ok", "jupyterhub-singleuser 6.1.1"),
     ]
 
 

@@ -16,9 +16,10 @@ from berth.images.builder import BuildEvent, BuildOptions, build_args, make_cont
 from berth.images.osbase import mmdebstrap_command
 from berth.versions import (
     BERTH_VERSION,
+    JUPYTERHUB_HUB_VERSION,
+    JUPYTERHUB_SINGLEUSER_VERSION,
     JUPYTERHUB_SUPPORTED,
     JUPYTERHUB_TESTED,
-    JUPYTERHUB_VERSION,
     PINS,
 )
 
@@ -75,7 +76,11 @@ def test_build_args_chain_the_stack_at_one_version():
     }
     assert build_args(catalog.get("base-notebook"), options) == {
         "BASE_CONTAINER": "berth/foundation:9.9",
-        "JUPYTERHUB_VERSION": JUPYTERHUB_VERSION,
+        "JUPYTERHUB_VERSION": JUPYTERHUB_SINGLEUSER_VERSION,
+    }
+    assert build_args(catalog.get("hub"), options) == {
+        "BASE_CONTAINER": "berth/foundation:9.9",
+        "JUPYTERHUB_HUB_VERSION": JUPYTERHUB_HUB_VERSION,
     }
     assert build_args(catalog.get("scipy-notebook"), options) == {
         "BASE_CONTAINER": "berth/minimal-notebook:9.9"
@@ -177,11 +182,18 @@ def test_versions_agree_with_pyproject():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert f"jupyterhub{JUPYTERHUB_SUPPORTED}" in project["dependencies"]
     supported = SpecifierSet(JUPYTERHUB_SUPPORTED)
-    assert [v for v in (JUPYTERHUB_VERSION, *JUPYTERHUB_TESTED) if v not in supported] == []
-    # The tests cover the oldest and the newest major release of the range.
+    images = (JUPYTERHUB_HUB_VERSION, JUPYTERHUB_SINGLEUSER_VERSION)
+    assert [v for v in (*images, *JUPYTERHUB_TESTED) if v not in supported] == []
+    # The tests cover the oldest and the newest major release of the range, and the test hubs
+    # run each release an image carries.
     assert {Version(v).major for v in JUPYTERHUB_TESTED} == {5, 6}
+    assert set(images) <= set(JUPYTERHUB_TESTED)
     dockerfile = (catalog.get("base-notebook").context_dir / "Dockerfile").read_text()
-    assert f"ARG JUPYTERHUB_VERSION={JUPYTERHUB_VERSION}" in dockerfile
+    assert f"ARG JUPYTERHUB_VERSION={JUPYTERHUB_SINGLEUSER_VERSION}" in dockerfile
+    dockerfile = (catalog.HUB_IMAGE.context_dir / "Dockerfile").read_text()
+    assert f"ARG JUPYTERHUB_HUB_VERSION={JUPYTERHUB_HUB_VERSION}" in dockerfile
+    setup = (REPO / "scripts" / "setup.sh").read_text()
+    assert "JUPYTERHUB_HUB_VERSION" in setup  # the host runs the hub image's release
     assert BERTH_VERSION.count(".") == 2
 
 

@@ -1,8 +1,10 @@
 """base-notebook's lazy hub-only imports in jupyterhub, against the published package.
 
-The edits of lazy_hub_imports.py are applied, as slim_venv.py applies them, to a copy of this
-venv's JupyterHub (the hub's own dependency, the same release as in the image), and both copies
-are imported in fresh interpreters. Asserted: what jupyterhub-singleuser imports from JupyterHub
+The edits of lazy_hub_imports.py are applied, as slim_venv.py applies them, to a copy of the
+JupyterHub release the notebook images carry (``JUPYTERHUB_SINGLEUSER_VERSION``: this venv's
+when it has that release, else a virtualenv of it made once by tests/hub_venvs.py, since the
+host runs the hub image's newer release), and both copies are imported in fresh interpreters of
+that virtualenv. Asserted: what jupyterhub-singleuser imports from JupyterHub
 no longer loads the hub's database layer or page handlers; the request logger still logs and
 still records jupyterhub_request_duration_seconds; and the hub's own paths, which do use those
 modules, still behave as published (health checks logged at debug level, database errors
@@ -11,20 +13,29 @@ rolled back, scopes working with the ORM).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from hub_venvs import hub_python
+
+from berth.versions import JUPYTERHUB_SINGLEUSER_VERSION
 
 STACK = Path(__file__).resolve().parents[2] / "berth" / "images" / "stack" / "base-notebook"
 SPEC = importlib.util.find_spec("jupyterhub")
 pytestmark = pytest.mark.skipif(SPEC is None, reason="jupyterhub is not installed")
+
+
+@functools.cache
+def singleuser_python() -> str:
+    """A Python whose JupyterHub is the release the notebook images carry."""
+    return hub_python(JUPYTERHUB_SINGLEUSER_VERSION)
 
 # What jupyterhub-singleuser imports from JupyterHub (its extension and mixins, minus
 # jupyter_server, which this venv does not have).
@@ -146,7 +157,7 @@ print(json.dumps({
 
 def run(code: str, site: Path) -> dict:
     result = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(HUB_ONLY)],
+        [singleuser_python(), "-c", code, json.dumps(HUB_ONLY)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -167,13 +178,12 @@ def lazy_hub_imports() -> ModuleType:
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    assert SPEC is not None and SPEC.submodule_search_locations is not None
+    package = subprocess.run(
+        [singleuser_python(), "-c", "import jupyterhub; print(jupyterhub.__path__[0])"],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout.strip()  # fmt: skip
     root = tmp_path_factory.mktemp("published")
-    shutil.copytree(
-        next(iter(SPEC.submodule_search_locations)),
-        root / "jupyterhub",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
+    shutil.copytree(package, root / "jupyterhub", ignore=shutil.ignore_patterns("__pycache__"))
     return root
 
 

@@ -3,13 +3,15 @@ errors, the dump digest that a restore compares, and the schemes the hub image c
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from berth.config.dburl import POSTGRES_SCHEMES
-from berth.deploy import pgio
+from berth.deploy import pgio, pgtool
 from berth.deploy.pgtool import Target, explain, parse_url
 
 TARGET = Target("berth-pg", 5432, "hub", "s3cret", "jupyterhub")
@@ -122,3 +124,30 @@ def test_the_hub_entry_reads_the_url_jupyterhub_will_use(tmp_path):
     assert configured_db_url(str(config)) == "postgresql://hub:pw@berth-pg:5432/jupyterhub"
     config.write_text(render_config_py({"JupyterHub": {"ip": "0.0.0.0"}}))
     assert configured_db_url(str(config)) == ""
+
+
+def test_a_dump_is_mode_600_before_pg_dump_writes_a_byte(tmp_path, monkeypatch):
+    """The database's contents (password hashes, tokens) never sit in a file others may read:
+    before this change pg_dump made the file with the umask's mode (644), chmod came after."""
+    modes: list[int] = []
+
+    def pg_dump(command, **kwargs):
+        out = Path(next(arg for arg in command if arg.startswith("--file=")).split("=", 1)[1])
+        modes.append(out.stat().st_mode & 0o777)
+        out.write_text("-- dump\n")  # as pg_dump does: truncate and write, the mode kept
+        assert kwargs["env"]["PGPASSWORD"] == "s3cret"
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(pgtool.subprocess, "run", pg_dump)
+    old = os.umask(0o022)
+    try:
+        for out in (tmp_path / "new.sql", tmp_path / "was-there.sql"):
+            if out.name == "was-there.sql":
+                out.write_text("older, readable by all")
+                out.chmod(0o644)
+            pgtool.dump(TARGET, str(out))
+            assert out.stat().st_mode & 0o777 == 0o600
+            assert out.read_text() == "-- dump\n"
+    finally:
+        os.umask(old)
+    assert modes == [0o600, 0o600]
