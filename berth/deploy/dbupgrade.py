@@ -113,6 +113,9 @@ def backup(db_url: str, revision: str, directory: Path) -> Path:
     )
 
 
+JUPYTERHUB_DEFAULT_DB_URL = "sqlite:///jupyterhub.sqlite"
+
+
 def upgrade(config_file: str, db_url: str, backups: Path) -> str:
     """Back up and migrate the database if its schema is older than this JupyterHub's.
     Returns what was done, in one line for the hub's log."""
@@ -151,8 +154,10 @@ def run(config_file: str, backups: Path) -> None:
     """Upgrade as the hub's entry does: one line on stderr either way; exit 1 when refused."""
     from berth.deploy.hubinit import configured_db_url
 
+    # A config without db_url gets JupyterHub's own default (relative to the working directory).
+    db_url = configured_db_url(config_file) or JUPYTERHUB_DEFAULT_DB_URL
     try:
-        print("berth: " + upgrade(config_file, configured_db_url(config_file), backups),
+        print("berth: " + upgrade(config_file, db_url, backups),
               file=sys.stderr)  # fmt: skip
     except UpgradeRefused as refused:
         print(ERROR_PREFIX + str(refused), file=sys.stderr)

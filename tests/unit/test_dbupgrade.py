@@ -63,3 +63,17 @@ def test_backup_is_a_private_copy_named_after_its_revision(tmp_path: Path):
     with sqlite3.connect(copy) as db:
         assert db.execute("SELECT id FROM users").fetchall() == [(7,)]
     db.close()
+
+
+def test_a_config_without_db_url_reads_jupyterhubs_default_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """Before this change `run` passed "" as the URL and crashed (bench/hub_memory.py on main);
+    JupyterHub itself then uses sqlite:///jupyterhub.sqlite in its working directory."""
+    config = tmp_path / "jupyterhub_config.py"
+    config.write_text("c.JupyterHub.ip = '127.0.0.1'\n")
+    monkeypatch.chdir(tmp_path)
+    stamped(tmp_path / "jupyterhub.sqlite", "fromthefuture")
+    with pytest.raises(SystemExit):
+        dbupgrade.run(str(config), tmp_path / "b")
+    assert "migrated by a newer JupyterHub (schema fromthefuture)" in capsys.readouterr().err
