@@ -38,6 +38,7 @@ ENTRY_POINTS = {
     ("jupyterhub.spawners", "berth-swarm"): "berth.spawner:SwarmSpawner",
     ("jupyterhub.authenticators", "berth-native"): "berth.auth.native:BerthNativeAuthenticator",
     ("jupyterhub.authenticators", "berth-oidc"): "berth.auth.oidc:BerthOIDCAuthenticator",
+    ("jupyterhub.authenticators", "berth-github"): "berth.auth.github:BerthGitHubAuthenticator",
 }
 PROBE = """
 import json, sys
