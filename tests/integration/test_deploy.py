@@ -380,7 +380,12 @@ class TestDeployment:
         finally:
             other.remove(force=True)
         assert down.returncode == 0, down.stderr
-        assert not engine.containers.list(all=True, filters={"label": "berth.user=alice"})
+        # This deployment's (spawner prefix "berth"): another test's hub on this engine may
+        # have an "alice" too, and our down must leave it alone like the server above.
+        ours = {"label": ["berth.user=alice", "berth.prefix=berth"]}
+        left = engine.containers.list(all=True, filters=ours)
+        assert not [(c.name, c.status, c.labels, list(c.attrs["NetworkSettings"]["Networks"]))
+                    for c in left]  # fmt: skip
         for name in EVERY_CONTAINER:
             assert not engine.containers.list(all=True, filters={"name": f"^{name}$"}), name
         names = {v.name for v in engine.volumes.list()}
