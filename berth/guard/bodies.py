@@ -21,6 +21,10 @@ from typing import Any
 from berth.homeroots import home_child_problem
 from berth.labels import LABEL_MANAGED, LABEL_PREFIX
 
+# Labels `berth up` and `berth down` read to find the service's own objects: a hub must never put
+# them on what it makes (a user's container labelled as the hub would be taken for the hub's).
+DEPLOY_LABELS = "berth.deploy."
+
 # Copies of berth.spawner.specs' constants (a unit test keeps them equal): importing the spawner
 # package would load JupyterHub into the guard, which needs none of it.
 NO_NEW_PRIVILEGES = "no-new-privileges"
@@ -310,6 +314,8 @@ def check_container_create(body: bytes, limits: Limits) -> list[str]:
     """``POST /containers/create``: returns its mount sources (volume names, host paths)."""
     config = fields(parse_json(body), "container config")
     check_labels(config.get("labels"), limits, "containers")
+    if any(key.lower().startswith(DEPLOY_LABELS) for key in config.get("labels") or {}):
+        raise Refused(f"a user's container carries no {DEPLOY_LABELS}* label")
     if not isinstance(config.get("hostconfig"), dict):
         # Without one, the engine takes host settings (Privileged, Binds, ...) from the top level.
         raise Refused("containers need a HostConfig object")

@@ -22,6 +22,7 @@ from berth import names
 from berth.labels import LABEL_ROLE, LABEL_SERVER, LABEL_USER, ROLE_SINGLEUSER
 
 from .bodies import (
+    DEPLOY_LABELS,
     GRANT_SUDO_EXTRA_CAPS,
     ROOT_START_CAPS,
     Limits,
@@ -59,7 +60,6 @@ VOLUME_OPTION_FIELDS = frozenset({"nocopy", "labels", "driverconfig"})
 PLACEMENT_FIELDS = frozenset({"constraints", "preferences", "maxreplicas", "platforms"})
 LIMIT_FIELDS = frozenset({"nanocpus", "memorybytes", "pids"})
 RESERVATION_FIELDS = frozenset({"nanocpus", "memorybytes"})
-DEPLOY_LABELS = "berth.deploy."  # Berth's own services' labels (berth.labels, swarm_plan.py)
 TASK_FILTERS = frozenset({"service", "desired-state"})  # what the spawner and `berth up` send
 
 
@@ -224,7 +224,7 @@ def check_service_create(body: bytes, limits: Limits) -> tuple[str, str, list[st
     labels = spec.get("labels")
     check_labels(labels, limits, "a user's services")
     assert isinstance(labels, dict)
-    if any(key.startswith(DEPLOY_LABELS) for key in labels):
+    if any(key.lower().startswith(DEPLOY_LABELS) for key in labels):
         raise Refused(f"a user's service carries no {DEPLOY_LABELS}* label")
     if labels.get(LABEL_ROLE) != ROLE_SINGLEUSER:  # what `berth down` and `status` look for
         raise Refused(f"a user's service carries the label {LABEL_ROLE}={ROLE_SINGLEUSER}")

@@ -191,6 +191,16 @@ def test_unlabelled_or_other_deployments_containers_are_refused(
     assert refusal(request) == reason
 
 
+@pytest.mark.parametrize("key", ["berth.deploy.role", "Berth.Deploy.Stack"])
+def test_a_container_labelled_as_one_of_the_deployments_own_is_refused(key: str) -> None:
+    """`berth down` finds the hub, proxy, guard … by berth.deploy.role: a hub that labelled a
+    user's container so would have it taken for one of them (allowed before this change)."""
+    request = create_container(
+        {"image": "alpine", "labels": {**OURS, key: "hub"}, "host_config": {"cap_drop": ["ALL"]}}
+    )
+    assert refusal(request) == "a user's container carries no berth.deploy.* label"
+
+
 def test_endpoints_config_networks_are_checked_too() -> None:
     request = sent(
         lambda api: api.create_container(
