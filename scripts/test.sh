@@ -67,6 +67,7 @@ if [ "$engine" = podman ]; then
   [ $# -gt 0 ] || set -- tests/integration/test_spawner_hub.py \
     tests/integration/test_spawner_network.py tests/integration/test_berth_run.py \
     tests/integration/test_image_startup.py tests/integration/test_guard.py \
+    tests/integration/test_guard_wire.py \
     tests/integration/test_guard_hub.py
 fi
 

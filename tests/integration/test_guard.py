@@ -12,21 +12,25 @@ On main the hub mounts /var/run/docker.sock itself: every attack here would succ
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
-import socket
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import guard_lab
 import pytest
+from guard_lab import (
+    ENGINE_SOCKET,
+    HUB_IMAGE,
+    HUB_UID,
+    OURS,
+    PREFIX,
+    RUN,
+    absent,
+    wait_for_socket,
+)
 
 from berth.spawner import images, specs
 from berth.spawner.engine_api import Engine
@@ -36,79 +40,8 @@ docker = pytest.importorskip("docker")
 
 pytestmark = pytest.mark.integration
 
-RUN = uuid.uuid4().hex[:8]
-PREFIX = f"berth-guard-{RUN}"
-HUB_IMAGE = "berth/hub:latest"
-# The engine under test (DOCKER_HOST: Podman's socket under `scripts/test.sh --engine podman`).
-ENGINE_SOCKET = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
-HUB_UID = 1000
-
-
-def _wait_for_socket(path: Path, process: subprocess.Popen[bytes] | None, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not path.is_socket():
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"the guard exited with {process.returncode}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"no guard socket at {path} after {seconds}s")
-        time.sleep(0.1)
-
-
-@pytest.fixture(scope="module")
-def socket_gid() -> int:
-    return os.stat(ENGINE_SOCKET).st_gid
-
-
-@pytest.fixture(scope="module")
-def guard_socket(
-    tmp_path_factory: pytest.TempPathFactory, docker_client: Any, socket_gid: int
-) -> Iterator[Path]:
-    """A guard process for PREFIX, allowing the bridge network and one shared host directory."""
-    workdir = tmp_path_factory.mktemp("guard")
-    workdir.chmod(0o755)  # the hub container's user only needs to reach the socket
-    (workdir / "shared").mkdir()
-    socket_path = workdir / "docker.sock"
-    log_path = workdir / "guard.log"
-    argv = [
-        sys.executable, "-m", "berth.guard", "--socket", str(socket_path), "--prefix", PREFIX,
-        "--network", "bridge", "--allow-bind", str(workdir / "shared"),
-        "--upstream", f"unix://{ENGINE_SOCKET}",
-    ]  # fmt: skip
-    with log_path.open("wb") as log_file:
-        # The socket group is the engine socket's, as the hub container gets it via group_add.
-        process = subprocess.Popen(
-            argv, stdout=log_file, stderr=subprocess.STDOUT, group=socket_gid
-        )
-    try:
-        _wait_for_socket(socket_path, process, 30)
-        yield socket_path
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        _remove_test_objects(docker_client)
-        print(log_path.read_text())
-
-
-def _remove_test_objects(client: Any) -> None:
-    for container in client.containers.list(all=True, filters={"name": f"berth-guard-{RUN}"}):
-        container.remove(force=True)
-    for volume in client.volumes.list(filters={"name": f"berth-guard-{RUN}"}):
-        volume.remove(force=True)
-
-
-@pytest.fixture()
-def api(guard_socket: Path) -> Iterator[Any]:
-    client = docker.APIClient(base_url=f"unix://{guard_socket}", version="auto", timeout=60)
-    yield client
-    client.close()
-
-
-def _absent(client: Any, name: str) -> bool:
-    # "^name$", not "^/name$": Podman matches names without the leading slash (Docker both).
-    return not client.containers.list(all=True, filters={"name": f"^{name}$"})
-
-
-OURS = {specs.LABEL_MANAGED: "true", specs.LABEL_PREFIX: PREFIX}
+# The guard's fixtures (guard_lab.py), for the tests below.
+api, guard_socket, socket_gid = guard_lab.api, guard_lab.guard_socket, guard_lab.socket_gid
 
 
 async def test_the_spawners_whole_lifecycle_works_through_the_guard(
@@ -146,7 +79,7 @@ async def test_the_spawners_whole_lifecycle_works_through_the_guard(
     assert await engine.wait_container(container_id, timeout=30) in {0, 137, 143}
     await engine.remove_container(container_id)
     assert await engine.inspect_container(container_id) is None
-    assert _absent(docker_client, f"{PREFIX}-ada")
+    assert absent(docker_client, f"{PREFIX}-ada")
 
 
 def test_pulling_a_berth_image_is_refused_with_the_guards_reason(api: Any) -> None:
@@ -223,7 +156,7 @@ def test_each_attack_is_refused_and_did_not_happen(
         _attack(api, berth_image, name, ATTACKS[attack])
     assert refused.value.status_code == 403
     assert refused.value.explanation == f"berth engine guard: {REASONS[attack]}"
-    assert _absent(docker_client, name)
+    assert absent(docker_client, name)
 
 
 def test_refusals_are_logged_one_line_each_without_bodies(
@@ -308,7 +241,7 @@ def test_a_symlink_planted_in_an_allowed_tree_does_not_lead_out(
         )
     assert refused.value.status_code == 403
     assert "(a symbolic link), outside the allowed paths" in refused.value.explanation
-    assert _absent(docker_client, name)
+    assert absent(docker_client, name)
 
 
 def test_a_bind_volume_through_driver_options_is_refused(api: Any, docker_client: Any) -> None:
@@ -318,70 +251,6 @@ def test_a_bind_volume_through_driver_options_is_refused(api: Any, docker_client
             name, labels=OURS, driver_opts={"type": "none", "o": "bind", "device": "/etc"}
         )
     assert not docker_client.volumes.list(filters={"name": name})
-
-
-def _raw_exchange(socket_path: Path, data: bytes, seconds: float = 10) -> bytes:
-    """Send raw bytes to the guard; everything it answers until it closes or goes quiet."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(seconds)
-        sock.connect(str(socket_path))
-        sock.sendall(data)
-        answer = b""
-        with contextlib.suppress(TimeoutError):
-            while chunk := sock.recv(65536):
-                answer += chunk
-                if answer.count(b"HTTP/1.1 ") >= 2:
-                    sock.settimeout(1)  # all expected answers are in: stop soon
-        return answer
-
-
-def _privileged_create_body(image: str) -> bytes:
-    host_config = {"CapDrop": ["ALL"], "Privileged": True}
-    return json.dumps({"Image": image, "Labels": OURS, "HostConfig": host_config}).encode()
-
-
-def test_a_pipelined_request_is_judged_on_its_own(
-    guard_socket: Path, docker_client: Any, berth_image: str
-) -> None:
-    """An allowed request carrying a second one behind it in the same write."""
-    name = f"{PREFIX}-pipelined"
-    body = _privileged_create_body(berth_image)
-    data = (
-        b"GET /v1.41/_ping HTTP/1.1\r\nHost: docker\r\n\r\n"
-        + f"POST /v1.41/containers/create?name={name} HTTP/1.1\r\nHost: docker\r\n".encode()
-        + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
-    answer = _raw_exchange(guard_socket, data)
-    assert answer.startswith(b"HTTP/1.1 200 ")
-    assert b"HTTP/1.1 403 " in answer and b"privileged containers are not allowed" in answer
-    assert _absent(docker_client, name)
-
-
-def test_ambiguous_framing_reaches_nothing(
-    guard_socket: Path, docker_client: Any, berth_image: str
-) -> None:
-    """Content-Length and Transfer-Encoding together, the classic request-smuggling shape: the
-    chunked body hides a second request. The guard frames by Transfer-Encoding (as RFC 9112 and
-    the engine do) and sends the engine a request it re-serialized, so the hidden request stays
-    a body and is never a request of its own."""
-    name = f"{PREFIX}-smuggled"
-    body = _privileged_create_body(berth_image)
-    smuggled = (
-        f"POST /v1.41/containers/create?name={name} HTTP/1.1\r\nHost: docker\r\n".encode()
-        + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
-    chunk = f"{len(smuggled):x}\r\n".encode() + smuggled + b"\r\n0\r\n\r\n"
-    data = (
-        b"POST /v1.41/containers/x/wait HTTP/1.1\r\nHost: docker\r\n"
-        + b"Content-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n"
-        + chunk
-    )
-    answer = _raw_exchange(guard_socket, data, seconds=3)
-    assert answer.count(b"HTTP/1.1 ") == 1  # one request, one answer: nothing hidden ran
-    assert b"POST /containers/x/wait takes no request body" in answer
-    assert _absent(docker_client, name)
 
 
 def _hub_image_or_skip(client: Any) -> None:
@@ -439,7 +308,7 @@ def test_attacks_from_inside_the_hub_container_are_refused(
         key: [403, f"berth engine guard: {reason}"] for key, reason in REASONS.items()
     }
     for key in ATTACKS:
-        assert _absent(docker_client, f"{PREFIX}-hub-{key}")
+        assert absent(docker_client, f"{PREFIX}-hub-{key}")
 
 
 def test_the_socket_is_closed_to_users_outside_its_group(
@@ -509,7 +378,7 @@ def test_the_guard_runs_unprivileged_from_the_hub_image(
         detach=True,
     )  # fmt: skip
     try:
-        _wait_for_socket(workdir / "docker.sock", None, 30)
+        wait_for_socket(workdir / "docker.sock", None, 30)
         info = (workdir / "docker.sock").stat()
         assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (HUB_UID, socket_gid, 0o660)
         assert guard.exec_run(["python3", "-m", "berth.guard.health"]).exit_code == 0
@@ -528,62 +397,10 @@ def test_the_guard_runs_unprivileged_from_the_hub_image(
         api.remove_container(created["Id"], force=True)
         with pytest.raises(docker.errors.APIError, match="privileged containers are not allowed"):
             _attack(api, berth_image, f"{name}-privileged", ATTACKS["privileged"])
-        assert _absent(docker_client, f"{name}-privileged")
+        assert absent(docker_client, f"{name}-privileged")
         api.close()
         logs = guard.logs().decode()
         assert "refused POST /v1.41/containers/create: privileged containers" in logs
     finally:
         print(guard.logs().decode())
         guard.remove(force=True)
-
-
-def test_host_settings_smuggled_past_the_host_config_are_refused(
-    api: Any, guard_socket: Path, docker_client: Any, berth_image: str
-) -> None:
-    """Two ways the engine takes host settings from outside a create's HostConfig: the top
-    level of the create body (when HostConfig is absent), and the body of a container start
-    on an API version below 1.24. Both made a privileged container with / bound on a raw socket."""
-    name = f"{PREFIX}-toplevel"
-    body = json.dumps(
-        {"Image": berth_image, "Labels": OURS, "Privileged": True, "Binds": ["/:/host"]}
-    ).encode()
-    answer = _raw_exchange(
-        guard_socket,
-        f"POST /v1.41/containers/create?name={name} HTTP/1.1\r\nHost: docker\r\n".encode()
-        + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-        + body,
-        seconds=3,
-    )
-    assert answer.startswith(b"HTTP/1.1 403 ") and b"containers need a HostConfig" in answer
-    assert _absent(docker_client, name)
-
-    created = api.create_container(
-        berth_image,
-        name=f"{PREFIX}-oldstart",
-        labels=OURS,
-        command=["sleep", "60"],
-        host_config=api.create_host_config(cap_drop=["ALL"]),
-    )
-    start_body = json.dumps({"Privileged": True, "Binds": ["/:/host"]}).encode()
-    for version in ("1.23", "1.41"):
-        answer = _raw_exchange(
-            guard_socket,
-            f"POST /v{version}/containers/{created['Id']}/start HTTP/1.1\r\n".encode()
-            + b"Host: docker\r\nContent-Type: application/json\r\n"
-            + f"Content-Length: {len(start_body)}\r\n\r\n".encode()
-            + start_body,
-            seconds=3,
-        )
-        assert answer.startswith(b"HTTP/1.1 403 ")
-    container = docker_client.containers.get(created["Id"])
-    assert container.status == "created" and not container.attrs["HostConfig"]["Privileged"]
-    api.remove_container(created["Id"], force=True)
-
-
-def test_conflicting_lengths_are_a_bad_request(guard_socket: Path) -> None:
-    data = (
-        b"POST /v1.41/volumes/create HTTP/1.1\r\nHost: docker\r\n"
-        b"Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}"
-    )
-    answer = _raw_exchange(guard_socket, data, seconds=3)
-    assert answer.startswith(b"HTTP/1.1 400 ") and b"berth engine guard: bad request" in answer
