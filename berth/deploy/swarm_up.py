@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import docker
@@ -144,6 +144,28 @@ def current_service(client: docker.DockerClient, name: str) -> dict[str, Any] | 
     return found[0] if found else None
 
 
+def is_berths(service: dict[str, Any]) -> bool:
+    """Whether a service carries Berth's stack label: a service that merely has one of Berth's
+    names (someone else's `berth-hub`) is never replaced or removed."""
+    labels = service.get("Spec", {}).get("Labels") or {}
+    return labels.get(LABEL_STACK) == STACK_VALUE
+
+
+def refuse_foreign(client: docker.DockerClient, names: Iterable[str], doing: str) -> None:
+    """Raise, before anything changes, when a service with one of ``names`` is not Berth's."""
+    foreign = [
+        name
+        for name in names
+        if (found := current_service(client, name)) is not None and not is_berths(found)
+    ]
+    if foreign:
+        raise BerthError(
+            f"{doing}: the service(s) {', '.join(foreign)} on this Swarm are not Berth's (no "
+            f"{LABEL_STACK}={STACK_VALUE} label); nothing was changed",
+            hint="rename or remove them yourself (docker service rm NAME) if they are not needed",
+        )
+
+
 def up_to_date(service: dict[str, Any] | None, plan: ServicePlan) -> bool:
     if service is None:
         return False
@@ -153,9 +175,14 @@ def up_to_date(service: dict[str, Any] | None, plan: ServicePlan) -> bool:
 
 def remove_service(client: docker.DockerClient, name: str, timeout: float = 60) -> None:
     """Remove a service and wait (bounded) until its containers on this node are gone, so a
-    successor can publish the same host port and mount the same volumes."""
+    successor can publish the same host port and mount the same volumes. A service of that
+    name that is not Berth's is refused, not removed."""
+    found = current_service(client, name)
+    if found is None:
+        return
+    refuse_foreign(client, [name], f"removing {name}")
     with contextlib.suppress(NotFound):
-        client.api.remove_service(name)
+        client.api.remove_service(found["ID"])
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not client.containers.list(all=True, filters={"label": f"{SERVICE_LABEL}={name}"}):
@@ -249,6 +276,7 @@ def apply(
     cfg = with_default_admin(cfg)
     facts = gather_facts(client, cfg, hub_image, registry_image)
     plan = plan_swarm(cfg, facts)
+    refuse_foreign(client, [s.name for s in plan.services] + [FENCE_SERVICE], "berth up")
     ensure_network(client, plan)
     ensure_volumes(client, plan.volumes)
     ids = ensure_objects(client, plan)
@@ -297,7 +325,9 @@ def stop_all(client: docker.DockerClient) -> int:
     (volumes, the network and the images in the registry's volume stay); how many user servers
     stopped."""
     manager_node(client)
-    for name in (layout.HUB_CONTAINER, layout.PROXY_CONTAINER, layout.GUARD_CONTAINER):
+    own = (layout.HUB_CONTAINER, layout.PROXY_CONTAINER, layout.GUARD_CONTAINER)
+    refuse_foreign(client, [*own, REGISTRY_SERVICE, FENCE_SERVICE], "berth down")
+    for name in own:
         remove_service(client, name)
     servers = client.api.services(filters=user_service_filters())
     for service in servers:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from connect_probe import PROBE_FUNCTION
 from hub_harness import default_image, image_available
 
 from berth import names
@@ -141,28 +142,18 @@ def test_overlay_carries_hub_to_server_traffic_only(hub, cluster) -> None:
 
 # -- berth-fence: the overlay carries hub <-> server traffic only ---------------------------------
 
-PROBE = """
-import json, socket
+PROBE = (
+    PROBE_FUNCTION
+    + """
 def gateway():
     for line in open("/proc/net/route").read().splitlines()[1:]:
         fields = line.split()
         if fields[1] == "00000000":
             return socket.inet_ntoa(bytes.fromhex(fields[2])[::-1])
-def probe(host, port):
-    s = socket.socket()
-    s.settimeout(2)
-    try:
-        s.connect((host, port))
-        return "open"
-    except socket.timeout:
-        return "timeout"
-    except OSError as e:
-        return type(e).__name__
-    finally:
-        s.close()
 targets = dict(TARGETS, gateway_registry=(gateway(), 5000))
 print(json.dumps({name: probe(*where) for name, where in targets.items()}))
 """
+)
 
 
 def server_ip(hub, user: str) -> str:

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from connect_probe import PROBE_ARGV
 from hub_harness import image_available
+from swarm_hostile_hub import HOSTILE_HUB, WHY_REFUSED
 
 from berth.images.builder import SOURCE_LABEL, source_digest
 
@@ -248,24 +250,6 @@ def test_servers_spread_over_the_nodes_and_status_shows_where(cluster, config_fi
     assert logs.returncode == 0 and logs.stdout.strip(), logs.stderr
 
 
-PROBE = """
-import json, socket, sys
-def probe(host, port):
-    s = socket.socket()
-    s.settimeout(2)
-    try:
-        s.connect((host, port))
-        return "open"
-    except socket.timeout:
-        return "timeout"
-    except OSError as e:
-        return type(e).__name__
-    finally:
-        s.close()
-print(json.dumps({name: probe(h, p) for name, (h, p) in json.loads(sys.argv[1]).items()}))
-"""
-
-
 def server_container(cluster, user: str):
     for node in cluster.nodes:
         found = node.client.containers.list(
@@ -307,7 +291,7 @@ def test_the_overlay_carries_hub_to_server_traffic_only(cluster, deployed):
         "worker_engine": [cluster.nodes[2].address, 2375],
     }
     ann = server_container(cluster, "ann")
-    ran = ann.exec_run(["python3", "-c", PROBE, json.dumps(targets)], user="1000")
+    ran = ann.exec_run(["python3", "-c", PROBE_ARGV, json.dumps(targets)], user="1000")
     assert ran.exit_code == 0, ran.output
     found = json.loads(ran.output.decode().strip().splitlines()[-1])
     assert found.pop("hub_api") == "open", found
@@ -377,112 +361,6 @@ def test_a_restarted_hub_keeps_users_logged_in_and_servers_running(cluster, depl
     assert [user for user in alive if answers(deployed, user)] == alive
 
 
-# Run inside the hub's container, as code an attacker runs there would: every call through the
-# socket the hub has. Prints {attack: [HTTP status, message]}; "allowed" stands for a 2xx.
-HOSTILE_HUB = r"""
-import json, sys
-import docker
-from berth.spawner import specs, swarm_specs as ss
-
-image, network, manager, proxy_container = sys.argv[1:5]
-api = docker.APIClient(base_url="unix:///run/berth-engine/docker.sock", version="auto")
-mallory = specs.Identity(username="mallory", prefix="berth")
-
-def service(**changes):
-    spec = ss.ServiceSpec(
-        name="berth-mallory", image=image, identity=mallory, network_name=network,
-        mounts=(specs.Mount("berth-swarmup-mallory", "/home/jovyan/work"),),
-        resources=specs.Resources(mem_limit=256 * 2**20, cpu_limit=1, pids_limit=1024),
-    )
-    kwargs = ss.service_create_kwargs(spec)
-    for path, value in changes.items():
-        *parents, last = path.split(".")
-        target = kwargs
-        for key in parents:
-            target = target[key]
-        target[last] = value
-    return lambda: api.create_service(**kwargs)
-
-def node_id(name):
-    return next(n["ID"] for n in api.nodes() if n["Description"]["Hostname"] == name)
-
-def drain():
-    node = api.inspect_node(node_id(manager))
-    spec = {**node["Spec"], "Availability": "drain"}
-    return api.update_node(node["ID"], node["Version"]["Index"], spec)
-
-container = "task_template.ContainerSpec"
-attacks = {
-    "service bind-mounting /": service(**{f"{container}.Mounts": [
-        {"Type": "bind", "Source": "/", "Target": "/host"}]}),
-    "service mounting the hub's data volume": service(**{f"{container}.Mounts": [
-        {"Type": "volume", "Source": "berth-swarmup-data", "Target": "/x",
-         "VolumeOptions": {"Labels": specs.labels(mallory, "volume")}}]}),
-    "service with another deployment's labels": service(
-        labels={**specs.labels(mallory), "berth.prefix": "other"}),
-    "service on the host network": service(**{"task_template.Networks": [{"Target": "host"}]}),
-    "service with CAP_SYS_ADMIN": service(**{f"{container}.CapabilityAdd": ["SYS_ADMIN"]}),
-    "service with a secret": service(**{f"{container}.Secrets": [{"SecretName": "x"}]}),
-    "service on every node": service(mode={"Global": {}}),
-    "service publishing a port": service(
-        endpoint_spec={"Mode": "vip", "Ports": [{"TargetPort": 22, "PublishedPort": 2222}]}),
-    "service without a memory limit": service(**{"task_template.Resources": {}}),
-    "service named berth-proxy": service(name="berth-proxy"),
-    "list secrets": api.secrets,
-    "list configs": api.configs,
-    "read the swarm's join tokens": api.inspect_swarm,
-    "drain the manager": drain,
-    "remove a node": lambda: api.remove_node(node_id(manager), force=True),
-    "leave the swarm": lambda: api.leave_swarm(force=True),
-    "list all services": api.services,
-    "list all tasks": api.tasks,
-    "exec into the proxy": lambda: api.exec_create(proxy_container, ["id"]),
-    "list containers": api.containers,
-}
-for name in ("berth-hub", "berth-proxy", "berth-registry", "berth-engine-guard"):
-    attacks[f"remove {name}"] = lambda name=name: api.remove_service(name)
-    attacks[f"inspect {name}"] = lambda name=name: api.inspect_service(name)
-    attacks[f"update {name}"] = lambda name=name: api.update_service(
-        name, 1, task_template={"ContainerSpec": {"Image": "debian"}})
-results = {}
-for attack, call in attacks.items():
-    try:
-        call()
-        results[attack] = ["allowed", ""]
-    except docker.errors.APIError as exc:
-        results[attack] = [exc.status_code, exc.explanation or ""]
-# What the hub's spawner needs still works: its own user's service, tasks and nodes.
-ann = api.inspect_service("berth-ann")
-results["own: inspect berth-ann"] = ["allowed" if ann["ID"] else "?", ""]
-results["own: its tasks"] = [len(api.tasks(filters={"service": ann["ID"]})), ""]
-# The spec every attack above changes one thing of is itself allowed (then removed again).
-created = service()()
-api.remove_service(created["ID"])
-results["own: a server's service"] = ["allowed", ""]
-print(json.dumps(results))
-"""
-
-
-WHY_REFUSED = {
-    "service bind-mounting /": "mounts of type 'bind' are not allowed",
-    "service mounting the hub's data volume": "'berth-swarmup-data' is not one of this user's",
-    "service with another deployment's labels": "must carry the labels berth.managed=true",
-    "service on the host network": "network 'host' is not one the hub may use",
-    "service with CAP_SYS_ADMIN": "capabilities SYS_ADMIN are not allowed",
-    "service with a secret": "field(s) secrets are not allowed",
-    "service on every node": "field(s) global are not allowed",
-    "service publishing a port": "a user's service publishes no ports",
-    "service without a memory limit": "the memory limit must be set",
-    "service named berth-proxy": "'berth-proxy' is not one a user's server may take",
-    "list all tasks": "a task listing takes only the filters parameter",
-    **{
-        f"{verb} {name}": "is not Berth's"
-        for verb in ("remove", "inspect")
-        for name in ("berth-hub", "berth-proxy", "berth-registry", "berth-engine-guard")
-    },
-}
-
-
 def test_a_hostile_hub_reaches_only_its_users_services_through_the_guard(cluster, deployed):
     """From inside the hub's container, as an attacker who took it over: every call through
     the only engine socket the hub has. Fails on main (checked: no berth-engine-guard service;
@@ -531,3 +409,26 @@ def test_berth_down_removes_the_services_and_keeps_the_volumes(cluster, config_f
     assert not client.secrets.list(filters={"label": "berth.deploy.stack"})
     names = {v.name for v in client.volumes.list()}
     assert {"berth-swarmup-data", "berth-swarmup-data-registry"} <= names
+
+
+def test_up_and_down_leave_a_service_that_is_not_berths_alone(cluster, config_file, deployed):
+    """Someone else's service that happens to be called berth-proxy (no Berth stack label):
+    `berth up` and `berth down` each refuse with one error naming it, change nothing, and leave
+    it running. Fails on main: up removed it to make its own, and down removed it by name."""
+    client = cluster.manager.client
+    foreign = client.services.create(
+        NOTEBOOK,
+        ["sleep", "600"],
+        name="berth-proxy",
+        constraints=[f"node.hostname=={cluster.manager.name}"],
+    )
+    try:
+        for command in ("up", "down"):
+            result = berth(cluster, config_file, command, timeout=300)
+            assert result.returncode != 0, result.stdout + result.stderr
+            assert "berth-proxy" in result.stderr and "not Berth's" in result.stderr
+            foreign.reload()
+            assert foreign.attrs["Spec"]["Labels"] == {}
+        assert {s.name for s in client.services.list()} == {"berth-proxy"}
+    finally:
+        foreign.remove()

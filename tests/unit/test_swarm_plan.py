@@ -374,3 +374,12 @@ def test_the_hub_knows_each_images_command_so_it_need_not_ask_the_engine():
     )
     assert wanted in text, text
     assert "c.SwarmSpawner.image_commands = {}" in plan().config_py
+
+
+def test_only_a_service_with_berths_stack_label_is_berths() -> None:
+    from berth.deploy.swarm_up import is_berths
+
+    ours = {"Spec": {"Name": "berth-hub", "Labels": {"berth.deploy.stack": "swarm"}}}
+    assert is_berths(ours)
+    for labels in (None, {}, {"berth.deploy.stack": "other"}, {"berth.managed": "true"}):
+        assert not is_berths({"Spec": {"Name": "berth-hub", "Labels": labels}})
