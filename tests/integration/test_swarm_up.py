@@ -215,7 +215,9 @@ def test_secrets_reach_the_hub_only_and_the_proxy_has_no_engine(cluster, deploye
         "/srv/berth/data/jupyterhub.sqlite",
     )  # fmt: skip
     probe = f"import os; print([p for p in {wanted!r} if os.path.exists(p)])"
-    in_hub = hub.exec_run(["python3", "-c", probe]).output.decode().strip()
+    ran = hub.exec_run(["python3", "-c", probe])
+    in_hub = ran.output.decode(errors="replace").strip()
+    assert ran.exit_code == 0, (ran.exit_code, in_hub)
     # The probe finds them where they are: the hub has the engine guard's socket, not the
     # manager's (see test_a_hostile_hub_reaches_only_its_users_services_through_the_guard).
     assert in_hub == str(list(wanted[1:])), in_hub
