@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import contextlib
 import io
-import sys
 from pathlib import Path
 
 import accounts_lab
 import bcrypt
 import pytest
 from accounts_lab import STRONG, LocalHub, local_account, password_in_env, running
+from cli_run import run_berth
 from docker.models.containers import ExecResult
 from hub_marks import NEEDS_PROXY
-from typer.testing import CliRunner
 
-from berth.cli import main as berth_main
 from berth.deploy import accounts
 
 pytestmark = [
@@ -60,18 +58,7 @@ def cli(ops: LocalHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
     def run(*args: str, stdin: str = "") -> tuple[int, str, str]:
         env = {"BERTH_CONFIG": str(tmp_path / "berth.yaml"), "COLUMNS": "200"}
-        with CliRunner().isolation(input=stdin, env=env) as (stdout, stderr, _):
-            saved, sys.argv = sys.argv, ["berth", *args]
-            try:
-                berth_main()
-                status = 0
-            except SystemExit as exc:
-                status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-            finally:
-                sys.argv = saved
-                sys.stdout.flush()  # the runner's text streams buffer
-                sys.stderr.flush()
-            return status, stdout.getvalue().decode(), stderr.getvalue().decode()
+        return run_berth(*args, env=env, stdin=stdin)
 
     return run
 

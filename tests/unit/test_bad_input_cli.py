@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import sys
 from pathlib import Path
 from unittest import mock
 
@@ -21,11 +20,10 @@ import pytest
 from bad_input import any_char, assert_clear_error, count, examples, outcome
 from bad_input import names as name_text
 from berth_yaml_files import files as berth_yaml_files
+from cli_run import run_berth
 from hypothesis import example, given
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from berth.cli import main
 from berth.config.fields import check_image, check_username
 from berth.deploy import accounts
 from berth.errors import BerthError
@@ -47,17 +45,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def berth(home: Path, *args: str, config: Path | None = None) -> tuple[int, str]:
     """Run `berth ARGS` as the console script does; returns (exit status, stderr)."""
     env = {"DOCKER_HOST": NO_ENGINE, "BERTH_CONFIG": str(config or home / "berth.yaml")}
-    with CliRunner().isolation(env=env) as (_, stderr, _):
-        saved = sys.argv
-        sys.argv = ["berth", *args]
-        try:
-            main()
-            status = 0
-        except SystemExit as exc:
-            status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-        finally:
-            sys.argv = saved
-        text = stderr.getvalue().decode("utf-8", "replace")
+    status, _, text = run_berth(*args, env=env)
     assert "Traceback" not in text, text
     return status, text
 

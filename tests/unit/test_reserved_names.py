@@ -8,19 +8,17 @@ On main all of these let the name through (and `berth down` went by name).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import run_berth
 from jupyterhub import orm
 from tornado import web
 from traitlets.config import Config
-from typer.testing import CliRunner
 
 from berth.auth.github import BerthGitHubAuthenticator
 from berth.auth.native import BerthNativeAuthenticator
 from berth.auth.oidc import BerthOIDCAuthenticator
-from berth.cli import main
 from berth.config.errors import ConfigError
 from berth.config.load import load_config
 from berth.config.userlist import UserlistError, parse_userlist
@@ -87,17 +85,8 @@ def test_berth_yaml_and_the_userlist_refuse_them_with_the_message(tmp_path: Path
 
 def berth(*args: str, config: Path) -> tuple[int, str]:
     env = {"DOCKER_HOST": "unix:///nonexistent/berth-reserved.sock", "BERTH_CONFIG": str(config)}
-    with CliRunner().isolation(env=env) as (_, stderr, _):
-        saved = sys.argv
-        sys.argv = ["berth", *args]
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-        finally:
-            sys.argv = saved
-        return code, stderr.getvalue().decode()
+    code, _, stderr = run_berth(*args, env=env)
+    return code, stderr
 
 
 def test_berth_users_add_refuses_them_before_the_engine(tmp_path: Path) -> None:
