@@ -56,8 +56,8 @@ async def _engine_answers(path: str) -> bool:
 
 
 async def _accepts(host: str, port: int) -> bool:
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=3)
+    try:  # short: before the firewall's rules are in place the bridge drops the SYN
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=1)
     except (OSError, TimeoutError):
         return False
     writer.close()

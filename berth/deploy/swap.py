@@ -29,11 +29,15 @@ START_TIMEOUT = 120.0
 READY_POLL_SECONDS = 0.1
 
 
-# The order the service's containers are stopped in and waited for, and which of them start
-# at once (see replace).
+# The order the service's containers are stopped in, which of them start at once, and the
+# order they are waited for (see replace).
 ORDER = ("guard", "firewall", "hub", "proxy", "acme", "backup")
 FIRST = ("guard", "firewall", "hub")
 AFTER_THE_FIREWALL = ("proxy", "acme", "backup")
+# The hub first: its probe is an HTTP request from here, while the guard's is a Python run in
+# its container (as are acme's and backup's), which would take CPU from the hub's start; a
+# ready hub has had the guard answer already (berth.deploy.hub_waits), so that probe passes at once.
+WAIT_ORDER = ("firewall", "hub", "proxy", "guard", "acme", "backup")
 
 
 def up_to_date(container: Container | None, plan: ContainerPlan) -> bool:
@@ -116,8 +120,8 @@ def replace(client: docker.DockerClient, plan: DeploymentPlan, swaps: list[Swap]
         if "firewall" in by_role:
             wait_ready(by_role["firewall"], plan)
         start_together(client, [by_role[role] for role in AFTER_THE_FIREWALL if role in by_role])
-        for role in roles:  # each keeps starting while another is waited for
-            if role != "firewall":
+        for role in WAIT_ORDER[1:]:  # each keeps starting while another is waited for
+            if role in by_role:
                 wait_ready(by_role[role], plan)
     except BaseException:
         for swap in reversed(begun):
