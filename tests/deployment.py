@@ -180,6 +180,9 @@ def exclusive_hub() -> Iterator[None]:
 
 
 def teardown(workdir: Path) -> None:
+    # The certificate `Deployment.ca_file` saved is the gone deployment's: the next one makes
+    # its own (a browser trusting the old key's hash refused the new one in bench/up.py).
+    (workdir / "hub-cert.pem").unlink(missing_ok=True)
     subprocess.run(
         [sys.executable, "-m", "berth", "down"],
         cwd=workdir,

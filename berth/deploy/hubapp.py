@@ -8,14 +8,16 @@ spawners: ~4 MiB of the idle hub and a part of every start (docs/deploy.md, "Hub
 hub that runs one authenticator and one spawner. berth.deploy.hubinit starts this hub with
 ``-f <config>`` only, so that list serves nothing here; the configured classes are loaded as
 always, through their entry-point names in the config file. `jupyterhub` itself is unchanged.
-It also refuses the few modules listed in berth.deploy.hub_imports, which the hub never uses.
+It also refuses the few modules listed in berth.deploy.hub_imports, which the hub never uses,
+and waits for the engine guard and the proxy's API as berth.deploy.hub_waits says (the hub is
+started beside them, so that its imports overlap their starts).
 """
 
 from __future__ import annotations
 
 import os
 
-from berth.deploy import hub_imports
+from berth.deploy import hub_imports, hub_waits
 
 hub_imports.install()  # before JupyterHub's imports below: see berth.deploy.hub_imports
 
@@ -35,7 +37,16 @@ class JupyterHub(app.JupyterHub):  # type: ignore[misc]  # JupyterHub is not typ
         """JupyterHub's own configurable classes, without the entry points' (see above)."""
         return [Spawner, Authenticator, CryptKeeper]
 
+    async def init_spawners(self) -> None:
+        """Started beside the engine guard (berth.deploy.swap): wait for its socket before
+        JupyterHub polls the user servers through it."""
+        if not await hub_waits.engine(os.environ.get("DOCKER_HOST", "")):
+            self.log.warning("the engine guard did not answer; polling user servers anyway")
+        await super().init_spawners()
+
     async def start(self) -> None:
+        if not self.proxy.should_start:  # berth-proxy: ask for its API sooner than JupyterHub
+            await hub_waits.proxy_api(getattr(self.proxy, "api_url", ""))
         await super().start()
         if os.environ.get("BERTH_TLS_ACME"):  # berth-acme's failures in this log too
             from berth.deploy import acme_log, layout

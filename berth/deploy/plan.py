@@ -67,8 +67,10 @@ class DeploymentPlan:
 
     @property
     def containers(self) -> tuple[ContainerPlan, ...]:
-        """In start order: the hub needs the guard (and, like the proxy, the firewall's rules
-        to reach anything on the network); the proxy needs what the hub writes; berth-acme
+        """In the order of what each needs (berth.deploy.swap starts the guard, the firewall
+        and the hub together, the others once the firewall's rules are in place): the hub
+        needs the guard (it waits for its socket) and, like the proxy, the firewall's rules to
+        reach anything on the network; the proxy needs what the hub writes; berth-acme
         replaces what the hub wrote; berth-backup reads the hub's data once it is there."""
         extra = tuple(c for c in (self.acme, self.backup) if c is not None)
         return (self.guard, self.firewall, self.hub, self.proxy, *extra)

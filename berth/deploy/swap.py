@@ -29,6 +29,17 @@ START_TIMEOUT = 120.0
 READY_POLL_SECONDS = 0.1
 
 
+# The order the service's containers are stopped in, which of them start at once, and the
+# order they are waited for (see replace).
+ORDER = ("guard", "firewall", "hub", "proxy", "acme", "backup")
+FIRST = ("guard", "firewall", "hub")
+AFTER_THE_FIREWALL = ("proxy", "acme", "backup")
+# The hub first: its probe is an HTTP request from here, while the guard's is a Python run in
+# its container (as are acme's and backup's), which would take CPU from the hub's start; a
+# ready hub has had the guard answer already (berth.deploy.hub_waits), so that probe passes at once.
+WAIT_ORDER = ("firewall", "hub", "proxy", "guard", "acme", "backup")
+
+
 def up_to_date(container: Container | None, plan: ContainerPlan) -> bool:
     return (
         container is not None
@@ -92,28 +103,25 @@ def replace(client: docker.DockerClient, plan: DeploymentPlan, swaps: list[Swap]
     """Start the planned containers in place of the stale ones; if any does not become ready,
     undo every replacement of this run, so a bad change never leaves the service down.
 
-    The guard starts first (the hub polls user servers through it as it starts); the proxy
-    and the hub then start together: the proxy waits for the token and certificate the hub
-    writes, and the hub for the proxy's API.
+    The guard, the firewall and the hub start together: the hub's start is mostly its Python
+    imports, which need neither, and it waits by itself (berth.deploy.hub_waits) for the
+    guard's socket before it polls user servers through it, and for the proxy's API. The proxy
+    (the service's only way in) starts once the firewall's rules are in place, with berth-acme
+    and berth-backup; it waits for the token and certificate the hub writes.
     """
     by_role = {swap.plan.role: swap for swap in swaps}
-    order = ("guard", "firewall", "proxy", "hub", "acme", "backup")
-    roles = [role for role in order if role in by_role]
+    roles = [role for role in ORDER if role in by_role]
     begun: list[Swap] = []
     try:
         for role in roles:
             by_role[role].begin(client)
             begun.append(by_role[role])
-        waited: set[str] = set()
-        for group in (("guard", "firewall"), ("proxy", "hub", "acme", "backup")):
-            if group[0] == "proxy":  # these need the firewall's rules; the hub the guard
-                for first in ("guard", "firewall"):
-                    if first in by_role and first not in waited:
-                        wait_ready(by_role[first], plan)
-                        waited.add(first)
-            start_together(client, [by_role[role] for role in group if role in by_role])
-        for role in roles:
-            if role not in waited:
+        start_together(client, [by_role[role] for role in FIRST if role in by_role])
+        if "firewall" in by_role:
+            wait_ready(by_role["firewall"], plan)
+        start_together(client, [by_role[role] for role in AFTER_THE_FIREWALL if role in by_role])
+        for role in WAIT_ORDER[1:]:  # each keeps starting while another is waited for
+            if role in by_role:
                 wait_ready(by_role[role], plan)
     except BaseException:
         for swap in reversed(begun):
