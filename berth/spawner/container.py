@@ -112,6 +112,13 @@ class ContainerSpawner(BerthSpawner):
         async with queue.slot(self.user.name, on_position, wait) as answered:
             budget.reschedule(loop.time() + left)
             phases.lap("slot")
+            self.log.info(
+                "Boot of %s admitted after %.2fs in the queue (%d booting, limit %s)",
+                self._log_name,
+                phases.laps["slot"],
+                queue.booting,
+                queue.limit() or "none",
+            )
             self.report({"progress": 80, "message": "Starting container"})
             await engine.start_container(self.container_id)
             if self.post_start_cmd:
