@@ -149,7 +149,7 @@ def test_a_container_killed_while_booting_gives_its_slot_back(hub: Hub) -> None:
     for user in ("hang-k1", "hang-k2"):
         wait_failed(hub, user, timeout=60)
     hub.wait_ready("after-kill", timeout=120)
-    assert "exited" in hub_log(hub)
+    assert "killed while starting" in hub_log(hub)
     hub.stop("after-kill")
 
 
