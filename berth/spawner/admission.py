@@ -97,7 +97,7 @@ def queue_message(ahead: int, booting: int) -> str:
         place = f"{ahead} servers are ahead of yours"
     return (
         f"Waiting for the host to take another server's start-up ({booting} starting now; "
-        f"{place}). Time spent waiting here does not count against the start timeout."
+        f"{place}). Waiting here does not use up the time your server has to start."
     )
 
 

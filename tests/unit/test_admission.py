@@ -58,11 +58,11 @@ def test_hold_grows_with_slow_boots() -> None:
 def test_queue_messages() -> None:
     assert [queue_message(n, 3) for n in (0, 1, 7)] == [
         "Waiting for the host to take another server's start-up (3 starting now; you are "
-        "next). Time spent waiting here does not count against the start timeout.",
+        "next). Waiting here does not use up the time your server has to start.",
         "Waiting for the host to take another server's start-up (3 starting now; 1 server is "
-        "ahead of yours). Time spent waiting here does not count against the start timeout.",
+        "ahead of yours). Waiting here does not use up the time your server has to start.",
         "Waiting for the host to take another server's start-up (3 starting now; 7 servers are "
-        "ahead of yours). Time spent waiting here does not count against the start timeout.",
+        "ahead of yours). Waiting here does not use up the time your server has to start.",
     ]
 
 
