@@ -10,8 +10,9 @@ therefore decided at each admission from what the host shows (:func:`boot_limit`
 - runnable tasks on the host that are not our boots (its run queue, smoothed) add as many slots:
   our boots then get about the share of the CPU they would have on a quiet host;
 - but never so many that a boot takes longer than ``target`` seconds: boot time grows in
-  proportion to the boots sharing the CPU, so when recent boots ran over the target the limit
-  is cut in proportion (a boot that times out is the one failure worse than a slow burst);
+  proportion to the boots sharing the CPU, so recent boots tell the seconds a boot takes per
+  boot beside it, and the limit is the target divided by that (a boot that times out is the
+  one failure worse than a slow burst);
 - within [``floor``, ``ceiling``].
 
 The queue is first come, first served, with one rule for fairness: a user holds at most one
@@ -61,7 +62,7 @@ class Signals:
 
     booting: int  # boots holding a slot now
     outside: float | None  # others' runnable tasks on the host, smoothed; None: unknown
-    boot_seconds: float | None  # recent boot time (see Admission.boot_estimate); None: none yet
+    share_seconds: float | None  # recent boot time per boot sharing the host (Admission.cost)
 
 
 def boot_limit(policy: Policy, signals: Signals) -> int:
@@ -74,8 +75,10 @@ def boot_limit(policy: Policy, signals: Signals) -> int:
     limit = policy.base
     if signals.outside is not None:
         limit += int(signals.outside)
-    if signals.boot_seconds and signals.boot_seconds > policy.target:
-        limit = min(limit, int(max(1, signals.booting) * policy.target / signals.boot_seconds))
+    if signals.share_seconds:
+        # Boots of a burst share the CPU: one takes about share_seconds times the boots
+        # running beside it (itself included).
+        limit = min(limit, int(policy.target / signals.share_seconds))
     return max(floor, min(policy.ceiling, limit))
 
 
@@ -123,6 +126,7 @@ def read_runnable(path: Path = Path("/proc/loadavg")) -> float | None:
 class _Boot:
     user: str
     since: float
+    shared: float = 0.0  # the integral over its time of the boots holding a slot (boot-seconds)
     timer: asyncio.TimerHandle | None = field(default=None, repr=False)
 
 
@@ -147,7 +151,9 @@ class Admission:
         self._clock = clock
         self._queue: list[_Waiter] = []
         self._holding: list[_Boot] = []
-        self._recent: deque[float] = deque(maxlen=RECENT_BOOTS)
+        self._recent: deque[float] = deque(maxlen=RECENT_BOOTS)  # seconds of finished boots
+        self._recent_share: deque[float] = deque(maxlen=RECENT_BOOTS)  # the same per boot shared
+        self._changed_at = clock()  # when the boots holding a slot last changed
         self._outside: float | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.policy = Policy(adaptive=True, ceiling=0, cpus=1, target=30.0)
@@ -173,8 +179,22 @@ class Admission:
         known = [value for value in (finished, running) if value is not None]
         return max(known) if known else None
 
+    def share_estimate(self) -> float | None:
+        """Recent seconds of boot per boot sharing the host: a finished boot's time divided by
+        the mean number of boots holding a slot while it ran, or the same of the boots in
+        progress when larger."""
+        now = self._clock()
+        finished = statistics.median(self._recent_share) if self._recent_share else None
+        since_change = (now - self._changed_at) * len(self._holding)
+        shared = [
+            _per_share(now - boot.since, boot.shared + since_change) for boot in self._holding
+        ]
+        running = statistics.median(shared) if shared else None
+        known = [value for value in (finished, running) if value is not None]
+        return max(known) if known else None
+
     def signals(self) -> Signals:
-        return Signals(self.booting, self._outside, self.boot_estimate())
+        return Signals(self.booting, self._outside, self.share_estimate())
 
     def limit(self) -> int:
         return boot_limit(self.policy, self.signals())
@@ -210,6 +230,7 @@ class Admission:
                 waiter.on_position(ahead, self.booting)
 
     def _take(self, user: str) -> _Boot:
+        self._account()
         boot = _Boot(user, self._clock())
         loop = asyncio.get_running_loop()
         boot.timer = loop.call_later(
@@ -218,8 +239,17 @@ class Admission:
         self._holding.append(boot)
         return boot
 
+    def _account(self) -> None:
+        """Before the boots holding a slot change: each of them shared the host with all of
+        them since the last change."""
+        now = self._clock()
+        for boot in self._holding:
+            boot.shared += (now - self._changed_at) * len(self._holding)
+        self._changed_at = now
+
     def _expire(self, boot: _Boot) -> None:
         """A boot held its slot too long: it boots on, without a slot."""
+        self._account()
         if boot in self._holding:
             self._holding.remove(boot)
             self._pump()
@@ -227,8 +257,11 @@ class Admission:
     def _finish(self, boot: _Boot, answered: bool) -> None:
         if boot.timer is not None:
             boot.timer.cancel()
+        self._account()
         if answered:
-            self._recent.append(self._clock() - boot.since)
+            seconds = self._clock() - boot.since
+            self._recent.append(seconds)
+            self._recent_share.append(_per_share(seconds, boot.shared))
         if boot in self._holding:
             self._holding.remove(boot)
         self._pump()
@@ -292,6 +325,13 @@ class Admission:
         if waiter.boot is not None:
             boot, waiter.boot = waiter.boot, None
             self._finish(boot, answered)
+
+
+def _per_share(seconds: float, shared: float) -> float:
+    """A boot's seconds divided by the mean number of boots it shared the host with."""
+    if seconds <= 0:
+        return 0.0
+    return seconds / max(1.0, shared / seconds)
 
 
 _admissions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Admission]

@@ -26,17 +26,18 @@ TWO_CORES = Policy(adaptive=True, ceiling=16, cpus=2, target=30.0)
     ("signals", "limit"),
     [
         # A quiet host: CPUs + 1.
-        (Signals(booting=0, outside=0.0, boot_seconds=None), 3),
-        (Signals(booting=3, outside=0.0, boot_seconds=1.5), 3),
+        (Signals(booting=0, outside=0.0, share_seconds=None), 3),
+        (Signals(booting=3, outside=0.0, share_seconds=0.5), 3),
         # Nothing known about the host (not Linux): CPUs + 1.
-        (Signals(booting=2, outside=None, boot_seconds=None), 3),
+        (Signals(booting=2, outside=None, share_seconds=None), 3),
         # Others' runnable tasks add as many slots, up to the ceiling.
-        (Signals(booting=3, outside=6.0, boot_seconds=4.0), 9),
-        (Signals(booting=3, outside=196.0, boot_seconds=4.0), 16),
-        # Boots running over the target: cut in proportion, whatever the outside load...
-        (Signals(booting=12, outside=187.0, boot_seconds=60.0), 6),
+        (Signals(booting=3, outside=6.0, share_seconds=1.0), 9),
+        (Signals(booting=3, outside=196.0, share_seconds=1.0), 16),
+        # Boots slow enough that more would run over the target (30 s): 30 / 5 s per boot
+        # sharing the host, whatever the outside load...
+        (Signals(booting=12, outside=187.0, share_seconds=5.0), 6),
         # ...but never below one boot per CPU.
-        (Signals(booting=3, outside=196.0, boot_seconds=600.0), 2),
+        (Signals(booting=3, outside=196.0, share_seconds=100.0), 2),
     ],
 )
 def test_boot_limit(signals: Signals, limit: int) -> None:
@@ -44,7 +45,7 @@ def test_boot_limit(signals: Signals, limit: int) -> None:
 
 
 def test_boot_limit_fixed_and_off() -> None:
-    loaded = Signals(booting=3, outside=196.0, boot_seconds=60.0)
+    loaded = Signals(booting=3, outside=196.0, share_seconds=60.0)
     assert boot_limit(Policy(adaptive=False, ceiling=3, cpus=2, target=30.0), loaded) == 3
     assert boot_limit(Policy(adaptive=True, ceiling=0, cpus=2, target=30.0), loaded) == 0
     # A ceiling below the CPU count is still the ceiling.
@@ -155,7 +156,8 @@ async def test_a_loaded_host_admits_more_and_a_slow_one_fewer() -> None:
     await boots.settle()
     # 11 runnable tasks of others: 3 + 11 = 14 (the queue samples the host at each spawn).
     assert len(boots.inside) == 14
-    # Those boots take 120 s each: the next admission cuts to 14 * 30 / 120 = 3.
+    # Those boots take 120 s each, 14 sharing the host: 8.6 s per boot shared, so the next
+    # admission comes at 30 / 8.6 = 3 booting.
     host.now = 120.0
     for name in boots.inside[:1]:
         boots.finish[name].set()
@@ -287,3 +289,23 @@ async def test_no_limit_admits_everyone() -> None:
 async def _hold(queue: Admission, user: str, seconds: float) -> None:
     async with queue.slot(user, lambda a, b: None, 60):
         await asyncio.sleep(seconds)
+
+
+async def test_boot_time_per_boot_sharing_the_host() -> None:
+    """Two boots side by side for 10 s, then one alone for 10 s more: 5 s of boot per boot
+    sharing the host for the first (also the second's so far), 13.3 s for the second in the
+    end (20 s beside a mean of 1.5 boots); the median of the two is 9.2."""
+    host = Host()
+    boots = Boots(host.admission())
+    boots.start("a")
+    boots.start("b")
+    await boots.settle()
+    host.now = 10.0
+    boots.finish["a"].set()
+    await boots.settle()
+    assert boots.queue.share_estimate() == 5.0
+    host.now = 20.0
+    boots.finish["b"].set()
+    await boots.settle()
+    assert boots.queue.share_estimate() == pytest.approx((5 + 20 / 1.5) / 2)
+    assert boots.queue.limit() == 3  # 30 / 9.2
