@@ -9,10 +9,12 @@ therefore decided at each admission from what the host shows (:func:`boot_limit`
 - the base is CPUs + 1 (the quiet optimum, measured);
 - runnable tasks on the host that are not our boots (its run queue, smoothed) add as many slots:
   our boots then get about the share of the CPU they would have on a quiet host;
-- but never so many that a boot takes longer than ``target`` seconds: boot time grows in
-  proportion to the boots sharing the CPU, so recent boots tell the seconds a boot takes per
-  boot beside it, and the limit is the target divided by that (a boot that times out is the
-  one failure worse than a slow burst);
+- but once recent boots take longer than ``target`` seconds (half the boot timeout), no more
+  than keep a boot within it: boot time grows with the boots sharing the CPU, so recent boots
+  tell the seconds a boot takes per boot beside it, and the limit is the target divided by
+  that (a boot that times out is the one failure worse than a slow burst). Below the target
+  this is not applied: on a host loaded by others a boot can take 30 s however few of ours
+  run, and cutting then only slows the burst;
 - within [``floor``, ``ceiling``].
 
 The queue is first come, first served, with one rule for fairness: a user holds at most one
@@ -49,7 +51,7 @@ class Policy:
     adaptive: bool
     ceiling: int  # max_concurrent_boots; 0: no limit
     cpus: int
-    target: float  # seconds a boot should take at most (a quarter of the boot timeout)
+    target: float  # seconds a boot should take at most (half the boot timeout)
 
     @property
     def base(self) -> int:
@@ -62,7 +64,8 @@ class Signals:
 
     booting: int  # boots holding a slot now
     outside: float | None  # others' runnable tasks on the host, smoothed; None: unknown
-    share_seconds: float | None  # recent boot time per boot sharing the host (Admission.cost)
+    boot_seconds: float | None  # recent boot time (Admission.boot_estimate); None: none yet
+    share_seconds: float | None  # the same per boot sharing the host (Admission.share_estimate)
 
 
 def boot_limit(policy: Policy, signals: Signals) -> int:
@@ -75,7 +78,7 @@ def boot_limit(policy: Policy, signals: Signals) -> int:
     limit = policy.base
     if signals.outside is not None:
         limit += int(signals.outside)
-    if signals.share_seconds:
+    if signals.boot_seconds and signals.share_seconds and signals.boot_seconds > policy.target:
         # Boots of a burst share the CPU: one takes about share_seconds times the boots
         # running beside it (itself included).
         limit = min(limit, int(policy.target / signals.share_seconds))
@@ -194,7 +197,7 @@ class Admission:
         return max(known) if known else None
 
     def signals(self) -> Signals:
-        return Signals(self.booting, self._outside, self.share_estimate())
+        return Signals(self.booting, self._outside, self.boot_estimate(), self.share_estimate())
 
     def limit(self) -> int:
         return boot_limit(self.policy, self.signals())

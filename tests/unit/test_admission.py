@@ -19,25 +19,26 @@ from berth.spawner.admission import (
     read_runnable,
 )
 
-TWO_CORES = Policy(adaptive=True, ceiling=16, cpus=2, target=30.0)
+TWO_CORES = Policy(adaptive=True, ceiling=16, cpus=2, target=60.0)
 
 
 @pytest.mark.parametrize(
     ("signals", "limit"),
     [
         # A quiet host: CPUs + 1.
-        (Signals(booting=0, outside=0.0, share_seconds=None), 3),
-        (Signals(booting=3, outside=0.0, share_seconds=0.5), 3),
+        (Signals(booting=0, outside=0.0, boot_seconds=None, share_seconds=None), 3),
+        (Signals(booting=3, outside=0.0, boot_seconds=1.5, share_seconds=0.5), 3),
         # Nothing known about the host (not Linux): CPUs + 1.
-        (Signals(booting=2, outside=None, share_seconds=None), 3),
+        (Signals(booting=2, outside=None, boot_seconds=None, share_seconds=None), 3),
         # Others' runnable tasks add as many slots, up to the ceiling.
-        (Signals(booting=3, outside=6.0, share_seconds=1.0), 9),
-        (Signals(booting=3, outside=196.0, share_seconds=1.0), 16),
-        # Boots slow enough that more would run over the target (30 s): 30 / 5 s per boot
-        # sharing the host, whatever the outside load...
-        (Signals(booting=12, outside=187.0, share_seconds=5.0), 6),
+        (Signals(booting=3, outside=6.0, boot_seconds=3.0, share_seconds=1.0), 9),
+        (Signals(booting=3, outside=196.0, boot_seconds=3.0, share_seconds=1.0), 16),
+        # Slow boots under the target (60 s) are the outside load's doing: no cut.
+        (Signals(booting=2, outside=40.0, boot_seconds=50.0, share_seconds=25.0), 16),
+        # Over it: 60 s / 8 s per boot sharing the host, whatever the outside load...
+        (Signals(booting=12, outside=187.0, boot_seconds=96.0, share_seconds=8.0), 7),
         # ...but never below one boot per CPU.
-        (Signals(booting=3, outside=196.0, share_seconds=100.0), 2),
+        (Signals(booting=3, outside=196.0, boot_seconds=200.0, share_seconds=100.0), 2),
     ],
 )
 def test_boot_limit(signals: Signals, limit: int) -> None:
@@ -45,7 +46,7 @@ def test_boot_limit(signals: Signals, limit: int) -> None:
 
 
 def test_boot_limit_fixed_and_off() -> None:
-    loaded = Signals(booting=3, outside=196.0, share_seconds=60.0)
+    loaded = Signals(booting=3, outside=196.0, boot_seconds=90.0, share_seconds=60.0)
     assert boot_limit(Policy(adaptive=False, ceiling=3, cpus=2, target=30.0), loaded) == 3
     assert boot_limit(Policy(adaptive=True, ceiling=0, cpus=2, target=30.0), loaded) == 0
     # A ceiling below the CPU count is still the ceiling.
@@ -92,7 +93,7 @@ class Host:
 
     def admission(self, ceiling: int = 16, adaptive: bool = True) -> Admission:
         queue = Admission(sample=lambda: self.outside + 1 + queue.booting, clock=lambda: self.now)
-        queue.policy = Policy(adaptive=adaptive, ceiling=ceiling, cpus=2, target=30.0)
+        queue.policy = Policy(adaptive=adaptive, ceiling=ceiling, cpus=2, target=60.0)
         return queue
 
 
@@ -156,14 +157,14 @@ async def test_a_loaded_host_admits_more_and_a_slow_one_fewer() -> None:
     await boots.settle()
     # 11 runnable tasks of others: 3 + 11 = 14 (the queue samples the host at each spawn).
     assert len(boots.inside) == 14
-    # Those boots take 120 s each, 14 sharing the host: 8.6 s per boot shared, so the next
-    # admission comes at 30 / 8.6 = 3 booting.
+    # Those boots take 120 s each (over the 60 s target), 14 sharing the host: 8.6 s per
+    # boot shared, so the next admission comes at 60 / 8.6 = 7 booting.
     host.now = 120.0
     for name in boots.inside[:1]:
         boots.finish[name].set()
     await boots.settle()
     assert len(boots.inside) == 13  # nobody admitted
-    assert boots.queue.limit() == 3
+    assert boots.queue.limit() == 7
     for event in boots.finish.values():
         event.set()
     await asyncio.wait_for(asyncio.gather(*boots.tasks.values()), 2)
@@ -308,4 +309,4 @@ async def test_boot_time_per_boot_sharing_the_host() -> None:
     boots.finish["b"].set()
     await boots.settle()
     assert boots.queue.share_estimate() == pytest.approx((5 + 20 / 1.5) / 2)
-    assert boots.queue.limit() == 3  # 30 / 9.2
+    assert boots.queue.limit() == 3  # boots well within the target: CPUs + 1
