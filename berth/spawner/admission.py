@@ -172,12 +172,13 @@ class Admission:
     def queued(self) -> int:
         return len(self._queue)
 
-    def boot_estimate(self) -> float | None:
+    def boot_estimate(self, leaving_out: _Boot | None = None) -> float | None:
         """Recent boot time: the median of the last finished boots, or the median age of the
-        boots in progress when that is larger (boots slowing down show before they finish)."""
+        boots in progress (but ``leaving_out``) when that is larger (boots slowing down show
+        before they finish)."""
         now = self._clock()
         finished = statistics.median(self._recent) if self._recent else None
-        ages = [now - boot.since for boot in self._holding]
+        ages = [now - boot.since for boot in self._holding if boot is not leaving_out]
         running = statistics.median(ages) if ages else None
         known = [value for value in (finished, running) if value is not None]
         return max(known) if known else None
@@ -235,12 +236,12 @@ class Admission:
     def _take(self, user: str) -> _Boot:
         self._account()
         boot = _Boot(user, self._clock())
-        loop = asyncio.get_running_loop()
-        boot.timer = loop.call_later(
-            hold_seconds(self.hold_floor, self.boot_estimate()), self._expire, boot
-        )
+        self._arm(boot, hold_seconds(self.hold_floor, self.boot_estimate()))
         self._holding.append(boot)
         return boot
+
+    def _arm(self, boot: _Boot, seconds: float) -> None:
+        boot.timer = asyncio.get_running_loop().call_later(seconds, self._expire, boot)
 
     def _account(self) -> None:
         """Before the boots holding a slot change: each of them shared the host with all of
@@ -251,7 +252,15 @@ class Admission:
         self._changed_at = now
 
     def _expire(self, boot: _Boot) -> None:
-        """A boot held its slot too long: it boots on, without a slot."""
+        """A boot held its slot too long, judged by the boots beside it (all slow on a loaded
+        host: none of them is hanging): it boots on, without a slot."""
+        if boot not in self._holding:
+            return
+        hold = hold_seconds(self.hold_floor, self.boot_estimate(leaving_out=boot))
+        age = self._clock() - boot.since
+        if age < hold:
+            self._arm(boot, hold - age)
+            return
         self._account()
         if boot in self._holding:
             self._holding.remove(boot)

@@ -237,8 +237,9 @@ class ContainerSettings(LoggingConfigurable):
     boot_slot_hold = Float(
         10.0,
         help="""Shortest time after which a boot that has not answered gives its slot back to
-        the queue (it goes on booting): three times the recent boot time when that is longer.
-        A hanging server thus never holds up the others for long.""",
+        the queue (it goes on booting): three times as long as the other boots take, when that
+        is longer. A hanging server thus never holds up the others for long, and boots all
+        slow together on a loaded host keep their slots.""",
     ).tag(config=True)
 
     boot_timeout = Integer(

@@ -231,8 +231,14 @@ async def test_a_boot_that_fails_gives_its_slot_back() -> None:
         assert queue.booting == 1
 
 
+def real_time_admission(ceiling: int) -> Admission:
+    queue = Admission(sample=lambda: None)  # the loop's timers and the clock agree
+    queue.policy = Policy(adaptive=False, ceiling=ceiling, cpus=2, target=60.0)
+    return queue
+
+
 async def test_a_hanging_boot_gives_its_slot_back_after_the_hold() -> None:
-    queue = Host().admission(ceiling=1, adaptive=False)
+    queue = real_time_admission(ceiling=1)
     queue.hold_floor = 0.05
     hang = asyncio.ensure_future(_hold(queue, "ann", 60))
     await asyncio.sleep(0.01)
@@ -310,3 +316,15 @@ async def test_boot_time_per_boot_sharing_the_host() -> None:
     await boots.settle()
     assert boots.queue.share_estimate() == pytest.approx((5 + 20 / 1.5) / 2)
     assert boots.queue.limit() == 3  # boots well within the target: CPUs + 1
+
+
+async def test_boots_all_slow_together_keep_their_slots() -> None:
+    """On a loaded host every boot is slow: a boot gives its slot back only when it takes
+    three times as long as the boots beside it, not at the floor of the hold."""
+    queue = real_time_admission(ceiling=2)
+    queue.hold_floor = 0.05
+    boots = [asyncio.ensure_future(_hold(queue, user, 0.4)) for user in ("ann", "bob", "cat")]
+    await asyncio.sleep(0.25)  # five times the floor
+    assert (queue.booting, queue.queued) == (2, 1)
+    await asyncio.wait_for(asyncio.gather(*boots), 5)
+    assert (queue.booting, queue.queued) == (0, 0)
