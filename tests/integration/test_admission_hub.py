@@ -40,7 +40,7 @@ c.ContainerSpawner.boot_slot_hold = 600  # only the end of a boot gives a slot b
 c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 0}}
 
 def extra_create_kwargs(spawner):
-    if spawner.user.name.startswith("hang"):  # a server that never answers
+    if spawner.user.name.startswith("hang") or spawner.name.startswith("hang"):  # never answers
         return {{"command": ["sleep", "600"]}}
     return {{}}
 
@@ -178,24 +178,26 @@ def test_a_user_hammering_start_and_stop_cannot_jump_the_queue(hub: Hub) -> None
 
 
 def test_one_user_boots_one_server_at_a_time(hub: Hub) -> None:
-    """nia asks for two named servers, then omar for his; as the two slots come free, nia's
-    first and omar's boot, and nia's second waits for her first. Fails on main: a user could
-    take every slot with her named servers, in arrival order."""
+    """nia asks for two named servers (both hang while booting), then omar for his; as the two
+    slots come free, nia's first and omar's boot, and nia's second waits for her first. Fails
+    on main: a user could take every slot with her named servers, in arrival order (omar
+    would wait behind nia's hanging boots)."""
     for user in ("hang-f1", "hang-f2"):
         request(hub, user)
         progress_until(hub, user, "Waiting for the server to answer")
-    request(hub, "nia", "one")
-    wait_queued(hub, "nia", "one")
-    request(hub, "nia", "two")
-    wait_queued(hub, "nia", "two")
+    for server in ("hang1", "hang2"):
+        request(hub, "nia", server)
+        wait_queued(hub, "nia", server)
     request(hub, "omar")
     wait_queued(hub, "omar")
     hub.stop("hang-f1")
     hub.stop("hang-f2")
-    for user, server in (("nia", "one"), ("nia", "two"), ("omar", "")):
-        hub.wait_ready(user, server, timeout=120)
-    assert admitted_order(hub, ["nia:one", "nia:two", "omar"]) == ["nia:one", "omar", "nia:two"]
-    for user, server in (("nia", "one"), ("nia", "two"), ("omar", "")):
+    hub.wait_ready("omar", timeout=120)
+    assert admitted_order(hub, ["nia:hang1", "nia:hang2", "omar"]) == ["nia:hang1", "omar"]
+    hub.stop("nia", "hang1")
+    progress_until(hub, "nia", "Waiting for the server to answer", "hang2")
+    assert admitted_order(hub, ["nia:hang2"]) == ["nia:hang2"]
+    for user, server in (("nia", "hang2"), ("omar", "")):
         hub.stop(user, server)
 
 
