@@ -221,18 +221,20 @@ class ContainerSettings(LoggingConfigurable):
 
     max_concurrent_boots = Integer(
         help="""At most this many containers of this hub booting (from container start until
-        the server answers) at once; 0 = no limit. Default: 8 per CPU of the hub's host with
-        ``adaptive_admission`` (a ceiling; the number admitted follows the load below it), one
-        more than the number of CPUs without. Spawns beyond it wait in a first-come,
-        first-served queue (one slot per user at a time), see their place in it on the spawn
-        page, and the time spent there does not count against ``boot_timeout``. Pulls, volume
-        setup and container creation are never queued.""",
+        the server answers) at once; 0 = no limit. Default with ``adaptive_admission``: 16 per
+        CPU of the hub's host, at most one per 512 MiB of its memory (a ceiling; the number
+        admitted follows the load below it); without: one more than the number of CPUs.
+        Spawns beyond it wait in a first-come, first-served queue (one slot per user at a
+        time), see their place in it on the spawn page, and the time spent there does not
+        count against ``boot_timeout``. Pulls, volume setup and container creation are never
+        queued.""",
     ).tag(config=True)
 
     @default("max_concurrent_boots")
     def _default_max_concurrent_boots(self) -> int:
-        cpus = os.cpu_count() or 2
-        return 8 * cpus if self.adaptive_admission else cpus + 1
+        if self.adaptive_admission:
+            return limits.default_boot_ceiling()
+        return (os.cpu_count() or 2) + 1
 
     boot_slot_hold = Float(
         10.0,

@@ -186,9 +186,16 @@ async def test_progress_follower_opened_before_start_sees_the_new_spawn() -> Non
 
 
 def test_boot_ceiling_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    """8 per CPU as the adaptive admission's ceiling; CPUs + 1 as a fixed count."""
+    """16 per CPU (one per 512 MiB of memory at most) as the adaptive admission's ceiling;
+    CPUs + 1 as a fixed count."""
+    from berth.spawner import limits
+
     monkeypatch.setattr(os, "cpu_count", lambda: 6)
-    assert make_spawner().max_concurrent_boots == 48
+    monkeypatch.setattr(limits, "host_memory", lambda: 24 * 1024**3)
+    assert make_spawner().max_concurrent_boots == 48  # memory: 96 slots; CPUs: 16 x 6
+    assert limits.default_boot_ceiling(cpus=2, host_total=24 * 1024**3) == 32
+    assert limits.default_boot_ceiling(cpus=2, host_total=4 * 1024**3) == 8
+    assert limits.default_boot_ceiling(cpus=2, host_total=1024**3) == 3  # CPUs + 1 at least
     assert make_spawner(adaptive_admission=False).max_concurrent_boots == 7
     monkeypatch.setattr(os, "cpu_count", lambda: None)  # the OS does not say
     assert make_spawner(adaptive_admission=False).max_concurrent_boots == 3
