@@ -9,9 +9,9 @@ therefore decided at each admission from what the host shows (:func:`boot_limit`
 - the base is CPUs + 1 (the quiet optimum, measured);
 - runnable tasks on the host that are not our boots (its run queue, smoothed) add as many slots:
   our boots then get about the share of the CPU they would have on a quiet host;
-- but once recent boots take longer than ``target`` seconds (half the boot timeout), no more
-  than keep a boot within it: boot time grows with the boots sharing the CPU, so recent boots
-  tell the seconds a boot takes per boot beside it, and the limit is the target divided by
+- but once recent boots take longer than ``target`` seconds (a third of the boot timeout), no
+  more than keep a boot within it: boot time grows with the boots sharing the CPU, so recent
+  boots tell the seconds a boot takes per boot beside it, and the limit is the target divided by
   that (a boot that times out is the one failure worse than a slow burst). Below the target
   this is not applied: on a host loaded by others a boot can take 30 s however few of ours
   run, and cutting then only slows the burst;
@@ -51,7 +51,7 @@ class Policy:
     adaptive: bool
     ceiling: int  # max_concurrent_boots; 0: no limit
     cpus: int
-    target: float  # seconds a boot should take at most (half the boot timeout)
+    target: float  # seconds a boot should take at most (a third of the boot timeout)
 
     @property
     def base(self) -> int:

@@ -52,7 +52,7 @@ class ContainerSpawner(BerthSpawner):
             adaptive=self.adaptive_admission,
             ceiling=self.max_concurrent_boots,
             cpus=os.cpu_count() or 2,
-            target=self.boot_timeout / 2,
+            target=self.boot_timeout / 3,
         )
 
     async def _start(self) -> str:

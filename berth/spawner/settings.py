@@ -214,7 +214,7 @@ class ContainerSettings(LoggingConfigurable):
         True,
         help="""Decide how many servers boot at once (container start until the server answers)
         from what the host shows: CPUs + 1 on a quiet host, more while other work competes for
-        the CPU (its run queue), fewer when recent boots took more than half of
+        the CPU (its run queue), fewer when recent boots took more than a third of
         ``boot_timeout``; never more than ``max_concurrent_boots``. Off: exactly
         ``max_concurrent_boots`` at once. See docs/spawner.md, Admission.""",
     ).tag(config=True)
