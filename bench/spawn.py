@@ -11,6 +11,11 @@ scenario and the ratios Berth / DockerSpawner.
     python bench/spawn.py --sequential 0 --concurrent 50          # a burst: failures counted
     python bench/spawn.py --sequential 0 --concurrent 0 --growth 1,10,50   # cost growth
     python bench/spawn.py --only berth --berth-config 'c.ContainerSpawner.max_concurrent_boots = 3'
+    python bench/spawn.py --sequential 0 --concurrent 50 --outside-load 8 --timeout 600
+
+--outside-load N runs N processes burning CPU on this machine during each spawner's burst (the
+same load for both; each stops by itself after --outside-load-seconds at the latest), to see
+how the spawners fare on a host busy with other work.
 
 --growth keeps N servers running and times a few more spawns at each level, with the hub's CPU
 seconds per spawn and its idle CPU share. --logs DIR keeps each hub's log (Berth's spawner logs
@@ -25,9 +30,11 @@ container, volume and network it creates is removed at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -49,6 +56,7 @@ c.ContainerSpawner.image = "{image}"
 c.ContainerSpawner.prefix = "{prefix}"
 c.ContainerSpawner.pull_policy = "ifnotpresent"
 c.ContainerSpawner.remove = True
+c.ContainerSpawner.start_timeout = 600  # Berth's default (the harness sets 120 for every spawner)
 """,
     ),
     "dockerspawner": (
@@ -61,6 +69,61 @@ c.DockerSpawner.remove = True
 """,
     ),
 }
+
+
+BURN_CODE = (
+    "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
+)
+
+
+@contextlib.contextmanager
+def burner_containers(workers: int, seconds: float, image: str) -> Any:
+    """The same load as containers (where users' busy kernels are): each a one-process CPU
+    burner without network that exits by itself after ``seconds``; all removed afterwards."""
+    import docker
+
+    engine = docker.from_env()
+    code = BURN_CODE.format(seconds=seconds)
+    burners = []
+    try:
+        for index in range(workers):
+            burners.append(
+                engine.containers.run(
+                    image,
+                    ["python3", "-c", code],
+                    name=f"berth-bench-burner-{os.getpid()}-{index}",
+                    detach=True,
+                    network_mode="none",
+                    labels={"berth.bench": "burner"},
+                )
+            )
+        yield
+    finally:
+        for burner in burners:
+            with contextlib.suppress(docker.errors.APIError):
+                burner.remove(force=True)
+        engine.close()
+
+
+@contextlib.contextmanager
+def outside_load(workers: int, seconds: float, where: str = "host", image: str = "") -> Any:
+    """``workers`` CPU burners while the block runs; each ends by itself after ``seconds``.
+
+    On this host's cgroup v1 layout, processes of the host and the engine's containers (as a
+    group) share the CPU differently; ``where`` says which kind of other work to imitate."""
+    if where == "containers":
+        with burner_containers(workers, seconds, image):
+            yield
+        return
+    code = BURN_CODE.format(seconds=seconds)
+    burners = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(workers)]
+    try:
+        yield
+    finally:
+        for burner in burners:
+            burner.terminate()
+        for burner in burners:
+            burner.wait(10)
 
 
 def wait_status(hub: Hub, user: str, deadline: float, interval: float = 0.05) -> float:
@@ -173,6 +236,7 @@ def run_scenarios(
     extra_config: str = "",
     growth: list[int] | None = None,
     growth_probes: int = 3,
+    load: tuple[int, float, str] = (0, 0.0, "host"),
 ) -> dict[str, Any]:
     spawner_class, config = SPAWNERS[kind]
     config += extra_config.replace("{", "{{").replace("}", "}}")
@@ -209,8 +273,8 @@ def run_scenarios(
                 return None
 
         if con_users:
-            con_start = time.monotonic()
-            with ThreadPoolExecutor(len(con_users)) as pool:
+            with outside_load(*load, image), ThreadPoolExecutor(len(con_users)) as pool:
+                con_start = time.monotonic()
                 outcomes = list(pool.map(spawn_at_once, con_users))
             con = [latency for latency in outcomes if latency is not None]
             results["concurrent"] = summary(con, time.monotonic() - con_start)
@@ -306,7 +370,29 @@ def main(argv: list[str] | None = None) -> int:
         help="more jupyterhub_config.py lines for Berth's hub, e.g. "
         "'c.ContainerSpawner.max_concurrent_boots = 3'",
     )
+    parser.add_argument(
+        "--outside-load",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N processes burning CPU during each burst (0..16)",
+    )
+    parser.add_argument(
+        "--outside-load-seconds",
+        type=float,
+        default=600.0,
+        help="each burner stops by itself after this long at the latest (at most 1200)",
+    )
+    parser.add_argument(
+        "--outside-load-in",
+        choices=["host", "containers"],
+        default="host",
+        help="burners as processes of this host, or as containers of the image (like users' "
+        "busy kernels)",
+    )
     args = parser.parse_args(argv)
+    if not (0 <= args.outside_load <= 16 and 0 < args.outside_load_seconds <= 1200):
+        parser.error("keep --outside-load within 0..16 and --outside-load-seconds within 0..1200")
     if not (0 <= args.sequential <= 50 and 0 <= args.concurrent <= 50):
         parser.error("keep --sequential and --concurrent within 0..50")
     growth = [int(n) for n in args.growth.split(",") if n.strip()]
@@ -318,7 +404,12 @@ def main(argv: list[str] | None = None) -> int:
         for kind in kinds:
             print(
                 f"# {kind}: {args.sequential} sequential, {args.concurrent} concurrent spawns of "
-                f"{args.image}",
+                f"{args.image}"
+                + (
+                    f", {args.outside_load} CPU burners during the burst"
+                    if args.outside_load
+                    else ""
+                ),
                 flush=True,
             )
             results.append(
@@ -333,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
                     "\n" + args.berth_config + "\n" if kind == "berth" else "",
                     growth,
                     args.growth_probes,
+                    (args.outside_load, args.outside_load_seconds, args.outside_load_in),
                 )
             )
             print(json.dumps(results[-1]), flush=True)  # kept should a later spawner fail

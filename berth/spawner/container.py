@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shlex
 import time
 
 import docker.errors
+from traitlets import default
 
 from berth import names
 
 from . import errors, images, specs
+from .admission import Policy, admission, queue_message
 from .base import BerthSpawner, account_key, resolve
 from .build import container_spec
 from .engine_api import ContainerRuntime, EngineRecord
 from .errors import SpawnException
 from .readiness import container_address, wait_until_ready
-from .slots import boot_slot
 from .timing import PhaseClock, concurrently
 from .volumes import remove_interrupted_inits
 
 __all__ = ["ContainerSpawner", "account_key", "resolve"]
+
+HUB_MARGIN = 15  # seconds of JupyterHub's start_timeout left for its own work around start()
+
+
+def queue_wait(start_timeout: float, boot_timeout: float) -> float:
+    """Longest wait in the boot queue: what JupyterHub's ``start_timeout`` leaves after
+    ``boot_timeout`` and the hub's own work, but at least half of it (a ``start_timeout`` set
+    lower than ``boot_timeout`` then splits as before: half queue, half boot)."""
+    return max(start_timeout - boot_timeout - HUB_MARGIN, start_timeout / 2)
 
 
 class ContainerSpawner(BerthSpawner):
@@ -29,10 +41,35 @@ class ContainerSpawner(BerthSpawner):
     container_id: str = ""
     container_name: str = ""
 
+    @default("start_timeout")
+    def _default_start_timeout(self) -> int:
+        # JupyterHub's clock runs while a spawn waits in the boot queue; Berth bounds the rest
+        # itself (boot_timeout), so JupyterHub's bound is the queue's and the boot's together.
+        return 600
+
+    def admission_policy(self) -> Policy:
+        return Policy(
+            adaptive=self.adaptive_admission,
+            ceiling=self.max_concurrent_boots,
+            cpus=os.cpu_count() or 2,
+            target=self.boot_timeout / 3,
+        )
+
+    async def _start(self) -> str:
+        budget = asyncio.timeout(self.boot_timeout)
+        try:
+            async with budget:
+                return await self._start_within(budget)
+        except TimeoutError as exc:
+            if not budget.expired():
+                raise
+            await self._remove_failed()
+            raise errors.boot_timeout(self.boot_timeout) from exc
+
     async def _build_spec(self, image: str) -> specs.ContainerSpec:
         return container_spec(await self.spec_inputs(image))
 
-    async def _start(self) -> str:
+    async def _start_within(self, budget: asyncio.Timeout) -> str:
         engine = self.engine
         phases = PhaseClock()
         self.report({"progress": 5, "message": "Checking the image"})
@@ -61,10 +98,28 @@ class ContainerSpawner(BerthSpawner):
         self.container_name = spec.name
         phases.lap("create")
         self.log.info("Created container %s (%s) from %s", spec.name, self.container_id[:12], image)
-        self.report({"progress": 80, "message": "Starting container"})
-        slot_wait = self.start_timeout / 2  # leave the other half for the boot itself
-        async with boot_slot(self.max_concurrent_boots, self.boot_slot_hold, slot_wait):
+        queue = admission()
+        queue.policy = self.admission_policy()
+        queue.hold_floor = self.boot_slot_hold
+        loop = asyncio.get_running_loop()
+        left = (budget.when() or loop.time()) - loop.time()
+        budget.reschedule(None)  # the time queued is not the boot's
+
+        def on_position(ahead: int, booting: int) -> None:
+            self.report({"progress": 75, "message": queue_message(ahead, booting)})
+
+        wait = queue_wait(self.start_timeout, self.boot_timeout)
+        async with queue.slot(self.user.name, on_position, wait) as answered:
+            budget.reschedule(loop.time() + left)
             phases.lap("slot")
+            self.log.info(
+                "Boot of %s admitted after %.2fs in the queue (%d booting, limit %s)",
+                self._log_name,
+                phases.laps["slot"],
+                queue.booting,
+                queue.limit() or "none",
+            )
+            self.report({"progress": 80, "message": "Starting container"})
             await engine.start_container(self.container_id)
             if self.post_start_cmd:
                 await self._post_start()
@@ -74,16 +129,18 @@ class ContainerSpawner(BerthSpawner):
             phases.lap("start")
             if self.wait_for_ready and not self.internal_ssl:
                 self.report({"progress": 90, "message": "Waiting for the server to answer"})
+                left = (budget.when() or 0) - loop.time()
                 failure = await wait_until_ready(
                     engine,
                     self.container_id,
                     url + self.server.base_url + "api",
-                    self.start_timeout,
+                    max(1.0, left + 1),  # the budget's own timeout ends it with a message
                 )
                 if failure is not None:
                     await self._remove_failed()
                     raise self._failure_exception(failure, spec.resources.mem_limit)
                 phases.lap("boot")
+            answered()
         self.log.info("Container %s of %s answers after %s", spec.name, self._log_name, phases)
         return url
 

@@ -52,6 +52,7 @@ REASON_EXITED = "exited"
 REASON_CONFLICT = "name-conflict"
 REASON_CONFIG = "config"
 REASON_VOLUME = "volume"
+REASON_TIMEOUT = "timeout"
 
 
 # A refused value is shown only this long: it comes from whoever sent the request.
@@ -182,6 +183,16 @@ def removed_while_starting(name: str) -> SpawnException:
         f"Your server's container ({name}) was removed while it was starting, by something "
         "other than this hub. Please try again.",
         reason=REASON_EXITED,
+        status_code=500,
+    )
+
+
+def boot_timeout(seconds: int) -> SpawnException:
+    return SpawnException(
+        f"Your server did not start within {seconds} seconds (the time it waited for its turn "
+        "to boot not counted), so it was stopped. The host may be overloaded: please try again "
+        "in a few minutes, or ask an administrator to raise boot_timeout.",
+        reason=REASON_TIMEOUT,
         status_code=500,
     )
 

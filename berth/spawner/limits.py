@@ -36,6 +36,22 @@ def default_cpu_limit(cpus: int | None = None) -> float:
     return 1.0 if (count or 1) <= 4 else 2.0
 
 
+BOOT_MEMORY = 512 * 1024**2  # room per booting server (~100-150 MiB resident), kept generous
+BOOTS_PER_CPU = 16
+
+
+def default_boot_ceiling(cpus: int | None = None, host_total: int | None = None) -> int:
+    """Most servers booting at once under adaptive admission: 16 per CPU, no more than one
+    per 512 MiB of the host's memory, never fewer than CPUs + 1. The admission itself
+    decides below it; the ceiling only bounds what a loaded host can make it admit."""
+    count = (os.cpu_count() if cpus is None else cpus) or 2
+    total = host_memory() if host_total is None else host_total
+    ceiling = BOOTS_PER_CPU * count
+    if total:
+        ceiling = min(ceiling, total // BOOT_MEMORY)
+    return max(count + 1, ceiling)
+
+
 def describe(mem_limit: int | None, cpu_limit: float | None, pids_limit: int | None) -> str:
     """``memory 2 GiB, 1 CPU, 1024 processes`` (``no … limit`` for an unset one)."""
     memory = f"memory {mem_limit / 1024**3:g} GiB" if mem_limit else "no memory limit"

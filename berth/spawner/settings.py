@@ -210,26 +210,49 @@ class ContainerSettings(LoggingConfigurable):
         clear error message instead of a timeout.""",
     ).tag(config=True)
 
+    adaptive_admission = Bool(
+        True,
+        help="""Decide how many servers boot at once (container start until the server answers)
+        from what the host shows: CPUs + 1 on a quiet host, more while other work competes for
+        the CPU (its run queue), fewer when recent boots took more than a third of
+        ``boot_timeout``; never more than ``max_concurrent_boots``. Off: exactly
+        ``max_concurrent_boots`` at once. See docs/spawner.md, Admission.""",
+    ).tag(config=True)
+
     max_concurrent_boots = Integer(
         help="""At most this many containers of this hub booting (from container start until
-        the server answers) at once; 0 = no limit. Default: one more than the number of CPUs of
-        the hub's host (a boot also waits for the engine to start its container, which uses
-        little of the host's CPU). Server start-up is CPU-bound: in a burst of spawns, a limit
-        near the number of cores lets the first servers be ready early instead of all of them
-        late (and the last no later). Pulls, volume setup and container creation are never
-        limited; see ``boot_slot_hold`` for servers that are slow to boot for other reasons.
-        A boot waits for a slot at most half of ``start_timeout``, then goes ahead without one:
-        the queue orders boots and never makes one time out.""",
+        the server answers) at once; 0 = no limit. Default with ``adaptive_admission``: 16 per
+        CPU of the hub's host, at most one per 512 MiB of its memory (a ceiling; the number
+        admitted follows the load below it); without: one more than the number of CPUs.
+        Spawns beyond it wait in a first-come, first-served queue (one slot per user at a
+        time), see their place in it on the spawn page, and the time spent there does not
+        count against ``boot_timeout``. Pulls, volume setup and container creation are never
+        queued.""",
     ).tag(config=True)
 
     @default("max_concurrent_boots")
     def _default_max_concurrent_boots(self) -> int:
+        if self.adaptive_admission:
+            return limits.default_boot_ceiling()
         return (os.cpu_count() or 2) + 1
 
     boot_slot_hold = Float(
         10.0,
-        help="""Longest time one boot holds its slot (``max_concurrent_boots``), so that a slow
-        or hanging server never holds up the others for long.""",
+        help="""Shortest time after which a boot that has not answered gives its slot back to
+        the queue (it goes on booting): three times as long as the other boots take, when that
+        is longer. A hanging server thus never holds up the others for long, and boots all
+        slow together on a loaded host keep their slots.""",
+    ).tag(config=True)
+
+    boot_timeout = Integer(
+        120,
+        min=1,
+        help="""Seconds a start may take outside the boot queue: image check, volumes, container
+        start and the server's boot until it answers. Past it the start fails with a message
+        saying so. The time spent waiting in the queue is not counted; JupyterHub's
+        ``start_timeout`` (default 600 here) bounds the whole start, queue included: a spawn
+        waits in the queue at most ``start_timeout`` - ``boot_timeout`` - 15 s (at least half of
+        ``start_timeout``), then boots without waiting further.""",
     ).tag(config=True)
 
     volume_init_timeout = Float(

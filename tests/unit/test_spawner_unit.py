@@ -185,70 +185,32 @@ async def test_progress_follower_opened_before_start_sees_the_new_spawn() -> Non
     assert seen == ["new spawn"]
 
 
-async def _most_booting_at_once(limit: int, boots: int = 6) -> int:
-    """Run `boots` short boots through `boot_slot(limit)`; how many were inside at once."""
-    from berth.spawner.slots import boot_slot
+def test_boot_ceiling_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """16 per CPU (one per 512 MiB of memory at most) as the adaptive admission's ceiling;
+    CPUs + 1 as a fixed count."""
+    from berth.spawner import limits
 
-    inside = 0
-    most = 0
-
-    async def boot() -> None:
-        nonlocal inside, most
-        async with boot_slot(limit, hold=10):
-            inside += 1
-            most = max(most, inside)
-            await asyncio.sleep(0.01)
-            inside -= 1
-
-    await asyncio.wait_for(asyncio.gather(*(boot() for _ in range(boots))), 2)
-    return most
-
-
-async def test_boot_slots_limit_concurrency() -> None:
-    assert await _most_booting_at_once(2) == 2
-
-
-async def test_boot_slot_is_given_back_after_hold() -> None:
-    blocker = asyncio.create_task(_hold_slot(1, hold=0.05, duration=5))
-    await asyncio.sleep(0.01)
-    await asyncio.wait_for(_hold_slot(1, hold=0.05, duration=0), 1)  # the hanging boot's hold ends
-    blocker.cancel()
-
-
-async def test_a_boot_waits_for_a_slot_at_most_wait_seconds() -> None:
-    """A queue longer than the start timeout must not fail spawns (50 at once on 2 cores did)."""
-    blocker = asyncio.create_task(_hold_slot(1, hold=60, duration=60))
-    await asyncio.sleep(0.01)
-    from berth.spawner.slots import boot_slot
-
-    entered = asyncio.Event()
-
-    async def boot() -> None:
-        async with boot_slot(1, hold=60, wait=0.05):
-            entered.set()
-
-    await asyncio.wait_for(boot(), 1)  # would wait 60 s for the blocker's slot without `wait`
-    assert entered.is_set()
-    blocker.cancel()
-
-
-async def _hold_slot(limit: int, hold: float, duration: float) -> None:
-    from berth.spawner.slots import boot_slot
-
-    async with boot_slot(limit, hold):
-        await asyncio.sleep(duration)
-
-
-def test_boot_slots_default_to_one_more_than_the_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "cpu_count", lambda: 6)
-    assert make_spawner().max_concurrent_boots == 7
+    monkeypatch.setattr(limits, "host_memory", lambda: 24 * 1024**3)
+    assert make_spawner().max_concurrent_boots == 48  # memory: 96 slots; CPUs: 16 x 6
+    assert limits.default_boot_ceiling(cpus=2, host_total=24 * 1024**3) == 32
+    assert limits.default_boot_ceiling(cpus=2, host_total=4 * 1024**3) == 8
+    assert limits.default_boot_ceiling(cpus=2, host_total=1024**3) == 3  # CPUs + 1 at least
+    assert make_spawner(adaptive_admission=False).max_concurrent_boots == 7
     monkeypatch.setattr(os, "cpu_count", lambda: None)  # the OS does not say
-    assert make_spawner().max_concurrent_boots == 3
+    assert make_spawner(adaptive_admission=False).max_concurrent_boots == 3
     assert make_spawner(max_concurrent_boots=0).max_concurrent_boots == 0
 
 
-async def test_zero_boot_slots_is_no_limit() -> None:
-    assert await _most_booting_at_once(0) == 6
+def test_jupyterhubs_clock_covers_the_queue_and_the_boot() -> None:
+    """JupyterHub's start_timeout runs while a spawn is queued: its default leaves the queue
+    465 s beside the 120 s boot budget; one set lower splits in half as before."""
+    from berth.spawner.container import queue_wait
+
+    spawner = make_spawner()
+    assert (spawner.start_timeout, spawner.boot_timeout) == (600, 120)
+    assert queue_wait(600, 120) == 465
+    assert queue_wait(120, 120) == 60
 
 
 async def test_limits_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
