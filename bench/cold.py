@@ -1,6 +1,6 @@
 """The cold path: an EMPTY Docker engine → Berth's images built → a user's JupyterLab answering.
 
-    python bench/cold.py [--jobs 2 1] [--skip-host]
+    python bench/cold.py [--jobs 2 1] [--skip-host] [--before COMMIT] [--log DIR]
 
 Each run gets its own empty engine: Debian's dockerd in a container of the shared engine (the
 Swarm tests' node image, tests/swarm_cluster.py: `berth-swarm-node:test`), with a fresh
@@ -8,14 +8,16 @@ Swarm tests' node image, tests/swarm_cluster.py: `berth-swarm-node:test`), with 
 `berth-cold-<run>-…` and removed at the end. Phases printed:
 
 - host: what `scripts/setup.sh` does on a fresh machine besides installing Debian packages:
-  `python3 -m venv` and `pip install` of this checkout (with its dependencies, from the package
-  index) in a temporary directory. The apt part (docker.io, mmdebstrap) is measured as the
-  download of those packages only (this machine has them installed, so unpacking them is not
-  measured).
-- os-base: the registry pull attempt and the Debian bootstrap with mmdebstrap (host), imported
+  `python3 -m venv` and the install of this checkout (with its dependencies, from the package
+  index) in a temporary directory: with pip for the `--before` tree (as setup.sh did), with uv
+  (pip installs uv, uv installs Berth) for this checkout. Measured before each run. The apt part
+  (docker.io, mmdebstrap) is measured as the download of those packages only (this machine has
+  them installed, so unpacking them is not measured).
+- os-base: the registry pull attempt, the Debian bootstrap with mmdebstrap (host), its import
   into the empty engine;
 - foundation, then hub and base-notebook (side by side with --jobs 2, one after the other with
-  --jobs 1), each image's own time, and the build's wall time;
+  --jobs 1), each image's own time, each Dockerfile step of a second or more, and the build's
+  wall time (`--log DIR`: every line of each build, the tools' own output too, with its time);
 - `berth up` (the images now present), then a scripted login (HTTPS, through the node's
   published port on the bench's bridge) until the user's JupyterLab page answers: the spawn of
   the user's server included.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import re
 import subprocess
@@ -54,7 +57,10 @@ from swarm_cluster import (  # noqa: E402
 Phases = list[tuple[str, float]]
 
 
-def host_setup(phases: Phases) -> None:
+def host_setup(installer: str) -> Phases:
+    """The host part of the cold path, with ``installer`` "pip" (setup.sh before uv) or "uv"
+    (setup.sh now: pip installs uv into the fresh virtualenv, uv installs Berth)."""
+    phases: Phases = []
     with tempfile.TemporaryDirectory(prefix="berth-cold-host-") as tmp:
         started = time.perf_counter()
         subprocess.run(
@@ -66,12 +72,24 @@ def host_setup(phases: Phases) -> None:
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "venv", f"{tmp}/venv"], check=True)
         phases.append(("host: python -m venv", time.perf_counter() - started))
+        pip = [f"{tmp}/venv/bin/pip", "install", "-q", "--disable-pip-version-check"]
+        started = time.perf_counter()
+        if installer == "pip":
+            subprocess.run([*pip, str(ROOT)], check=True)
+            phases.append(("host: pip install berth (and dependencies)",
+                           time.perf_counter() - started))  # fmt: skip
+            return phases
+        subprocess.run([*pip, "uv"], check=True)
+        phases.append(("host: pip install uv", time.perf_counter() - started))
         started = time.perf_counter()
         subprocess.run(
-            [f"{tmp}/venv/bin/pip", "install", "-q", "--disable-pip-version-check", str(ROOT)],
-            check=True,
-        )
-        phases.append(("host: pip install berth (and dependencies)", time.perf_counter() - started))
+            [f"{tmp}/venv/bin/uv", "pip", "install", "-q", "--python", f"{tmp}/venv/bin/python",
+             str(ROOT)],
+            check=True, env=dict(os.environ, UV_NATIVE_TLS="1"),
+        )  # fmt: skip
+        phases.append(("host: uv pip install berth (and dependencies)",
+                       time.perf_counter() - started))  # fmt: skip
+    return phases
 
 
 class EmptyEngine:
@@ -118,16 +136,50 @@ class EmptyEngine:
             self.network.remove()
 
 
-def build(engine: EmptyEngine, tree: Path, jobs: int | None, phases: Phases) -> None:
+# The build's own lines that start a timed piece: the OS base's (berth.images.osbase says them),
+# each image's start and end, each Dockerfile step; with BERTH_BUILD_VERBOSE, the tools' output.
+_OS_BASE_MARKS = (("pulling ", "os-base: registry pull attempt"),
+                  ("bootstrapping Debian", "os-base: mmdebstrap"),
+                  ("importing the root filesystem", "os-base: import into the engine"))  # fmt: skip
+_STEP = re.compile(r"^(\S+) (\d+)/(\d+) (.*)$")
+
+
+def step_phases(lines: list[tuple[float, str]]) -> Phases:
+    """Per image, each Dockerfile step that took a second or more (until the image's next step
+    or its end), from the timestamped lines of a non-terminal `berth images build`."""
+    open_step: dict[str, tuple[float, str]] = {}
+    phases: Phases = []
+    for now, line in lines:
+        text = line.strip()
+        image = ""
+        if match := _STEP.match(text):
+            image, label = match[1], f"{match[2]}/{match[3]} {match[4]}"
+        elif match := re.match(r"✓ (\S+) built in", text):
+            image, label = match[1], ""
+        if not image:
+            continue
+        if image in open_step:
+            began, name = open_step.pop(image)
+            if now - began >= 1.0:
+                phases.append((f"  {image} {name}"[:66], now - began))
+        if label:
+            open_step[image] = (now, label)
+    return phases
+
+
+def build(
+    engine: EmptyEngine, tree: Path, jobs: int | None, phases: Phases, log: Path | None
+) -> None:
     """`berth images build hub base-notebook` of the source tree ``tree`` against the engine,
-    each phase timed from the command's own lines (`building X`, `✓ X built in`)."""
+    each phase timed from the command's own lines (`building X`, `✓ X built in`, the steps);
+    with ``log``, every line of the build (the tools' output too) with its time, there."""
     env = dict(os.environ, DOCKER_HOST=f"tcp://{engine.address}:{ENGINE_PORT}",
-               PYTHONPATH=str(tree))  # fmt: skip
+               PYTHONPATH=str(tree), BERTH_BUILD_VERBOSE="1" if log else "")  # fmt: skip
     command = [sys.executable, "-m", "berth", "images", "build", "hub", "base-notebook"]
     if jobs is not None:
         command += ["--jobs", str(jobs)]
     marks: dict[str, float] = {}
-    tail: list[str] = []
+    lines: list[tuple[float, str]] = []
     started = time.perf_counter()
     with subprocess.Popen(
         command, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
@@ -135,20 +187,31 @@ def build(engine: EmptyEngine, tree: Path, jobs: int | None, phases: Phases) -> 
         assert process.stderr is not None
         for line in process.stderr:
             now = time.perf_counter()
-            tail = [*tail[-30:], line]
-            if match := re.match(r"building (\S+)", line.strip()):
+            lines.append((now, line))
+            text = line.strip()
+            if match := re.match(r"building (\S+)", text):
                 marks[f"{match[1]}:start"] = now
-            elif match := re.match(r"✓ (\S+) built in", line.strip()):
+            elif match := re.match(r"✓ (\S+) built in", text):
                 marks[f"{match[1]}:done"] = now
+            for prefix, name in _OS_BASE_MARKS:
+                if text.startswith(prefix):
+                    marks.setdefault(name, now)
         process.wait(timeout=60)
+    if log is not None:
+        log.write_text("".join(f"{now - started:8.2f} {line}" for now, line in lines))
     if process.returncode != 0:
-        raise RuntimeError("berth images build failed:\n" + "".join(tail))
+        raise RuntimeError("berth images build failed:\n" + "".join(t for _, t in lines[-30:]))
     ended = time.perf_counter()
+    base_marks = [(name, marks[name]) for _, name in _OS_BASE_MARKS if name in marks]
+    base_marks.append(("", marks["foundation:start"]))
+    for (name, began), (_, until) in itertools.pairwise(base_marks):
+        phases.append((name, until - began))
     phases.append(
         ("os-base: pull attempt + mmdebstrap + import", marks["foundation:start"] - started)
     )
     for image in ("foundation", "base-notebook", "hub"):
         phases.append((f"build {image}", marks[f"{image}:done"] - marks[f"{image}:start"]))
+    phases.extend(step_phases(lines))
     phases.append(("images, wall", ended - started))
     for name, seconds in phases:
         print(f"  {name:<66} {seconds:7.1f} s", flush=True)
@@ -202,10 +265,12 @@ def up_and_login(engine: EmptyEngine, tree: Path, phases: Phases) -> None:
         )  # fmt: skip
 
 
-def cold_path(host: docker.DockerClient, tree: Path, jobs: int | None, phases: Phases) -> None:
+def cold_path(
+    host: docker.DockerClient, tree: Path, jobs: int | None, phases: Phases, log: Path | None
+) -> None:
     engine = EmptyEngine(host, uuid.uuid4().hex[:8])
     try:
-        build(engine, tree, jobs, phases)
+        build(engine, tree, jobs, phases, log)
         up_and_login(engine, tree, phases)
     finally:
         engine.remove()
@@ -226,24 +291,30 @@ def main() -> None:
         help="first, the cold path of this commit's tree (git archive), as it was",
     )
     parser.add_argument("--skip-host", action="store_true")
+    parser.add_argument(
+        "--log",
+        type=Path,
+        metavar="DIR",
+        help="write each run's build, every line with its time (the tools' output too), here",
+    )
     args = parser.parse_args()  # fmt: skip
     urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     host = docker.from_env(timeout=300)
     ensure_node_image(host)
-    host_phases: Phases = []
-    if not args.skip_host:
-        host_setup(host_phases)
     with tempfile.TemporaryDirectory(prefix="berth-cold-tree-") as before_tree:
-        runs: list[tuple[str, Path, int | None]] = []
+        runs: list[tuple[str, Path, int | None, str]] = []
         if args.before:
             archive = subprocess.run(["git", "archive", args.before], cwd=ROOT,
                                      capture_output=True, check=True).stdout  # fmt: skip
             subprocess.run(["tar", "-x", "-C", before_tree], input=archive, check=True)
-            runs.append((f"{args.before} (before)", Path(before_tree), None))
-        runs += [(f"this checkout, --jobs {jobs}", ROOT, jobs) for jobs in args.jobs]
-        for label, tree, jobs in runs:
-            phases = list(host_phases)
-            cold_path(host, tree, jobs, phases)
+            runs.append((f"{args.before} (before)", Path(before_tree), None, "pip"))
+        runs += [(f"this checkout, --jobs {jobs}", ROOT, jobs, "uv") for jobs in args.jobs]
+        if args.log:
+            args.log.mkdir(parents=True, exist_ok=True)
+        for number, (label, tree, jobs, installer) in enumerate(runs):
+            phases = [] if args.skip_host else host_setup(installer)
+            log = args.log / f"build-{number}.log" if args.log else None
+            cold_path(host, tree, jobs, phases, log)
             print(f"\ncold path, {label}:")
             for name, seconds in phases:
                 print(f"  {name:<66} {seconds:7.1f} s")

@@ -17,10 +17,15 @@ JUPYTERHUB_HUB_VERSION = "6.1.1"
 # tests/integration/test_hub_versions.py and every deployment test).
 JUPYTERHUB_SINGLEUSER_VERSION = "5.5.4"
 
+# uv, which installs the Python packages of the hub and base-notebook images (from the package
+# index, during their build only; docs/images.md, "The cold path").
+UV_VERSION = "0.13.9"
+
 # The pins an image's Dockerfile may take as build arguments (berth.images.catalog.ImageDef.pins),
 # by the name of the Dockerfile's ARG. base-notebook's ARG kept its first name, JUPYTERHUB_VERSION:
 # renaming it would change the cache key of its install step and rebuild every notebook image.
 PINS = {
     "JUPYTERHUB_VERSION": JUPYTERHUB_SINGLEUSER_VERSION,
     "JUPYTERHUB_HUB_VERSION": JUPYTERHUB_HUB_VERSION,
+    "UV_VERSION": UV_VERSION,
 }

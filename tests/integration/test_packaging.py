@@ -122,8 +122,9 @@ def test_a_wheel_install_gives_the_hub_image_a_project_to_install(
     built: dict[str, Path], tmp_path: Path
 ):
     """Without a checkout, the hub image's copy of Berth gets a pyproject.toml written from the
-    installed metadata (berth/images/project.py); installed as the hub's Dockerfile does
-    (`pip install --no-deps`), it has the same name, version and entry points."""
+    installed metadata (berth/images/project.py); installed without dependencies from that
+    source tree, as the hub's Dockerfile does (there with uv; pip here, the same build backend),
+    it has the same name, version and entry points."""
     venvs = {}
     for name in ("user", "hub"):
         venvs[name] = tmp_path / name

@@ -21,6 +21,7 @@ from berth.versions import (
     JUPYTERHUB_SUPPORTED,
     JUPYTERHUB_TESTED,
     PINS,
+    UV_VERSION,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,10 +78,12 @@ def test_build_args_chain_the_stack_at_one_version():
     assert build_args(catalog.get("base-notebook"), options) == {
         "BASE_CONTAINER": "berth/foundation:9.9",
         "JUPYTERHUB_VERSION": JUPYTERHUB_SINGLEUSER_VERSION,
+        "UV_VERSION": UV_VERSION,
     }
     assert build_args(catalog.get("hub"), options) == {
         "BASE_CONTAINER": "berth/foundation:9.9",
         "JUPYTERHUB_HUB_VERSION": JUPYTERHUB_HUB_VERSION,
+        "UV_VERSION": UV_VERSION,
     }
     assert build_args(catalog.get("scipy-notebook"), options) == {
         "BASE_CONTAINER": "berth/minimal-notebook:9.9"
