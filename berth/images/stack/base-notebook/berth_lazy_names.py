@@ -7,12 +7,17 @@ alembic, mako, jupyterhub.orm) and its page handlers, which a single-user server
 (~39 MiB and ~1 s of every start). In the patched modules those names are bound to the objects
 below instead: a module is imported the first time code actually uses it, so the hub, which
 does use them, behaves as before, and a single-user server never pays for them.
+lazy_server_imports.py does the same for two imports of every server's start that only rare
+paths use (requests in JupyterLab's extension listings, rfc3986_validator's regular expressions
+in jsonschema's "uri" format checks).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
+from collections.abc import Callable
 from typing import Any
 
 
@@ -64,3 +69,21 @@ class _ClassIfLoaded(type):
 def class_if_loaded(module: str, name: str) -> type:
     """A stand-in for `module.name` in isinstance/issubclass checks (see _ClassIfLoaded)."""
     return _ClassIfLoaded(name, (), {"_module": module, "_class": name})
+
+
+def lazy_function(module: str, name: str) -> Callable[..., Any]:
+    """A stand-in for `from module import name` of a function: the module is imported on the
+    first call. Raises ImportError now, as that import would, when the module is not installed
+    (callers guard it with `suppress(ImportError)`); finding it reads no module code."""
+    if importlib.util.find_spec(module) is None:
+        raise ImportError(f"No module named {module!r}", name=module)
+    found: list[Callable[..., Any]] = []
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if not found:
+            found.append(getattr(importlib.import_module(module), name))
+        return found[0](*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__module__ = module
+    return call
