@@ -115,3 +115,24 @@ def test_another_release_stops_the_build(tmp_path: Path) -> None:
         (tmp_path / relative).write_text("import requests\n")
     with pytest.raises(SystemExit, match=r"lazy_server_imports: .* not the file these edits"):
         load("lazy_server_imports").install(tmp_path)
+
+
+def test_a_lazy_instance_is_made_on_first_use() -> None:
+    names = load("berth_lazy_names")
+    made: list[tuple] = []
+
+    class Client:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            made.append((args, kwargs))
+            self.timeout = 5
+
+        def get(self, url: str) -> str:
+            return f"GET {url}"
+
+    client = names.LazyInstance(Client, 1, proxy="p")
+    assert made == []
+    assert "made on first use" in repr(client)
+    assert client.get("/x") == "GET /x" and client.timeout == 5
+    client.timeout = 7
+    assert client.timeout == 7
+    assert made == [((1,), {"proxy": "p"})]  # made once, with the arguments given

@@ -87,3 +87,30 @@ def lazy_function(module: str, name: str) -> Callable[..., Any]:
     call.__name__ = call.__qualname__ = name
     call.__module__ = module
     return call
+
+
+class LazyInstance:
+    """A stand-in for `factory(*args, **kwargs)`, made on the first attribute use and used for
+    every attribute from then on (attribute use only: no operators or `with` on it)."""
+
+    def __init__(self, factory: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        object.__setattr__(self, "_berth_recipe", (factory, args, kwargs))
+        object.__setattr__(self, "_berth_made", [])
+
+    def _berth_instance(self) -> Any:
+        made = object.__getattribute__(self, "_berth_made")
+        if not made:
+            factory, args, kwargs = object.__getattribute__(self, "_berth_recipe")
+            made.append(factory(*args, **kwargs))
+        return made[0]
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._berth_instance(), attribute)
+
+    def __setattr__(self, attribute: str, value: Any) -> None:
+        setattr(self._berth_instance(), attribute, value)
+
+    def __repr__(self) -> str:
+        made = object.__getattribute__(self, "_berth_made")
+        factory = object.__getattribute__(self, "_berth_recipe")[0]
+        return repr(made[0]) if made else f"<{factory.__qualname__} made on first use>"
