@@ -272,7 +272,7 @@ def test_restartable_runs_a_real_process(sn: ModuleType) -> None:
 def test_a_hub_start_loads_only_what_it_needs(bin_dir: Path) -> None:
     """Fails on main before this change: start-notebook.py, which runs before the server at every
     spawn, started Python with the site module and imported pathlib, shutil (with bz2 and lzma),
-    subprocess and signal, ~15 ms of CPU for nothing a plain start uses. Run here as start.sh
+    subprocess and signal (~8 ms of CPU) for nothing a plain start uses. Run here as start.sh
     runs it (by its shebang), with CPython's own import record on."""
     result = subprocess.run(
         [str(SCRIPT)],
