@@ -25,6 +25,25 @@ IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)\s*$", re
 # rfc3987_syntax as published builds 40 Earley parsers while being imported: 75 % of the
 # jupyter_server.serverapp import (1.46 s of 1.96 s). Lazy, importing it is a few file reads.
 RFC3987_SHARE_OF_SERVERAPP_BUDGET = 0.05
+# Imported (or, for the PyPI client's transport, httpcore's connection pool, made) by every
+# start before lazy_server_imports.py, used by none (~80 ms of CPU together).
+NOT_AT_START = ("requests", "urllib3", "rfc3986_validator", "httpcore._async")
+
+# Run in a container of an image: what the lazy stand-ins stand for still works on use.
+LAZY_SERVER_SCRIPT = r"""
+import json, sys
+from jupyterlab.extensions.pypi import PyPIExtensionManager
+answers = {}
+manager = PyPIExtensionManager()
+answers["client made at start"] = "httpcore._async" in sys.modules
+import httpx
+answers["client on use"] = isinstance(manager._httpx_client.timeout, httpx.Timeout)
+print(json.dumps(answers))
+"""
+LAZY_SERVER_ANSWERS = {
+    "client made at start": False,
+    "client on use": True,
+}
 
 
 # Run in a container of an image: the lazy parsers give the published answers, and
@@ -39,6 +58,9 @@ answers = {
     "iri-reference ok": checker.conforms("../a/b?c", "iri-reference"),
     "validator": rfc3987_syntax.is_valid_syntax_ipv4address("10.0.0.1"),
     "validator bad": rfc3987_syntax.is_valid_syntax_ipv4address("10.0.0.256"),
+    "uri ok": checker.conforms("https://example.org/a?b#c", "uri"),
+    "uri bad": checker.conforms("no scheme", "uri"),
+    "uri-reference ok": checker.conforms("../a/b?c", "uri-reference"),
 }
 schema = {
     "$id": "https://berth.test/speed/link", "version": "1", "title": "link",
@@ -52,6 +74,10 @@ try:
     answers["bad event"] = "accepted"
 except jsonschema.ValidationError:
     answers["bad event"] = "refused"
+# The extension listings' fetch (the one user of requests in the server) still reaches it.
+import requests
+from jupyterlab_server import listings_handler
+answers["listings reach requests"] = listings_handler.requests.request is requests.request
 print(json.dumps(answers))
 """
 EVENT_VALIDATION_ANSWERS = {
@@ -60,7 +86,11 @@ EVENT_VALIDATION_ANSWERS = {
     "iri-reference ok": True,
     "validator": True,
     "validator bad": False,
+    "uri ok": True,
+    "uri bad": False,
+    "uri-reference ok": True,
     "bad event": "refused",
+    "listings reach requests": True,
 }
 
 
@@ -131,9 +161,33 @@ def test_the_start_builds_no_rfc3987_parser(started: dict[str, Any]) -> None:
     assert share <= RFC3987_SHARE_OF_SERVERAPP_BUDGET, f"rfc3987_syntax: {share:.0%}"
 
 
+def test_the_start_leaves_out_what_only_rare_paths_use(started: dict[str, Any]) -> None:
+    """Fails on main before this change: jupyterlab_server's listings handler imported requests
+    (with urllib3, ~26 ms), jsonschema's "uri" checker rfc3986_validator (two large regular
+    expressions compiled, ~20 ms) and JupyterLab's extension manager made its PyPI client
+    (~35 ms) at every start; all used later, if ever."""
+    seen = imports(started["log"])
+    assert "jupyter_server.serverapp" in seen, "no import profile in the log"
+    assert "jupyterlab_server.listings_handler" in seen and "jsonschema._format" in seen
+    assert "jupyterlab.extensions.pypi" in seen
+    assert sorted(name for name in NOT_AT_START if name in seen) == []
+
+
+def test_what_the_start_leaves_out_works_when_used(started: dict[str, Any]) -> None:
+    """JupyterLab's extension manager gets a real httpx client once it uses it."""
+    code, output = started["container"].exec_run(["python", "-c", LAZY_SERVER_SCRIPT], user="1000")
+    text = output.decode(errors="replace")
+    assert code == 0, text
+    import json
+
+    assert json.loads(text.strip().splitlines()[-1]) == LAZY_SERVER_ANSWERS
+
+
 def test_events_are_still_validated_including_iri_formats(started: dict[str, Any]) -> None:
     """The lazy parsers give the published answers, and jupyter_events still refuses an event
-    whose "iri" field is not an IRI (the format check runs, building its parser then)."""
+    whose "iri" field is not an IRI (the format check runs, building its parser then); "uri"
+    values are still checked (rfc3986_validator loaded then), and the listings handler's
+    requests is the real one once used."""
     code, output = started["container"].exec_run(
         ["python", "-c", EVENT_VALIDATION_SCRIPT], user="1000"
     )

@@ -267,3 +267,29 @@ def test_restartable_runs_a_real_process(sn: ModuleType) -> None:
         ["sh", "-c", "exit 3"], popen=subprocess.Popen, sleep=lambda _: None, max_runs=2
     )
     assert status == 3
+
+
+def test_a_hub_start_loads_only_what_it_needs(bin_dir: Path) -> None:
+    """Fails on main before this change: start-notebook.py, which runs before the server at every
+    spawn, started Python with the site module and imported pathlib, shutil (with bz2 and lzma),
+    subprocess and signal (~8 ms of CPU) for nothing a plain start uses. Run here as start.sh
+    runs it (by its shebang), with CPython's own import record on."""
+    result = subprocess.run(
+        [str(SCRIPT)],
+        env={
+            "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
+            "JUPYTERHUB_API_TOKEN": "not-a-secret",
+            "PYTHONPROFILEIMPORTTIME": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr  # the fake jupyterhub-singleuser ran
+    imported = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:") and "|" in line}  # fmt: skip
+    assert "Executing: jupyterhub-singleuser" in result.stderr
+    assert "hashlib" in imported  # the record is there: the own-script check reads it
+    unneeded = {"site", "pathlib", "shutil", "subprocess", "signal", "bz2", "lzma"}
+    assert sorted(imported & unneeded) == []

@@ -7,12 +7,17 @@ alembic, mako, jupyterhub.orm) and its page handlers, which a single-user server
 (~39 MiB and ~1 s of every start). In the patched modules those names are bound to the objects
 below instead: a module is imported the first time code actually uses it, so the hub, which
 does use them, behaves as before, and a single-user server never pays for them.
+lazy_server_imports.py does the same for two imports of every server's start that only rare
+paths use (requests in JupyterLab's extension listings, rfc3986_validator's regular expressions
+in jsonschema's "uri" format checks).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
+from collections.abc import Callable
 from typing import Any
 
 
@@ -64,3 +69,48 @@ class _ClassIfLoaded(type):
 def class_if_loaded(module: str, name: str) -> type:
     """A stand-in for `module.name` in isinstance/issubclass checks (see _ClassIfLoaded)."""
     return _ClassIfLoaded(name, (), {"_module": module, "_class": name})
+
+
+def lazy_function(module: str, name: str) -> Callable[..., Any]:
+    """A stand-in for `from module import name` of a function: the module is imported on the
+    first call. Raises ImportError now, as that import would, when the module is not installed
+    (callers guard it with `suppress(ImportError)`); finding it reads no module code."""
+    if importlib.util.find_spec(module) is None:
+        raise ImportError(f"No module named {module!r}", name=module)
+    found: list[Callable[..., Any]] = []
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if not found:
+            found.append(getattr(importlib.import_module(module), name))
+        return found[0](*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__module__ = module
+    return call
+
+
+class LazyInstance:
+    """A stand-in for `factory(*args, **kwargs)`, made on the first attribute use and used for
+    every attribute from then on (attribute use only: no operators or `with` on it)."""
+
+    def __init__(self, factory: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        object.__setattr__(self, "_berth_recipe", (factory, args, kwargs))
+        object.__setattr__(self, "_berth_made", [])
+
+    def _berth_instance(self) -> Any:
+        made = object.__getattribute__(self, "_berth_made")
+        if not made:
+            factory, args, kwargs = object.__getattribute__(self, "_berth_recipe")
+            made.append(factory(*args, **kwargs))
+        return made[0]
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._berth_instance(), attribute)
+
+    def __setattr__(self, attribute: str, value: Any) -> None:
+        setattr(self._berth_instance(), attribute, value)
+
+    def __repr__(self) -> str:
+        made = object.__getattribute__(self, "_berth_made")
+        factory = object.__getattribute__(self, "_berth_recipe")[0]
+        return repr(made[0]) if made else f"<{factory.__qualname__} made on first use>"

@@ -83,25 +83,29 @@ def patched(text: str, edits: list[tuple[str, str]], where: str) -> str:
     return text
 
 
-def install(site: Path) -> list[Path]:
-    """Apply the edits under `site` (site-packages) and install berth_lazy_names.py there.
+def install(
+    site: Path,
+    edits: dict[str, tuple[str, list[tuple[str, str]]]] | None = None,
+    label: str = "lazy_hub_imports",
+) -> list[Path]:
+    """Apply the edits (default: EDITS) under `site` and install berth_lazy_names.py there.
 
     Returns the files written. Exits with a message when a file is not the expected release.
     """
     written = []
-    for relative, (sha256, edits) in EDITS.items():
+    for relative, (sha256, file_edits) in (EDITS if edits is None else edits).items():
         path = site / relative
         data = path.read_bytes()
         digest = hashlib.sha256(data).hexdigest()
         if digest != sha256:
             sys.exit(
-                f"lazy_hub_imports: {path} is not the file these edits were written for "
+                f"{label}: {path} is not the file these edits were written for "
                 f"(sha256 {digest}); compare the new release with EDITS and update them"
             )
         try:
-            path.write_text(patched(data.decode(), edits, str(path)))
+            path.write_text(patched(data.decode(), file_edits, str(path)))
         except ValueError as error:
-            sys.exit(f"lazy_hub_imports: {error}")
+            sys.exit(f"{label}: {error}")
         written.append(path)
     helper = site / "berth_lazy_names.py"
     shutil.copyfile(HERE / "berth_lazy_names.py", helper)

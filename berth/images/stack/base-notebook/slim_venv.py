@@ -9,7 +9,9 @@ in docs/images.md:
    one that replacement was written for.
    jupyterhub: the hub-only imports of the modules jupyterhub-singleuser loads become imports on
    first use (lazy_hub_imports.py: no sqlalchemy, alembic, jupyterhub.orm or page handlers in a
-   user server, ~37 MiB and ~0.3 s less), also checked against the release they were made for.
+   user server, ~37 MiB and ~0.3 s less), also checked against the release they were made for;
+   likewise requests, rfc3986_validator and JupyterLab's PyPI client in every server
+   (lazy_server_imports.py).
 2. Removes what no feature reads at run time: packages' own test suites, the JavaScript source
    maps of nbclassic (read only by a browser's developer tools), the files listed in UNREAD
    (each with its reason), and Babel's data of locales no JupyterLab language pack exists for.
@@ -44,6 +46,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import lazy_hub_imports
+import lazy_server_imports
 
 VENV = Path(sys.prefix)
 SITE = Path(sysconfig.get_paths()["purelib"])
@@ -358,6 +361,11 @@ def main() -> None:
     lazy_rfc3987_syntax()
     patched = lazy_hub_imports.install(SITE)
     say(f"jupyterhub: hub-only imports made lazy in {len(patched) - 1} modules")
+    server = lazy_server_imports.install(SITE)
+    say(
+        f"requests, rfc3986_validator, PyPI client, IPython: on first use ({len(server) - 1} files)"
+    )
+    patched = [*patched, *server[:-1]]
     # Compiled again so that the new files have byte-code before the recording sees them.
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(SITE / "rfc3987_syntax"),
                     *map(str, patched)], check=True)  # fmt: skip
