@@ -46,7 +46,6 @@ DOCKER_ONLY: dict[str, str] = {
         ],
         "`berth up`: " + ISOLATION,
     ),
-    "test_isolation": ISOLATION,
     "test_swarm_spawner": SWARM,
     "test_swarm_up": SWARM,
     "test_hub_image_speed": SWARM,
