@@ -29,8 +29,6 @@ DOCKER_ONLY: dict[str, str] = {
             "test_accounts",
             "test_acme_deploy",
             "test_backup",
-            "test_deploy",
-            "test_deploy_confinement",
             "test_deploy_named_servers",
             "test_deploy_system_users",
             "test_doctor",
