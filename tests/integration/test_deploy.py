@@ -239,7 +239,8 @@ class TestDeployment:
         started = hub.attrs["State"]["StartedAt"]
         # SIGKILL JupyterHub (tini's child; tini itself, as PID 1, cannot be killed from inside):
         # tini exits with it and the container stops, as if the hub had crashed.
-        hub.exec_run(["sh", "-c", "kill -9 $(cat /proc/1/task/1/children)"])
+        # Detached: on Podman the exec session goes with the container, before it is inspected.
+        hub.exec_run(["sh", "-c", "kill -9 $(cat /proc/1/task/1/children)"], detach=True)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             hub.reload()
