@@ -12,11 +12,14 @@ target; its socket must not be in a user's container).
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 from deployment import Deployment
 from isolation_lab import answered, host_addresses, opened, probe
 
 from berth.deploy import layout
+from berth.deploy.network import network_addresses
 from berth.engine_kind import PODMAN, engine_kind
 
 pytestmark = pytest.mark.integration
@@ -61,9 +64,11 @@ def test_a_user_server_reaches_only_the_hubs_api(hub_deployment: Deployment, eng
     mallory, bob = server_of(engine, "mallory"), server_of(engine, "bob")
     hub, proxy = (engine.containers.get(n) for n in (layout.HUB_CONTAINER, layout.PROXY_CONTAINER))
     bob_ip, hub_ip, proxy_ip = (address_on(c, network) for c in (bob, hub, proxy))
-    gateway = str(engine.networks.get(network).attrs["IPAM"]["Config"][0]["Gateway"])
-    # From the upper half of the subnet: the range the firewall trusts nothing in.
-    assert int(address_on(mallory, network).rsplit(".", 1)[1]) >= 128
+    ipam = engine.networks.get(network).attrs["IPAM"]["Config"][0]
+    gateway = str(ipam["Gateway"])
+    # From the subnet's upper half: the range the firewall trusts nothing in.
+    dynamic = ipaddress.IPv4Network(network_addresses(ipam["Subnet"]).dynamic)
+    assert ipaddress.IPv4Address(address_on(mallory, network)) in dynamic
 
     targets = [(kind, bob_ip, port) for port in USER_PORTS for kind in ("tcp", "udp")]
     targets += [("tcp", hub_ip, port) for port in HUB_OTHER_PORTS]
