@@ -68,7 +68,8 @@ if [ "$engine" = podman ]; then
     tests/integration/test_spawner_network.py tests/integration/test_berth_run.py \
     tests/integration/test_image_startup.py tests/integration/test_guard.py \
     tests/integration/test_guard_wire.py \
-    tests/integration/test_guard_hub.py
+    tests/integration/test_guard_hub.py tests/integration/test_isolation.py \
+    tests/integration/test_deploy_isolation.py
 fi
 
 echo "== tests"

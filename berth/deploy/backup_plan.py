@@ -72,7 +72,7 @@ def plan_backup(cfg: BerthConfig, facts: HostFacts) -> ContainerPlan | None:
         },
         "network_mode": "none",
         "volumes": {
-            layout.HOST_DOCKER_SOCKET: {"bind": layout.HOST_DOCKER_SOCKET, "mode": "rw"},
+            facts.engine_socket: {"bind": layout.HOST_DOCKER_SOCKET, "mode": "rw"},
             source: {"bind": layout.BACKUP_DIR, "mode": "rw"},
         },
         "tmpfs": {"/tmp": BACKUP_TMP},

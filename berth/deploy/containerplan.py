@@ -41,6 +41,8 @@ class HostFacts:
     acme_directory_ca: bytes | None = None  # read from tls.acme.directory_ca
     subnet: str = layout.NETWORK_SUBNET  # the existing network's, or one the engine allocated
     resolvers: tuple[str, ...] = ()  # the engine's DNS servers (hostfacts.dns_resolvers)
+    engine: str = "docker"  # or "podman" (berth.engine_kind): the firewall differs there
+    engine_socket: str = "/var/run/docker.sock"  # the engine's socket on the host
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,15 @@ Three layers, each closed on its own:
   INPUT (traffic to the host's own addresses), let through only what is listed below;
 - IPv6 on the bridge is dropped altogether (the network is IPv4-only).
 
+On Podman (`engine="podman"`) the first layer is missing: netavark takes `enable_icc=false` only
+as "keep networks apart" and accepts everything from the network's subnet in FORWARD, and there
+is no DOCKER-USER chain to hook into. The forwarded-traffic jumps then sit at the top of
+FORWARD itself (kept there by the daemon, as every jump is), the FROM chain's drop of what
+stays on the network is what keeps user servers apart, which needs br_netfilter
+(bridge-nf-call-iptables=1: the daemon's check fails without it), and the HOST chain lets
+DNS (port 53) to the gateway through, where Podman's resolver (aardvark-dns) answers the
+containers' queries, unless egress is `none`.
+
 Forwarded traffic that comes from the bridge (`BERTH-<bridge>-FROM`):
   replies to allowed connections; anything from a trusted address (the hub) to the network;
   from a relay (the proxy) new TCP connections to user servers' port only; new connections to
@@ -45,6 +54,7 @@ from typing import Any
 from berth import labels
 from berth.deploy.egress_rules import BLOCKED_RANGES, EGRESS_MODES, LINK_LOCAL, egress_tail
 from berth.deploy.network import NetworkAddresses, check_bridge
+from berth.engine_kind import DOCKER, ENGINES, PODMAN
 
 __all__ = ["BLOCKED_RANGES", "EGRESS_MODES", "LINK_LOCAL"]  # moved to egress_rules.py
 
@@ -67,9 +77,12 @@ class FirewallSpec:
     server_port: int = 8888
     allow: tuple[str, ...] = ()  # IPv4 networks reachable whatever the mode (not with `all`)
     resolvers: tuple[str, ...] = ()  # the engine's DNS servers: port 53 open unless `none`
+    engine: str = DOCKER  # or PODMAN: where the jumps go, and the gateway's DNS (above)
 
     def __post_init__(self) -> None:
         check_bridge(self.bridge)
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine {self.engine!r} is not one of {', '.join(ENGINES)}")
         net = ipaddress.IPv4Network(self.subnet, strict=True)
         for address in (*self.trusted, *self.relays, self.hub_api[0]):
             ip = ipaddress.IPv4Address(address)
@@ -109,6 +122,16 @@ class FirewallSpec:
     def v6_chain(self) -> str:
         return f"BERTH-{self.bridge}-V6"
 
+    @property
+    def forward_chain(self) -> str:
+        """Where the jumps for forwarded traffic go: Docker's chain for its users' rules, or
+        (Podman has none) the top of FORWARD itself."""
+        return "FORWARD" if self.engine == PODMAN else "DOCKER-USER"
+
+    @property
+    def gateway(self) -> str:
+        return str(ipaddress.IPv4Network(self.subnet)[1])
+
 
 def spec_for_network(
     bridge: str,
@@ -118,6 +141,7 @@ def spec_for_network(
     server_port: int = 8888,
     allow: tuple[str, ...] = (),
     resolvers: tuple[str, ...] = (),
+    engine: str = DOCKER,
 ) -> FirewallSpec:
     """The spec of a network planned by berth/deploy/network.py: the hub is trusted, the proxy
     relays to user servers' port, the hub's API is the one thing on the network user servers
@@ -132,6 +156,7 @@ def spec_for_network(
         server_port=server_port,
         allow=allow,
         resolvers=resolvers,
+        engine=engine,
     )
 
 
@@ -173,6 +198,7 @@ def ruleset_v4(spec: FirewallSpec) -> Ruleset:
     host_rules = [
         f"{ESTABLISHED} -j RETURN",
         *(f"-s {ip} -j RETURN" for ip in trusted),
+        *gateway_dns_rules(spec),
         "-j DROP",
     ]
     return Ruleset(
@@ -182,11 +208,23 @@ def ruleset_v4(spec: FirewallSpec) -> Ruleset:
             (spec.host_chain, tuple(host_rules)),
         ),
         hooks=(
-            ("DOCKER-USER", f"-i {bridge} -j {spec.from_chain}"),
-            ("DOCKER-USER", f"! -i {bridge} -o {bridge} -j {spec.to_chain}"),
+            (spec.forward_chain, f"-i {bridge} -j {spec.from_chain}"),
+            (spec.forward_chain, f"! -i {bridge} -o {bridge} -j {spec.to_chain}"),
             ("INPUT", f"-i {bridge} -j {spec.host_chain}"),
         ),
     )
+
+
+def gateway_dns_rules(spec: FirewallSpec) -> list[str]:
+    """On Podman, containers' names (the hub's among them) are resolved by aardvark-dns on the
+    gateway: its port 53, unless egress is `none` (it forwards other names from the host, past
+    the egress rules, and DNS carries data). Docker's resolver lives in each container."""
+    if spec.engine != PODMAN or spec.egress == "none":
+        return []
+    return [
+        f"-d {spec.gateway}/32 -p {proto} -m {proto} --dport 53 -j RETURN"
+        for proto in ("udp", "tcp")
+    ]
 
 
 def egress_rules(spec: FirewallSpec) -> list[str]:
@@ -297,6 +335,8 @@ def spec_arguments(spec: FirewallSpec) -> list[str]:
         arguments += ["--allow", ",".join(spec.allow)]
     if spec.resolvers:
         arguments += ["--resolvers", ",".join(spec.resolvers)]
+    if spec.engine != DOCKER:  # Docker's firewall keeps main's command (and container)
+        arguments += ["--engine", spec.engine]
     return arguments
 
 
@@ -348,6 +388,7 @@ def parse_spec(argv: Sequence[str]) -> tuple[str, FirewallSpec]:
     parser.add_argument("--egress", choices=EGRESS_MODES, default="public")
     parser.add_argument("--allow", default="", help="CIDR[,CIDR…]: reachable in any mode")
     parser.add_argument("--resolvers", default="", help="IP[,IP…]: DNS servers (port 53)")
+    parser.add_argument("--engine", choices=ENGINES, default=DOCKER, help="where the jumps go")
     args = parser.parse_args(argv)
     hub_ip, _, hub_port = args.hub_api.rpartition(":")
     try:
@@ -361,6 +402,7 @@ def parse_spec(argv: Sequence[str]) -> tuple[str, FirewallSpec]:
             server_port=args.server_port,
             allow=tuple(net for net in args.allow.split(",") if net),
             resolvers=tuple(ip for ip in args.resolvers.split(",") if ip),
+            engine=args.engine,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -33,6 +33,7 @@ from berth.deploy.firewall import (
     ruleset_v4,
     ruleset_v6,
 )
+from berth.engine_kind import PODMAN
 
 BRIDGE_NF = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
 RESTORE_ATTEMPTS = 3
@@ -117,27 +118,32 @@ def bridge_filtering_problem() -> str:
     )
 
 
-def check_docker_chain() -> None:
+def check_forward_chain(spec: FirewallSpec) -> None:
+    """The chain the forwarded-traffic jumps go to must be in the nf_tables back end."""
+    chain = spec.forward_chain
     result = subprocess.run(
-        ["iptables-nft", "-t", "filter", "-S", "DOCKER-USER"],
+        ["iptables-nft", "-t", "filter", "-S", chain],
         capture_output=True,
         text=True,
         timeout=60,
     )
     if result.returncode != 0:
         raise FirewallError(
-            "Docker's DOCKER-USER chain is not in the nf_tables back end of iptables: the "
-            "engine runs with iptables disabled or with the legacy back end, which Berth's "
-            f"firewall does not support ({result.stderr.strip()})"
+            f"the {chain} chain is not in the nf_tables back end of iptables: the engine runs "
+            "with iptables disabled or with the legacy back end, which Berth's firewall does "
+            f"not support ({result.stderr.strip()})"
         )
 
 
 def apply_forever(spec: FirewallSpec, stop: threading.Event, interval: float) -> None:
     """Apply, then re-check every `interval` seconds until `stop` is set; the rules stay."""
-    check_docker_chain()
+    check_forward_chain(spec)
     problem = bridge_filtering_problem()
     if problem:
-        say(f"warning: {problem}")
+        # On Docker, enable_icc=false still keeps user servers apart; on Podman nothing does
+        # (the rules are applied all the same: they keep the host and egress closed), and the
+        # check (the container's healthcheck, which `berth up` waits for) fails.
+        say(f"{'error' if spec.engine == PODMAN else 'warning'}: {problem}")
     applied: set[str] = set()
     while not stop.is_set():
         for family in families(spec):

@@ -14,6 +14,7 @@ from pathlib import Path
 from berth.errors import BerthError
 
 DOCKER_SOCKET = Path("/var/run/docker.sock")
+BRIDGE_NF = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
 DAEMON_JSON = Path("/etc/docker/daemon.json")
 RESOLV_CONF = Path("/etc/resolv.conf")
 # Where systemd-resolved lists the real servers; the engine reads it when /etc/resolv.conf
@@ -47,6 +48,30 @@ def socket_gid(path: Path = DOCKER_SOCKET) -> int:
     if not stat.S_ISSOCK(info.st_mode):
         raise BerthError(f"{path} is not a socket")
     return info.st_gid
+
+
+def engine_socket(docker_host: str | None) -> Path:
+    """The engine's socket on this host, as DOCKER_HOST names it (a local `unix://` path; the
+    default socket otherwise): the guard and berth-backup get it mounted."""
+    if docker_host and docker_host.startswith("unix://"):
+        return Path(docker_host.removeprefix("unix://"))
+    return DOCKER_SOCKET
+
+
+def require_bridge_filtering(path: Path = BRIDGE_NF) -> None:
+    """On Podman the firewall alone keeps user servers on the bridge apart, and it sees their
+    traffic only when bridged packets pass through iptables (br_netfilter)."""
+    try:
+        value = path.read_text().strip()
+    except OSError:
+        value = "missing (br_netfilter is not loaded)"
+    if value != "1":
+        raise BerthError(
+            f"{path} is {value}: on Podman, Berth's firewall keeps user servers apart only when "
+            "traffic between containers on one bridge passes through iptables",
+            hint="modprobe br_netfilter && sysctl -w net.bridge.bridge-nf-call-iptables=1 "
+            "(to keep it: br_netfilter in /etc/modules-load.d/, the setting in /etc/sysctl.d/)",
+        )
 
 
 def read_operator_tls(cert: Path, key: Path) -> tuple[bytes, bytes]:

@@ -6,6 +6,11 @@ The network is a bridge on which Docker itself drops container-to-container traf
 containers only from the upper half (`ip_range`), and the hub and the proxy get static
 addresses from the lower half, so no user container can ever hold an address the firewall
 trusts, not even while the hub is being replaced.
+
+Podman's Docker-compatible API makes the bridge with the name and the address range asked for,
+but takes `enable_icc=false` only as netavark's `isolate` (networks apart, not the containers on
+one) and reports none of the three back: `podman_network_problems` reads Podman's own record,
+and on Podman the firewall drops the traffic between containers that `enable_icc` would.
 """
 
 from __future__ import annotations
@@ -110,6 +115,38 @@ def network_problems(attrs: dict[str, Any], bridge: str) -> list[str]:
                 problems.append(f"its ip_range is {configs[0]['IPRange']}, not {expected.dynamic}")
     if attrs.get("EnableIPv6"):
         problems.append("IPv6 is enabled (the firewall covers IPv4 only and drops IPv6)")
+    return problems
+
+
+def podman_network_problems(record: dict[str, Any], bridge: str) -> list[str]:
+    """What makes a network Podman made (its own record, berth.engine_kind.podman_network)
+    unfit; empty when fit. Containers on one bridge are kept apart by the firewall there."""
+    problems = []
+    if record.get("driver") != "bridge":
+        problems.append(f"driver is {record.get('driver')!r}, not 'bridge'")
+    if record.get("network_interface") != bridge:
+        problems.append(f"bridge name is {record.get('network_interface')!r}, not {bridge!r}")
+    subnets = record.get("subnets") or []
+    if len(subnets) != 1 or not subnets[0].get("lease_range"):
+        problems.append("it has no separate address range for user containers (ip_range)")
+    else:
+        try:
+            expected = ipaddress.IPv4Network(network_addresses(subnets[0]["subnet"]).dynamic)
+        except (KeyError, ValueError) as exc:
+            problems.append(f"its subnet is unfit: {exc}")
+        else:
+            lease = subnets[0]["lease_range"]
+            first, last = lease.get("start_ip"), lease.get("end_ip")
+            # Podman stores a CIDR range as its first and last address (the broadcast's too).
+            if (first, last) != (str(expected[1]), str(expected[-1])) and (first, last) != (
+                str(expected[0]),
+                str(expected[-1]),
+            ):
+                problems.append(f"its ip_range is {first}-{last}, not {expected}")
+    if record.get("ipv6_enabled"):
+        problems.append("IPv6 is enabled (the firewall covers IPv4 only and drops IPv6)")
+    if record.get("internal"):
+        problems.append("it is internal (no route out for user servers)")
     return problems
 
 

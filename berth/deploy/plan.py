@@ -44,6 +44,7 @@ from berth.deploy.tls_plan import (
     self_signed_names,
 )
 from berth.deploy.tls_plan import tls_identity as tls_identity
+from berth.engine_kind import PODMAN
 from berth.errors import BerthError
 
 # How often JupyterHub compares the proxy's routes with its own and adds the missing ones: a
@@ -132,7 +133,7 @@ def plan_guard(cfg: BerthConfig, facts: HostFacts, engine_volume: str) -> Contai
         "detach": True,
         "network_mode": "none",
         "volumes": {
-            layout.HOST_DOCKER_SOCKET: {"bind": layout.HOST_DOCKER_SOCKET, "mode": "rw"},
+            facts.engine_socket: {"bind": layout.HOST_DOCKER_SOCKET, "mode": "rw"},
             engine_volume: {"bind": layout.ENGINE_DIR, "mode": "rw"},
         },
         "group_add": [str(facts.socket_gid)],
@@ -151,7 +152,9 @@ def plan_hub(
     """JupyterHub: its data volume, the proxy volume to write, the guard's socket; no port."""
     data_volume, proxy_volume, engine_volume = volumes
     runtime = HubRuntime(
-        hub_connect_host=layout.HUB_CONTAINER,
+        # On Podman, names resolve through the gateway (aardvark-dns), which egress `none`
+        # closes: user servers reach the hub by its fixed address there.
+        hub_connect_host=net.hub_ip if facts.engine == PODMAN else layout.HUB_CONTAINER,
         bind_port=layout.PROXY_PORT,
         proxy_token_file=layout.PROXY_TOKEN_FILE,
         ssl_cert=layout.TLS_CERT,
@@ -231,6 +234,7 @@ def plan_firewall(cfg: BerthConfig, facts: HostFacts, net: NetworkPlan) -> Conta
         egress=cfg.egress.mode,
         allow=tuple(cfg.egress.allow),
         resolvers=facts.resolvers if cfg.egress.mode != "none" else (),
+        engine=facts.engine,
     )
     kwargs = firewall_container_kwargs(spec, facts.hub_image_id, name=layout.FIREWALL_CONTAINER)
     return finish("firewall", kwargs, {})

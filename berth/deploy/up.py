@@ -6,6 +6,7 @@ downtime is :mod:`berth.deploy.swap`."""
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +24,15 @@ from berth.config.schema import BerthConfig
 from berth.deploy import hostfacts, layout, listed, pgio
 from berth.deploy.containerplan import ContainerPlan, HostFacts, NetworkPlan, VolumeLabels
 from berth.deploy.hub import SERVICE_CONTAINERS, current, current_hub, exec_accounts, read_file
-from berth.deploy.network import allocate_subnet, bridge_name, network_problems
+from berth.deploy.network import (
+    allocate_subnet,
+    bridge_name,
+    network_problems,
+    podman_network_problems,
+)
 from berth.deploy.plan import DeploymentPlan, config_changes, plan_deployment
 from berth.deploy.swap import Swap, replace, up_to_date, wait_ready
+from berth.engine_kind import DOCKER, PODMAN, engine_kind, podman_network
 from berth.errors import BerthError
 
 DEFAULT_ADMIN = "admin"
@@ -48,6 +55,10 @@ def with_default_admin(cfg: BerthConfig) -> BerthConfig:
 
 
 def gather_facts(client: docker.DockerClient, cfg: BerthConfig, hub_image: str) -> HostFacts:
+    engine = engine_kind(client)
+    if engine == PODMAN:
+        hostfacts.require_bridge_filtering()
+    socket = hostfacts.engine_socket(os.environ.get("DOCKER_HOST"))
     operator = None
     if cfg.tls.cert and cfg.tls.key:
         operator = hostfacts.read_operator_tls(cfg.tls.cert, cfg.tls.key)
@@ -57,9 +68,11 @@ def gather_facts(client: docker.DockerClient, cfg: BerthConfig, hub_image: str) 
         directory_ca = read_ca(cfg.tls.acme.directory_ca)
     return HostFacts(
         acme_directory_ca=directory_ca,
-        subnet=_subnet(client, cfg.network),
+        subnet=_subnet(client, cfg.network, engine),
         hub_image_id=str(client.images.get(hub_image).id),  # an Image from the engine has one
-        socket_gid=hostfacts.socket_gid(),
+        socket_gid=hostfacts.socket_gid(socket),
+        engine=engine,
+        engine_socket=str(socket),
         tls_names=hostfacts.host_names(cfg.listen.address),
         operator_tls=operator,
         resolvers=hostfacts.dns_resolvers(),
@@ -106,23 +119,31 @@ def _find_network(client: docker.DockerClient, name: str) -> Network | None:
     return client.networks.get(str(found[0].id)) if found else None
 
 
-def _subnet(client: docker.DockerClient, name: str) -> str:
+def unfit(client: docker.DockerClient, network: Network, bridge: str, engine: str) -> list[str]:
+    """What keeps `network` from isolating user servers, as its engine made it (Podman's
+    compatible inspect leaves out what matters: its own record is read there)."""
+    if engine == PODMAN:
+        return podman_network_problems(podman_network(client, str(network.name)), bridge)
+    return network_problems(network.attrs, bridge)
+
+
+def _subnet(client: docker.DockerClient, name: str, engine: str = DOCKER) -> str:
     """The existing network's subnet when it is fit to keep, else one the engine allocates."""
     network = _find_network(client, name)
-    if network is not None and not network_problems(network.attrs, bridge_name(name)):
+    if network is not None and not unfit(client, network, bridge_name(name), engine):
         subnet: str = network.attrs["IPAM"]["Config"][0]["Subnet"]
         return subnet
     return allocate_subnet(client, f"{name}-subnet-probe")
 
 
-def ensure_network(client: docker.DockerClient, plan: NetworkPlan) -> None:
+def ensure_network(client: docker.DockerClient, plan: NetworkPlan, engine: str = DOCKER) -> None:
     """Create the network as planned; one made differently (an older Berth's, without a fixed
     subnet) is made again while only the service's own containers are on it."""
     network = _find_network(client, plan.name)
     if network is not None:
         configs = (network.attrs.get("IPAM") or {}).get("Config") or [{}]
         bridge = plan.create_kwargs["options"]["com.docker.network.bridge.name"]
-        fit = not network_problems(network.attrs, bridge)
+        fit = not unfit(client, network, bridge, engine)
         if fit and configs[0].get("Subnet") == plan.subnet:
             return
         attached = network.attrs.get("Containers") or {}
@@ -145,27 +166,35 @@ def ensure_network(client: docker.DockerClient, plan: NetworkPlan) -> None:
             f"the engine refused to create the network {plan.name}: {exc.explanation or exc}",
             hint=f"another network may use the subnet {plan.subnet} (docker network ls)",
         ) from exc
-    check_network_made(created, plan)
+    podman_record = podman_network(client, plan.name) if engine == PODMAN else None
+    check_network_made(created, plan, podman_record)
 
 
-def check_network_made(network: Network, plan: NetworkPlan) -> None:
+def check_network_made(
+    network: Network, plan: NetworkPlan, podman_record: dict[str, Any] | None = None
+) -> None:
     """Refuse an engine that accepted the network but not its isolation settings.
 
-    Podman's Docker-compatible API, for one, takes the request, ignores `enable_icc` and the
-    address range of user servers, and reports neither back (docs/podman.md): servers on such a
-    network would reach one another. Nothing runs on it yet, so it is removed again.
+    An engine may take the request and leave out what isolates user servers. Podman's
+    compatible API takes `enable_icc=false` only as "networks apart" and reports neither the
+    bridge name nor the address range back (docs/podman.md): there its own record
+    (`podman_record`) must show both, and the firewall drops what `enable_icc` would.
+    Nothing runs on a refused network yet, so it is removed again.
     """
     network.reload()
     bridge = plan.create_kwargs["options"]["com.docker.network.bridge.name"]
-    problems = network_problems(network.attrs, bridge)
+    if podman_record is not None:
+        problems = podman_network_problems(podman_record, bridge)
+    else:
+        problems = network_problems(network.attrs, bridge)
     if problems:
         with contextlib.suppress(NotFound, APIError):
             network.remove()
         raise BerthError(
             f"the engine made the network {plan.name} without the isolation Berth asked for: "
             + "; ".join(problems),
-            hint="`berth up` needs the Docker Engine (Podman's Docker-compatible API does not "
-            "keep user servers apart); see docs/podman.md",
+            hint="`berth up` needs an engine that makes the network as asked: the Docker "
+            "Engine, or Podman with netavark (docs/podman.md)",
         )
 
 
@@ -195,7 +224,7 @@ def apply(
     _check_port(cfg, [existing.get("proxy"), existing.get("hub")])
     if cfg.tls.acme and cfg.tls.acme.http_port:
         _check_port(cfg, [existing.get("acme")], cfg.tls.acme.http_port, "tls.acme.http_port")
-    ensure_network(client, plan.network)
+    ensure_network(client, plan.network, facts.engine)
     ensure_volumes(client, plan.volumes)
     if plan.acme_network:
         ensure_acme_network(client, plan.acme_network)

@@ -33,7 +33,9 @@ from berth.deploy.network import (
     network_addresses,
     network_create_kwargs,
     network_problems,
+    podman_network_problems,
 )
+from berth.engine_kind import PODMAN, engine_kind, podman_network
 from berth.hub_container import HUB_API_PORT
 
 PREFIX = "berth-fw-"
@@ -178,6 +180,15 @@ class Lab:
     def bridge(self) -> str:
         return bridge_name(self.name)
 
+    @property
+    def engine(self) -> str:
+        return engine_kind(self.client)
+
+    @property
+    def forward_chain(self) -> str:
+        """Where the firewall's forward jumps go on this engine (DOCKER-USER, or FORWARD)."""
+        return "FORWARD" if self.engine == PODMAN else "DOCKER-USER"
+
     def create_network(self, isolated: bool = True) -> Any:
         """The Berth network as `berth up` makes it; or, with isolated=False, as main made it
         (a plain bridge), to show what the firewall changes."""
@@ -187,9 +198,15 @@ class Lab:
                 **network_create_kwargs(self.name, self.bridge, subnet)
             )
             network.reload()
-            assert network_problems(network.attrs, self.bridge) == []
+            if self.engine == PODMAN:  # its compatible inspect leaves out what matters
+                record = podman_network(self.client, self.name)
+                assert podman_network_problems(record, self.bridge) == []
+            else:
+                assert network_problems(network.attrs, self.bridge) == []
             self.addresses = network_addresses(subnet)
-            self.spec = spec_for_network(self.bridge, self.addresses, HUB_API_PORT)
+            self.spec = spec_for_network(
+                self.bridge, self.addresses, HUB_API_PORT, engine=self.engine
+            )
         else:
             network = self.client.networks.create(
                 self.name, driver="bridge", options={"com.docker.network.bridge.name": self.bridge}
@@ -287,9 +304,10 @@ def wait_for_log(container: Any, needles: list[str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         logs = container.logs().decode(errors="replace")
-        if all(needle in logs for needle in needles):
-            return
         container.reload()
+        # Running too: a traceback may quote the script's source, needles and all.
+        if all(needle in logs for needle in needles) and container.status == "running":
+            return
         if container.status not in ("created", "running") or time.monotonic() > deadline:
             raise AssertionError(
                 f"{container.name} did not get ready ({container.status}):\n{logs}"
@@ -362,7 +380,9 @@ class Lan:
     100.64/10 and 192.168.x subnets) with one host on all of them, routed to and from a lab's
     bridge by two DOCKER-USER rules each, as the host routes to its real LAN. Docker keeps its
     own networks apart (DOCKER-ISOLATION), which a real LAN is not; the rules only skip that,
-    and sit below Berth's jumps, so Berth's chains decide first."""
+    and sit below Berth's jumps, so Berth's chains decide first. On Podman (netavark keeps its
+    networks apart from FORWARD's top) they go to the top of FORWARD, and the firewall, started
+    after them, puts its jumps above them."""
 
     lab: Lab
     name: str = field(default_factory=lambda: LAN_PREFIX + uuid.uuid4().hex[:6])
@@ -395,8 +415,6 @@ class Lan:
                 ["-i", bridge, "-o", self.lab.bridge, "-m", "conntrack", "--ctstate",
                  "RELATED,ESTABLISHED", "-j", "ACCEPT"],
             ]  # fmt: skip
-        for rule in self.rules:
-            self.lab.iptables("-I", "DOCKER-USER", "1", *rule)
         first, *others = self.networks
         endpoint = self.lab.client.api.create_endpoint_config(ipv4_address=self.addresses[0])
         self.host = self.lab.client.containers.create(
@@ -406,6 +424,9 @@ class Lan:
             labels={LABEL: self.name},
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
+            # Ports 53 and 80 without a capability: Docker sets this in every container,
+            # Podman 4.3 does not.
+            sysctls={"net.ipv4.ip_unprivileged_port_start": "0"},
             network=first.name,
             networking_config={first.name: endpoint},
             detach=True,
@@ -414,6 +435,10 @@ class Lan:
             network.connect(self.host, ipv4_address=address)
         self.host.start()
         wait_for_log(self.host, ["listening"], 120)
+        # Once the host runs: netavark then puts its jump that keeps networks apart at the
+        # top of FORWARD, and these rules must come before it.
+        for rule in self.rules:
+            self.lab.iptables("-I", self.lab.forward_chain, "1", *rule)
 
     def targets(self, address: str) -> list[Target]:
         return [(kind, address, port) for kind, port in LAN_TARGETS]
@@ -422,7 +447,7 @@ class Lan:
         errors = []
         for rule in self.rules:
             try:
-                self.lab.iptables("-D", "DOCKER-USER", *rule)
+                self.lab.iptables("-D", self.lab.forward_chain, *rule)
             except docker.errors.DockerException as exc:
                 errors.append(f"rule {rule}: {exc}")
         if self.host is not None:

@@ -98,3 +98,76 @@ def test_the_engines_dns_servers_as_the_engine_picks_them(tmp_path: Path) -> Non
     assert dns_resolvers(daemon, resolv, systemd) == ("192.168.1.1",)
     systemd.unlink()
     assert dns_resolvers(daemon, resolv, systemd) == ()
+
+
+def podman_record(**changes: object) -> dict:
+    """Podman 4.3's own record of what network_create_kwargs asks for (seen on the engine)."""
+    record = {
+        "name": "berth",
+        "driver": "bridge",
+        "network_interface": "berth",
+        "subnets": [
+            {
+                "subnet": "10.91.7.0/24",
+                "gateway": "10.91.7.1",
+                "lease_range": {"start_ip": "10.91.7.129", "end_ip": "10.91.7.255"},
+            }
+        ],
+        "ipv6_enabled": False,
+        "internal": False,
+        "options": {"isolate": "true"},
+    }
+    return {**record, **changes}
+
+
+def test_a_network_podman_made_as_asked_is_fit() -> None:
+    from berth.deploy.network import podman_network_problems
+
+    assert podman_network_problems(podman_record(), "berth") == []
+
+
+def test_a_podman_network_without_the_bridge_name_or_the_range_is_unfit() -> None:
+    """The firewall names the bridge, and trusts the lower half's fixed addresses: a bridge of
+    another name, or user servers given addresses from the whole subnet, would undo both."""
+    from berth.deploy.network import podman_network_problems
+
+    whole = [{"subnet": "10.91.7.0/24", "gateway": "10.91.7.1"}]
+    lower = [{**whole[0], "lease_range": {"start_ip": "10.91.7.2", "end_ip": "10.91.7.127"}}]
+    assert podman_network_problems(
+        podman_record(network_interface="podman1", subnets=whole, ipv6_enabled=True), "berth"
+    ) == [
+        "bridge name is 'podman1', not 'berth'",
+        "it has no separate address range for user containers (ip_range)",
+        "IPv6 is enabled (the firewall covers IPv4 only and drops IPv6)",
+    ]
+    assert podman_network_problems(podman_record(subnets=lower), "berth") == [
+        "its ip_range is 10.91.7.2-10.91.7.127, not 10.91.7.128/25"
+    ]
+    assert podman_network_problems(podman_record(driver="macvlan", internal=True), "berth") == [
+        "driver is 'macvlan', not 'bridge'",
+        "it is internal (no route out for user servers)",
+    ]
+
+
+def test_the_engine_socket_and_bridge_filtering(tmp_path: Path) -> None:
+    """The guard and berth-backup mount the socket DOCKER_HOST names (Podman's is elsewhere);
+    on Podman, `berth up` refuses a host whose bridges bypass iptables."""
+    import pytest
+
+    from berth.deploy.hostfacts import engine_socket, require_bridge_filtering
+    from berth.errors import BerthError
+
+    assert engine_socket(None) == Path("/var/run/docker.sock")
+    assert engine_socket("tcp://10.0.0.1:2375") == Path("/var/run/docker.sock")
+    assert engine_socket("unix:///run/berth-podman/podman.sock") == Path(
+        "/run/berth-podman/podman.sock"
+    )
+    setting = tmp_path / "bridge-nf-call-iptables"
+    setting.write_text("1\n")
+    require_bridge_filtering(setting)
+    setting.write_text("0\n")
+    with pytest.raises(BerthError, match="is 0: on Podman, Berth's firewall") as refused:
+        require_bridge_filtering(setting)
+    assert "modprobe br_netfilter" in (refused.value.hint or "")
+    with pytest.raises(BerthError, match="missing \\(br_netfilter is not loaded\\)"):
+        require_bridge_filtering(tmp_path / "absent")

@@ -396,3 +396,35 @@ def test_acme_settings_restart_only_berth_acme_and_renewals_restart_nothing():
     # The proxy reloads the certificate berth-acme renews: its inputs do not name it.
     names = {"tls": {"acme": {**ACME["tls"]["acme"], "hostnames": ["other.example.org"]}}}
     assert fingerprints(names)["proxy"] == base["proxy"]
+
+
+def test_on_podman_the_plan_mounts_its_socket_and_the_firewall_hooks_forward():
+    """The guard and berth-backup get the socket DOCKER_HOST names (main mounted Docker's
+    /var/run/docker.sock whatever the engine: on a host with both, the hub would have spawned
+    on dockerd); the firewall is told the engine; user servers reach the hub by its fixed
+    address (names resolve at the gateway on Podman, which egress `none` closes)."""
+    import dataclasses
+
+    podman = dataclasses.replace(
+        FACTS, engine="podman", engine_socket="/run/berth-podman/podman.sock"
+    )
+    on_podman, on_docker = (
+        plan({"backup": {"enabled": True}}, podman),
+        plan({"backup": {"enabled": True}}),
+    )
+    for role in ("guard", "backup"):
+        podman_mounts = getattr(on_podman, role).create_kwargs["volumes"]
+        docker_mounts = getattr(on_docker, role).create_kwargs["volumes"]
+        assert podman_mounts["/run/berth-podman/podman.sock"] == {
+            "bind": "/var/run/docker.sock",
+            "mode": "rw",
+        }
+        assert docker_mounts["/var/run/docker.sock"] == podman_mounts.pop(
+            "/run/berth-podman/podman.sock"
+        )
+        assert "/var/run/docker.sock" not in podman_mounts
+    command = on_podman.firewall.create_kwargs["command"]
+    assert command[-2:] == ["--engine", "podman"]
+    assert "--engine" not in on_docker.firewall.create_kwargs["command"]
+    assert "c.JupyterHub.hub_connect_ip = '172.30.0.2'" in on_podman.config_py.splitlines()
+    assert "c.JupyterHub.hub_connect_ip = 'berth-hub'" in on_docker.config_py.splitlines()

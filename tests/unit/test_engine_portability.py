@@ -148,3 +148,41 @@ def test_a_network_made_without_isolation_is_refused_and_removed() -> None:
 )
 def test_the_id_of_an_imported_image(answer: str, image_id: str) -> None:
     assert imported_id(answer) == image_id
+
+
+def test_podman_is_told_from_docker_by_its_version_components() -> None:
+    from berth.engine_kind import engine_of, libpod_api_version
+
+    podman = {"Components": [{"Name": "Podman Engine", "Details": {"APIVersion": "4.3.1"}}]}
+    docker_ = {"Components": [{"Name": "Engine", "Version": "20.10.24"}]}
+    assert (engine_of(podman), engine_of(docker_), engine_of({})) == ("podman", "docker", "docker")
+    assert libpod_api_version(podman) == "4.3.1"
+    with pytest.raises(ValueError):
+        libpod_api_version(docker_)
+
+
+def test_a_podman_network_is_judged_by_podmans_own_record() -> None:
+    """Before this change `berth up` refused every Podman network (its compatible inspect
+    reports neither the bridge name nor the range); Podman's own record shows both, and one
+    without them is still refused and removed."""
+    compatible = {
+        "Driver": "bridge",
+        "Options": {},
+        "IPAM": {"Config": [{"Subnet": "10.89.0.0/24", "Gateway": "10.89.0.1"}]},
+    }
+    record = {
+        "driver": "bridge",
+        "network_interface": "berth-t",
+        "subnets": [
+            {
+                "subnet": "10.89.0.0/24",
+                "lease_range": {"start_ip": "10.89.0.129", "end_ip": "10.89.0.255"},
+            }
+        ],
+    }
+    made = FakeNetwork(compatible)
+    check_network_made(made, network_plan(), record)  # type: ignore[arg-type]
+    assert not made.removed
+    with pytest.raises(BerthError, match="bridge name is 'podman3', not 'berth-t'"):
+        check_network_made(made, network_plan(), {**record, "network_interface": "podman3"})  # type: ignore[arg-type]
+    assert made.removed
