@@ -16,7 +16,7 @@ from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
 from berth import engine_client
-from berth.deploy import layout, pgio
+from berth.deploy import layout, pgio, volume_files
 from berth.deploy.containerplan import ContainerPlan, files_tar
 from berth.deploy.hub import current, sync_routes
 from berth.deploy.plan import DeploymentPlan
@@ -49,10 +49,13 @@ def up_to_date(container: Container | None, plan: ContainerPlan) -> bool:
 
 
 def start_container(client: docker.DockerClient, plan: ContainerPlan) -> Container:
+    own, in_volumes, volumes = volume_files.split(plan)
+    if in_volumes:  # before the container exists: its predecessor is stopped, nothing reads them
+        volume_files.write(client, plan.create_kwargs["image"], in_volumes, volumes)
     container = client.containers.create(**plan.create_kwargs)
     try:
-        if plan.files:
-            container.put_archive("/", files_tar(plan.files))
+        if own:
+            container.put_archive("/", files_tar(own))
         container.start()
     except APIError as exc:
         container.remove(force=True)
@@ -135,9 +138,10 @@ def replace(client: docker.DockerClient, plan: DeploymentPlan, swaps: list[Swap]
 
 
 def start_together(client: docker.DockerClient, swaps: list[Swap]) -> None:
-    """Start the containers of one step at the same time: each is a few engine calls (create,
-    copy its files in, start) that need not wait for the other's. Returns when every start has
-    ended, so an undo finds every container made; the first failure is raised then."""
+    """Start the containers of one step at the same time: each is a few engine calls (write
+    the files of its volumes, create, copy its own files in, start) that need not wait for the
+    other's. Returns when every start has ended, so an undo finds every container made; the
+    first failure is raised then."""
     with ThreadPoolExecutor(max_workers=max(1, len(swaps))) as pool:
         started = [(swap, pool.submit(start_container, client, swap.plan)) for swap in swaps]
     for swap, future in started:
