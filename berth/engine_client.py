@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import docker
 from docker.errors import DockerException
@@ -29,6 +30,23 @@ def connect(timeout: int = 120) -> docker.DockerClient:
     return client
 
 
+# A container's Status once its process ended: Docker says exited (or dead), Podman stopped.
+STOPPED_STATUSES = ("exited", "dead", "stopped")
+
+
+def has_stopped(attrs: dict[str, Any], restarts_before: int) -> bool:
+    """Whether a container (its inspect record) has stopped or restarted since its restart
+    count was `restarts_before`. Docker shows a container its restart policy brings back as
+    Restarting for a while; Podman restarts it at once (its Status is "stopped" only for a
+    moment, easily missed between two polls), but counts every restart in RestartCount."""
+    state = attrs["State"]
+    return (
+        state["Status"] in STOPPED_STATUSES
+        or bool(state.get("Restarting"))
+        or attrs.get("RestartCount", 0) > restarts_before
+    )
+
+
 def wait_healthy(
     container: Container,
     what: str,
@@ -48,10 +66,13 @@ def wait_healthy(
     log when that gives one, else the log's tail), and at the timeout.
     """
     deadline = time.monotonic() + timeout
+    restarts: int | None = None
     while time.monotonic() < deadline:
         container.reload()
         state = container.attrs["State"]
-        if state["Status"] in ("exited", "dead") or state.get("Restarting"):
+        if restarts is None:
+            restarts = container.attrs.get("RestartCount", 0)
+        if has_stopped(container.attrs, restarts):
             log = container.logs(tail=25)
             explained = explain_stop(log) if explain_stop is not None else None
             if explained:
