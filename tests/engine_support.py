@@ -20,12 +20,6 @@ NOT_TRIED = (
     "`berth up` works on Podman (isolated by the firewall in FORWARD, docs/podman.md), but this "
     "module was not run there yet"
 )
-DEPLOY = (
-    "on Podman 12 of its 17 tests pass (the dockerd restart is skipped), 4 fail: a hub replaced "
-    "to take a new service token does not find the token's file in its data volume, the "
-    "failed-replacement test gets an engine answer that is not JSON, the crashed-hub test's exec "
-    "session is gone with the container, the other-hub test needs berth/foundation in Podman"
-)
 CONFINEMENT = (
     "on Podman the inspect records answer differently: CapDrop lists the dropped defaults "
     "(not ALL), and the proxy attack's output did not parse; the confinement itself was not "
@@ -35,8 +29,8 @@ SWARM = "Swarm mode is Docker's: Podman has no services, nodes, configs or overl
 
 #: test module name -> why it cannot run on Podman.
 DOCKER_ONLY: dict[str, str] = {
-    # `berth up` and everything deployed by it (tests/deployment.py). test_isolation.py and
-    # test_deploy_isolation.py pass on Podman.
+    # `berth up` and everything deployed by it (tests/deployment.py). test_isolation.py,
+    # test_deploy_isolation.py and test_deploy.py pass on Podman.
     **dict.fromkeys(
         [
             "test_accounts",
@@ -57,7 +51,6 @@ DOCKER_ONLY: dict[str, str] = {
         ],
         NOT_TRIED,
     ),
-    "test_deploy": DEPLOY,
     "test_deploy_confinement": CONFINEMENT,
     "test_swarm_spawner": SWARM,
     "test_swarm_up": SWARM,
