@@ -79,6 +79,17 @@ if ! answers; then
   fi
 fi
 
+# A podman command run without this containers.conf falls back to CNI (where Debian leaves its
+# config), which makes a bridge cni-podman0 on 10.88.0.0/16, the subnet of netavark's default
+# network too. The kernel then routes 10.88.0.0/16 to whichever came first: with the CNI bridge
+# first and down, nothing reaches a container (published ports time out, a hub never sees its
+# servers). A cni-podman0 with no container on it is such a leftover: remove it.
+if ip -br link show cni-podman0 2>/dev/null | grep -q DOWN \
+  && [ -z "$(ls /sys/class/net/cni-podman0/brif 2>/dev/null)" ]; then
+  log "removing the unused CNI bridge cni-podman0 (it shadows netavark's 10.88.0.0/16)"
+  as_root ip link delete cni-podman0
+fi
+
 # Podman schedules healthchecks with systemd timers; without systemd, nothing would ever run
 # them (every container stays "starting"): scripts/podman/healthchecks.py does it instead.
 if [ ! -d /run/systemd/system ] && ! alive "$checks_pidfile"; then
@@ -91,10 +102,10 @@ if [ "${1:-}" = "--load" ]; then
   # (`berth images build` against Podman works too, but rebuilds the whole stack).
   for image in ${BERTH_PODMAN_IMAGES:-berth/base-notebook:latest}; do
     want=$(as_root docker image inspect --format '{{.Id}}' "$image")
-    have=$(as_root podman image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
+    have=$(as_root env CONTAINERS_CONF="$CONTAINERS_CONF" podman image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
     if [ "sha256:$have" != "$want" ] && [ "$have" != "$want" ]; then
       log "copying $image from Docker"
-      as_root docker save "$image" | as_root podman load -q >/dev/null
+      as_root docker save "$image" | as_root env CONTAINERS_CONF="$CONTAINERS_CONF" podman load -q >/dev/null
     fi
   done
 fi
