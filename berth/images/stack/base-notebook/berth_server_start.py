@@ -1,0 +1,141 @@
+"""A Jupyter server's start without the work Python repeats at every start (base-notebook).
+
+Imported by ``berth_server_start.pth`` in the venv's site-packages at every Python start; it
+does something only in a Jupyter server's process (jupyterhub-singleuser, jupyter-lab,
+jupyter-server, jupyter-notebook), and only until the server runs (``resume``, called by
+/etc/jupyter/jupyter_server_config.py at the first turn of the server's event loop):
+
+- the cyclic garbage collector runs a hundred times less often while ~1,100 modules are
+  imported: every collection of the young generation walks objects that all survive (module
+  dicts, classes, functions), ~10 % of the imports' CPU (docs/images.md). It still runs (a
+  start that never calls ``resume`` keeps a bounded heap), and ``resume`` puts the thresholds
+  back;
+- regular expressions compiled at start (~350 patterns, mostly at import time) take their
+  compiled code from REGEX_CACHE, written at build time by slim_venv.py from the patterns a
+  recorded start compiled: Python's ``re`` parses and compiles each pattern in pure Python at
+  every start (~35-40 ms of CPU). A pattern found there is given to ``_sre.compile`` with the
+  code ``re`` itself produced for it at build time, by this very interpreter (the cache names
+  the interpreter's version and ``_sre.MAGIC``, and is ignored on any difference); any other
+  pattern is compiled as usual. ``resume`` drops the cache (its memory is freed).
+
+Standard library only, imported before anything else of the server: keep it small.
+"""
+
+from __future__ import annotations
+
+import gc
+import marshal
+import os
+import sys
+from typing import Any
+
+SERVER_COMMANDS = frozenset(
+    {"jupyterhub-singleuser", "jupyter-lab", "jupyter-server", "jupyter-notebook"}
+)
+REGEX_CACHE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "berth_server_start.regex")
+# Young-generation threshold while paused (Python's default is 700): ~45 collections instead
+# of ~4,500 over a server's start, none of the old generation.
+PAUSED_THRESHOLD = (50_000, 50, 100)
+
+paused: tuple[int, int, int] | None = None  # the thresholds to put back, while paused
+hits = 0  # patterns taken from the cache so far (tests read it)
+_cache: dict[tuple[str | bytes, int], tuple[Any, ...]] | None = None
+_compile_original: Any = None
+
+
+def is_server(argv: list[str]) -> bool:
+    """Whether this process is a Jupyter server's start (the script Python was asked to run)."""
+    return bool(argv) and os.path.basename(argv[0]) in SERVER_COMMANDS
+
+
+def interpreter_tag() -> str:
+    import _sre
+
+    return f"{sys.version}|{sys.hexversion}|{_sre.MAGIC}"
+
+
+def regex_entry(pattern: str | bytes, flags: int) -> tuple[Any, ...]:
+    """What ``re._compiler.compile`` passes to ``_sre.compile`` for this pattern (build time)."""
+    from re import _compiler, _parser  # type: ignore[attr-defined]
+
+    parsed = _parser.parse(pattern, flags)
+    code = [int(op) for op in _compiler._code(parsed, flags)]  # opcodes are int subclasses
+    groupindex = dict(parsed.state.groupdict)
+    indexgroup: list[str | None] = [None] * parsed.state.groups
+    for name, index in groupindex.items():
+        indexgroup[index] = name
+    final_flags = int(flags | parsed.state.flags)
+    return (final_flags, code, parsed.state.groups - 1, groupindex, tuple(indexgroup))
+
+
+def write_cache(path: str, patterns: set[tuple[str | bytes, int]]) -> int:
+    """Write the cache for these (pattern, flags); returns how many entries it holds."""
+    entries = {}
+    for pattern, flags in patterns:
+        try:
+            entries[pattern, int(flags)] = regex_entry(pattern, int(flags))
+        except Exception:  # noqa: BLE001 (a pattern re refuses is compiled, and refused, as usual)
+            continue
+    with open(path + ".tmp", "wb") as out:
+        marshal.dump({"interpreter": interpreter_tag(), "entries": entries}, out)
+    os.replace(path + ".tmp", path)
+    return len(entries)
+
+
+def load_cache(path: str) -> dict[tuple[str | bytes, int], tuple[Any, ...]] | None:
+    try:
+        with open(path, "rb") as source:
+            data = marshal.load(source)
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    if not isinstance(data, dict) or data.get("interpreter") != interpreter_tag():
+        return None
+    entries = data.get("entries")
+    return entries if isinstance(entries, dict) else None
+
+
+def _compile_cached(pattern: Any, flags: int = 0) -> Any:
+    global hits
+    cache = _cache
+    if cache is not None and isinstance(pattern, (str, bytes)):
+        entry = cache.get((pattern, flags))
+        if entry is not None:
+            import _sre
+
+            hits += 1
+            final_flags, code, groups, groupindex, indexgroup = entry
+            return _sre.compile(pattern, final_flags, code, groups, groupindex, indexgroup)
+    return _compile_original(pattern, flags)
+
+
+def pause(cache_path: str = REGEX_CACHE) -> None:
+    """Collect less often and take compiled regular expressions from the cache, until resume."""
+    global paused, _cache, _compile_original
+    if paused is not None:
+        return
+    paused = gc.get_threshold()
+    gc.set_threshold(*PAUSED_THRESHOLD)
+    _cache = load_cache(cache_path)
+    if _cache is not None:
+        from re import _compiler  # type: ignore[attr-defined]
+
+        _compile_original = _compiler.compile
+        _compiler.compile = _compile_cached
+
+
+def resume() -> None:
+    """Back to Python's own behaviour: the collector's thresholds, ``re`` compiling itself."""
+    global paused, _cache
+    if paused is None:
+        return
+    gc.set_threshold(*paused)
+    paused = None
+    if _compile_original is not None:
+        from re import _compiler  # type: ignore[attr-defined]
+
+        _compiler.compile = _compile_original
+    _cache = None
+
+
+if is_server(sys.argv):
+    pause()
