@@ -287,7 +287,8 @@ def run_scenarios(
             con_wall = time.monotonic() - con_start
             if cpu_before is not None:
                 cpu_after = burst_cpu.snapshot(pids)
-                ours = [c.id for c in hub.docker.containers.list(filters={"name": hub.prefix})]
+                listed = hub.docker.containers.list(filters={"name": hub.prefix})
+                ours = [c.id for c in listed if c.id]
                 parts = burst_cpu.breakdown(cpu_before, cpu_after, ours)
                 results["cpu"] = parts
                 names = burst_cpu.by_name(cpu_before, cpu_after)

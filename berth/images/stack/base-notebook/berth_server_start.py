@@ -23,6 +23,7 @@ Standard library only, imported before anything else of the server: keep it smal
 
 from __future__ import annotations
 
+import _sre  # type: ignore[import-not-found]
 import gc
 import marshal
 import os
@@ -49,9 +50,7 @@ def is_server(argv: list[str]) -> bool:
 
 
 def interpreter_tag() -> str:
-    import _sre
-
-    return f"{sys.version}|{sys.hexversion}|{_sre.MAGIC}"
+    return f"{sys.version}|{sys.hexversion}|{_sre.MAGIC}|{_sre.CODESIZE}"
 
 
 def regex_entry(pattern: str | bytes, flags: int) -> tuple[Any, ...]:
@@ -59,13 +58,17 @@ def regex_entry(pattern: str | bytes, flags: int) -> tuple[Any, ...]:
     from re import _compiler, _parser  # type: ignore[attr-defined]
 
     parsed = _parser.parse(pattern, flags)
-    code = [int(op) for op in _compiler._code(parsed, flags)]  # opcodes are int subclasses
+    # As bytes (SRE_CODE words): one block each, which goes back to the system when the cache
+    # is dropped, where lists of ints would leave their memory scattered in Python's heap.
+    code = memoryview(bytearray(4 * len(words := _compiler._code(parsed, flags)))).cast("I")
+    for index, word in enumerate(words):
+        code[index] = word
     groupindex = dict(parsed.state.groupdict)
     indexgroup: list[str | None] = [None] * parsed.state.groups
     for name, index in groupindex.items():
         indexgroup[index] = name
     final_flags = int(flags | parsed.state.flags)
-    return (final_flags, code, parsed.state.groups - 1, groupindex, tuple(indexgroup))
+    return (final_flags, code.tobytes(), parsed.state.groups - 1, groupindex, tuple(indexgroup))
 
 
 def write_cache(path: str, patterns: set[tuple[str | bytes, int]]) -> int:
@@ -74,7 +77,7 @@ def write_cache(path: str, patterns: set[tuple[str | bytes, int]]) -> int:
     for pattern, flags in patterns:
         try:
             entries[pattern, int(flags)] = regex_entry(pattern, int(flags))
-        except Exception:  # noqa: BLE001 (a pattern re refuses is compiled, and refused, as usual)
+        except Exception:  # a pattern re refuses is compiled (and refused) at start as usual
             continue
     with open(path + ".tmp", "wb") as out:
         marshal.dump({"interpreter": interpreter_tag(), "entries": entries}, out)
@@ -100,11 +103,10 @@ def _compile_cached(pattern: Any, flags: int = 0) -> Any:
     if cache is not None and isinstance(pattern, (str, bytes)):
         entry = cache.get((pattern, flags))
         if entry is not None:
-            import _sre
-
             hits += 1
             final_flags, code, groups, groupindex, indexgroup = entry
-            return _sre.compile(pattern, final_flags, code, groups, groupindex, indexgroup)
+            words = memoryview(code).cast("I").tolist()
+            return _sre.compile(pattern, final_flags, words, groups, groupindex, indexgroup)
     return _compile_original(pattern, flags)
 
 
