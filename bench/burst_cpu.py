@@ -99,9 +99,10 @@ def by_name(before: Snapshot, after: Snapshot, top: int = 12) -> list[tuple[str,
     that began and ended in between are not seen, except in their waiting parents' figures)."""
     used: dict[str, float] = {}
     for pid, (name, cpu) in after.everyone.items():
-        old = before.everyone.get(pid)
-        delta = cpu - (old[1] if old and old[0] == name else 0.0)
-        used[name] = used.get(name, 0.0) + delta
+        old = before.everyone.get(pid)  # by pid: a kernel worker's name tells its current job
+        delta = cpu - (old[1] if old else 0.0)
+        short = name.split("-", 1)[0] if name.startswith("kworker") else name
+        used[short] = used.get(short, 0.0) + delta
     return sorted(used.items(), key=lambda item: -item[1])[:top]
 
 
