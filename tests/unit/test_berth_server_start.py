@@ -96,6 +96,20 @@ def test_resume_puts_everything_back(start: ModuleType, tmp_path: Path) -> None:
     assert start.paused is None and start._cache is None
     start.resume()  # twice is harmless (the config may be loaded more than once)
     assert gc.get_threshold() == before_threshold
+    start._latest.join(5)  # the timer that would resume at the latest ends at once
+    assert not start._latest.is_alive()
+
+
+def test_the_pause_ends_at_the_latest_without_resume(start: ModuleType, tmp_path: Path) -> None:
+    """An image whose config never calls resume still gets Python's own behaviour back."""
+    cache = str(tmp_path / "cache")
+    start.write_cache(cache, set(SAMPLES))
+    start.pause(cache, latest=0.05)
+    assert start.paused is not None
+    start._latest.join(5)
+    assert start.paused is None
+    assert _compiler.compile is not start._compile_cached
+    assert gc.get_threshold() != start.PAUSED_THRESHOLD
 
 
 def test_a_cache_of_another_interpreter_is_ignored(start: ModuleType, tmp_path: Path) -> None:

@@ -37,11 +37,15 @@ REGEX_CACHE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "berth_se
 # Young-generation threshold while paused (Python's default is 700): ~45 collections instead
 # of ~4,500 over a server's start, none of the old generation.
 PAUSED_THRESHOLD = (50_000, 50, 100)
+# Should the config that resumes never run (an image replacing /etc/jupyter's file), the pause
+# ends after this long anyway (a start under heavy load may take over a minute).
+RESUME_AT_THE_LATEST = 300.0
 
 paused: tuple[int, int, int] | None = None  # the thresholds to put back, while paused
 hits = 0  # patterns taken from the cache so far (tests read it)
 _cache: dict[tuple[str | bytes, int], tuple[Any, ...]] | None = None
 _compile_original: Any = None
+_latest: Any = None  # the timer that resumes at the latest
 
 
 def is_server(argv: list[str]) -> bool:
@@ -110,11 +114,17 @@ def _compile_cached(pattern: Any, flags: int = 0) -> Any:
     return _compile_original(pattern, flags)
 
 
-def pause(cache_path: str = REGEX_CACHE) -> None:
-    """Collect less often and take compiled regular expressions from the cache, until resume."""
-    global paused, _cache, _compile_original
+def pause(cache_path: str = REGEX_CACHE, latest: float = RESUME_AT_THE_LATEST) -> None:
+    """Collect less often and take compiled regular expressions from the cache, until resume
+    (or ``latest`` seconds)."""
+    global paused, _cache, _compile_original, _latest
     if paused is not None:
         return
+    import threading  # the server imports it anyway
+
+    _latest = threading.Timer(latest, resume)
+    _latest.daemon = True
+    _latest.start()
     paused = gc.get_threshold()
     gc.set_threshold(*PAUSED_THRESHOLD)
     _cache = load_cache(cache_path)
@@ -130,6 +140,8 @@ def resume() -> None:
     global paused, _cache
     if paused is None:
         return
+    if _latest is not None:
+        _latest.cancel()
     gc.set_threshold(*paused)
     paused = None
     if _compile_original is not None:
