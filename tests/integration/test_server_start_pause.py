@@ -1,4 +1,4 @@
-"""berth_server_start.py in a real base-notebook container (issue 9: the burst's CPU).
+"""A server's start in a real base-notebook container (issue 9: the burst's CPU, idle memory).
 
 A server's start collects garbage less often and takes its regular expressions' compiled code
 from the cache the build wrote, until the server runs; other Python processes (kernels, tools)
@@ -29,7 +29,14 @@ def _berth_probe():
         "hits": 0 if start is None else start.hits,
         "cache dropped": start is None or start._cache is None,
         "threshold": gc.get_threshold(),
+        "IPython at start": "IPython" in sys.modules,
     }
+    # What notebook_shim proxies onto the server still gives the classic app's value (read
+    # now, so IPython is imported now).
+    from jupyter_server.serverapp import ServerApp
+    from notebook_shim.traits import NotebookAppTraits
+    state["nbextensions_path"] = ServerApp.instance().nbextensions_path
+    state["classic nbextensions_path"] = NotebookAppTraits().nbextensions_path
     with open("/tmp/berth-probe/state.json", "w") as out:
         json.dump(state, out)
 IOLoop.current().call_later(0.5, _berth_probe)
@@ -89,6 +96,20 @@ def test_the_pause_ends_once_the_server_runs(server_state: Any) -> None:
     assert server_state["paused"] is None
     assert server_state["threshold"] == [700, 10, 10]
     assert server_state["cache dropped"]
+
+
+def test_the_start_imports_no_ipython(server_state: Any) -> None:
+    """Fails on main before this change: notebook_shim's link step evaluated the classic app's
+    `nbextensions_path`, which imports IPython (~25 ms, 2.5 MiB) at every start."""
+    assert server_state["IPython at start"] is False
+
+
+def test_the_proxied_nbextensions_path_is_the_classic_apps(server_state: Any) -> None:
+    """notebook_shim's proxy still answers with the classic app's value, IPython's directory
+    included, once read."""
+    path = server_state["nbextensions_path"]
+    assert path == server_state["classic nbextensions_path"]
+    assert path[-1].endswith("/.ipython/nbextensions"), path
 
 
 def test_other_python_processes_are_left_alone(server_state: Any) -> None:
