@@ -3,19 +3,20 @@
 Imported by ``berth_server_start.pth`` in the venv's site-packages at every Python start; it
 does something only in a Jupyter server's process (jupyterhub-singleuser, jupyter-lab,
 jupyter-server, jupyter-notebook), and only until the server runs (``resume``, called by
-/etc/jupyter/jupyter_server_config.py at the first turn of the server's event loop):
+/etc/jupyter/jupyter_server_config.py at the first turn of the server's event loop, or after
+RESUME_AT_THE_LATEST seconds):
 
-- the cyclic garbage collector runs a hundred times less often while ~1,100 modules are
-  imported: every collection of the young generation walks objects that all survive (module
+- the cyclic garbage collector's young generation waits for 50,000 new objects instead of 700
+  while ~1,100 modules are imported: every collection of the young generation walks objects that all survive (module
   dicts, classes, functions), ~10 % of the imports' CPU (docs/images.md). It still runs (a
   start that never calls ``resume`` keeps a bounded heap), and ``resume`` puts the thresholds
   back;
-- regular expressions compiled at start (~350 patterns, mostly at import time) take their
+- regular expressions compiled at start (~320 patterns, mostly at import time) take their
   compiled code from REGEX_CACHE, written at build time by slim_venv.py from the patterns a
   recorded start compiled: Python's ``re`` parses and compiles each pattern in pure Python at
   every start (~35-40 ms of CPU). A pattern found there is given to ``_sre.compile`` with the
   code ``re`` itself produced for it at build time, by this very interpreter (the cache names
-  the interpreter's version and ``_sre.MAGIC``, and is ignored on any difference); any other
+  the interpreter's version, ``_sre.MAGIC`` and ``CODESIZE``, and is ignored on any difference); any other
   pattern is compiled as usual. ``resume`` drops the cache (its memory is freed).
 
 Standard library only, imported before anything else of the server: keep it small.
@@ -34,8 +35,9 @@ SERVER_COMMANDS = frozenset(
     {"jupyterhub-singleuser", "jupyter-lab", "jupyter-server", "jupyter-notebook"}
 )
 REGEX_CACHE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "berth_server_start.regex")
-# Young-generation threshold while paused (Python's default is 700): ~45 collections instead
-# of ~4,500 over a server's start, none of the old generation.
+# Young-generation threshold while paused (Python's default is 700): the imports of a start
+# leave ~132,000 more tracked objects, so a few young collections instead of ~190, each of
+# which also walked what the ones before had promoted, and no full one.
 PAUSED_THRESHOLD = (50_000, 50, 100)
 # Should the config that resumes never run (an image replacing /etc/jupyter's file), the pause
 # ends after this long anyway (a start under heavy load may take over a minute).
