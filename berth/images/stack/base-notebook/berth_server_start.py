@@ -7,17 +7,17 @@ jupyter-server, jupyter-notebook), and only until the server runs (``resume``, c
 RESUME_AT_THE_LATEST seconds):
 
 - the cyclic garbage collector's young generation waits for 50,000 new objects instead of 700
-  while ~1,100 modules are imported: every collection of the young generation walks objects that all survive (module
+  while ~1,100 modules are imported: every collection walks objects that all survive (module
   dicts, classes, functions), ~10 % of the imports' CPU (docs/images.md). It still runs (a
-  start that never calls ``resume`` keeps a bounded heap), and ``resume`` puts the thresholds
-  back;
+  start that never resumes keeps a bounded heap), and ``resume`` puts the thresholds back;
 - regular expressions compiled at start (~320 patterns, mostly at import time) take their
   compiled code from REGEX_CACHE, written at build time by slim_venv.py from the patterns a
   recorded start compiled: Python's ``re`` parses and compiles each pattern in pure Python at
   every start (~35-40 ms of CPU). A pattern found there is given to ``_sre.compile`` with the
   code ``re`` itself produced for it at build time, by this very interpreter (the cache names
-  the interpreter's version, ``_sre.MAGIC`` and ``CODESIZE``, and is ignored on any difference); any other
-  pattern is compiled as usual. ``resume`` drops the cache (its memory is freed).
+  the interpreter's version, ``_sre.MAGIC`` and ``CODESIZE``, and is ignored on any
+  difference); any other pattern is compiled as usual. ``resume`` drops the cache (its memory
+  is freed).
 
 Standard library only, imported before anything else of the server: keep it small.
 """
