@@ -17,6 +17,9 @@ scenario and the ratios Berth / DockerSpawner.
 same load for both; each stops by itself after --outside-load-seconds at the latest), to see
 how the spawners fare on a host busy with other work.
 
+--cpu-breakdown prints, per burst, the CPU seconds of the hub, the proxy, dockerd, containerd,
+the shims, the servers' containers and the rest of the machine (bench/burst_cpu.py).
+
 --growth keeps N servers running and times a few more spawns at each level, with the hub's CPU
 seconds per spawn and its idle CPU share. --logs DIR keeps each hub's log (Berth's spawner logs
 one line per start with where the time went).
@@ -45,6 +48,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
 
+import burst_cpu
 import requests
 from hub_harness import Hub
 
@@ -237,6 +241,7 @@ def run_scenarios(
     growth: list[int] | None = None,
     growth_probes: int = 3,
     load: tuple[int, float, str] = (0, 0.0, "host"),
+    cpu_breakdown: bool = False,
 ) -> dict[str, Any]:
     spawner_class, config = SPAWNERS[kind]
     config += extra_config.replace("{", "{{").replace("}", "}}")
@@ -273,11 +278,23 @@ def run_scenarios(
                 return None
 
         if con_users:
+            assert hub.hub_proc is not None and hub.chp_proc is not None
+            pids = {"hub": hub.hub_proc.pid, "proxy": hub.chp_proc.pid, "bench": os.getpid()}
+            cpu_before = burst_cpu.snapshot(pids) if cpu_breakdown else None
             with outside_load(*load, image), ThreadPoolExecutor(len(con_users)) as pool:
                 con_start = time.monotonic()
                 outcomes = list(pool.map(spawn_at_once, con_users))
+            con_wall = time.monotonic() - con_start
+            if cpu_before is not None:
+                cpu_after = burst_cpu.snapshot(pids)
+                listed = hub.docker.containers.list(filters={"name": hub.prefix})
+                ours = [c.id for c in listed if c.id]
+                parts = burst_cpu.breakdown(cpu_before, cpu_after, ours)
+                results["cpu"] = parts
+                names = burst_cpu.by_name(cpu_before, cpu_after)
+                print(burst_cpu.format_breakdown(kind, parts, len(con_users), names), flush=True)
             con = [latency for latency in outcomes if latency is not None]
-            results["concurrent"] = summary(con, time.monotonic() - con_start)
+            results["concurrent"] = summary(con, con_wall)
             results["concurrent"]["failures"] = len(outcomes) - len(con)
             try:
                 stop_all(hub, con_users)
@@ -390,6 +407,11 @@ def main(argv: list[str] | None = None) -> int:
         help="burners as processes of this host, or as containers of the image (like users' "
         "busy kernels)",
     )
+    parser.add_argument(
+        "--cpu-breakdown",
+        action="store_true",
+        help="print the CPU seconds per part of the machine over each burst (bench/burst_cpu.py)",
+    )
     args = parser.parse_args(argv)
     if not (0 <= args.outside_load <= 16 and 0 < args.outside_load_seconds <= 1200):
         parser.error("keep --outside-load within 0..16 and --outside-load-seconds within 0..1200")
@@ -425,6 +447,7 @@ def main(argv: list[str] | None = None) -> int:
                     growth,
                     args.growth_probes,
                     (args.outside_load, args.outside_load_seconds, args.outside_load_in),
+                    args.cpu_breakdown,
                 )
             )
             print(json.dumps(results[-1]), flush=True)  # kept should a later spawner fail

@@ -6,6 +6,7 @@ import os
 import socket
 import stat
 import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -106,3 +107,14 @@ _berth_specs = str(berth_envs_root(os.environ) / ".jupyter")
 _jupyter_path = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
 if _berth_specs not in _jupyter_path:
     os.environ["JUPYTER_PATH"] = os.pathsep.join([*_jupyter_path, _berth_specs])
+
+# berth_server_start.py (imported at every Python start by a .pth in the venv) made this
+# server's start collect garbage less often and take compiled regular expressions from a
+# cache; both end at the first turn of the server's event loop, once the start's imports and
+# set-up are done. (The loop this returns is the one the server runs: jupyter_server asks
+# tornado for the thread's current loop the same way.)
+_berth_server_start = sys.modules.get("berth_server_start")
+if _berth_server_start is not None and _berth_server_start.paused is not None:
+    from tornado.ioloop import IOLoop
+
+    IOLoop.current().add_callback(_berth_server_start.resume)

@@ -25,6 +25,9 @@ in docs/images.md:
    without compiling (--no-compile): the recorded start itself writes the byte-code of each
    module it imports, so the build no longer compiles ~3 times more modules only to delete
    their byte-code here.
+6. Installs berth_server_start.py (with a .pth that imports it at every Python start): a
+   Jupyter server's start collects garbage less often and takes the regular expressions the
+   recorded start compiled from a cache written here, until the server runs.
 
 Standard library only. Every wait is bounded; the server it starts listens on 127.0.0.1 only.
 """
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import marshal
 import os
 import shutil
 import socket
@@ -45,6 +49,7 @@ import urllib.request
 from collections import defaultdict
 from pathlib import Path
 
+import berth_server_start
 import lazy_hub_imports
 import lazy_server_imports
 
@@ -249,21 +254,33 @@ def wait_for(check, seconds: float, what: str):
 # Put first on PYTHONPATH while recording: every Python process of the start (server, kernel,
 # terminal) writes, each second and at exit, the byte-code files of the modules it has loaded.
 # (-X importtime cannot be used: it does not see submodules loaded by `from package import x`.)
+# It also records the regular expressions each process compiles (berth_server_start.py's cache).
 RECORDER = """
-import atexit, os, sys, threading, time
+import atexit, marshal, os, sys, threading, time
 import importlib._bootstrap_external as external
+from re import _compiler as re_compiler
 _loaded = set()  # also modules whose import then failed (e.g. a Windows-only branch)
+_patterns = set()
 _NAME = f"{os.getpid()}-{time.monotonic_ns()}"  # an exec keeps the pid: one file per image
 _get_code = external.SourceFileLoader.get_code
 def _get_code_recorded(self, fullname):
     _loaded.add(external.cache_from_source(self.get_filename(fullname)))
     return _get_code(self, fullname)
 external.SourceFileLoader.get_code = _get_code_recorded
+_re_compile = re_compiler.compile
+def _re_compile_recorded(pattern, flags=0):
+    if isinstance(pattern, (str, bytes)) and isinstance(flags, int):
+        _patterns.add((pattern, flags))
+    return _re_compile(pattern, flags)
+re_compiler.compile = _re_compile_recorded
 def _berth_record():
     path = os.path.join(os.environ["BERTH_RECORD_DIR"], _NAME)
     with open(path + ".tmp", "w") as out:
         out.write("\\n".join(sorted(_loaded)))
     os.replace(path + ".tmp", path)
+    with open(path + ".regex.tmp", "wb") as out:
+        marshal.dump(set(_patterns), out)
+    os.replace(path + ".regex.tmp", path + ".regex")
 def _berth_loop():
     while True:
         time.sleep(1)
@@ -286,8 +303,9 @@ def quiet(directory: Path, seconds: float = 3.0) -> bool:
     return before == sorted((p.name, p.stat().st_size) for p in directory.iterdir())
 
 
-def bytecode_used_at_start() -> set[Path]:
-    """The byte-code files loaded by a real start: server, kernel, terminal, pages, singleuser."""
+def bytecode_used_at_start() -> tuple[set[Path], set[tuple[str | bytes, int]]]:
+    """The byte-code files loaded by a real start (server, kernel, terminal, pages, singleuser)
+    and the regular expressions (pattern, flags) its processes compiled."""
     token, port = "slim-venv-build-only", free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as home:
@@ -319,7 +337,7 @@ def bytecode_used_at_start() -> set[Path]:
                 # ipykernel; then wait until no process loads anything new.
                 wait_for(
                     lambda: any("ipykernel/__pycache__/ipkernel." in p.read_text()
-                                for p in records.iterdir()),
+                                for p in records.iterdir() if p.suffix == ""),
                     120, "the kernel",
                 )  # fmt: skip
                 wait_for(lambda: quiet(records), 120, "the start to settle")
@@ -335,11 +353,26 @@ def bytecode_used_at_start() -> set[Path]:
              " IPython.core.completer, jedi, ipykernel.kernelapp"],
             env=env, check=True,
         )  # fmt: skip
-        used = {Path(line) for p in records.iterdir() for line in p.read_text().splitlines()}
+        lists = [p for p in records.iterdir() if p.suffix == ""]
+        used = {Path(line) for p in lists for line in p.read_text().splitlines()}
+        patterns: set[tuple[str | bytes, int]] = set()
+        for p in records.glob("*.regex"):
+            patterns |= marshal.loads(p.read_bytes())
     server_pyc = SITE / "jupyter_server" / "__pycache__" / "serverapp.cpython-311.pyc"
     if not any(p.name.startswith("serverapp.") and "jupyter_server" in p.parts for p in used):
         sys.exit(f"slim_venv: the start-up recording is missing the server ({server_pyc})")
-    return used
+    return used, patterns
+
+
+def install_server_start(patterns: set[tuple[str | bytes, int]]) -> None:
+    """berth_server_start.py, its .pth (imported at every start) and its regex cache, with
+    byte-code (a fresh container would otherwise compile it at every start)."""
+    module = SITE / "berth_server_start.py"
+    shutil.copyfile(HERE / "berth_server_start.py", module)
+    (SITE / "berth_server_start.pth").write_text("import berth_server_start\n")
+    entries = berth_server_start.write_cache(str(SITE / "berth_server_start.regex"), patterns)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(module)], check=True)
+    say(f"server start: {entries} regular expressions compiled ahead (berth_server_start.py)")
 
 
 def keep_startup_bytecode(used: set[Path]) -> None:
@@ -369,10 +402,11 @@ def main() -> None:
     # Compiled again so that the new files have byte-code before the recording sees them.
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(SITE / "rfc3987_syntax"),
                     *map(str, patched)], check=True)  # fmt: skip
-    used = bytecode_used_at_start()
+    used, patterns = bytecode_used_at_start()
     remove_unread_files()
     strip_extension_modules()
     keep_startup_bytecode(used)
+    install_server_start(patterns)
     hard_link_duplicates()
     say(f"environment {before / 2**20:.0f} MiB -> {tree_size(VENV) / 2**20:.0f} MiB")
 
