@@ -33,7 +33,6 @@ DOCKER_ONLY: dict[str, str] = {
     # test_deploy_isolation.py and test_deploy.py pass on Podman.
     **dict.fromkeys(
         [
-            "test_accounts",
             "test_acme_deploy",
             "test_backup",
             "test_deploy_named_servers",
