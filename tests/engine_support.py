@@ -34,7 +34,6 @@ DOCKER_ONLY: dict[str, str] = {
     **dict.fromkeys(
         [
             "test_acme_deploy",
-            "test_backup",
             "test_deploy_named_servers",
             "test_deploy_system_users",
             "test_fault_hub_disk",
@@ -44,7 +43,6 @@ DOCKER_ONLY: dict[str, str] = {
             "test_upgrade_deploy",
             "test_up_start_together",
             "test_acme_browser",
-            "test_backup_browser",
             "test_browser",
         ],
         NOT_TRIED,
