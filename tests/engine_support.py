@@ -39,7 +39,6 @@ DOCKER_ONLY: dict[str, str] = {
             "test_fault_hub_disk",
             "test_faults",
             "test_oauth",
-            "test_postgres",
             "test_upgrade_deploy",
             "test_up_start_together",
             "test_acme_browser",
