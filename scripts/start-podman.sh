@@ -22,12 +22,16 @@ log() { printf '\033[1m[podman]\033[0m %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 answers() { as_root curl -sf --max-time 5 --unix-socket "$socket" http://d/_ping >/dev/null 2>&1; }
 
-# Run "$@" in the background in a session of its own, its pid (after exec) in file $1.
+# Run "$@" in the background in a session of its own, its pid (after exec) in file $1. It keeps
+# no descriptor but 0-2: run under `flock LOCK …` (as scripts/test.sh is, COMMON.md), the service
+# inherited the lock's descriptor and handed it to aardvark-dns, which netavark starts and which
+# outlives the service, so the lock stayed taken after the run and every other run waited.
 daemon() {
   local file=$1
   shift
   # shellcheck disable=SC2016  # expanded by the inner shell
-  as_root setsid bash -c 'echo $$ >"$0" && exec "$@"' "$file" "$@" >>"$logfile" 2>&1 </dev/null &
+  as_root setsid bash -c 'for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -le 2 ] || eval "exec $fd>&-"; done
+    echo $$ >"$0" && exec "$@"' "$file" "$@" >>"$logfile" 2>&1 </dev/null &
   for _ in $(seq 1 20); do [ -s "$file" ] && break; sleep 0.1; done
 }
 alive() { [ -f "$1" ] && as_root kill -0 "$(cat "$1")" 2>/dev/null; }

@@ -59,8 +59,10 @@ if [ "$engine" = podman ]; then
   if ! curl -sf --max-time 5 --unix-socket "$podman_socket" http://d/_ping >/dev/null 2>&1; then
     trap 'bash scripts/start-podman.sh --stop' EXIT
   fi
-  # Podman's image store is its own: the images the tests start, copied from Docker's.
-  BERTH_PODMAN_IMAGES="berth/base-notebook:latest berth/hub:latest" \
+  # Podman's image store is its own: the images the tests start, copied from Docker's (plus
+  # those BERTH_PODMAN_IMAGES names: test_doctor.py needs berth/foundation, the PostgreSQL
+  # modules berth-ops-postgres:15).
+  BERTH_PODMAN_IMAGES="berth/base-notebook:latest berth/hub:latest ${BERTH_PODMAN_IMAGES:-}" \
     bash scripts/start-podman.sh --load
   export DOCKER_HOST=unix://$podman_socket BERTH_TEST_ENGINE=podman
   # The modules that pass on Podman 4.3 (docs/podman.md lists what fails and why).

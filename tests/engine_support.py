@@ -26,6 +26,13 @@ CONFINEMENT = (
     "shown to differ"
 )
 SWARM = "Swarm mode is Docker's: Podman has no services, nodes, configs or overlay networks"
+UPGRADE_TAG = (
+    "not run on Podman yet, and it would deploy the wrong hub: it builds berth/hub:latest on the "
+    "engine (Podman builds it, from cache in 40 s) and tags it through the compatible API, which "
+    "names it docker.io/berth/hub:latest, but the short name berth/hub:latest resolves to the "
+    "copy scripts/test.sh loaded, localhost/berth/hub:latest, first (seen with "
+    "berth/foundation:latest, present under both names)"
+)
 
 #: test module name -> why it cannot run on Podman.
 DOCKER_ONLY: dict[str, str] = {
@@ -33,25 +40,20 @@ DOCKER_ONLY: dict[str, str] = {
     # test_deploy_isolation.py and test_deploy.py pass on Podman.
     **dict.fromkeys(
         [
-            "test_accounts",
             "test_acme_deploy",
-            "test_backup",
             "test_deploy_named_servers",
             "test_deploy_system_users",
-            "test_doctor",
             "test_fault_hub_disk",
             "test_faults",
             "test_oauth",
-            "test_postgres",
-            "test_upgrade_deploy",
             "test_up_start_together",
             "test_acme_browser",
-            "test_backup_browser",
             "test_browser",
         ],
         NOT_TRIED,
     ),
     "test_deploy_confinement": CONFINEMENT,
+    "test_upgrade_deploy": UPGRADE_TAG,
     "test_swarm_spawner": SWARM,
     "test_swarm_up": SWARM,
     "test_hub_image_speed": SWARM,

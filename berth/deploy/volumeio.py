@@ -10,8 +10,12 @@ host path or the docker CLI:
   read-only, into a tar in its own layer; the host then streams that finished tar out. User
   volumes are packed as root with ``CAP_DAC_OVERRIDE`` only, on a read-only mount (files of
   any owner can be read, nothing written); the hub's data volume as the hub's own unprivileged user;
-* writing a volume: a helper that is created but never started receives the tar through
-  ``put_archive``; the engine writes the tar's numeric owners and modes as they are;
+* writing a volume: a helper that mounts it and is running (it only sleeps) receives the tar
+  through ``put_archive``; the engine writes the tar's numeric owners and modes as they are.
+  Running, because Podman 4.3 mounts a container's volumes only while it runs: an archive put
+  into a created container lands in its own layer, under the mount, and never reaches the
+  volume (Docker writes it through the mount either way; see :mod:`berth.deploy.volume_files`,
+  which does the same for a container's files below its volume mounts);
 * emptying the hub's data volume (before its restore): the hub's user, no capabilities.
 """
 
@@ -39,6 +43,8 @@ MOUNT = "/berth-volume"  # not a directory of the image: nothing is copied into 
 OUT_DIR = "/tmp/berth-pack"
 ROLE_HELPER = "backup-helper"
 HELPER_TIMEOUT = 3600
+# How long the writing helper sleeps: long enough for one upload; it is removed (killed) after.
+PUT_SECONDS = 3600
 SCRIPT = "/tmp/berth-volumetar.py"  # berth/deploy/volumetar.py, copied in before the start
 HUB_USER = f"{HUB_UID}:{HUB_GID}"  # the hub image's user
 
@@ -179,11 +185,11 @@ def wipe(client: docker.DockerClient, image: str, volume: str) -> None:
 
 def put(client: docker.DockerClient, image: str, volume: str, tar_file: IO[bytes]) -> None:
     """Unpack `tar_file` (members under "berth-volume/") into the volume, owners and modes as
-    they are in the tar. The helper is never started."""
-    kwargs = _helper_kwargs(image, volume, False, "0:0", [])
-    kwargs.pop("entrypoint")
-    with _helper(client, ["true"], **kwargs) as helper:
+    they are in the tar, through a running helper (the module's docstring says why)."""
+    kwargs = {**_helper_kwargs(image, volume, False, "0:0", []), "entrypoint": ["sleep"]}
+    with _helper(client, [str(PUT_SECONDS)], **kwargs) as helper:
         try:
+            helper.start()
             ok = helper.put_archive("/", tar_file)
         except APIError as exc:
             raise BerthError(f"writing the volume {volume} failed: {exc.explanation}") from exc

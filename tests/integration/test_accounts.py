@@ -227,4 +227,5 @@ def test_remove_then_up_makes_the_admin_account_afresh(dep):
     assert log_in(dep, "erin", STRANGER) is None
     assert log_in(dep, "erin", dep.passwords["erin"]) is not None
     assert is_admin(dep, "erin")
-    assert "nothing changed" in dep.up().stderr
+    again = dep.up()
+    assert "nothing changed" in again.stderr, again.stderr

@@ -148,14 +148,18 @@ def test_a_volume_the_notebook_user_cannot_write(engine):
     for name in (rooted, handed):
         engine.volumes.create(name, labels={"berth-ops.test": "doctor"})
     try:
-        engine.containers.run(
-            HUB_IMAGE,
-            entrypoint=["chown", "1000:100", "/v"],
-            user="0",
-            volumes={handed: {"bind": "/v", "mode": "rw"}},
-            network_mode="none",
-            remove=True,
-        )
+        # Both owners set by hand: Podman gives a volume's root, at its first mount, the owner
+        # of the mount point (the probe's user here), so a volume never mounted is not "rooted"
+        # there as it is on Docker.
+        for name, owner in ((rooted, "0:0"), (handed, "1000:100")):
+            engine.containers.run(
+                HUB_IMAGE,
+                entrypoint=["chown", owner, "/v"],
+                user="0",
+                volumes={name: {"bind": "/v", "mode": "rw"}},
+                network_mode="none",
+                remove=True,
+            )
         owners = probes.volume_owners(engine, HUB_IMAGE, [rooted, handed])
     finally:
         for name in (rooted, handed):
