@@ -1,6 +1,6 @@
 """`berth up` timings, the hub's idle memory, and login → JupyterLab's first paint in Chromium.
 
-    python bench/up.py [--cold] [--no-memory]
+    python bench/up.py [--cold] [--no-memory] [--hops] [--login-only]
 
 - warm: time of `berth up` from a clean engine state (no hub, network or volumes) with the
   images already built;
@@ -12,6 +12,9 @@
 - time from the browser's login POST to JupyterLab's first paint, which includes spawning the
   user's server, with its steps (the login POST's answer, the spawn page, the redirect to Lab,
   Lab's shell visible, the launcher drawn), through the real proxy over TLS;
+- with --hops, every document request of that first load (redirects included: the OAuth round
+  trips between the user's server and the hub) with the time it was sent, and the JavaScript and
+  CSS responses Lab waited for, to see where the seconds between login and first paint go;
 - bytes the browser transferred (encoded, headers included, as Chrome's network layer counts
   them) for that first load, and again for a reload of Lab, with the count of responses served
   from the browser's cache.
@@ -32,6 +35,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import docker
 from cryptography import x509
@@ -72,6 +76,7 @@ class Traffic:
     responses: int = 0
     from_cache: int = 0
     marks: dict[str, float] = field(default_factory=dict)
+    hops: list[tuple[float, str]] = field(default_factory=list)  # (seconds, "GET /path")
 
     def on_response(self, event: dict[str, Any]) -> None:
         self.responses += 1
@@ -152,6 +157,16 @@ def login_to_first_paint(dep: Deployment) -> tuple[Traffic, Traffic]:
                 mark("Lab's HTML")
 
         page.on("response", on_document)
+
+        def on_request(event: dict[str, Any]) -> None:
+            if event.get("type") == "Document" or "redirectResponse" in event:
+                request = event["request"]
+                path = urlsplit(request["url"]).path
+                current[0].hops.append(
+                    (time.perf_counter() - started[0], f"{request['method']} {path}")
+                )
+
+        cdp.on("Network.requestWillBeSent", on_request)
         cdp.on("Network.responseReceived", lambda e: current[0].on_response(e))
         cdp.on("Network.requestServedFromCache", lambda e: current[0].on_served_from_cache(e))
         cdp.on("Network.loadingFinished", lambda e: current[0].on_finished(e))
@@ -175,10 +190,25 @@ def login_to_first_paint(dep: Deployment) -> tuple[Traffic, Traffic]:
     return first, again
 
 
+def print_login_logs(client: docker.DockerClient, since: int) -> None:
+    """The hub's and the user server's log lines of the login, with their timestamps."""
+    for container in client.containers.list(filters={"network": "berth-test-deploy-net"}):
+        if container.name != "berth-hub" and not container.name.startswith("berth-admin"):
+            continue
+        logs = container.logs(since=since, timestamps=True).decode(errors="replace")
+        print(f"{container.name}'s log:")
+        for line in logs.splitlines()[:80]:
+            print(f"  {line[11:23]} {line[31:200]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold", action="store_true", help="also time up with images rebuilt")
     parser.add_argument("--no-memory", action="store_true", help="skip the hub memory figure")
+    parser.add_argument(
+        "--login-only", action="store_true", help="one `berth up`, then the login figures only"
+    )
+    parser.add_argument("--hops", action="store_true", help="list the first load's documents")
     args = parser.parse_args()
     client = docker.from_env()
     workdir = Path("/tmp/berth-bench-up")
@@ -196,16 +226,23 @@ def main() -> None:
                 teardown(workdir)
             dep, warm = timed_up(workdir)
             print(f"berth up, clean engine, images built:        {warm:6.1f} s")
-            print(f"berth up again, nothing changed:             {timed(dep.up):6.1f} s")
-            down = dep.berth("down")
-            assert down.returncode == 0, down.stderr
-            print(f"berth up after berth down:                   {timed(dep.up):6.1f} s")
-            if not args.no_memory:
+            if not args.login_only:
+                print(f"berth up again, nothing changed:             {timed(dep.up):6.1f} s")
+                down = dep.berth("down")
+                assert down.returncode == 0, down.stderr
+                print(f"berth up after berth down:                   {timed(dep.up):6.1f} s")
+            if not (args.no_memory or args.login_only):
                 memory = hub_idle_memory_mib(client)
                 print(f"hub idle memory:                             {memory:6.0f} MiB")
+            login_started = int(time.time()) - 1
             first, again = login_to_first_paint(dep)
             for name, at in [*first.marks.items(), *again.marks.items()]:
                 print(f"  {name + ':':41}  {at:6.2f} s")
+            if args.hops:
+                print("first load's documents (sent at):")
+                for at, hop in first.hops:
+                    print(f"  {at:6.2f} s  {hop}")
+                print_login_logs(client, login_started)
             print(f"first load (login → Lab): {first.line()}")
             print(f"reload of Lab:            {again.line()}")
         finally:

@@ -21,7 +21,7 @@ from jupyterhub.spawner import Spawner
 from traitlets import default
 
 from berth import names
-from berth.labels import LABEL_SNAPSHOT_OWNER, LABEL_SNAPSHOT_PREFIX, snapshot_share_label
+from berth.labels import LABEL_SNAPSHOT_PREFIX
 
 from . import errors, gpus, images, specs
 from .build import LIMIT_ENV, SpecInputs, resources
@@ -151,24 +151,28 @@ class BerthSpawner(ContainerSettings, Spawner):
         return env
 
     # -- options form and allowed images --------------------------------------------------------
-    async def allowed_image_map(self) -> dict[str, str]:
+    async def allowed_image_map(self, *, snapshots: bool = True) -> dict[str, str]:
+        """Display name -> image of what this user may start: ``allowed_images`` and, with
+        ``snapshots``, the user's snapshots (``snapshot_images``)."""
         allowed = images.normalize_allowed(await resolve(self.allowed_images, self))
-        if self.snapshot_images:
-            # Two listings (the engine ANDs label filters): the user's own, and those shared
-            # with them. What is offered here is also all chosen_image() accepts.
-            user = self.user.name
-            found = [
-                *await self.engine.list_images(
-                    {LABEL_SNAPSHOT_PREFIX: self.prefix, LABEL_SNAPSHOT_OWNER: user}
-                ),
-                *await self.engine.list_images(
-                    {LABEL_SNAPSHOT_PREFIX: self.prefix, snapshot_share_label(user): user}
-                ),
-            ]
-            snapshots = images.snapshot_choices(found, user, self.prefix)
-            if snapshots:  # the default stays the default, and a choice
-                allowed = {**(allowed or {self.image: self.image}), **snapshots}
+        if snapshots and self.snapshot_images:
+            # One listing of this deployment's snapshots (the engine ANDs label filters, so the
+            # user's own and those shared with them would take two); snapshot_choices keeps
+            # the ones this user may start. An image listing costs the engine time for every
+            # image it holds (0.4-0.6 s with 150 images on a busy engine), and it is on the way
+            # from the login to JupyterLab. What is offered here is also all chosen_image()
+            # accepts.
+            found = await self.engine.list_images({LABEL_SNAPSHOT_PREFIX: self.prefix})
+            choices = images.snapshot_choices(found, self.user.name, self.prefix)
+            if choices:  # the default stays the default, and a choice
+                allowed = {**(allowed or {self.image: self.image}), **choices}
         return allowed
+
+    def image_requested(self) -> bool:
+        """Whether the user chose an image. A snapshot is only ever a choice, never the default,
+        so a start without one need not look for snapshots (images.choose_image and
+        gpus.request_for answer the same without them)."""
+        return self.user_options.get("image") not in (None, "")
 
     async def get_options_form(self) -> str:
         if self.options_form:
@@ -188,7 +192,7 @@ class BerthSpawner(ContainerSettings, Spawner):
         """The engine device requests of the server about to start from ``image``."""
         request = gpus.request_for(
             await self.gpu_requests(),
-            await self.allowed_image_map(),
+            await self.allowed_image_map(snapshots=self.image_requested()),
             self.user_options.get("image"),
             image,
         )
@@ -197,7 +201,9 @@ class BerthSpawner(ContainerSettings, Spawner):
     async def chosen_image(self) -> str:
         """The image to run: the user's choice if allowed, else refused with a 403."""
         return images.choose_image(
-            self.image, await self.allowed_image_map(), self.user_options.get("image")
+            self.image,
+            await self.allowed_image_map(snapshots=self.image_requested()),
+            self.user_options.get("image"),
         )
 
     # -- progress -------------------------------------------------------------------------------

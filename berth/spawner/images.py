@@ -56,7 +56,8 @@ def snapshot_choices(records: list[EngineRecord], user: str, prefix: str) -> dic
     first): their own ("Snapshot NAME") and those an admin shared with them ("Snapshot NAME
     from OWNER").
 
-    The engine filtered by labels already; both are checked again here, and only the one tag
+    The engine filtered by the deployment's prefix label; the owner and share labels are checked
+    here (the records hold other users' snapshots too), and only the one tag
     ``berth snapshot`` gives a snapshot with those labels counts (an image tagged by hand into
     the snapshot repository, or labelled for one user and tagged as another's, is no choice)."""
     found = []
