@@ -25,7 +25,8 @@ import docker
 from docker.types import IPAMConfig, IPAMPool
 from engine_cleanup import remove_containers, remove_networks
 
-from berth.deploy.firewall import FirewallSpec, firewall_container_kwargs, spec_for_network
+from berth.deploy.firewall import FirewallSpec, spec_for_network
+from berth.deploy.firewall_container import firewall_container_kwargs, spec_arguments
 from berth.deploy.network import (
     NetworkAddresses,
     allocate_subnet,
@@ -284,8 +285,6 @@ class Lab:
         """The firewall's own `remove`, for when its container did not stop cleanly."""
         if self.spec is None:
             return
-        from berth.deploy.firewall import spec_arguments
-
         remove = ["python3", "-m", "berth.deploy.firewall", "remove", *spec_arguments(self.spec)]
         self._on_host(remove, "remove")
 
