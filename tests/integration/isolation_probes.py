@@ -18,31 +18,46 @@ from typing import Any
 
 PROBE_TIMEOUT = 2.0
 
-# Listens on the given TCP ports (accepts and closes) and UDP ports (echoes) on 0.0.0.0.
-LISTENER = r"""
+# The two servers below: serve() accepts and closes TCP connections and answers each UDP
+# datagram with reply(port, datagram), on sockets that serve_on opens on 0.0.0.0 (a listening
+# TCP socket or a bound UDP one for each (kind, port)).
+SERVER = r"""
 import json, selectors, socket, sys
-ports = json.loads(sys.argv[1])
-sel = selectors.DefaultSelector()
-for kind, port in [("tcp", p) for p in ports["tcp"]] + [("udp", p) for p in ports["udp"]]:
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port))
-    if kind == "tcp":
-        s.listen(128)
-    s.setblocking(False)
-    sel.register(s, selectors.EVENT_READ, kind)
-print("listening", flush=True)
-while True:
-    for key, _ in sel.select():
-        try:
-            if key.data == "tcp":
-                key.fileobj.accept()[0].close()
-            else:
+def serve_on(ports):
+    sel = selectors.DefaultSelector()
+    for kind, port in ports:
+        stream = socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM
+        s = socket.socket(socket.AF_INET, stream)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", port))
+        if kind == "tcp":
+            s.listen(128)
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ, (kind, port))
+    return sel
+def serve(sel, reply):
+    print("listening", flush=True)
+    while True:
+        for key, _ in sel.select():
+            try:
+                if key.data[0] == "tcp":
+                    key.fileobj.accept()[0].close()
+                    continue
                 data, peer = key.fileobj.recvfrom(2048)
-                key.fileobj.sendto(data, peer)
-        except OSError:
-            pass
+                key.fileobj.sendto(reply(key.data[1], data), peer)
+            except OSError:
+                pass
 """
+
+# Listens on the given TCP ports (accepts and closes) and UDP ports (echoes) on 0.0.0.0.
+LISTENER = (
+    SERVER
+    + r"""
+ports = json.loads(sys.argv[1])
+sel = serve_on([("tcp", p) for p in ports["tcp"]] + [("udp", p) for p in ports["udp"]])
+serve(sel, lambda port, data: data)
+"""
+)
 
 # Tries every target at once; prints one outcome per target: open (TCP connected, or a UDP
 # reply came back), refused, timeout, or error:<errno>.
@@ -76,38 +91,23 @@ with ThreadPoolExecutor(min(256, max(1, len(targets)))) as pool:
 
 # Answers DNS queries for any name with one A record (10.9.9.9), echoes other UDP datagrams,
 # accepts TCP connections: a LAN host with a resolver and services.
-LAN_HOST = r"""
-import selectors, socket
-sel = selectors.DefaultSelector()
-for kind, port in [("tcp", 80), ("tcp", 8080), ("udp", 53), ("udp", 8080)]:
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port))
-    if kind == "tcp":
-        s.listen(128)
-    s.setblocking(False)
-    sel.register(s, selectors.EVENT_READ, (kind, port))
+LAN_TARGETS = [("tcp", 80), ("tcp", 8080), ("udp", 8080), ("udp", 53)]  # what LAN_HOST answers
+LAN_HOST = (
+    SERVER
+    + f"LAN_TARGETS = {LAN_TARGETS!r}\n"
+    + r"""
 def answer(query):
     end = query.index(b"\0", 12) + 5  # the question: its name, type and class
     record = b"\xc0\x0c\0\x01\0\x01\0\0\0\x3c\0\x04" + bytes([10, 9, 9, 9])
     return query[:2] + b"\x81\x80" + query[4:6] + b"\0\x01\0\0\0\0" + query[12:end] + record
-print("listening", flush=True)
-while True:
-    for key, _ in sel.select():
-        try:
-            if key.data[0] == "tcp":
-                key.fileobj.accept()[0].close()
-                continue
-            data, peer = key.fileobj.recvfrom(2048)
-            try:
-                reply = answer(data) if key.data[1] == 53 else data
-            except ValueError:
-                reply = data
-            key.fileobj.sendto(reply, peer)
-        except OSError:
-            pass
+def reply(port, data):
+    try:
+        return answer(data) if port == 53 else data
+    except ValueError:
+        return data
+serve(serve_on(LAN_TARGETS), reply)
 """
-LAN_TARGETS = [("tcp", 80), ("tcp", 8080), ("udp", 8080), ("udp", 53)]  # what LAN_HOST answers
+)
 
 Target = tuple[str, str, int]  # (tcp|udp, address, port)
 
