@@ -47,7 +47,13 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from berth.deploy.egress_rules import BLOCKED_RANGES, EGRESS_MODES, LINK_LOCAL, egress_tail
+from berth.deploy.egress_rules import (
+    BLOCKED_RANGES,
+    EGRESS_MODES,
+    LINK_LOCAL,
+    check_egress,
+    egress_tail,
+)
 from berth.deploy.network import NetworkAddresses, check_bridge
 from berth.engine_kind import DOCKER, ENGINES, PODMAN
 
@@ -85,15 +91,7 @@ class FirewallSpec:
         for port in (self.hub_api[1], self.server_port):
             if not 0 < port < 65536:
                 raise ValueError(f"{port} is not a TCP port")
-        if self.egress not in EGRESS_MODES:
-            raise ValueError(f"egress {self.egress!r} is not one of {', '.join(EGRESS_MODES)}")
-        if self.allow and self.egress == "all":
-            raise ValueError("an allow list has no effect with egress 'all'")
-        for network in self.allow:
-            try:
-                ipaddress.IPv4Network(network, strict=True)
-            except ValueError as exc:
-                raise ValueError(f"{network!r} is not an IPv4 network: {exc}") from None
+        check_egress(self.egress, self.allow)
         for address in self.resolvers:
             try:
                 ipaddress.IPv4Address(address)
