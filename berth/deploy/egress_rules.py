@@ -35,6 +35,20 @@ BLOCKED_RANGES = (
 )
 
 
+def check_egress(mode: str, allow: Sequence[str]) -> None:
+    """What the firewall's and the fence's specs check of `egress`: a known mode, and an allow
+    list of IPv4 networks that the mode does not make pointless; ValueError otherwise."""
+    if mode not in EGRESS_MODES:
+        raise ValueError(f"egress {mode!r} is not one of {', '.join(EGRESS_MODES)}")
+    if allow and mode == "all":
+        raise ValueError("an allow list has no effect with egress 'all'")
+    for network in allow:
+        try:
+            ipaddress.IPv4Network(network, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"{network!r} is not an IPv4 network: {exc}") from None
+
+
 def resolver_rules(resolvers: Sequence[str], verdict: str = "RETURN") -> list[str]:
     """DNS (port 53, UDP and TCP) to the engine's resolvers: the engine's DNS server forwards
     names it does not know from inside the container's network namespace."""

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from berth import labels
-from berth.deploy.egress_rules import EGRESS_MODES, egress_tail, resolver_rules
+from berth.deploy.egress_rules import EGRESS_MODES, check_egress, egress_tail, resolver_rules
 from berth.deploy.firewall import ESTABLISHED, Ruleset
 from berth.fence_signal import CANARY_RULE
 
@@ -63,12 +63,7 @@ class FenceSpec:
         for port in (self.hub_port, self.server_port):
             if not 0 < port < 65536:
                 raise ValueError(f"{port} is not a TCP port")
-        if self.egress not in EGRESS_MODES:
-            raise ValueError(f"egress {self.egress!r} is not one of {', '.join(EGRESS_MODES)}")
-        if self.allow and self.egress == "all":
-            raise ValueError("an allow list has no effect with egress 'all'")
-        for network in self.allow:
-            ipaddress.IPv4Network(network, strict=True)
+        check_egress(self.egress, self.allow)
         if not self.network or not self.hub:
             raise ValueError("the fence needs the overlay network and the hub's name")
 

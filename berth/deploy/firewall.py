@@ -37,22 +37,23 @@ Traffic from the bridge to the host (`BERTH-<bridge>-HOST`): only replies and th
   gateway, the host's other addresses and anything listening on them do not answer.
 
 The rules do not depend on how many user servers there are. They are applied by
-`python -m berth.deploy.firewall apply …` (berth/deploy/fwdaemon.py) in a container of the hub
-image with the host's network and NET_ADMIN only, which re-applies them when they are changed.
-Stopping it leaves them in place (a `berth up` that replaces the firewall, or a crash, must not
-open the host to user servers for a moment); `… remove` takes exactly its own rules away.
+`python -m berth.deploy.firewall apply …` (this module is the entry point; its command line and
+container are in berth/deploy/firewall_container.py, the daemon in berth/deploy/fwdaemon.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from berth import labels
-from berth.deploy.egress_rules import BLOCKED_RANGES, EGRESS_MODES, LINK_LOCAL, egress_tail
+from berth.deploy.egress_rules import (
+    BLOCKED_RANGES,
+    EGRESS_MODES,
+    LINK_LOCAL,
+    check_egress,
+    egress_tail,
+)
 from berth.deploy.network import NetworkAddresses, check_bridge
 from berth.engine_kind import DOCKER, ENGINES, PODMAN
 
@@ -60,7 +61,6 @@ __all__ = ["BLOCKED_RANGES", "EGRESS_MODES", "LINK_LOCAL"]  # moved to egress_ru
 
 Hook = tuple[str, str]  # (built-in or Docker chain, rule arguments that jump to our chain)
 
-HEALTH_INTERVAL_NS = 10_000_000_000
 CHECK_INTERVAL_SECONDS = 10.0
 
 
@@ -91,15 +91,7 @@ class FirewallSpec:
         for port in (self.hub_api[1], self.server_port):
             if not 0 < port < 65536:
                 raise ValueError(f"{port} is not a TCP port")
-        if self.egress not in EGRESS_MODES:
-            raise ValueError(f"egress {self.egress!r} is not one of {', '.join(EGRESS_MODES)}")
-        if self.allow and self.egress == "all":
-            raise ValueError("an allow list has no effect with egress 'all'")
-        for network in self.allow:
-            try:
-                ipaddress.IPv4Network(network, strict=True)
-            except ValueError as exc:
-                raise ValueError(f"{network!r} is not an IPv4 network: {exc}") from None
+        check_egress(self.egress, self.allow)
         for address in self.resolvers:
             try:
                 ipaddress.IPv4Address(address)
@@ -317,102 +309,10 @@ def drift(ruleset: Ruleset, lines: Sequence[str]) -> list[str]:
     return problems
 
 
-def spec_arguments(spec: FirewallSpec) -> list[str]:
-    arguments = [
-        "--bridge",
-        spec.bridge,
-        "--subnet",
-        spec.subnet,
-        "--trusted",
-        ",".join(spec.trusted),
-        "--hub-api",
-        f"{spec.hub_api[0]}:{spec.hub_api[1]}",
-    ]
-    if spec.relays:
-        arguments += ["--relays", ",".join(spec.relays), "--server-port", str(spec.server_port)]
-    arguments += ["--egress", spec.egress]
-    if spec.allow:
-        arguments += ["--allow", ",".join(spec.allow)]
-    if spec.resolvers:
-        arguments += ["--resolvers", ",".join(spec.resolvers)]
-    if spec.engine != DOCKER:  # Docker's firewall keeps main's command (and container)
-        arguments += ["--engine", spec.engine]
-    return arguments
-
-
-def firewall_container_kwargs(
-    spec: FirewallSpec, image: str, name: str = "berth-firewall"
-) -> dict[str, Any]:
-    """`client.containers.run/create` arguments of the long-running firewall container.
-
-    It needs the host's network namespace (the rules live there) and NET_ADMIN, nothing else:
-    no engine socket, no volume, a read-only root file system.
-    """
-    module = ["python3", "-m", "berth.deploy.firewall"]
-    return {
-        "image": image,
-        "name": name,
-        "command": [*module, "apply", *spec_arguments(spec)],
-        "user": "root",
-        "network_mode": "host",
-        "cap_drop": ["ALL"],
-        "cap_add": ["NET_ADMIN"],
-        "security_opt": ["no-new-privileges"],
-        "read_only": True,
-        "tmpfs": {"/run": "rw,noexec,nosuid,size=1m", "/tmp": "rw,noexec,nosuid,size=16m"},
-        "environment": {"PYTHONUNBUFFERED": "1"},
-        "healthcheck": {
-            "test": ["CMD", *module, "check", *spec_arguments(spec)],
-            "interval": HEALTH_INTERVAL_NS,
-            "timeout": HEALTH_INTERVAL_NS,
-            "start_period": HEALTH_INTERVAL_NS,
-            "retries": 2,
-        },
-        "mem_limit": "128m",
-        "pids_limit": 64,
-        "restart_policy": {"Name": "unless-stopped"},
-        "labels": labels.managed(labels.ROLE_FIREWALL),
-        "detach": True,
-    }
-
-
-def parse_spec(argv: Sequence[str]) -> tuple[str, FirewallSpec]:
-    parser = argparse.ArgumentParser(prog="python -m berth.deploy.firewall")
-    parser.add_argument("action", choices=["apply", "check", "remove"])
-    parser.add_argument("--bridge", required=True)
-    parser.add_argument("--subnet", required=True)
-    parser.add_argument("--trusted", default="", help="IP[,IP…]: the hub")
-    parser.add_argument("--relays", default="", help="IP[,IP…]: the proxy")
-    parser.add_argument("--server-port", type=int, default=8888, help="user servers' port")
-    parser.add_argument("--hub-api", required=True, help="IP:PORT of the hub's API")
-    parser.add_argument("--egress", choices=EGRESS_MODES, default="public")
-    parser.add_argument("--allow", default="", help="CIDR[,CIDR…]: reachable in any mode")
-    parser.add_argument("--resolvers", default="", help="IP[,IP…]: DNS servers (port 53)")
-    parser.add_argument("--engine", choices=ENGINES, default=DOCKER, help="where the jumps go")
-    args = parser.parse_args(argv)
-    hub_ip, _, hub_port = args.hub_api.rpartition(":")
-    try:
-        spec = FirewallSpec(
-            bridge=args.bridge,
-            subnet=args.subnet,
-            trusted=tuple(ip for ip in args.trusted.split(",") if ip),
-            hub_api=(hub_ip, int(hub_port)),
-            egress=args.egress,
-            relays=tuple(ip for ip in args.relays.split(",") if ip),
-            server_port=args.server_port,
-            allow=tuple(net for net in args.allow.split(",") if net),
-            resolvers=tuple(ip for ip in args.resolvers.split(",") if ip),
-            engine=args.engine,
-        )
-    except ValueError as exc:
-        parser.error(str(exc))
-    return args.action, spec
-
-
 if __name__ == "__main__":
     import sys
 
-    # Through the imported module, so that the daemon and this entry share one FirewallSpec.
-    from berth.deploy import firewall, fwdaemon
+    # Through the imported modules, so that the daemon and this entry share one FirewallSpec.
+    from berth.deploy import firewall_container, fwdaemon
 
-    sys.exit(fwdaemon.main(*firewall.parse_spec(sys.argv[1:])))
+    sys.exit(fwdaemon.main(*firewall_container.parse_spec(sys.argv[1:])))

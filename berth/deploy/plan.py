@@ -35,7 +35,8 @@ from berth.deploy.containerplan import (
 )
 from berth.deploy.containerplan import NetworkPlan as NetworkPlan
 from berth.deploy.containerplan import fingerprint as fingerprint
-from berth.deploy.firewall import firewall_container_kwargs, spec_for_network
+from berth.deploy.firewall import spec_for_network
+from berth.deploy.firewall_container import firewall_container_kwargs
 from berth.deploy.network import bridge_name, network_addresses, network_create_kwargs
 from berth.deploy.tls_plan import (
     acme_network_kwargs,

@@ -19,7 +19,6 @@ virtualenv with Berth and a given JupyterHub (``scripts/test.sh --jupyterhub VER
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import shutil
@@ -37,6 +36,7 @@ from typing import Any
 import docker
 import requests
 from engine_reports import has_labels
+from kernel_run import run_code
 
 
 def default_image() -> str:
@@ -370,58 +370,6 @@ class Hub:
         finally:
             with contextlib.suppress(requests.RequestException):
                 self.http.delete(base + f"api/kernels/{kernel_id}", timeout=10)
-
-
-KERNEL_DIED = "\n<kernel died>"
-
-
-def run_code(base_url: str, kernel_id: str, token: str, code: str, timeout: float) -> str:
-    """A minimal Jupyter kernel websocket client: execute ``code``, collect stdout."""
-    import websocket  # websocket-client
-
-    ws_url = base_url.replace("http://", "ws://", 1) + f"api/kernels/{kernel_id}/channels"
-    ws = websocket.create_connection(
-        ws_url, header=[f"Authorization: token {token}"], timeout=timeout
-    )
-    try:
-        msg_id = uuid.uuid4().hex
-        ws.send(
-            json.dumps(
-                {
-                    "header": {
-                        "msg_id": msg_id,
-                        "username": "berth-test",
-                        "session": uuid.uuid4().hex,
-                        "msg_type": "execute_request",
-                        "version": "5.3",
-                    },
-                    "parent_header": {},
-                    "metadata": {},
-                    "content": {"code": code, "silent": False, "store_history": False},
-                    "channel": "shell",
-                    "buffers": [],
-                }
-            )
-        )
-        out: list[str] = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            msg = json.loads(ws.recv())
-            kind = msg["header"]["msg_type"]
-            state = msg.get("content", {}).get("execution_state")
-            if kind == "status" and state in {"restarting", "dead", "autorestarting"}:
-                return "".join(out) + KERNEL_DIED
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            if kind == "stream":
-                out.append(msg["content"]["text"])
-            elif kind == "error":
-                out.append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
-            elif kind == "status" and msg["content"]["execution_state"] == "idle":
-                return "".join(out)
-        raise TimeoutError(f"kernel did not finish within {timeout}s; output so far: {out}")
-    finally:
-        ws.close()
 
 
 @contextlib.contextmanager

@@ -21,13 +21,13 @@ from typing import Any
 
 import guard_lab
 import pytest
+from guard_attacks import ATTACK_SCRIPT, ATTACKS, REASONS, SECRET, create_attack
 from guard_lab import (
     ENGINE_SOCKET,
     HUB_IMAGE,
     HUB_UID,
     OURS,
     PREFIX,
-    RUN,
     absent,
     wait_for_socket,
 )
@@ -108,52 +108,13 @@ def test_a_streamed_answer_arrives_while_the_container_still_runs(
     api.remove_container(created["Id"], force=True)
 
 
-ATTACKS: dict[str, dict[str, Any]] = {
-    "privileged": {"host_config": {"privileged": True}},
-    "cap-sys-admin": {"host_config": {"cap_add": ["SYS_ADMIN"]}},
-    "net-host": {"host_config": {"network_mode": "host"}},
-    "pid-host": {"host_config": {"pid_mode": "host"}},
-    "ipc-host": {"host_config": {"ipc_mode": "host"}},
-    "bind-root": {"host_config": {"binds": ["/:/host"]}},
-    "bind-etc": {"host_config": {"binds": ["/etc:/host-etc:ro"]}},
-    "bind-socket": {"host_config": {"binds": ["/var/run/docker.sock:/var/run/docker.sock"]}},
-    "unlabelled": {"labels": {}},
-}
-REASONS = {
-    "privileged": "privileged containers are not allowed",
-    "cap-sys-admin": "capabilities SYS_ADMIN are not allowed (CapAdd)",
-    "net-host": "network mode 'host' shares a namespace outside the container",
-    "pid-host": "pidmode 'host' is not allowed (only the container's own namespace)",
-    "ipc-host": "ipcmode 'host' is not allowed (only the container's own namespace)",
-    "bind-root": "bind mount of host path '/' is not allowed",
-    "bind-etc": "bind mount of host path '/etc' is not allowed",
-    "bind-socket": "bind mount of host path '/var/run/docker.sock' is not allowed",
-    "unlabelled": f"containers must carry the labels berth.managed=true and berth.prefix={PREFIX}",
-}
-
-
-SECRET = f"s3cret-{RUN}"
-
-
-def _attack(api: Any, image: str, name: str, attack: dict[str, Any]) -> Any:
-    host_config = {"cap_drop": ["ALL"], **attack.get("host_config", {})}
-    return api.create_container(
-        image,
-        name=name,
-        labels=attack.get("labels", OURS),
-        host_config=api.create_host_config(**host_config),
-        command=["sleep", "60"],
-        environment={"BERTH_GUARD_TEST_SECRET": SECRET},
-    )
-
-
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
 def test_each_attack_is_refused_and_did_not_happen(
     api: Any, docker_client: Any, berth_image: str, attack: str
 ) -> None:
     name = f"{PREFIX}-{attack}"
     with pytest.raises(docker.errors.APIError) as refused:
-        _attack(api, berth_image, name, ATTACKS[attack])
+        create_attack(api, berth_image, name, ATTACKS[attack])
     assert refused.value.status_code == 403
     assert refused.value.explanation == f"berth engine guard: {REASONS[attack]}"
     assert absent(docker_client, name)
@@ -165,7 +126,7 @@ def test_refusals_are_logged_one_line_each_without_bodies(
     """The create bodies carried an environment secret: the log names the reason, not it."""
     for attack in ATTACKS:
         with pytest.raises(docker.errors.APIError):
-            _attack(api, berth_image, f"{PREFIX}-log-{attack}", ATTACKS[attack])
+            create_attack(api, berth_image, f"{PREFIX}-log-{attack}", ATTACKS[attack])
     log = (guard_socket.parent / "guard.log").read_text()
     assert SECRET not in log
     for attack, reason in REASONS.items():
@@ -258,23 +219,6 @@ def _hub_image_or_skip(client: Any) -> None:
         client.images.get(HUB_IMAGE)
     except docker.errors.ImageNotFound:
         pytest.skip(f"{HUB_IMAGE} is not built")
-
-
-ATTACK_SCRIPT = """
-import json, sys, docker
-api = docker.APIClient(base_url="unix:///run/berth-engine/docker.sock", version="auto")
-results = {}
-for key, attack in json.loads(sys.argv[1]).items():
-    host_config = {"cap_drop": ["ALL"], **attack.get("host_config", {})}
-    try:
-        api.create_container(sys.argv[2], name=sys.argv[3] + "-hub-" + key,
-            labels=attack.get("labels", json.loads(sys.argv[4])),
-            host_config=api.create_host_config(**host_config), command=["sleep", "60"])
-        results[key] = [201, ""]
-    except docker.errors.APIError as exc:
-        results[key] = [exc.status_code, exc.explanation]
-print(json.dumps(results))
-"""
 
 
 def test_attacks_from_inside_the_hub_container_are_refused(
@@ -396,7 +340,7 @@ def test_the_guard_runs_unprivileged_from_the_hub_image(
         assert api.exec_start(exec_id) == b"1000\n"
         api.remove_container(created["Id"], force=True)
         with pytest.raises(docker.errors.APIError, match="privileged containers are not allowed"):
-            _attack(api, berth_image, f"{name}-privileged", ATTACKS["privileged"])
+            create_attack(api, berth_image, f"{name}-privileged", ATTACKS["privileged"])
         assert absent(docker_client, f"{name}-privileged")
         api.close()
         logs = guard.logs().decode()

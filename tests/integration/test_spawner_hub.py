@@ -13,8 +13,9 @@ import docker
 import pytest
 import requests
 from engine_reports import granted_capabilities, image_name
-from hub_harness import KERNEL_DIED, Hub
+from hub_harness import Hub
 from hub_marks import HUB_MARKS
+from kernel_run import KERNEL_DIED
 
 pytestmark = HUB_MARKS
 

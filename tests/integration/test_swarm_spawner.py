@@ -8,14 +8,13 @@ a worker node.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from collections.abc import Iterator
 
 import pytest
-from connect_probe import PROBE_FUNCTION
 from hub_harness import default_image, image_available
+from swarm_fence_probes import attack_from, attack_targets, netns_rules, node_container, server_ip
 
 from berth import names
 
@@ -142,48 +141,6 @@ def test_overlay_carries_hub_to_server_traffic_only(hub, cluster) -> None:
 
 # -- berth-fence: the overlay carries hub <-> server traffic only ---------------------------------
 
-PROBE = (
-    PROBE_FUNCTION
-    + """
-def gateway():
-    for line in open("/proc/net/route").read().splitlines()[1:]:
-        fields = line.split()
-        if fields[1] == "00000000":
-            return socket.inet_ntoa(bytes.fromhex(fields[2])[::-1])
-targets = dict(TARGETS, gateway_registry=(gateway(), 5000))
-print(json.dumps({name: probe(*where) for name, where in targets.items()}))
-"""
-)
-
-
-def server_ip(hub, user: str) -> str:
-    route = hub.api("GET", "/proxy").json()[f"/user/{user}/"]["target"]
-    return str(route.split("//", 1)[1].rsplit(":", 1)[0])
-
-
-def attack_from(hub, cluster, user: str, targets: dict[str, tuple[str, int]]) -> dict[str, str]:
-    """Connect from inside ``user``'s server (code run in its kernel, through the proxy) to each
-    target: {"b_server": "open" | "timeout" | "ConnectionRefusedError" | …}."""
-    out = hub.execute(user, f"TARGETS = {targets!r}\n" + PROBE, timeout=120)
-    return dict(json.loads(out.strip().splitlines()[-1]))
-
-
-def node_container(cluster, user: str):
-    """(node, container) of ``user``'s server, found on the node's own engine."""
-    for node in cluster.nodes:
-        found = node.client.containers.list(filters={"label": f"berth.user={user}"})
-        if found:
-            return node, found[0]
-    raise AssertionError(f"no container of {user} on any node")
-
-
-def netns_rules(cluster, user: str) -> str:
-    node, container = node_container(cluster, user)
-    container.reload()
-    pid = str(container.attrs["State"]["Pid"])
-    found = node.container.exec_run(["nsenter", "-t", pid, "-n", "iptables-nft", "-S"])
-    return str(found.output.decode())
-
 
 @pytest.fixture(scope="module")
 def fenced_trio(hub, cluster) -> dict[str, str]:
@@ -199,18 +156,6 @@ def fenced_trio(hub, cluster) -> dict[str, str]:
         "fence-b", "import subprocess; subprocess.Popen(['python3', '-m', 'http.server', '9999'])"
     )
     return {user: server_ip(hub, user) for user in ("fence-a", "fence-b", "fence-c")}
-
-
-def attack_targets(cluster, ips: dict[str, str]) -> dict[str, tuple[str, int]]:
-    return {
-        "b_server": (ips["fence-b"], 8888),
-        "b_own_port": (ips["fence-b"], 9999),
-        "c_server_same_node": (ips["fence-c"], 8888),
-        "hub_public_port": ("berth-swarm-hub", 8000),
-        "registry": (cluster.manager.address, 5000),
-        "manager_engine": (cluster.manager.address, 2375),
-        "worker_engine": (cluster.nodes[1].address, 2375),
-    }
 
 
 def test_a_server_reaches_the_hub_api_and_nothing_else_on_the_swarm(hub, cluster, fenced_trio):

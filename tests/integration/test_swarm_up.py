@@ -22,6 +22,7 @@ import requests
 from connect_probe import PROBE_ARGV
 from hub_harness import image_available
 from swarm_hostile_hub import HOSTILE_HUB, WHY_REFUSED
+from swarm_up_client import TOKEN, answers, logged_in, login, spawn
 
 from berth.images.builder import SOURCE_LABEL, source_digest
 
@@ -36,7 +37,6 @@ pytestmark = [
 
 NOTEBOOK = "berth/base-notebook:latest"
 PORT = 8443
-TOKEN = "swarmup-test-token-" + "0" * 32
 BERTH = str(Path(sys.executable).with_name("berth"))
 SRC = Path(__file__).resolve().parents[2] / "berth"
 HUB_SITE = "/opt/venv/lib/python3.11/site-packages/berth"
@@ -116,37 +116,6 @@ def deployed(cluster, config_file) -> dict:
     return {"url": f"https://{cluster.manager.address}:{PORT}", "password": password.group(1)}
 
 
-def api(deployed, method: str, path: str, **kwargs) -> requests.Response:
-    headers = {"Authorization": f"token {TOKEN}"}
-    return requests.request(
-        method, f"{deployed['url']}/hub/api{path}", headers=headers, verify=False,
-        timeout=kwargs.pop("timeout", 60), **kwargs,
-    )  # fmt: skip
-
-
-def spawn(deployed, user: str, timeout: float = 300) -> None:
-    """Create ``user`` and start their server through the hub; wait until it answers through
-    the proxy (the hub's service token may access servers)."""
-    assert api(deployed, "POST", f"/users/{user}").status_code in (201, 409)
-    r = api(deployed, "POST", f"/users/{user}/server", timeout=300)
-    assert r.status_code in (201, 202), r.text
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        model = api(deployed, "GET", f"/users/{user}").json()
-        server = (model.get("servers") or {}).get("")
-        if server and server.get("ready"):
-            answer = requests.get(
-                f"{deployed['url']}/user/{user}/api/status",
-                headers={"Authorization": f"token {TOKEN}"}, verify=False, timeout=30,
-            )  # fmt: skip
-            assert answer.status_code == 200, answer.text[:300]
-            return
-        if not model.get("pending") and not server:
-            raise AssertionError(f"the server of {user} stopped: {model}")
-        time.sleep(2)
-    raise AssertionError(f"the server of {user} did not become ready")
-
-
 def server_node(cluster, user: str) -> str:
     client = cluster.manager.client
     found = client.services.list(filters={"label": [f"berth.user={user}", "berth.prefix=berth"]})
@@ -154,25 +123,6 @@ def server_node(cluster, user: str) -> str:
     tasks = [t for t in found[0].tasks() if t["Status"]["State"] == "running"]
     assert len(tasks) == 1, tasks
     return str(client.nodes.get(tasks[0]["NodeID"]).attrs["Description"]["Hostname"])
-
-
-def login(deployed, name: str, password: str) -> requests.Session:
-    session = requests.Session()  # verify=False per call: a CA bundle in the environment wins
-    page = session.get(f"{deployed['url']}/hub/login", timeout=60, verify=False)
-    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
-    form = {"username": name, "password": password, "_xsrf": xsrf.group(1) if xsrf else ""}
-    answer = session.post(
-        f"{deployed['url']}/hub/login", data=form, timeout=60, allow_redirects=False, verify=False
-    )
-    assert answer.status_code == 302, answer.text[:300]
-    return session
-
-
-def logged_in(deployed, session: requests.Session) -> bool:
-    page = session.get(
-        f"{deployed['url']}/hub/home", timeout=60, allow_redirects=False, verify=False
-    )
-    return page.status_code == 200
 
 
 def test_berth_up_runs_the_hub_proxy_and_registry_as_services_on_the_manager(cluster, deployed):
@@ -312,19 +262,6 @@ def test_a_drained_node_gets_no_new_servers(cluster, deployed):
             assert server_node(cluster, user) != drained.name
     finally:
         cluster.set_availability(drained, "active")
-
-
-def answers(deployed, user: str) -> bool:
-    """Whether the user's server answers through the proxy. A server the drain stopped may
-    still have its route until the hub's next poll, to an address that no longer answers."""
-    try:
-        answer = requests.get(
-            f"{deployed['url']}/user/{user}/api/status",
-            headers={"Authorization": f"token {TOKEN}"}, verify=False, timeout=15,
-        )  # fmt: skip
-    except requests.RequestException:
-        return False
-    return answer.status_code == 200
 
 
 def test_a_restarted_hub_keeps_users_logged_in_and_servers_running(cluster, deployed):

@@ -95,6 +95,8 @@ def test_bad_specs_and_views_are_refused() -> None:
         FenceSpec(network="ov", hub="h", egress="all", allow=("10.0.0.0/8",))
     with pytest.raises(ValueError, match="TCP port"):
         FenceSpec(network="ov", hub="h", hub_port=0)
+    with pytest.raises(ValueError, match="is not an IPv4 network"):
+        FenceSpec(network="ov", hub="h", allow=("10.1.2.3/24",))
     with pytest.raises(ValueError):
         NodeView(hub=("berth-hub",))
 

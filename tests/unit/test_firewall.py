@@ -7,17 +7,15 @@ import pytest
 from berth.deploy.firewall import (
     FirewallSpec,
     drift,
-    firewall_container_kwargs,
     hook_counts,
-    parse_spec,
     render,
     render_removal,
     render_rules,
     ruleset_v4,
     ruleset_v6,
-    spec_arguments,
     spec_for_network,
 )
+from berth.deploy.firewall_container import firewall_container_kwargs, parse_spec, spec_arguments
 from berth.deploy.network import network_addresses
 
 SPEC = FirewallSpec(

@@ -10,13 +10,12 @@ from berth.deploy.firewall import (
     FirewallSpec,
     drift,
     hook_counts,
-    parse_spec,
     render,
     ruleset_v4,
     ruleset_v6,
-    spec_arguments,
     spec_for_network,
 )
+from berth.deploy.firewall_container import parse_spec, spec_arguments
 from berth.deploy.network import network_addresses
 
 PODMAN_SPEC = FirewallSpec(**{**SPEC.__dict__, "engine": "podman"})
