@@ -24,6 +24,7 @@ from typing import Any
 import docker
 from docker.types import IPAMConfig, IPAMPool
 from engine_cleanup import remove_containers, remove_networks
+from run_once import run_once
 
 from berth.deploy.firewall import FirewallSpec, firewall_container_kwargs, spec_for_network
 from berth.deploy.network import (
@@ -256,7 +257,8 @@ class Lab:
     def _on_host(self, command: list[str], what: str) -> bytes:
         """Run ``command`` in the firewall image on the host's network, with NET_ADMIN only
         (as an operator, or the firewall's own tools, would)."""
-        return self.client.containers.run(
+        return run_once(
+            self.client,
             self.fw_image,
             command,
             user="root",
@@ -265,7 +267,6 @@ class Lab:
             cap_add=["NET_ADMIN"],
             labels={LABEL: self.name},
             name=f"{self.name}-{what}-{uuid.uuid4().hex[:4]}",
-            remove=True,
         )
 
     def iptables(self, *args: str) -> None:
