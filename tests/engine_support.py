@@ -20,11 +20,6 @@ NOT_TRIED = (
     "`berth up` works on Podman (isolated by the firewall in FORWARD, docs/podman.md), but this "
     "module was not run there yet"
 )
-CONFINEMENT = (
-    "on Podman the inspect records answer differently: CapDrop lists the dropped defaults "
-    "(not ALL), and the proxy attack's output did not parse; the confinement itself was not "
-    "shown to differ"
-)
 SWARM = "Swarm mode is Docker's: Podman has no services, nodes, configs or overlay networks"
 
 #: test module name -> why it cannot run on Podman.
@@ -51,7 +46,6 @@ DOCKER_ONLY: dict[str, str] = {
         ],
         NOT_TRIED,
     ),
-    "test_deploy_confinement": CONFINEMENT,
     "test_swarm_spawner": SWARM,
     "test_swarm_up": SWARM,
     "test_hub_image_speed": SWARM,
