@@ -32,7 +32,6 @@ DOCKER_ONLY: dict[str, str] = {
             "test_acme_deploy",
             "test_backup",
             "test_deploy_named_servers",
-            "test_deploy_system_users",
             "test_doctor",
             "test_fault_hub_disk",
             "test_faults",
