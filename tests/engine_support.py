@@ -33,8 +33,6 @@ DOCKER_ONLY: dict[str, str] = {
             "test_backup",
             "test_deploy_named_servers",
             "test_doctor",
-            "test_fault_hub_disk",
-            "test_faults",
             "test_postgres",
             "test_upgrade_deploy",
             "test_acme_browser",
