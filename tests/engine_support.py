@@ -37,7 +37,6 @@ DOCKER_ONLY: dict[str, str] = {
             "test_upgrade_deploy",
             "test_acme_browser",
             "test_backup_browser",
-            "test_browser",
         ],
         NOT_TRIED,
     ),
