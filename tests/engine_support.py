@@ -29,13 +29,11 @@ DOCKER_ONLY: dict[str, str] = {
     **dict.fromkeys(
         [
             "test_accounts",
-            "test_acme_deploy",
             "test_backup",
             "test_deploy_named_servers",
             "test_doctor",
             "test_postgres",
             "test_upgrade_deploy",
-            "test_acme_browser",
             "test_backup_browser",
         ],
         NOT_TRIED,
