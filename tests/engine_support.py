@@ -30,7 +30,6 @@ DOCKER_ONLY: dict[str, str] = {
         [
             "test_accounts",
             "test_backup",
-            "test_deploy_named_servers",
             "test_doctor",
             "test_postgres",
             "test_upgrade_deploy",

@@ -21,7 +21,7 @@ from jupyterhub.spawner import Spawner
 from traitlets import default
 
 from berth import names
-from berth.labels import LABEL_SNAPSHOT_OWNER, LABEL_SNAPSHOT_PREFIX, snapshot_share_label
+from berth.labels import LABEL_SNAPSHOT_PREFIX
 
 from . import errors, gpus, images, specs
 from .build import LIMIT_ENV, SpecInputs, resources
@@ -154,18 +154,13 @@ class BerthSpawner(ContainerSettings, Spawner):
     async def allowed_image_map(self) -> dict[str, str]:
         allowed = images.normalize_allowed(await resolve(self.allowed_images, self))
         if self.snapshot_images:
-            # Two listings (the engine ANDs label filters): the user's own, and those shared
-            # with them. What is offered here is also all chosen_image() accepts.
-            user = self.user.name
-            found = [
-                *await self.engine.list_images(
-                    {LABEL_SNAPSHOT_PREFIX: self.prefix, LABEL_SNAPSHOT_OWNER: user}
-                ),
-                *await self.engine.list_images(
-                    {LABEL_SNAPSHOT_PREFIX: self.prefix, snapshot_share_label(user): user}
-                ),
-            ]
-            snapshots = images.snapshot_choices(found, user, self.prefix)
+            # One listing of this deployment's snapshots (the one the engine guard allows);
+            # snapshot_choices keeps the user's own and those shared with them. (Filtering by
+            # owner in the engine too would save little, and Podman 4.3 answers an image
+            # listing filtered by two labels with nothing.) What is offered here is also all
+            # chosen_image() accepts.
+            found = await self.engine.list_images({LABEL_SNAPSHOT_PREFIX: self.prefix})
+            snapshots = images.snapshot_choices(found, self.user.name, self.prefix)
             if snapshots:  # the default stays the default, and a choice
                 allowed = {**(allowed or {self.image: self.image}), **snapshots}
         return allowed
