@@ -24,8 +24,8 @@ SWARM = "Swarm mode is Docker's: Podman has no services, nodes, configs or overl
 
 #: test module name -> why it cannot run on Podman.
 DOCKER_ONLY: dict[str, str] = {
-    # `berth up` and everything deployed by it (tests/deployment.py). test_isolation.py,
-    # test_deploy_isolation.py and test_deploy.py pass on Podman.
+    # `berth up` modules not run on Podman yet (tests/deployment.py); the others pass there
+    # (docs/podman.md lists them).
     **dict.fromkeys(
         [
             "test_accounts",
