@@ -8,12 +8,29 @@ The docker SDK has no call for that API, so its one request goes through the SDK
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 DOCKER = "docker"
 PODMAN = "podman"
 ENGINES = (DOCKER, PODMAN)
+# What Podman puts before an image name given without a registry: docker.io/ (docker.io/library/
+# for a one-part name) on an image committed or tagged through its compatible API, localhost/ on
+# one built or loaded. Docker reports the name as given.
+IMPLICIT_REGISTRIES = ("docker.io/library/", "docker.io/", "localhost/")
+
+
+def image_names(tags: Iterable[str]) -> set[str]:
+    """An image's tags as they were asked for, on either engine (for comparing with a name
+    Berth gave it: a snapshot's tag)."""
+    found = set()
+    for tag in tags:
+        for registry in IMPLICIT_REGISTRIES:
+            if tag.startswith(registry):
+                tag = tag.removeprefix(registry)
+                break
+        found.add(tag)
+    return found
 
 
 def engine_of(version: Mapping[str, Any]) -> str:

@@ -16,15 +16,6 @@ import docker
 
 from berth.engine_kind import PODMAN, engine_kind
 
-NOT_TRIED = (
-    "`berth up` works on Podman (isolated by the firewall in FORWARD, docs/podman.md), but this "
-    "module was not run there yet"
-)
-CONFINEMENT = (
-    "on Podman the inspect records answer differently: CapDrop lists the dropped defaults "
-    "(not ALL), and the proxy attack's output did not parse; the confinement itself was not "
-    "shown to differ"
-)
 SWARM = "Swarm mode is Docker's: Podman has no services, nodes, configs or overlay networks"
 UPGRADE_TAG = (
     "not run on Podman yet, and it would deploy the wrong hub: it builds berth/hub:latest on the "
@@ -36,23 +27,7 @@ UPGRADE_TAG = (
 
 #: test module name -> why it cannot run on Podman.
 DOCKER_ONLY: dict[str, str] = {
-    # `berth up` and everything deployed by it (tests/deployment.py). test_isolation.py,
-    # test_deploy_isolation.py and test_deploy.py pass on Podman.
-    **dict.fromkeys(
-        [
-            "test_acme_deploy",
-            "test_deploy_named_servers",
-            "test_deploy_system_users",
-            "test_fault_hub_disk",
-            "test_faults",
-            "test_oauth",
-            "test_up_start_together",
-            "test_acme_browser",
-            "test_browser",
-        ],
-        NOT_TRIED,
-    ),
-    "test_deploy_confinement": CONFINEMENT,
+    # Every other module, the `berth up` ones included, runs on Podman (docs/podman.md).
     "test_upgrade_deploy": UPGRADE_TAG,
     "test_swarm_spawner": SWARM,
     "test_swarm_up": SWARM,

@@ -23,6 +23,7 @@ directory), not the container's: the container's environment holds the server's 
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ import docker
 from docker.errors import APIError, BuildError, ImageNotFound
 
 from berth import names
+from berth.engine_kind import image_names
 from berth.errors import BerthError
 from berth.labels import (
     LABEL_MANAGED,
@@ -113,6 +115,44 @@ def commit_config(
     return config
 
 
+# Characters the two engines read differently in a commit's Dockerfile instruction: Docker
+# unescapes and substitutes inside double quotes and strips single quotes; Podman 4.3 strips
+# the double quotes and keeps everything else as it is.
+UNEVEN = frozenset("\"'$\\\n\r")
+
+
+def _quoted(value: str) -> str | None:
+    """``value`` in double quotes, which both engines read back as ``value``; None when it
+    holds a character they read differently."""
+    return None if UNEVEN & set(value) else f'"{value}"'
+
+
+def commit_changes(config: Mapping[str, Any]) -> list[str]:
+    """:func:`commit_config`'s environment, command, user, working directory and labels as the
+    Dockerfile instructions of a commit's ``changes``, which Docker and Podman both apply.
+    Podman 4.3's compatible commit ignores the config in the request's body (its image got the
+    container's environment, the server's API token with it, and no snapshot labels), so these
+    carry it there; Docker applies the body, then these. A value neither engine's parser would
+    read back as it is stays out (Docker has it from the body; the emptied variables, the
+    token among them, never do)."""
+    changes = []
+    for item in config.get("Env") or []:
+        key, _, value = item.partition("=")
+        if (word := _quoted(value)) is not None:
+            changes.append(f"ENV {key}={word}")
+    for key, instruction in (("Entrypoint", "ENTRYPOINT"), ("Cmd", "CMD")):
+        if config.get(key) is not None:
+            changes.append(f"{instruction} {json.dumps(config[key])}")
+    if config.get("User") is not None:
+        changes.append(f"USER {config['User']}")
+    if config.get("WorkingDir"):
+        changes.append(f"WORKDIR {config['WorkingDir']}")
+    for label, value in (config.get("Labels") or {}).items():
+        if (word := _quoted(value)) is not None and _quoted(label) is not None:
+            changes.append(f"LABEL {_quoted(label)}={word}")
+    return changes
+
+
 def _server_container(client: docker.DockerClient, prefix: str, user: str, server: str) -> Any:
     wanted = [f"{LABEL_MANAGED}=true", f"{LABEL_ROLE}={SINGLEUSER}", f"{LABEL_PREFIX}={prefix}"]
     for container in client.containers.list(filters={"label": wanted}):
@@ -142,7 +182,7 @@ def take(
     repository, tag = ref.rsplit(":", 1)
     container_env = container.attrs.get("Config", {}).get("Env") or []
     conf = commit_config(base, container_env, labels)
-    container.commit(repository=repository, tag=tag, conf=conf)
+    container.commit(repository=repository, tag=tag, conf=conf, changes=commit_changes(conf))
     return _snapshot(client.images.get(ref))
 
 
@@ -259,7 +299,7 @@ def snapshots(client: docker.DockerClient, prefix: str, user: str | None = None)
             # Only the image that holds the snapshot's tag: an untagged one with the same labels
             # (a snapshot removed while a container still used it, the config a share replaced)
             # is not that snapshot.
-            if snapshot.image in image.tags:
+            if snapshot.image in image_names(image.tags):
                 found.append(snapshot)
     return sorted(found, key=lambda s: (s.taken, s.image))
 

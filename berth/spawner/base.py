@@ -156,12 +156,13 @@ class BerthSpawner(ContainerSettings, Spawner):
         ``snapshots``, the user's snapshots (``snapshot_images``)."""
         allowed = images.normalize_allowed(await resolve(self.allowed_images, self))
         if snapshots and self.snapshot_images:
-            # One listing of this deployment's snapshots (the engine ANDs label filters, so the
-            # user's own and those shared with them would take two); snapshot_choices keeps
-            # the ones this user may start. An image listing costs the engine time for every
-            # image it holds (0.4-0.6 s with 150 images on a busy engine), and it is on the way
-            # from the login to JupyterLab. What is offered here is also all chosen_image()
-            # accepts.
+            # One listing of this deployment's snapshots, by the prefix label the engine guard
+            # allows; snapshot_choices keeps the user's own and those shared with them.
+            # (Filtering by owner in the engine too would save little, and Podman 4.3 answers
+            # an image listing filtered by two labels with nothing.) An image listing costs the
+            # engine time for every image it holds (0.4-0.6 s with 150 images on a busy
+            # engine), and it is on the way from the login to JupyterLab. What is offered here
+            # is also all chosen_image() accepts.
             found = await self.engine.list_images({LABEL_SNAPSHOT_PREFIX: self.prefix})
             choices = images.snapshot_choices(found, self.user.name, self.prefix)
             if choices:  # the default stays the default, and a choice

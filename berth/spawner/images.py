@@ -9,6 +9,7 @@ from typing import Any
 import docker.errors
 
 from berth import names
+from berth.engine_kind import image_names
 from berth.labels import (
     LABEL_SNAPSHOT_NAME,
     LABEL_SNAPSHOT_OWNER,
@@ -73,7 +74,7 @@ def snapshot_choices(records: list[EngineRecord], user: str, prefix: str) -> dic
         else:
             continue
         tag = snapshot_tag(prefix, owner, name)
-        if tag in (record.get("RepoTags") or []):
+        if tag in image_names(record.get("RepoTags") or []):
             found.append((labels.get(LABEL_SNAPSHOT_TAKEN, ""), display, tag))
     return {display: tag for _, display, tag in sorted(found)}
 

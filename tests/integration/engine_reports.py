@@ -36,7 +36,7 @@ DEFAULT_CAPABILITIES = frozenset(
     }
 )
 
-IMPLICIT_REGISTRIES = ("docker.io/library/", "localhost/")
+IMPLICIT_REGISTRIES = ("docker.io/library/", "docker.io/", "localhost/")
 
 
 def granted_capabilities(host_config: Mapping[str, Any]) -> set[str]:

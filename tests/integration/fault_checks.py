@@ -3,6 +3,7 @@ limit, a volume filler, and checks of users, servers and the hub's database on a
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -14,6 +15,16 @@ from kernel_client import KernelClient
 from berth.guard import health
 
 MEMORY_LIMIT = "768M"
+
+
+def small_tmpfs(size: int, options: str) -> dict[str, str]:
+    """The local driver's options for a tmpfs volume of ``size`` bytes. The size goes in pages
+    (tmpfs's ``nr_blocks``): Podman 4.3 takes a ``size=`` option for a quota on its own volume
+    directory and refuses the volume where the filesystem has no project quota."""
+    pages = size // os.sysconf("SC_PAGE_SIZE")
+    return {"type": "tmpfs", "device": "tmpfs", "o": f"nr_blocks={pages},{options}"}
+
+
 # Writes into the volume until it is full. Guarded: it refuses to write into anything bigger
 # than the small test volume (an overlay root would fill the host's disk), and stops at 128 MiB.
 FILL_VOLUME = """

@@ -29,6 +29,7 @@ from isolation_probes import answered as answered
 from isolation_probes import host_addresses as host_addresses
 from isolation_probes import opened as opened
 from isolation_probes import probe as probe
+from run_once import run_once
 
 from berth.deploy.firewall import FirewallSpec, spec_for_network
 from berth.deploy.firewall_container import firewall_container_kwargs, spec_arguments
@@ -140,7 +141,8 @@ class Lab:
     def _on_host(self, command: list[str], what: str) -> bytes:
         """Run ``command`` in the firewall image on the host's network, with NET_ADMIN only
         (as an operator, or the firewall's own tools, would)."""
-        return self.client.containers.run(
+        return run_once(
+            self.client,
             self.fw_image,
             command,
             user="root",
@@ -149,7 +151,6 @@ class Lab:
             cap_add=["NET_ADMIN"],
             labels={LABEL: self.name},
             name=f"{self.name}-{what}-{uuid.uuid4().hex[:4]}",
-            remove=True,
         )
 
     def iptables(self, *args: str) -> None:

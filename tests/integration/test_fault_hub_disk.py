@@ -21,6 +21,7 @@ from fault_checks import (
     containers_of,
     server_answers,
     settle,
+    small_tmpfs,
 )
 from hub_users import BrowserUser, HubWatcher, add_user
 
@@ -46,11 +47,7 @@ def hub_data_on_small_tmpfs(engine: docker.DockerClient) -> Any:
         engine.volumes.create(
             name,
             driver="local",
-            driver_opts={
-                "type": "tmpfs",
-                "device": "tmpfs",
-                "o": f"size={HUB_DATA_SIZE},uid=1000,gid=100,mode=0700",
-            },
+            driver_opts=small_tmpfs(HUB_DATA_SIZE, "uid=1000,gid=100,mode=0700"),
             labels={"berth.managed": "true", "berth.role": "hub-data"},
         )
         engine.containers.run(

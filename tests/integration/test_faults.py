@@ -43,6 +43,7 @@ from fault_checks import (
     server_answers,
     server_model,
     settle,
+    small_tmpfs,
     wait_guard_serving,
 )
 from hub_users import HubWatcher
@@ -76,17 +77,47 @@ def bystander(dep: Deployment) -> str:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def cgroup_value(container: Any, controller: str, name: str) -> str:
-    """A cgroup file of a container, read from the host (v1 cgroupfs, or v2)."""
+def cgroup_file(container: Any, controller: str, name: str) -> Path:
+    """A cgroup file of a container on the host: dockerd's (v1 cgroupfs, v2, or systemd) or
+    Podman's with its cgroupfs manager (scripts/podman/containers.conf)."""
     for directory in (
         f"/sys/fs/cgroup/{controller}/docker/{container.id}",
         f"/sys/fs/cgroup/docker/{container.id}",
         f"/sys/fs/cgroup/system.slice/docker-{container.id}.scope",
+        f"/sys/fs/cgroup/{controller}/libpod_parent/libpod-{container.id}",
+        f"/sys/fs/cgroup/libpod_parent/libpod-{container.id}",
     ):
         path = Path(directory, name)
         if path.exists():
-            return path.read_text()
+            return path
     raise FileNotFoundError(f"no cgroup file {controller}/{name} for {container.name}")
+
+
+def cgroup_value(container: Any, controller: str, name: str) -> str:
+    """A cgroup file of a container, read from the host."""
+    return cgroup_file(container, controller, name).read_text()
+
+
+def cap_cpu_at_half(engine: docker.DockerClient, server: Any) -> None:
+    """Half a CPU for a container, through the engine API's update (docker-py's update() has
+    no argument for NanoCpus, which the spawner sets). Podman 4.3 has no update endpoint (404):
+    there the quota goes into the container's cgroup from the host, as an update would."""
+    answer = engine.api._post_json(
+        engine.api._url("/containers/{0}/update", server.id), data={"NanoCpus": 500_000_000}
+    )
+    if answer.status_code != 404:
+        answer.raise_for_status()
+    elif Path("/sys/fs/cgroup/cgroup.controllers").exists():  # v2: "quota period"
+        cgroup_file(server, "cpu", "cpu.max").write_text("50000 100000")
+    else:
+        period = int(cgroup_value(server, "cpu", "cpu.cfs_period_us"))
+        cgroup_file(server, "cpu", "cpu.cfs_quota_us").write_text(str(period // 2))
+    if Path("/sys/fs/cgroup/cgroup.controllers").exists():
+        quota, period = cgroup_value(server, "cpu", "cpu.max").split()
+    else:
+        quota = cgroup_value(server, "cpu", "cpu.cfs_quota_us")
+        period = cgroup_value(server, "cpu", "cpu.cfs_period_us")
+    assert int(quota) * 2 == int(period), (quota, period)
 
 
 def oom_kills(container: Any) -> int:
@@ -184,11 +215,7 @@ def test_one_user_fork_bombs(dep: Deployment, engine: docker.DockerClient, bysta
     dep.start_server(user)
     server = running_server(engine, user)
     # Half a CPU for the bomber's spinning forks: this machine is shared (2 cores).
-    # (The spawner sets NanoCpus by default, so the update sets that too, not a CPU period;
-    # docker-py's update() has no argument for it.)
-    engine.api._post_json(
-        engine.api._url("/containers/{0}/update", server.id), data={"NanoCpus": 500_000_000}
-    ).raise_for_status()
+    cap_cpu_at_half(engine, server)
     if not HAS_PIDS_KEY:
         # No limits.pids in berth.yaml yet: the engine API's container update sets one.
         engine.api._post_json(
@@ -235,7 +262,7 @@ def test_one_user_fills_their_volume(dep: Deployment, engine: docker.DockerClien
     engine.volumes.create(
         name,
         driver="local",
-        driver_opts={"type": "tmpfs", "device": "tmpfs", "o": "size=64m,uid=1000,gid=100"},
+        driver_opts=small_tmpfs(64 * 2**20, "uid=1000,gid=100"),
         labels=owner_labels,
     )
     dep.start_server(user)

@@ -31,6 +31,7 @@ from guard_lab import (
     absent,
     wait_for_socket,
 )
+from run_once import run_once
 
 from berth.spawner import images, specs
 from berth.spawner.engine_api import Engine
@@ -226,7 +227,8 @@ def test_attacks_from_inside_the_hub_container_are_refused(
 ) -> None:
     """The hub image's own user, with the socket's group as `berth up` grants it."""
     _hub_image_or_skip(docker_client)
-    output = docker_client.containers.run(
+    output = run_once(
+        docker_client,
         HUB_IMAGE,
         [
             "python3",
@@ -245,7 +247,6 @@ def test_attacks_from_inside_the_hub_container_are_refused(
         network_mode="none",
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
-        remove=True,
     )
     results = json.loads(output.decode().strip().splitlines()[-1])
     assert results == {
@@ -269,7 +270,8 @@ def test_the_socket_is_closed_to_users_outside_its_group(
         "except Exception as exc:\n"
         "    print('refused', 'Permission denied' in str(exc))\n"
     )
-    output = docker_client.containers.run(
+    output = run_once(
+        docker_client,
         HUB_IMAGE,
         ["python3", "-c", script],
         entrypoint=[],
@@ -277,19 +279,18 @@ def test_the_socket_is_closed_to_users_outside_its_group(
         user=f"{HUB_UID}:100",
         volumes={str(guard_socket.parent): {"bind": "/run/berth-engine", "mode": "ro"}},
         network_mode="none",
-        remove=True,
     )
     assert output.decode().strip().splitlines()[-1] == "refused True"
 
 
 def _hub_image_has_the_guard(client: Any) -> bool:
     try:
-        client.containers.run(
+        run_once(
+            client,
             HUB_IMAGE,
             ["python3", "-c", "import berth.guard.server, berth.guard.health"],
             entrypoint=[],
             network_mode="none",
-            remove=True,
         )
     except docker.errors.ContainerError:
         return False

@@ -40,6 +40,7 @@ from isolation_lab import (
     wait_all_listening,
     wait_for_log,
 )
+from run_once import run_once
 
 from berth.deploy.firewall import ruleset_v4
 from berth.engine_kind import PODMAN
@@ -58,11 +59,11 @@ def fw_image(docker_client: Any) -> str:
     except docker.errors.ImageNotFound:
         pytest.skip(f"{FW_IMAGE} is not built (berth images build hub)")
     # Present but without iptables is a failure, not a skip: `berth up` would run it.
-    docker_client.containers.run(
+    run_once(
+        docker_client,
         FW_IMAGE,
         ["sh", "-c", "command -v iptables-nft-restore"],
         name=f"berth-fw-check-{uuid.uuid4().hex[:6]}",
-        remove=True,
     )
     return FW_IMAGE
 

@@ -16,6 +16,7 @@ from engine_reports import granted_capabilities, image_name
 from hub_harness import Hub
 from hub_marks import HUB_MARKS
 from kernel_run import KERNEL_DIED
+from run_once import run_once
 
 pytestmark = HUB_MARKS
 
@@ -126,14 +127,14 @@ def test_existing_volume_is_never_chowned(hub: Hub) -> None:
     # labelled as Berth labelled carol's volumes before it recorded account ids
     labels = {"berth.managed": "true", "berth.role": "volume", "berth.user": "carol"}
     hub.docker.volumes.create(volume, labels={**labels, "berth.prefix": hub.prefix})
-    hub.docker.containers.run(
+    run_once(
+        hub.docker,
         hub.image,
         entrypoint=["sh", "-c", "touch /v/root-file && chown 0:0 /v /v/root-file"],
         user="root",
         volumes={volume: {"bind": "/v", "mode": "rw"}},
         name=f"{hub.prefix}-prep",
         network_disabled=True,
-        remove=True,
     )
     hub.spawn("carol")
     code = "import os; print(*(os.stat(p).st_uid for p in ['/home/jovyan/work', "

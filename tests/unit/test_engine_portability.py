@@ -13,6 +13,7 @@ import pytest
 from berth.deploy.containerplan import NetworkPlan
 from berth.deploy.network import network_addresses, network_create_kwargs
 from berth.deploy.up import check_network_made
+from berth.engine_kind import image_names
 from berth.errors import BerthError
 from berth.images.osbase import imported_id
 from berth.spawner import errors
@@ -186,3 +187,22 @@ def test_a_podman_network_is_judged_by_podmans_own_record() -> None:
     with pytest.raises(BerthError, match="bridge name is 'podman3', not 'berth-t'"):
         check_network_made(made, network_plan(), {**record, "network_interface": "podman3"})  # type: ignore[arg-type]
     assert made.removed
+
+
+def test_image_names_are_compared_as_they_were_asked_for() -> None:
+    """Podman reports a committed snapshot as docker.io/<name> and a built or loaded image as
+    localhost/<name>; `berth snapshot list` and the spawner's choices missed every snapshot."""
+    tags = [
+        "docker.io/berth-snapshot/berth/uada:v1",
+        "localhost/berth/hub:latest",
+        "docker.io/library/python:3",
+        "berth/base-notebook:latest",
+        "registry.example.org/x/y:1",
+    ]
+    assert image_names(tags) == {
+        "berth-snapshot/berth/uada:v1",
+        "berth/hub:latest",
+        "python:3",
+        "berth/base-notebook:latest",
+        "registry.example.org/x/y:1",
+    }

@@ -163,3 +163,25 @@ def test_sharing_is_refused_for_unknown_users_the_owner_and_users_not_shared_wit
 ) -> None:
     with pytest.raises(BerthError, match=message):
         snapshots.share_changes(snap(("bob",)), add, drop, ["ada", "bob", "carol"])
+
+
+def test_the_commit_changes_carry_the_config_both_engines_read_alike() -> None:
+    """Podman 4.3 ignores the commit's body: the instructions carry the emptied token, the
+    base image's settings and the labels; a value the engines parse differently stays out."""
+    config = {
+        "Env": ["PATH=/opt/venv/bin:/usr/bin", "JUPYTERHUB_API_TOKEN=", "ODD=a$b"],
+        "Cmd": ["start-notebook.py", "--x=a b"],
+        "Entrypoint": ["tini", "--"],
+        "User": "1000",
+        "WorkingDir": "/home/jovyan",
+        "Labels": {"berth.snapshot.owner": "ada@example.org", "odd": 'say "hi"'},
+    }
+    assert snapshots.commit_changes(config) == [
+        'ENV PATH="/opt/venv/bin:/usr/bin"',
+        'ENV JUPYTERHUB_API_TOKEN=""',
+        'ENTRYPOINT ["tini", "--"]',
+        'CMD ["start-notebook.py", "--x=a b"]',
+        "USER 1000",
+        "WORKDIR /home/jovyan",
+        'LABEL "berth.snapshot.owner"="ada@example.org"',
+    ]
