@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from run_once import run_once
 
 from berth import tls
 from berth.config.load import load_config
@@ -152,13 +153,13 @@ def test_a_volume_the_notebook_user_cannot_write(engine):
         # of the mount point (the probe's user here), so a volume never mounted is not "rooted"
         # there as it is on Docker.
         for name, owner in ((rooted, "0:0"), (handed, "1000:100")):
-            engine.containers.run(
+            run_once(
+                engine,
                 HUB_IMAGE,
                 entrypoint=["chown", owner, "/v"],
                 user="0",
                 volumes={name: {"bind": "/v", "mode": "rw"}},
                 network_mode="none",
-                remove=True,
             )
         owners = probes.volume_owners(engine, HUB_IMAGE, [rooted, handed])
     finally:
@@ -231,13 +232,13 @@ def test_a_deployment_then_its_hub_cut_off_and_a_volume_handed_to_root(hub_deplo
     ):
         assert line in healthy.stderr, healthy.stderr
     volume = dep.config["storage"]["volume_name_template"].format(username="alice")
-    engine.containers.run(
+    run_once(
+        engine,
         HUB_IMAGE,
         entrypoint=["chown", "0:0", "/v"],
         user="0",
         volumes={volume: {"bind": "/v", "mode": "rw"}},
         network_mode="none",
-        remove=True,
     )
     engine.networks.get(dep.config["network"]).disconnect("berth-hub")
     broken = dep.berth("doctor")

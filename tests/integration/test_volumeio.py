@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from run_once import run_once
 
 docker = pytest.importorskip("docker")
 
@@ -57,14 +58,14 @@ def _listing(client: Any, image: str, volume: str) -> list[str]:
         "cd /v && stat -c '%u %g %a .' . && "
         'for f in *; do echo "$(stat -c \'%u %g %a\' "$f") $f $(cat "$f")"; done'
     )
-    output = client.containers.run(
+    output = run_once(
+        client,
         image,
         ["sh", "-c", script],
         entrypoint=[],
         user="0:0",
         volumes={volume: {"bind": "/v", "mode": "ro"}},
         network_mode="none",
-        remove=True,
     )
     return output.decode().splitlines()
 
