@@ -26,13 +26,6 @@ CONFINEMENT = (
     "shown to differ"
 )
 SWARM = "Swarm mode is Docker's: Podman has no services, nodes, configs or overlay networks"
-UPGRADE_TAG = (
-    "not run on Podman yet, and it would deploy the wrong hub: it builds berth/hub:latest on the "
-    "engine (Podman builds it, from cache in 40 s) and tags it through the compatible API, which "
-    "names it docker.io/berth/hub:latest, but the short name berth/hub:latest resolves to the "
-    "copy scripts/test.sh loaded, localhost/berth/hub:latest, first (seen with "
-    "berth/foundation:latest, present under both names)"
-)
 
 #: test module name -> why it cannot run on Podman.
 DOCKER_ONLY: dict[str, str] = {
@@ -53,7 +46,6 @@ DOCKER_ONLY: dict[str, str] = {
         NOT_TRIED,
     ),
     "test_deploy_confinement": CONFINEMENT,
-    "test_upgrade_deploy": UPGRADE_TAG,
     "test_swarm_spawner": SWARM,
     "test_swarm_up": SWARM,
     "test_hub_image_speed": SWARM,
