@@ -6,7 +6,7 @@
 # runs the tests' JupyterHub processes (tests/integration/hub_harness.py) on that release, from
 # a virtualenv made once by tests/hub_venvs.py; `--engine podman` runs the tests against Podman's
 # Docker-compatible API instead of dockerd (scripts/start-podman.sh, docs/podman.md): by default
-# the modules known to pass there, the Docker-only ones skipped (tests/engine_support.py); other
+# the whole integration suite, the Docker-only modules skipped (tests/engine_support.py); other
 # arguments go to pytest.
 # Builds trust BERTH_CA_BUNDLE (default: the host's bundle, so TLS-inspecting proxies work).
 set -euo pipefail
@@ -62,16 +62,27 @@ if [ "$engine" = podman ]; then
   # Podman's image store is its own: the images the tests start, copied from Docker's (plus
   # those BERTH_PODMAN_IMAGES names: test_doctor.py needs berth/foundation, the PostgreSQL
   # modules berth-ops-postgres:15).
-  BERTH_PODMAN_IMAGES="berth/base-notebook:latest berth/hub:latest ${BERTH_PODMAN_IMAGES:-}" \
-    bash scripts/start-podman.sh --load
+  podman_images="berth/base-notebook:latest berth/hub:latest"
+  if [ $# -eq 0 ]; then
+    # The whole integration suite: every image it starts, i.e. the stack just built (the
+    # image modules skip an image that is missing), the OS base test_up_start_together.py
+    # runs, and the PostgreSQL modules' server when Docker has it (else they build it).
+    podman_images+=" berth/foundation:latest berth/minimal-notebook:latest"
+    podman_images+=" berth/scipy-notebook:latest berth/r-notebook:latest"
+    podman_images+=" berth/datascience-notebook:latest berth/registry:latest berth/os-base:bookworm"
+    if [ "${BERTH_FULL:-}" = 1 ]; then
+      podman_images+=" berth/pyspark-notebook:latest berth/all-spark-notebook:latest"
+      podman_images+=" berth/tensorflow-notebook:latest"
+    fi
+    if docker image inspect berth-ops-postgres:15 >/dev/null 2>&1; then
+      podman_images+=" berth-ops-postgres:15"
+    fi
+  fi
+  BERTH_PODMAN_IMAGES="$podman_images ${BERTH_PODMAN_IMAGES:-}" bash scripts/start-podman.sh --load
   export DOCKER_HOST=unix://$podman_socket BERTH_TEST_ENGINE=podman
-  # The modules that pass on Podman 4.3 (docs/podman.md lists what fails and why).
-  [ $# -gt 0 ] || set -- tests/integration/test_spawner_hub.py \
-    tests/integration/test_spawner_network.py tests/integration/test_berth_run.py \
-    tests/integration/test_image_startup.py tests/integration/test_guard.py \
-    tests/integration/test_guard_wire.py \
-    tests/integration/test_guard_hub.py tests/integration/test_isolation.py \
-    tests/integration/test_deploy_isolation.py
+  # The whole integration suite (long: not CI's, which runs a few modules, .ci/run); the
+  # modules that need what only Docker has are skipped with the reason (tests/engine_support.py).
+  [ $# -gt 0 ] || set -- tests/integration
 fi
 
 echo "== tests"

@@ -17,18 +17,10 @@ import docker
 from berth.engine_kind import PODMAN, engine_kind
 
 SWARM = "Swarm mode is Docker's: Podman has no services, nodes, configs or overlay networks"
-UPGRADE_TAG = (
-    "not run on Podman yet, and it would deploy the wrong hub: it builds berth/hub:latest on the "
-    "engine (Podman builds it, from cache in 40 s) and tags it through the compatible API, which "
-    "names it docker.io/berth/hub:latest, but the short name berth/hub:latest resolves to the "
-    "copy scripts/test.sh loaded, localhost/berth/hub:latest, first (seen with "
-    "berth/foundation:latest, present under both names)"
-)
 
 #: test module name -> why it cannot run on Podman.
 DOCKER_ONLY: dict[str, str] = {
     # Every other module, the `berth up` ones included, runs on Podman (docs/podman.md).
-    "test_upgrade_deploy": UPGRADE_TAG,
     "test_swarm_spawner": SWARM,
     "test_swarm_up": SWARM,
     "test_hub_image_speed": SWARM,

@@ -7,6 +7,8 @@ same names' shapes; the labels the spawner puts on what it creates say whose eac
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import docker
 from docker.models.volumes import Volume
 
@@ -23,6 +25,20 @@ USER_VOLUMES = {
 }
 
 
+def is_user_volume(labels: Mapping[str, str] | None) -> bool:
+    """Whether a volume's labels carry every one of USER_VOLUMES' `key=value` filters."""
+    wanted = dict(item.split("=", 1) for item in USER_VOLUMES["label"])
+    return all((labels or {}).get(key) == value for key, value in wanted.items())
+
+
 def user_volumes(client: docker.DockerClient) -> list[Volume]:
-    """Every user volume the deployment's spawner created, whatever its name template."""
-    return sorted(client.volumes.list(filters=USER_VOLUMES), key=lambda volume: volume.name)
+    """Every user volume the deployment's spawner created, whatever its name template.
+
+    The engine's filter narrows the list, and the labels are checked again here: Podman 4.3's
+    compatible API lists a volume that matches any one of several `label` filters, not all of
+    them, so it also listed another deployment's user volumes (another spawner prefix), which
+    `berth down --delete-data` would then have removed.
+    """
+    listed = client.volumes.list(filters=USER_VOLUMES)
+    mine = [volume for volume in listed if is_user_volume(volume.attrs.get("Labels"))]
+    return sorted(mine, key=lambda volume: volume.name)

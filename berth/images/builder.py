@@ -23,6 +23,7 @@ from typing import Any
 
 import docker
 
+from berth.engine_kind import PODMAN, engine_kind
 from berth.errors import BerthError
 from berth.images import project
 from berth.images.catalog import REPOSITORY_PREFIX, STACK_DIR, ImageDef, build_order, get
@@ -200,12 +201,38 @@ def ready_to_build(
     ]
 
 
+def tag_names(ref: str, engine: str) -> list[tuple[str, str]]:
+    """The (repository, tag) pairs that make the short name `ref` (`berth/hub:latest`) mean the
+    image tagged, on `engine`.
+
+    Podman stores a tag made through its compatible API as `docker.io/<ref>`, but resolves a short
+    name to `localhost/<ref>` first: the name `podman load` or `podman build` gives an image. An
+    image loaded there earlier would then shadow the one just built, and `berth up` or a spawner
+    would run the old image under the name of the new one. So on Podman the `localhost/` name is
+    tagged too, and both resolve to what was built.
+    """
+    repository, _, tag = ref.rpartition(":")
+    names = [(repository, tag)]
+    first = repository.split("/", 1)[0]
+    qualified = "/" in repository and ("." in first or ":" in first or first == "localhost")
+    if engine == PODMAN and not qualified:  # a registry's name resolves as written
+        names.append((f"localhost/{repository}", tag))
+    return names
+
+
+def tag_image(client: docker.DockerClient, image_id: str, ref: str, engine: str) -> None:
+    """Tag `image_id` so that the short name `ref` resolves to it on `engine` (tag_names)."""
+    for repository, tag in tag_names(ref, engine):
+        client.api.tag(image_id, repository, tag)
+
+
 def _build_one(
     client: docker.DockerClient,
     image: ImageDef,
     options: BuildOptions,
     ca_bundle: bytes | None,
     report: Callable[[BuildEvent], None],
+    engine: str,
 ) -> BuiltImage:
     started = time.monotonic()
     report(BuildEvent(image.name, "start"))
@@ -227,8 +254,7 @@ def _build_one(
             report(item)
     tags = (image.tag(options.version, options.prefix), image.tag("latest", options.prefix))
     for ref in tags:
-        repository, _, tag = ref.rpartition(":")
-        client.api.tag(image_id, repository, tag)
+        tag_image(client, image_id, ref, engine)
     seconds = time.monotonic() - started
     report(BuildEvent(image.name, "done", f"{seconds:.0f}s"))
     return BuiltImage(image.name, image_id, tags, seconds)
@@ -247,6 +273,7 @@ def build_stack(
     """
     ca_bundle = read_ca_bundle(options.ca_bundle) if options.ca_bundle else None
     order = build_order(options.names)
+    engine = engine_kind(client)
     lock = threading.Lock()
 
     def serialized(event: BuildEvent) -> None:  # reporters are not thread-safe
@@ -261,7 +288,9 @@ def build_stack(
             if failure is None:
                 started = [*built, *running.values()]
                 for image in ready_to_build(order, built, started):
-                    future = pool.submit(_build_one, client, image, options, ca_bundle, serialized)
+                    future = pool.submit(
+                        _build_one, client, image, options, ca_bundle, serialized, engine
+                    )
                     running[future] = image.name
             if not running:
                 break

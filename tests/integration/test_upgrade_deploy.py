@@ -31,6 +31,7 @@ from deployment import Deployment, deployment
 from hub_users import BrowserUser, add_user
 from postgres_server import postgres_deployment, psql
 
+from berth.engine_kind import engine_kind
 from berth.images import catalog
 from berth.images.builder import (
     BuildOptions,
@@ -39,6 +40,7 @@ from berth.images.builder import (
     make_context,
     parse_stream,
     read_ca_bundle,
+    tag_image,
 )
 from berth.versions import BERTH_VERSION, JUPYTERHUB_HUB_VERSION, JUPYTERHUB_TESTED
 
@@ -62,7 +64,9 @@ def build_hub(client: docker.DockerClient, jupyterhub: str) -> str:
         labels=image_labels(image, BERTH_VERSION), rm=True, forcerm=True, decode=True,
     )  # fmt: skip
     image_id = [item for item in parse_stream(image.name, stream) if isinstance(item, str)][-1]
-    client.api.tag(image_id, image.repository, "latest")
+    # As `berth images build` tags it: on Podman also under localhost/, where the short name
+    # berth/hub:latest resolves first (scripts/test.sh's loaded copy is there).
+    tag_image(client, image_id, image.tag("latest"), engine_kind(client))
     return image_id
 
 

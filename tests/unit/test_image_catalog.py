@@ -12,7 +12,14 @@ from packaging.version import Version
 
 from berth.errors import BerthError
 from berth.images import catalog
-from berth.images.builder import BuildEvent, BuildOptions, build_args, make_context, parse_stream
+from berth.images.builder import (
+    BuildEvent,
+    BuildOptions,
+    build_args,
+    make_context,
+    parse_stream,
+    tag_names,
+)
 from berth.images.osbase import mmdebstrap_command
 from berth.versions import (
     BERTH_VERSION,
@@ -303,3 +310,16 @@ def test_images_whose_parents_are_built_are_ready_side_by_side():
             started=["foundation", "base-notebook", "hub"],
         )
     ) == ["minimal-notebook"]
+
+
+def test_tag_names_make_the_short_name_mean_the_built_image_on_each_engine() -> None:
+    assert tag_names("berth/hub:latest", "docker") == [("berth/hub", "latest")]
+    # Podman resolves a short name to localhost/ first, where a loaded copy may be.
+    assert tag_names("berth/hub:0.1.0", "podman") == [
+        ("berth/hub", "0.1.0"),
+        ("localhost/berth/hub", "0.1.0"),
+    ]
+    assert tag_names("registry.example:5000/berth/hub:latest", "podman") == [
+        ("registry.example:5000/berth/hub", "latest")
+    ]
+    assert tag_names("localhost/berth/hub:latest", "podman") == [("localhost/berth/hub", "latest")]
