@@ -80,9 +80,10 @@ if [ "$engine" = podman ]; then
   fi
   BERTH_PODMAN_IMAGES="$podman_images ${BERTH_PODMAN_IMAGES:-}" bash scripts/start-podman.sh --load
   export DOCKER_HOST=unix://$podman_socket BERTH_TEST_ENGINE=podman
-  # The whole integration suite (long: not CI's, which runs a few modules, .ci/run); the
-  # modules that need what only Docker has are skipped with the reason (tests/engine_support.py).
-  [ $# -gt 0 ] || set -- tests/integration
+  # The whole integration suite and the browser tests (long: not CI's, which runs a few
+  # modules, .ci/run); the modules that need what only Docker has are skipped with the reason
+  # (tests/engine_support.py).
+  [ $# -gt 0 ] || set -- tests/integration tests/e2e
 fi
 
 echo "== tests"
