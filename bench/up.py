@@ -209,7 +209,7 @@ def paint_marks(page: Any, login_posted: float) -> dict[str, float]:
     origin = float(found["origin"]) / 1000
     labels = {
         "first-paint": "Lab's first paint (Paint Timing API)",
-        "first-contentful-paint": "Lab's first contentful paint (Paint Timing)",
+        "first-contentful-paint": "Lab's first contentful paint (Paint Timing API)",
     }
     return {
         labels.get(name, name): origin + float(start) / 1000 - login_posted
