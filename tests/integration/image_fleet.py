@@ -222,3 +222,11 @@ def server_process(running: Running) -> dict[str, Any]:
     """The scenario's Jupyter server process (`jupyter-lab`, or DOCKER_STACKS_JUPYTER_CMD's)."""
     command = running.scenario.env.get("DOCKER_STACKS_JUPYTER_CMD", "lab")
     return running.process(f"jupyter-{command}")
+
+
+def published_base(container: Any, port: str = "8888/tcp") -> str | None:
+    """``http://127.0.0.1:<host port>`` of the container's published ``port``, once the engine
+    reports it (None before)."""
+    container.reload()
+    bound = (container.attrs["NetworkSettings"]["Ports"] or {}).get(port)
+    return f"http://127.0.0.1:{bound[0]['HostPort']}" if bound else None

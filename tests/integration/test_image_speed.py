@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from image_fleet import BOOT_TIMEOUT, http_get, wait_until
+from image_fleet import BOOT_TIMEOUT, http_get, published_base, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -120,12 +120,7 @@ def started(run_container_module: Any) -> Iterator[dict[str, Any]]:
         ports={"8888/tcp": ("127.0.0.1", None)},
     )
 
-    def url() -> str | None:
-        container.reload()
-        bound = (container.attrs["NetworkSettings"]["Ports"] or {}).get("8888/tcp")
-        return f"http://127.0.0.1:{bound[0]['HostPort']}" if bound else None
-
-    base = wait_until(url, 30, "a published port")
+    base = wait_until(lambda: published_base(container), 30, "a published port")
     wait_until(lambda: _status(base) == 200, BOOT_TIMEOUT, "the server to answer /api/status")
     log = container.logs(stdout=True, stderr=True).decode(errors="replace")
     # Byte-code written since the engine created the container (it wrote /etc/hostname then),

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 import pytest
-from image_fleet import BOOT_TIMEOUT, http_get, wait_until
+from image_fleet import BOOT_TIMEOUT, http_get, published_base, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -60,12 +60,7 @@ def server_state(run_container_module: Any) -> dict[str, Any]:
         ports={"8888/tcp": ("127.0.0.1", None)},
     )
 
-    def url() -> str | None:
-        container.reload()
-        bound = (container.attrs["NetworkSettings"]["Ports"] or {}).get("8888/tcp")
-        return f"http://127.0.0.1:{bound[0]['HostPort']}" if bound else None
-
-    base = wait_until(url, 30, "a published port")
+    base = wait_until(lambda: published_base(container), 30, "a published port")
 
     def status() -> bool:
         try:
