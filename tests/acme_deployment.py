@@ -9,8 +9,6 @@ name, so it validates on the ports the deployment publishes on loopback: HTTP-01
 
 from __future__ import annotations
 
-import socket
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,44 +16,17 @@ from pathlib import Path
 import docker
 from acme_pebble import LoopbackPebble, loopback_pebble
 from deployment import PREFIX, Deployment, base_config, exclusive_hub, free_port, teardown
+from network_gateway import hold_gateway_up, network_gateway
 
 ACME_NETWORK = f"{PREFIX}-net-acme"  # berth up's `<network>-acme`, made first for its gateway
 NAME = "hub.berth.test"
 
 
-def network_gateway(client: docker.DockerClient, network: str) -> str:
-    return str(client.networks.get(network).attrs["IPAM"]["Config"][0]["Gateway"])
-
-
-def host_has(address: str) -> bool:
-    """Whether the host has this address (so Pebble can listen on it)."""
-    with socket.socket() as sock:
-        try:
-            sock.bind((address, 0))
-        except OSError:
-            return False
-    return True
-
-
-def hold_gateway_up(client: docker.DockerClient, network: str) -> str:
-    """The network's gateway, once the host has it. Docker gives the host that address when it
-    creates the network; Podman (netavark) only when the first container joins it: there a
-    sleeping container (PREFIX-named: the teardown removes it) holds the bridge up."""
-    gateway = network_gateway(client, network)
-    if host_has(gateway):
-        return gateway
-    client.containers.run(
-        "berth/hub:latest",
-        entrypoint=["sleep", "infinity"],
-        name=f"{PREFIX}-acme-anchor",
-        network=network,
-        detach=True,
-    )
-    deadline = time.monotonic() + 30
-    while not host_has(gateway):
-        assert time.monotonic() < deadline, f"the host never got the gateway {gateway}"
-        time.sleep(0.2)
-    return gateway
+def pebble_address(client: docker.DockerClient) -> str:
+    """The gateway of ACME_NETWORK, once the host has it (tests/network_gateway.py); on Podman
+    the anchor is PREFIX-named, so the teardown removes it."""
+    hold_gateway_up(client, ACME_NETWORK, image="berth/hub:latest", anchor=f"{PREFIX}-acme-anchor")
+    return network_gateway(client, ACME_NETWORK)
 
 
 @contextmanager
@@ -72,7 +43,7 @@ def acme_deployment(
             with loopback_pebble(
                 workdir / "pebble",
                 validity,
-                listen_ip=hold_gateway_up(client, ACME_NETWORK),
+                listen_ip=pebble_address(client),
                 http_port=http_port,
                 tls_port=port,
             ) as pebble:

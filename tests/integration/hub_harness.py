@@ -37,6 +37,7 @@ import docker
 import requests
 from engine_reports import has_labels
 from kernel_run import run_code
+from network_gateway import hold_gateway_up
 
 
 def default_image() -> str:
@@ -60,16 +61,6 @@ def image_available(image: str | None = None) -> bool:
         return False
     finally:
         client.close()
-    return True
-
-
-def gateway_is_local(address: str) -> bool:
-    """Whether the host has this address (so a process on the host can listen on it)."""
-    with socket.socket() as sock:
-        try:
-            sock.bind((address, 0))
-        except OSError:
-            return False
     return True
 
 
@@ -138,28 +129,19 @@ class Hub:
         return self
 
     def _hold_gateway_up(self) -> None:
-        """Make sure the host has the network's gateway address, for the hub to listen on.
-
-        Docker gives the host that address when it creates the network; Podman (netavark) only
-        when the first container joins it. There, a sleeping container holds the bridge up
-        until cleanup (named outside the run's prefix: tests count the prefix's containers).
-        """
-        if gateway_is_local(self.gateway):
-            return
-        self.anchor_name = f"{self.prefix.rsplit('-', 1)[0]}-anchor-{self.run_id}"
-        self.docker.containers.run(
-            self.image,
-            entrypoint=["sleep", "infinity"],
-            name=self.anchor_name,
-            network=self.network_name,
-            labels={"berth-test": "hub-harness"},
-            detach=True,
+        """The hub listens on the network's gateway address (tests/network_gateway.py). On
+        Podman a sleeping container holds it up until cleanup, named outside the run's prefix:
+        tests count the prefix's containers."""
+        self.anchor_name = (
+            hold_gateway_up(
+                self.docker,
+                self.network_name,
+                image=self.image,
+                anchor=f"{self.prefix.rsplit('-', 1)[0]}-anchor-{self.run_id}",
+                labels={"berth-test": "hub-harness"},
+            )
+            or ""
         )
-        deadline = time.monotonic() + 30
-        while not gateway_is_local(self.gateway):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the host never got the gateway address {self.gateway}")
-            time.sleep(0.2)
 
     def start_hub(self) -> None:
         log = open(self.workdir / "hub.log", "ab")  # noqa: SIM115
