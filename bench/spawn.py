@@ -33,11 +33,9 @@ container, volume and network it creates is removed at the end.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,88 +44,34 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # network_gateway
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
 
 import burst_cpu
 import requests
 from hub_harness import Hub
+from outside_load import outside_load
+from spawn_report import report, summary
+
+
+def alike(spawner: str) -> str:
+    """The settings both spawners get, in jupyterhub_config.py lines ({image} and {prefix} are
+    filled in by the harness)."""
+    return (
+        f'\nc.{spawner}.image = "{{image}}"\nc.{spawner}.prefix = "{{prefix}}"\n'
+        f'c.{spawner}.pull_policy = "ifnotpresent"\nc.{spawner}.remove = True\n'
+    )
+
 
 SPAWNERS: dict[str, tuple[str, str]] = {
     "berth": (
         "berth",
-        """
-c.ContainerSpawner.image = "{image}"
-c.ContainerSpawner.prefix = "{prefix}"
-c.ContainerSpawner.pull_policy = "ifnotpresent"
-c.ContainerSpawner.remove = True
-c.ContainerSpawner.start_timeout = 600  # Berth's default (the harness sets 120 for every spawner)
-""",
+        alike("ContainerSpawner")
+        + "c.ContainerSpawner.start_timeout = 600"
+        + "  # Berth's default (the harness sets 120 for every spawner)\n",
     ),
-    "dockerspawner": (
-        "dockerspawner.DockerSpawner",
-        """
-c.DockerSpawner.image = "{image}"
-c.DockerSpawner.prefix = "{prefix}"
-c.DockerSpawner.pull_policy = "ifnotpresent"
-c.DockerSpawner.remove = True
-""",
-    ),
+    "dockerspawner": ("dockerspawner.DockerSpawner", alike("DockerSpawner")),
 }
-
-
-BURN_CODE = (
-    "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
-)
-
-
-@contextlib.contextmanager
-def burner_containers(workers: int, seconds: float, image: str) -> Any:
-    """The same load as containers (where users' busy kernels are): each a one-process CPU
-    burner without network that exits by itself after ``seconds``; all removed afterwards."""
-    import docker
-
-    engine = docker.from_env()
-    code = BURN_CODE.format(seconds=seconds)
-    burners = []
-    try:
-        for index in range(workers):
-            burners.append(
-                engine.containers.run(
-                    image,
-                    ["python3", "-c", code],
-                    name=f"berth-bench-burner-{os.getpid()}-{index}",
-                    detach=True,
-                    network_mode="none",
-                    labels={"berth.bench": "burner"},
-                )
-            )
-        yield
-    finally:
-        for burner in burners:
-            with contextlib.suppress(docker.errors.APIError):
-                burner.remove(force=True)
-        engine.close()
-
-
-@contextlib.contextmanager
-def outside_load(workers: int, seconds: float, where: str = "host", image: str = "") -> Any:
-    """``workers`` CPU burners while the block runs; each ends by itself after ``seconds``.
-
-    On this host's cgroup v1 layout, processes of the host and the engine's containers (as a
-    group) share the CPU differently; ``where`` says which kind of other work to imitate."""
-    if where == "containers":
-        with burner_containers(workers, seconds, image):
-            yield
-        return
-    code = BURN_CODE.format(seconds=seconds)
-    burners = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(workers)]
-    try:
-        yield
-    finally:
-        for burner in burners:
-            burner.terminate()
-        for burner in burners:
-            burner.wait(10)
 
 
 def wait_status(hub: Hub, user: str, deadline: float, interval: float = 0.05) -> float:
@@ -312,54 +256,6 @@ def run_scenarios(
         if logs is not None:
             keep_logs(hub, logs / kind)
     return results
-
-
-def summary(latencies: list[float], wall: float) -> dict[str, Any]:
-    ordered = sorted(latencies)
-    p95_index = max(0, min(len(ordered) - 1, round(0.95 * len(ordered)) - 1))
-    return {
-        "n": len(ordered),
-        "p50": statistics.median(ordered) if ordered else 0.0,
-        "p95": ordered[p95_index] if ordered else 0.0,
-        "wall": wall,
-    }
-
-
-def report(all_results: list[dict[str, Any]]) -> str:
-    lines = [
-        f"{'spawner':<14} {'scenario':<11} {'n':>3} {'p50 s':>7} {'p95 s':>7} {'wall s':>7} "
-        f"{'failed':>6}"
-    ]
-    for res in all_results:
-        for scenario in ("sequential", "concurrent"):
-            if scenario in res:
-                s = res[scenario]
-                lines.append(
-                    f"{res['spawner']:<14} {scenario:<11} {s['n']:>3} {s['p50']:>7.2f} "
-                    f"{s['p95']:>7.2f} {s['wall']:>7.2f} {s.get('failures', 0):>6}"
-                )
-    if any("growth" in res for res in all_results):
-        lines.append("")
-        lines.append(
-            f"{'spawner':<14} {'running':>7} {'spawn p50 s':>11} {'hub CPU s/spawn':>15} "
-            f"{'hub idle CPU %':>14}"
-        )
-        for res in all_results:
-            for row in res.get("growth", []):
-                lines.append(
-                    f"{res['spawner']:<14} {row['running']:>7} {row['p50']:>11.2f} "
-                    f"{row['hub_cpu_per_spawn']:>15.2f} {100 * row['hub_idle_cpu']:>14.1f}"
-                )
-    by_kind = {r["spawner"]: r for r in all_results}
-    if {"berth", "dockerspawner"} <= set(by_kind):
-        lines.append("")
-        lines.append("ratios berth / dockerspawner (lower is better):")
-        for scenario in ("sequential", "concurrent"):
-            ours, theirs = by_kind["berth"].get(scenario), by_kind["dockerspawner"].get(scenario)
-            if ours and theirs and ours["n"] and theirs["n"]:
-                parts = [f"{k} {ours[k] / theirs[k]:.2f}" for k in ("p50", "p95", "wall")]
-                lines.append(f"  {scenario:<11} " + "  ".join(parts))
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
