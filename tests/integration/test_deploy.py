@@ -3,118 +3,42 @@
 One deployment for the module, started by the `hub_deployment` fixture in tests/conftest.py.
 The tests share it but not an order: each one can run alone (`pytest path::test`). What several
 of them need (alice with a known password, her running server and a file in her volume) the
-`alice` fixture makes when it is not there yet. A test that changes berth.yaml has `berth up`
-apply it (or writes the previous file back) before it ends, so that the next test finds the file
-and the running deployment in agreement.
+`alice` fixture makes when it is not there yet (tests/integration/deploy_session.py). A test that
+changes berth.yaml has `berth up` apply it (or writes the previous file back) before it ends, so
+that the next test finds the file and the running deployment in agreement.
+
+How the deployment comes through restarts, failures and config changes is in
+test_deploy_restarts.py (a deployment of its own).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
-import requests
-from deployment import NO_LIVE_RESTORE, Deployment, restart_dockerd
-
-from berth.engine_kind import PODMAN, engine_kind
+from deploy_session import (
+    EVERY_CONTAINER,
+    NOTES,
+    SERVICE,
+    eventually,
+    get_file,
+    hub_home,
+    login,
+    post_login,
+    put_file,
+    with_alice,
+)
+from deployment import Deployment
 
 pytestmark = pytest.mark.integration
 
 
-def login(dep: Deployment, user: str, password: str) -> requests.Session:
-    """Log in through the login form, as a browser does; returns the session with its cookies."""
-    session = dep.session()
-    page = session.get(f"{dep.url}/hub/login", timeout=30)
-    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
-    form = {"username": user, "password": password}
-    if xsrf:
-        form["_xsrf"] = xsrf.group(1)
-    answer = session.post(f"{dep.url}/hub/login", data=form, timeout=30, allow_redirects=False)
-    assert answer.status_code == 302, answer.text[:500]
-    return session
-
-
-SERVICE = ["berth-hub", "berth-proxy", "berth-engine-guard"]  # unprivileged, no capability
-EVERY_CONTAINER = [*SERVICE, "berth-firewall"]  # the firewall runs as root with NET_ADMIN only
-
-
-def wait_restarted(container, started: str, timeout: float = 60):
-    """The container once it runs again since a start other than `started`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        container.reload()
-        if container.status == "running" and container.attrs["State"]["StartedAt"] != started:
-            return container
-        time.sleep(0.5)
-    raise AssertionError(f"{container.name} did not restart: {container.attrs['State']}")
-
-
-def alice_servers(engine) -> list:
-    return engine.containers.list(filters={"label": "berth.user=alice"})
-
-
-def hub_home(session: requests.Session, dep: Deployment) -> int:
-    return session.get(f"{dep.url}/hub/home", timeout=30, allow_redirects=False).status_code
-
-
-def put_file(dep: Deployment, user: str, name: str, text: str) -> None:
-    answer = dep.api(
-        "PUT",
-        f"/user/{user}/api/contents/{name}",
-        json={"type": "file", "format": "text", "content": text},
-    )
-    assert answer.status_code in (200, 201), answer.text
-
-
-def get_file(dep: Deployment, user: str, name: str) -> str:
-    answer = dep.api("GET", f"/user/{user}/api/contents/{name}")
-    assert answer.status_code == 200, answer.text
-    return answer.json()["content"]
-
-
-def user_model(dep: Deployment, name: str) -> dict | None:
-    """The user's model from the hub's REST API (None: no such user). A hub that a previous
-    test restarted may still be starting (the proxy answers 503): waits up to 120 s for it."""
-
-    def answer() -> requests.Response | None:
-        try:
-            got = dep.api("GET", f"/hub/api/users/{name}")
-        except requests.RequestException:
-            return None
-        return got if got.status_code in (200, 404) else None
-
-    got = eventually(answer, 120)
-    assert got is not None, "the hub's REST API did not answer within 120 s"
-    return got.json() if got.status_code == 200 else None
-
-
-ALICE_PASSWORD = "a-Better-passw0rd"
-NOTES = "kept across restarts"
-
-
 @pytest.fixture
 def alice(hub_deployment: Deployment) -> Deployment:
-    """The deployment with alice as several tests expect her, whatever ran before: her account
-    with ALICE_PASSWORD, her server running, and notes.txt (NOTES) in her volume."""
-    dep = hub_deployment
-    if user_model(dep, "alice") is None:
-        added = dep.berth("users", "add", "alice")
-        assert added.returncode == 0, added.stderr
-    if dep.passwords.get("alice") != ALICE_PASSWORD:
-        changed = dep.berth("users", "set-password", "alice", stdin=ALICE_PASSWORD + "\n")
-        assert changed.returncode == 0, changed.stderr
-        dep.passwords["alice"] = ALICE_PASSWORD
-    server = ((user_model(dep, "alice") or {}).get("servers") or {}).get("")
-    if not (server and server.get("ready")):
-        dep.start_server("alice")
-    if read_or_none(dep, "alice", "notes.txt") != NOTES:
-        put_file(dep, "alice", "notes.txt", NOTES)
-    return dep
+    return with_alice(hub_deployment)
 
 
 class TestDeployment:
@@ -135,12 +59,7 @@ class TestDeployment:
     def test_wrong_password_is_refused_and_the_admin_logs_in(self, hub_deployment):
         dep = hub_deployment
         session = dep.session()
-        page = session.get(f"{dep.url}/hub/login", timeout=30)
-        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
-        form = {"username": "admin", "password": "not-the-password"}
-        if xsrf:
-            form["_xsrf"] = xsrf.group(1)
-        refused = session.post(f"{dep.url}/hub/login", data=form, timeout=30, allow_redirects=False)
+        refused = post_login(session, dep, "admin", "not-the-password")
         assert refused.status_code != 302
         assert hub_home(session, dep) == 302  # still sent to the login page
         assert hub_home(login(dep, "admin", dep.admin_password), dep) == 200
@@ -172,85 +91,6 @@ class TestDeployment:
         assert "healthy" in status.stderr and "bea" in status.stdout
         for name in EVERY_CONTAINER:
             assert f"{name}: running" in status.stderr, status.stderr
-
-    def test_config_change_restarts_the_hub_and_servers_survive(self, alice, engine):
-        dep = alice
-        session = login(dep, "admin", dep.admin_password)
-        server = engine.containers.list(filters={"label": "berth.user=alice"})[0]
-        hub_before = engine.containers.get("berth-hub").id
-        untouched = {name: engine.containers.get(name).id for name in SERVICE[1:]}
-        dep.config["limits"] = {"memory": "1G"}
-        dep.config["idle_culler"] = {"enabled": True, "timeout": 600, "every": 60}
-        dep.write_config()
-        result = dep.up()
-        assert "mem_limit" in result.stderr and "JupyterHub.services" in result.stderr
-        culler = dep.api("GET", "/hub/api/services/idle-culler").json()
-        assert culler.get("command") and culler.get("pid"), culler  # a managed, running service
-        assert engine.containers.get("berth-hub").id != hub_before
-        assert {name: engine.containers.get(name).id for name in untouched} == untouched
-        server.reload()
-        assert server.status == "running"  # the user's server was not touched
-        assert get_file(dep, "alice", "notes.txt") == NOTES
-        assert hub_home(session, dep) == 200  # still logged in: same cookie secret
-
-    def test_users_stay_reachable_through_proxy_and_hub_restarts(self, alice, engine):
-        """A restarted proxy starts with no routes: the hub adds them again within its check
-        interval (15 s). A restarted hub finds the proxy's routes still in place."""
-        dep = alice
-        engine.containers.get("berth-proxy").restart(timeout=10)
-        assert eventually(lambda: read_or_none(dep, "alice", "notes.txt"), 90) == NOTES
-        engine.containers.get("berth-hub").restart(timeout=15)
-        assert eventually(lambda: read_or_none(dep, "alice", "notes.txt"), 90) == NOTES
-        assert dep.up().stderr.count("nothing changed") == 1
-
-    def test_a_failed_hub_replacement_puts_the_previous_hub_back(self, alice, engine):
-        """A change that leaves the new hub unable to start (here: a SQLite file in a folder
-        that does not exist, which only the hub's own start finds out) is rolled back: the
-        previous hub runs again and users keep their servers. (A PostgreSQL database that does
-        not answer no longer gets this far: `berth up` checks it before touching the running
-        hub; tests/integration/test_postgres.py.)"""
-        dep = alice
-        hub_before = engine.containers.get("berth-hub").id
-        proxy_before = engine.containers.get("berth-proxy").id
-        good = dict(dep.config)
-        dep.write_config(
-            {**good, "hub": {**good["hub"], "db_url": "sqlite:////srv/berth/data/no/hub.sqlite"}}
-        )
-        failed = dep.berth("up", timeout=600)
-        dep.write_config(good)
-        assert failed.returncode == 1, failed.stderr
-        assert "berth-hub stopped" in failed.stderr  # with the tail of its log
-        hub = engine.containers.get("berth-hub")
-        assert hub.id == hub_before and hub.status == "running"
-        assert engine.containers.get("berth-proxy").id == proxy_before
-        assert not engine.containers.list(all=True, filters={"name": "berth-hub-previous"})
-        assert eventually(lambda: read_or_none(dep, "alice", "notes.txt"), 90) == NOTES
-
-    def test_a_killed_hub_comes_back_with_berth_up(self, alice, engine):
-        dep = alice
-        engine.containers.get("berth-hub").kill()
-        result = dep.up()
-        assert "the hub was not running" in result.stderr
-        assert get_file(dep, "alice", "notes.txt") == NOTES
-
-    def test_a_crashed_hub_is_restarted_by_the_engine(self, alice, engine):
-        dep = alice
-        hub = engine.containers.get("berth-hub")
-        started = hub.attrs["State"]["StartedAt"]
-        # SIGKILL JupyterHub (tini's child; tini itself, as PID 1, cannot be killed from inside):
-        # tini exits with it and the container stops, as if the hub had crashed.
-        # Detached: on Podman the exec session goes with the container, before it is inspected.
-        hub.exec_run(["sh", "-c", "kill -9 $(cat /proc/1/task/1/children)"], detach=True)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            hub.reload()
-            state = hub.attrs["State"]
-            if state["StartedAt"] != started and state.get("Health", {}).get("Status") == "healthy":
-                break
-            time.sleep(1)
-        else:
-            pytest.fail(f"the hub did not come back: {hub.attrs['State']}")
-        assert get_file(dep, "alice", "notes.txt") == NOTES
 
     def test_bad_config_is_refused_before_anything_changes(self, hub_deployment, engine):
         dep = hub_deployment
@@ -331,30 +171,6 @@ class TestDeployment:
         hub = engine.containers.get("berth-hub")
         assert hub.id == hub_before and hub.status == "running"
 
-    def test_servers_survive_a_dockerd_restart(self, alice, engine):
-        if engine_kind(engine) == PODMAN:
-            pytest.skip("dockerd is not this engine (Podman's containers run on without it)")
-        if not engine.info().get("LiveRestoreEnabled"):
-            pytest.skip(NO_LIVE_RESTORE)  # under CI, a failure (tests/conftest.py)
-        dep = alice
-        session = login(dep, "alice", ALICE_PASSWORD)
-        before = {
-            c.name: c.attrs["State"]["StartedAt"]
-            for c in (*map(engine.containers.get, SERVICE), *alice_servers(engine))
-        }
-        restart_dockerd()
-        for name, started in before.items():
-            container = engine.containers.get(name)
-            if name == "berth-engine-guard":
-                # Its mounted socket is the old, dead one: it exits and its restart policy
-                # starts it again with the new one (berth/engine_socket.py).
-                container = wait_restarted(container, started)
-            else:
-                assert container.attrs["State"]["StartedAt"] == started, f"{name} restarted"
-            assert container.status == "running", name
-        assert get_file(dep, "alice", "notes.txt") == NOTES
-        assert hub_home(session, dep) == 200
-
     def test_logs_of_the_hub_and_of_a_user(self, alice):
         dep = alice
         hub_log = dep.berth("logs", "--tail", "50")
@@ -405,25 +221,6 @@ class TestDeployment:
         assert hub_home(login(dep, "admin", dep.admin_password), dep) == 200
         dep.start_server("alice")
         assert get_file(dep, "alice", "notes.txt") == NOTES
-
-
-def read_or_none(dep: Deployment, user: str, name: str) -> str | None:
-    try:
-        answer = dep.api("GET", f"/user/{user}/api/contents/{name}")
-    except requests.RequestException:
-        return None
-    return answer.json()["content"] if answer.status_code == 200 else None
-
-
-def eventually(probe, timeout: float):
-    """The probe's first non-None answer within `timeout` seconds (polled every second)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value is not None:
-            return value
-        time.sleep(1)
-    return None
 
 
 def test_up_without_an_engine_says_so(tmp_path):
