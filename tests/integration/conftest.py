@@ -4,6 +4,8 @@
 - `engine`: a docker SDK client for the module (the deployment and operations tests use it).
 - `berth_image`: the image under test, BERTH_TEST_IMAGE (default berth/base-notebook:latest);
   skipped when it has not been built.
+- `fw_image`: the image the firewall runs in, BERTH_FW_IMAGE (default berth/hub:latest), for
+  the isolation and egress tests; skipped when it has not been built, failed without iptables.
 - `run_container` / `run_container_module`: factories that create (and by default start)
   containers named and labelled `berth-test-…`, and remove every one of them when the test (or
   the module) ends, whatever happened.
@@ -21,9 +23,11 @@ import pytest
 docker = pytest.importorskip("docker")
 
 from engine_cleanup import remove_containers  # noqa: E402 -- after the docker check
+from run_once import run_once  # noqa: E402
 
 DEFAULT_IMAGE = "berth/base-notebook:latest"
 TEST_LABEL = "berth-test"
+FW_IMAGE = os.environ.get("BERTH_FW_IMAGE", "berth/hub:latest")
 
 
 def pytest_configure(config: Any) -> None:
@@ -62,6 +66,22 @@ def berth_image(docker_client: Any) -> str:
     except docker.errors.ImageNotFound:
         pytest.skip(f"image {image} is not built (set BERTH_TEST_IMAGE or build it first)")
     return image
+
+
+@pytest.fixture(scope="module")
+def fw_image(docker_client: Any) -> str:
+    try:
+        docker_client.images.get(FW_IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.skip(f"{FW_IMAGE} is not built (berth images build hub)")
+    # Present but without iptables is a failure, not a skip: `berth up` would run it.
+    run_once(
+        docker_client,
+        FW_IMAGE,
+        ["sh", "-c", "command -v iptables-nft-restore"],
+        name=f"berth-fw-check-{uuid.uuid4().hex[:6]}",
+    )
+    return FW_IMAGE
 
 
 class ContainerRunner:
@@ -129,4 +149,3 @@ def fleet(run_container_module: Any, tmp_path_factory: Any, request: Any) -> Ite
                 needed += [name for name in marker.args if name not in needed]
     fleet.launch(needed)
     yield fleet
-
