@@ -23,6 +23,7 @@ import pytest
 docker = pytest.importorskip("docker")
 
 from engine_cleanup import remove_containers  # noqa: E402 -- after the docker check
+from hub_harness import image_available  # noqa: E402
 from run_once import run_once  # noqa: E402
 
 DEFAULT_IMAGE = "berth/base-notebook:latest"
@@ -58,22 +59,22 @@ def docker_client() -> Iterator[Any]:
     client.close()
 
 
+def built_or_skip(image: str, how: str) -> str:
+    """The image, if the engine has it; else the test is skipped, saying how to get it."""
+    if not image_available(image):
+        pytest.skip(f"image {image} is not built ({how})")
+    return image
+
+
 @pytest.fixture(scope="session")
 def berth_image(docker_client: Any) -> str:
     image = os.environ.get("BERTH_TEST_IMAGE", DEFAULT_IMAGE)
-    try:
-        docker_client.images.get(image)
-    except docker.errors.ImageNotFound:
-        pytest.skip(f"image {image} is not built (set BERTH_TEST_IMAGE or build it first)")
-    return image
+    return built_or_skip(image, "set BERTH_TEST_IMAGE or build it first")
 
 
 @pytest.fixture(scope="module")
 def fw_image(docker_client: Any) -> str:
-    try:
-        docker_client.images.get(FW_IMAGE)
-    except docker.errors.ImageNotFound:
-        pytest.skip(f"{FW_IMAGE} is not built (berth images build hub)")
+    built_or_skip(FW_IMAGE, "berth images build hub")
     # Present but without iptables is a failure, not a skip: `berth up` would run it.
     run_once(
         docker_client,
