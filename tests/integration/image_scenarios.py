@@ -77,6 +77,22 @@ BAD_SERVER_VALUES = [
 
 ROOT_IDS = {"NB_UID": "1234", "NB_GID": "2345"}
 
+# What Podman writes into /etc/passwd before the start for a numeric --user the image does not
+# know (its default --passwd; docs/podman.md): a hook writes the same on Docker, where the engine
+# does not, so both engines start the command with that entry in place. The lines around it are
+# kept for comparison.
+ENGINE_ENTRY_HOOK = hook_files(
+    "start-notebook.d",
+    {
+        "00-engine-entry.sh": (
+            "grep -v '^1234:' /etc/passwd >/tmp/passwd-others\n"
+            "getent passwd 1234 >/dev/null ||\n"
+            "    echo '1234:*:1234:0:container user:/home/jovyan:/bin/sh' >>/etc/passwd\n",
+            0o644,
+        )
+    },
+)
+
 SCENARIOS: dict[str, Scenario] = {
     # Servers.
     "default": Scenario(healthcheck=True),
@@ -197,6 +213,16 @@ SCENARIOS: dict[str, Scenario] = {
         server=False,
         user="1234",
         command=sh('whoami; echo "HOME=$HOME"; touch "$HOME/probe" && echo home-writable'),
+    ),
+    "engine-entry-uid-cmd": Scenario(
+        server=False,
+        user="1234",
+        files=ENGINE_ENTRY_HOOK,
+        command=sh(
+            "whoami; getent passwd 1234; grep -c '^[^:]*:[^:]*:1234:' /etc/passwd;"
+            ' stat -c "%a %U:%G" /etc/passwd;'
+            " grep -v ':1234:' /etc/passwd | cmp -s - /tmp/passwd-others && echo others-kept"
+        ),
     ),
     "hooks": Scenario(
         server=False, user="root", files=HOOKS, command=sh('echo "command sees $HOOK_VALUE"')

@@ -134,3 +134,18 @@ def test_an_arbitrary_uid_gets_a_user_and_a_writable_home(fleet: Fleet) -> None:
     status, _, _ = http_get(server.base_url + "api/status", token=server.token)
     assert status == 200
     wait_until(lambda: server.health() == "healthy", 30, "a healthy container (--user 1234)")
+
+
+@containers("engine-entry-uid-cmd")
+def test_the_engines_entry_for_an_arbitrary_uid_is_replaced_by_the_users(fleet: Fleet) -> None:
+    """Podman writes `1234:*:1234:0:container user:/home/jovyan:/bin/sh` for --user 1234 before
+    start.sh runs; start.sh took that for an account, so `whoami` answered 1234, not jovyan as
+    with docker-stacks on Docker. The entry (written by a hook on Docker) is replaced in place:
+    one entry for the uid, NB_USER's, and the file keeps its other lines, owner and mode (no
+    wider rights than the image's group-writable passwd). Fails on main on both engines."""
+    status, run = fleet.finished("engine-entry-uid-cmd")
+    assert status == 0, run.logs()
+    whoami, entry, count, mode, kept = run.stdout().splitlines()
+    assert whoami == "jovyan", run.logs()
+    assert entry.startswith("jovyan:x:1234:0:jovyan:/tmp/") and entry.endswith(":/bin/bash")
+    assert (count, mode, kept) == ("1", "664 root:root", "others-kept")
