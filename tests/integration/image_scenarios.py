@@ -92,6 +92,13 @@ ENGINE_ENTRY_HOOK = hook_files(
         )
     },
 )
+# An image's own account named after its uid (Debian's useradd accepts all-digit names): in the
+# image before the start, so no engine adds an entry, and with a shadow password ('x').
+ACCOUNT_NAMED_UID_PASSWD = (
+    "root:x:0:0:root:/root:/bin/bash\n"
+    "jovyan:x:1000:100::/home/jovyan:/bin/bash\n"
+    "1234:x:1234:0:an account:/home/jovyan:/bin/bash\n"
+)
 
 SCENARIOS: dict[str, Scenario] = {
     # Servers.
@@ -223,6 +230,12 @@ SCENARIOS: dict[str, Scenario] = {
             ' stat -c "%a %U:%G" /etc/passwd;'
             " grep -v ':1234:' /etc/passwd | cmp -s - /tmp/passwd-others && echo others-kept"
         ),
+    ),
+    "account-named-uid-cmd": Scenario(
+        server=False,
+        user="1234",
+        files={"/etc/passwd": (ACCOUNT_NAMED_UID_PASSWD, 0o664)},
+        command=sh("whoami; getent passwd 1234"),
     ),
     "hooks": Scenario(
         server=False, user="root", files=HOOKS, command=sh('echo "command sees $HOOK_VALUE"')

@@ -149,3 +149,13 @@ def test_the_engines_entry_for_an_arbitrary_uid_is_replaced_by_the_users(fleet: 
     assert whoami == "jovyan", run.logs()
     assert entry.startswith("jovyan:x:1234:0:jovyan:/tmp/") and entry.endswith(":/bin/bash")
     assert (count, mode, kept) == ("1", "664 root:root", "others-kept")
+
+
+@containers("account-named-uid-cmd")
+def test_an_account_named_after_its_uid_is_kept(fleet: Fleet) -> None:
+    """Only the engine's entry is replaced (name = uid, password '*'): an image's own account
+    with an all-digit name and a shadow password stays as it is. Passes on main too (main kept
+    every entry); guards against replacing too much."""
+    status, run = fleet.finished("account-named-uid-cmd")
+    assert status == 0, run.logs()
+    assert run.stdout().splitlines() == ["1234", "1234:x:1234:0:an account:/home/jovyan:/bin/bash"]

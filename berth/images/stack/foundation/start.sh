@@ -221,11 +221,13 @@ _berth_writable_dir() { [ -d "$1" ] && [ -w "$1" ] && [ -x "$1" ]; }
 
 # Whether the passwd entry of uid $1 is one the engine wrote, not an account: Podman (its default
 # --passwd) appends "UID:*:UID:GID:container user:WORKDIR:/bin/sh" for a numeric --user that the
-# image does not know, before start.sh runs. A name of digits only is never an account name
-# (useradd refuses it, NB_USER must start with a letter or '_'), so such an entry stands in for
-# the one start.sh adds on Docker and may be replaced by it.
+# image does not know, before start.sh runs. Named after its own uid and without a shadow
+# password ('*', where useradd writes 'x'), such an entry stands in for the one start.sh adds on
+# Docker and may be replaced by it.
 _berth_engine_placeholder() {
-    [ "$(getent passwd "$1" | cut -d: -f1)" = "$1" ]
+    local fields
+    IFS=: read -r -a fields <<<"$(getent passwd "$1")"
+    [ "${fields[0]-}" = "$1" ] && [ "${fields[1]-}" = "*" ] && [ "${fields[2]-}" = "$1" ]
 }
 
 # Writes /etc/passwd without uid $1's engine placeholder and with entry $2 appended, in place: the
@@ -235,7 +237,7 @@ _berth_replace_placeholder() {
     local uid="$1" entry="$2" line fields kept=()
     while IFS= read -r line || [ -n "${line}" ]; do
         IFS=: read -r -a fields <<<"${line}"
-        if [ "${fields[0]-}" = "${uid}" ] && [ "${fields[2]-}" = "${uid}" ]; then
+        if [ "${fields[0]-}" = "${uid}" ] && [ "${fields[1]-}" = "*" ] && [ "${fields[2]-}" = "${uid}" ]; then
             continue
         fi
         kept+=("${line}")
