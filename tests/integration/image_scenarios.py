@@ -77,6 +77,29 @@ BAD_SERVER_VALUES = [
 
 ROOT_IDS = {"NB_UID": "1234", "NB_GID": "2345"}
 
+# What Podman writes into /etc/passwd before the start for a numeric --user the image does not
+# know (its default --passwd; docs/podman.md): a hook writes the same on Docker, where the engine
+# does not, so both engines start the command with that entry in place. The lines around it are
+# kept for comparison.
+ENGINE_ENTRY_HOOK = hook_files(
+    "start-notebook.d",
+    {
+        "00-engine-entry.sh": (
+            "grep -v '^1234:' /etc/passwd >/tmp/passwd-others\n"
+            "getent passwd 1234 >/dev/null ||\n"
+            "    echo '1234:*:1234:0:container user:/home/jovyan:/bin/sh' >>/etc/passwd\n",
+            0o644,
+        )
+    },
+)
+# An image's own account named after its uid (Debian's useradd accepts all-digit names): in the
+# image before the start, so no engine adds an entry, and with a shadow password ('x').
+ACCOUNT_NAMED_UID_PASSWD = (
+    "root:x:0:0:root:/root:/bin/bash\n"
+    "jovyan:x:1000:100::/home/jovyan:/bin/bash\n"
+    "1234:x:1234:0:an account:/home/jovyan:/bin/bash\n"
+)
+
 SCENARIOS: dict[str, Scenario] = {
     # Servers.
     "default": Scenario(healthcheck=True),
@@ -197,6 +220,22 @@ SCENARIOS: dict[str, Scenario] = {
         server=False,
         user="1234",
         command=sh('whoami; echo "HOME=$HOME"; touch "$HOME/probe" && echo home-writable'),
+    ),
+    "engine-entry-uid-cmd": Scenario(
+        server=False,
+        user="1234",
+        files=ENGINE_ENTRY_HOOK,
+        command=sh(
+            "whoami; getent passwd 1234; grep -c '^[^:]*:[^:]*:1234:' /etc/passwd;"
+            ' stat -c "%a %U:%G" /etc/passwd;'
+            " grep -v ':1234:' /etc/passwd | cmp -s - /tmp/passwd-others && echo others-kept"
+        ),
+    ),
+    "account-named-uid-cmd": Scenario(
+        server=False,
+        user="1234",
+        files={"/etc/passwd": (ACCOUNT_NAMED_UID_PASSWD, 0o664)},
+        command=sh("whoami; getent passwd 1234"),
     ),
     "hooks": Scenario(
         server=False, user="root", files=HOOKS, command=sh('echo "command sees $HOOK_VALUE"')

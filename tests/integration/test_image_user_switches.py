@@ -134,3 +134,28 @@ def test_an_arbitrary_uid_gets_a_user_and_a_writable_home(fleet: Fleet) -> None:
     status, _, _ = http_get(server.base_url + "api/status", token=server.token)
     assert status == 200
     wait_until(lambda: server.health() == "healthy", 30, "a healthy container (--user 1234)")
+
+
+@containers("engine-entry-uid-cmd")
+def test_the_engines_entry_for_an_arbitrary_uid_is_replaced_by_the_users(fleet: Fleet) -> None:
+    """Podman writes `1234:*:1234:0:container user:/home/jovyan:/bin/sh` for --user 1234 before
+    start.sh runs; start.sh took that for an account, so `whoami` answered 1234, not jovyan as
+    with docker-stacks on Docker. The entry (written by a hook on Docker) is replaced in place:
+    one entry for the uid, NB_USER's, and the file keeps its other lines, owner and mode (no
+    wider rights than the image's group-writable passwd). Fails on main on both engines."""
+    status, run = fleet.finished("engine-entry-uid-cmd")
+    assert status == 0, run.logs()
+    whoami, entry, count, mode, kept = run.stdout().splitlines()
+    assert whoami == "jovyan", run.logs()
+    assert entry.startswith("jovyan:x:1234:0:jovyan:/tmp/") and entry.endswith(":/bin/bash")
+    assert (count, mode, kept) == ("1", "664 root:root", "others-kept")
+
+
+@containers("account-named-uid-cmd")
+def test_an_account_named_after_its_uid_is_kept(fleet: Fleet) -> None:
+    """Only the engine's entry is replaced (name = uid, password '*'): an image's own account
+    with an all-digit name and a shadow password stays as it is. Passes on main too (main kept
+    every entry); guards against replacing too much."""
+    status, run = fleet.finished("account-named-uid-cmd")
+    assert status == 0, run.logs()
+    assert run.stdout().splitlines() == ["1234", "1234:x:1234:0:an account:/home/jovyan:/bin/bash"]

@@ -219,10 +219,37 @@ _berth_warn_ignored() {
 
 _berth_writable_dir() { [ -d "$1" ] && [ -w "$1" ] && [ -x "$1" ]; }
 
-# An arbitrary uid (docker run --user 1234) has a read-only home and no passwd entry, which breaks
-# tools that look the user up (whoami, getpass, ssh, some pip paths). Fix both when we can.
+# Whether the passwd entry of uid $1 is one the engine wrote, not an account: Podman (its default
+# --passwd) appends "UID:*:UID:GID:container user:WORKDIR:/bin/sh" for a numeric --user that the
+# image does not know, before start.sh runs. Named after its own uid and without a shadow
+# password ('*', where useradd writes 'x'), such an entry stands in for the one start.sh adds on
+# Docker and may be replaced by it.
+_berth_engine_placeholder() {
+    local fields
+    IFS=: read -r -a fields <<<"$(getent passwd "$1")"
+    [ "${fields[0]-}" = "$1" ] && [ "${fields[1]-}" = "*" ] && [ "${fields[2]-}" = "$1" ]
+}
+
+# Writes /etc/passwd without uid $1's engine placeholder and with entry $2 appended, in place: the
+# file keeps its owner and mode (root:root 664), and /etc, where sed -i would make its temporary
+# copy, is not writable for this user. Pure bash: the content never goes through a file in /tmp.
+_berth_replace_placeholder() {
+    local uid="$1" entry="$2" line fields kept=()
+    while IFS= read -r line || [ -n "${line}" ]; do
+        IFS=: read -r -a fields <<<"${line}"
+        if [ "${fields[0]-}" = "${uid}" ] && [ "${fields[1]-}" = "*" ] && [ "${fields[2]-}" = "${uid}" ]; then
+            continue
+        fi
+        kept+=("${line}")
+    done </etc/passwd
+    printf '%s\n' "${kept[@]}" "${entry}" >/etc/passwd
+}
+
+# An arbitrary uid (docker run --user 1234) has a read-only home and no passwd entry (or only the
+# engine's nameless one, on Podman), which breaks tools that look the user up (whoami, getpass,
+# ssh, some pip paths) or leaves `whoami` answering 1234. Fix both when we can.
 _berth_fit_arbitrary_uid() {
-    local uid="$1" gid="$2" home
+    local uid="$1" gid="$2" home entry missing="missing /etc/passwd entry"
     if ! _berth_writable_dir "${HOME:-}"; then
         home="/tmp/${NB_USER}-home-${uid}"
         # A directory of that name that we do not own (or that is a symlink) is not ours to use.
@@ -233,18 +260,33 @@ _berth_fit_arbitrary_uid() {
         _log_warn "no write access to ${HOME:-}. Try starting the container with group 'users' (100), e.g. using \"--group-add=users\" (or as root with NB_UID=${uid}). Using HOME=${home} meanwhile, which is lost with the container."
         export HOME="${home}"
     fi
-    if getent passwd "${uid}" >/dev/null; then
+    if ! getent passwd "${uid}" >/dev/null; then
+        _log_info "There is no entry in /etc/passwd for our UID=${uid}. Attempting to fix..."
+    elif _berth_engine_placeholder "${uid}"; then
+        missing="the container engine's /etc/passwd entry named ${uid}"
+        _log_info "The /etc/passwd entry for our UID=${uid} is the container engine's, named ${uid}. Attempting to fix..."
+    else
         return 0
     fi
-    _log_info "There is no entry in /etc/passwd for our UID=${uid}. Attempting to fix..."
+    # HOME comes from the container's environment: a ':' or a line break in it would write
+    # other fields or another line into passwd.
+    if [[ "${HOME}" == *[:$'\n']* ]]; then
+        _log_warn "unable to fix the /etc/passwd entry: HOME='${HOME}' holds ':' or a line break"
+        return 0
+    fi
     if [ -w /etc/passwd ]; then
-        # Appended, with NB_USER's name: `whoami` then answers NB_USER as docker-stacks does.
-        printf '%s:x:%s:%s:%s:%s:/bin/bash\n' "${NB_USER}" "${uid}" "${gid}" "${NB_USER}" "${HOME}" >>/etc/passwd
+        # NB_USER's name: `whoami` then answers NB_USER as docker-stacks does.
+        entry="${NB_USER}:x:${uid}:${gid}:${NB_USER}:${HOME}:/bin/bash"
+        if getent passwd "${uid}" >/dev/null; then
+            _berth_replace_placeholder "${uid}" "${entry}"
+        else
+            printf '%s\n' "${entry}" >>/etc/passwd
+        fi
         _log_info "Added new ${NB_USER} user (${uid}:${gid}). Fixed UID!"
         [ "${NB_USER}" = "${IMAGE_USER}" ] ||
             _log_warn "user is ${NB_USER} but home is ${HOME}. You must run as root to rename the home directory!"
     else
-        _log_warn "unable to fix missing /etc/passwd entry because we don't have write permission. Try setting gid=0 with \"--user=${uid}:0\"."
+        _log_warn "unable to fix ${missing} because we don't have write permission. Try setting gid=0 with \"--user=${uid}:0\"."
     fi
 }
 
