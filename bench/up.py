@@ -1,6 +1,6 @@
 """`berth up` timings, the hub's idle memory, and login → JupyterLab's first paint in Chromium.
 
-    python bench/up.py [--cold] [--no-memory] [--hops] [--login-only]
+    python bench/up.py [--cold] [--no-memory] [--hops] [--login-only] [--image IMAGE]
 
 - warm: time of `berth up` from a clean engine state (no hub, network or volumes) with the
   images already built;
@@ -18,6 +18,9 @@
 - bytes the browser transferred (encoded, headers included, as Chrome's network layer counts
   them) for that first load, and again for a reload of Lab, with the count of responses served
   from the browser's cache.
+
+--image spawns the user's server from another notebook image (`images.default`), e.g. one
+built with `berth images build --prefix …`, to compare it with berth/base-notebook.
 
 Uses the test deployment (its own network, volumes and a loopback port; exclusive per engine)
 and tears it down. Bounded: every wait gives up after a few minutes.
@@ -48,9 +51,11 @@ from e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 LAB_TIMEOUT_MS = 180_000
 
 
-def timed_up(workdir: Path) -> tuple[Deployment, float]:
+def timed_up(workdir: Path, image: str | None = None) -> tuple[Deployment, float]:
     dep = Deployment(workdir, free_port(), base_config(0))
     dep.config["listen"]["port"] = dep.port
+    if image:
+        dep.config["images"] = {"default": image}
     dep.write_config()
     return dep, timed(dep.up)
 
@@ -236,6 +241,7 @@ def main() -> None:
         "--login-only", action="store_true", help="one `berth up`, then the login figures only"
     )
     parser.add_argument("--hops", action="store_true", help="list the first load's documents")
+    parser.add_argument("--image", help="the user servers' image (default: berth.yaml's default)")
     args = parser.parse_args()
     client = docker.from_env()
     workdir = Path("/tmp/berth-bench-up")
@@ -251,7 +257,7 @@ def main() -> None:
                 dep, cold = timed_up(workdir)
                 print(f"berth up, cold (hub + base-notebook built): {cold:6.1f} s")
                 teardown(workdir)
-            dep, warm = timed_up(workdir)
+            dep, warm = timed_up(workdir, args.image)
             print(f"berth up, clean engine, images built:        {warm:6.1f} s")
             if not args.login_only:
                 print(f"berth up again, nothing changed:             {timed(dep.up):6.1f} s")
