@@ -1,6 +1,6 @@
 """`berth up` timings, the hub's idle memory, and login → JupyterLab's first paint in Chromium.
 
-    python bench/up.py [--cold] [--no-memory] [--hops] [--login-only]
+    python bench/up.py [--cold] [--no-memory] [--hops] [--login-only] [--image IMAGE]
 
 - warm: time of `berth up` from a clean engine state (no hub, network or volumes) with the
   images already built;
@@ -13,11 +13,15 @@
   user's server, with its steps (the login POST's answer, the spawn page, the redirect to Lab,
   Lab's shell visible, the launcher drawn), through the real proxy over TLS;
 - with --hops, every document request of that first load (redirects included: the OAuth round
-  trips between the user's server and the hub) with the time it was sent, and the JavaScript and
-  CSS responses Lab waited for, to see where the seconds between login and first paint go;
+  trips between the user's server and the hub) with the time it was sent, and each JavaScript
+  and CSS file Lab loaded (sent, first byte, finished, bytes on the wire), to see where the
+  seconds between login and first paint go: waiting on the server or the browser's own work;
 - bytes the browser transferred (encoded, headers included, as Chrome's network layer counts
   them) for that first load, and again for a reload of Lab, with the count of responses served
   from the browser's cache.
+
+--image spawns the user's server from another notebook image (`images.default`), e.g. one
+built with `berth images build --prefix …`, to compare it with berth/base-notebook.
 
 Uses the test deployment (its own network, volumes and a loopback port; exclusive per engine)
 and tears it down. Bounded: every wait gives up after a few minutes.
@@ -48,9 +52,11 @@ from e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 LAB_TIMEOUT_MS = 180_000
 
 
-def timed_up(workdir: Path) -> tuple[Deployment, float]:
+def timed_up(workdir: Path, image: str | None = None) -> tuple[Deployment, float]:
     dep = Deployment(workdir, free_port(), base_config(0))
     dep.config["listen"]["port"] = dep.port
+    if image:
+        dep.config["images"] = {"default": image}
     dep.write_config()
     return dep, timed(dep.up)
 
@@ -77,6 +83,8 @@ class Traffic:
     from_cache: int = 0
     marks: dict[str, float] = field(default_factory=dict)
     hops: list[tuple[float, str]] = field(default_factory=list)  # (seconds, "GET /path")
+    # requestId -> [path, sent, first byte, finished, bytes on the wire] of scripts and styles
+    assets: dict[str, list[Any]] = field(default_factory=dict)
 
     def on_response(self, event: dict[str, Any]) -> None:
         self.responses += 1
@@ -86,8 +94,10 @@ class Traffic:
         # for HTTP cache hits in Chromium 156 (it read "0 of 74 from the cache" before).
         self.from_cache += 1
 
-    def on_finished(self, event: dict[str, Any]) -> None:
+    def on_finished(self, event: dict[str, Any], at: float) -> None:
         self.encoded_bytes += int(event.get("encodedDataLength", 0))
+        if event.get("requestId") in self.assets:
+            self.assets[event["requestId"]][3:] = [at, int(event.get("encodedDataLength", 0))]
 
     def on_data(self, event: dict[str, Any]) -> None:
         self.body_bytes += int(event.get("dataLength", 0))
@@ -159,6 +169,10 @@ def login_to_first_paint(dep: Deployment) -> tuple[Traffic, Traffic]:
         page.on("response", on_document)
 
         def on_request(event: dict[str, Any]) -> None:
+            if event.get("type") in ("Script", "Stylesheet"):
+                at = time.perf_counter() - started[0]
+                path = urlsplit(event["request"]["url"]).path.rsplit("/", 1)[-1]
+                current[0].assets[event["requestId"]] = [path, at, None, None, 0]
             if event.get("type") == "Document" or "redirectResponse" in event:
                 request = event["request"]
                 path = urlsplit(request["url"]).path
@@ -167,9 +181,18 @@ def login_to_first_paint(dep: Deployment) -> tuple[Traffic, Traffic]:
                 )
 
         cdp.on("Network.requestWillBeSent", on_request)
-        cdp.on("Network.responseReceived", lambda e: current[0].on_response(e))
+
+        def on_response(event: dict[str, Any]) -> None:
+            current[0].on_response(event)
+            if event.get("requestId") in current[0].assets:
+                current[0].assets[event["requestId"]][2] = time.perf_counter() - started[0]
+
+        cdp.on("Network.responseReceived", on_response)
         cdp.on("Network.requestServedFromCache", lambda e: current[0].on_served_from_cache(e))
-        cdp.on("Network.loadingFinished", lambda e: current[0].on_finished(e))
+        cdp.on(
+            "Network.loadingFinished",
+            lambda e: current[0].on_finished(e, time.perf_counter() - started[0]),
+        )
         cdp.on("Network.dataReceived", lambda e: current[0].on_data(e))
         started[0] = time.perf_counter()
         login_posted = time.time()
@@ -236,6 +259,7 @@ def main() -> None:
         "--login-only", action="store_true", help="one `berth up`, then the login figures only"
     )
     parser.add_argument("--hops", action="store_true", help="list the first load's documents")
+    parser.add_argument("--image", help="the user servers' image (default: berth.yaml's default)")
     args = parser.parse_args()
     client = docker.from_env()
     workdir = Path("/tmp/berth-bench-up")
@@ -251,7 +275,7 @@ def main() -> None:
                 dep, cold = timed_up(workdir)
                 print(f"berth up, cold (hub + base-notebook built): {cold:6.1f} s")
                 teardown(workdir)
-            dep, warm = timed_up(workdir)
+            dep, warm = timed_up(workdir, args.image)
             print(f"berth up, clean engine, images built:        {warm:6.1f} s")
             if not args.login_only:
                 print(f"berth up again, nothing changed:             {timed(dep.up):6.1f} s")
@@ -272,6 +296,15 @@ def main() -> None:
                 print("first load's documents (sent at):")
                 for at, hop in first.hops:
                     print(f"  {at:6.2f} s  {hop}")
+                print("first load's scripts and styles (sent, first byte, finished, KiB):")
+                for path, sent, first_byte, done, size in sorted(
+                    first.assets.values(), key=lambda a: a[1]
+                ):
+                    if done is not None:
+                        print(
+                            f"  {sent:6.2f} {first_byte or 0:6.2f} {done:6.2f}"
+                            f" {size / 1024:7.1f}  {path}"
+                        )
                 print_login_logs(client, login_started)
             print(f"first load (login → Lab): {first.line()}")
             print(f"reload of Lab:            {again.line()}")

@@ -34,6 +34,10 @@ class Section(dict):
         self[name] = value
 
 
+class PrecompressedFileHandler:
+    """Stands in for berth_static_gzip's handler class."""
+
+
 @pytest.fixture
 def run_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """Runs the file with a fake jupyter_core (data dir in tmp_path) and a clean environment."""
@@ -43,6 +47,10 @@ def run_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     package.paths = paths  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "jupyter_core", package)
     monkeypatch.setitem(sys.modules, "jupyter_core.paths", paths)
+    # the image installs it into site-packages (precompress_static.py); a stand-in here
+    static_gzip = types.ModuleType("berth_static_gzip")
+    static_gzip.PrecompressedFileHandler = PrecompressedFileHandler  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "berth_static_gzip", static_gzip)
     for name in ("GEN_CERT", "NB_UMASK", "BERTH_ENVS_DIR", "JUPYTERHUB_ROOT_DIR"):
         monkeypatch.delenv(name, raising=False)
     # set (not deleted) so that monkeypatch restores it after the file changed it
@@ -68,16 +76,21 @@ def test_listens_on_all_interfaces_and_leaves_the_port_to_jupyter(run_config: An
 
 
 def test_responses_are_compressed_and_other_tornado_settings_are_merged(run_config: Any) -> None:
-    """Compression is added to tornado settings given earlier, as a plain dict.
+    """Compression and the pre-compressed static handler are added to tornado settings given
+    earlier, as a plain dict; a static handler configured earlier is kept.
 
     jupyterhub-singleuser runs ``"log_function" in config.ServerApp.get("tornado_settings", {})``;
     with ``c.ServerApp.tornado_settings.update(...)`` that value was a LazyConfigValue and every
     spawn through a hub failed ("argument of type 'LazyConfigValue' is not iterable")."""
     config = run_config()
-    assert config.ServerApp.tornado_settings == {"compress_response": True}
+    assert config.ServerApp.tornado_settings == {
+        "static_handler_class": PrecompressedFileHandler,
+        "compress_response": True,
+    }
     assert "log_function" not in config.ServerApp.get("tornado_settings", {})
-    earlier = run_config(tornado_settings={"headers": {"X-Test": "1"}})
+    earlier = run_config(tornado_settings={"headers": {"X-Test": "1"}, "static_handler_class": int})
     assert earlier.ServerApp.tornado_settings == {
+        "static_handler_class": int,
         "headers": {"X-Test": "1"},
         "compress_response": True,
     }

@@ -22,14 +22,23 @@ c.ServerApp.open_browser = False
 # Responses are gzip-compressed for browsers that accept it: JupyterLab's first paint fetches
 # megabytes of JavaScript (jlab_core alone is 2.5 MB, 0.6 MB compressed), and the static files
 # already carry "Cache-Control: public, max-age=31536000, immutable" under their hashed names, so
-# a reload takes them from the browser's cache. Settings given by an earlier config file are
-# kept. The value must be a plain dict: jupyterhub-singleuser tests `"log_function" in` the
+# a reload takes them from the browser's cache. The static files themselves are served from gzip
+# copies written at image build (berth_static_gzip.py, precompress_static.py): compressing
+# jlab_core on every request cost the server 80-140 ms of CPU in each first paint. Settings given
+# by an earlier config file are kept (a static_handler_class of its own included).
+# The value must be a plain dict: jupyterhub-singleuser tests `"log_function" in` the
 # configured settings, which fails on the lazy value that `c.ServerApp.tornado_settings.update`
 # would leave (every spawn then died with "LazyConfigValue is not iterable").
+from berth_static_gzip import PrecompressedFileHandler  # noqa: E402 (after get_config)
+
 _tornado = c.ServerApp.get("tornado_settings") or {}
 if hasattr(_tornado, "get_value"):  # a LazyConfigValue from an earlier file's update()
     _tornado = _tornado.get_value({})
-c.ServerApp.tornado_settings = {**_tornado, "compress_response": True}
+c.ServerApp.tornado_settings = {
+    "static_handler_class": PrecompressedFileHandler,
+    **_tornado,
+    "compress_response": True,
+}
 # A container has no desktop trash; deleting to ~/.local/share/Trash only fills the user's volume.
 c.FileContentsManager.delete_to_trash = False
 

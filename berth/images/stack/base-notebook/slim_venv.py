@@ -20,7 +20,7 @@ in docs/images.md:
 4. Hard-links files whose bytes are identical (JupyterLab ships its 17 MB of static assets twice:
    in the package and in share/jupyter/lab): one copy on disk, both paths still real files.
 5. Keeps byte-code only for the modules that the server's start, a kernel's start, a terminal and
-   jupyterhub-singleuser load (recorded here by running them, see RECORDER); any other
+   jupyterhub-singleuser load (recorded by running them: record_start.py); any other
    module is compiled the first time it is imported, as Python always does. pip installs
    without compiling (--no-compile): the recorded start itself writes the byte-code of each
    module it imports, so the build no longer compiles ~3 times more modules only to delete
@@ -35,23 +35,18 @@ Standard library only. Every wait is bounded; the server it starts listens on 12
 from __future__ import annotations
 
 import hashlib
-import json
-import marshal
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
-import tempfile
-import time
-import urllib.request
 from collections import defaultdict
 from pathlib import Path
 
 import berth_server_start
 import lazy_hub_imports
 import lazy_server_imports
+from record_start import bytecode_used_at_start
 
 VENV = Path(sys.prefix)
 SITE = Path(sysconfig.get_paths()["purelib"])
@@ -220,148 +215,6 @@ def hard_link_duplicates() -> None:
                 os.replace(temporary, path)
                 freed += size
     say(f"hard-linked identical files: {freed / 2**20:.1f} MiB")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def request(url: str, token: str, method: str = "GET", body: dict | None = None) -> dict | None:
-    data = None if body is None else json.dumps(body).encode()
-    ask = urllib.request.Request(url, data=data, method=method)
-    ask.add_header("Authorization", f"token {token}")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
-    with opener.open(ask, timeout=10) as answer:
-        text = answer.read()
-    return json.loads(text) if text[:1] in (b"{", b"[") else None
-
-
-def wait_for(check, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except OSError:
-            pass
-        time.sleep(0.2)
-    sys.exit(f"slim_venv: gave up waiting for {what} after {seconds:.0f} s")
-
-
-# Put first on PYTHONPATH while recording: every Python process of the start (server, kernel,
-# terminal) writes, each second and at exit, the byte-code files of the modules it has loaded.
-# (-X importtime cannot be used: it does not see submodules loaded by `from package import x`.)
-# It also records the regular expressions each process compiles (berth_server_start.py's cache).
-RECORDER = """
-import atexit, marshal, os, sys, threading, time
-import importlib._bootstrap_external as external
-from re import _compiler as re_compiler
-_loaded = set()  # also modules whose import then failed (e.g. a Windows-only branch)
-_patterns = set()
-_NAME = f"{os.getpid()}-{time.monotonic_ns()}"  # an exec keeps the pid: one file per image
-_get_code = external.SourceFileLoader.get_code
-def _get_code_recorded(self, fullname):
-    _loaded.add(external.cache_from_source(self.get_filename(fullname)))
-    return _get_code(self, fullname)
-external.SourceFileLoader.get_code = _get_code_recorded
-_re_compile = re_compiler.compile
-def _re_compile_recorded(pattern, flags=0):
-    if isinstance(pattern, (str, bytes)) and isinstance(flags, int):
-        _patterns.add((pattern, flags))
-    return _re_compile(pattern, flags)
-re_compiler.compile = _re_compile_recorded
-def _berth_record():
-    path = os.path.join(os.environ["BERTH_RECORD_DIR"], _NAME)
-    with open(path + ".tmp", "w") as out:
-        out.write("\\n".join(sorted(_loaded)))
-    os.replace(path + ".tmp", path)
-    with open(path + ".regex.tmp", "wb") as out:
-        marshal.dump(set(_patterns), out)
-    os.replace(path + ".regex.tmp", path + ".regex")
-def _berth_loop():
-    while True:
-        time.sleep(1)
-        _berth_record()
-def _recorded_first(exec_function):
-    def run(*args):
-        _berth_record()  # `jupyter lab` replaces itself with jupyter-lab: no atexit then
-        return exec_function(*args)
-    return run
-os.execv, os.execve = _recorded_first(os.execv), _recorded_first(os.execve)
-threading.Thread(target=_berth_loop, daemon=True).start()
-atexit.register(_berth_record)
-"""
-
-
-def quiet(directory: Path, seconds: float = 3.0) -> bool:
-    """No process has loaded a new module for a while."""
-    before = sorted((p.name, p.stat().st_size) for p in directory.iterdir())
-    time.sleep(seconds)
-    return before == sorted((p.name, p.stat().st_size) for p in directory.iterdir())
-
-
-def bytecode_used_at_start() -> tuple[set[Path], set[tuple[str | bytes, int]]]:
-    """The byte-code files loaded by a real start (server, kernel, terminal, pages, singleuser)
-    and the regular expressions (pattern, flags) its processes compiled."""
-    token, port = "slim-venv-build-only", free_port()
-    base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as home:
-        hook, records = Path(home) / "hook", Path(home) / "records"
-        hook.mkdir()
-        records.mkdir()
-        (hook / "sitecustomize.py").write_text(RECORDER)
-        env = dict(os.environ, HOME=home, PYTHONPATH=str(hook), BERTH_RECORD_DIR=str(records))
-        for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR"):
-            env.pop(name, None)
-        with (Path(home) / "server.log").open("w") as log:
-            server = subprocess.Popen(
-                [VENV / "bin" / "jupyter", "lab", "--ip=127.0.0.1", f"--port={port}",
-                 f"--IdentityProvider.token={token}", "--no-browser", f"--notebook-dir={home}"],
-                env=env, stdout=log, stderr=log,
-            )  # fmt: skip
-            try:
-                wait_for(lambda: request(f"{base}/api/status", token), 120, "the server")
-                kernel = request(f"{base}/api/kernels", token, "POST", {"name": "python3"})
-                assert kernel is not None
-                request(f"{base}/api/terminals", token, "POST", {})
-                for page in ("lab", "tree", "nbclassic/tree", "api/contents", "api/kernelspecs",
-                             "lab/api/settings", "api/sessions", "api/me"):  # fmt: skip
-                    try:
-                        request(f"{base}/{page}", token)
-                    except OSError as error:  # a page that moved costs byte-code, not the build
-                        say(f"recording: {page}: {error}")
-                # The kernel is up once a third process (jupyter, server, kernel) has recorded
-                # ipykernel; then wait until no process loads anything new.
-                wait_for(
-                    lambda: any("ipykernel/__pycache__/ipkernel." in p.read_text()
-                                for p in records.iterdir() if p.suffix == ""),
-                    120, "the kernel",
-                )  # fmt: skip
-                wait_for(lambda: quiet(records), 120, "the start to settle")
-                request(f"{base}/api/shutdown", token, "POST", {})
-                server.wait(timeout=60)
-            finally:
-                if server.poll() is None:
-                    server.kill()
-                    server.wait(timeout=30)
-        subprocess.run(
-            [sys.executable, "-c",
-             "import jupyterhub.singleuser, jupyterhub.singleuser.extension,"
-             " IPython.core.completer, jedi, ipykernel.kernelapp"],
-            env=env, check=True,
-        )  # fmt: skip
-        lists = [p for p in records.iterdir() if p.suffix == ""]
-        used = {Path(line) for p in lists for line in p.read_text().splitlines()}
-        patterns: set[tuple[str | bytes, int]] = set()
-        for p in records.glob("*.regex"):
-            patterns |= marshal.loads(p.read_bytes())
-    server_pyc = SITE / "jupyter_server" / "__pycache__" / "serverapp.cpython-311.pyc"
-    if not any(p.name.startswith("serverapp.") and "jupyter_server" in p.parts for p in used):
-        sys.exit(f"slim_venv: the start-up recording is missing the server ({server_pyc})")
-    return used, patterns
 
 
 def install_server_start(patterns: set[tuple[str | bytes, int]]) -> None:
