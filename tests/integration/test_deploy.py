@@ -21,8 +21,6 @@ import pytest
 import requests
 from deployment import NO_LIVE_RESTORE, Deployment, restart_dockerd
 
-from berth.engine_kind import PODMAN, engine_kind
-
 pytestmark = pytest.mark.integration
 
 
@@ -332,8 +330,7 @@ class TestDeployment:
         assert hub.id == hub_before and hub.status == "running"
 
     def test_servers_survive_a_dockerd_restart(self, alice, engine):
-        if engine_kind(engine) == PODMAN:
-            pytest.skip("dockerd is not this engine (Podman's containers run on without it)")
+        # Docker's alone: not run on Podman (tests/engine_support.py).
         if not engine.info().get("LiveRestoreEnabled"):
             pytest.skip(NO_LIVE_RESTORE)  # under CI, a failure (tests/conftest.py)
         dep = alice
