@@ -143,12 +143,14 @@ class Hub:
         Docker gives the host that address when it creates the network; Podman (netavark) only
         when the first container joins it. There, a sleeping container holds the bridge up
         until cleanup (named outside the run's prefix: tests count the prefix's containers).
+        It runs the default image, which the host has: the hub's own may be one that a test
+        has yet to push and its spawner to pull (test_image_pull.py).
         """
         if gateway_is_local(self.gateway):
             return
         self.anchor_name = f"{self.prefix.rsplit('-', 1)[0]}-anchor-{self.run_id}"
         self.docker.containers.run(
-            self.image,
+            default_image(),
             entrypoint=["sleep", "infinity"],
             name=self.anchor_name,
             network=self.network_name,
