@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Podman's Docker-compatible API as a second engine for Berth (see docs/podman.md): a rootful
 # `podman system service` on unix:///run/berth-podman/podman.sock, with the settings of
-# scripts/podman/containers.conf. Idempotent, like start-dockerd.sh.
+# scripts/podman/containers.conf and scripts/podman/registries.conf. Idempotent, like
+# start-dockerd.sh.
 #   start-podman.sh           install podman (Debian) if missing, start the service if it does not answer
 #   start-podman.sh --load    also copy Berth's notebook images from Docker into Podman's storage
 #   start-podman.sh --stop    stop the service this script started
@@ -17,6 +18,8 @@ pidfile=$run_dir/podman.pid
 checks_pidfile=$run_dir/healthchecks.pid
 logfile=${BERTH_PODMAN_LOG:-/var/log/berth-podman.log}
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$repo/scripts/podman/containers.conf}
+# The service's registries: 127.0.0.1 over plain HTTP, as Docker (scripts/podman/registries.conf).
+registries_conf=${CONTAINERS_REGISTRIES_CONF:-$repo/scripts/podman/registries.conf}
 
 log() { printf '\033[1m[podman]\033[0m %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -70,7 +73,7 @@ if ! answers; then
   as_root mkdir -p "$run_dir"
   as_root rm -f "$socket"
   # --time=0: no idle timeout; the service runs until --stop.
-  daemon "$pidfile" env CONTAINERS_CONF="$CONTAINERS_CONF" \
+  daemon "$pidfile" env CONTAINERS_CONF="$CONTAINERS_CONF" CONTAINERS_REGISTRIES_CONF="$registries_conf" \
     podman system service --time=0 "unix://$socket"
   for _ in $(seq 1 60); do answers && break; sleep 0.5; done
   answers || { log "podman did not come up; see $logfile"; exit 1; }

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from deployment import Deployment, deployment
-from engine_support import DOCKER_ONLY, on_podman
+from engine_support import docker_only_reason, on_podman
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -35,20 +35,14 @@ def under_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
-def docker_only_reason(item: pytest.Item) -> str | None:
-    """Why the item's module cannot run on Podman (tests/engine_support.py), if it cannot."""
-    module = getattr(item, "module", None)
-    return DOCKER_ONLY.get(module.__name__.rsplit(".", 1)[-1]) if module is not None else None
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     skip = pytest.mark.skip(reason="heavy suite: run `scripts/test.sh --full`")
-    # Asks the engine only when a Docker-only module is collected (unit runs never do).
-    podman = any(docker_only_reason(item) for item in items) and on_podman()
+    # Asks the engine only when a Docker-only test is collected (unit runs never do).
+    podman = any(docker_only_reason(item.nodeid) for item in items) and on_podman()
     for item in items:
         if full_tier_skipped(item):
             item.add_marker(skip)
-        reason = docker_only_reason(item)
+        reason = docker_only_reason(item.nodeid)
         if podman and reason:
             item.add_marker(pytest.mark.skip(reason=f"{DOCKER_ONLY_SKIP}{reason}"))
 

@@ -131,12 +131,14 @@ class Hub:
     def _hold_gateway_up(self) -> None:
         """The hub listens on the network's gateway address (tests/network_gateway.py). On
         Podman a sleeping container holds it up until cleanup, named outside the run's prefix:
-        tests count the prefix's containers."""
+        tests count the prefix's containers. It runs the default image, which the host has: the
+        hub's own may be one that a test has yet to push and its spawner to pull
+        (test_image_pull.py)."""
         self.anchor_name = (
             hold_gateway_up(
                 self.docker,
                 self.network_name,
-                image=self.image,
+                image=default_image(),
                 anchor=f"{self.prefix.rsplit('-', 1)[0]}-anchor-{self.run_id}",
                 labels={"berth-test": "hub-harness"},
             )

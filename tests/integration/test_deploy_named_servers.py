@@ -127,8 +127,15 @@ def test_a_snapshot_taken_with_the_cli_starts_again_through_the_guard(dep: Deplo
         dep.stop_server("bea")
         removed = dep.berth("snapshot", "remove", "admin", "v1")
         assert removed.returncode == 0, removed.stderr
+        client = docker.from_env()
+        with pytest.raises(docker.errors.ImageNotFound):
+            client.images.get(image)
+        client.close()
     finally:
         client = docker.from_env()
-        with contextlib.suppress(docker.errors.ImageNotFound):
+        # Gone already when `berth snapshot remove` ran. (Podman answers the removal of a
+        # missing image with "image not known", which the SDK raises as NotFound, not as
+        # ImageNotFound, its subclass.)
+        with contextlib.suppress(docker.errors.NotFound):
             client.images.remove(image, force=True)
         client.close()

@@ -26,8 +26,6 @@ from deploy_session import (
 )
 from deployment import NO_LIVE_RESTORE, Deployment, restart_dockerd
 
-from berth.engine_kind import PODMAN, engine_kind
-
 pytestmark = pytest.mark.integration
 
 
@@ -132,8 +130,7 @@ class TestDeployment:
         assert get_file(dep, "alice", "notes.txt") == NOTES
 
     def test_servers_survive_a_dockerd_restart(self, alice, engine):
-        if engine_kind(engine) == PODMAN:
-            pytest.skip("dockerd is not this engine (Podman's containers run on without it)")
+        # Docker's alone: not run on Podman (tests/engine_support.py).
         if not engine.info().get("LiveRestoreEnabled"):
             pytest.skip(NO_LIVE_RESTORE)  # under CI, a failure (tests/conftest.py)
         dep = alice

@@ -335,7 +335,8 @@ def test_dockerd_restart_with_twenty_servers(dep: Deployment, engine: docker.Doc
 
     Afterwards the hub starts a new server and stops an old one through the engine guard. On
     main that failed: the guard kept the old, dead socket of the engine (a bind mount of the
-    file dockerd replaced as it restarted) until someone restarted it by hand."""
+    file dockerd replaced as it restarted) until someone restarted it by hand. Docker's alone:
+    not run on Podman (tests/engine_support.py)."""
     if not engine.info().get("LiveRestoreEnabled"):
         pytest.skip(NO_LIVE_RESTORE)  # under CI, a failure (tests/conftest.py)
     users = [f"survivor{i}" for i in range(20)]

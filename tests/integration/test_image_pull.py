@@ -1,7 +1,9 @@
 """The image-pull path for real: a spawn pulls its image from a registry on this machine.
 
 The registry is Berth's own ``berth/registry`` (Debian's docker-registry package), on the test
-hub's network and published on 127.0.0.1 only (the engine trusts 127.0.0.0/8 over plain HTTP).
+hub's network and published on 127.0.0.1 only, over plain HTTP: Docker trusts 127.0.0.0/8 so;
+Podman needs the registry marked `insecure` in its registries.conf, as scripts/start-podman.sh
+does for 127.0.0.1 (docs/podman.md).
 The image is ``berth/base-notebook`` plus one layer of random bytes made for this run and removed
 from the host after the push, so the pull downloads it for real (the base layers are already on
 the host). What is checked is Berth's own progress events on the spawn page, in order, not only
@@ -90,6 +92,9 @@ def push(client: docker.DockerClient, base: str, target: str, label: str) -> Non
         maker.remove(force=True)
     records = list(client.images.push(repository, tag=tag, stream=True, decode=True))
     errors = [r["error"] for r in records if "error" in r]
+    # "server gave HTTP response to HTTPS client": the engine does not take the registry over
+    # plain HTTP. Docker does for 127.0.0.0/8; Podman where registries.conf says `insecure`
+    # (scripts/podman/registries.conf, docs/podman.md).
     assert not errors, errors
     client.images.remove(target)  # the run's own layer goes with it: the pull must fetch it
     with pytest.raises(docker.errors.ImageNotFound):
@@ -124,7 +129,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
                 registry.remove(force=True, v=True)  # and its anonymous storage volume
         h.cleanup()
         for name in (h.image, h.image.rsplit(":", 1)[0] + ":never-pushed"):
-            with contextlib.suppress(docker.errors.ImageNotFound):
+            # (Podman answers the removal of a missing image with "image not known", which
+            # the SDK raises as NotFound, not as its subclass ImageNotFound.)
+            with contextlib.suppress(docker.errors.NotFound):
                 client.images.remove(name, force=True)
         client.close()
 
