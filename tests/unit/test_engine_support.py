@@ -23,10 +23,10 @@ def test_a_module_entry_covers_each_of_its_tests() -> None:
 
 
 def test_a_test_entry_covers_that_test_and_its_parametrizations_only() -> None:
-    deploy = "tests/integration/test_deploy.py::"
+    deploy = "tests/integration/test_deploy_restarts.py::"
     name = deploy + "TestDeployment::test_servers_survive_a_dockerd_restart"
     others = [
-        deploy + "TestDeployment::test_logs_of_the_hub_and_of_a_user",
+        deploy + "TestDeployment::test_a_killed_hub_comes_back_with_berth_up",
         deploy + "test_servers_survive_a_dockerd_restart",  # not in the class
         "tests/integration/test_spawner_hub.py::test_anything",
     ]
