@@ -170,6 +170,19 @@ class Deployment:
 
 
 @contextmanager
+def reported(dep: Deployment) -> Iterator[None]:
+    """Prints the deployment's state (tests/deployment_report.py) when the test in it fails,
+    before the teardown removes what would explain the failure."""
+    try:
+        yield
+    except BaseException:
+        from deployment_report import report
+
+        print(f"=== the deployment when the test failed\n{report(dep.config)}")
+        raise
+
+
+@contextmanager
 def exclusive_hub() -> Iterator[None]:
     with LOCK.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -227,6 +240,7 @@ def deployment(
             if prepare is not None:
                 prepare(config)
             dep.up()
-            yield dep
+            with reported(dep):
+                yield dep
         finally:
             teardown(workdir)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import docker
-from deployment import Deployment, base_config, exclusive_hub, free_port, teardown
+from deployment import Deployment, base_config, exclusive_hub, free_port, reported, teardown
 
 from berth.deploy.network import allocate_subnet, bridge_name, network_create_kwargs
 
@@ -85,7 +85,8 @@ def postgres_deployment(workdir: Path) -> Iterator[tuple[Deployment, object]]:
             dep = Deployment(workdir, port, config)
             dep.write_config()
             dep.up()
-            yield dep, server
+            with reported(dep):
+                yield dep, server
         finally:
             if server is not None:
                 server.remove(force=True)
