@@ -32,8 +32,13 @@ answers() { as_root curl -sf --max-time 5 --unix-socket "$socket" http://d/_ping
 daemon() {
   local file=$1
   shift
+  # A simple command, not the as_root function: `function &` forks a subshell that waits for
+  # its child holding every descriptor of this script's, the lock's too (seen: the lock stayed
+  # taken by a `bash scripts/start-podman.sh` under init after the script had ended).
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
   # shellcheck disable=SC2016  # expanded by the inner shell
-  as_root setsid bash -c 'for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -le 2 ] || eval "exec $fd>&-"; done
+  "${sudo[@]}" setsid bash -c 'for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -le 2 ] || eval "exec $fd>&-"; done
     echo $$ >"$0" && exec "$@"' "$file" "$@" >>"$logfile" 2>&1 </dev/null &
   for _ in $(seq 1 20); do [ -s "$file" ] && break; sleep 0.1; done
 }
