@@ -61,8 +61,9 @@ def own_image(docker_client: Any) -> Iterator[str]:
         )
         yield tag
     finally:
-        # Not there when the build failed: nothing to remove then.
-        with contextlib.suppress(docker.errors.ImageNotFound):
+        # Not there when the build failed: nothing to remove then. Podman answers a missing
+        # image's removal with "image not known", which the SDK raises as NotFound.
+        with contextlib.suppress(docker.errors.NotFound):
             docker_client.images.remove(tag)
 
 
