@@ -130,12 +130,20 @@ def options_from_form(formdata: Mapping[str, list[str]]) -> dict[str, Any]:
 
 
 class PullProgress:
-    """Folds the engine's pull records into one percentage and a message."""
+    """Folds the engine's pull records into one percentage and a message.
+
+    Docker reports each layer's bytes while it downloads; Podman's compatible API (4.3) only
+    says that a layer is being pulled and that it is complete. Until some layer's byte count is
+    known, the message counts the layers fetched and those the engine has already, instead of
+    showing "0 of 0 MB".
+    """
 
     def __init__(self, image: str, start: int = 10, end: int = 60) -> None:
         self.image = image
         self.start, self.end = start, end
-        self.layers: dict[str, tuple[int, int]] = {}
+        self.layers: dict[str, tuple[int, int]] = {}  # id -> (bytes done, bytes in all)
+        self.present: set[str] = set()  # "Already exists": nothing to fetch
+        self.finished: set[str] = set()
         self.percent = start  # never goes back when a new layer's size becomes known
 
     def event(self, record: Mapping[str, Any]) -> ProgressEvent | None:
@@ -148,17 +156,29 @@ class PullProgress:
         elif layer and status in {"Download complete", "Pull complete", "Already exists"}:
             _, total = self.layers.get(layer, (0, 0))
             self.layers[layer] = (total, total)
+            self.finished.add(layer)
+            if status == "Already exists":
+                self.present.add(layer)
+        elif layer and status == "Pulling fs layer":
+            self.layers.setdefault(layer, (0, 0))
         else:
             return {"message": f"Pulling {self.image}: {status}"} if status else None
         done = sum(c for c, _ in self.layers.values())
-        total = sum(t for _, t in self.layers.values()) or 1
+        total = sum(t for _, t in self.layers.values())
+        if not total:
+            # No byte counts (yet, or from this engine at all). Podman announces each layer
+            # only once the one before it is fetched, so how many are left is not known: the
+            # percentage waits for bytes, or for the pull's end.
+            fetched = len(self.finished - self.present)
+            return {
+                "progress": self.percent,
+                "message": f"Pulling {self.image}: {fetched} layers fetched, "
+                f"{len(self.present)} here already",
+            }
         fraction = min(1.0, done / total)
+        shown = f"{done / 1e6:.0f} of {total / 1e6:.0f} MB ({len(self.layers)} layers)"
         self.percent = max(self.percent, int(self.start + fraction * (self.end - self.start)))
-        return {
-            "progress": self.percent,
-            "message": f"Pulling {self.image}: {done / 1e6:.0f} of {total / 1e6:.0f} MB "
-            f"({len(self.layers)} layers)",
-        }
+        return {"progress": self.percent, "message": f"Pulling {self.image}: {shown}"}
 
 
 async def ensure_image(engine: ImageStore, image: str, policy: str, report: Report) -> EngineRecord:

@@ -165,6 +165,47 @@ def test_pull_progress_events() -> None:
     assert done is not None and done["progress"] == 10 + int(0.75 * 50)
 
 
+def test_pull_progress_counts_layers_when_the_engine_gives_no_bytes() -> None:
+    """Podman 4.3's compatible pull: layer states without byte counts, each layer announced
+    once the one before it is fetched. Before, every message said "0 of 0 MB"; the percentage
+    cannot know how many layers are left, so it stays until the pull ends."""
+    p = images.PullProgress("img:1")
+    records = [
+        {"status": "Already exists", "progressDetail": {}, "id": "a"},
+        {"status": "Pulling fs layer", "progressDetail": {}, "id": "b"},
+        {"status": "Download complete", "progressDetail": {}, "id": "b"},
+        {"status": "Download complete", "progressDetail": {}, "id": "b"},  # Podman repeats it
+        {"status": "Pulling fs layer", "progressDetail": {}, "id": "c"},
+        {"status": "Download complete", "progressDetail": {}, "id": "c"},
+    ]
+    shown = "Pulling img:1: {} layers fetched, 1 here already"
+    assert [p.event(r) for r in records] == [
+        {"progress": 10, "message": shown.format(0)},
+        {"progress": 10, "message": shown.format(0)},
+        {"progress": 10, "message": shown.format(1)},
+        {"progress": 10, "message": shown.format(1)},
+        {"progress": 10, "message": shown.format(1)},
+        {"progress": 10, "message": shown.format(2)},
+    ]
+
+
+def test_pull_progress_turns_to_bytes_once_the_engine_gives_them() -> None:
+    """Docker: layers are announced before their sizes; the first byte count switches the
+    message to megabytes, and the percentage follows the bytes from there."""
+    p = images.PullProgress("img:1")
+    assert p.event({"status": "Already exists", "id": "a"}) == {
+        "progress": 10,
+        "message": "Pulling img:1: 0 layers fetched, 1 here already",
+    }
+    p.event({"status": "Pulling fs layer", "id": "b"})
+    record = {"status": "Downloading", "id": "b", "progressDetail": {"current": 1e6, "total": 4e6}}
+    assert p.event(record) == {"progress": 22, "message": "Pulling img:1: 1 of 4 MB (2 layers)"}
+    assert p.event({"status": "Pull complete", "id": "b"}) == {
+        "progress": 60,
+        "message": "Pulling img:1: 4 of 4 MB (2 layers)",
+    }
+
+
 async def test_progress_follower_opened_before_start_sees_the_new_spawn() -> None:
     log = ProgressLog()
     log.add({"progress": 90, "message": "last spawn"})
