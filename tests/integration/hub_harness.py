@@ -317,7 +317,8 @@ class Hub:
 
     def stop(self, user: str, server: str = "") -> None:
         r = self.api("DELETE", self.server_path(user, server), timeout=60)
-        assert r.status_code in {202, 204}, r.text
+        # The hub's answer to a failed stop is a bare 500: its log says why.
+        assert r.status_code in {202, 204}, f"{r.text}\n{self.log_tail()}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if server not in (self.user_model(user).get("servers") or {}):
