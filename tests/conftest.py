@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from deployment import Deployment, deployment
+from deployment import Deployment, deployment, failure_reports
 from engine_support import docker_only_reason, on_podman
 
 
@@ -72,6 +72,9 @@ def _fail_instead(report: pytest.TestReport | pytest.CollectReport) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    if report.when == "call" and report.failed:
+        for text in failure_reports():  # empty without a deployment (tests/deployment.py)
+            report.sections.append(("the deployment when the test failed", text))
     if (
         report.skipped
         and not hasattr(report, "wasxfail")

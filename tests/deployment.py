@@ -169,17 +169,33 @@ class Deployment:
         raise AssertionError(f"{user}/{name} did not stop")
 
 
+# The deployments up now. A test's failure is not raised inside the fixture that made its
+# deployment (pytest finishes a fixture normally), so tests/conftest.py's report hook reads them
+# here to attach each one's state to the failure, before the teardown removes what would explain it.
+ACTIVE: list[Deployment] = []
+
+
 @contextmanager
 def reported(dep: Deployment) -> Iterator[None]:
-    """Prints the deployment's state (tests/deployment_report.py) when the test in it fails,
-    before the teardown removes what would explain the failure."""
+    """Makes ``dep`` one whose state a failing test's report shows (failure_reports)."""
+    ACTIVE.append(dep)
     try:
         yield
-    except BaseException:
-        from deployment_report import report
+    finally:
+        ACTIVE.remove(dep)
 
-        print(f"=== the deployment when the test failed\n{report(dep.config)}")
-        raise
+
+def failure_reports() -> list[str]:
+    """The state of every deployment up now (tests/deployment_report.py), for a failed test."""
+    from deployment_report import report
+
+    texts = []
+    for dep in ACTIVE:
+        try:
+            texts.append(report(dep.config))
+        except Exception as exc:  # the report must never hide the failure it is for
+            texts.append(f"(no report: {exc!r})")
+    return texts
 
 
 @contextmanager
