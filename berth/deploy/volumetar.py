@@ -34,6 +34,14 @@ from urllib.parse import quote
 SPOOL_IN_MEMORY = 16 * 2**20  # larger files spill to the helper's /tmp
 
 
+COPY_ATTEMPTS = 5
+
+
+def _unchanged(before: os.stat_result, after: os.stat_result) -> bool:
+    fields = ("st_size", "st_mtime_ns", "st_ctime_ns")
+    return all(getattr(before, f) == getattr(after, f) for f in fields)
+
+
 def _info(name: str, st: os.stat_result) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.uid, info.gid = st.st_uid, st.st_gid
@@ -52,7 +60,20 @@ def _add_file(tar: tarfile.TarFile, path: Path, name: str) -> None:
         st = os.fstat(handle.fileno())
         if not stat.S_ISREG(st.st_mode):  # replaced by something else since the listing
             return
-        shutil.copyfileobj(handle, copy, 2**20)
+        # A file rewritten in place while it is copied (truncated, then written) would give a
+        # copy that starts with one write and ends with the next: copied again while its size,
+        # mtime or ctime moved during the copy, a bounded number of times (the last copy is
+        # kept then: still a valid member, its size being the bytes read).
+        for attempt in range(COPY_ATTEMPTS):
+            if attempt:
+                handle.seek(0)
+                copy.seek(0)
+                copy.truncate()
+            shutil.copyfileobj(handle, copy, 2**20)
+            after = os.fstat(handle.fileno())
+            if _unchanged(st, after) and copy.tell() == after.st_size:
+                break
+            st = after
         info = _info(name, st)
         info.size = copy.tell()
         copy.seek(0)

@@ -82,3 +82,18 @@ def test_sqlite_copy_is_a_committed_state_while_a_transaction_is_open(tmp_path: 
     assert copy.execute("select name from users").fetchall() == [("alice",)]
     copy.close()
     assert (out.stat().st_mode & 0o777) == 0o600
+
+
+def test_a_file_that_never_settles_is_still_packed_whole(tmp_path: Path, monkeypatch):
+    """Every attempt sees the file change (a stat that never matches): the last copy is kept,
+    with its bytes, not an empty member."""
+    src = tmp_path / "volume"
+    src.mkdir()
+    (src / "busy.txt").write_text("x" * 1000)
+    monkeypatch.setattr(volumetar, "_unchanged", lambda before, after: False)
+    out = tmp_path / "out.tar"
+    volumetar.pack(src, out, set())
+    with tarfile.open(out) as tar:
+        member = tar.getmember("busy.txt")
+        assert member.size == 1000
+        assert tar.extractfile(member).read() == b"x" * 1000  # type: ignore[union-attr]
