@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import re
 import shutil
 import subprocess
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import docker
 import pytest
-import requests
+from deploy_session import login
 from deployment import Deployment, deployment
 from engine_reports import granted_capabilities
 from kernel_client import KernelClient
@@ -107,30 +106,6 @@ def wait_for_copy(engine: docker.DockerClient, names: list[str], timeout: float 
     raise AssertionError(f"the hub's copy of passwd lacks {names}:\n{text}")
 
 
-def login(dep: Deployment, user: str) -> requests.Session:
-    session = dep.session()
-    page = session.get(f"{dep.url}/hub/login", timeout=30)
-    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
-    form = {"username": user, "password": dep.passwords[user]}
-    if xsrf:
-        form["_xsrf"] = xsrf.group(1)
-    answer = session.post(f"{dep.url}/hub/login", data=form, timeout=30, allow_redirects=False)
-    assert answer.status_code == 302, answer.text[:500]
-    return session
-
-
-def wait_ready(dep: Deployment, user: str, timeout: float = 180, server: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    model: dict = {}
-    while time.monotonic() < deadline:
-        model = dep.api("GET", f"/hub/api/users/{user}").json()
-        found = (model.get("servers") or {}).get(server)
-        if found and found.get("ready"):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{user}/{server} did not become ready: {model}")
-
-
 def spawn_error(dep: Deployment, user: str) -> tuple[int, str]:
     answer = dep.api("POST", f"/hub/api/users/{user}/server")
     return answer.status_code, (answer.json() or {}).get("message", answer.text)
@@ -145,10 +120,10 @@ def test_a_user_logs_in_spawns_and_their_files_belong_to_their_host_account(
     dep: Deployment, accounts: None, engine: docker.DockerClient
 ) -> None:
     alice = pwd.getpwnam(ALICE)
-    session = login(dep, ALICE)
+    session = login(dep, ALICE, dep.passwords[ALICE])
     spawned = session.get(f"{dep.url}/hub/spawn", timeout=60, allow_redirects=False)
     assert spawned.status_code in (200, 302), spawned.text[:300]
-    wait_ready(dep, ALICE)
+    dep.wait_ready(ALICE)
     code = (
         "import os\n"
         "open(os.path.expanduser('~/from-notebook.txt'), 'w').write('hi')\n"
@@ -187,7 +162,7 @@ def test_a_named_server_is_a_container_of_its_own_with_the_same_home(
         answer = dep.api("POST", path)
         assert answer.status_code in (201, 202), answer.text
     for server in ("", "two"):
-        wait_ready(dep, ALICE, server=server)
+        dep.wait_ready(ALICE, server)
     found = {
         c.labels["berth.server"]: c
         for c in engine.containers.list(filters={"label": f"berth.user={ALICE}"})
