@@ -23,23 +23,18 @@ import pytest
 from deploy_session import login
 from deployment import Deployment, deployment
 from engine_reports import granted_capabilities
+from host_accounts import NEEDS_USERADD, host_accounts, run
 from kernel_client import KernelClient
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or not shutil.which("useradd"), reason="needs root and useradd"
-    ),
+    NEEDS_USERADD,
 ]
 
 RUN = uuid.uuid4().hex[:5]
 ALICE, BOB, ROOTISH, HOMELESS, NOBODY = (f"bsu{RUN}{c}" for c in "abrhn")
 GROUP, LINK, GONE = f"bsu{RUN}g", f"bsu{RUN}l", f"bsu{RUN}x"
 USERDB = "/run/berth-engine/userdb"
-
-
-def run(*argv: str) -> None:
-    subprocess.run(argv, check=True, capture_output=True, timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -58,39 +53,23 @@ def dep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
 @pytest.fixture(scope="module")
 def accounts(dep: Deployment, engine: docker.DockerClient) -> Iterator[None]:
     """Host accounts made after `berth up`; removed (with their homes) afterwards."""
-    made: list[str] = []
-    try:
-        run("groupadd", GROUP)
-        for name in (ALICE, BOB):
-            run("useradd", "--create-home", "--user-group", "--shell", "/bin/bash", name)
-            made.append(name)
-            Path(f"/home/{name}").chmod(0o700)
-        run("usermod", "--append", "--groups", GROUP, ALICE)
-        run("useradd", "--no-create-home", "--user-group", HOMELESS)
-        made.append(HOMELESS)
-        # a second name for uid 0, as a misconfigured directory might have (no password: locked)
-        run("useradd", "--non-unique", "--uid", "0", "--gid", "0", "--no-create-home", ROOTISH)
-        made.append(ROOTISH)
-        os.symlink("/etc", f"/home/{LINK}")
-        wait_for_copy(engine, [ALICE, BOB, HOMELESS, ROOTISH])
-        yield
-    finally:
-        for container in engine.containers.list(all=True, filters={"label": "berth.prefix"}):
-            if container.labels.get("berth.user", "").startswith(f"bsu{RUN}"):
-                container.remove(force=True)
-        for name in made:
-            if name == ROOTISH:  # its uid (0) runs processes: --force, and never --remove
-                subprocess.run(["userdel", "--force", name], capture_output=True, timeout=60)
-                continue
-            userdel = ["userdel", "--force", "--remove", name]
-            subprocess.run(userdel, capture_output=True, timeout=60)
-            shutil.rmtree(f"/home/{name}", ignore_errors=True)
-        if os.path.islink(f"/home/{LINK}"):
-            os.unlink(f"/home/{LINK}")
-        subprocess.run(["groupdel", GROUP], capture_output=True, timeout=60)
-        left = subprocess.run(["getent", "passwd"], capture_output=True, text=True).stdout
-        assert f"bsu{RUN}" not in left, "a test account was not removed"
-        assert not [p for p in os.listdir("/home") if p.startswith(f"bsu{RUN}")]
+    with host_accounts(f"bsu{RUN}") as host:
+        try:
+            host.add_group(GROUP)
+            for name in (ALICE, BOB):
+                host.add_user(name)
+            run("usermod", "--append", "--groups", GROUP, ALICE)
+            host.add_user(HOMELESS, home=False)
+            host.add_root_alias(ROOTISH)
+            os.symlink("/etc", f"/home/{LINK}")
+            wait_for_copy(engine, [ALICE, BOB, HOMELESS, ROOTISH])
+            yield
+        finally:  # before the accounts go: containers of theirs, and the link into /etc
+            for container in engine.containers.list(all=True, filters={"label": "berth.prefix"}):
+                if container.labels.get("berth.user", "").startswith(f"bsu{RUN}"):
+                    container.remove(force=True)
+            if os.path.islink(f"/home/{LINK}"):
+                os.unlink(f"/home/{LINK}")
 
 
 def wait_for_copy(engine: docker.DockerClient, names: list[str], timeout: float = 30) -> str:
