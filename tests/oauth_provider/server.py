@@ -86,12 +86,19 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- endpoints ------------------------------------------------------------------------------
 
-    def authorize_page(self, action: str, params: dict[str, str], error: str = "") -> None:
+    def authorize_refused(self, params: dict[str, str]) -> bool:
+        """Whether the request is refused; if so its error page is sent, never a redirect (the
+        client or its redirect_uri is what cannot be trusted)."""
         try:
             self.provider.check_authorize(params)
         except OAuthError as exc:
             self.record("authorize", exc.error)
             self.send_html(exc.status, f"<h1>{exc.error}</h1><p>{html.escape(exc.description)}")
+            return True
+        return False
+
+    def authorize_page(self, action: str, params: dict[str, str], error: str = "") -> None:
+        if self.authorize_refused(params):
             return
         self.record("authorize", "form" if not error else "unknown_user")
         hidden = "".join(
@@ -112,11 +119,7 @@ class Handler(BaseHTTPRequestHandler):
         )
 
     def authorize_submit(self, action: str, form: dict[str, str]) -> None:
-        try:
-            self.provider.check_authorize(form)
-        except OAuthError as exc:
-            self.record("authorize", exc.error)
-            self.send_html(exc.status, f"<h1>{exc.error}</h1><p>{html.escape(exc.description)}")
+        if self.authorize_refused(form):
             return
         back = {"state": form["state"]} if "state" in form else {}
         if form.get("action") == "deny":
