@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import os
 import pwd
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from guard_process import guard_process
 from host_accounts import NEEDS_USERADD, host_accounts
 from hub_harness import Hub
 from hub_marks import NEEDS_IMAGE, NEEDS_PROXY
@@ -51,25 +49,18 @@ def hub_and_guard_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     hub.network_name = f"{hub.prefix}-net"
     hub.spawner_config = SPAWNER_CONFIG.replace("WORKDIR", str(hub.workdir))
     log_path = hub.workdir / "guard.log"
-    argv = [sys.executable, "-m", "berth.guard", "--socket", str(hub.workdir / "guard.sock"),
-            "--prefix", hub.prefix, "--network", "bridge", "--home-root", "/home",
+    args = ["--prefix", hub.prefix, "--network", "bridge", "--home-root", "/home",
             "--user-db-from", "/etc", "--user-db-to", str(hub.workdir / "userdb")]  # fmt: skip
-    with log_path.open("wb") as log_file:
-        guard = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT)
-    with host_accounts(f"bsg{RUN}") as host:
+    with (
+        guard_process(hub.workdir / "guard.sock", log_path, args),
+        host_accounts(f"bsg{RUN}") as host,
+    ):
+        host.add_user(ALICE)  # after the guard started: its copy of the user db must follow
+        host.add_user(HOMELESS, home=False)
         try:
-            deadline = time.monotonic() + 30
-            while not (hub.workdir / "guard.sock").is_socket():
-                assert guard.poll() is None and time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.1)
-            host.add_user(ALICE)
-            host.add_user(HOMELESS, home=False)
             yield hub.start(), log_path
         finally:
             hub.cleanup()
-            guard.terminate()
-            guard.wait(timeout=10)
-            print(log_path.read_text())
             print(hub.log_tail())
 
 
