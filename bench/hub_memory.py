@@ -20,13 +20,13 @@ measured without building one (its byte-code is the checkout's, or made in memor
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import docker
+from process_memory import max_rss_mib
 
 # What berth up's rendered config sets that matters for memory: the spawner, the authenticator
 # (local accounts), the CLI's service with the admin role. No TLS: the proxy is inside.
@@ -62,13 +62,7 @@ SOURCE_SUFFIX = " + this checkout"
 
 def hub_rss_mib(container: docker.models.containers.Container) -> float:
     """VmRSS of the JupyterHub process (python; not tini, not the proxy's node)."""
-    script = (
-        "for s in /proc/[0-9]*/status; do c=$(tr '\\0' ' ' < ${s%status}cmdline 2>/dev/null);"
-        ' case "$c" in *python*jupyterhub*|*berth.deploy.hubapp*) grep VmRSS "$s";; esac; done'
-    )
-    code, output = container.exec_run(["bash", "-c", script])
-    values = [int(kb) for kb in re.findall(r"VmRSS:\s+(\d+) kB", output.decode())]
-    return max(values) / 1024 if code == 0 and values else float("nan")
+    return max_rss_mib(container, "*python*jupyterhub*|*berth.deploy.hubapp*")
 
 
 def start_once(

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import docker
 import requests
+from process_memory import max_rss_mib
 from standin_hub import StandInHub, standin_hub
 
 from berth.images.catalog import STACK
@@ -130,13 +131,7 @@ def container_memory_mib(container) -> float:
 
 def server_rss_mib(container) -> float:
     """VmRSS of the container's Jupyter server (the python process that is not tini/start)."""
-    script = (
-        "for s in /proc/[0-9]*/status; do c=$(tr '\\0' ' ' < ${s%status}cmdline 2>/dev/null);"
-        ' case "$c" in *jupyter*) grep VmRSS "$s";; esac; done'
-    )
-    code, output = container.exec_run(["bash", "-c", script])
-    values = [int(kb) for kb in re.findall(r"VmRSS:\s+(\d+) kB", output.decode())]
-    return max(values) / 1024 if code == 0 and values else float("nan")
+    return max_rss_mib(container, "*jupyter*")
 
 
 def server_cpu_s(container) -> float:

@@ -29,34 +29,44 @@ def _san(name: str) -> x509.GeneralName:
         return x509.DNSName(name)
 
 
-def self_signed(names: list[str], now: dt.datetime | None = None) -> KeyPair:
-    """A P-256 certificate valid for every DNS name and IP address in `names` (first = CN)."""
-    if not names:
-        raise ValueError("a certificate needs at least one name")
-    now = now or dt.datetime.now(dt.UTC)
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0][:64])])
-    cert = (
+def self_signed_builder(
+    key: ec.EllipticCurvePrivateKey, common_name: str, days: float, now: dt.datetime
+) -> x509.CertificateBuilder:
+    """Subject and issuer `common_name`, valid from 5 minutes before `now` (a peer's clock may
+    be a little behind) for `days`; the caller adds its extensions and signs with `key`."""
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=VALID_DAYS))
+        .not_valid_after(now + dt.timedelta(days=days))
+    )
+
+
+def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """The key as unencrypted PKCS#8 PEM (the files holding it are private instead)."""
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def self_signed(names: list[str], now: dt.datetime | None = None) -> KeyPair:
+    """A P-256 certificate valid for every DNS name and IP address in `names` (first = CN)."""
+    if not names:
+        raise ValueError("a certificate needs at least one name")
+    now = now or dt.datetime.now(dt.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        self_signed_builder(key, names[0][:64], VALID_DAYS, now)
         .add_extension(x509.SubjectAlternativeName([_san(n) for n in dict.fromkeys(names)]), False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(key, hashes.SHA256())
     )
-    return KeyPair(
-        cert.public_bytes(serialization.Encoding.PEM),
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
+    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), key_pem(key))
 
 
 def check_pair(cert_pem: bytes, key_pem: bytes, source: str) -> None:

@@ -34,6 +34,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from berth import tls
+
 PEBBLE = shutil.which("pebble")
 CHALLTESTSRV = shutil.which("pebble-challtestsrv")
 DIRECTORY_PORT, MANAGEMENT_PORT = 14000, 15000
@@ -60,15 +62,8 @@ def directory_ca(workdir: Path, names: list[str]) -> tuple[Path, Path, Path]:
     """(ca.pem, cert.pem, key.pem): a CA and Pebble's own HTTPS certificate for `names`."""
     now = dt.datetime.now(dt.UTC)
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "berth test directory CA")])
     ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
+        tls.self_signed_builder(ca_key, "berth test directory CA", 1, now)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
@@ -81,7 +76,7 @@ def directory_ca(workdir: Path, names: list[str]) -> tuple[Path, Path, Path]:
     leaf = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-        .issuer_name(ca_name)
+        .issuer_name(ca.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
@@ -92,13 +87,7 @@ def directory_ca(workdir: Path, names: list[str]) -> tuple[Path, Path, Path]:
     paths = workdir / "ca.pem", workdir / "pebble-cert.pem", workdir / "pebble-key.pem"
     paths[0].write_bytes(_pem(ca))
     paths[1].write_bytes(_pem(leaf))
-    paths[2].write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    paths[2].write_bytes(tls.key_pem(key))
     return paths
 
 

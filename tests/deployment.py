@@ -147,7 +147,12 @@ class Deployment:
         path = f"/hub/api/users/{user}/servers/{name}" if name else f"/hub/api/users/{user}/server"
         answer = self.api("POST", path)
         assert answer.status_code in (201, 202), answer.text
+        self.wait_ready(user, name, timeout)
+
+    def wait_ready(self, user: str, name: str = "", timeout: float = 180) -> None:
+        """Until the hub reports the server ready (one started by the API or a browser)."""
         deadline = time.monotonic() + timeout
+        model: dict[str, Any] = {}
         while time.monotonic() < deadline:
             model = self.api("GET", f"/hub/api/users/{user}").json()
             server = (model.get("servers") or {}).get(name)

@@ -19,7 +19,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID, ObjectIdentifier
+from cryptography.x509.oid import ObjectIdentifier
+
+from berth import tls
 
 CHALLENGE = "tls-alpn-01"
 PROTOCOL = "acme-tls/1"
@@ -38,15 +40,8 @@ def challenge_pem(name: str, key_authorization: str) -> bytes:
     """A fresh key and the self-signed challenge certificate for `name`, in one PEM."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "berth-acme tls-alpn-01")])
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
+        tls.self_signed_builder(key, "berth-acme tls-alpn-01", 1, now)
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
         .add_extension(
             x509.UnrecognizedExtension(ACME_IDENTIFIER, acme_identifier(key_authorization)),
@@ -54,10 +49,7 @@ def challenge_pem(name: str, key_authorization: str) -> bytes:
         )
         .sign(key, hashes.SHA256())
     )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return key_pem + cert.public_bytes(serialization.Encoding.PEM)
+    return tls.key_pem(key) + cert.public_bytes(serialization.Encoding.PEM)
 
 
 def challenge_path(directory: Path, name: str) -> Path:

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import re
 
+from berth.config.errors import LineError
+
 _KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class EnvFileError(ValueError):
-    def __init__(self, source: str, line: int, message: str) -> None:
-        super().__init__(f"{source}:{line}: {message}")
-        self.source = source
-        self.line = line
-        self.message = message
+class EnvFileError(LineError):
+    """A bad line in an env file (its value is never part of the message)."""
 
 
 def parse_env_file(text: str, source: str = "env file") -> dict[str, str]:

@@ -11,6 +11,16 @@ from berth.errors import BerthError
 MAX_SHOWN = 8
 
 
+class LineError(ValueError):
+    """A bad line in a small config file of its own; ``str()`` reads ``FILE:LINE: message``."""
+
+    def __init__(self, source: str, line: int, message: str) -> None:
+        super().__init__(f"{source}:{line}: {message}")
+        self.source = source
+        self.line = line
+        self.message = message
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong: where (``limits.memory``, line 12) and what was expected."""

@@ -9,17 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from berth.config.errors import LineError
 from berth.config.fields import check_account_name
 
 
-class UserlistError(ValueError):
-    """A bad line in a userlist file; ``str()`` reads ``FILE:LINE: what is wrong``."""
-
-    def __init__(self, source: str, line: int, message: str) -> None:
-        super().__init__(f"{source}:{line}: {message}")
-        self.source = source
-        self.line = line
-        self.message = message
+class UserlistError(LineError):
+    """A bad line in a userlist file."""
 
 
 @dataclass(frozen=True)

@@ -34,20 +34,12 @@ def proxy() -> bool:
     connection = http.client.HTTPSConnection(
         "127.0.0.1", layout.PROXY_PORT, timeout=3, context=context
     )
-    try:
-        connection.request("GET", "/hub/health")
-        return connection.getresponse().status > 0
-    finally:
-        connection.close()
+    return _status(connection, "/hub/health") > 0
 
 
 def acme() -> bool:
     connection = http.client.HTTPConnection("127.0.0.1", layout.ACME_HTTP_PORT, timeout=3)
-    try:
-        connection.request("GET", "/")
-        return connection.getresponse().status == 301
-    finally:
-        connection.close()
+    return _status(connection, "/") == 301
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -62,20 +54,19 @@ class _UnixConnection(http.client.HTTPConnection):
 
 
 def engine() -> bool:
-    connection = _UnixConnection(layout.ENGINE_SOCKET)
-    try:
-        connection.request("GET", "/_ping")
-        return connection.getresponse().status == 200
-    finally:
-        connection.close()
+    return _status(_UnixConnection(layout.ENGINE_SOCKET), "/_ping") == 200
 
 
 def backup() -> bool:
     """berth-backup reaches the engine through the host's socket."""
-    connection = _UnixConnection(layout.HOST_DOCKER_SOCKET)
+    return _status(_UnixConnection(layout.HOST_DOCKER_SOCKET), "/_ping") == 200
+
+
+def _status(connection: http.client.HTTPConnection, path: str) -> int:
+    """The status of GET `path` on `connection`, which is closed afterwards."""
     try:
-        connection.request("GET", "/_ping")
-        return connection.getresponse().status == 200
+        connection.request("GET", path)
+        return connection.getresponse().status
     finally:
         connection.close()
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import cast
 
 import docker
-from docker.errors import APIError, ImageNotFound, NotFound
+from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
 from berth import engine_client, ports
@@ -127,11 +127,3 @@ def list_running(client: docker.DockerClient) -> list[Listed]:
         mount = container.labels.get(LABEL_RUN_MOUNT, "")
         rows.append(Listed(str(container.name), image, container.status, url, mount))
     return rows
-
-
-def image_present(client: docker.DockerClient, image: str) -> bool:
-    try:
-        client.images.get(image)
-    except ImageNotFound:
-        return False
-    return True

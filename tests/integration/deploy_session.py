@@ -1,6 +1,7 @@
-"""A running `berth up` deployment as its users meet it, for test_deploy.py and
-test_deploy_restarts.py: the login form, a user's files through the contents API, the hub's
-REST API while a restarted hub comes back, and alice as several tests expect her.
+"""A running `berth up` deployment as its users meet it, for test_deploy.py,
+test_deploy_restarts.py and test_deploy_system_users.py: the login form, a user's files through
+the contents API, the hub's REST API while a restarted hub comes back, and alice as several
+tests expect her.
 """
 
 from __future__ import annotations

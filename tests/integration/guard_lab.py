@@ -9,7 +9,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from typing import Any
 
 import docker
 import pytest
+from guard_process import guard_process
 
 from berth.spawner import specs
 
@@ -54,24 +54,14 @@ def guard_socket(
     (workdir / "shared").mkdir()
     socket_path = workdir / "docker.sock"
     log_path = workdir / "guard.log"
-    argv = [
-        sys.executable, "-m", "berth.guard", "--socket", str(socket_path), "--prefix", PREFIX,
-        "--network", "bridge", "--allow-bind", str(workdir / "shared"),
-        "--upstream", f"unix://{ENGINE_SOCKET}",
-    ]  # fmt: skip
-    with log_path.open("wb") as log_file:
-        # The socket group is the engine socket's, as the hub container gets it via group_add.
-        process = subprocess.Popen(
-            argv, stdout=log_file, stderr=subprocess.STDOUT, group=socket_gid
-        )
-    try:
-        wait_for_socket(socket_path, process, 30)
-        yield socket_path
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        remove_test_objects(docker_client)
-        print(log_path.read_text())
+    args = ["--prefix", PREFIX, "--network", "bridge", "--allow-bind", str(workdir / "shared"),
+            "--upstream", f"unix://{ENGINE_SOCKET}"]  # fmt: skip
+    # The socket group is the engine socket's, as the hub container gets it via group_add.
+    with guard_process(socket_path, log_path, args, group=socket_gid):
+        try:
+            yield socket_path
+        finally:
+            remove_test_objects(docker_client)
 
 
 def remove_test_objects(client: Any) -> None:

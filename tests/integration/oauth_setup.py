@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from threading import Thread
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -117,6 +117,11 @@ def tar_of(files: dict[str, bytes]) -> bytes:
             100,
         )
         tar.addfile(directory)
+        subdirs = sorted({str(parent) for name in files for parent in PurePosixPath(name).parents})
+        for name in subdirs[1:]:  # [0] is "."
+            info = tarfile.TarInfo(f"{directory.name}/{name}")
+            info.type, info.mode, info.uid, info.gid = tarfile.DIRTYPE, 0o755, 1000, 100
+            tar.addfile(info)
         for name, data in files.items():
             info = tarfile.TarInfo(f"{directory.name}/{name}")
             info.size, info.mode, info.uid, info.gid = len(data), 0o644, 1000, 100
@@ -138,7 +143,8 @@ def provider_container(
         stale.remove(force=True)
     container = client.containers.create(
         PROVIDER_IMAGE,
-        ["python3", f"{PROVIDER_DIR}/oauth_provider.py", "--config", f"{PROVIDER_DIR}/config.json"],
+        ["python3", "-m", "oauth_provider", "--config", f"{PROVIDER_DIR}/config.json"],
+        environment={"PYTHONPATH": PROVIDER_DIR},
         name=PROVIDER_NAME,
         hostname=PROVIDER_NAME,
         network=network,
@@ -150,8 +156,9 @@ def provider_container(
         detach=True,
     )
     try:
-        script = Path(oauth_provider.__file__).read_bytes()
-        archive = tar_of({"oauth_provider.py": script, "config.json": json.dumps(config).encode()})
+        package = Path(oauth_provider.__file__).parent
+        files = {f"oauth_provider/{p.name}": p.read_bytes() for p in package.glob("*.py")}
+        archive = tar_of({**files, "config.json": json.dumps(config).encode()})
         assert container.put_archive("/tmp", archive)
         container.start()
         provider = Provider(f"http://127.0.0.1:{published}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import re
 import shutil
 import subprocess
 import time
@@ -21,26 +20,21 @@ from pathlib import Path
 
 import docker
 import pytest
-import requests
+from deploy_session import login
 from deployment import Deployment, deployment
 from engine_reports import granted_capabilities
+from host_accounts import NEEDS_USERADD, host_accounts, run
 from kernel_client import KernelClient
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or not shutil.which("useradd"), reason="needs root and useradd"
-    ),
+    NEEDS_USERADD,
 ]
 
 RUN = uuid.uuid4().hex[:5]
 ALICE, BOB, ROOTISH, HOMELESS, NOBODY = (f"bsu{RUN}{c}" for c in "abrhn")
 GROUP, LINK, GONE = f"bsu{RUN}g", f"bsu{RUN}l", f"bsu{RUN}x"
 USERDB = "/run/berth-engine/userdb"
-
-
-def run(*argv: str) -> None:
-    subprocess.run(argv, check=True, capture_output=True, timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -59,39 +53,23 @@ def dep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
 @pytest.fixture(scope="module")
 def accounts(dep: Deployment, engine: docker.DockerClient) -> Iterator[None]:
     """Host accounts made after `berth up`; removed (with their homes) afterwards."""
-    made: list[str] = []
-    try:
-        run("groupadd", GROUP)
-        for name in (ALICE, BOB):
-            run("useradd", "--create-home", "--user-group", "--shell", "/bin/bash", name)
-            made.append(name)
-            Path(f"/home/{name}").chmod(0o700)
-        run("usermod", "--append", "--groups", GROUP, ALICE)
-        run("useradd", "--no-create-home", "--user-group", HOMELESS)
-        made.append(HOMELESS)
-        # a second name for uid 0, as a misconfigured directory might have (no password: locked)
-        run("useradd", "--non-unique", "--uid", "0", "--gid", "0", "--no-create-home", ROOTISH)
-        made.append(ROOTISH)
-        os.symlink("/etc", f"/home/{LINK}")
-        wait_for_copy(engine, [ALICE, BOB, HOMELESS, ROOTISH])
-        yield
-    finally:
-        for container in engine.containers.list(all=True, filters={"label": "berth.prefix"}):
-            if container.labels.get("berth.user", "").startswith(f"bsu{RUN}"):
-                container.remove(force=True)
-        for name in made:
-            if name == ROOTISH:  # its uid (0) runs processes: --force, and never --remove
-                subprocess.run(["userdel", "--force", name], capture_output=True, timeout=60)
-                continue
-            userdel = ["userdel", "--force", "--remove", name]
-            subprocess.run(userdel, capture_output=True, timeout=60)
-            shutil.rmtree(f"/home/{name}", ignore_errors=True)
-        if os.path.islink(f"/home/{LINK}"):
-            os.unlink(f"/home/{LINK}")
-        subprocess.run(["groupdel", GROUP], capture_output=True, timeout=60)
-        left = subprocess.run(["getent", "passwd"], capture_output=True, text=True).stdout
-        assert f"bsu{RUN}" not in left, "a test account was not removed"
-        assert not [p for p in os.listdir("/home") if p.startswith(f"bsu{RUN}")]
+    with host_accounts(f"bsu{RUN}") as host:
+        try:
+            host.add_group(GROUP)
+            for name in (ALICE, BOB):
+                host.add_user(name)
+            run("usermod", "--append", "--groups", GROUP, ALICE)
+            host.add_user(HOMELESS, home=False)
+            host.add_root_alias(ROOTISH)
+            os.symlink("/etc", f"/home/{LINK}")
+            wait_for_copy(engine, [ALICE, BOB, HOMELESS, ROOTISH])
+            yield
+        finally:  # before the accounts go: containers of theirs, and the link into /etc
+            for container in engine.containers.list(all=True, filters={"label": "berth.prefix"}):
+                if container.labels.get("berth.user", "").startswith(f"bsu{RUN}"):
+                    container.remove(force=True)
+            if os.path.islink(f"/home/{LINK}"):
+                os.unlink(f"/home/{LINK}")
 
 
 def wait_for_copy(engine: docker.DockerClient, names: list[str], timeout: float = 30) -> str:
@@ -105,30 +83,6 @@ def wait_for_copy(engine: docker.DockerClient, names: list[str], timeout: float 
             return text
         time.sleep(0.5)
     raise AssertionError(f"the hub's copy of passwd lacks {names}:\n{text}")
-
-
-def login(dep: Deployment, user: str) -> requests.Session:
-    session = dep.session()
-    page = session.get(f"{dep.url}/hub/login", timeout=30)
-    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
-    form = {"username": user, "password": dep.passwords[user]}
-    if xsrf:
-        form["_xsrf"] = xsrf.group(1)
-    answer = session.post(f"{dep.url}/hub/login", data=form, timeout=30, allow_redirects=False)
-    assert answer.status_code == 302, answer.text[:500]
-    return session
-
-
-def wait_ready(dep: Deployment, user: str, timeout: float = 180, server: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    model: dict = {}
-    while time.monotonic() < deadline:
-        model = dep.api("GET", f"/hub/api/users/{user}").json()
-        found = (model.get("servers") or {}).get(server)
-        if found and found.get("ready"):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{user}/{server} did not become ready: {model}")
 
 
 def spawn_error(dep: Deployment, user: str) -> tuple[int, str]:
@@ -145,10 +99,10 @@ def test_a_user_logs_in_spawns_and_their_files_belong_to_their_host_account(
     dep: Deployment, accounts: None, engine: docker.DockerClient
 ) -> None:
     alice = pwd.getpwnam(ALICE)
-    session = login(dep, ALICE)
+    session = login(dep, ALICE, dep.passwords[ALICE])
     spawned = session.get(f"{dep.url}/hub/spawn", timeout=60, allow_redirects=False)
     assert spawned.status_code in (200, 302), spawned.text[:300]
-    wait_ready(dep, ALICE)
+    dep.wait_ready(ALICE)
     code = (
         "import os\n"
         "open(os.path.expanduser('~/from-notebook.txt'), 'w').write('hi')\n"
@@ -187,7 +141,7 @@ def test_a_named_server_is_a_container_of_its_own_with_the_same_home(
         answer = dep.api("POST", path)
         assert answer.status_code in (201, 202), answer.text
     for server in ("", "two"):
-        wait_ready(dep, ALICE, server=server)
+        dep.wait_ready(ALICE, server)
     found = {
         c.labels["berth.server"]: c
         for c in engine.containers.list(filters={"label": f"berth.user={ALICE}"})

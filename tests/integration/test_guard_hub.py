@@ -7,14 +7,12 @@ post_start_cmd exec, readiness, poll, stop and remove) must work with nothing re
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from engine_reports import granted_capabilities
+from guard_process import guard_process
 from hub_harness import Hub
 from hub_marks import HUB_MARKS
 
@@ -41,24 +39,15 @@ def hub_and_guard_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     socket_path = hub.workdir / "guard.sock"
     log_path = hub.workdir / "guard.log"
     hub.spawner_config = SPAWNER_CONFIG.replace("GUARD_SOCKET", str(socket_path))
-    argv = [sys.executable, "-m", "berth.guard", "--socket", str(socket_path),
-            "--prefix", hub.prefix, "--network", "bridge",
+    args = ["--prefix", hub.prefix, "--network", "bridge",
             # the engine under test (Podman's socket under `scripts/test.sh --engine podman`)
             "--upstream", os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")]  # fmt: skip
-    with log_path.open("wb") as log_file:
-        guard = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while not socket_path.is_socket():
-            assert guard.poll() is None and time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.1)
-        yield hub.start(), log_path
-    finally:
-        hub.cleanup()
-        guard.terminate()
-        guard.wait(timeout=10)
-        print(log_path.read_text())
-        print(hub.log_tail())
+    with guard_process(socket_path, log_path, args):
+        try:
+            yield hub.start(), log_path
+        finally:
+            hub.cleanup()
+            print(hub.log_tail())
 
 
 @pytest.mark.parametrize("user", ["alice", "sudoer"])

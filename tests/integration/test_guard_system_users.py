@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from guard_process import guard_process
+from host_accounts import NEEDS_USERADD, host_accounts
 from hub_harness import Hub
 from hub_marks import NEEDS_IMAGE, NEEDS_PROXY
 
@@ -26,9 +24,7 @@ pytestmark = [
     pytest.mark.integration,
     NEEDS_IMAGE,
     NEEDS_PROXY,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or not shutil.which("useradd"), reason="needs root and useradd"
-    ),
+    NEEDS_USERADD,
 ]
 
 RUN = uuid.uuid4().hex[:5]
@@ -46,10 +42,6 @@ c.SystemUserSpawner.check_host_home = False
 """
 
 
-def run(*argv: str) -> None:
-    subprocess.run(argv, check=True, capture_output=True, timeout=60)
-
-
 @pytest.fixture(scope="module")
 def hub_and_guard_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hub, Path]]:
     hub = Hub(tmp_path_factory.mktemp("hub-sysusers-guard"), spawner="berth-system-users")
@@ -57,32 +49,19 @@ def hub_and_guard_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     hub.network_name = f"{hub.prefix}-net"
     hub.spawner_config = SPAWNER_CONFIG.replace("WORKDIR", str(hub.workdir))
     log_path = hub.workdir / "guard.log"
-    argv = [sys.executable, "-m", "berth.guard", "--socket", str(hub.workdir / "guard.sock"),
-            "--prefix", hub.prefix, "--network", "bridge", "--home-root", "/home",
+    args = ["--prefix", hub.prefix, "--network", "bridge", "--home-root", "/home",
             "--user-db-from", "/etc", "--user-db-to", str(hub.workdir / "userdb")]  # fmt: skip
-    made: list[str] = []
-    with log_path.open("wb") as log_file:
-        guard = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while not (hub.workdir / "guard.sock").is_socket():
-            assert guard.poll() is None and time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.1)
-        run("useradd", "--create-home", "--user-group", ALICE)
-        made.append(ALICE)
-        Path(f"/home/{ALICE}").chmod(0o700)
-        run("useradd", "--no-create-home", "--user-group", HOMELESS)
-        made.append(HOMELESS)
-        yield hub.start(), log_path
-    finally:
-        hub.cleanup()
-        guard.terminate()
-        guard.wait(timeout=10)
-        for name in made:
-            subprocess.run(["userdel", "--force", "--remove", name], capture_output=True)
-            shutil.rmtree(f"/home/{name}", ignore_errors=True)
-        print(log_path.read_text())
-        print(hub.log_tail())
+    with (
+        guard_process(hub.workdir / "guard.sock", log_path, args),
+        host_accounts(f"bsg{RUN}") as host,
+    ):
+        host.add_user(ALICE)  # after the guard started: its copy of the user db must follow
+        host.add_user(HOMELESS, home=False)
+        try:
+            yield hub.start(), log_path
+        finally:
+            hub.cleanup()
+            print(hub.log_tail())
 
 
 def test_an_account_made_after_the_guard_started_spawns_and_owns_its_files(

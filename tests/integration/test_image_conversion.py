@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import re
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -34,20 +33,22 @@ REPORT = notebook(
 )
 
 
-@pytest.fixture(scope="module")
-def server(docker_client: Any, run_container_module: Any) -> Iterator[Server]:
-    running = start_server(run_container_module, stack_image(docker_client, "base-notebook"))
+def server_with_report(run_container: Any, image: str) -> Server:
+    """A server of `image` that has executed REPORT (work/report.executed.ipynb)."""
+    running = start_server(run_container, image)
     executed = execute_notebook(running, "report.ipynb", REPORT)
     assert outputs_text(executed) == ["total 12\n", "{'mean': 4.0}"]
-    yield running
+    return running
 
 
 @pytest.fixture(scope="module")
-def minimal_server(docker_client: Any, run_container_module: Any) -> Iterator[Server]:
-    running = start_server(run_container_module, stack_image(docker_client, "minimal-notebook"))
-    executed = execute_notebook(running, "report.ipynb", REPORT)
-    assert outputs_text(executed) == ["total 12\n", "{'mean': 4.0}"]
-    yield running
+def server(docker_client: Any, run_container_module: Any) -> Server:
+    return server_with_report(run_container_module, stack_image(docker_client, "base-notebook"))
+
+
+@pytest.fixture(scope="module")
+def minimal_server(docker_client: Any, run_container_module: Any) -> Server:
+    return server_with_report(run_container_module, stack_image(docker_client, "minimal-notebook"))
 
 
 def export_bytes(server: Server, exporter: str) -> bytes:

@@ -1,4 +1,4 @@
-"""OAuth logins through a real `berth up` hub, against a local provider (tests/oauth_provider.py).
+"""OAuth logins through a real `berth up` hub, against a local provider (tests/oauth_provider/).
 
 The provider runs as the container `berth-test-oauth` (image berth/hub, which has Python) on
 the deployment's own network, with its port published on 127.0.0.1 only:
@@ -17,6 +17,7 @@ can run alone, and looks only at the provider's events since its own login.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import secrets
 from collections.abc import Iterator
@@ -137,7 +138,7 @@ def test_the_provider_refuses_what_a_real_one_refuses():
     callback = "https://hub.test/hub/oauth_callback"
     config = provider_config("right-secret", callback, "http://issuer.test")
     verifier = secrets.token_urlsafe(48)
-    challenge = oauth_provider.b64url(oauth_provider.hashlib.sha256(verifier.encode()).digest())
+    challenge = oauth_provider.b64url(hashlib.sha256(verifier.encode()).digest())
     params = {
         "client_id": CLIENT_ID,
         "redirect_uri": callback,

@@ -9,7 +9,7 @@ admin by group; a user in no allowed group refused; an unverified address refuse
 client secret answered with a page that says so (not a 500); an expired access token sending the
 user back to the login.
 
-tests/integration/test_oauth.py keeps the hand-written provider (tests/oauth_provider.py) for
+tests/integration/test_oauth.py keeps the hand-written provider (tests/oauth_provider/) for
 what this one cannot play: GitHub's API, and the OIDC deployment under `berth up` (its secret
 handling and the hub reaching the provider over the Docker network).
 """

@@ -7,7 +7,6 @@ afterwards. Needs root (useradd), the image and configurable-http-proxy.
 from __future__ import annotations
 
 import contextlib
-import os
 import pwd
 import re
 import shutil
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from host_accounts import NEEDS_USERADD, host_accounts, run
 from hub_harness import Hub
 from hub_marks import NEEDS_IMAGE, NEEDS_PROXY
 
@@ -25,9 +25,7 @@ pytestmark = [
     pytest.mark.integration,
     NEEDS_IMAGE,
     NEEDS_PROXY,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or not shutil.which("useradd"), reason="needs root and useradd"
-    ),
+    NEEDS_USERADD,
 ]
 
 RUN = uuid.uuid4().hex[:6]
@@ -44,38 +42,18 @@ c.SystemUserSpawner.pull_policy = "never"
 """
 
 
-def run(*argv: str) -> None:
-    subprocess.run(argv, check=True, capture_output=True, timeout=60)
-
-
 @pytest.fixture(scope="module")
 def accounts() -> Iterator[None]:
-    made: list[str] = []
-    try:
-        run("groupadd", GROUP)
+    with host_accounts(f"berthsu-{RUN}-") as host:
+        host.add_group(GROUP)
         for name in (ALICE, BOB):
-            run("useradd", "--create-home", "--user-group", "--shell", "/bin/bash", name)
-            made.append(name)
+            host.add_user(name)
         run("usermod", "--append", "--groups", GROUP, ALICE)
-        # a second name for uid 0, as a misconfigured directory might have (no password: locked)
-        run("useradd", "--non-unique", "--uid", "0", "--gid", "0", "--no-create-home", ROOTISH)
-        made.append(ROOTISH)
+        host.add_root_alias(ROOTISH)
         subprocess.run(
             ["chpasswd"], input=f"{ALICE}:{PASSWORD}\n", text=True, check=True, timeout=30
         )
-        for name in (ALICE, BOB):
-            Path(f"/home/{name}").chmod(0o700)
         yield
-    finally:
-        for name in made:
-            if name == ROOTISH:  # its uid (0) runs processes: userdel needs --force, no --remove
-                subprocess.run(["userdel", "--force", name], capture_output=True, timeout=60)
-                continue
-            subprocess.run(["userdel", "--remove", name], capture_output=True, timeout=60)
-            shutil.rmtree(f"/home/{name}", ignore_errors=True)  # files the tests put there
-        left = subprocess.run(["getent", "passwd"], capture_output=True, text=True).stdout
-        assert f"berthsu-{RUN}-" not in left, "a test account was not removed"
-        subprocess.run(["groupdel", GROUP], capture_output=True, timeout=60)
 
 
 @pytest.fixture(scope="module")

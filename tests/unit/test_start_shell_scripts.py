@@ -84,10 +84,9 @@ def test_hooks_run_sorted_sourced_or_executed(tmp_path: Path) -> None:
     ), result.stderr
 
 
-@pytest.mark.parametrize("body", ["return 3\n", "false\n", "(exit 4)\n"])
-def test_a_failing_sourced_hook_is_logged_and_the_next_ones_run(tmp_path: Path, body: str) -> None:
-    """docker-stacks' rule, which hooks written for its images rely on: log, carry on."""
-    directory = hooks(
+def bad_hook_between_good_ones(tmp_path: Path, body: str) -> Path:
+    """Sourced hooks: one that prints ok, `body` as 20-bad.sh, then one that prints next."""
+    return hooks(
         tmp_path / "d",
         {
             "10-ok.sh": ("echo ok\n", 0o644),
@@ -95,6 +94,12 @@ def test_a_failing_sourced_hook_is_logged_and_the_next_ones_run(tmp_path: Path, 
             "30-next.sh": ("echo next\n", 0o644),
         },
     )
+
+
+@pytest.mark.parametrize("body", ["return 3\n", "false\n", "(exit 4)\n"])
+def test_a_failing_sourced_hook_is_logged_and_the_next_ones_run(tmp_path: Path, body: str) -> None:
+    """docker-stacks' rule, which hooks written for its images rely on: log, carry on."""
+    directory = bad_hook_between_good_ones(tmp_path, body)
     result = source_hooks(directory, "echo command")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["ok", "next", "command"]
@@ -115,14 +120,7 @@ def test_a_failing_sourced_hook_is_logged_and_the_next_ones_run(tmp_path: Path, 
 def test_a_sourced_hook_that_ends_the_shell_is_named(
     tmp_path: Path, body: str, status: int
 ) -> None:
-    directory = hooks(
-        tmp_path / "d",
-        {
-            "10-ok.sh": ("echo ok\n", 0o644),
-            "20-bad.sh": (body, 0o644),
-            "30-next.sh": ("echo next\n", 0o644),
-        },
-    )
+    directory = bad_hook_between_good_ones(tmp_path, body)
     result = source_hooks(directory, "echo command")
     assert result.returncode == status
     assert result.stdout.splitlines() == ["ok"]
