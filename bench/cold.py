@@ -47,6 +47,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+from cold_fresh import fresh_cold_path  # noqa: E402
 from swarm_cluster import (  # noqa: E402
     ENGINE_PORT,
     NODE_IMAGE,
@@ -217,6 +218,26 @@ def build(
         print(f"  {name:<66} {seconds:7.1f} s", flush=True)
 
 
+def login(url: str, user: str, password: str) -> float:
+    """Seconds from the login form to the user's JupyterLab page answering (the spawn
+    included), over the bench's own bridge."""
+    started = time.perf_counter()
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = False  # the deployment's self-signed certificate
+    page = session.get(f"{url}/hub/login", timeout=60)
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+    form = {"username": user, "password": password, "_xsrf": xsrf[1] if xsrf else ""}
+    answer = session.post(f"{url}/hub/login?next=%2Fhub%2Fspawn", data=form, timeout=60)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        answer = session.get(f"{url}/user/{user}/lab", timeout=60)
+        if answer.status_code == 200 and "JupyterLab" in answer.text:
+            return time.perf_counter() - started
+        time.sleep(0.5)
+    raise RuntimeError(f"no JupyterLab for {user} in 240 s: {answer.status_code}")
+
+
 def up_and_login(engine: EmptyEngine, tree: Path, phases: Phases) -> None:
     """`berth up` against the engine (its images built by the phase before), then a scripted
     login of the admin with the one-time password `berth up` printed, until the user's
@@ -240,25 +261,8 @@ def up_and_login(engine: EmptyEngine, tree: Path, phases: Phases) -> None:
         if match is None:
             raise RuntimeError(f"no admin password in berth up's output:\n{up.stderr[-2000:]}")
         user, password = match[1], match[2]
-        started = time.perf_counter()
-        url = f"https://{engine.address}:{port}"  # the bench's own bridge
-        session = requests.Session()
-        session.trust_env = False
-        session.verify = False  # the deployment's self-signed certificate (names 127.0.0.1)
-        page = session.get(f"{url}/hub/login", timeout=60)
-        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
-        form = {"username": user, "password": password, "_xsrf": xsrf[1] if xsrf else ""}
-        answer = session.post(f"{url}/hub/login?next=%2Fhub%2Fspawn", data=form, timeout=60)
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            answer = session.get(f"{url}/user/{user}/lab", timeout=60)
-            if answer.status_code == 200 and "JupyterLab" in answer.text:
-                break
-            time.sleep(0.5)
-        else:
-            raise RuntimeError(f"no JupyterLab for {user} in 240 s: {answer.status_code}")
         phases.append(("login → the user's JupyterLab answers (spawn included)",
-                       time.perf_counter() - started))  # fmt: skip
+                       login(f"https://{engine.address}:{port}", user, password)))  # fmt: skip
         subprocess.run(
             [sys.executable, "-m", "berth", "down"], cwd=workdir, env=env,
             capture_output=True, timeout=300, check=False,
@@ -292,6 +296,12 @@ def main() -> None:
     )
     parser.add_argument("--skip-host", action="store_true")
     parser.add_argument(
+        "--fresh-host",
+        action="store_true",
+        help="instead: README's first command on a fresh Debian 12 system in a container "
+        "(bench/cold_fresh.py), from this checkout's HEAD (or --before's commit)",
+    )
+    parser.add_argument(
         "--log",
         type=Path,
         metavar="DIR",
@@ -300,6 +310,18 @@ def main() -> None:
     args = parser.parse_args()  # fmt: skip
     urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     host = docker.from_env(timeout=300)
+    if args.fresh_host:
+        if args.log:
+            args.log.mkdir(parents=True, exist_ok=True)
+        commit = args.before or "HEAD"
+        phases = fresh_cold_path(host, ROOT, commit, args.log / "fresh.log" if args.log else None,
+                                 login)  # fmt: skip
+        print(f"\ncold path on a fresh Debian 12 system, {commit}:")
+        for name, seconds in phases:
+            print(f"  {name:<66} {seconds:7.1f} s" if seconds else f"  {name}")
+        total = sum(s for name, s in phases if name.startswith(("README", "login")))
+        print(f"  {'total: README command + login':<66} {total:7.1f} s", flush=True)
+        return
     ensure_node_image(host)
     with tempfile.TemporaryDirectory(prefix="berth-cold-tree-") as before_tree:
         runs: list[tuple[str, Path, int | None, str]] = []
