@@ -94,6 +94,9 @@ class FreshHost:
 
     def prepare(self, tree: bytes) -> None:
         """What a fresh install has and the bootstrap left out; the user's CA; the checkout."""
+        # A machine's kernel settings are writable (dockerd without the userland proxy sets
+        # route_localnet on its bridge); Docker mounts them read-only in a container.
+        self.sh("mount -o remount,rw /proc/sys")
         # The bootstrap's dpkg settings (no docs, man pages, fsync) are not a real install's.
         self.sh("rm -f /etc/dpkg/dpkg.cfg.d/99mmdebstrap")
         self.container.put_archive("/", _tar({"etc/apt/sources.list": SOURCES.encode()}))
