@@ -1,6 +1,10 @@
 """The cold path: an EMPTY Docker engine → Berth's images built → a user's JupyterLab answering.
 
     python bench/cold.py [--jobs 2 1] [--skip-host] [--before COMMIT] [--log DIR]
+    python bench/cold.py --fresh-host [--before COMMIT] [--log DIR]
+
+`--fresh-host` measures the whole of README's first command instead, on a fresh Debian 12
+system in a container (bench/cold_fresh.py); what follows is the default mode.
 
 Each run gets its own empty engine: Debian's dockerd in a container of the shared engine (the
 Swarm tests' node image, tests/swarm_cluster.py: `berth-swarm-node:test`), with a fresh

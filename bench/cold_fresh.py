@@ -68,6 +68,11 @@ def _tar(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
+def _hidden(line: str) -> str:
+    """The line without the throwaway admin's one-time password (for the log file)."""
+    return re.sub(r"(one-time password: )\S+", r"\1…", line)
+
+
 class FreshHost:
     """A fresh Debian 12 system in a container of the shared engine."""
 
@@ -130,7 +135,8 @@ class FreshHost:
         if pending:
             lines.append((time.perf_counter(), pending))
         if log is not None:
-            log.write_text("".join(f"{now - started:8.2f} {line}\n" for now, line in lines))
+            log.write_text("".join(f"{now - started:8.2f} {_hidden(line)}\n"
+                                   for now, line in lines))  # fmt: skip
         code = int(self.host.api.exec_inspect(exec_id)["ExitCode"])
         return [(started, "(command started)"), *lines], code
 
