@@ -51,7 +51,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from cold_fresh import fresh_cold_path  # noqa: E402
+from cold_fresh import fresh_cold_path, host_nameservers  # noqa: E402
 from swarm_cluster import (  # noqa: E402
     ENGINE_PORT,
     NODE_IMAGE,
@@ -103,13 +103,16 @@ class EmptyEngine:
     def __init__(self, host: docker.DockerClient, run: str) -> None:
         self.host, self.name = host, f"berth-cold-{run}"
         self.network = host.networks.create(f"{self.name}-net", driver="bridge")
+        # The builds in it resolve names with this machine's resolvers, not Docker's fallback
+        # to public ones (8.8.8.8) that a bare 127.0.0.11 in the node's resolv.conf would get.
         # `berth up` gives the engine guard the group of this machine's Docker socket: the
         # inner engine's socket gets the same group id, as if it were this machine's engine.
         socket_gid = str(os.stat("/var/run/docker.sock").st_gid)
         self.container = host.containers.run(
             NODE_IMAGE,
             ["dockerd", "--group", socket_gid, "-H", "unix:///var/run/docker.sock",
-             "-H", f"tcp://0.0.0.0:{ENGINE_PORT}"],
+             "-H", f"tcp://0.0.0.0:{ENGINE_PORT}",
+             *(f"--dns={address}" for address in host_nameservers())],
             name=self.name, detach=True, network=self.network.name,
             volumes={f"{self.name}-data": {"bind": "/var/lib/docker", "mode": "rw"},
                      "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
