@@ -25,6 +25,7 @@ this machine's proxy, as `berth images build` does), the rest on the bench's bri
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import io
 import os
@@ -95,6 +96,7 @@ class FreshHost:
         self.container.reload()
         networks = self.container.attrs["NetworkSettings"]["Networks"]
         self.address: str = networks[self.network.name]["IPAddress"]
+        self.packages = 0  # Debian packages before the command
 
     def sh(self, script: str) -> str:
         code, output = self.container.exec_run(["sh", "-ec", script])
@@ -122,6 +124,7 @@ class FreshHost:
         )  # fmt: skip
         self.sh("mkdir -p /root/berth")
         self.container.put_archive("/root/berth", tree)
+        self.packages = int(self.sh("dpkg-query -W | wc -l"))
 
     def run(self, log: Path | None) -> tuple[Lines, int]:
         """README's command in /root/berth, as root: each line with the time it arrived."""
@@ -132,10 +135,11 @@ class FreshHost:
         )["Id"]  # fmt: skip
         lines: Lines = []
         pending = ""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # "✓" may be split
         started = time.perf_counter()
         for chunk in self.host.api.exec_start(exec_id, stream=True):
             now = time.perf_counter()
-            pending += chunk.decode(errors="replace")
+            pending += decoder.decode(chunk)
             *complete, pending = pending.split("\n")
             lines += [(now, re.sub(r"\x1b\[[0-9;]*m", "", line)) for line in complete]
         if pending:
@@ -147,10 +151,10 @@ class FreshHost:
         return [(started, "(command started)"), *lines], code
 
     def installed(self) -> str:
-        """How many Debian packages are installed, and what apt downloaded."""
-        packages = self.sh("dpkg-query -W | wc -l").strip()
+        """How many Debian packages the command installed, and what apt downloaded."""
+        packages = int(self.sh("dpkg-query -W | wc -l")) - self.packages
         cache = self.sh("du -sm /var/cache/apt/archives | cut -f1").strip()
-        return f"{packages} Debian packages installed, {cache} MB of them downloaded"
+        return f"{packages} Debian packages installed ({cache} MB downloaded)"
 
     def remove(self) -> None:
         with contextlib.suppress(Exception):
