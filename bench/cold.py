@@ -1,6 +1,10 @@
 """The cold path: an EMPTY Docker engine → Berth's images built → a user's JupyterLab answering.
 
     python bench/cold.py [--jobs 2 1] [--skip-host] [--before COMMIT] [--log DIR]
+    python bench/cold.py --fresh-host [--before COMMIT] [--log DIR]
+
+`--fresh-host` measures the whole of README's first command instead, on a fresh Debian 12
+system in a container (bench/cold_fresh.py); what follows is the default mode.
 
 Each run gets its own empty engine: Debian's dockerd in a container of the shared engine (the
 Swarm tests' node image, tests/swarm_cluster.py: `berth-swarm-node:test`), with a fresh
@@ -47,6 +51,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+from cold_fresh import fresh_cold_path, host_nameservers  # noqa: E402
 from swarm_cluster import (  # noqa: E402
     ENGINE_PORT,
     NODE_IMAGE,
@@ -98,13 +103,16 @@ class EmptyEngine:
     def __init__(self, host: docker.DockerClient, run: str) -> None:
         self.host, self.name = host, f"berth-cold-{run}"
         self.network = host.networks.create(f"{self.name}-net", driver="bridge")
+        # The builds in it resolve names with this machine's resolvers, not Docker's fallback
+        # to public ones (8.8.8.8) that a bare 127.0.0.11 in the node's resolv.conf would get.
         # `berth up` gives the engine guard the group of this machine's Docker socket: the
         # inner engine's socket gets the same group id, as if it were this machine's engine.
         socket_gid = str(os.stat("/var/run/docker.sock").st_gid)
         self.container = host.containers.run(
             NODE_IMAGE,
             ["dockerd", "--group", socket_gid, "-H", "unix:///var/run/docker.sock",
-             "-H", f"tcp://0.0.0.0:{ENGINE_PORT}"],
+             "-H", f"tcp://0.0.0.0:{ENGINE_PORT}",
+             *(f"--dns={address}" for address in host_nameservers())],
             name=self.name, detach=True, network=self.network.name,
             volumes={f"{self.name}-data": {"bind": "/var/lib/docker", "mode": "rw"},
                      "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
@@ -217,6 +225,26 @@ def build(
         print(f"  {name:<66} {seconds:7.1f} s", flush=True)
 
 
+def login(url: str, user: str, password: str) -> float:
+    """Seconds from the login form to the user's JupyterLab page answering (the spawn
+    included), over the bench's own bridge."""
+    started = time.perf_counter()
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = False  # the deployment's self-signed certificate
+    page = session.get(f"{url}/hub/login", timeout=60)
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+    form = {"username": user, "password": password, "_xsrf": xsrf[1] if xsrf else ""}
+    answer = session.post(f"{url}/hub/login?next=%2Fhub%2Fspawn", data=form, timeout=60)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        answer = session.get(f"{url}/user/{user}/lab", timeout=60)
+        if answer.status_code == 200 and "JupyterLab" in answer.text:
+            return time.perf_counter() - started
+        time.sleep(0.5)
+    raise RuntimeError(f"no JupyterLab for {user} in 240 s: {answer.status_code}")
+
+
 def up_and_login(engine: EmptyEngine, tree: Path, phases: Phases) -> None:
     """`berth up` against the engine (its images built by the phase before), then a scripted
     login of the admin with the one-time password `berth up` printed, until the user's
@@ -240,25 +268,8 @@ def up_and_login(engine: EmptyEngine, tree: Path, phases: Phases) -> None:
         if match is None:
             raise RuntimeError(f"no admin password in berth up's output:\n{up.stderr[-2000:]}")
         user, password = match[1], match[2]
-        started = time.perf_counter()
-        url = f"https://{engine.address}:{port}"  # the bench's own bridge
-        session = requests.Session()
-        session.trust_env = False
-        session.verify = False  # the deployment's self-signed certificate (names 127.0.0.1)
-        page = session.get(f"{url}/hub/login", timeout=60)
-        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
-        form = {"username": user, "password": password, "_xsrf": xsrf[1] if xsrf else ""}
-        answer = session.post(f"{url}/hub/login?next=%2Fhub%2Fspawn", data=form, timeout=60)
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            answer = session.get(f"{url}/user/{user}/lab", timeout=60)
-            if answer.status_code == 200 and "JupyterLab" in answer.text:
-                break
-            time.sleep(0.5)
-        else:
-            raise RuntimeError(f"no JupyterLab for {user} in 240 s: {answer.status_code}")
         phases.append(("login → the user's JupyterLab answers (spawn included)",
-                       time.perf_counter() - started))  # fmt: skip
+                       login(f"https://{engine.address}:{port}", user, password)))  # fmt: skip
         subprocess.run(
             [sys.executable, "-m", "berth", "down"], cwd=workdir, env=env,
             capture_output=True, timeout=300, check=False,
@@ -292,6 +303,12 @@ def main() -> None:
     )
     parser.add_argument("--skip-host", action="store_true")
     parser.add_argument(
+        "--fresh-host",
+        action="store_true",
+        help="instead: README's first command on a fresh Debian 12 system in a container "
+        "(bench/cold_fresh.py), from this checkout's HEAD (or --before's commit)",
+    )
+    parser.add_argument(
         "--log",
         type=Path,
         metavar="DIR",
@@ -300,6 +317,18 @@ def main() -> None:
     args = parser.parse_args()  # fmt: skip
     urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     host = docker.from_env(timeout=300)
+    if args.fresh_host:
+        if args.log:
+            args.log.mkdir(parents=True, exist_ok=True)
+        commit = args.before or "HEAD"
+        phases = fresh_cold_path(host, ROOT, commit, args.log / "fresh.log" if args.log else None,
+                                 login)  # fmt: skip
+        print(f"\ncold path on a fresh Debian 12 system, {commit}:")
+        for name, seconds in phases:
+            print(f"  {name:<66} {seconds:7.1f} s" if seconds else f"  {name}")
+        total = sum(s for name, s in phases if name.startswith(("README", "login")))
+        print(f"  {'total: README command + login':<66} {total:7.1f} s", flush=True)
+        return
     ensure_node_image(host)
     with tempfile.TemporaryDirectory(prefix="berth-cold-tree-") as before_tree:
         runs: list[tuple[str, Path, int | None, str]] = []
