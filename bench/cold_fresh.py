@@ -69,12 +69,6 @@ def _tar(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def host_nameservers() -> list[str]:
-    """This machine's resolvers (an engine inside a container on a bridge network sees only
-    Docker's 127.0.0.11, which its containers cannot use: it gives them 8.8.8.8 and 8.8.4.4)."""
-    return re.findall(r"^nameserver\s+(\S+)", Path("/etc/resolv.conf").read_text(), re.M)
-
-
 def _hidden(line: str) -> str:
     """The line without the throwaway admin's one-time password (for the log file)."""
     return re.sub(r"(one-time password: )\S+", r"\1…", line)

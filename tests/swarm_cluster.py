@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import shutil
 import tarfile
 import tempfile
@@ -132,6 +133,7 @@ class Cluster:
                 "unix:///var/run/docker.sock",
                 "-H",
                 f"tcp://0.0.0.0:{ENGINE_PORT}",
+                *(f"--dns={address}" for address in host_nameservers()),
             ],
             name=name,
             hostname=name,
@@ -358,6 +360,13 @@ class Cluster:
         if self.shared_dir is not None:
             shutil.rmtree(self.shared_dir, ignore_errors=True)
         self.host.close()
+
+
+def host_nameservers() -> list[str]:
+    """This machine's resolvers, for an engine running inside a container. On a bridge network
+    the container sees only Docker's 127.0.0.11, which that inner engine cannot hand on to its
+    own containers, so it would give them 8.8.8.8 and 8.8.4.4: addresses outside this machine."""
+    return re.findall(r"^nameserver\s+(\S+)", Path("/etc/resolv.conf").read_text(), re.M)
 
 
 def ensure_node_image(client: Any) -> None:
