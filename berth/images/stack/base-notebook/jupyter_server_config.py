@@ -29,7 +29,10 @@ c.ServerApp.open_browser = False
 # The value must be a plain dict: jupyterhub-singleuser tests `"log_function" in` the
 # configured settings, which fails on the lazy value that `c.ServerApp.tornado_settings.update`
 # would leave (every spawn then died with "LazyConfigValue is not iterable").
-from berth_static_gzip import PrecompressedFileHandler  # noqa: E402 (after get_config)
+from berth_static_gzip import (  # noqa: E402 (after get_config)
+    PrecompressedFileHandler,
+    serve_lab_extensions,
+)
 
 _tornado = c.ServerApp.get("tornado_settings") or {}
 if hasattr(_tornado, "get_value"):  # a LazyConfigValue from an earlier file's update()
@@ -39,6 +42,10 @@ c.ServerApp.tornado_settings = {
     **_tornado,
     "compress_response": True,
 }
+# JupyterLab's prebuilt extensions (/lab/extensions/, a route whose handler class jupyterlab_server
+# names itself) from their gzip copies too, unless an earlier file chose its own static handler.
+if c.ServerApp.tornado_settings["static_handler_class"] is PrecompressedFileHandler:
+    serve_lab_extensions()
 # A container has no desktop trash; deleting to ~/.local/share/Trash only fills the user's volume.
 c.FileContentsManager.delete_to_trash = False
 
