@@ -85,7 +85,7 @@ class PrecompressedFileHandler(FileFindHandler):
 
 def serve_lab_extensions() -> bool:
     """Makes jupyterlab_server route /lab/extensions/ to PrecompressedFileHandler; False (and
-    nothing changed) if JupyterLab is not installed or something else replaced the class.
+    nothing changed) if JupyterLab cannot be imported or something else replaced the class.
 
     jupyterlab_server's add_handlers() looks the class up in its module when the server adds
     its handlers, after the configuration files ran; the route keeps its own arguments
@@ -93,8 +93,8 @@ def serve_lab_extensions() -> bool:
     precompress_static.py check fails the build if the route stops sending the copies."""
     try:
         from jupyterlab_server import handlers
-    except ImportError:
-        return False
+    except Exception:  # not installed, or broken: the server's own load of JupyterLab
+        return False  # reports that; the config file calling this must go on either way
     if handlers.FileFindHandler is not FileFindHandler:
         return False
     handlers.FileFindHandler = PrecompressedFileHandler

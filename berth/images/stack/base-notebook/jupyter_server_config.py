@@ -42,10 +42,6 @@ c.ServerApp.tornado_settings = {
     **_tornado,
     "compress_response": True,
 }
-# JupyterLab's prebuilt extensions (/lab/extensions/, a route whose handler class jupyterlab_server
-# names itself) from their gzip copies too, unless an earlier file chose its own static handler.
-if c.ServerApp.tornado_settings["static_handler_class"] is PrecompressedFileHandler:
-    serve_lab_extensions()
 # A container has no desktop trash; deleting to ~/.local/share/Trash only fills the user's volume.
 c.FileContentsManager.delete_to_trash = False
 
@@ -134,3 +130,10 @@ if _berth_server_start is not None and _berth_server_start.paused is not None:
     from tornado.ioloop import IOLoop
 
     IOLoop.current().add_callback(_berth_server_start.resume)
+
+# JupyterLab's prebuilt extensions (/lab/extensions/, a route whose handler class jupyterlab_server
+# names itself) from their gzip copies too, unless an earlier file chose its own static handler.
+# Last in this file: it imports jupyterlab_server, and whatever went wrong there must not skip
+# any setting above (traitlets logs an error in a config file and ignores the rest of it).
+if c.ServerApp.tornado_settings["static_handler_class"] is PrecompressedFileHandler:
+    serve_lab_extensions()
