@@ -1,6 +1,7 @@
 """`berth up` timings, the hub's idle memory, and login → JupyterLab's first paint in Chromium.
 
-    python bench/up.py [--cold] [--no-memory] [--hops] [--login-only] [--image IMAGE]
+    python bench/up.py [--cold] [--no-memory] [--hops] [--login-only]
+                       [--image IMAGE [--image IMAGE …] [--rounds N]]
 
 - warm: time of `berth up` from a clean engine state (no hub, network or volumes) with the
   images already built;
@@ -21,7 +22,11 @@
   from the browser's cache.
 
 --image spawns the user's server from another notebook image (`images.default`), e.g. one
-built with `berth images build --prefix …`, to compare it with berth/base-notebook.
+built with `berth images build --prefix …`, to compare it with berth/base-notebook. Given more
+than once, the images take turns (`--rounds` times each, each turn with a fresh `berth up`:
+old, new, old, new, …, so a noisy machine weighs on both alike), and a summary gives each
+image's median login → first paint and bytes of the first load, and their ratios to the first
+image's.
 
 Uses the test deployment (its own network, volumes and a loopback port; exclusive per engine)
 and tears it down. Bounded: every wait gives up after a few minutes.
@@ -251,6 +256,67 @@ def print_login_logs(client: docker.DockerClient, since: int) -> None:
             print(f"  {line[11:23]} {line[31:200]}")
 
 
+def results_in(results: dict[str | None, list[tuple[float, int]]]) -> int:
+    return sum(len(runs) for runs in results.values())
+
+
+def one_deployment(
+    client: docker.DockerClient, workdir: Path, image: str | None, args: Any, extras: bool
+) -> Traffic:
+    """`berth up` with `image`, the login → first paint figures; with `extras` (the first
+    deployment only) also up again, up after down and the hub's memory, unless --login-only."""
+    dep, warm = timed_up(workdir, image)
+    print(f"berth up, clean engine, images built:        {warm:6.1f} s")
+    if extras and not args.login_only:
+        print(f"berth up again, nothing changed:             {timed(dep.up):6.1f} s")
+        down = dep.berth("down")
+        assert down.returncode == 0, down.stderr
+        print(f"berth up after berth down:                   {timed(dep.up):6.1f} s")
+    if extras and not (args.no_memory or args.login_only):
+        memory = hub_idle_memory_mib(client)
+        print(f"hub idle memory:                             {memory:6.0f} MiB")
+    login_started = int(time.time()) - 1
+    first, again = login_to_first_paint(dep)
+    for name, at in [
+        *sorted(first.marks.items(), key=lambda m: m[1]),
+        *again.marks.items(),
+    ]:
+        print(f"  {name + ':':41}  {at:6.2f} s")
+    if args.hops:
+        print("first load's documents (sent at):")
+        for at, hop in first.hops:
+            print(f"  {at:6.2f} s  {hop}")
+        print("first load's scripts and styles (sent, first byte, finished, KiB):")
+        for path, sent, first_byte, done, size in sorted(first.assets.values(), key=lambda a: a[1]):
+            if done is not None:
+                print(
+                    f"  {sent:6.2f} {first_byte or 0:6.2f} {done:6.2f} {size / 1024:7.1f}  {path}"
+                )
+        print_login_logs(client, login_started)
+    print(f"first load (login → Lab): {first.line()}")
+    print(f"reload of Lab:            {again.line()}")
+    return first
+
+
+def print_summary(results: dict[str | None, list[tuple[float, int]]]) -> None:
+    """Each image's median login → first paint and first-load bytes, and ratios to the first."""
+    import statistics
+
+    print("summary (median of the rounds; ratio to the first image):")
+    base_paint = base_bytes = 0.0
+    for index, (image, runs) in enumerate(results.items()):
+        paint = statistics.median(run[0] for run in runs)
+        size = statistics.median(run[1] for run in runs)
+        if index == 0:
+            base_paint, base_bytes = paint, size
+        each = ", ".join(f"{run[0]:.2f}" for run in runs)
+        print(
+            f"  {image or 'default image'}: login → first paint {paint:6.2f} s"
+            f" (x{paint / base_paint:.3f}; rounds: {each}),"
+            f" first load {size / 2**20:.3f} MiB (x{size / base_bytes:.4f})"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold", action="store_true", help="also time up with images rebuilt")
@@ -259,8 +325,17 @@ def main() -> None:
         "--login-only", action="store_true", help="one `berth up`, then the login figures only"
     )
     parser.add_argument("--hops", action="store_true", help="list the first load's documents")
-    parser.add_argument("--image", help="the user servers' image (default: berth.yaml's default)")
+    parser.add_argument(
+        "--image",
+        action="append",
+        help="the user servers' image (default: berth.yaml's default); repeat to compare images",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="turns of each --image (login figures only)"
+    )
     args = parser.parse_args()
+    if not 1 <= args.rounds <= 10:
+        parser.error("--rounds: 1 to 10")
     client = docker.from_env()
     workdir = Path("/tmp/berth-bench-up")
     workdir.mkdir(exist_ok=True)
@@ -272,42 +347,24 @@ def main() -> None:
                     for tag in ("latest", "0.1.0"):
                         with contextlib.suppress(docker.errors.ImageNotFound):
                             client.images.remove(f"{image}:{tag}", force=True)
-                dep, cold = timed_up(workdir)
+                _, cold = timed_up(workdir)
                 print(f"berth up, cold (hub + base-notebook built): {cold:6.1f} s")
                 teardown(workdir)
-            dep, warm = timed_up(workdir, args.image)
-            print(f"berth up, clean engine, images built:        {warm:6.1f} s")
-            if not args.login_only:
-                print(f"berth up again, nothing changed:             {timed(dep.up):6.1f} s")
-                down = dep.berth("down")
-                assert down.returncode == 0, down.stderr
-                print(f"berth up after berth down:                   {timed(dep.up):6.1f} s")
-            if not (args.no_memory or args.login_only):
-                memory = hub_idle_memory_mib(client)
-                print(f"hub idle memory:                             {memory:6.0f} MiB")
-            login_started = int(time.time()) - 1
-            first, again = login_to_first_paint(dep)
-            for name, at in [
-                *sorted(first.marks.items(), key=lambda m: m[1]),
-                *again.marks.items(),
-            ]:
-                print(f"  {name + ':':41}  {at:6.2f} s")
-            if args.hops:
-                print("first load's documents (sent at):")
-                for at, hop in first.hops:
-                    print(f"  {at:6.2f} s  {hop}")
-                print("first load's scripts and styles (sent, first byte, finished, KiB):")
-                for path, sent, first_byte, done, size in sorted(
-                    first.assets.values(), key=lambda a: a[1]
-                ):
-                    if done is not None:
-                        print(
-                            f"  {sent:6.2f} {first_byte or 0:6.2f} {done:6.2f}"
-                            f" {size / 1024:7.1f}  {path}"
-                        )
-                print_login_logs(client, login_started)
-            print(f"first load (login → Lab): {first.line()}")
-            print(f"reload of Lab:            {again.line()}")
+            images: list[str | None] = list(args.image or [None])
+            results: dict[str | None, list[tuple[float, int]]] = {image: [] for image in images}
+            for turn in range(args.rounds):
+                for image in images:
+                    done = results_in(results)
+                    if done:
+                        teardown(workdir)
+                    if len(images) > 1 or args.rounds > 1:
+                        print(f"--- {image or 'default image'}, round {turn + 1}")
+                    first = one_deployment(client, workdir, image, args, extras=not done)
+                    results[image].append(
+                        (first.marks.get("launcher drawn (first paint)", 0.0), first.encoded_bytes)
+                    )
+            if len(images) > 1 or args.rounds > 1:
+                print_summary(results)
         finally:
             teardown(workdir)
 

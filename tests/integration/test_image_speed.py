@@ -214,18 +214,21 @@ def test_lab_assets_are_compressed_and_cached_for_a_year(started: dict[str, Any]
 COPIES_SCRIPT = r"""
 import gzip, json, os, pathlib, notebook, sys
 roots = [pathlib.Path(sys.prefix, "share/jupyter/lab/static"),
-         pathlib.Path(notebook.__file__).parent / "static"]
-copies, wrong = 0, []
+         pathlib.Path(notebook.__file__).parent / "static",
+         pathlib.Path(sys.prefix, "share/jupyter/labextensions")]
+copies, wrong = {}, []
 for root in roots:
+    copies[root.name] = 0
     for copy in root.rglob("*.gz"):
         plain = copy.with_suffix("")
-        copies += 1
+        copies[root.name] += 1
         if gzip.decompress(copy.read_bytes()) != plain.read_bytes():
             wrong.append(str(copy))
         elif copy.stat().st_mtime_ns != plain.stat().st_mtime_ns:
             wrong.append(f"{copy} (time)")
 print(json.dumps({"copies": copies, "wrong": wrong}))
 """
+LAB_EXTENSIONS = "/opt/venv/share/jupyter/labextensions"
 
 
 def read_in(container: Any, path: str) -> bytes:
@@ -276,45 +279,91 @@ def test_every_gzip_copy_is_its_file_compressed(started: dict[str, Any]) -> None
 
     answers = json.loads(text.strip().splitlines()[-1])
     assert answers["wrong"] == []
-    assert answers["copies"] > 200
+    assert answers["copies"]["static"] > 200  # Lab's and Notebook's ("static" both)
+    assert answers["copies"]["labextensions"] >= 2  # the two remoteEntry files at least
 
 
-def test_the_gzip_lookup_serves_nothing_outside_the_static_files(started: dict[str, Any]) -> None:
+def lab_extension_scripts(container: Any) -> list[str]:
+    """The prebuilt extensions' scripts that have a copy, relative to LAB_EXTENSIONS."""
+    code, output = container.exec_run(
+        ["sh", "-c", f"cd {LAB_EXTENSIONS} && find . -name '*.js.gz'"], user="1000"
+    )
+    assert code == 0, output
+    return sorted(line[2:-3] for line in output.decode().split())
+
+
+def test_lab_extensions_come_from_the_build_gzip_copies(started: dict[str, Any]) -> None:
+    """Fails on main before this change: /lab/extensions/ (jupyterlab_server's own route for
+    the prebuilt extensions' remoteEntry and chunk files) gzipped every script on each request
+    (tornado's level 6, chunked); now a gzip-accepting browser gets the build's copy byte for
+    byte, the headers of the plain file (type, Cache-Control, Last-Modified) and Vary, and a
+    client without gzip the very file."""
+    container, base = started["container"], started["base"]
+    scripts = lab_extension_scripts(container)
+    assert any("remoteEntry." in name for name in scripts), scripts
+    for name in scripts:
+        url = f"{base}/lab/extensions/{name}?v=1"
+        status, headers, body = http_get_gzip(url, TOKEN)
+        assert (status, headers.get("Content-Encoding")) == (200, "gzip"), url
+        assert body == read_in(container, f"{LAB_EXTENSIONS}/{name}.gz"), f"{url}: not the copy"
+        assert headers["Content-Type"].startswith("application/javascript")
+        assert "Accept-Encoding" in headers.get("Vary", "")
+        assert headers.get("Cache-Control") == "public, max-age=31536000, immutable"
+        assert int(headers["Content-Length"]) == len(body)
+        plain_status, plain_headers, plain = http_get(url, TOKEN)
+        assert plain_status == 200 and "Content-Encoding" not in plain_headers
+        assert plain == read_in(container, f"{LAB_EXTENSIONS}/{name}") == gzip.decompress(body)
+        assert plain_headers["Last-Modified"] == headers["Last-Modified"]
+
+
+@pytest.mark.parametrize(
+    ("route", "directory"),
+    [
+        ("/static/lab/", "/opt/venv/share/jupyter/lab/static"),
+        ("/lab/extensions/", f"{LAB_EXTENSIONS}/jupyterlab_pygments/static"),
+    ],
+)
+def test_the_gzip_lookup_serves_nothing_outside_the_static_files(
+    started: dict[str, Any], route: str, directory: str
+) -> None:
     """Attacks the new handler's own lookup of `<file>.gz` (upstream's checks cover only the file
-    a path names): traversal with gzip accepted is refused, and a copy that is a link to a file
-    elsewhere (same time as the file, so only the link check stands in the way) is not
-    followed: the plain file is sent. The traversal part passes on main too (upstream's check);
-    the link part tests what this change added."""
+    a path names), on both routes it serves: traversal with gzip accepted is refused, and a copy
+    that is a link to a file elsewhere (same time as the file, so only the link check stands in
+    the way) is not followed: the plain file is sent. The traversal part passes on main too
+    (upstream's check); the link part tests what this change added (on /lab/extensions/, whose
+    route follows directory links for `jupyter labextension develop`, too)."""
     container, base = started["container"], started["base"]
     for path in (
-        "/static/lab/..%2f..%2f..%2f..%2f..%2fetc%2fpasswd",
-        "/static/lab/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
-        "/static/lab/....//....//etc/passwd",
-        "/static/lab/%252e%252e/%252e%252e/etc/passwd",
+        "..%2f..%2f..%2f..%2f..%2f..%2fetc%2fpasswd",
+        "%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "....//....//etc/passwd",
+        "%252e%252e/%252e%252e/etc/passwd",
     ):
-        status, _, body = http_get_gzip_any(f"{base}{path}", TOKEN)
+        status, _, body = http_get_gzip_any(f"{base}{route}{path}", TOKEN)
         assert status in (400, 403, 404), (path, status)
         assert b"root:" not in body and b"root:" not in _maybe_gunzip(body)
-    lab = "/opt/venv/share/jupyter/lab/static"
+    prefix = "" if route == "/static/lab/" else "jupyterlab_pygments/static/"
     plan = (
-        f"printf 'plain-not-secret' > {lab}/berth-attack.js && "
+        f"printf 'plain-not-secret' > {directory}/berth-attack.js && "
         "printf 'root:outside-secret' | gzip > /tmp/outside.gz && "
-        f"touch -r {lab}/berth-attack.js /tmp/outside.gz && "
-        f"ln -s /tmp/outside.gz {lab}/berth-attack.js.gz"
+        f"touch -r {directory}/berth-attack.js /tmp/outside.gz && "
+        f"ln -s /tmp/outside.gz {directory}/berth-attack.js.gz"
     )
     code, output = container.exec_run(["sh", "-c", plan], user="1000")
     assert code == 0, output
     try:
-        status, headers, body = http_get_gzip_any(f"{base}/static/lab/berth-attack.js", TOKEN)
+        url = f"{base}{route}{prefix}berth-attack.js"
+        status, headers, body = http_get_gzip_any(url, TOKEN)
         assert status == 200
         if headers.get("Content-Encoding") == "gzip":  # tornado's own, on the fly
             body = gzip.decompress(body)
         assert body == b"plain-not-secret"
     finally:
         container.exec_run(
-            ["rm", "-f", f"{lab}/berth-attack.js", f"{lab}/berth-attack.js.gz", "/tmp/outside.gz"],
+            ["rm", "-f", f"{directory}/berth-attack.js", f"{directory}/berth-attack.js.gz",
+             "/tmp/outside.gz"],
             user="1000",
-        )
+        )  # fmt: skip
 
 
 def http_get_gzip_any(url: str, token: str) -> tuple[int, dict[str, str], bytes]:

@@ -38,6 +38,9 @@ class PrecompressedFileHandler:
     """Stands in for berth_static_gzip's handler class."""
 
 
+LAB_EXTENSIONS_SERVED: list[bool] = []  # a call of the stand-in serve_lab_extensions()
+
+
 @pytest.fixture
 def run_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """Runs the file with a fake jupyter_core (data dir in tmp_path) and a clean environment."""
@@ -50,6 +53,7 @@ def run_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     # the image installs it into site-packages (precompress_static.py); a stand-in here
     static_gzip = types.ModuleType("berth_static_gzip")
     static_gzip.PrecompressedFileHandler = PrecompressedFileHandler  # type: ignore[attr-defined]
+    static_gzip.serve_lab_extensions = lambda: LAB_EXTENSIONS_SERVED.append(True)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "berth_static_gzip", static_gzip)
     for name in ("GEN_CERT", "NB_UMASK", "BERTH_ENVS_DIR", "JUPYTERHUB_ROOT_DIR"):
         monkeypatch.delenv(name, raising=False)
@@ -58,6 +62,7 @@ def run_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
 
     def run(**server_app: Any) -> Section:
+        LAB_EXTENSIONS_SERVED.clear()
         config = Section()
         for key, value in server_app.items():
             config.ServerApp[key] = value
@@ -94,6 +99,15 @@ def test_responses_are_compressed_and_other_tornado_settings_are_merged(run_conf
         "headers": {"X-Test": "1"},
         "compress_response": True,
     }
+
+
+def test_lab_extensions_get_the_handler_only_with_the_static_files(run_config: Any) -> None:
+    """/lab/extensions/ is served from the build's copies too, but not when an earlier config
+    file chose its own static handler (that file's choice stands for both)."""
+    run_config()
+    assert LAB_EXTENSIONS_SERVED == [True]
+    run_config(tornado_settings={"static_handler_class": int})
+    assert LAB_EXTENSIONS_SERVED == []
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")

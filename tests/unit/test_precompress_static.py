@@ -122,3 +122,51 @@ def test_gzip_is_sent_only_to_clients_that_accept_it(
     handler_module: ModuleType, header: str, accepted: bool
 ) -> None:
     assert handler_module.accepts_gzip(header) is accepted
+
+
+def test_the_copies_cover_the_prebuilt_lab_extensions() -> None:
+    """Fails on main before this change: /lab/extensions/ (the prebuilt extensions' remoteEntry
+    and chunk files) had no copies and was gzipped on every request."""
+    assert {prefix: root.relative_to(precompress.VENV).as_posix()
+            for prefix, root in precompress.STATIC_DIRS.items()
+            if prefix != "/static/notebook/"} == {
+        "/static/lab/": "share/jupyter/lab/static",
+        "/lab/extensions/": "share/jupyter/labextensions",
+    }  # fmt: skip
+
+
+def lab_handlers(monkeypatch: pytest.MonkeyPatch, file_find_handler: type) -> ModuleType:
+    """A stand-in jupyterlab_server.handlers naming `file_find_handler` for its routes."""
+    package = types.ModuleType("jupyterlab_server")
+    handlers = types.ModuleType("jupyterlab_server.handlers")
+    handlers.FileFindHandler = file_find_handler  # type: ignore[attr-defined]
+    package.handlers = handlers  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "jupyterlab_server", package)
+    monkeypatch.setitem(sys.modules, "jupyterlab_server.handlers", handlers)
+    return handlers
+
+
+def test_the_lab_extensions_route_gets_the_same_handler(
+    handler_module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handlers = lab_handlers(monkeypatch, handler_module.FileFindHandler)
+    assert handler_module.serve_lab_extensions() is True
+    assert handlers.FileFindHandler is handler_module.PrecompressedFileHandler
+
+
+def test_a_lab_extensions_handler_replaced_by_someone_else_is_left_alone(
+    handler_module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class TheirOwn:
+        pass
+
+    handlers = lab_handlers(monkeypatch, TheirOwn)
+    assert handler_module.serve_lab_extensions() is False
+    assert handlers.FileFindHandler is TheirOwn
+
+
+def test_without_jupyterlab_nothing_is_replaced(
+    handler_module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "jupyterlab_server", None)  # import fails
+    assert handler_module.serve_lab_extensions() is False

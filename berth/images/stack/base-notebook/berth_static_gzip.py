@@ -2,7 +2,10 @@
 
 Installed into the image's site-packages by precompress_static.py and named as the server's
 `static_handler_class` by /etc/jupyter/jupyter_server_config.py, so it serves every extension's
-static files (/static/lab/, /static/notebook/, …). Tornado's `compress_response` gzips each
+static files (/static/lab/, /static/notebook/, …). The config also has it serve JupyterLab's
+prebuilt extensions (/lab/extensions/: remoteEntry and chunk files) through
+`serve_lab_extensions()`: jupyterlab_server names jupyter_server's FileFindHandler for that
+route itself, with no setting to change it. Tornado's `compress_response` gzips each
 static response again on every request (jlab_core, 2.5 MB: 80-140 ms of the server's CPU per
 browser); here a browser that accepts gzip gets `<file>.gz`, compressed once at build, with
 `Content-Encoding: gzip`. Everything else is jupyter_server's own handler: which file a path
@@ -78,3 +81,21 @@ class PrecompressedFileHandler(FileFindHandler):
             return super().get_content_type()
         finally:
             self.absolute_path = served
+
+
+def serve_lab_extensions() -> bool:
+    """Makes jupyterlab_server route /lab/extensions/ to PrecompressedFileHandler; False (and
+    nothing changed) if JupyterLab cannot be imported or something else replaced the class.
+
+    jupyterlab_server's add_handlers() looks the class up in its module when the server adds
+    its handlers, after the configuration files ran; the route keeps its own arguments
+    (search path, no_cache_paths, follow_dir_symlinks), which this subclass takes as they are.
+    precompress_static.py check fails the build if the route stops sending the copies."""
+    try:
+        from jupyterlab_server import handlers
+    except Exception:  # not installed, or broken: the server's own load of JupyterLab
+        return False  # reports that; the config file calling this must go on either way
+    if handlers.FileFindHandler is not FileFindHandler:
+        return False
+    handlers.FileFindHandler = PrecompressedFileHandler
+    return True

@@ -29,7 +29,10 @@ c.ServerApp.open_browser = False
 # The value must be a plain dict: jupyterhub-singleuser tests `"log_function" in` the
 # configured settings, which fails on the lazy value that `c.ServerApp.tornado_settings.update`
 # would leave (every spawn then died with "LazyConfigValue is not iterable").
-from berth_static_gzip import PrecompressedFileHandler  # noqa: E402 (after get_config)
+from berth_static_gzip import (  # noqa: E402 (after get_config)
+    PrecompressedFileHandler,
+    serve_lab_extensions,
+)
 
 _tornado = c.ServerApp.get("tornado_settings") or {}
 if hasattr(_tornado, "get_value"):  # a LazyConfigValue from an earlier file's update()
@@ -127,3 +130,10 @@ if _berth_server_start is not None and _berth_server_start.paused is not None:
     from tornado.ioloop import IOLoop
 
     IOLoop.current().add_callback(_berth_server_start.resume)
+
+# JupyterLab's prebuilt extensions (/lab/extensions/, a route whose handler class jupyterlab_server
+# names itself) from their gzip copies too, unless an earlier file chose its own static handler.
+# Last in this file: it imports jupyterlab_server, and whatever went wrong there must not skip
+# any setting above (traitlets logs an error in a config file and ignores the rest of it).
+if c.ServerApp.tornado_settings["static_handler_class"] is PrecompressedFileHandler:
+    serve_lab_extensions()

@@ -1,18 +1,20 @@
 """Gzip copies of the notebook servers' static files, written once at image build.
 
 `write` (run by base-notebook's Dockerfile right after slim_venv.py, in the same layer, so the
-copies are made from the final files): beside every compressible static file of JupyterLab
-and Notebook 7 it writes `<file>.gz` (gzip level 9, no name or time in the header, so a rebuild
-gives the same bytes), decompresses it again and compares it with the file, and gives it the
-file's modification time (berth_static_gzip.py serves a copy only while the times match).
-It installs berth_static_gzip.py, the handler that serves them, with its byte-code.
+copies are made from the final files): beside every compressible static file of JupyterLab,
+Notebook 7 and the image's prebuilt JupyterLab extensions (STATIC_DIRS) it writes `<file>.gz`
+(gzip level 9, no name or time in the header, so a rebuild gives the same bytes), decompresses
+it again and compares it with the file, and gives it the file's modification time
+(berth_static_gzip.py serves a copy only while the times match). It installs
+berth_static_gzip.py, the handler that serves them, with its byte-code.
 
 `check` (run by the Dockerfile once /etc/jupyter/jupyter_server_config.py is in place): starts
-`jupyter lab` on 127.0.0.1 with the image's configuration and fails the build unless a
-browser accepting gzip gets the copy's exact bytes with `Content-Encoding: gzip`, the right
-type and `Vary: Accept-Encoding`, and a client that does not gets the plain file. So a
-jupyter_server or tornado upgrade that stops the hook from applying fails the image build
-instead of silently compressing on every request again.
+`jupyter lab` on 127.0.0.1 with the image's configuration (build_lab_server.py) and fails the
+build unless, for the largest script of each directory, a browser accepting gzip gets the
+copy's exact bytes with `Content-Encoding: gzip`, the right type and `Vary: Accept-Encoding`,
+and a client that does not gets the plain file. So a jupyter_server, jupyterlab_server or
+tornado upgrade that stops the hook from applying fails the image build instead of silently
+compressing on every request again.
 
 Standard library only. Every wait is bounded.
 """
@@ -22,24 +24,23 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 VENV = Path(sys.prefix)
 SITE = Path(sysconfig.get_paths()["purelib"])
 HERE = Path(__file__).resolve().parent
-# What the server's static handler serves from (JupyterLab's application directory, Notebook 7's
-# package), by URL prefix.
+# What berth_static_gzip's handler serves from, by URL prefix: the server's static handler
+# (JupyterLab's application directory, Notebook 7's package) and JupyterLab's route of the
+# prebuilt extensions installed in the image (their remoteEntry and chunk files; extensions a
+# user installs later land in other directories of the same search path, without copies).
 STATIC_DIRS = {
     "/static/lab/": VENV / "share" / "jupyter" / "lab" / "static",
     "/static/notebook/": SITE / "notebook" / "static",
+    "/lab/extensions/": VENV / "share" / "jupyter" / "labextensions",
 }
 COMPRESSIBLE = {".js", ".mjs", ".css", ".json", ".svg", ".html", ".txt", ".xml", ".wasm", ".map"}
 # tornado's own gzip leaves responses under 1 KiB alone; below that the header outweighs the gain.
@@ -104,18 +105,10 @@ def write() -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(module)], check=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def fetch(url: str, token: str, gzip_ok: bool) -> tuple[int, dict[str, str], bytes]:
-    headers = {"Authorization": f"token {token}"}
-    if gzip_ok:
-        headers["Accept-Encoding"] = "gzip, deflate, br"
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as r:
-        return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+    from build_lab_server import get  # beside this file in the build, as for check()
+
+    return get(url, token, {"Accept-Encoding": "gzip, deflate, br"} if gzip_ok else {})
 
 
 def check_served(base: str, token: str, prefix: str, root: Path) -> str:
@@ -144,39 +137,15 @@ def check_served(base: str, token: str, prefix: str, root: Path) -> str:
 
 
 def check() -> None:
-    token, port = "precompress-build-check", free_port()
-    base = f"http://127.0.0.1:{port}"
+    from build_lab_server import lab_server  # beside this file in the build
+
     with tempfile.TemporaryDirectory() as home:
-        env = dict(os.environ, HOME=home, PYTHONDONTWRITEBYTECODE="1")
-        for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR"):
-            env.pop(name, None)
-        with (Path(home) / "server.log").open("w") as log:
-            server = subprocess.Popen(
-                [VENV / "bin" / "jupyter", "lab", "--ip=127.0.0.1", f"--port={port}",
-                 f"--IdentityProvider.token={token}", "--no-browser", f"--notebook-dir={home}"],
-                env=env, stdout=log, stderr=log,
-            )  # fmt: skip
-            try:
-                deadline = time.monotonic() + 120
-                while True:
-                    try:
-                        fetch(f"{base}/api/status", token, gzip_ok=False)
-                        break
-                    except (OSError, urllib.error.URLError):
-                        if time.monotonic() > deadline or server.poll() is not None:
-                            raise SystemExit(
-                                "precompress_static: the server did not start:\n"
-                                + (Path(home) / "server.log").read_text()
-                            ) from None
-                        time.sleep(0.2)
-                problems = [check_served(base, token, p, r) for p, r in STATIC_DIRS.items()]
-            finally:
-                server.terminate()
-                try:
-                    server.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    server.kill()
-                    server.wait(timeout=30)
+        env = {"PYTHONDONTWRITEBYTECODE": "1"}
+        with lab_server(Path(home), "precompress-build-check", env) as server:
+            problems = [
+                check_served(server.base, server.token, prefix, root)
+                for prefix, root in STATIC_DIRS.items()
+            ]
     problems = [p for p in problems if p]
     if problems:
         raise SystemExit("precompress_static: gzip copies not served: " + "; ".join(problems))

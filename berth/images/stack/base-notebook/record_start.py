@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import json
 import marshal
-import os
-import socket
 import subprocess
 import sys
 import sysconfig
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-VENV = Path(sys.prefix)
+from build_lab_server import environment, get, lab_server
+
 SITE = Path(sysconfig.get_paths()["purelib"])
 
 
@@ -28,19 +26,9 @@ def say(text: str) -> None:
     print(f"slim_venv: {text}", flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def request(url: str, token: str, method: str = "GET", body: dict | None = None) -> dict | None:
     data = None if body is None else json.dumps(body).encode()
-    ask = urllib.request.Request(url, data=data, method=method)
-    ask.add_header("Authorization", f"token {token}")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
-    with opener.open(ask, timeout=10) as answer:
-        text = answer.read()
+    text = get(url, token, method=method, data=data, timeout=10)[2]
     return json.loads(text) if text[:1] in (b"{", b"[") else None
 
 
@@ -112,52 +100,39 @@ def quiet(directory: Path, seconds: float = 3.0) -> bool:
 def bytecode_used_at_start() -> tuple[set[Path], set[tuple[str | bytes, int]]]:
     """The byte-code files loaded by a real start (server, kernel, terminal, pages, singleuser)
     and the regular expressions (pattern, flags) its processes compiled."""
-    token, port = "slim-venv-build-only", free_port()
-    base = f"http://127.0.0.1:{port}"
+    token = "slim-venv-build-only"
     with tempfile.TemporaryDirectory() as home:
         hook, records = Path(home) / "hook", Path(home) / "records"
         hook.mkdir()
         records.mkdir()
         (hook / "sitecustomize.py").write_text(RECORDER)
-        env = dict(os.environ, HOME=home, PYTHONPATH=str(hook), BERTH_RECORD_DIR=str(records))
-        for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR"):
-            env.pop(name, None)
-        with (Path(home) / "server.log").open("w") as log:
-            server = subprocess.Popen(
-                [VENV / "bin" / "jupyter", "lab", "--ip=127.0.0.1", f"--port={port}",
-                 f"--IdentityProvider.token={token}", "--no-browser", f"--notebook-dir={home}"],
-                env=env, stdout=log, stderr=log,
+        env = {"PYTHONPATH": str(hook), "BERTH_RECORD_DIR": str(records)}
+        with lab_server(Path(home), token, env) as server:
+            base = server.base
+            kernel = request(f"{base}/api/kernels", token, "POST", {"name": "python3"})
+            assert kernel is not None
+            request(f"{base}/api/terminals", token, "POST", {})
+            for page in ("lab", "tree", "nbclassic/tree", "api/contents", "api/kernelspecs",
+                         "lab/api/settings", "api/sessions", "api/me"):  # fmt: skip
+                try:
+                    request(f"{base}/{page}", token)
+                except OSError as error:  # a page that moved costs byte-code, not the build
+                    say(f"recording: {page}: {error}")
+            # The kernel is up once a third process (jupyter, server, kernel) has recorded
+            # ipykernel; then wait until no process loads anything new.
+            wait_for(
+                lambda: any("ipykernel/__pycache__/ipkernel." in p.read_text()
+                            for p in records.iterdir() if p.suffix == ""),
+                120, "the kernel",
             )  # fmt: skip
-            try:
-                wait_for(lambda: request(f"{base}/api/status", token), 120, "the server")
-                kernel = request(f"{base}/api/kernels", token, "POST", {"name": "python3"})
-                assert kernel is not None
-                request(f"{base}/api/terminals", token, "POST", {})
-                for page in ("lab", "tree", "nbclassic/tree", "api/contents", "api/kernelspecs",
-                             "lab/api/settings", "api/sessions", "api/me"):  # fmt: skip
-                    try:
-                        request(f"{base}/{page}", token)
-                    except OSError as error:  # a page that moved costs byte-code, not the build
-                        say(f"recording: {page}: {error}")
-                # The kernel is up once a third process (jupyter, server, kernel) has recorded
-                # ipykernel; then wait until no process loads anything new.
-                wait_for(
-                    lambda: any("ipykernel/__pycache__/ipkernel." in p.read_text()
-                                for p in records.iterdir() if p.suffix == ""),
-                    120, "the kernel",
-                )  # fmt: skip
-                wait_for(lambda: quiet(records), 120, "the start to settle")
-                request(f"{base}/api/shutdown", token, "POST", {})
-                server.wait(timeout=60)
-            finally:
-                if server.poll() is None:
-                    server.kill()
-                    server.wait(timeout=30)
+            wait_for(lambda: quiet(records), 120, "the start to settle")
+            request(f"{base}/api/shutdown", token, "POST", {})
+            server.process.wait(timeout=60)
         subprocess.run(
             [sys.executable, "-c",
              "import jupyterhub.singleuser, jupyterhub.singleuser.extension,"
              " IPython.core.completer, jedi, ipykernel.kernelapp"],
-            env=env, check=True,
+            env=environment(Path(home), env), check=True,
         )  # fmt: skip
         lists = [p for p in records.iterdir() if p.suffix == ""]
         used = {Path(line) for p in lists for line in p.read_text().splitlines()}
