@@ -73,10 +73,25 @@ if [ ${#missing[@]} -gt 0 ]; then
     -o DPkg::Lock::Timeout=300 "${missing[@]}" >/dev/null
 fi
 
+# netavark 1.4 sends SIGHUP to the pid in aardvark-dns's pid file and starts a new aardvark-dns
+# only when that pid is gone: a file left by an aardvark-dns that died, its pid since taken by
+# another process (pid_max is often 32768), would have that process signalled and no container
+# name resolved (docs/podman.md). A pid file that names no running aardvark-dns is removed.
+aardvark_pidfile=/run/containers/networks/aardvark-dns/aardvark.pid
+stale_aardvark_pidfile() {
+  local pid
+  pid=$(as_root cat "$aardvark_pidfile" 2>/dev/null) || return 1
+  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != aardvark-dns ]
+}
+
 if ! answers; then
   log "starting podman system service on $socket (log: $logfile)"
   as_root mkdir -p "$run_dir"
   as_root rm -f "$socket"
+  if stale_aardvark_pidfile; then
+    log "removing aardvark-dns's stale pid file (pid $(as_root cat "$aardvark_pidfile"))"
+    as_root rm -f "$aardvark_pidfile"
+  fi
   # --time=0: no idle timeout; the service runs until --stop.
   daemon "$pidfile" env CONTAINERS_CONF="$CONTAINERS_CONF" CONTAINERS_REGISTRIES_CONF="$registries_conf" \
     podman system service --time=0 "unix://$socket"

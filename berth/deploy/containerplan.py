@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import ipaddress
 import json
 import tarfile
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 
 from berth.deploy import layout
 from berth.deploy.layout import HUB_GID, HUB_UID
+from berth.engine_kind import DOCKER, PODMAN
 
 HEALTH_INTERVAL_NS = 5_000_000_000
 # Keyword arguments of the docker SDK's `client.containers.create` (networks: `.networks.create`).
@@ -80,11 +82,30 @@ def healthcheck(check: str) -> dict[str, Any]:
     }
 
 
-def static_address(net: NetworkPlan, address: str) -> dict[str, Any]:
-    return {
-        "network": net.name,
-        "networking_config": {net.name: {"IPAMConfig": {"IPv4Address": address}}},
-    }
+def stable_mac(address: str) -> str:
+    """The MAC address of the container at IPv4 `address`: 02:42 and the address's four bytes,
+    the one Docker derives for every container."""
+    return "02:42:" + ":".join(f"{byte:02x}" for byte in ipaddress.IPv4Address(address).packed)
+
+
+def endpoint_config(address: str, engine: str = DOCKER) -> dict[str, Any]:
+    """The network endpoint of a container at a fixed address.
+
+    On Podman it also fixes the MAC address (`stable_mac`): netavark draws a new random one
+    for every container, so the hub or proxy that `berth up` puts in place of its predecessor,
+    at the same address, had a new MAC while the host's neighbour table (ARP) still held the old
+    one (REACHABLE for up to 45 s after its last use, then a few more seconds of probes): the
+    host sent everything for that address to a MAC that no longer existed, so the published
+    port took no connection for most of a minute after `berth up` (docs/podman.md). Docker
+    derives the MAC from the address, so there a replacement keeps it anyway."""
+    endpoint: dict[str, Any] = {"IPAMConfig": {"IPv4Address": address}}
+    if engine == PODMAN:
+        endpoint["MacAddress"] = stable_mac(address)
+    return endpoint
+
+
+def static_address(net: NetworkPlan, address: str, engine: str = DOCKER) -> dict[str, Any]:
+    return {"network": net.name, "networking_config": {net.name: endpoint_config(address, engine)}}
 
 
 def fingerprint(create_kwargs: CreateKwargs, files: ContainerFiles, *extra: str) -> str:

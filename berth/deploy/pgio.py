@@ -23,8 +23,9 @@ from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
 from berth.deploy import layout, pgtool, volumeio
-from berth.deploy.containerplan import files_tar
+from berth.deploy.containerplan import endpoint_config, files_tar
 from berth.deploy.network import network_addresses
+from berth.engine_kind import engine_kind
 from berth.errors import BerthError
 from berth.labels import LABEL_MANAGED, LABEL_ROLE
 from berth.spawner.specs import NO_NEW_PRIVILEGES
@@ -76,9 +77,11 @@ def placement(client: docker.DockerClient, network: str) -> dict[str, Any]:
         hub_ip = network_addresses(subnet).hub
     except ValueError as exc:
         raise BerthError(f"the network {network} is not a Berth network: {exc}") from None
+    # With the hub's MAC too (on Podman): the hub that starts after it finds the host's
+    # neighbour entry for its address still right (containerplan.endpoint_config).
     return {
         "network": network,
-        "networking_config": {network: {"IPAMConfig": {"IPv4Address": hub_ip}}},
+        "networking_config": {network: endpoint_config(hub_ip, engine_kind(client))},
     }
 
 

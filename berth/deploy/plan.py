@@ -191,7 +191,7 @@ def plan_hub(
             proxy_volume: {"bind": layout.PROXY_DIR, "mode": "rw"},
             engine_volume: {"bind": layout.ENGINE_DIR, "mode": "ro"},
         },
-        **static_address(net, net.hub_ip),
+        **static_address(net, net.hub_ip, facts.engine),
         "healthcheck": healthcheck("hub"),
         **SECURITY,
     }
@@ -218,7 +218,7 @@ def plan_proxy(
         "environment": {"BERTH_PROXY_DIR": layout.PROXY_DIR},
         "ports": {f"{layout.PROXY_PORT}/tcp": (cfg.listen.address, cfg.listen.port)},
         "volumes": {proxy_volume: {"bind": layout.PROXY_DIR, "mode": "ro"}},
-        **static_address(net, net.proxy_ip),
+        **static_address(net, net.proxy_ip, facts.engine),
         "read_only": True,
         "healthcheck": healthcheck("proxy"),
         **SECURITY,

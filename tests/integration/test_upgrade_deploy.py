@@ -103,6 +103,15 @@ def deployed(database: str, workdir: Path) -> Iterator[tuple[Deployment, object 
             yield dep, server
 
 
+def macs(engine: docker.DockerClient, network: str) -> dict[str, str]:
+    """The hub's and the proxy's MAC addresses on the deployment's network."""
+    found = {}
+    for name in (HUB, "berth-proxy"):
+        networks = engine.containers.get(name).attrs["NetworkSettings"]["Networks"]
+        found[name] = networks[network]["MacAddress"]
+    return found
+
+
 def schema_revision(engine: docker.DockerClient, server: object | None) -> str:
     if server is None:
         database = f"{DATA}/jupyterhub.sqlite"
@@ -127,6 +136,7 @@ def test_berth_up_migrates_the_hub_database_and_keeps_servers(
         add_user(dep, "bob")
         token = dep.token("admin")  # an API token in the old database
         old_revision = schema_revision(engine, server)
+        before = macs(engine, dep.config["network"])
 
         build_hub(engine, JUPYTERHUB_HUB_VERSION)  # the upgraded Berth's hub image
         upgraded = dep.up()
@@ -134,6 +144,10 @@ def test_berth_up_migrates_the_hub_database_and_keeps_servers(
         restarted = [line for line in upgraded.stderr.splitlines() if line.startswith("restarting")]
         assert restarted and "berth-hub" in restarted[0], upgraded.stderr
         assert in_hub(engine, "python3", "-c", VERSION) == JUPYTERHUB_HUB_VERSION
+        # The new hub and proxy have their predecessors' MACs as well as their addresses: with
+        # a new MAC (netavark's random one on Podman) the host's neighbour entry sent the
+        # published port's traffic to the old proxy's MAC for up to a minute (docs/podman.md).
+        assert macs(engine, dep.config["network"]) == before
         log = engine.containers.get(HUB).logs().decode(errors="replace")
         assert f"migrated the hub database from schema {old_revision} to " in log, log[-3000:]
         new_revision = schema_revision(engine, server)

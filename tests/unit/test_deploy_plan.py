@@ -329,3 +329,23 @@ def test_on_podman_the_plan_mounts_its_socket_and_the_firewall_hooks_forward():
     assert "--engine" not in on_docker.firewall.create_kwargs["command"]
     assert "c.JupyterHub.hub_connect_ip = '172.30.0.2'" in on_podman.config_py.splitlines()
     assert "c.JupyterHub.hub_connect_ip = 'berth-hub'" in on_docker.config_py.splitlines()
+
+
+def test_on_podman_the_hub_and_proxy_keep_their_mac_address_with_their_address():
+    """netavark gives every container a random MAC: a hub or proxy replaced at the same address
+    then had a new one, and the host's neighbour table sent its traffic to the old one for most
+    of a minute (the published port took no connection after `berth up`, docs/podman.md). On
+    Podman both get the MAC Docker would derive from the address; on Docker nothing changes."""
+    import dataclasses
+
+    podman = plan(facts=dataclasses.replace(FACTS, engine="podman"))
+    assert podman.hub.create_kwargs["networking_config"] == {
+        "berth": {"IPAMConfig": {"IPv4Address": "172.30.0.2"}, "MacAddress": "02:42:ac:1e:00:02"}
+    }
+    assert podman.proxy.create_kwargs["networking_config"] == {
+        "berth": {"IPAMConfig": {"IPv4Address": "172.30.0.3"}, "MacAddress": "02:42:ac:1e:00:03"}
+    }
+    docker = plan()
+    assert docker.proxy.create_kwargs["networking_config"] == {
+        "berth": {"IPAMConfig": {"IPv4Address": "172.30.0.3"}}
+    }
