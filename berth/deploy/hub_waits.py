@@ -47,7 +47,8 @@ async def _engine_answers(path: str) -> bool:
     try:
         writer.write(b"GET /_ping HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         await writer.drain()
-        status = await asyncio.wait_for(reader.readline(), timeout=3)
+        async with asyncio.timeout(3):  # not wait_for: see spawner/readiness.py
+            status = await reader.readline()
         return status.split(b" ")[1:2] == [b"200"]
     except (OSError, TimeoutError):
         return False
@@ -57,7 +58,8 @@ async def _engine_answers(path: str) -> bool:
 
 async def _accepts(host: str, port: int) -> bool:
     try:  # short: before the firewall's rules are in place the bridge drops the SYN
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=1)
+        async with asyncio.timeout(1):  # not wait_for: see spawner/readiness.py
+            _, writer = await asyncio.open_connection(host, port)
     except (OSError, TimeoutError):
         return False
     writer.close()

@@ -307,7 +307,10 @@ class Admission:
         if waiter.boot is None and self._ticker is None:
             self._ticker = asyncio.ensure_future(self._tick())
         try:
-            await asyncio.wait_for(asyncio.shield(waiter.admitted), wait)
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation (a stop,
+            # JupyterHub's timeout) that lands just as the slot is granted.
+            async with asyncio.timeout(wait):
+                await asyncio.shield(waiter.admitted)
         except TimeoutError:
             pass  # waited long enough: boot without a slot rather than risk the start timeout
         except BaseException:

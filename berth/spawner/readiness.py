@@ -59,7 +59,11 @@ async def _answers(client: AsyncHTTPClient, url: str) -> bool:
 async def _listening(host: str, port: int) -> bool:
     """Whether something accepts TCP connections at host:port (a refusal comes back at once)."""
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
+        # asyncio.timeout, never asyncio.wait_for: Python 3.11's wait_for swallows a
+        # cancellation that arrives as the connect finishes (the boot budget's expiry then
+        # went unnoticed and a server that never answered counted as ready).
+        async with asyncio.timeout(1.0):
+            _, writer = await asyncio.open_connection(host, port)
     except (OSError, TimeoutError):
         return False
     writer.close()
@@ -86,8 +90,8 @@ async def wait_until_ready(
     engine: ContainerWatch, container_id: str, url: str, timeout: float
 ) -> EngineRecord | None:
     """Wait until ``url`` answers. Returns None then, or the inspect record (with ``_logs``)
-    if the container stopped first. Gives up silently at ``timeout`` (JupyterHub's own
-    ``start_timeout`` / ``http_timeout`` take over from there).
+    if the container stopped first. Raises TimeoutError at ``timeout`` (the caller's own
+    budget normally ends the wait before that, with its message).
 
     A Jupyter server binds its port only when it is about to serve (jupyter_server binds from
     its event loop, after loading its extensions), so a TCP connect probe every few tens of
@@ -131,4 +135,4 @@ async def _wait(
         # container that does not listen yet) or a server still starting behind its port; HTTP
         # requests cost more than refused connects, so these come less often.
         await asyncio.sleep(max(interval, SLOW_PROBE_INTERVAL) if listening else interval)
-    return None
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")

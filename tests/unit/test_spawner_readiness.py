@@ -114,11 +114,40 @@ async def test_accepted_without_an_http_answer_is_not_ready(port: int) -> None:
     server = await asyncio.start_server(hang_up, "127.0.0.1", port)
     try:
         engine = FakeEngine()
-        assert await wait_until_ready(engine, "c1", f"http://127.0.0.1:{port}/api", 1.5) is None
+        with pytest.raises(TimeoutError):  # never None: that would count as ready
+            await wait_until_ready(engine, "c1", f"http://127.0.0.1:{port}/api", 1.5)
         assert engine.inspections >= 1  # it kept asking whether the container still runs
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_a_cancellation_landing_as_a_probe_ends_is_not_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The spawner's boot budget ends a hanging boot by cancelling the wait. When that
+    cancellation landed just as a connect probe was refused, Python 3.11's asyncio.wait_for
+    returned the probe's result and dropped the cancellation: the wait went on to its own
+    deadline and the server that never answered counted as ready (seen in
+    test_admission_hub.py: "answers after 120.60s", then JupyterHub's http_timeout). Fails
+    with wait_for in the probe."""
+    waiting: asyncio.Task[Any] | None = None
+    probes = 0
+
+    async def refused_as_the_budget_runs_out(host: str, port: int) -> Any:
+        nonlocal probes
+        probes += 1
+        if probes == 3 and waiting is not None:
+            waiting.cancel()
+        raise ConnectionRefusedError(host, port)
+
+    monkeypatch.setattr(readiness.asyncio, "open_connection", refused_as_the_budget_runs_out)
+    waiting = asyncio.ensure_future(
+        wait_until_ready(FakeEngine(), "c1", "http://127.0.0.1:9/api", timeout=3)
+    )
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert probes == 3
 
 
 async def test_concurrently_gives_results_in_order() -> None:
