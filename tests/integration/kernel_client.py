@@ -147,8 +147,15 @@ class KernelClient:
             "buffers": [],
         }
 
-    def execute(self, code: str, timeout: float | None = None) -> ExecutionResult:
-        """Runs code like a notebook cell; returns once the kernel is idle and has replied."""
+    def execute(
+        self, code: str, timeout: float | None = None, late_stdout: str | None = None
+    ) -> ExecutionResult:
+        """Runs code like a notebook cell; returns once the kernel is idle and has replied.
+
+        ``late_stdout``: also wait (within the timeout) until stdout holds this text. Some
+        kernels (Deno's) forward their stdout through a channel of their own and can send it
+        after the reply and the idle status; a notebook shows such output in the cell all the
+        same, since it carries the cell's request as its parent."""
         if self.ws is None:
             raise RuntimeError("kernel not started")
         request = self._message(
@@ -167,7 +174,9 @@ class KernelClient:
         result = ExecutionResult()
         replied = idle = False
         deadline = time.monotonic() + (timeout or self.timeout)
-        while not (replied and idle):
+        while not (replied and idle) or (
+            late_stdout is not None and late_stdout not in result.stdout
+        ):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"no complete reply within the timeout:\n{result.describe()}")
