@@ -52,12 +52,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from cold_fresh import fresh_cold_path  # noqa: E402
+from nested_engine import host_nameservers  # noqa: E402
 from swarm_cluster import (  # noqa: E402
     ENGINE_PORT,
     NODE_IMAGE,
     NODE_RUN_OPTIONS,
     ensure_node_image,
-    host_nameservers,
 )
 
 Phases = list[tuple[str, float]]

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
 import shutil
 import tarfile
 import tempfile
@@ -49,6 +48,7 @@ from typing import Any
 import docker
 import docker.errors
 import requests
+from nested_engine import copy_image, host_nameservers
 
 NODE_IMAGE = "berth-swarm-node:test"
 NODE_DOCKERFILE_DIR = Path(__file__).parent / "swarm_node"
@@ -362,29 +362,11 @@ class Cluster:
         self.host.close()
 
 
-def host_nameservers() -> list[str]:
-    """This machine's resolvers, for an engine running inside a container. On a bridge network
-    the container sees only Docker's 127.0.0.11, which that inner engine cannot hand on to its
-    own containers, so it would give them 8.8.8.8 and 8.8.4.4: addresses outside this machine."""
-    return re.findall(r"^nameserver\s+(\S+)", Path("/etc/resolv.conf").read_text(), re.M)
-
-
 def ensure_node_image(client: Any) -> None:
     try:
         client.images.get(NODE_IMAGE)
     except docker.errors.ImageNotFound:
         client.images.build(path=str(NODE_DOCKERFILE_DIR), tag=NODE_IMAGE, rm=True)
-
-
-def copy_image(source: Any, target: Any, image: str) -> None:
-    """``docker save | docker load`` between two engines, streamed through this process."""
-    wanted = source.images.get(image)
-    with contextlib.suppress(docker.errors.ImageNotFound):
-        if target.images.get(image).id == wanted.id:
-            return
-    for record in target.api.load_image(source.api.get_image(image, chunk_size=1 << 20)) or []:
-        if "error" in record:
-            raise RuntimeError(f"load {image}: {record['error']}")
 
 
 def tar_of(files: dict[str, str]) -> bytes:

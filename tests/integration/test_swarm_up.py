@@ -61,7 +61,7 @@ services:
 def hub_image_with_this_source(cluster) -> None:
     """berth/hub with this worktree's `berth` package on the manager (built there, never on the
     shared host engine), labelled with this source's digest so `berth up` does not rebuild it."""
-    from swarm_cluster import copy_image
+    from nested_engine import copy_image
 
     copy_image(cluster.host, cluster.manager.client, "berth/hub:latest")
     dockerfile = (
