@@ -118,14 +118,27 @@ def proxy() -> Iterator[tuple[object, int]]:
             "t/tls/cert.pem": pair.cert_pem, "t/tls/key.pem": pair.key_pem,
         }))  # fmt: skip
         container.start()
-        deadline = time.monotonic() + 60
-        while "watching" not in container.logs().decode():
-            assert time.monotonic() < deadline, container.logs().decode()
-            time.sleep(0.3)
+        wait_serving(container, port, time.monotonic() + 60)
         yield container, port
     finally:
         container.remove(force=True)
         client.close()
+
+
+def wait_serving(container, port: int, deadline: float) -> None:
+    """Until a browser's request through the proxy gets the upstream's 200. The preload logs
+    "watching" as the server is created, before configurable-http-proxy listens, so that line
+    alone left a test's first connect to race the listen (refused once in CI)."""
+    while True:
+        if "watching" in container.logs().decode():
+            try:
+                with contextlib.closing(Connection(port)) as connection:
+                    if connection.get().status == 200:
+                        return
+            except (OSError, http.client.HTTPException):
+                pass
+        assert time.monotonic() < deadline, container.logs().decode()
+        time.sleep(0.2)
 
 
 def install(container, pair: tls.KeyPair, key_first_pause: float = 1.5) -> None:
