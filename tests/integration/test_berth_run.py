@@ -15,17 +15,12 @@ import pytest
 import requests
 import urllib3
 from engine_reports import granted_capabilities
+from loopback_ports import free_port
 
 pytestmark = pytest.mark.integration
 
 BERTH = [sys.executable, "-m", "berth"]
 IMAGE = os.environ.get("BERTH_TEST_IMAGE", "berth/base-notebook:latest")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def berth(*args: str, cwd: Path | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
