@@ -83,6 +83,9 @@ def test_no_permission_on_the_engine_socket():
 
 @pytest.fixture(scope="module")
 def network(engine):
+    # What a run killed midway left (its containers first: a network with one is not removed).
+    for container in engine.containers.list(all=True, filters={"name": PREFIX}):
+        container.remove(force=True)
     for old in engine.networks.list(names=[NETWORK]):
         if old.name == NETWORK:
             old.remove()
