@@ -284,7 +284,7 @@ def test_restartable_restarts_the_server(fleet: Fleet) -> None:
         except OSError:
             return False
 
-    wait_until(restarted, 60, "the server to come back")
+    wait_until(restarted, BOOT_TIMEOUT, "the server to come back")
     server.container.reload()
     assert server.container.status == "running"
     assert server.logs().count("starting it again") == 1
