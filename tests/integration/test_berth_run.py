@@ -29,13 +29,18 @@ def berth(*args: str, cwd: Path | None = None, timeout: float = 180) -> subproce
     )
 
 
-@pytest.fixture
-def engine():
-    client = docker.from_env()
-    yield client
+def remove_test_runs(client: docker.DockerClient) -> None:
     for container in client.containers.list(all=True, filters={"label": "berth.run"}):
         if container.name.startswith("berth-test-run"):
             container.remove(force=True)
+
+
+@pytest.fixture
+def engine():
+    client = docker.from_env()
+    remove_test_runs(client)  # a killed run's too: the names are fixed
+    yield client
+    remove_test_runs(client)
     client.close()
 
 
