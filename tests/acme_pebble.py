@@ -18,7 +18,6 @@ import datetime as dt
 import ipaddress
 import json
 import shutil
-import socket
 import ssl
 import subprocess
 import time
@@ -33,6 +32,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from loopback_ports import free_port
 
 from berth import tls
 
@@ -46,12 +46,6 @@ def need_pebble() -> str:
     if PEBBLE is None:
         pytest.skip("Pebble is not installed (apt-get install pebble; scripts/setup.sh does)")
     return PEBBLE
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _pem(obj) -> bytes:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any
 import docker
 import requests
 import yaml
+from loopback_ports import free_port
 
 LOCK = Path("/tmp/berth-deployment-tests.lock")
 PREFIX = "berth-test-deploy"
@@ -44,12 +44,6 @@ def restart_dockerd() -> None:
         check=False,
     )
     assert restart.returncode == 0, restart.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def base_config(port: int) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -281,10 +282,26 @@ def remove(name: str) -> JsonObject:
                 if server
                 else user_path(name, "/server"),
             )
+        _wait_stopped(name)
         api("DELETE", user_path(name))
     if local is not None:
         local.remove(name)
     return {"name": name, "removed": True}
+
+
+STOP_WAIT_SECONDS = 120.0
+
+
+def _wait_stopped(name: str, timeout: float = STOP_WAIT_SECONDS) -> None:
+    """Until the hub lists none of the user's servers. A stop that outlasts the hub's
+    slow_stop_timeout (10 s: a busy machine, a server slow to end its kernels) is answered 202
+    and goes on, and the hub refuses to delete a user while a server of theirs is stopping."""
+    deadline = time.monotonic() + timeout
+    while (user := _hub_user(name)) is not None and user.get("servers"):
+        if time.monotonic() > deadline:
+            left = {server: model.get("pending") for server, model in user["servers"].items()}
+            raise Refused(f"{name}'s servers did not stop within {timeout:.0f} s: {left}")
+        time.sleep(0.5)
 
 
 # The operations, by the name a request gives; each takes the request's other fields as its

@@ -34,9 +34,10 @@ STRONG = "a-Better-passw0rd-for-tests"
 
 # A user's server: `python -m http.server` on a free loopback port; its pid is written to
 # <dir>/<user>.pid (<dir>/<user>_<server>.pid for a named server) so that a test can see
-# whether it still runs.
+# whether it still runs. Its stop outlasts the hub's slow_stop_timeout, as a real server's
+# may on a busy machine: the hub answers the stop 202 and goes on stopping.
 HUB_CONFIG = """
-import os, socket, subprocess, sys
+import asyncio, os, socket, subprocess, sys
 from jupyterhub.spawner import Spawner
 
 class HttpServerSpawner(Spawner):
@@ -60,6 +61,7 @@ class HttpServerSpawner(Spawner):
 
     async def stop(self, now=False):
         if self.proc is not None:
+            await asyncio.sleep(3)
             self.proc.terminate()
             self.proc.wait(10)
 
@@ -78,6 +80,7 @@ c.JupyterHub.cookie_secret_file = "{workdir}/cookie_secret"
 c.JupyterHub.spawner_class = HttpServerSpawner
 c.Spawner.http_timeout = 30
 c.Spawner.start_timeout = 60
+c.JupyterHub.tornado_settings = {{"slow_stop_timeout": 1}}
 c.JupyterHub.services = [{{"name": "berth-cli", "api_token": {token!r}}}]
 c.JupyterHub.load_roles = [{{"name": "admin", "services": ["berth-cli"]}}]
 """

@@ -23,7 +23,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -37,18 +36,13 @@ import docker
 import requests
 from engine_reports import has_labels
 from kernel_run import run_code
+from loopback_ports import free_port
 from network_gateway import hold_gateway_up
 
 
 def default_image() -> str:
     """The image under test: BERTH_TEST_IMAGE, else berth/base-notebook:latest."""
     return os.environ.get("BERTH_TEST_IMAGE", "berth/base-notebook:latest")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def image_available(image: str | None = None) -> bool:

@@ -21,7 +21,7 @@ from image_scenarios import SCENARIOS, Scenario
 from kernel_client import JupyterAPI, insecure_ssl_context
 
 BOOT_TIMEOUT = 120  # seconds for a server to answer when many boot at once on a small machine
-EXIT_TIMEOUT = 60
+EXIT_TIMEOUT = 120  # the same: a command's start runs beside every server the module boots
 TOKEN_RE = re.compile(r"https?://127\.0\.0\.1:\d+/\S*\?token=([0-9a-f]{32,})")
 
 

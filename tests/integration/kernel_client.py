@@ -181,7 +181,12 @@ class KernelClient:
             if remaining <= 0:
                 raise TimeoutError(f"no complete reply within the timeout:\n{result.describe()}")
             self.ws.settimeout(remaining)
-            frame = self.ws.recv()
+            try:
+                frame = self.ws.recv()
+            except websocket.WebSocketTimeoutException as exc:  # not a TimeoutError subclass
+                raise TimeoutError(
+                    f"no complete reply within the timeout:\n{result.describe()}"
+                ) from exc
             if not isinstance(frame, str):
                 continue  # binary frames carry buffers: not used by these tests
             msg = json.loads(frame)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import tarfile
 import time
 import urllib.error
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from loopback_ports import free_port
 
 BOOT_TIMEOUT = 120  # seconds: a busy 2-CPU machine
 TOKEN = "stack-images-test-token"
@@ -37,12 +37,6 @@ def stack_image(client: Any, name: str) -> str:
     except docker.errors.ImageNotFound:
         pytest.skip(f"{ref} is not built (berth images build {name} [--prefix {prefix}])")
     return ref
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _request(
@@ -99,7 +93,7 @@ class Server:
 
 def start_server(run_container: Any, image: str) -> Server:
     """`docker run` of the image with a known token; returns once /api/status answers 200."""
-    port = _free_port()
+    port = free_port()
     container = run_container(
         image,
         ports={"8888/tcp": ("127.0.0.1", port)},

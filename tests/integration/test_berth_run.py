@@ -15,17 +15,12 @@ import pytest
 import requests
 import urllib3
 from engine_reports import granted_capabilities
+from loopback_ports import free_port
 
 pytestmark = pytest.mark.integration
 
 BERTH = [sys.executable, "-m", "berth"]
 IMAGE = os.environ.get("BERTH_TEST_IMAGE", "berth/base-notebook:latest")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def berth(*args: str, cwd: Path | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -34,13 +29,18 @@ def berth(*args: str, cwd: Path | None = None, timeout: float = 180) -> subproce
     )
 
 
-@pytest.fixture
-def engine():
-    client = docker.from_env()
-    yield client
+def remove_test_runs(client: docker.DockerClient) -> None:
     for container in client.containers.list(all=True, filters={"label": "berth.run"}):
         if container.name.startswith("berth-test-run"):
             container.remove(force=True)
+
+
+@pytest.fixture
+def engine():
+    client = docker.from_env()
+    remove_test_runs(client)  # a killed run's too: the names are fixed
+    yield client
+    remove_test_runs(client)
     client.close()
 
 

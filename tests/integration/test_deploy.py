@@ -17,6 +17,7 @@ import os
 import socket
 import subprocess
 import sys
+import uuid
 
 import pytest
 from deploy_session import (
@@ -191,7 +192,7 @@ class TestDeployment:
             ["sleep", "300"],
             entrypoint=[],
             detach=True,
-            name="berth-test-other-hub-server",
+            name=f"berth-test-other-hub-server-{uuid.uuid4().hex[:8]}",  # a killed run's stays
             labels={"berth.managed": "true", "berth.role": "single-user", "berth.user": "x"},
         )
         try:

@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,9 @@ def test_no_permission_on_the_engine_socket():
 
 @pytest.fixture(scope="module")
 def network(engine):
+    # What a run killed midway left (its containers first: a network with one is not removed).
+    for container in engine.containers.list(all=True, filters={"name": PREFIX}):
+        container.remove(force=True)
     for old in engine.networks.list(names=[NETWORK]):
         if old.name == NETWORK:
             old.remove()
@@ -107,11 +111,17 @@ def fake_hub(engine, network: str, name: str, bind: str):
         security_opt=["no-new-privileges"],
     )
     check = f"import urllib.request as u; u.urlopen('http://{bind}:8081/hub/api/', timeout=2)"
-    for _ in range(60):
+    deadline = time.monotonic() + 120  # by the clock: each try's own length varies with load
+    while time.monotonic() < deadline:
         if container.exec_run(["python3", "-c", check]).exit_code == 0:
             return container
         container.reload()
-    raise AssertionError(container.logs().decode())
+        if container.status != "running":
+            break
+        time.sleep(0.2)
+    raise AssertionError(
+        f"{name} does not answer ({container.status}):\n{container.logs().decode()}"
+    )
 
 
 def test_the_hub_seen_from_a_user_container(engine, network):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,11 +58,24 @@ def hub_and_guard_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     ):
         host.add_user(ALICE)  # after the guard started: its copy of the user db must follow
         host.add_user(HOMELESS, home=False)
+        wait_for_copy(hub.workdir / "userdb" / "passwd", [ALICE, HOMELESS])
         try:
             yield hub.start(), log_path
         finally:
             hub.cleanup()
             print(hub.log_tail())
+
+
+def wait_for_copy(passwd: Path, names: list[str], timeout: float = 60) -> None:
+    """Until the guard's copy of passwd lists ``names`` (it looks every 2 s): a hub that starts
+    sooner than that would look the accounts up before the copy has them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = passwd.read_text()
+        if all(f"\n{name}:" in "\n" + text for name in names):
+            return
+        assert time.monotonic() < deadline, f"the guard's copy of passwd lacks {names}:\n{text}"
+        time.sleep(0.5)
 
 
 def test_an_account_made_after_the_guard_started_spawns_and_owns_its_files(

@@ -57,7 +57,7 @@ def test_pid_1_is_tini_and_the_server_runs_as_jovyan(fleet: Fleet) -> None:
 @containers("default")
 def test_healthcheck_becomes_healthy(fleet: Fleet) -> None:
     server = fleet.server("default")
-    wait_until(lambda: server.health() == "healthy", 30, "a healthy container")
+    wait_until(lambda: server.health() == "healthy", BOOT_TIMEOUT, "a healthy container")
 
 
 def tiny_wheel(name: str, version: str, source: str) -> tuple[str, bytes]:
@@ -117,7 +117,7 @@ def test_gen_cert_serves_https_with_a_self_signed_certificate(fleet: Fleet) -> N
     cert.verify_directly_issued_by(cert)  # signed by its own key
     code, output = server.exec(["sh", "-c", "stat -c '%a %U' ~/.local/share/jupyter/notebook.key"])
     assert code == 0 and output.split() == ["600", "jovyan"], output
-    wait_until(lambda: server.health() == "healthy", 30, "a healthy HTTPS container")
+    wait_until(lambda: server.health() == "healthy", BOOT_TIMEOUT, "a healthy HTTPS container")
 
 
 # --- hooks -------------------------------------------------------------------------------------
@@ -257,7 +257,11 @@ def test_jupyter_port_and_notebook_args(fleet: Fleet) -> None:
     assert status == 200
     status, _, _ = http_get(server.base_url + "api/status", token="wrong-token")
     assert status == 403
-    wait_until(lambda: server.health() == "healthy", 30, "a healthy container (port 9999, /berth/)")
+    wait_until(
+        lambda: server.health() == "healthy",
+        BOOT_TIMEOUT,
+        "a healthy container (port 9999, /berth/)",
+    )
 
 
 @containers("restartable")
@@ -280,7 +284,7 @@ def test_restartable_restarts_the_server(fleet: Fleet) -> None:
         except OSError:
             return False
 
-    wait_until(restarted, 60, "the server to come back")
+    wait_until(restarted, BOOT_TIMEOUT, "the server to come back")
     server.container.reload()
     assert server.container.status == "running"
     assert server.logs().count("starting it again") == 1

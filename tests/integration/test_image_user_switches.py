@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from image_fleet import Fleet, http_get, server_process, wait_until
+from image_fleet import BOOT_TIMEOUT, Fleet, http_get, server_process, wait_until
 
 pytestmark = pytest.mark.integration
 containers = pytest.mark.containers
@@ -47,7 +47,9 @@ def test_nb_user_renames_the_user_and_links_its_home(fleet: Fleet) -> None:
     ]
     server = fleet.server("renamed")
     assert server_process(server)["user"] == "berthuser"
-    wait_until(lambda: server.health() == "healthy", 30, "a healthy container (renamed user)")
+    wait_until(
+        lambda: server.health() == "healthy", BOOT_TIMEOUT, "a healthy container (renamed user)"
+    )
 
 
 @containers("root-drops-privileges", "explicit-root", "explicit-root-server")
@@ -133,7 +135,9 @@ def test_an_arbitrary_uid_gets_a_user_and_a_writable_home(fleet: Fleet) -> None:
     assert server_process(server)["uid"] == 1234
     status, _, _ = http_get(server.base_url + "api/status", token=server.token)
     assert status == 200
-    wait_until(lambda: server.health() == "healthy", 30, "a healthy container (--user 1234)")
+    wait_until(
+        lambda: server.health() == "healthy", BOOT_TIMEOUT, "a healthy container (--user 1234)"
+    )
 
 
 @containers("engine-entry-uid-cmd")
