@@ -1,6 +1,7 @@
 """A real browser for the end-to-end tests: Playwright driving Debian's Chromium.
 
 - `browser`: one headless Chromium (/usr/bin/chromium, never a Playwright download) per module.
+- `expect(...)` waits up to DEFAULT_TIMEOUT_MS by default, as the pages' actions do.
 - `context`: a fresh browser context per test (no cookies carried over), trusting the deployment's
   self-signed certificate, and allowed to talk to the loopback deployment only: every request or
   WebSocket to another host is aborted and remembered (`context.blocked`), so nothing leaks out.
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 CHROMIUM = os.environ.get("BERTH_E2E_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -36,6 +37,10 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "e2e"
 # Generous: a 2-core machine may also be running other engineers' containers.
 DEFAULT_TIMEOUT_MS = 60_000
+# The same for `expect(...)`, which does not follow a context's default timeout and waits 5 s
+# unless told otherwise: too little for what answers only after a request to a freshly
+# started server (a new notebook's panel, a save, a rename, the admin page's user list).
+expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
 
 
 def is_local(url: str) -> bool:

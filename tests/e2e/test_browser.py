@@ -20,6 +20,7 @@ Screenshots of the key moments go to artifacts/e2e/ (and FAILED-*.png when a tes
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,24 @@ def stop_from_home(page: Any, dep: Deployment) -> None:
     expect(page.get_by_role("button", name="Start My Server")).to_be_visible(timeout=90_000)
 
 
+def wait_stopped(dep: Deployment, engine: docker.DockerClient, user: str, timeout: float) -> None:
+    """Until the hub lists no default server of ``user`` and its container is gone. The home
+    page turns "Stop" into "Start" once the hub answers the stop request, which it does after
+    slow_stop_timeout (10 s) while the stop goes on (the server has 10 s to exit, then the
+    container is removed): on a loaded machine the page is ahead of the engine."""
+    deadline = time.monotonic() + timeout
+    while True:
+        servers = dep.api("GET", f"/hub/api/users/{user}").json().get("servers") or {}
+        container = user_container(engine, user)
+        if "" not in servers and container is None:
+            return
+        state = container.status if container is not None else "removed"
+        assert time.monotonic() < deadline, (
+            f"the stopped server is still there after {timeout} s: hub {servers}, container {state}"
+        )
+        time.sleep(0.5)
+
+
 def notebook_model(dep: Deployment, user: str, path: str) -> dict[str, Any]:
     """The notebook as the user's own Jupyter server reads it, through the proxy."""
     answer = dep.api("GET", f"/user/{user}/api/contents/{path}?content=1")
@@ -225,7 +244,7 @@ def test_notebook_survives_a_server_restart(
 
     stop_from_home(page, dep)
     shot(page, artifacts, "04-hub-home-server-stopped")
-    assert user_container(engine, "admin") is None, "the stopped server's container is still there"
+    wait_stopped(dep, engine, "admin", timeout=120)
 
     start_from_home(page, dep)
     second = user_container(engine, "admin")

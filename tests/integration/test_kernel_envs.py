@@ -7,13 +7,15 @@ Fails on main before this change: base-notebook has no berth-kernel there."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 
 import pytest
+import websocket
 from hub_harness import Hub
 from hub_marks import HUB_MARKS
-from kernel_client import JupyterAPI, KernelClient
+from kernel_client import ExecutionResult, JupyterAPI, KernelClient
 
 pytestmark = HUB_MARKS
 
@@ -128,6 +130,26 @@ def test_a_language_not_in_the_image_installs_itself_on_first_use(hub: Hub) -> N
         assert typed.ok and typed.stdout == "42\n", typed.describe()
 
 
+def run_in_r(base: str, token: str, *cells: str, timeout: float = 300) -> list[ExecutionResult]:
+    """The cells' results in a new R kernel, started again until one answers (within
+    ``timeout``): the stand-in's exit and Jupyter's restart may outlast the first attempts.
+    A kernel that does not start or answer shows up as the client's errors: a failed start
+    (RuntimeError), no reply (TimeoutError), or the websocket's own (a refused upgrade, a
+    receive timeout, a closed connection), which are not TimeoutErrors."""
+    deadline = time.monotonic() + timeout
+    while True:
+        later = KernelClient(base, token, kernel_name="r", timeout=120)
+        try:
+            later.start()
+            return [later.execute(cell) for cell in cells]
+        except (RuntimeError, TimeoutError, OSError, websocket.WebSocketException) as error:
+            assert time.monotonic() < deadline, f"R did not start after its installation: {error!r}"
+        finally:
+            with contextlib.suppress(OSError):  # a failed clean-up must not hide the result
+                later.shutdown()
+        time.sleep(2)
+
+
 def test_r_installs_itself_from_debian_on_first_use(hub: Hub) -> None:
     """R is not in base-notebook: its launcher kernel installs R and IRkernel from Debian's
     packages into the volume as the user (no root), then runs R code."""
@@ -140,15 +162,12 @@ def test_r_installs_itself_from_debian_on_first_use(hub: Hub) -> None:
         out = shown.stdout
         assert f"Installing R into {home} (first use only)" in out, out
         assert "Unpacking: 100%" in out and "R is installed." in out, out
-    deadline = time.monotonic() + 120
-    while True:  # the stand-in's exit and Jupyter's restart may outlast the first attempts
-        try:
-            with KernelClient(base, hub.token, kernel_name="r", timeout=60) as later:
-                fitted = later.execute("cat(round(coef(lm(dist ~ speed, cars))[[2]], 3))")
-                where = later.execute('cat(.libPaths()[1], getOption("repos")[["CRAN"]])')
-                break
-        except (RuntimeError, TimeoutError):
-            assert time.monotonic() < deadline, "R did not start after its installation"
+    fitted, where = run_in_r(
+        base,
+        hub.token,
+        "cat(round(coef(lm(dist ~ speed, cars))[[2]], 3))",
+        'cat(.libPaths()[1], getOption("repos")[["CRAN"]])',
+    )
     assert fitted.ok and fitted.stdout == "3.932", fitted.describe()
     # install.packages() would land in the volume
     assert where.stdout == f"{home}/usr/local/lib/R/site-library https://cloud.r-project.org"

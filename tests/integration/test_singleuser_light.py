@@ -38,8 +38,8 @@ HUB_ONLY = (
     "jupyterhub.app",
 )  # fmt: skip
 
-# Every Python process of the container writes, twice a second, its command line and the
-# names of the modules it has loaded to /tmp/berth-modules/<pid>.json.
+# Every Python process of the container writes, twice a second, its command line, the names
+# of the modules it has loaded and the time to /tmp/berth-modules/<pid>.json.
 PROBE = """
 import json, os, sys, threading, time
 
@@ -47,7 +47,7 @@ def _berth_write_modules():
     os.makedirs("/tmp/berth-modules", exist_ok=True)
     path = f"/tmp/berth-modules/{os.getpid()}.json"
     while True:
-        data = json.dumps({"argv": sys.argv, "modules": sorted(sys.modules)})
+        data = json.dumps({"argv": sys.argv, "modules": sorted(sys.modules), "time": time.time()})
         with open(path + ".tmp", "w") as out:
             out.write(data)
         os.replace(path + ".tmp", path)
@@ -121,18 +121,39 @@ def server_last_activity(hub: Hub, name: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
-def server_modules(hub: Hub, name: str) -> set[str]:
-    """The modules of the container's jupyterhub-singleuser process, as its probe last wrote."""
-    code, output = hub.container(name).exec_run(["sh", "-c", "cat /tmp/berth-modules/*.json; echo"])
-    assert code == 0, output
-    servers = []
-    for line in output.decode().replace("}{", "}\n{").splitlines():
-        if line.strip():
-            record = json.loads(line)
-            if "jupyterhub.singleuser.extension" in record["modules"]:
-                servers.append(record)
-    assert len(servers) == 1, [s["argv"] for s in servers]
-    return set(servers[0]["modules"])
+def server_modules(hub: Hub, name: str, written_after: float, timeout: float = 60) -> set[str]:
+    """The modules of the container's jupyterhub-singleuser process, as its probe wrote them
+    after ``written_after`` (time.time()): the probe's thread writes every half second in a
+    busy process, so a fixed wait could read what it wrote before the requests."""
+    deadline = time.monotonic() + timeout
+    while True:
+        code, output = hub.container(name).exec_run(
+            ["sh", "-c", "cat /tmp/berth-modules/*.json; echo"]
+        )
+        assert code == 0, output
+        servers = []
+        for line in output.decode().replace("}{", "}\n{").splitlines():
+            if line.strip():
+                record = json.loads(line)
+                if "jupyterhub.singleuser.extension" in record["modules"]:
+                    servers.append(record)
+        assert len(servers) == 1, [s["argv"] for s in servers]
+        if servers[0]["time"] > written_after:
+            return set(servers[0]["modules"])
+        assert time.monotonic() < deadline, f"the probe wrote nothing new in {timeout} s"
+        time.sleep(0.5)
+
+
+def wait_logged(hub: Hub, name: str, pattern: str, timeout: float = 60) -> None:
+    """Until the server's container log matches ``pattern``: the server logs a request once it
+    has answered it, and the engine copies the output into the log on its own time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        log = hub.container(name).logs().decode(errors="replace")
+        if re.search(pattern, log):
+            return
+        assert time.monotonic() < deadline, log[-3000:]
+        time.sleep(0.5)
 
 
 def test_oauth_activity_metrics_and_no_hub_machinery(hub: Hub) -> None:
@@ -169,6 +190,7 @@ def test_oauth_activity_metrics_and_no_hub_machinery(hub: Hub) -> None:
 
     # The server's /metrics, with the request metric its request logger records.
     metrics = browser.get(hub.user_url("ada") + "metrics", timeout=30)
+    served = time.time()  # what the server imported to serve the requests, it has by now
     assert metrics.status_code == 200
     assert re.search(
         r'^jupyterhub_request_duration_seconds_count\{[^}]*handler="jupyter_server\.',
@@ -177,11 +199,9 @@ def test_oauth_activity_metrics_and_no_hub_machinery(hub: Hub) -> None:
     ), metrics.text[:2000]
 
     # Requests are logged by the server (jupyterhub's request logger, with the user's name).
-    time.sleep(1.5)  # the probe writes twice a second
-    log = hub.container("ada").logs().decode(errors="replace")
-    assert re.search(r"200 GET /user/ada/api/contents.*\(ada@", log), log[-3000:]
+    wait_logged(hub, "ada", r"200 GET /user/ada/api/contents.*\(ada@")
 
-    modules = server_modules(hub, "ada")
+    modules = server_modules(hub, "ada", written_after=served)
     assert {"jupyterhub.singleuser.extension", "jupyterhub.log", "jupyterhub.metrics"} <= modules
     assert sorted(m for m in modules if is_hub_only(m)) == []
     hub.stop("ada")

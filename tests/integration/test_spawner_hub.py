@@ -23,6 +23,11 @@ pytestmark = HUB_MARKS
 MISSING_IMAGE = "berth-test-never-built/missing:1"
 
 SPAWNER_CONFIG = """
+# The REST API answers a spawn with its outcome only if the spawn ends within
+# slow_spawn_timeout (10 s by default), else with 202 while it goes on: the tests that assert
+# a refusal's or failure's status and message (the OOM one starts a container first) must get
+# it however slow the engine is. Below the harness's 120 s wait for the answer.
+c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 100}}
 c.ContainerSpawner.image = "{image}"
 c.ContainerSpawner.prefix = "{prefix}"
 c.ContainerSpawner.pull_policy = "never"
@@ -231,7 +236,8 @@ def test_mem_limit_on_the_server_process_stops_the_container(hub: Hub) -> None:
 def test_container_killed_behind_the_hubs_back_is_noticed(hub: Hub) -> None:
     hub.spawn("gina")
     hub.container("gina").kill()
-    deadline = time.monotonic() + 30
+    # Polled every 2 s, then the hub's clean-up (engine calls) before the model changes.
+    deadline = time.monotonic() + 120
     while "" in hub.user_model("gina")["servers"]:
         assert time.monotonic() < deadline, "poll did not notice the dead container"
         time.sleep(0.5)
@@ -250,13 +256,29 @@ def test_name_conflict_with_a_foreign_container(hub: Hub) -> None:
     foreign.remove(force=True)
 
 
+def wait_reported_ready(hub: Hub, user: str, servers: tuple[str, ...], timeout: float) -> None:
+    """Until the hub reports each of ``servers`` ready. A starting hub checks the servers it
+    had, and answers requests once init_spawners_timeout (10 s) has passed even if the checks
+    have not ended: those servers are reported pending meanwhile. A server found dead is
+    removed from the model, which fails here at once."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = hub.user_model(user)["servers"]
+        gone = [server for server in servers if server not in found]
+        assert not gone, f"{user}'s servers {gone} are gone: {found}\n{hub.log_tail()}"
+        if all(found[server]["ready"] for server in servers):
+            return
+        assert time.monotonic() < deadline, f"not ready after {timeout} s: {found}"
+        time.sleep(0.5)
+
+
 def test_hub_restart_keeps_servers_running(hub: Hub) -> None:
     hub.spawn("ivan")
     hub.spawn("ivan", "two")
     before = hub.container("ivan").id
     hub.restart_hub()
+    wait_reported_ready(hub, "ivan", ("", "two"), timeout=120)
     for server in ("", "two"):
-        assert hub.user_model("ivan")["servers"][server]["ready"]
         r = hub.http.get(hub.user_url("ivan", server) + "api/status", timeout=10)
         assert r.status_code == 200
     assert hub.container("ivan").id == before
@@ -332,7 +354,8 @@ def test_user_named_hub_cannot_mount_the_hubs_data_volume(hub: Hub) -> None:
     r = hub.request_spawn("hub")
     assert r.status_code == 409, r.text
     assert "hub's own data volume" in r.json()["message"]
-    assert not hub.docker.containers.list(all=True, filters={"label": "berth.user=hub"})
+    found = hub.docker.containers.list(all=True, filters={"label": "berth.user=hub"})
+    assert not [c for c in found if c.name.startswith(hub.prefix)]  # this run's, not others'
 
 
 def test_unlabelled_volume_is_not_adopted(hub: Hub) -> None:

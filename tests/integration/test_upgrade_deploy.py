@@ -172,6 +172,9 @@ def test_berth_up_migrates_the_hub_database_and_keeps_servers(
         kept = container.exec_run(["cat", "/home/jovyan/work/kept.txt"]).output.decode().strip()
         assert kept == "from-the-old-hub"
         assert dep.tokens["admin"] == token
+        # The new hub answers once init_spawners_timeout (10 s) has passed even if its check of
+        # alice's server has not ended; it reports the server pending until then.
+        dep.wait_ready("alice", timeout=120)
         users = {user["name"]: user for user in dep.api("GET", "/hub/api/users").json()}
         assert {"admin", "alice", "bob"} <= set(users), users
         assert users["alice"]["servers"][""]["ready"], users["alice"]
