@@ -90,7 +90,8 @@ echo "== tests"
 set +e
 # Fast, pure tests first; then the real engine; then the browser.
 [ $# -gt 0 ] || set -- tests/unit tests/integration tests/e2e
-python -m pytest -p no:cacheprovider -ra "$@"
+# The slowest tests are listed so that a run that grows toward CI's time limit shows where.
+python -m pytest -p no:cacheprovider -ra --durations=25 "$@"
 status=$?
 set -e
 # pytest's 5 means "no tests collected": a suite that ran nothing must not pass.
