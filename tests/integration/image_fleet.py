@@ -13,12 +13,12 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from image_scenarios import SCENARIOS, Scenario
 from kernel_client import JupyterAPI, insecure_ssl_context
+from polling import wait_until
 
 BOOT_TIMEOUT = 120  # seconds for a server to answer when many boot at once on a small machine
 EXIT_TIMEOUT = 120  # the same: a command's start runs beside every server the module boots
@@ -117,17 +117,6 @@ def http_get(url: str, token: str | None = None) -> tuple[int, dict[str, str], b
     except urllib.error.HTTPError as error:
         with error:
             return error.code, dict(error.headers), error.read()
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str, step: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(step)
 
 
 def tar_of(files: dict[str, tuple[str | bytes, int]]) -> bytes:

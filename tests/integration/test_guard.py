@@ -32,6 +32,7 @@ from guard_lab import (
     absent,
     wait_for_socket,
 )
+from polling import wait_logged
 from run_once import run_once
 
 from berth.spawner import images, specs
@@ -347,11 +348,7 @@ def test_the_guard_runs_unprivileged_from_the_hub_image(
         api.close()
         # The guard logs a refusal before it answers, but the engine copies a container's
         # output into its log on its own time: read until the line is there.
-        refusal = "refused POST /v1.41/containers/create: privileged containers"
-        deadline = time.monotonic() + 30
-        while refusal not in (logs := guard.logs().decode()):
-            assert time.monotonic() < deadline, logs
-            time.sleep(0.2)
+        wait_logged(guard, "refused POST /v1.41/containers/create: privileged containers", 30)
     finally:
         print(guard.logs().decode())
         guard.remove(force=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from guard_process import guard_process
 from host_accounts import NEEDS_USERADD, host_accounts
 from hub_harness import Hub
 from hub_marks import NEEDS_IMAGE, NEEDS_PROXY
+from polling import wait_until
 
 pytestmark = [
     pytest.mark.integration,
@@ -69,13 +69,11 @@ def hub_and_guard_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
 def wait_for_copy(passwd: Path, names: list[str], timeout: float = 60) -> None:
     """Until the guard's copy of passwd lists ``names`` (it looks every 2 s): a hub that starts
     sooner than that would look the accounts up before the copy has them."""
-    deadline = time.monotonic() + timeout
-    while True:
-        text = passwd.read_text()
-        if all(f"\n{name}:" in "\n" + text for name in names):
-            return
-        assert time.monotonic() < deadline, f"the guard's copy of passwd lacks {names}:\n{text}"
-        time.sleep(0.5)
+    wait_until(
+        lambda: all(f"\n{name}:" in "\n" + passwd.read_text() for name in names),
+        timeout,
+        lambda: f"the guard's copy of passwd to list {names}:\n{passwd.read_text()}",
+    )
 
 
 def test_an_account_made_after_the_guard_started_spawns_and_owns_its_files(

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from image_fleet import BOOT_TIMEOUT, http_get, published_base, wait_until
+from image_fleet import BOOT_TIMEOUT, http_get, published_base
+from polling import wait_until
 
 pytestmark = pytest.mark.integration
 

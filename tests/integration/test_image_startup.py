@@ -20,9 +20,10 @@ import ssl
 import zipfile
 
 import pytest
-from image_fleet import BOOT_TIMEOUT, Fleet, http_get, server_process, tar_of, wait_until
+from image_fleet import BOOT_TIMEOUT, Fleet, http_get, server_process, tar_of
 from image_scenarios import BAD_SERVER_VALUES, BAD_VALUES
 from kernel_client import KernelClient
+from polling import wait_until
 
 pytestmark = pytest.mark.integration
 containers = pytest.mark.containers

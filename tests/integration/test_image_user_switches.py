@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from image_fleet import BOOT_TIMEOUT, Fleet, http_get, server_process, wait_until
+from image_fleet import BOOT_TIMEOUT, Fleet, http_get, server_process
+from polling import wait_until
 
 pytestmark = pytest.mark.integration
 containers = pytest.mark.containers

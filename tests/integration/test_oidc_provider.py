@@ -127,10 +127,8 @@ def oidc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         "short_lived": {"erin": SHORT_LIVED},
         "short_lived_codes": {"walt": 1},
     }
-    # A port apart from the three the hub picked just before (the harness binds them later).
-    while (port := free_port()) in (hub.proxy_port, hub.proxy_api_port, hub.hub_port):
-        pass
-    with real_provider(workdir / "idp", port, idp_config) as provider:
+    # free_port never hands out a port twice: not one of the three the hub picked just before.
+    with real_provider(workdir / "idp", free_port(), idp_config) as provider:
         secrets_dir = workdir / "secrets"
         secrets_dir.mkdir(mode=0o700)
         private(secrets_dir / "oauth_client_secret", secret)

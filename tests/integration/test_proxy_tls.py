@@ -26,6 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from polling import wait_logged, wait_until
 
 from berth import tls
 from berth.acme import alpn
@@ -119,53 +120,40 @@ def proxy() -> Iterator[tuple[object, int]]:
             "t/tls/cert.pem": pair.cert_pem, "t/tls/key.pem": pair.key_pem,
         }))  # fmt: skip
         container.start()
-        wait_serving(container, port, time.monotonic() + 60)
+        wait_serving(container, port, 60)
         yield container, port
     finally:
         container.remove(force=True)
         client.close()
 
 
-def wait_serving(container, port: int, deadline: float) -> None:
+def wait_serving(container, port: int, timeout: float) -> None:
     """Until a browser's request through the proxy gets the upstream's 200. The preload logs
     "watching" as the server is created, before configurable-http-proxy listens, so that line
     alone left a test's first connect to race the listen (refused once in CI)."""
-    while True:
-        if "watching" in container.logs().decode():
-            try:
-                with contextlib.closing(Connection(port)) as connection:
-                    if connection.get().status == 200:
-                        return
-            except (OSError, http.client.HTTPException):
-                pass
-        assert time.monotonic() < deadline, container.logs().decode()
-        time.sleep(0.2)
+    wait_logged(container, "watching", timeout)
+
+    def answers() -> bool:
+        try:
+            with contextlib.closing(Connection(port)) as connection:
+                return connection.get().status == 200
+        except (OSError, http.client.HTTPException):
+            return False
+
+    wait_until(answers, timeout, lambda: container.logs().decode(), step=0.2)
 
 
 def install(container, pair: tls.KeyPair, key_first_pause: float = 1.5) -> None:
     """As berth-acme installs: the key, then the chain, each replaced atomically. The pause
     lets the preload see the new key with the old chain first, as it may in a deployment;
-    what it then loads is waited for with wait_logged, not with a pause."""
+    what it then loads is waited for with wait_logged (the preload looks every 500 ms, which a
+    loaded machine stretches), not with a pause."""
     container.put_archive("/tmp", tar_of({"t/new/cert.pem": pair.cert_pem,
                                           "t/new/key.pem": pair.key_pem}))  # fmt: skip
     for name in ("key.pem", "cert.pem"):
         move = f"import os; os.replace('/tmp/t/new/{name}', '/tmp/t/tls/{name}')"
         assert container.exec_run(["python3", "-c", move]).exit_code == 0
         time.sleep(key_first_pause)
-
-
-def wait_logged(container, text: str, count: int = 1, timeout: float = 120) -> str:
-    """The container's log once it holds `text` `count` times. The preload looks at the files
-    every 500 ms, which a loaded machine may stretch to seconds, and the engine copies a
-    container's output into its log on its own time: a log read right after an action may
-    not have its line yet."""
-    deadline = time.monotonic() + timeout
-    while True:
-        log = container.logs().decode(errors="replace")
-        if log.count(text) >= count:
-            return log
-        assert time.monotonic() < deadline, f"{text!r} not logged {count}x in {timeout} s:\n{log}"
-        time.sleep(0.2)
 
 
 class Connection(http.client.HTTPSConnection):

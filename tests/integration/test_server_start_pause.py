@@ -12,7 +12,8 @@ import json
 from typing import Any
 
 import pytest
-from image_fleet import BOOT_TIMEOUT, http_get, published_base, wait_until
+from image_fleet import BOOT_TIMEOUT, http_get, published_base
+from polling import wait_until
 
 pytestmark = pytest.mark.integration
 

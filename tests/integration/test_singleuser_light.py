@@ -27,6 +27,7 @@ import pytest
 import requests
 from hub_harness import Hub
 from hub_marks import HUB_MARKS
+from polling import wait_logged
 
 pytestmark = HUB_MARKS
 
@@ -144,18 +145,6 @@ def server_modules(hub: Hub, name: str, written_after: float, timeout: float = 6
         time.sleep(0.5)
 
 
-def wait_logged(hub: Hub, name: str, pattern: str, timeout: float = 60) -> None:
-    """Until the server's container log matches ``pattern``: the server logs a request once it
-    has answered it, and the engine copies the output into the log on its own time."""
-    deadline = time.monotonic() + timeout
-    while True:
-        log = hub.container(name).logs().decode(errors="replace")
-        if re.search(pattern, log):
-            return
-        assert time.monotonic() < deadline, log[-3000:]
-        time.sleep(0.5)
-
-
 def test_oauth_activity_metrics_and_no_hub_machinery(hub: Hub) -> None:
     """Fails on main before this change: the server process imports SQLAlchemy, alembic, mako,
     jupyterhub.orm and the hub's handlers (at start, through jupyterhub.log, .utils and
@@ -199,7 +188,7 @@ def test_oauth_activity_metrics_and_no_hub_machinery(hub: Hub) -> None:
     ), metrics.text[:2000]
 
     # Requests are logged by the server (jupyterhub's request logger, with the user's name).
-    wait_logged(hub, "ada", r"200 GET /user/ada/api/contents.*\(ada@")
+    wait_logged(hub.container("ada"), re.compile(r"200 GET /user/ada/api/contents.*\(ada@"), 60)
 
     modules = server_modules(hub, "ada", written_after=served)
     assert {"jupyterhub.singleuser.extension", "jupyterhub.log", "jupyterhub.metrics"} <= modules
