@@ -30,7 +30,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import docker
 import requests
@@ -324,6 +324,17 @@ class Hub:
         r = self.api("GET", f"/users/{requests.utils.quote(user, safe='')}")
         r.raise_for_status()
         return dict(r.json())
+
+    def made_here(self, kind: Literal["containers", "volumes"], user: str) -> list[str]:
+        """The names of the ``kind`` ("containers" or "volumes") labelled for ``user`` that this
+        hub's spawner made (its prefix): the engine may hold another run's for the same name."""
+        labelled = {"label": f"berth.user={user}"}
+        found = (
+            self.docker.containers.list(all=True, filters=labelled)
+            if kind == "containers"
+            else self.docker.volumes.list(filters=labelled)
+        )
+        return [item.name for item in found if item.name.startswith(self.prefix)]
 
     def container(self, user: str, server: str = "") -> Any:
         """The container of a user's server, found by the spawner's labels."""

@@ -107,8 +107,7 @@ def admitted_order(hub: Hub, names: list[str]) -> list[str]:
 
 
 def user_containers(hub: Hub, user: str) -> list[str]:
-    found = hub.docker.containers.list(all=True, filters={"label": f"berth.user={user}"})
-    return [c.name for c in found if c.name.startswith(hub.prefix)]
+    return hub.made_here("containers", user)
 
 
 def test_a_hanging_boot_times_out_alone_and_the_queued_spawn_is_not_charged(hub: Hub) -> None:

@@ -85,12 +85,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         h.cleanup()
 
 
-def made_here(hub: Hub, found: list) -> list[str]:
-    """The names of the containers or volumes in ``found`` that this hub's spawner made (its
-    prefix): the engine may hold another run's objects for a user of the same name."""
-    return [item.name for item in found if item.name.startswith(hub.prefix)]
-
-
 def volume_of(container: docker.models.containers.Container) -> str:
     (mount,) = [m for m in container.attrs["Mounts"] if m["Destination"] == "/home/jovyan/work"]
     return str(mount["Name"])
@@ -223,8 +217,7 @@ def test_a_server_name_with_a_slash_is_refused(hub: Hub, server: str) -> None:
     hub.create_user("trudy")
     r = hub.api("POST", f"/users/trudy/servers/{server}")
     assert r.status_code in {400, 404}, r.text
-    found = hub.docker.containers.list(all=True, filters={"label": "berth.user=trudy"})
-    assert not [c for c in found if c.name.startswith(hub.prefix)]
+    assert not hub.made_here("containers", "trudy")
 
 
 def test_an_overlong_server_name_fails_with_a_message_and_creates_nothing(hub: Hub) -> None:
@@ -234,9 +227,8 @@ def test_an_overlong_server_name_fails_with_a_message_and_creates_nothing(hub: H
     assert r.status_code in ({400} if SLUG_NAMES_ONLY else {202, 500}), r.text
     if r.status_code == 500:
         assert "longer than 255" in r.text, r.text
-    found = hub.docker.containers.list(all=True, filters={"label": "berth.user=olga"})
-    assert not [c for c in found if c.name.startswith(hub.prefix)]
-    assert not made_here(hub, hub.docker.volumes.list(filters={"label": "berth.user=olga"}))
+    assert not hub.made_here("containers", "olga")
+    assert not hub.made_here("volumes", "olga")
 
 
 @pytest.mark.skipif(not SLUG_NAMES_ONLY, reason="JupyterHub 5 takes any name; escaping covers it")
@@ -244,7 +236,5 @@ def test_jupyterhub_6_refuses_a_name_that_is_not_a_slug_and_nothing_is_created(h
     hub.create_user("uma")
     r = hub.api("POST", hub.server_path("uma", UNICODE_SERVER), json={"image": "Base"})
     assert r.status_code == 400 and "Invalid server_name" in r.text, r.text
-    assert not made_here(
-        hub, hub.docker.containers.list(all=True, filters={"label": "berth.user=uma"})
-    )
-    assert not made_here(hub, hub.docker.volumes.list(filters={"label": "berth.user=uma"}))
+    assert not hub.made_here("containers", "uma")
+    assert not hub.made_here("volumes", "uma")

@@ -88,8 +88,7 @@ def test_the_owner_starts_a_server_from_their_snapshot_and_nobody_else(hub: Hub)
     for choice in ("Snapshot v1", taken.image):
         r = hub.request_spawn("bob", image=choice)
         assert r.status_code == 403, (choice, r.status_code, r.text)
-    assert not [c for c in client.containers.list(all=True, filters={"label": "berth.user=bob"})
-                if c.name.startswith(hub.prefix)]  # fmt: skip
+    assert not hub.made_here("containers", "bob")
     # another user's start page offers no snapshot of ada's (here: no choice at all)
     assert "Snapshot" not in spawn_page(hub, "dee")
 
@@ -144,8 +143,7 @@ def test_an_admin_shares_a_snapshot_with_one_user_and_no_one_else(hub: Hub) -> N
     for choice in ("Snapshot s1 from eve", "Snapshot s1", taken.image, taken.image + " "):
         r = hub.request_spawn("gus", image=choice)
         assert r.status_code == 403, (choice, r.status_code, r.text)
-    assert not [c for c in client.containers.list(all=True, filters={"label": "berth.user=gus"})
-                if c.name.startswith(hub.prefix)]  # fmt: skip
+    assert not hub.made_here("containers", "gus")
 
     hub.spawn("fay", image="Snapshot s1 from eve")
     assert image_name(hub.container("fay").attrs["Config"]["Image"]) == taken.image

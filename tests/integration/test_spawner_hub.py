@@ -354,8 +354,7 @@ def test_user_named_hub_cannot_mount_the_hubs_data_volume(hub: Hub) -> None:
     r = hub.request_spawn("hub")
     assert r.status_code == 409, r.text
     assert "hub's own data volume" in r.json()["message"]
-    found = hub.docker.containers.list(all=True, filters={"label": "berth.user=hub"})
-    assert not [c for c in found if c.name.startswith(hub.prefix)]  # this run's, not others'
+    assert not hub.made_here("containers", "hub")
 
 
 def test_unlabelled_volume_is_not_adopted(hub: Hub) -> None:
